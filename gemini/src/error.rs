@@ -1,0 +1,109 @@
+//! The crate's one error type.
+
+use std::time::Duration;
+
+use crate::types::FileState;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything a Gemini call can fail with.
+///
+/// No variant ever carries the API key: keys travel in a header and are redacted in `Debug`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No API key was configured (an empty key counts as none).
+    #[error("no Gemini API key is configured")]
+    MissingCredentials,
+
+    /// Gemini answered with its error envelope
+    /// `{"error": {"code", "message", "status", "details"}}`
+    /// (<https://ai.google.dev/api/rest> "Errors"; `shared/gemini-files-api.md` §5).
+    #[error("Gemini API error {code} {status}: {message}")]
+    Api {
+        /// HTTP status code, e.g. `403`.
+        code: u16,
+        /// RPC status name, e.g. `PERMISSION_DENIED` (empty when the body had none, as
+        /// with an API gateway's own errors).
+        status: String,
+        /// Gemini's human-readable message.
+        message: String,
+    },
+
+    /// The File reached a terminal state other than `ACTIVE` (e.g. `FAILED`).
+    #[error("the File {name} ended in state {state:?}{}", details.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    UploadFailed {
+        /// The File's resource name, `files/{id}`.
+        name: String,
+        /// The terminal state reported by Gemini.
+        state: FileState,
+        /// The File's `error.message`, when present.
+        details: Option<String>,
+    },
+
+    /// The File was still not `ACTIVE` when the poll timeout ran out.
+    #[error("the File {name} was not ACTIVE after {waited:?}")]
+    NotActiveInTime {
+        /// The File's resource name, `files/{id}`.
+        name: String,
+        /// How long was waited in total.
+        waited: Duration,
+    },
+
+    /// The server broke the resumable-upload protocol (no `x-goog-upload-url`, a status
+    /// other than `final` after the last byte, a finalize answer without a File, …).
+    #[error("resumable upload protocol error: {0}")]
+    Protocol(String),
+
+    /// The bytes supplied did not match the size declared at `start`.
+    #[error("the upload declared {declared} bytes but {actual} were supplied")]
+    SizeMismatch {
+        /// Size announced in `X-Goog-Upload-Header-Content-Length`, bytes.
+        declared: u64,
+        /// Bytes the source actually produced (so far), bytes.
+        actual: u64,
+    },
+
+    /// The caller's byte source failed while it was being uploaded.
+    #[error("reading the upload source failed: {0}")]
+    Source(String),
+
+    /// A network-level failure (connection refused, reset, timeout, …).
+    #[error("network error talking to Gemini: {0}")]
+    Transport(#[from] reqwest::Error),
+
+    /// A response body that is not the JSON we expect.
+    #[error("could not decode Gemini's response: {0}")]
+    Decode(String),
+}
+
+impl Error {
+    /// The bare file id named by a 403 `PERMISSION_DENIED` "You do not have permission to
+    /// access the File X or it may not exist." — in either of the forms seen in the wild
+    /// (`File abc123` and `File files/abc123`, BC-18 in `shared/peers-and-cases.md`).
+    pub fn inaccessible_file_id(&self) -> Option<&str> {
+        let Error::Api { code: 403, message, .. } = self else { return None };
+        let rest = message.split("access the File ").nth(1)?;
+        let token = rest.split_whitespace().next()?;
+        let id = token.strip_prefix("files/").unwrap_or(token);
+        (!id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')).then_some(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forbidden(message: &str) -> Error {
+        Error::Api { code: 403, status: "PERMISSION_DENIED".into(), message: message.into() }
+    }
+
+    #[test]
+    fn inaccessible_file_id_parses_both_forms() {
+        let bare = forbidden("You do not have permission to access the File 3pkmvw1slxx8 or it may not exist.");
+        assert_eq!(bare.inaccessible_file_id(), Some("3pkmvw1slxx8"));
+        let prefixed = forbidden("You do not have permission to access the File files/abc123 or it may not exist.");
+        assert_eq!(prefixed.inaccessible_file_id(), Some("abc123"));
+        assert_eq!(forbidden("Method doesn't allow unregistered callers").inaccessible_file_id(), None);
+    }
+}

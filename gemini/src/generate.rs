@@ -1,0 +1,80 @@
+//! `generateContent` and `streamGenerateContent?alt=sse`.
+//!
+//! The stream is Server-Sent Events: one `data: <GenerateContentResponse JSON>` per chunk,
+//! each holding the *delta* text, `finishReason` on the last; no `[DONE]`, the stream ends
+//! when the connection closes. A chunk `{"error": …}` is an error
+//! (python-genai `_api_client.py` `request_streamed`; `shared/gemini-files-api.md` §6).
+
+use std::pin::Pin;
+
+use eventsource_stream::Eventsource;
+use futures::{Stream, StreamExt};
+
+use crate::{
+    client::{check, json, Client},
+    error::{Error, Result},
+    types::{GenerateContentRequest, GenerateContentResponse},
+};
+
+/// The chunks of a streamed answer, in order.
+pub type SseStream = Pin<Box<dyn Stream<Item = Result<GenerateContentResponse>> + Send>>;
+
+impl Client {
+    /// `POST {ver}/models/{model}:generateContent`: one whole answer.
+    ///
+    /// # Errors
+    /// [`Error::Api`] — e.g. 403 for an inaccessible File, 400 `FAILED_PRECONDITION` for one
+    /// still `PROCESSING`, 404 for an unknown model.
+    pub async fn generate_content(&self, model: &str, req: &GenerateContentRequest) -> Result<GenerateContentResponse> {
+        let url = self.api_url(&format!("models/{}:generateContent", bare_model(model)))?;
+        let res = self.http.post(url).header("x-goog-api-key", self.key_header()?).json(req).send().await?;
+        json(check(res).await?).await
+    }
+
+    /// `POST {ver}/models/{model}:streamGenerateContent?alt=sse`: the answer as it is made.
+    ///
+    /// # Errors
+    /// The call fails as [`Client::generate_content`] does when the request is refused; a
+    /// failure after the stream has started arrives as an `Err` item.
+    pub async fn stream_generate_content(&self, model: &str, req: &GenerateContentRequest) -> Result<SseStream> {
+        let mut url = self.api_url(&format!("models/{}:streamGenerateContent", bare_model(model)))?;
+        url.query_pairs_mut().append_pair("alt", "sse");
+        let res = self.http.post(url).header("x-goog-api-key", self.key_header()?).json(req).send().await?;
+        let res = check(res).await?;
+        let events = res.bytes_stream().eventsource().map(|event| {
+            let event = event.map_err(|e| match e {
+                eventsource_stream::EventStreamError::Transport(t) => Error::Transport(t),
+                other => Error::Decode(other.to_string()),
+            })?;
+            parse_chunk(&event.data)
+        });
+        Ok(Box::pin(events))
+    }
+}
+
+fn parse_chunk(data: &str) -> Result<GenerateContentResponse> {
+    let value: serde_json::Value = serde_json::from_str(data).map_err(|e| Error::Decode(e.to_string()))?;
+    if let Some(err) = value.get("error") {
+        let code = err.get("code").and_then(|c| c.as_u64()).unwrap_or(500) as u16;
+        return Err(crate::client::api_error(code, &serde_json::json!({ "error": err }).to_string()));
+    }
+    serde_json::from_value(value).map_err(|e| Error::Decode(e.to_string()))
+}
+
+/// `gemini-2.5-flash` from `models/gemini-2.5-flash` or `gemini-2.5-flash`.
+fn bare_model(model: &str) -> &str {
+    model.strip_prefix("models/").unwrap_or(model)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_chunks_become_api_errors() {
+        let err = parse_chunk(r#"{"error":{"code":503,"message":"overloaded","status":"UNAVAILABLE"}}"#).unwrap_err();
+        assert!(matches!(err, Error::Api { code: 503, .. }));
+        let ok = parse_chunk(r#"{"candidates":[{"content":{"parts":[{"text":"hi"}],"role":"model"}}]}"#).unwrap();
+        assert_eq!(ok.text(), "hi");
+    }
+}

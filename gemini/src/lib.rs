@@ -1,0 +1,34 @@
+//! # gemini — a small client for the Gemini REST API
+//!
+//! What Parley needs from Gemini, with nothing from Leptos:
+//!
+//! * the **resumable upload** of the Files API (`start` → `x-goog-upload-url` → 8 MiB
+//!   `upload` chunks, the last one `upload, finalize`) — [`Client::upload_stream`];
+//! * `files.get` / `files.delete` and the wait for a File to become `ACTIVE`, polling with
+//!   exponential backoff and jitter — [`Client::wait_active`], [`PollPolicy`];
+//! * `streamGenerateContent?alt=sse` — [`Client::stream_generate_content`];
+//! * one typed [`Error`] for everything that can go wrong.
+//!
+//! The wire protocol is described, with sources, in `shared/gemini-files-api.md`; the
+//! official references are <https://ai.google.dev/api/files> and
+//! <https://ai.google.dev/api/generate-content>.
+//!
+//! The API key travels only in the `x-goog-api-key` header, never in a URL, and [`ApiKey`]
+//! redacts itself in `Debug` output so that it cannot reach a log by accident.
+
+mod client;
+mod error;
+mod generate;
+mod poll;
+mod types;
+mod upload;
+
+pub use client::{ApiKey, Client, ClientConfig};
+pub use error::{Error, Result};
+pub use generate::SseStream;
+pub use poll::PollPolicy;
+pub use types::{
+    Candidate, Content, File, FileData, FileState, GenerateContentRequest,
+    GenerateContentResponse, InlineData, Part, Status, UsageMetadata,
+};
+pub use upload::{ResumableUpload, UploadRequest, CHUNK_SIZE};

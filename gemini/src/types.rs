@@ -1,0 +1,329 @@
+//! Wire types of the Gemini REST API.
+//!
+//! Output is camelCase, as Gemini writes it; input accepts camelCase and snake_case alike,
+//! as proto3 JSON parsers must ("Parsers accept both the lowerCamelCase name … and the
+//! original proto field name", <https://protobuf.dev/programming-guides/json/>).
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// A File resource (<https://ai.google.dev/api/files#File>).
+///
+/// Fields holding defaults may be absent on the wire; they deserialize to their defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct File {
+    /// Resource name, `files/{id}` (id: up to 40 chars of `[a-z0-9-]`).
+    pub name: String,
+    /// Human name given at upload, up to 512 chars.
+    #[serde(default, alias = "display_name", skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// MIME type, e.g. `image/jpeg`.
+    #[serde(default, alias = "mime_type")]
+    pub mime_type: String,
+    /// Size in bytes. A string on the wire (int64); a number is accepted too.
+    #[serde(default, alias = "size_bytes", deserialize_with = "de_int64", serialize_with = "ser_int64")]
+    pub size_bytes: u64,
+    /// RFC 3339 creation time.
+    #[serde(default, alias = "create_time", skip_serializing_if = "Option::is_none")]
+    pub create_time: Option<String>,
+    /// RFC 3339 last update time.
+    #[serde(default, alias = "update_time", skip_serializing_if = "Option::is_none")]
+    pub update_time: Option<String>,
+    /// RFC 3339 time after which Gemini deletes the File (create + 48 h on Gemini).
+    #[serde(default, alias = "expiration_time", skip_serializing_if = "Option::is_none")]
+    pub expiration_time: Option<String>,
+    /// Base64 of the lowercase hex SHA-256 digest text (see `shared/gemini-files-api.md`).
+    #[serde(default, alias = "sha256_hash", skip_serializing_if = "Option::is_none")]
+    pub sha256_hash: Option<String>,
+    /// The URI to put in `fileData.fileUri`.
+    #[serde(default)]
+    pub uri: String,
+    /// Processing state.
+    #[serde(default)]
+    pub state: FileState,
+    /// `UPLOADED`, `GENERATED` or `REGISTERED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Why processing failed, when `state` is `FAILED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Status>,
+}
+
+impl File {
+    /// The bare id: `abc123` for `files/abc123`.
+    pub fn id(&self) -> &str {
+        self.name.strip_prefix("files/").unwrap_or(&self.name)
+    }
+}
+
+/// `google.rpc.Status`: `{code, message, details}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Status {
+    /// gRPC code number (not HTTP).
+    #[serde(default)]
+    pub code: i32,
+    /// Human-readable message.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// A File's processing state (<https://ai.google.dev/api/files#State>).
+///
+/// Parsing is lenient (BC-09): `ACTIVE`, `active`, `FileState.ACTIVE` and `STATE_ACTIVE`
+/// all mean [`FileState::Active`]; anything unknown is kept as [`FileState::Other`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum FileState {
+    /// `STATE_UNSPECIFIED`, or absent.
+    #[default]
+    Unspecified,
+    /// Being processed; cannot be used for inference yet.
+    Processing,
+    /// Ready for inference.
+    Active,
+    /// Processing failed; see [`File::error`].
+    Failed,
+    /// A state this client does not know, upper-cased.
+    Other(String),
+}
+
+impl FileState {
+    /// The canonical wire name, e.g. `ACTIVE`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            FileState::Unspecified => "STATE_UNSPECIFIED",
+            FileState::Processing => "PROCESSING",
+            FileState::Active => "ACTIVE",
+            FileState::Failed => "FAILED",
+            FileState::Other(s) => s,
+        }
+    }
+
+    /// Whether the File can no longer become `ACTIVE` (FAILED, ERROR, CANCELLED, …).
+    pub fn is_terminal_failure(&self) -> bool {
+        match self {
+            FileState::Failed => true,
+            FileState::Other(s) => matches!(s.as_str(), "ERROR" | "CANCELLED" | "CANCELED"),
+            _ => false,
+        }
+    }
+}
+
+impl From<&str> for FileState {
+    fn from(raw: &str) -> Self {
+        let last = raw.rsplit('.').next().unwrap_or(raw).trim().to_ascii_uppercase();
+        let name = last.strip_prefix("STATE_").filter(|s| *s != "UNSPECIFIED").unwrap_or(&last);
+        match name {
+            "" | "STATE_UNSPECIFIED" => FileState::Unspecified,
+            "PROCESSING" => FileState::Processing,
+            "ACTIVE" => FileState::Active,
+            "FAILED" => FileState::Failed,
+            other => FileState::Other(other.to_string()),
+        }
+    }
+}
+
+impl Serialize for FileState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for FileState {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Ok(FileState::from(raw.as_str()))
+    }
+}
+
+fn de_int64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Int64 {
+        Num(u64),
+        Str(String),
+    }
+    match Int64::deserialize(d)? {
+        Int64::Num(n) => Ok(n),
+        Int64::Str(s) => s.parse().map_err(serde::de::Error::custom),
+    }
+}
+
+fn ser_int64<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&v.to_string())
+}
+
+/// One turn of a conversation (<https://ai.google.dev/api/caching#Content>).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Content {
+    /// `user` or `model`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The parts, in order.
+    #[serde(default)]
+    pub parts: Vec<Part>,
+}
+
+/// One part of a [`Content`]: exactly one of the fields is set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Part {
+    /// Plain text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Bytes inline, base64.
+    #[serde(default, alias = "inline_data", skip_serializing_if = "Option::is_none")]
+    pub inline_data: Option<InlineData>,
+    /// A reference to an uploaded File.
+    #[serde(default, alias = "file_data", skip_serializing_if = "Option::is_none")]
+    pub file_data: Option<FileData>,
+}
+
+impl Part {
+    /// A text part.
+    pub fn text(text: impl Into<String>) -> Self {
+        Part { text: Some(text.into()), ..Default::default() }
+    }
+
+    /// A `fileData` part referencing an uploaded File.
+    pub fn file(mime_type: impl Into<String>, file_uri: impl Into<String>) -> Self {
+        Part {
+            file_data: Some(FileData { mime_type: Some(mime_type.into()), file_uri: file_uri.into() }),
+            ..Default::default()
+        }
+    }
+}
+
+/// `inlineData`: `{mimeType, data}` with standard padded base64 data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InlineData {
+    /// MIME type of the bytes.
+    #[serde(alias = "mime_type")]
+    pub mime_type: String,
+    /// Base64 of the bytes.
+    pub data: String,
+}
+
+/// `fileData`: `{mimeType, fileUri}`; `mimeType` is optional on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileData {
+    /// MIME type of the File.
+    #[serde(default, alias = "mime_type", skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    /// The File's `uri`.
+    #[serde(alias = "file_uri")]
+    pub file_uri: String,
+}
+
+/// The body of `generateContent` / `streamGenerateContent`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateContentRequest {
+    /// The conversation so far, oldest first.
+    pub contents: Vec<Content>,
+    /// Optional system instruction.
+    #[serde(default, alias = "system_instruction", skip_serializing_if = "Option::is_none")]
+    pub system_instruction: Option<Content>,
+}
+
+/// One response, or one SSE chunk of a streamed response (deltas per chunk).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateContentResponse {
+    /// Candidates; Parley uses the first.
+    #[serde(default)]
+    pub candidates: Vec<Candidate>,
+    /// Token counts; repeated on every chunk.
+    #[serde(default, alias = "usage_metadata", skip_serializing_if = "Option::is_none")]
+    pub usage_metadata: Option<UsageMetadata>,
+    /// The model version that answered.
+    #[serde(default, alias = "model_version", skip_serializing_if = "Option::is_none")]
+    pub model_version: Option<String>,
+}
+
+impl GenerateContentResponse {
+    /// The concatenated text of the first candidate's parts (empty when there is none).
+    pub fn text(&self) -> String {
+        self.candidates
+            .first()
+            .and_then(|c| c.content.as_ref())
+            .map(|c| c.parts.iter().filter_map(|p| p.text.as_deref()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The first candidate's `finishReason`, present on the last chunk of a stream.
+    pub fn finish_reason(&self) -> Option<&str> {
+        self.candidates.first().and_then(|c| c.finish_reason.as_deref())
+    }
+}
+
+/// One candidate answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Candidate {
+    /// The answer's content (role `model`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Content>,
+    /// `STOP`, `MAX_TOKENS`, `SAFETY`, … — on the last chunk only.
+    #[serde(default, alias = "finish_reason", skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    /// Position among the candidates.
+    #[serde(default)]
+    pub index: u32,
+}
+
+/// Token counts of a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageMetadata {
+    /// Tokens in the prompt.
+    #[serde(default, alias = "prompt_token_count")]
+    pub prompt_token_count: u64,
+    /// Tokens in the candidates.
+    #[serde(default, alias = "candidates_token_count")]
+    pub candidates_token_count: u64,
+    /// Sum of all.
+    #[serde(default, alias = "total_token_count")]
+    pub total_token_count: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_state_is_lenient() {
+        assert_eq!(FileState::from("ACTIVE"), FileState::Active);
+        assert_eq!(FileState::from("FileState.ACTIVE"), FileState::Active);
+        assert_eq!(FileState::from("active"), FileState::Active);
+        assert_eq!(FileState::from("STATE_ACTIVE"), FileState::Active);
+        assert_eq!(FileState::from("STATE_UNSPECIFIED"), FileState::Unspecified);
+        assert!(FileState::from("CANCELLED").is_terminal_failure());
+    }
+
+    #[test]
+    fn file_parses_the_documented_resource() {
+        let json = r#"{"name":"files/prsxstwp6anr","displayName":"test","mimeType":"text/plain",
+            "sizeBytes":"100","expirationTime":"2025-12-30T05:10:57.099754402Z",
+            "uri":"https://generativelanguage.googleapis.com/v1beta/files/prsxstwp6anr",
+            "state":"ACTIVE","source":"UPLOADED"}"#;
+        let file: File = serde_json::from_str(json).unwrap();
+        assert_eq!(file.id(), "prsxstwp6anr");
+        assert_eq!(file.size_bytes, 100);
+        assert_eq!(file.state, FileState::Active);
+        let numeric: File = serde_json::from_str(r#"{"name":"files/a","size_bytes":7}"#).unwrap();
+        assert_eq!(numeric.size_bytes, 7);
+    }
+
+    #[test]
+    fn parts_accept_both_casings_and_write_camel_case() {
+        let snake: Part = serde_json::from_str(r#"{"file_data":{"mime_type":"image/png","file_uri":"u"}}"#).unwrap();
+        let camel: Part = serde_json::from_str(r#"{"fileData":{"mimeType":"image/png","fileUri":"u"}}"#).unwrap();
+        assert_eq!(snake, camel);
+        assert_eq!(
+            serde_json::to_string(&snake).unwrap(),
+            r#"{"fileData":{"mimeType":"image/png","fileUri":"u"}}"#
+        );
+    }
+}
