@@ -1,1 +1,25 @@
+//! # app — what the browser and the server share
+//!
+//! * [`model`]: the conversation types, stored in the browser in Gemini's `contents` shape
+//!   (seed `002_24809307f446f481.txt`), and the records the server returns;
+//! * [`error::AppError`]: the one error type of Parley's server functions, with sentences a
+//!   person can read;
+//! * [`api`]: the server functions (`site_info`, `upload_file`, `chat`);
+//! * the Leptos UI ([`App`], [`shell`]), hydrated in the browser by the `frontend` crate.
+//!
+//! Server-only code lives in `server` (feature `ssr`), browser-only code in `browser`
+//! (feature `hydrate`).
 
+#![recursion_limit = "256"]
+
+pub mod api;
+pub mod error;
+pub mod model;
+mod ui;
+
+#[cfg(feature = "hydrate")]
+mod browser;
+#[cfg(feature = "ssr")]
+pub mod server;
+
+pub use ui::{shell, App};

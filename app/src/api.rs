@@ -1,0 +1,48 @@
+//! Parley's server functions: declared here for both sides, implemented in
+//! [`crate::server`] (feature `ssr`).
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::{ByteStream, Json, MultipartData, MultipartFormData, Streaming};
+
+use crate::{
+    error::AppError,
+    model::{Content, SiteInfo, UploadedFile},
+};
+
+/// Whether the site runs on the built-in emulator, and which model answers.
+///
+/// # Errors
+/// Only transport errors.
+#[server(prefix = "/api", endpoint = "site_info")]
+pub async fn get_site_info() -> Result<SiteInfo, AppError> {
+    Ok(crate::server::site_info())
+}
+
+/// Uploads one file to Gemini and waits until its File is `ACTIVE`.
+///
+/// The body is `multipart/form-data` with, in this order, the text fields `size` (bytes),
+/// `mime_type` and `name`, then the field `file` with the bytes. The bytes are streamed to
+/// Gemini's resumable upload in 8 MiB chunks as they arrive: the whole file is never held in
+/// memory.
+///
+/// # Errors
+/// [`AppError::BadUpload`] for a malformed body or a size that does not match;
+/// [`AppError::UnsupportedType`], [`AppError::ProcessingFailed`],
+/// [`AppError::NotReadyInTime`] and the upstream errors from Gemini.
+#[server(prefix = "/api", endpoint = "upload_file", input = MultipartFormData)]
+pub async fn upload_file(data: MultipartData) -> Result<UploadedFile, AppError> {
+    crate::server::upload::upload_file(data).await
+}
+
+/// Sends the conversation to Gemini's `streamGenerateContent` and streams the answer back as
+/// newline-delimited JSON [`crate::model::ChatEvent`]s (`delta`…, then `done` or `error`).
+///
+/// Only text and `file_data` parts go to Gemini; `inline_data` previews are dropped.
+///
+/// # Errors
+/// Errors before the first token come back as the call's error (e.g.
+/// [`AppError::FileUnavailable`]); later ones as a `ChatEvent::Error` line.
+#[server(prefix = "/api", endpoint = "chat", input = Json, output = Streaming)]
+pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppError> {
+    crate::server::chat::chat(contents).await
+}

@@ -1,0 +1,13 @@
+//! Browser-only code (feature `hydrate`): reading picked files, JPEG previews, and running a
+//! chat turn against the server functions.
+
+pub mod attach;
+mod preview;
+pub mod turn;
+
+/// Sets `data-hydrated="true"` on `<html>`: the page now reacts to input.
+pub fn mark_hydrated() {
+    if let Some(root) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.document_element()) {
+        let _ = root.set_attribute("data-hydrated", "true");
+    }
+}

@@ -1,0 +1,63 @@
+//! [`AppError`]: the one error type of Parley's server functions.
+//!
+//! Each variant's `Display` is the sentence the page shows in its `role="alert"`; none
+//! carries a stack trace, raw JSON or a secret. The server maps `gemini::Error` into it once,
+//! in `server::errors`.
+
+use serde::{Deserialize, Serialize};
+use leptos::server_fn::{self, codec::JsonEncoding, error::FromServerFnError};
+
+/// Why a server function failed, in words for the person using Parley.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    /// The upload request itself was malformed (missing size or type, wrong field order, …).
+    #[error("The upload was not understood: {0}")]
+    BadUpload(String),
+    /// Gemini does not take this kind of file.
+    #[error("Gemini does not accept {mime_type} files.")]
+    UnsupportedType {
+        /// The refused MIME type.
+        mime_type: String,
+    },
+    /// Gemini could not process the file (its File ended `FAILED`).
+    #[error("Gemini could not process “{name}”{}.", details.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    ProcessingFailed {
+        /// The file's name.
+        name: String,
+        /// Gemini's reason, when given.
+        details: Option<String>,
+    },
+    /// The File did not become `ACTIVE` before the timeout.
+    #[error("“{name}” was still being processed after {seconds} s; please try again.")]
+    NotReadyInTime {
+        /// The file's name.
+        name: String,
+        /// Seconds waited.
+        seconds: u64,
+    },
+    /// A File in the conversation can no longer be used (expired, deleted or not ours).
+    #[error("A file in this conversation is no longer available on Gemini.")]
+    FileUnavailable,
+    /// Gemini refused or failed the request.
+    #[error("Gemini could not answer ({code}): {message}")]
+    Upstream {
+        /// HTTP status from Gemini.
+        code: u16,
+        /// Gemini's message.
+        message: String,
+    },
+    /// Gemini could not be reached at all.
+    #[error("The server could not reach Gemini. Check the connection and try again.")]
+    Unreachable,
+    /// Something between the browser and the server failed.
+    #[error("The request did not get through: {0}")]
+    Transport(String),
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: server_fn::error::ServerFnErrorErr) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}

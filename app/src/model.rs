@@ -1,0 +1,176 @@
+//! Conversation and file types shared by browser and server.
+//!
+//! The conversation is kept in Gemini's `contents` shape with snake_case names, exactly as
+//! seed `002_24809307f446f481.txt` stores it: for an image, `inline_data` holds the
+//! compressed preview (display only) and `file_data` the File's URI (for requests); a PDF has
+//! only `file_data`. Requests to Gemini carry `file_data` and text only — never the preview.
+
+use serde::{Deserialize, Serialize};
+
+/// Who wrote a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The person.
+    User,
+    /// Gemini.
+    Model,
+}
+
+impl Role {
+    /// `user` or `model`, as in `data-role` and Gemini's `role`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Model => "model",
+        }
+    }
+}
+
+/// One turn: a role and its parts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Content {
+    /// Who wrote it.
+    pub role: Role,
+    /// Text and file parts, in order.
+    pub parts: Vec<Part>,
+}
+
+/// One part of a turn. Usually exactly one field is set; an image part may carry both
+/// `inline_data` (its preview) and `file_data` (its File).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Part {
+    /// Plain text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// A compressed JPEG preview (base64), for display only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline_data: Option<InlineData>,
+    /// The uploaded File this part refers to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_data: Option<FileData>,
+}
+
+impl Part {
+    /// A text part.
+    pub fn text(text: impl Into<String>) -> Self {
+        Part { text: Some(text.into()), ..Part::default() }
+    }
+}
+
+/// Inline bytes: `{mime_type, data}` with standard base64 `data`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InlineData {
+    /// MIME type, `image/jpeg` for previews.
+    pub mime_type: String,
+    /// Base64 of the bytes.
+    pub data: String,
+}
+
+/// A reference to an uploaded File: `{mime_type, file_uri}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileData {
+    /// MIME type of the File.
+    pub mime_type: String,
+    /// The File's `uri`, e.g. `https://generativelanguage.googleapis.com/v1beta/files/abc123`.
+    pub file_uri: String,
+}
+
+/// What the server returns once an upload is `ACTIVE`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadedFile {
+    /// Gemini's resource name, `files/{id}`.
+    pub name: String,
+    /// The URI to use in `file_data.file_uri`.
+    pub uri: String,
+    /// MIME type.
+    pub mime_type: String,
+    /// Size, bytes.
+    pub size_bytes: u64,
+    /// Lowercase hex SHA-256 of the bytes the server received (64 chars).
+    pub sha256: String,
+    /// RFC 3339 time after which Gemini deletes the File, from the File resource.
+    pub expiration_time: Option<String>,
+    /// The name the person's file had.
+    pub display_name: String,
+}
+
+/// Facts about the running site that the page shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SiteInfo {
+    /// True when the server answers from its built-in Gemini emulator.
+    pub offline: bool,
+    /// The model name, e.g. `gemini-2.5-flash`.
+    pub model: String,
+}
+
+/// One line of the `chat` server function's answer stream (newline-delimited JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ChatEvent {
+    /// More answer text (a delta, to append).
+    Delta {
+        /// The new text.
+        text: String,
+    },
+    /// The answer is complete.
+    Done {
+        /// Gemini's `finishReason`, e.g. `STOP`.
+        finish_reason: Option<String>,
+    },
+    /// The answer failed after it had started.
+    Error {
+        /// What went wrong.
+        error: crate::error::AppError,
+    },
+}
+
+/// Human size with one decimal, e.g. `1.2 MB`, `340 KB`, `12 bytes` (SI units, as browsers
+/// and operating systems show file sizes).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} byte{}", if bytes == 1 { "" } else { "s" });
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 999.95 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if value < 10.0 {
+        format!("{value:.1} {}", UNITS[unit])
+    } else {
+        format!("{value:.0} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_size(1), "1 byte");
+        assert_eq!(human_size(999), "999 bytes");
+        assert_eq!(human_size(1_234), "1.2 KB");
+        assert_eq!(human_size(340_000), "340 KB");
+        assert_eq!(human_size(1_234_567), "1.2 MB");
+        assert_eq!(human_size(999_999), "1.0 MB");
+    }
+
+    #[test]
+    fn parts_use_seed_002_names() {
+        let part = Part {
+            file_data: Some(FileData { mime_type: "application/pdf".into(), file_uri: "u".into() }),
+            ..Part::default()
+        };
+        assert_eq!(serde_json::to_string(&part).unwrap(), r#"{"file_data":{"mime_type":"application/pdf","file_uri":"u"}}"#);
+    }
+
+    #[test]
+    fn chat_events_are_tagged_lines() {
+        let line = serde_json::to_string(&ChatEvent::Delta { text: "hi".into() }).unwrap();
+        assert_eq!(line, r#"{"type":"delta","text":"hi"}"#);
+    }
+}

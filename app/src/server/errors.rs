@@ -1,0 +1,33 @@
+//! The one mapping from `gemini::Error` to [`AppError`].
+
+use crate::error::AppError;
+
+/// Maps a Gemini failure to what the person is told. `file` names the file concerned, if
+/// any. Every error is logged here, once, without secrets (the client never puts the key in
+/// an error).
+pub fn from_gemini(err: gemini::Error, file: Option<&str>) -> AppError {
+    tracing::warn!(error = %err, file, "gemini call failed");
+    let name = file.unwrap_or("the file").to_string();
+    if err.inaccessible_file_id().is_some() {
+        return AppError::FileUnavailable;
+    }
+    match err {
+        gemini::Error::Api { code: 400, message, .. } if message.starts_with("Unsupported MIME type: ") => {
+            AppError::UnsupportedType { mime_type: message["Unsupported MIME type: ".len()..].to_string() }
+        }
+        gemini::Error::Api { code, message, .. } => AppError::Upstream { code, message },
+        gemini::Error::MissingCredentials => {
+            AppError::Upstream { code: 401, message: "the server has no Gemini API key".into() }
+        }
+        gemini::Error::UploadFailed { details, .. } => AppError::ProcessingFailed { name, details },
+        gemini::Error::NotActiveInTime { waited, .. } => AppError::NotReadyInTime { name, seconds: waited.as_secs() },
+        gemini::Error::SizeMismatch { declared, actual } => {
+            AppError::BadUpload(format!("the file had {actual} bytes, not the {declared} announced"))
+        }
+        gemini::Error::Source(message) => AppError::BadUpload(message),
+        gemini::Error::Protocol(message) | gemini::Error::Decode(message) => {
+            AppError::Upstream { code: 502, message }
+        }
+        gemini::Error::Transport(_) => AppError::Unreachable,
+    }
+}

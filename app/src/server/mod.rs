@@ -1,0 +1,39 @@
+//! Server-side implementations of the server functions (feature `ssr`).
+//!
+//! The axum binary (`parley`) builds a [`ServerState`] and provides it as Leptos context to
+//! every request; the server functions take it from there.
+
+pub mod chat;
+mod errors;
+pub mod upload;
+
+use leptos::prelude::use_context;
+
+use crate::{error::AppError, model::SiteInfo};
+
+/// What the server functions need: the Gemini client and how to use it.
+#[derive(Debug, Clone)]
+pub struct ServerState {
+    /// Client for Gemini, or for the built-in emulator.
+    pub gemini: gemini::Client,
+    /// Model name for `generateContent`, e.g. `gemini-2.5-flash`.
+    pub model: String,
+    /// True when `gemini` points at the built-in emulator.
+    pub offline: bool,
+    /// How to wait for uploaded Files to become `ACTIVE`.
+    pub poll: gemini::PollPolicy,
+}
+
+fn state() -> Result<ServerState, AppError> {
+    use_context::<ServerState>()
+        .ok_or_else(|| AppError::Transport("the server is not configured for this request".into()))
+}
+
+/// The [`SiteInfo`] of this server; offline with the default model when called outside a
+/// request (e.g. while pre-rendering).
+pub fn site_info() -> SiteInfo {
+    match use_context::<ServerState>() {
+        Some(s) => SiteInfo { offline: s.offline, model: s.model },
+        None => SiteInfo { offline: true, model: String::new() },
+    }
+}

@@ -1,0 +1,131 @@
+//! The composer: message box, attach, pending attachments, Send.
+
+use leptos::prelude::*;
+
+use super::{
+    conversation::icon_for,
+    state::{next_id, Attachment, Chat, Message, PendingAttachment, Status},
+};
+use crate::model::{human_size, Role};
+
+/// Message box, attachments and Send. Enter sends; Shift+Enter inserts a newline.
+#[component]
+pub fn Composer(chat: Chat) -> impl IntoView {
+    let draft = RwSignal::new(String::new());
+    let pending: RwSignal<Vec<PendingAttachment>> = RwSignal::new(Vec::new());
+    let can_send = move || {
+        !chat.busy.get() && (!draft.with(|d| d.trim().is_empty()) || !pending.with(Vec::is_empty))
+    };
+    let send = move || {
+        if can_send() {
+            send(chat, draft, pending);
+        }
+    };
+    view! {
+        <form
+            class="composer"
+            on:submit=move |ev| {
+                ev.prevent_default();
+                send();
+            }
+        >
+            <Show when=move || pending.with(|p| !p.is_empty())>
+                <ul class="pending-list" aria-label="Attachments to send">
+                    <For each=move || pending.get() key=|p| p.id let:item>
+                        <PendingView item pending/>
+                    </For>
+                </ul>
+            </Show>
+            <div class="composer-row">
+                <label class="attach" title="Attach files">
+                    <input
+                        class="visually-hidden"
+                        type="file"
+                        multiple
+                        aria-label="Attach files"
+                        on:change=move |ev| {
+                            #[cfg(feature = "hydrate")]
+                            crate::browser::attach::from_input(&ev, pending);
+                            #[cfg(not(feature = "hydrate"))]
+                            let _ = ev;
+                        }
+                    />
+                    <span aria-hidden="true">"📎"</span>
+                </label>
+                <textarea
+                    aria-label="Message"
+                    placeholder="Ask about your files…"
+                    rows="1"
+                    prop:value=move || draft.get()
+                    on:input=move |ev| draft.set(event_target_value(&ev))
+                    on:keydown=move |ev| {
+                        if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+                            ev.prevent_default();
+                            send();
+                        }
+                    }
+                ></textarea>
+                <button type="submit" class="send" disabled=move || !can_send()>
+                    "Send"
+                </button>
+            </div>
+        </form>
+    }
+}
+
+#[component]
+fn PendingView(item: PendingAttachment, pending: RwSignal<Vec<PendingAttachment>>) -> impl IntoView {
+    let id = item.id;
+    let preview = item.preview.clone();
+    let name = item.name.clone();
+    let icon = icon_for(&item.mime_type);
+    view! {
+        <li class="pending" data-testid="pending-attachment">
+            {move || match preview.get() {
+                Some(src) => view! { <img class="thumb" src=src alt=""/> }.into_any(),
+                None => view! { <span class="thumb icon" aria-hidden="true">{icon}</span> }.into_any(),
+            }}
+            <span class="pending-name">{item.name.clone()}</span>
+            <span class="pending-size">{human_size(item.size)}</span>
+            <button
+                type="button"
+                class="remove"
+                aria-label=format!("Remove {name}")
+                on:click=move |_| pending.update(|p| p.retain(|x| x.id != id))
+            >
+                "×"
+            </button>
+        </li>
+    }
+}
+
+/// Shows the user's bubble at once (`pending`), clears the composer, and starts the turn.
+fn send(chat: Chat, draft: RwSignal<String>, pending: RwSignal<Vec<PendingAttachment>>) {
+    let text = draft.get_untracked();
+    let items = pending.get_untracked();
+    let attachments = items
+        .iter()
+        .map(|p| Attachment {
+            name: p.name.clone(),
+            mime_type: p.mime_type.clone(),
+            size: p.size,
+            preview: p.preview.clone(),
+            uploaded: ArcRwSignal::new(None),
+        })
+        .collect();
+    let message = Message {
+        id: next_id(),
+        role: Role::User,
+        text: ArcRwSignal::new(text.trim_end().to_string()),
+        status: ArcRwSignal::new(Status::Pending),
+        attachments,
+        error: ArcRwSignal::new(None),
+        #[cfg(feature = "hydrate")]
+        files: send_wrapper::SendWrapper::new(std::rc::Rc::new(items.iter().map(|p| (*p.file).clone()).collect())),
+    };
+    chat.push(message.clone());
+    draft.set(String::new());
+    pending.set(Vec::new());
+    #[cfg(feature = "hydrate")]
+    leptos::task::spawn_local(crate::browser::turn::run(chat, message));
+}

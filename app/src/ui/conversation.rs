@@ -1,0 +1,129 @@
+//! The message list (`role="log"`, name `Conversation`) and its bubbles.
+
+use leptos::prelude::*;
+
+use super::state::{Attachment, Chat, Message};
+use crate::model::{human_size, Role};
+
+/// The conversation log with the typing indicator under it.
+#[component]
+pub fn Conversation(chat: Chat) -> impl IntoView {
+    view! {
+        <div class="log" role="log" aria-label="Conversation" aria-live="polite">
+            <Show when=move || chat.messages.with(Vec::is_empty)>
+                <div class="empty">
+                    <h1>"Ask Gemini about your files"</h1>
+                    <p>"Attach photos, PDFs, audio, video or text, then ask a question."</p>
+                </div>
+            </Show>
+            <For each=move || chat.messages.get() key=|m| m.id let:message>
+                <MessageView message chat/>
+            </For>
+            <Show when=move || chat.typing.get()>
+                <div class="typing" role="status" aria-label="Gemini is typing">
+                    <span class="dots" aria-hidden="true"><i></i><i></i><i></i></span>
+                    "Gemini is typing…"
+                </div>
+            </Show>
+        </div>
+    }
+}
+
+#[component]
+fn MessageView(message: Message, chat: Chat) -> impl IntoView {
+    let status = message.status.clone();
+    let text = message.text.clone();
+    let error = message.error.clone();
+    let role = message.role;
+    let retry_message = message.clone();
+    let attachments = message.attachments.clone();
+    view! {
+        <article
+            class="message"
+            data-role=role.as_str()
+            data-status=move || status.get().as_str()
+            aria-label=if role == Role::User { "You" } else { "Gemini" }
+        >
+            <div class="bubble">
+                {(!attachments.is_empty())
+                    .then(|| {
+                        view! {
+                            <div class="attachments">
+                                {attachments.into_iter().map(attachment_view).collect_view()}
+                            </div>
+                        }
+                    })}
+                <div class="text">{move || text.get()}</div>
+            </div>
+            {move || {
+                error
+                    .get()
+                    .map(|sentence| {
+                        let retry_message = retry_message.clone();
+                        view! {
+                            <div class="alert" role="alert">
+                                <span>{sentence}</span>
+                                <button
+                                    type="button"
+                                    class="retry"
+                                    on:click=move |_| retry(chat, retry_message.clone())
+                                >
+                                    "Retry"
+                                </button>
+                            </div>
+                        }
+                    })
+            }}
+        </article>
+    }
+}
+
+fn attachment_view(attachment: Attachment) -> impl IntoView {
+    let Attachment { name, mime_type, size, preview, .. } = attachment;
+    let label = format!("{name} · {}", human_size(size));
+    move || match preview.get() {
+        Some(src) => view! {
+            <img class="preview" data-testid="attachment-preview" src=src alt=name.clone() title=label.clone()/>
+        }
+        .into_any(),
+        None => view! {
+            <span class="chip" data-testid="attachment-chip" title=mime_type.clone()>
+                <span class="chip-icon" aria-hidden="true">{icon_for(&mime_type)}</span>
+                <span class="chip-name">{name.clone()}</span>
+                <span class="chip-size">{human_size(size)}</span>
+            </span>
+        }
+        .into_any(),
+    }
+}
+
+/// A small glyph for a MIME type family.
+pub fn icon_for(mime_type: &str) -> &'static str {
+    match mime_type.split('/').next().unwrap_or("") {
+        "image" => "🖼",
+        "audio" => "🎵",
+        "video" => "🎬",
+        "text" => "📄",
+        _ if mime_type == "application/pdf" => "📕",
+        _ => "📎",
+    }
+}
+
+/// Retries a failed message: re-sends a user turn (its uploads included), or asks again
+/// for a failed answer.
+fn retry(chat: Chat, message: Message) {
+    if chat.busy.get_untracked() {
+        return;
+    }
+    message.error.set(None);
+    #[cfg(feature = "hydrate")]
+    {
+        if message.role == Role::User {
+            message.status.set(super::state::Status::Pending);
+            leptos::task::spawn_local(crate::browser::turn::run(chat, message));
+        } else {
+            chat.remove(message.id);
+            leptos::task::spawn_local(crate::browser::turn::ask(chat));
+        }
+    }
+}

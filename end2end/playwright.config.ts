@@ -1,0 +1,72 @@
+import { defineConfig } from '@playwright/test';
+
+/**
+ * The suite starts its own servers from the debug build (`cargo leptos build`):
+ *  - parley on the built-in emulator (no key)            http://127.0.0.1:3400
+ *  - a standalone gemini-emulator that demands a key      http://127.0.0.1:3401
+ *  - parley with GEMINI_API_KEY, pointed at that emulator http://127.0.0.1:3402
+ * Browsers: Debian's chromium (Playwright's own download does not work here).
+ */
+export const OFFLINE_URL = 'http://127.0.0.1:3400';
+export const KEYED_URL = 'http://127.0.0.1:3402';
+export const SECRET_KEY = 'parley-e2e-secret-Qx81vT3m';
+
+const site = { LEPTOS_SITE_ROOT: 'target/site', PARLEY_LOG: 'info' };
+
+export default defineConfig({
+  testDir: './tests',
+  timeout: 60_000,
+  expect: { timeout: 15_000 },
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  reporter: [['list']],
+  use: {
+    baseURL: OFFLINE_URL,
+    browserName: 'chromium',
+    headless: true,
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    },
+    trace: 'retain-on-failure',
+  },
+  webServer: [
+    {
+      command: 'target/debug/parley',
+      cwd: '..',
+      url: OFFLINE_URL,
+      env: { ...site, PARLEY_LISTEN: '127.0.0.1:3400', GEMINI_API_KEY: '' },
+      reuseExistingServer: false,
+      timeout: 60_000,
+    },
+    {
+      command: `target/debug/gemini-emulator --listen 127.0.0.1:3401 --api-key ${SECRET_KEY}`,
+      cwd: '..',
+      url: 'http://127.0.0.1:3401/v1beta/files?key=' + SECRET_KEY,
+      reuseExistingServer: false,
+      timeout: 60_000,
+    },
+    {
+      command: 'target/debug/parley',
+      cwd: '..',
+      url: KEYED_URL,
+      env: {
+        ...site,
+        PARLEY_LISTEN: '127.0.0.1:3402',
+        GEMINI_API_KEY: SECRET_KEY,
+        GEMINI_BASE_URL: 'http://127.0.0.1:3401',
+      },
+      reuseExistingServer: false,
+      timeout: 60_000,
+    },
+  ],
+});

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs what Parley's build and tests need, skipping whatever is already there at the
+# right version. Safe to run again and again; fast when nothing is missing.
+#
+#   wasm32-unknown-unknown target  (rustup)
+#   cargo-leptos 0.3.11            (cargo install; needs rustc >= 1.96, so nightly if stable is older)
+#   wasm-bindgen-cli               (exactly the wasm-bindgen version in Cargo.lock)
+#   chromium                       (Debian's package, for Playwright)      -- with --browser
+#   end2end/node_modules           (npm ci: @playwright/test, binaryen's wasm-opt, axe-core)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_browser=false
+for arg in "$@"; do
+  case "$arg" in
+    --browser) want_browser=true ;;
+    *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+CARGO_LEPTOS_VERSION=0.3.11
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+export PATH="$HOME/.cargo/bin:$PATH"
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
+  # cargo-leptos 0.3.11 needs rustc >= 1.96: use a nightly toolchain when stable is older.
+  toolchain=""
+  stable_minor=$(rustc --version | sed -E 's/^rustc 1\.([0-9]+).*/\1/')
+  if [ "$stable_minor" -lt 96 ]; then
+    nightly=$(rustup toolchain list | grep -m1 '^nightly' | cut -d' ' -f1 || true)
+    if [ -z "$nightly" ]; then
+      say "installing a nightly toolchain (rustc $stable_minor is too old for cargo-leptos)"
+      rustup toolchain install nightly --profile minimal
+      nightly=nightly
+    fi
+    toolchain="+$nightly"
+  fi
+  say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 16 minutes on 2 cores)"
+  cargo $toolchain install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads
+fi
+
+wbg_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $wbg_version\$"; then
+  say "installing wasm-bindgen-cli $wbg_version (matches Cargo.lock)"
+  # Not --locked: 0.2.130's lock file names a dependency version missing from crates.io.
+  cargo install wasm-bindgen-cli --version "$wbg_version" --force
+fi
+
+if $want_browser && [ ! -x /usr/bin/chromium ]; then
+  say "installing Debian's chromium"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium
+fi
+
+if [ ! -f end2end/node_modules/.package-lock.json ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
+  say "installing end2end npm packages"
+  # Playwright must not download its own browsers: Debian's chromium is used.
+  (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+fi

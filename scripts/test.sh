@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test: Rust unit and integration tests (gemini ↔ emulator, server functions),
+# then the Playwright suite in Debian's headless chromium against the real server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --browser
+export PATH="$HOME/.cargo/bin:$PATH"
+
+echo "==> Rust tests"
+cargo test --workspace --exclude app
+# cargo leptos test would skip the app crate's server-side tests: run them explicitly.
+cargo test -p app --features ssr
+
+echo "==> building the site and the standalone emulator"
+cargo build -p gemini-emulator --bin gemini-emulator
+cargo leptos build
+
+echo "==> Playwright (end2end/)"
+cd end2end
+npx playwright test

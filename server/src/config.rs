@@ -1,0 +1,70 @@
+//! Command-line flags, each with an environment fallback.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::Parser;
+use url::Url;
+
+/// Parley: chat with Google Gemini about your files.
+///
+/// Without GEMINI_API_KEY the site runs on the built-in Gemini emulator ("Offline demo").
+#[derive(Debug, Parser)]
+#[command(name = "parley", version, about)]
+pub struct Config {
+    /// Address to serve the site on.
+    #[arg(long, env = "PARLEY_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+
+    /// Gemini API key; sent only as `x-goog-api-key`, never to the browser or the logs.
+    /// Without one, the built-in emulator answers.
+    #[arg(long = "gemini-api-key", env = "GEMINI_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// Gemini's base URL (a path prefix is kept).
+    #[arg(long = "gemini-base-url", env = "GEMINI_BASE_URL", default_value = "https://generativelanguage.googleapis.com")]
+    pub base_url: Url,
+
+    /// Model that answers.
+    #[arg(long, env = "PARLEY_MODEL", default_value = "gemini-2.5-flash")]
+    pub model: String,
+
+    /// Folder with the built site (`pkg/` with the wasm, JS and CSS); defaults to
+    /// LEPTOS_SITE_ROOT, else `target/site`.
+    #[arg(long, env = "PARLEY_SITE_ROOT")]
+    pub site_root: Option<PathBuf>,
+
+    /// How long an upload may stay PROCESSING before it is given up (humantime: `90s`, `5m`).
+    #[arg(long, env = "PARLEY_UPLOAD_TIMEOUT", default_value = "120s", value_parser = humantime::parse_duration)]
+    pub upload_timeout: Duration,
+
+    /// How long a File of the built-in emulator stays PROCESSING (humantime).
+    #[arg(long, env = "PARLEY_EMULATOR_PROCESSING", default_value = "300ms", value_parser = humantime::parse_duration)]
+    pub emulator_processing: Duration,
+}
+
+impl Config {
+    /// The API key, if a non-blank one is configured.
+    pub fn api_key(&self) -> Option<gemini::ApiKey> {
+        self.api_key.as_deref().and_then(gemini::ApiKey::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_durations() {
+        let c = Config::try_parse_from(["parley", "--upload-timeout", "90s"]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(c.upload_timeout, Duration::from_secs(90));
+        assert_eq!(c.model, "gemini-2.5-flash");
+        assert!(Config::try_parse_from(["parley", "--upload-timeout", "soon"]).is_err());
+    }
+
+    #[test]
+    fn a_blank_key_means_offline() {
+        let c = Config::try_parse_from(["parley", "--gemini-api-key", "  "]).unwrap();
+        assert!(c.api_key().is_none());
+    }
+}

@@ -1,0 +1,78 @@
+//! The axum application: Leptos pages, server functions, static files.
+
+use std::sync::Arc;
+
+use app::{server::ServerState, shell, App};
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::trace::TraceLayer;
+
+use crate::{config::Config, upstream::Upstream};
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The Leptos site configuration is invalid.
+    #[error("site configuration: {0}")]
+    Site(#[from] leptos::config::errors::LeptosConfigError),
+    /// The listen address could not be bound, or serving failed.
+    #[error("serving on the listen address: {0}")]
+    Io(#[from] std::io::Error),
+    /// The built-in emulator could not start.
+    #[error("starting the built-in Gemini emulator: {0}")]
+    Emulator(std::io::Error),
+    /// The Gemini client could not be built.
+    #[error("Gemini client: {0}")]
+    Gemini(#[from] gemini::Error),
+}
+
+/// Serves the site until Ctrl-C / SIGTERM.
+pub async fn run(config: Config) -> Result<(), ServerError> {
+    let upstream = Upstream::connect(&config).await?;
+    let mut options = get_configuration(None)?.leptos_options;
+    options.site_addr = config.listen;
+    if let Some(root) = &config.site_root {
+        options.site_root = Arc::from(root.to_string_lossy().as_ref());
+    }
+    let state = ServerState {
+        gemini: upstream.client.clone(),
+        model: config.model.clone(),
+        offline: upstream.emulator.is_some(),
+        poll: gemini::PollPolicy { timeout: config.upload_timeout, ..gemini::PollPolicy::default() },
+    };
+    let routes = generate_route_list(App);
+    let router = Router::new()
+        .leptos_routes_with_context(
+            &options,
+            routes,
+            move || provide_context(state.clone()),
+            {
+                let options = options.clone();
+                move || shell(options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler(shell))
+        .layer(TraceLayer::new_for_http())
+        .with_state(options.clone());
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    tracing::info!(url = %format!("http://{}", listener.local_addr()?), site_root = %options.site_root, "parley listening");
+    axum::serve(listener, router).with_graceful_shutdown(shutdown()).await?;
+    drop(upstream);
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}

@@ -1,0 +1,42 @@
+//! Which Gemini the server talks to: the real one, or the built-in emulator.
+
+use std::net::SocketAddr;
+
+use gemini_emulator::{EmulatorConfig, RunningEmulator};
+use rand::{distr::Alphanumeric, Rng};
+
+use crate::{config::Config, server::ServerError};
+
+/// A connected upstream. Holds the in-process emulator alive when there is one.
+pub struct Upstream {
+    /// The client to use.
+    pub client: gemini::Client,
+    /// The built-in emulator, when no API key is configured.
+    pub emulator: Option<RunningEmulator>,
+}
+
+impl Upstream {
+    /// Gemini at `config.base_url` with the configured key, or — without a key — a new
+    /// emulator on a loopback port with a random key of its own.
+    pub async fn connect(config: &Config) -> Result<Self, ServerError> {
+        if let Some(key) = config.api_key() {
+            let client = gemini::Client::new(gemini::ClientConfig::new(config.base_url.clone(), key))?;
+            tracing::info!(base_url = %config.base_url, model = %config.model, "using Gemini");
+            return Ok(Upstream { client, emulator: None });
+        }
+        let key: String = rand::rng().sample_iter(&Alphanumeric).map(char::from).take(32).collect();
+        let emulator_config = EmulatorConfig {
+            processing: config.emulator_processing,
+            api_key: Some(key.clone()),
+            ..EmulatorConfig::default()
+        };
+        let emulator = gemini_emulator::spawn(SocketAddr::from(([127, 0, 0, 1], 0)), emulator_config)
+            .await
+            .map_err(ServerError::Emulator)?;
+        let base_url = emulator.base_url().parse().expect("the emulator's URL parses");
+        let key = gemini::ApiKey::new(key).expect("a random key is not blank");
+        let client = gemini::Client::new(gemini::ClientConfig::new(base_url, key))?;
+        tracing::info!(emulator = %emulator.base_url(), "no GEMINI_API_KEY: using the built-in Gemini emulator (Offline demo)");
+        Ok(Upstream { client, emulator: Some(emulator) })
+    }
+}
