@@ -31,7 +31,7 @@ pub async fn get_site_info() -> Result<SiteInfo, AppError> {
 /// [`AppError::NotReadyInTime`] and the upstream errors from Gemini.
 #[server(prefix = "/api", endpoint = "upload_file", input = MultipartFormData)]
 pub async fn upload_file(data: MultipartData) -> Result<UploadedFile, AppError> {
-    crate::server::upload::upload_file(data).await
+    crate::server::with_status(crate::server::upload::upload_file(data).await)
 }
 
 /// Sends the conversation to Gemini's `streamGenerateContent` and streams the answer back as
@@ -44,5 +44,5 @@ pub async fn upload_file(data: MultipartData) -> Result<UploadedFile, AppError> 
 /// [`AppError::FileUnavailable`]); later ones as a `ChatEvent::Error` line.
 #[server(prefix = "/api", endpoint = "chat", input = Json, output = Streaming)]
 pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppError> {
-    crate::server::chat::chat(contents).await
+    crate::server::with_status(crate::server::chat::chat(contents).await)
 }

@@ -54,6 +54,23 @@ pub enum AppError {
     Transport(String),
 }
 
+impl AppError {
+    /// The HTTP status a server function answers with when it fails this way: 4xx for what
+    /// the request got wrong, 502/504 for what Gemini did.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            AppError::BadUpload(_) => 400,
+            AppError::UnsupportedType { .. } => 415,
+            AppError::ProcessingFailed { .. } => 422,
+            AppError::FileUnavailable => 410,
+            AppError::Upstream { code: 429, .. } => 429,
+            AppError::Upstream { .. } | AppError::Unreachable => 502,
+            AppError::NotReadyInTime { .. } => 504,
+            AppError::Transport(_) => 500,
+        }
+    }
+}
+
 impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 

@@ -8,6 +8,9 @@ mod config;
 mod server;
 mod upstream;
 
+#[cfg(test)]
+mod tests;
+
 use std::process::ExitCode;
 
 use clap::Parser;

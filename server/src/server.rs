@@ -2,8 +2,14 @@
 
 use std::sync::Arc;
 
-use app::{server::ServerState, shell, App};
-use axum::Router;
+use app::{error::AppError, server::ServerState, shell, App};
+use axum::{
+    extract::Request,
+    http::{header, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    Router,
+};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::trace::TraceLayer;
@@ -35,14 +41,29 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     if let Some(root) = &config.site_root {
         options.site_root = Arc::from(root.to_string_lossy().as_ref());
     }
-    let state = ServerState {
+    let router = router(options.clone(), state(&config, &upstream));
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    tracing::info!(url = %format!("http://{}", listener.local_addr()?), site_root = %options.site_root, "parley listening");
+    axum::serve(listener, router).with_graceful_shutdown(shutdown()).await?;
+    drop(upstream);
+    Ok(())
+}
+
+/// The server functions' context for this configuration and upstream.
+pub fn state(config: &Config, upstream: &Upstream) -> ServerState {
+    ServerState {
         gemini: upstream.client.clone(),
         model: config.model.clone(),
         offline: upstream.emulator.is_some(),
         poll: gemini::PollPolicy { timeout: config.upload_timeout, ..gemini::PollPolicy::default() },
-    };
+    }
+}
+
+/// The whole application: Leptos pages, server functions (with `state` as context), static
+/// files from `options.site_root`.
+pub fn router(options: LeptosOptions, state: ServerState) -> Router {
     let routes = generate_route_list(App);
-    let router = Router::new()
+    Router::new()
         .leptos_routes_with_context(
             &options,
             routes,
@@ -53,13 +74,29 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             },
         )
         .fallback(leptos_axum::file_and_error_handler(shell))
+        .layer(middleware::from_fn(require_multipart))
         .layer(TraceLayer::new_for_http())
-        .with_state(options.clone());
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    tracing::info!(url = %format!("http://{}", listener.local_addr()?), site_root = %options.site_root, "parley listening");
-    axum::serve(listener, router).with_graceful_shutdown(shutdown()).await?;
-    drop(upstream);
-    Ok(())
+        .with_state(options)
+}
+
+/// Server functions whose input is `multipart/form-data`.
+const MULTIPART_ENDPOINTS: [&str; 1] = ["/api/upload_file"];
+
+/// Refuses a request to a multipart server function that has no multipart boundary, with
+/// 415 and an [`AppError`] body, before `server_fn` sets up its multipart parser (which
+/// panics on such requests).
+async fn require_multipart(req: Request, next: Next) -> Response {
+    if MULTIPART_ENDPOINTS.contains(&req.uri().path()) {
+        let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let is_multipart = content_type.to_ascii_lowercase().starts_with("multipart/form-data")
+            && content_type.contains("boundary=");
+        if !is_multipart {
+            let error = AppError::BadUpload("the body must be multipart/form-data".into());
+            let body = serde_json::to_string(&error).unwrap_or_default();
+            return (StatusCode::UNSUPPORTED_MEDIA_TYPE, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+        }
+    }
+    next.run(req).await
 }
 
 async fn shutdown() {

@@ -24,6 +24,16 @@ pub struct ServerState {
     pub poll: gemini::PollPolicy,
 }
 
+/// Sets the response status of the current server function from its error, if any.
+pub fn with_status<T>(result: Result<T, AppError>) -> Result<T, AppError> {
+    if let (Err(e), Some(response)) = (&result, use_context::<leptos_axum::ResponseOptions>()) {
+        if let Ok(status) = http::StatusCode::from_u16(e.http_status()) {
+            response.set_status(status);
+        }
+    }
+    result
+}
+
 fn state() -> Result<ServerState, AppError> {
     use_context::<ServerState>()
         .ok_or_else(|| AppError::Transport("the server is not configured for this request".into()))

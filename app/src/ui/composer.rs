@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::{
-    conversation::icon_for,
+    conversation::{badge_for, kind_of},
     state::{next_id, Attachment, Chat, Message, PendingAttachment, Status},
 };
 use crate::model::{human_size, Role};
@@ -50,7 +50,9 @@ pub fn Composer(chat: Chat) -> impl IntoView {
                             let _ = ev;
                         }
                     />
-                    <span aria-hidden="true">"📎"</span>
+                    <svg aria-hidden="true" viewBox="0 0 24 24" width="22" height="22" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">
+                        <path d="M21.44 11.05l-9.19 9.19a6 6 0 0 1-8.49-8.49l9.19-9.19a4 4 0 0 1 5.66 5.66l-9.2 9.19a2 2 0 0 1-2.83-2.83l8.49-8.48"/>
+                    </svg>
                 </label>
                 <textarea
                     aria-label="Message"
@@ -78,12 +80,16 @@ fn PendingView(item: PendingAttachment, pending: RwSignal<Vec<PendingAttachment>
     let id = item.id;
     let preview = item.preview.clone();
     let name = item.name.clone();
-    let icon = icon_for(&item.mime_type);
+    let kind = kind_of(&item.mime_type);
+    let badge = badge_for(&item.name);
     view! {
         <li class="pending" data-testid="pending-attachment">
             {move || match preview.get() {
                 Some(src) => view! { <img class="thumb" src=src alt=""/> }.into_any(),
-                None => view! { <span class="thumb icon" aria-hidden="true">{icon}</span> }.into_any(),
+                None => view! {
+                    <span class="thumb chip-icon" data-kind=kind aria-hidden="true">{badge.clone()}</span>
+                }
+                .into_any(),
             }}
             <span class="pending-name">{item.name.clone()}</span>
             <span class="pending-size">{human_size(item.size)}</span>

@@ -88,7 +88,7 @@ fn attachment_view(attachment: Attachment) -> impl IntoView {
         .into_any(),
         None => view! {
             <span class="chip" data-testid="attachment-chip" title=mime_type.clone()>
-                <span class="chip-icon" aria-hidden="true">{icon_for(&mime_type)}</span>
+                <span class="chip-icon" data-kind=kind_of(&mime_type) aria-hidden="true">{badge_for(&name)}</span>
                 <span class="chip-name">{name.clone()}</span>
                 <span class="chip-size">{human_size(size)}</span>
             </span>
@@ -97,15 +97,42 @@ fn attachment_view(attachment: Attachment) -> impl IntoView {
     }
 }
 
-/// A small glyph for a MIME type family.
-pub fn icon_for(mime_type: &str) -> &'static str {
+/// The family of a MIME type, for styling a file badge: `image`, `audio`, `video`, `pdf`,
+/// `text` or `file`.
+pub fn kind_of(mime_type: &str) -> &'static str {
     match mime_type.split('/').next().unwrap_or("") {
-        "image" => "🖼",
-        "audio" => "🎵",
-        "video" => "🎬",
-        "text" => "📄",
-        _ if mime_type == "application/pdf" => "📕",
-        _ => "📎",
+        "image" => "image",
+        "audio" => "audio",
+        "video" => "video",
+        "text" => "text",
+        _ if mime_type == "application/pdf" => "pdf",
+        _ => "file",
+    }
+}
+
+/// A file badge's label: the name's extension, upper-cased, at most 4 characters
+/// (`report.pdf` → `PDF`), else `FILE`.
+pub fn badge_for(name: &str) -> String {
+    name.rsplit_once('.')
+        .map(|(_, ext)| ext)
+        .filter(|ext| !ext.is_empty() && ext.len() <= 4 && ext.chars().all(|c| c.is_ascii_alphanumeric()))
+        .map(str::to_ascii_uppercase)
+        .unwrap_or_else(|| "FILE".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn badges() {
+        assert_eq!(badge_for("report.pdf"), "PDF");
+        assert_eq!(badge_for("clip.webm"), "WEBM");
+        assert_eq!(badge_for("archive.tar.gz"), "GZ");
+        assert_eq!(badge_for("README"), "FILE");
+        assert_eq!(badge_for("weird.extension"), "FILE");
+        assert_eq!(kind_of("application/pdf"), "pdf");
+        assert_eq!(kind_of("image/heic"), "image");
     }
 }
 

@@ -1,0 +1,128 @@
+//! The whole server over HTTP — router, server functions, the built-in emulator — the way
+//! a browser reaches it.
+
+use clap::Parser;
+use leptos::prelude::LeptosOptions;
+use reqwest::multipart::{Form, Part};
+use sha2::{Digest, Sha256};
+
+use crate::{config::Config, server, upstream::Upstream};
+
+/// A running offline server (emulator with no PROCESSING delay) and its base URL.
+struct Site {
+    url: String,
+    _upstream: Upstream,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+async fn site(args: &[&str]) -> Site {
+    let mut argv = vec!["parley", "--gemini-api-key=", "--emulator-processing", "0s"];
+    argv.extend_from_slice(args);
+    let config = Config::try_parse_from(argv).unwrap();
+    let upstream = Upstream::connect(&config).await.unwrap();
+    let options = LeptosOptions::builder().output_name("parley").build();
+    let router = server::router(options, server::state(&config, &upstream));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    Site { url, _upstream: upstream, _task: task }
+}
+
+fn upload_form(size: &str, mime_type: &str, name: &str, bytes: Vec<u8>) -> Form {
+    Form::new()
+        .text("size", size.to_string())
+        .text("mime_type", mime_type.to_string())
+        .text("name", name.to_string())
+        .part("file", Part::bytes(bytes).file_name(name.to_string()))
+}
+
+async fn upload(site: &Site, form: Form) -> reqwest::Response {
+    reqwest::Client::new().post(format!("{}/api/upload_file", site.url)).multipart(form).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_page_renders_with_the_offline_banner() {
+    let site = site(&[]).await;
+    let page = reqwest::get(&site.url).await.unwrap().text().await.unwrap();
+    assert!(page.contains("<title>Parley"));
+    assert!(page.contains("Offline demo"));
+    assert!(page.contains(r#"aria-label="Message""#));
+}
+
+#[tokio::test]
+async fn an_upload_streams_to_gemini_and_returns_the_active_file() {
+    let site = site(&[]).await;
+    let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let expected = hex::encode(Sha256::digest(&bytes));
+    let res = upload(&site, upload_form("3000000", "text/plain", "numbers.txt", bytes)).await;
+    assert_eq!(res.status(), 200);
+    let file: app::model::UploadedFile = res.json().await.unwrap();
+    assert_eq!(file.sha256, expected);
+    assert_eq!(file.size_bytes, 3_000_000);
+    assert_eq!(file.display_name, "numbers.txt");
+    assert!(file.name.starts_with("files/") && file.uri.ends_with(&file.name[6..]));
+}
+
+#[tokio::test]
+async fn bad_uploads_get_typed_4xx_errors() {
+    let site = site(&[]).await;
+    let res = upload(&site, upload_form("5", "text/plain", "a.txt", b"more than five".to_vec())).await;
+    assert_eq!(res.status(), 400);
+    let error: app::error::AppError = res.json().await.unwrap();
+    assert!(matches!(error, app::error::AppError::BadUpload(_)), "{error:?}");
+
+    let res = upload(&site, upload_form("3", "application/zip", "a.zip", b"PK!".to_vec())).await;
+    assert_eq!(res.status(), 415);
+    let error: app::error::AppError = res.json().await.unwrap();
+    assert_eq!(error.to_string(), "Gemini does not accept application/zip files.");
+
+    let no_size = Form::new().part("file", Part::bytes(b"x".to_vec()).file_name("x.txt"));
+    assert_eq!(upload(&site, no_size).await.status(), 400);
+
+    let not_multipart = reqwest::Client::new()
+        .post(format!("{}/api/upload_file", site.url))
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_multipart.status(), 415);
+    // The server is still there.
+    assert_eq!(reqwest::get(&site.url).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn chat_streams_ndjson_events() {
+    let site = site(&[]).await;
+    let body = serde_json::json!({"contents": [{"role": "user", "parts": [{"text": "Hello, emulator"}]}]});
+    let res = reqwest::Client::new().post(format!("{}/api/chat", site.url)).json(&body).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    let events: Vec<app::model::ChatEvent> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(events.len() >= 4, "{events:?}");
+    assert_eq!(events.last(), Some(&app::model::ChatEvent::Done { finish_reason: Some("STOP".into()) }));
+    let answer: String = events
+        .iter()
+        .filter_map(|e| match e {
+            app::model::ChatEvent::Delta { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(answer.contains("I received no files."), "{answer}");
+    assert!(answer.contains("Hello, emulator"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_file_the_session_cannot_use_is_reported_as_unavailable() {
+    let site = site(&[]).await;
+    let body = serde_json::json!({"contents": [{"role": "user", "parts": [
+        {"file_data": {"mime_type": "text/plain", "file_uri": "https://generativelanguage.googleapis.com/v1beta/files/abc123"}}
+    ]}]});
+    let res = reqwest::Client::new().post(format!("{}/api/chat", site.url)).json(&body).send().await.unwrap();
+    assert_eq!(res.status(), 410);
+    let error: app::error::AppError = res.json().await.unwrap();
+    assert_eq!(error, app::error::AppError::FileUnavailable);
+}
