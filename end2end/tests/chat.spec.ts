@@ -124,3 +124,21 @@ test('a refused upload shows an alert with Retry and the chat stays usable', asy
   await expect(page.locator('article[data-role="model"]')).toHaveAttribute('data-status', 'done');
   await expect(page.locator('article[data-role="model"]')).toContainText('Just text then');
 });
+
+test('what is typed and attached before the page hydrates is kept', async ({ page }) => {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  await page.route('**/pkg/parley.wasm', async (route) => {
+    await gate;
+    await route.continue();
+  });
+  await page.goto('/', { waitUntil: 'domcontentloaded' });
+  await page.getByRole('textbox', { name: 'Message' }).fill('typed early');
+  await page.getByLabel('Attach files').setInputFiles([pdf]);
+  release();
+  await expect(page.locator('html[data-hydrated="true"]')).toBeAttached();
+  await expect(page.getByTestId('pending-attachment')).toContainText('report-3-pages.pdf');
+  await expect(page.getByRole('textbox', { name: 'Message' })).toHaveValue('typed early');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await expect(page.locator('article[data-role="model"]')).toContainText(`SHA-256 ${sha12(pdf)}`);
+});

@@ -52,6 +52,9 @@ impl ClientConfig {
     }
 }
 
+/// How long establishing a connection to Gemini may take: 10 s.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A Gemini REST client. Cheap to clone (the connection pool is shared).
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -60,13 +63,15 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for `config`.
+    /// A client for `config`. Connections time out after [`CONNECT_TIMEOUT`]; a request
+    /// that is under way is not cut short (uploads and streamed answers can be long).
     ///
     /// # Errors
     /// [`Error::Transport`] when the TLS backend cannot be initialised.
     pub fn new(config: ClientConfig) -> Result<Self> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("parley-gemini/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(CONNECT_TIMEOUT)
             .build()?;
         Ok(Client { http, config })
     }

@@ -23,7 +23,7 @@ mod poll;
 mod types;
 mod upload;
 
-pub use client::{ApiKey, Client, ClientConfig};
+pub use client::{ApiKey, Client, ClientConfig, CONNECT_TIMEOUT};
 pub use error::{Error, Result};
 pub use generate::SseStream;
 pub use poll::PollPolicy;

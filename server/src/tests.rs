@@ -15,9 +15,14 @@ struct Site {
     _task: tokio::task::JoinHandle<()>,
 }
 
+/// An offline site: the built-in emulator, Files ACTIVE at once.
 async fn site(args: &[&str]) -> Site {
     let mut argv = vec!["parley", "--gemini-api-key=", "--emulator-processing", "0s"];
     argv.extend_from_slice(args);
+    site_from(&argv).await
+}
+
+async fn site_from(argv: &[&str]) -> Site {
     let config = Config::try_parse_from(argv).unwrap();
     let upstream = Upstream::connect(&config).await.unwrap();
     let options = LeptosOptions::builder().output_name("parley").build();
@@ -125,4 +130,57 @@ async fn a_file_the_session_cannot_use_is_reported_as_unavailable() {
     assert_eq!(res.status(), 410);
     let error: app::error::AppError = res.json().await.unwrap();
     assert_eq!(error, app::error::AppError::FileUnavailable);
+}
+
+/// A `MakeWriter` collecting log output in memory.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_api_key_never_reaches_the_logs_even_at_trace_level() {
+    const KEY: &str = "sk-parley-log-test-7Hq2";
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let emulator = gemini_emulator::spawn(
+        "127.0.0.1:0".parse().unwrap(),
+        gemini_emulator::EmulatorConfig { api_key: Some(KEY.into()), processing: std::time::Duration::ZERO, ..Default::default() },
+    )
+    .await
+    .unwrap();
+    let site = site_from(&["parley", "--gemini-api-key", KEY, "--gemini-base-url", &emulator.base_url()]).await;
+    let res = upload(&site, upload_form("4", "text/plain", "k.txt", b"abcd".to_vec())).await;
+    assert_eq!(res.status(), 200);
+    let file: app::model::UploadedFile = res.json().await.unwrap();
+    let body = serde_json::json!({"contents": [{"role": "user", "parts": [
+        {"file_data": {"mime_type": "text/plain", "file_uri": file.uri}}, {"text": "and?"}
+    ]}]});
+    let res = reqwest::Client::new().post(format!("{}/api/chat", site.url)).json(&body).send().await.unwrap();
+    assert!(res.text().await.unwrap().contains("\"done\""));
+    let missing = serde_json::json!({"contents": [{"role": "user", "parts": [
+        {"file_data": {"mime_type": "text/plain", "file_uri": format!("{}/v1beta/files/gone", emulator.base_url())}}
+    ]}]});
+    let res = reqwest::Client::new().post(format!("{}/api/chat", site.url)).json(&missing).send().await.unwrap();
+    assert_eq!(res.status(), 410);
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("upload ACTIVE"), "the logs were captured:\n{text}");
+    assert!(text.contains("gemini call failed"), "the failure was logged:\n{text}");
+    assert!(!text.contains(KEY), "the key leaked into the logs");
 }

@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
+use wasm_bindgen::JsCast;
 use web_sys::HtmlInputElement;
 
 use crate::ui::state::{next_id, PendingAttachment};
@@ -9,16 +10,60 @@ use crate::ui::state::{next_id, PendingAttachment};
 /// Adds the files of a file input's `change` event, then clears the input so that the same
 /// file can be picked again.
 pub fn from_input(ev: &web_sys::Event, pending: RwSignal<Vec<PendingAttachment>>) {
-    let input: HtmlInputElement = event_target(ev);
-    if let Some(list) = input.files() {
-        let files: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.item(i)).collect();
-        add(files, pending);
+    take_files(&event_target(ev), pending);
+}
+
+/// What the person typed or picked in the server-rendered page before hydration (the
+/// `input` and `change` events of that moment had no listener yet).
+pub struct EarlyInput {
+    draft: String,
+    files: Vec<web_sys::File>,
+    input: Option<HtmlInputElement>,
+}
+
+/// Reads the message box and the file input as they are now.
+pub fn pre_hydration_input() -> EarlyInput {
+    let document = web_sys::window().and_then(|w| w.document());
+    let find = |selector: &str| document.as_ref().and_then(|d| d.query_selector(selector).ok().flatten());
+    let draft = find(r#"textarea[aria-label="Message"]"#)
+        .and_then(|e| e.dyn_into::<web_sys::HtmlTextAreaElement>().ok())
+        .map(|t| t.value())
+        .unwrap_or_default();
+    let input = find(r#"input[type="file"][aria-label="Attach files"]"#).and_then(|e| e.dyn_into::<HtmlInputElement>().ok());
+    let files = input.as_ref().map(files_of).unwrap_or_default();
+    EarlyInput { draft, files, input }
+}
+
+impl EarlyInput {
+    /// Puts the early draft and files into the composer's state, once.
+    pub fn apply(&self, draft: RwSignal<String>, pending: RwSignal<Vec<PendingAttachment>>) {
+        if !self.draft.is_empty() && draft.get_untracked().is_empty() {
+            draft.set(self.draft.clone());
+        }
+        if !self.files.is_empty() {
+            add(self.files.clone(), pending);
+        }
+        if let Some(input) = &self.input {
+            input.set_value("");
+        }
     }
+}
+
+fn files_of(input: &HtmlInputElement) -> Vec<web_sys::File> {
+    input
+        .files()
+        .map(|list| (0..list.length()).filter_map(|i| list.item(i)).collect())
+        .unwrap_or_default()
+}
+
+/// Adds the files of `input` and clears it.
+fn take_files(input: &HtmlInputElement, pending: RwSignal<Vec<PendingAttachment>>) {
+    add(files_of(input), pending);
     input.set_value("");
 }
 
 /// Adds `files` as pending attachments and starts making image previews.
-pub fn add(files: Vec<web_sys::File>, pending: RwSignal<Vec<PendingAttachment>>) {
+fn add(files: Vec<web_sys::File>, pending: RwSignal<Vec<PendingAttachment>>) {
     for file in files {
         let mime_type = file.type_();
         let item = PendingAttachment {

@@ -13,6 +13,14 @@ use crate::model::{human_size, Role};
 pub fn Composer(chat: Chat) -> impl IntoView {
     let draft = RwSignal::new(String::new());
     let pending: RwSignal<Vec<PendingAttachment>> = RwSignal::new(Vec::new());
+    // Whatever was typed or picked before the wasm took over is kept, not lost: read now,
+    // before hydration touches the DOM, and applied once the view is hydrated (changing the
+    // view's state earlier would make it differ from the server's HTML).
+    #[cfg(feature = "hydrate")]
+    {
+        let early = send_wrapper::SendWrapper::new(crate::browser::attach::pre_hydration_input());
+        Effect::new(move |_| early.apply(draft, pending));
+    }
     let can_send = move || {
         !chat.busy.get() && (!draft.with(|d| d.trim().is_empty()) || !pending.with(Vec::is_empty))
     };

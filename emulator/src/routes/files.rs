@@ -9,23 +9,8 @@ use axum::{
 };
 use serde_json::{json, Value};
 
-use super::{caller, check_version};
-use crate::{
-    error::ApiError,
-    state::{LoggedRequest, State},
-};
-
-fn log(state: &State, method: &str, path: String, headers: &HeaderMap, query: &HashMap<String, String>) {
-    state.record(LoggedRequest {
-        method: method.into(),
-        path,
-        upload_command: None,
-        upload_offset: None,
-        body_bytes: 0,
-        json: None,
-        had_api_key: super::api_key(headers, query).is_some(),
-    });
-}
+use super::{caller, check_version, logged};
+use crate::{error::ApiError, state::State};
 
 /// `GET /{v}/files/{id}`: the File, unwrapped.
 pub async fn get(
@@ -34,7 +19,7 @@ pub async fn get(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    log(&state, "GET", format!("/{version}/files/{id}"), &headers, &query);
+    state.record(logged("GET", format!("/{version}/files/{id}"), &headers, &query));
     check_version(&version)?;
     let owner = caller(&state, &headers, &query)?;
     let file = state.file_for(&owner, &id)?;
@@ -48,7 +33,7 @@ pub async fn delete(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    log(&state, "DELETE", format!("/{version}/files/{id}"), &headers, &query);
+    state.record(logged("DELETE", format!("/{version}/files/{id}"), &headers, &query));
     check_version(&version)?;
     let owner = caller(&state, &headers, &query)?;
     state.file_for(&owner, &id)?;
@@ -64,7 +49,7 @@ pub async fn list(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    log(&state, "GET", format!("/{version}/files"), &headers, &query);
+    state.record(logged("GET", format!("/{version}/files"), &headers, &query));
     check_version(&version)?;
     let owner = caller(&state, &headers, &query)?;
     let page_size = match query.get("pageSize").map(|s| s.parse::<usize>()) {

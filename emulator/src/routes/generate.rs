@@ -17,7 +17,7 @@ use base64::Engine;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use super::{caller, check_version};
+use super::{caller, check_version, either, logged};
 use crate::{
     error::ApiError,
     inspect::Description,
@@ -34,13 +34,9 @@ pub async fn call(
 ) -> Result<Response, ApiError> {
     let request: Option<Value> = serde_json::from_slice(&body).ok();
     state.record(LoggedRequest {
-        method: "POST".into(),
-        path: format!("/{version}/models/{call}"),
-        upload_command: None,
-        upload_offset: None,
         body_bytes: body.len(),
         json: request.clone(),
-        had_api_key: super::api_key(&headers, &query).is_some(),
+        ..logged("POST", format!("/{version}/models/{call}"), &headers, &query)
     });
     check_version(&version)?;
     let owner = caller(&state, &headers, &query)?;
@@ -110,10 +106,6 @@ fn answer(state: &State, owner: &str, request: &Value) -> Result<Vec<String>, Ap
     }
     lines.push("(This answer comes from Parley's built-in Gemini emulator.)".into());
     Ok(split_into_chunks(&lines.join("\n")))
-}
-
-fn either<'a>(v: &'a Value, snake: &str, camel: &str) -> Option<&'a Value> {
-    v.get(snake).or_else(|| v.get(camel))
 }
 
 fn describe_file_data(state: &State, owner: &str, fd: &Value) -> Result<Description, ApiError> {

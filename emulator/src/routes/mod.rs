@@ -13,7 +13,12 @@ use axum::{
     Router,
 };
 
-use crate::{error::ApiError, state::State};
+use serde_json::Value;
+
+use crate::{
+    error::ApiError,
+    state::{LoggedRequest, State},
+};
 
 /// API versions served, as path segments.
 const VERSIONS: [&str; 3] = ["v1", "v1beta", "v1alpha"];
@@ -60,4 +65,22 @@ fn origin(headers: &HeaderMap) -> String {
     let host = headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or("localhost");
     let scheme = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).unwrap_or("http");
     format!("{scheme}://{host}")
+}
+
+/// A JSON field under either of its proto3 names (`file_data` / `fileData`).
+fn either<'a>(value: &'a Value, snake: &str, camel: &str) -> Option<&'a Value> {
+    value.get(snake).or_else(|| value.get(camel))
+}
+
+/// A log entry for a request without a body; callers fill in the rest.
+fn logged(method: &str, path: String, headers: &HeaderMap, query: &HashMap<String, String>) -> LoggedRequest {
+    LoggedRequest {
+        method: method.into(),
+        path,
+        upload_command: None,
+        upload_offset: None,
+        body_bytes: 0,
+        json: None,
+        had_api_key: api_key(headers, query).is_some(),
+    }
 }

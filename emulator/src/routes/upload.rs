@@ -16,7 +16,7 @@ use axum::{
 };
 use serde_json::{json, Value};
 
-use super::{caller, check_version, origin};
+use super::{caller, check_version, either, logged, origin};
 use crate::{
     error::ApiError,
     inspect::Description,
@@ -58,13 +58,11 @@ pub async fn upload(
     let command = header(&headers, "x-goog-upload-command").unwrap_or("").to_ascii_lowercase();
     let start_json = if query.contains_key("upload_id") { None } else { serde_json::from_slice(&body).ok() };
     state.record(LoggedRequest {
-        method: "POST".into(),
-        path: format!("/upload/{version}/files"),
         upload_command: Some(command.clone()),
         upload_offset: header(&headers, "x-goog-upload-offset").and_then(|o| o.parse().ok()),
         body_bytes: body.len(),
         json: start_json.clone(),
-        had_api_key: super::api_key(&headers, &query).is_some(),
+        ..logged("POST", format!("/upload/{version}/files"), &headers, &query)
     });
     let result = match query.get("upload_id") {
         None => start(&state, &version, &query, &headers, start_json),
@@ -75,11 +73,6 @@ pub async fn upload(
         res.headers_mut().insert("x-goog-upload-status", HeaderValue::from_static("final"));
         res
     })
-}
-
-/// A field of the start body in either casing.
-fn field<'a>(file: &'a Value, snake: &str, camel: &str) -> Option<&'a Value> {
-    file.get(snake).or_else(|| file.get(camel))
 }
 
 fn start(
@@ -99,7 +92,7 @@ fn start(
     let file = body.as_ref().and_then(|b| b.get("file")).cloned().unwrap_or(Value::Null);
     let mime_type = header(headers, "x-goog-upload-header-content-type")
         .map(str::to_string)
-        .or_else(|| field(&file, "mime_type", "mimeType").and_then(|v| v.as_str()).map(str::to_string))
+        .or_else(|| either(&file, "mime_type", "mimeType").and_then(|v| v.as_str()).map(str::to_string))
         .unwrap_or_default();
     if !is_supported(&mime_type) {
         return Err(ApiError::unsupported_mime(&mime_type));
@@ -107,10 +100,10 @@ fn start(
     let declared_size = header(headers, "x-goog-upload-header-content-length")
         .and_then(|v| v.parse::<u64>().ok())
         .or_else(|| {
-            field(&file, "size_bytes", "sizeBytes")
+            either(&file, "size_bytes", "sizeBytes")
                 .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
         });
-    let display_name = field(&file, "display_name", "displayName").and_then(|v| v.as_str()).map(str::to_string);
+    let display_name = either(&file, "display_name", "displayName").and_then(|v| v.as_str()).map(str::to_string);
     let base = origin(headers);
     let upload_id = new_upload_id();
     state.uploads.lock().expect("uploads lock").insert(
