@@ -100,6 +100,46 @@ impl ApiError {
         }
     }
 
+    /// 429: quota exhausted, with Gemini's `QuotaFailure`, `Help` and `RetryInfo` details
+    /// (`shared/gemini-files-api.md` §5; the delay is a proto Duration such as `"15s"`).
+    pub fn rate_limited(retry_delay: std::time::Duration) -> Self {
+        ApiError {
+            details: Some(json!([
+                {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{
+                    "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                    "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                    "quotaDimensions": {"location": "global", "model": "gemini-2.5-flash"},
+                    "quotaValue": "10"}]},
+                {"@type": "type.googleapis.com/google.rpc.Help", "links": [{
+                    "description": "Learn more about Gemini API quotas",
+                    "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]},
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                 "retryDelay": crate::faults::proto_duration(retry_delay)}
+            ])),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RESOURCE_EXHAUSTED",
+                "You exceeded your current quota, please check your plan and billing details. For more \
+                 information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.",
+            )
+        }
+    }
+
+    /// 500: Gemini's internal error.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "An internal error has occurred. Please retry or report in \
+             https://developers.generativeai.google/guide/troubleshooting",
+        )
+    }
+
+    /// 503: the model is overloaded.
+    pub fn unavailable() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "The model is overloaded. Please try again later.")
+    }
+
     /// The JSON body.
     pub fn body(&self) -> serde_json::Value {
         let mut error = json!({"code": self.code.as_u16(), "message": self.message, "status": self.status});
@@ -112,9 +152,48 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = self.retry_delay().map(|d| d.as_secs_f64().ceil() as u64);
         let mut res = (self.code, self.body().to_string()).into_response();
         res.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=UTF-8"));
+        if let Some(secs) = retry_after {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
+    }
+}
+
+impl ApiError {
+    /// The `RetryInfo.retryDelay` of the details, if any.
+    fn retry_delay(&self) -> Option<std::time::Duration> {
+        self.details.as_ref()?.as_array()?.iter().find_map(|d| {
+            let text = d.get("retryDelay")?.as_str()?;
+            crate::faults::parse_duration(text).ok()
+        })
+    }
+}
+
+/// Azure API Management's own refusal, `401 {"statusCode": 401, "message": …}` — not
+/// Google's envelope (`shared/gemini-files-api.md` §8).
+#[derive(Debug, Clone, Copy)]
+pub enum GatewayError {
+    /// No `Ocp-Apim-Subscription-Key` header and no `subscription-key` query parameter.
+    MissingKey,
+    /// A subscription key other than the configured one.
+    InvalidKey,
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let message = match self {
+            GatewayError::MissingKey => "Access denied due to missing subscription key. Make sure to include \
+                 subscription key when making requests to an API.",
+            GatewayError::InvalidKey => "Access denied due to invalid subscription key. Make sure to provide \
+                 a valid key for an active subscription.",
+        };
+        let body = json!({"statusCode": 401, "message": message}).to_string();
+        let mut res = (StatusCode::UNAUTHORIZED, body).into_response();
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         res
     }
 }

@@ -1,9 +1,16 @@
 //! What the emulator reports about a file's bytes: MIME type, size, SHA-256, and the pixel
-//! size of images or the page count of PDFs. This is how an answer proves the exact bytes
-//! arrived.
+//! size of images, the page count of PDFs or the duration of MP4/QuickTime videos. This is
+//! how an answer proves the exact bytes arrived.
+//!
+//! Bytes arrive chunk by chunk ([`Inspector::feed`]); only the first [`KEEP_BYTES`] are kept
+//! for parsing, so a 1 GiB upload costs the emulator at most that much memory.
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
+
+/// Bytes of a file kept for parsing its detail (64 MiB). Larger files are hashed whole but
+/// parsed from this prefix only (images still work; PDFs and videos get no detail).
+pub const KEEP_BYTES: usize = 64 * 1024 * 1024;
 
 /// Facts about one file's bytes.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,19 +21,60 @@ pub struct Description {
     pub size_bytes: u64,
     /// Lowercase hex SHA-256 of the bytes (64 chars).
     pub sha256_hex: String,
-    /// `3000×2000 px` for images, `3 pages` for PDFs, when the bytes parse.
+    /// `3000×2000 px` for images, `3 pages` for PDFs, `2.5 s` for videos, when the bytes parse.
     pub detail: Option<String>,
+    /// A video's duration, seconds, when its `mvhd` box parses.
+    pub video_seconds: Option<f64>,
+}
+
+/// Builds a [`Description`] from bytes fed in pieces.
+pub struct Inspector {
+    mime_type: String,
+    size: u64,
+    hasher: Sha256,
+    kept: Vec<u8>,
+}
+
+impl Inspector {
+    /// A new inspector for a file of this MIME type.
+    pub fn new(mime_type: &str) -> Self {
+        Inspector { mime_type: mime_type.to_string(), size: 0, hasher: Sha256::new(), kept: Vec::new() }
+    }
+
+    /// Bytes received so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Takes the next bytes of the file.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.size += bytes.len() as u64;
+        self.hasher.update(bytes);
+        let room = KEEP_BYTES.saturating_sub(self.kept.len());
+        self.kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    /// The description of everything fed.
+    pub fn finish(self) -> Description {
+        let complete = self.kept.len() as u64 == self.size;
+        let video_seconds = (complete && self.mime_type.starts_with("video/")).then(|| mp4_duration(&self.kept)).flatten();
+        let detail = detail(&self.mime_type, &self.kept, complete, video_seconds);
+        Description {
+            mime_type: self.mime_type,
+            size_bytes: self.size,
+            sha256_hex: hex::encode(self.hasher.finalize()),
+            detail,
+            video_seconds,
+        }
+    }
 }
 
 impl Description {
-    /// Inspects `bytes`. Never fails: unparseable content just has no `detail`.
+    /// Inspects `bytes` in one go. Never fails: unparseable content just has no `detail`.
     pub fn of(mime_type: &str, bytes: &[u8]) -> Self {
-        Description {
-            mime_type: mime_type.to_string(),
-            size_bytes: bytes.len() as u64,
-            sha256_hex: hex::encode(Sha256::digest(bytes)),
-            detail: detail(mime_type, bytes),
-        }
+        let mut inspector = Inspector::new(mime_type);
+        inspector.feed(bytes);
+        inspector.finish()
     }
 
     /// `sha256Hash` as Gemini sends it: base64 of the hex digest text.
@@ -46,16 +94,51 @@ impl Description {
     }
 }
 
-fn detail(mime_type: &str, bytes: &[u8]) -> Option<String> {
+fn detail(mime_type: &str, bytes: &[u8], complete: bool, video_seconds: Option<f64>) -> Option<String> {
     if mime_type.starts_with("image/") {
         let size = imagesize::blob_size(bytes).ok()?;
         return Some(format!("{}×{} px", size.width, size.height));
     }
-    if mime_type == "application/pdf" {
+    if mime_type == "application/pdf" && complete {
         let pages = lopdf::Document::load_mem(bytes).ok()?.get_pages().len();
         return Some(format!("{pages} page{}", if pages == 1 { "" } else { "s" }));
     }
+    video_seconds.map(|s| format!("{s:.1} s"))
+}
+
+/// The duration of an MP4/QuickTime file from its `moov/mvhd` box, seconds
+/// (ISO/IEC 14496-12 §8.2.2: version 0 has 32-bit times, version 1 64-bit).
+fn mp4_duration(bytes: &[u8]) -> Option<f64> {
+    let moov = find_box(bytes, b"moov")?;
+    let mvhd = find_box(moov, b"mvhd")?;
+    let (timescale, duration) = match *mvhd.first()? {
+        0 => (be(mvhd.get(12..16)?), be(mvhd.get(16..20)?)),
+        1 => (be(mvhd.get(20..24)?), be(mvhd.get(24..32)?)),
+        _ => return None,
+    };
+    (timescale > 0).then(|| duration as f64 / timescale as f64)
+}
+
+/// The payload of the first box of type `kind` among the boxes laid out in `bytes`.
+fn find_box<'a>(mut bytes: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
+    while bytes.len() >= 8 {
+        let size = be(&bytes[0..4]);
+        let (header, size) = match size {
+            1 => (16, be(bytes.get(8..16)?)),
+            0 => (8, bytes.len() as u64),
+            n => (8, n),
+        };
+        let size = usize::try_from(size).ok().filter(|&s| s >= header && s <= bytes.len())?;
+        if &bytes[4..8] == kind {
+            return Some(&bytes[header..size]);
+        }
+        bytes = &bytes[size..];
+    }
     None
+}
+
+fn be(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0, |acc, &b| (acc << 8) | u64::from(b))
 }
 
 #[cfg(test)]
@@ -72,6 +155,16 @@ mod tests {
     }
 
     #[test]
+    fn fed_in_pieces_equals_fed_whole() {
+        let bytes: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
+        let mut inspector = Inspector::new("application/octet-stream");
+        for piece in bytes.chunks(997) {
+            inspector.feed(piece);
+        }
+        assert_eq!(inspector.finish(), Description::of("application/octet-stream", &bytes));
+    }
+
+    #[test]
     fn png_dimensions_are_read() {
         // 1×1 PNG.
         let png = base64::engine::general_purpose::STANDARD
@@ -79,5 +172,30 @@ mod tests {
             .unwrap();
         assert_eq!(Description::of("image/png", &png).detail.as_deref(), Some("1×1 px"));
         assert_eq!(Description::of("image/png", b"not a png").detail, None);
+    }
+
+    #[test]
+    fn mp4_duration_comes_from_mvhd() {
+        let mp4 = tiny_mp4(1000, 2500);
+        let d = Description::of("video/mp4", &mp4);
+        assert_eq!(d.video_seconds, Some(2.5));
+        assert_eq!(d.detail.as_deref(), Some("2.5 s"));
+        assert_eq!(Description::of("video/mp4", b"garbage").video_seconds, None);
+    }
+
+    /// `ftyp` + `moov{mvhd v0}` with the given timescale and duration.
+    pub(crate) fn tiny_mp4(timescale: u32, duration: u32) -> Vec<u8> {
+        let mut mvhd = vec![0u8; 100];
+        mvhd[12..16].copy_from_slice(&timescale.to_be_bytes());
+        mvhd[16..20].copy_from_slice(&duration.to_be_bytes());
+        let boxed = |kind: &[u8; 4], payload: &[u8]| {
+            let mut b = ((payload.len() + 8) as u32).to_be_bytes().to_vec();
+            b.extend_from_slice(kind);
+            b.extend_from_slice(payload);
+            b
+        };
+        let mut out = boxed(b"ftyp", b"isom\0\0\0\0isom");
+        out.extend(boxed(b"moov", &boxed(b"mvhd", &mvhd)));
+        out
     }
 }

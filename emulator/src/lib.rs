@@ -19,13 +19,16 @@
 //! ```
 
 mod error;
+pub mod faults;
 pub mod inspect;
 mod routes;
+pub mod serve;
 mod state;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 pub use error::ApiError;
+pub use faults::{Fault, FaultKind, Route};
 pub use state::LoggedRequest;
 
 /// How the emulator behaves.
@@ -33,6 +36,9 @@ pub use state::LoggedRequest;
 pub struct EmulatorConfig {
     /// How long a new File stays `PROCESSING` before it is `ACTIVE` (default 300 ms).
     pub processing: Duration,
+    /// Per-MIME-prefix processing times, the longest matching prefix winning
+    /// (default: `video/` 3 s, as videos take longer on Gemini).
+    pub processing_by_prefix: Vec<(String, Duration)>,
     /// How long a File lives after creation (default 48 h, Gemini's retention).
     pub file_ttl: Duration,
     /// When set, only this API key is accepted; otherwise any non-empty key is.
@@ -40,20 +46,42 @@ pub struct EmulatorConfig {
     /// Pause between two SSE chunks of a streamed answer (default 40 ms), so that streaming
     /// is visible to a person and to tests.
     pub chunk_delay: Duration,
+    /// Also serve the surface behind an Azure API Management–style gateway.
+    pub gateway: Option<GatewayConfig>,
+    /// Serve the test control surface under `/_emulator` (off by default).
+    pub control: bool,
+}
+
+/// Gateway mode, modelled on seed `002_24809307f446f481.txt`: every route is served again
+/// under `prefix`, guarded by `Ocp-Apim-Subscription-Key: key`; the resumable start is
+/// taken at `{prefix}/files` (and `{prefix}/upload/{v}/files`), and its `x-goog-upload-url`
+/// points at `https://generativelanguage.googleapis.com/upload/v1beta/files?…`, as real
+/// Gemini's does through a gateway that passes headers through. Only a client that keeps the
+/// query string and re-targets `{prefix}/files` can finish the upload.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// The subscription key the gateway demands.
+    pub key: String,
+    /// Path prefix, e.g. `/gemini` (leading `/`, no trailing `/`).
+    pub prefix: String,
 }
 
 impl Default for EmulatorConfig {
     fn default() -> Self {
         EmulatorConfig {
             processing: Duration::from_millis(300),
+            processing_by_prefix: vec![("video/".into(), Duration::from_secs(3))],
             file_ttl: Duration::from_secs(48 * 3600),
             api_key: None,
             chunk_delay: Duration::from_millis(40),
+            gateway: None,
+            control: false,
         }
     }
 }
 
-/// A handle on an emulator's state: build its router, read its request log.
+/// A handle on an emulator's state: build its router, arm faults, move its clock, read its
+/// request log. Cheap to clone.
 #[derive(Clone)]
 pub struct Emulator {
     state: Arc<state::State>,
@@ -65,14 +93,41 @@ impl Emulator {
         Emulator { state: Arc::new(state::State::new(config)) }
     }
 
-    /// The axum router serving the REST surface.
+    /// The axum router serving the REST surface. Serve it with [`serve::serve`] for faults
+    /// that drop connections to drop them for real.
     pub fn router(&self) -> axum::Router {
         routes::router(self.state.clone())
     }
 
     /// Every request received so far, oldest first (upload chunks without their bytes).
     pub fn request_log(&self) -> Vec<LoggedRequest> {
-        self.state.log.lock().expect("request log lock").clone()
+        self.state.log()
+    }
+
+    /// Forgets the request log.
+    pub fn clear_request_log(&self) {
+        self.state.clear_log();
+    }
+
+    /// Arms a fault for the next `fault.count` requests on `fault.route`.
+    pub fn inject(&self, fault: Fault) {
+        self.state.faults().push(fault);
+    }
+
+    /// Moves the emulator's clock forward by `by` (Files expire by this clock).
+    pub fn advance_clock(&self, by: Duration) {
+        self.state.advance_clock(by);
+    }
+
+    /// Makes the File `id` (`abc` or `files/abc`) fail processing with `message`; false when
+    /// there is no such File.
+    pub fn fail_file(&self, id: &str, message: &str) -> bool {
+        self.state.fail_file(id.strip_prefix("files/").unwrap_or(id), message)
+    }
+
+    /// The next answers say exactly these texts, one answer each.
+    pub fn queue_answers(&self, texts: impl IntoIterator<Item = String>) {
+        self.state.queue_answers(texts);
     }
 }
 
@@ -108,10 +163,6 @@ pub async fn spawn(addr: SocketAddr, config: EmulatorConfig) -> std::io::Result<
     let addr = listener.local_addr()?;
     let emulator = Emulator::new(config);
     let router = emulator.router();
-    let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!(error = %e, "gemini emulator stopped");
-        }
-    });
+    let task = tokio::spawn(serve::serve(listener, router, std::future::pending()));
     Ok(RunningEmulator { addr, emulator, task })
 }

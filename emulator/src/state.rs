@@ -1,8 +1,9 @@
-//! The emulator's memory: Files, open upload sessions, and the request log.
+//! The emulator's memory: Files, open upload sessions, armed faults, the clock and the
+//! request log.
 
 use std::{
-    collections::HashMap,
-    sync::Mutex,
+    collections::{HashMap, VecDeque},
+    sync::{Arc, Mutex, MutexGuard},
     time::{Duration, SystemTime},
 };
 
@@ -10,15 +11,27 @@ use rand::{distr::Alphanumeric, Rng};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::{error::ApiError, inspect::Description, EmulatorConfig};
+use crate::{
+    error::ApiError,
+    faults::{proto_duration, FaultKind, Faults, Route},
+    inspect::{Description, Inspector},
+    EmulatorConfig,
+};
+
+/// How long an unfinished upload session lives (Google's resumable sessions: 7 days).
+pub const UPLOAD_SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Everything the emulator knows. Locks are held only for map operations, never across an
-/// `.await`.
+/// `.await` (upload sessions have their own async lock for that).
 pub struct State {
     pub config: EmulatorConfig,
-    pub files: Mutex<HashMap<String, FileRecord>>,
-    pub uploads: Mutex<HashMap<String, UploadSession>>,
-    pub log: Mutex<Vec<LoggedRequest>>,
+    files: Mutex<HashMap<String, FileRecord>>,
+    uploads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<UploadSession>>>>,
+    log: Mutex<Vec<LoggedRequest>>,
+    faults: Mutex<Faults>,
+    answers: Mutex<VecDeque<String>>,
+    /// Added to the wall clock: the control surface moves time forward for expiry tests.
+    clock_offset: Mutex<Duration>,
 }
 
 /// One request as the emulator saw it, for tests to assert on.
@@ -32,13 +45,17 @@ pub struct LoggedRequest {
     pub upload_command: Option<String>,
     /// `X-Goog-Upload-Offset`, for upload chunks.
     pub upload_offset: Option<u64>,
-    /// Body length, bytes.
+    /// Body length, bytes (for chunks: the bytes taken, which a dropped connection cuts short).
     pub body_bytes: usize,
     /// The JSON body, for JSON requests (generate, upload start); never chunk bytes.
     pub json: Option<Value>,
-    /// Whether an API key (header or `?key=`) came with the request. The key itself is never
-    /// logged.
+    /// Whether an API key (`x-goog-api-key` or `?key=`) came with the request. Keys themselves
+    /// are never logged.
     pub had_api_key: bool,
+    /// Whether a gateway subscription key (`Ocp-Apim-Subscription-Key`) came with it.
+    pub had_subscription_key: bool,
+    /// The fault injected into this request, if any (`rate_limited`, `drop`, …).
+    pub fault: Option<String>,
 }
 
 /// A stored File: its metadata and what [`crate::inspect`] found in its bytes. The bytes
@@ -48,25 +65,32 @@ pub struct FileRecord {
     pub id: String,
     pub owner: String,
     pub display_name: Option<String>,
+    /// On the emulator's clock.
     pub created: SystemTime,
     /// `created` + the configured TTL; after it the File is gone.
     pub expires: SystemTime,
-    /// `{scheme}://{host}{prefix}/{version}/files/{id}`.
+    /// `{base}/{version}/files/{id}`.
     pub uri: String,
     pub description: Description,
+    /// How long it stays `PROCESSING`.
+    pub processing: Duration,
+    /// Set when processing is made to fail: the `error.message`.
+    pub failure: Option<String>,
 }
 
 /// An open resumable upload.
-#[derive(Debug)]
 pub struct UploadSession {
     pub owner: String,
     pub display_name: Option<String>,
-    pub mime_type: String,
     /// `X-Goog-Upload-Header-Content-Length`, bytes, when announced.
     pub declared_size: Option<u64>,
-    pub data: Vec<u8>,
-    /// Base for the new File's `uri`: `{scheme}://{host}{prefix}/{version}`.
+    pub inspector: Inspector,
+    /// Base for the new File's `uri`: `{base}/{version}`.
     pub uri_base: String,
+    /// On the emulator's clock; sessions older than [`UPLOAD_SESSION_TTL`] are dropped.
+    pub started: SystemTime,
+    /// The File made by `finalize`, so that a `query` after a lost answer can still return it.
+    pub finalized: Option<String>,
 }
 
 impl State {
@@ -76,18 +100,70 @@ impl State {
             files: Mutex::default(),
             uploads: Mutex::default(),
             log: Mutex::default(),
+            faults: Mutex::default(),
+            answers: Mutex::default(),
+            clock_offset: Mutex::default(),
         }
     }
 
+    /// The emulator's clock: the wall clock plus every advance made through the control
+    /// surface.
+    pub fn now(&self) -> SystemTime {
+        SystemTime::now() + *lock(&self.clock_offset)
+    }
+
+    /// Moves the clock forward; returns the new time.
+    pub fn advance_clock(&self, by: Duration) -> SystemTime {
+        *lock(&self.clock_offset) += by;
+        self.now()
+    }
+
     pub fn record(&self, entry: LoggedRequest) {
-        self.log.lock().expect("log lock").push(entry);
+        lock(&self.log).push(entry);
+    }
+
+    pub fn log(&self) -> Vec<LoggedRequest> {
+        lock(&self.log).clone()
+    }
+
+    pub fn clear_log(&self) {
+        lock(&self.log).clear();
+    }
+
+    pub fn faults(&self) -> MutexGuard<'_, Faults> {
+        lock(&self.faults)
+    }
+
+    /// The fault for the next request on `route`, if one is armed.
+    pub fn take_fault(&self, route: Route) -> Option<FaultKind> {
+        self.faults().take(route)
+    }
+
+    /// Queues texts for the next answers, one answer each, instead of the usual description.
+    pub fn queue_answers(&self, texts: impl IntoIterator<Item = String>) {
+        lock(&self.answers).extend(texts);
+    }
+
+    pub fn next_answer(&self) -> Option<String> {
+        lock(&self.answers).pop_front()
+    }
+
+    /// How long a new File of this MIME type stays `PROCESSING`: the longest matching
+    /// per-prefix delay, else the default.
+    pub fn processing_for(&self, mime_type: &str) -> Duration {
+        self.config
+            .processing_by_prefix
+            .iter()
+            .filter(|(prefix, _)| mime_type.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map_or(self.config.processing, |(_, d)| *d)
     }
 
     /// The File `id` if `owner` may use it now: missing, expired and foreign Files all give
     /// the same 403, as on Gemini.
     pub fn file_for(&self, owner: &str, id: &str) -> Result<FileRecord, ApiError> {
-        let mut files = self.files.lock().expect("files lock");
-        let now = SystemTime::now();
+        let now = self.now();
+        let mut files = lock(&self.files);
         match files.get(id) {
             Some(f) if f.expires <= now => {
                 files.remove(id);
@@ -97,33 +173,101 @@ impl State {
             _ => Err(ApiError::file_inaccessible(id)),
         }
     }
+
+    pub fn insert_file(&self, record: FileRecord) {
+        lock(&self.files).insert(record.id.clone(), record);
+    }
+
+    pub fn remove_file(&self, id: &str) -> bool {
+        lock(&self.files).remove(id).is_some()
+    }
+
+    /// Makes a File's processing fail with `message`; false when there is no such File.
+    pub fn fail_file(&self, id: &str, message: &str) -> bool {
+        match lock(&self.files).get_mut(id) {
+            Some(f) => {
+                f.failure = Some(message.to_string());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// `owner`'s live Files, oldest first.
+    pub fn files_of(&self, owner: &str) -> Vec<FileRecord> {
+        let now = self.now();
+        let mut files = lock(&self.files);
+        files.retain(|_, f| f.expires > now);
+        let mut mine: Vec<_> = files.values().filter(|f| f.owner == owner).cloned().collect();
+        mine.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+        mine
+    }
+
+    /// Opens an upload session; drops sessions older than [`UPLOAD_SESSION_TTL`] on the way.
+    pub fn open_upload(&self, session: UploadSession) -> String {
+        let id = new_upload_id();
+        let now = self.now();
+        let mut uploads = lock(&self.uploads);
+        uploads.retain(|_, s| s.try_lock().map_or(true, |s| now.duration_since(s.started).unwrap_or_default() < UPLOAD_SESSION_TTL));
+        uploads.insert(id.clone(), Arc::new(tokio::sync::Mutex::new(session)));
+        id
+    }
+
+    pub fn upload(&self, id: &str) -> Option<Arc<tokio::sync::Mutex<UploadSession>>> {
+        lock(&self.uploads).get(id).cloned()
+    }
+
+    pub fn close_upload(&self, id: &str) {
+        lock(&self.uploads).remove(id);
+    }
+}
+
+/// Locks a std mutex, recovering from poisoning (a panicked holder cannot leave these maps
+/// half-updated: every update is a single map operation).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl FileRecord {
-    /// `PROCESSING` until the configured delay has passed, then `ACTIVE`.
-    pub fn state(&self, processing: Duration) -> &'static str {
-        let age = SystemTime::now().duration_since(self.created).unwrap_or_default();
-        if age < processing { "PROCESSING" } else { "ACTIVE" }
+    /// `PROCESSING` until its processing delay has passed, then `ACTIVE` — or `FAILED` once
+    /// made to fail.
+    pub fn state(&self, now: SystemTime) -> &'static str {
+        if self.failure.is_some() {
+            return "FAILED";
+        }
+        let age = now.duration_since(self.created).unwrap_or_default();
+        if age < self.processing { "PROCESSING" } else { "ACTIVE" }
     }
 
-    /// The File resource as Gemini writes it (camelCase, `sizeBytes` a string).
-    pub fn resource(&self, processing: Duration) -> Value {
+    /// The File resource as Gemini writes it (camelCase, `sizeBytes` a string, `error` when
+    /// FAILED, `videoMetadata` for processed videos).
+    pub fn resource(&self, now: SystemTime) -> Value {
         let d = &self.description;
         let created = rfc3339(self.created);
+        let state = self.state(now);
+        let updated = if state == "PROCESSING" { self.created } else { self.created + self.processing };
         let mut file = json!({
             "name": format!("files/{}", self.id),
             "mimeType": d.mime_type,
             "sizeBytes": d.size_bytes.to_string(),
             "createTime": created,
-            "updateTime": created,
+            "updateTime": rfc3339(updated),
             "expirationTime": rfc3339(self.expires),
             "sha256Hash": d.sha256_hash_field(),
             "uri": self.uri,
-            "state": self.state(processing),
+            "state": state,
             "source": "UPLOADED",
         });
         if let Some(name) = &self.display_name {
             file["displayName"] = json!(name);
+        }
+        if let Some(message) = &self.failure {
+            // google.rpc.Code 3 = INVALID_ARGUMENT.
+            file["error"] = json!({"code": 3, "message": message});
+        }
+        if state == "ACTIVE" && d.mime_type.starts_with("video/") {
+            let secs = Duration::from_secs_f64(d.video_seconds.unwrap_or(0.0));
+            file["videoMetadata"] = json!({"videoDuration": proto_duration(secs)});
         }
         file
     }
@@ -144,6 +288,6 @@ pub fn new_file_id() -> String {
 }
 
 /// A new opaque upload id: 48 URL-safe characters.
-pub fn new_upload_id() -> String {
+fn new_upload_id() -> String {
     rand::rng().sample_iter(&Alphanumeric).map(char::from).take(48).collect()
 }

@@ -4,12 +4,12 @@
 //! The answer is deterministic: it lists every file part of the request (`fileData` or
 //! `inlineData`) with [`Description::summary`], then quotes the last user text.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     body::{Body, Bytes},
-    extract::{Path, Query, State as AxumState},
-    http::{header, HeaderMap, HeaderValue},
+    extract::{Path, State as AxumState},
+    http::{header, HeaderValue},
     response::{IntoResponse, Response},
     Json,
 };
@@ -17,46 +17,77 @@ use base64::Engine;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use super::{caller, check_version, either, logged};
+use super::{check_version, drop_connection, either, fault_name, fault_response, Ctx, Refusal};
 use crate::{
     error::ApiError,
+    faults::{FaultKind, Route},
     inspect::Description,
-    state::{LoggedRequest, State},
+    serve::Connection,
+    state::State,
 };
 
 /// `POST /{v}/models/{model}:{method}`.
 pub async fn call(
     AxumState(state): AxumState<Arc<State>>,
     Path((version, call)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
+    ctx: Ctx,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Response {
     let request: Option<Value> = serde_json::from_slice(&body).ok();
-    state.record(LoggedRequest {
-        body_bytes: body.len(),
-        json: request.clone(),
-        ..logged("POST", format!("/{version}/models/{call}"), &headers, &query)
-    });
-    check_version(&version)?;
-    let owner = caller(&state, &headers, &query)?;
+    let fault = state.take_fault(Route::Generate);
+    let mut entry = ctx.entry();
+    entry.body_bytes = body.len();
+    entry.json = request.clone();
+    entry.fault = fault.as_ref().map(fault_name);
+    state.record(entry);
+    respond(&state, &version, &call, &ctx, request, body.len(), fault).await.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn respond(
+    state: &State,
+    version: &str,
+    call: &str,
+    ctx: &Ctx,
+    request: Option<Value>,
+    body_len: usize,
+    fault: Option<FaultKind>,
+) -> Result<Response, Refusal> {
+    check_version(version)?;
+    let owner = ctx.caller(state)?;
     let (model, method) = call.split_once(':').ok_or_else(ApiError::not_found)?;
     let stream = match method {
         "generateContent" => false,
         "streamGenerateContent" => true,
-        _ => return Err(ApiError::not_found()),
+        _ => return Err(ApiError::not_found().into()),
     };
     if !model.starts_with("gemini-") {
-        return Err(ApiError::model_not_found(model, &version));
+        return Err(ApiError::model_not_found(model, version).into());
     }
     let request = request.ok_or_else(|| ApiError::invalid_argument("Request contains an invalid argument."))?;
-    let answer = answer(&state, &owner, &request)?;
-    let prompt_tokens = (body.len() / 4) as u64;
+    let drop_mid_stream = stream && fault == Some(FaultKind::Drop) && ctx.query.get("alt").map(String::as_str) == Some("sse");
+    match fault {
+        Some(FaultKind::Forbidden { file: None, prefixed }) => {
+            let first = first_file_id(&request).unwrap_or_else(|| "unknown".into());
+            let fault = FaultKind::Forbidden { file: Some(first), prefixed };
+            return Ok(fault_response(ctx, &fault).await.expect("a 403 is an answer"));
+        }
+        Some(ref f) if !drop_mid_stream => {
+            if let Some(res) = fault_response(ctx, f).await {
+                return Ok(res);
+            }
+        }
+        _ => {}
+    }
+    let answer = match state.next_answer() {
+        Some(text) => split_into_chunks(&text),
+        None => answer(state, &owner, &request)?,
+    };
+    let prompt_tokens = (body_len / 4) as u64;
     if !stream {
         let text = answer.concat();
         return Ok(Json(chunk_json(model, &text, Some("STOP"), prompt_tokens, &text)).into_response());
     }
-    if query.get("alt").map(String::as_str) != Some("sse") {
+    if ctx.query.get("alt").map(String::as_str) != Some("sse") {
         // Without alt=sse Gemini answers one JSON array of chunks.
         let full = answer.concat();
         let last = answer.len().saturating_sub(1);
@@ -67,7 +98,21 @@ pub async fn call(
             .collect();
         return Ok(Json(Value::Array(chunks)).into_response());
     }
-    Ok(sse(model.to_string(), answer, prompt_tokens, state.config.chunk_delay))
+    let cut = drop_mid_stream.then(|| ctx.connection.clone());
+    if drop_mid_stream && ctx.connection.is_none() {
+        return Ok(drop_connection(ctx).await);
+    }
+    Ok(sse(model.to_string(), answer, prompt_tokens, state.config.chunk_delay, cut.flatten()))
+}
+
+/// The id of the first `fileData` part of a request, if any.
+fn first_file_id(request: &Value) -> Option<String> {
+    request.get("contents")?.as_array()?.iter().find_map(|content| {
+        content.get("parts")?.as_array()?.iter().find_map(|part| {
+            let uri = either(either(part, "file_data", "fileData")?, "file_uri", "fileUri")?.as_str()?;
+            file_id_of(uri).map(str::to_string)
+        })
+    })
 }
 
 /// The answer's text pieces (one per SSE chunk), or the error Gemini would give.
@@ -112,7 +157,7 @@ fn describe_file_data(state: &State, owner: &str, fd: &Value) -> Result<Descript
     let uri = either(fd, "file_uri", "fileUri").and_then(Value::as_str).unwrap_or("");
     let id = file_id_of(uri).ok_or_else(|| ApiError::bad_file_uri(uri))?;
     let file = state.file_for(owner, id)?;
-    if file.state(state.config.processing) != "ACTIVE" {
+    if file.state(state.now()) != "ACTIVE" {
         return Err(ApiError::file_not_active(id));
     }
     Ok(file.description)
@@ -164,10 +209,12 @@ fn chunk_json(model: &str, text: &str, finish: Option<&str>, prompt_tokens: u64,
     })
 }
 
-/// `data: {json}\r\n\r\n` per chunk, with `chunk_delay` between chunks.
-fn sse(model: String, pieces: Vec<String>, prompt_tokens: u64, chunk_delay: Duration) -> Response {
+/// `data: {json}\r\n\r\n` per chunk, with `chunk_delay` between chunks. With `cut`, the
+/// connection is closed after two chunks (an injected drop).
+fn sse(model: String, pieces: Vec<String>, prompt_tokens: u64, chunk_delay: Duration, cut: Option<Connection>) -> Response {
     let full = pieces.concat();
     let last = pieces.len().saturating_sub(1);
+    let cut_at = last.min(2);
     let frames: Vec<Bytes> = pieces
         .iter()
         .enumerate()
@@ -176,11 +223,17 @@ fn sse(model: String, pieces: Vec<String>, prompt_tokens: u64, chunk_delay: Dura
             Bytes::from(format!("data: {json}\r\n\r\n"))
         })
         .collect();
-    let stream = futures::stream::iter(frames.into_iter().enumerate()).then(move |(i, frame)| async move {
-        if i > 0 {
-            tokio::time::sleep(chunk_delay).await;
+    let stream = futures::stream::iter(frames.into_iter().enumerate()).then(move |(i, frame)| {
+        let cut = cut.clone();
+        async move {
+            if i > 0 {
+                tokio::time::sleep(chunk_delay).await;
+            }
+            if let Some(conn) = cut.filter(|_| i == cut_at) {
+                conn.drop_now().await;
+            }
+            Ok::<_, std::convert::Infallible>(frame)
         }
-        Ok::<_, std::convert::Infallible>(frame)
     });
     let mut res = Body::from_stream(stream).into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));

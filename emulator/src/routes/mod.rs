@@ -1,5 +1,7 @@
-//! The REST routes, under `/{version}` for `v1`, `v1beta` and `v1alpha`.
+//! The REST routes, under `/{version}` for `v1`, `v1beta` and `v1alpha`; the same routes
+//! behind a gateway prefix in gateway mode; the control surface under `/_emulator`.
 
+mod control;
 mod files;
 mod generate;
 mod upload;
@@ -7,23 +9,52 @@ mod upload;
 use std::{collections::HashMap, sync::Arc};
 
 use axum::{
-    extract::DefaultBodyLimit,
-    http::HeaderMap,
+    extract::{DefaultBodyLimit, FromRequestParts, OriginalUri, Query},
+    http::{request::Parts, HeaderMap, Method},
+    response::{IntoResponse, Response},
     routing::{get, post},
-    Router,
+    Extension, Router,
 };
-
 use serde_json::Value;
 
 use crate::{
-    error::ApiError,
+    error::{ApiError, GatewayError},
+    faults::FaultKind,
+    serve::Connection,
     state::{LoggedRequest, State},
 };
 
 /// API versions served, as path segments.
 const VERSIONS: [&str; 3] = ["v1", "v1beta", "v1alpha"];
 
+/// Where the emulator's gateway mode says Files live, as real Gemini behind Azure API
+/// Management does (`shared/gemini-files-api.md` §8).
+pub const GOOGLE_BASE: &str = "https://generativelanguage.googleapis.com";
+
+/// How a request reached the emulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// Gemini's own surface: `x-goog-api-key`.
+    Direct,
+    /// Through the gateway prefix: `Ocp-Apim-Subscription-Key`.
+    Gateway,
+}
+
 pub fn router(state: Arc<State>) -> Router {
+    let mut router = api_routes();
+    if let Some(gateway) = &state.config.gateway {
+        let behind = api_routes()
+            .route("/files", post(upload::gateway_files).layer(DefaultBodyLimit::disable()))
+            .layer(Extension(Via::Gateway));
+        router = router.nest(&gateway.prefix, behind);
+    }
+    if state.config.control {
+        router = router.nest("/_emulator", control::routes());
+    }
+    router.fallback(|| async { ApiError::not_found() }).with_state(state)
+}
+
+fn api_routes() -> Router<Arc<State>> {
     Router::new()
         .route("/upload/{version}/files", post(upload::upload).layer(DefaultBodyLimit::disable()))
         .route("/{version}/files", get(files::list))
@@ -32,55 +63,187 @@ pub fn router(state: Arc<State>) -> Router {
             "/{version}/models/{call}",
             post(generate::call).layer(DefaultBodyLimit::max(64 * 1024 * 1024)),
         )
-        .fallback(|| async { ApiError::not_found() })
-        .with_state(state)
 }
 
 fn check_version(version: &str) -> Result<(), ApiError> {
     VERSIONS.contains(&version).then_some(()).ok_or_else(ApiError::not_found)
 }
 
-/// The API key of a request: `x-goog-api-key`, else `?key=`.
-fn api_key<'a>(headers: &'a HeaderMap, query: &'a HashMap<String, String>) -> Option<&'a str> {
-    headers
-        .get("x-goog-api-key")
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| query.get("key").map(String::as_str))
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
+/// What every handler needs to know about its request.
+pub struct Ctx {
+    pub method: Method,
+    pub path: String,
+    pub query: HashMap<String, String>,
+    pub headers: HeaderMap,
+    pub via: Via,
+    /// The connection, when served by [`crate::serve::serve`] (needed to drop it).
+    pub connection: Option<Connection>,
 }
 
-/// The caller's identity (its key): 403 without a key, 400 with a key other than the
-/// configured one (`shared/gemini-files-api.md` §3).
-fn caller(state: &State, headers: &HeaderMap, query: &HashMap<String, String>) -> Result<String, ApiError> {
-    let key = api_key(headers, query).ok_or_else(ApiError::unregistered_caller)?;
-    match &state.config.api_key {
-        Some(expected) if expected != key => Err(ApiError::invalid_key()),
-        _ => Ok(key.to_string()),
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let path = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or_else(|| parts.uri.path().to_string(), |u| u.path().to_string());
+        let query = Query::<HashMap<String, String>>::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or_default();
+        Ok(Ctx {
+            method: parts.method.clone(),
+            path,
+            query,
+            headers: parts.headers.clone(),
+            via: parts.extensions.get::<Via>().copied().unwrap_or(Via::Direct),
+            connection: parts.extensions.get::<Connection>().cloned(),
+        })
     }
 }
 
-/// `{scheme}://{host}` of a request, from its `Host` header.
-fn origin(headers: &HeaderMap) -> String {
-    let host = headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or("localhost");
-    let scheme = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).unwrap_or("http");
-    format!("{scheme}://{host}")
+impl Ctx {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+    }
+
+    /// The API key of a request: `x-goog-api-key`, else `?key=`.
+    fn api_key(&self) -> Option<&str> {
+        self.header("x-goog-api-key")
+            .or_else(|| self.query.get("key").map(String::as_str))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+    }
+
+    /// The gateway subscription key: `Ocp-Apim-Subscription-Key`, else `?subscription-key=`.
+    fn subscription_key(&self) -> Option<&str> {
+        self.header("ocp-apim-subscription-key")
+            .or_else(|| self.query.get("subscription-key").map(String::as_str))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+    }
+
+    /// A log entry for this request; callers fill in the body fields.
+    pub fn entry(&self) -> LoggedRequest {
+        LoggedRequest {
+            method: self.method.to_string(),
+            path: self.path.clone(),
+            upload_command: None,
+            upload_offset: None,
+            body_bytes: 0,
+            json: None,
+            had_api_key: self.api_key().is_some(),
+            had_subscription_key: self.subscription_key().is_some(),
+            fault: None,
+        }
+    }
+
+    /// The gateway's check alone: behind the prefix a valid subscription key is required.
+    pub fn check_gateway(&self, state: &State) -> Result<(), Refusal> {
+        if self.via != Via::Gateway {
+            return Ok(());
+        }
+        let expected = state.config.gateway.as_ref().map(|g| g.key.as_str());
+        match self.subscription_key() {
+            None => Err(GatewayError::MissingKey.into()),
+            Some(k) if Some(k) != expected => Err(GatewayError::InvalidKey.into()),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// The caller's identity: behind the gateway, the gateway's own backend identity (the
+    /// gateway injects one Google key for all its subscribers); directly, the API key — 403
+    /// without one, 400 with a key other than the configured one
+    /// (`shared/gemini-files-api.md` §3).
+    pub fn caller(&self, state: &State) -> Result<String, Refusal> {
+        if self.via == Via::Gateway {
+            self.check_gateway(state)?;
+            return Ok("gateway backend".to_string());
+        }
+        let key = self.api_key().ok_or_else(ApiError::unregistered_caller)?;
+        match &state.config.api_key {
+            Some(expected) if expected != key => Err(ApiError::invalid_key().into()),
+            _ => Ok(format!("key {key}")),
+        }
+    }
+
+    /// `{scheme}://{host}{gateway prefix}` for URLs the emulator hands out about itself, or
+    /// Google's own base behind the gateway.
+    pub fn public_base(&self) -> String {
+        if self.via == Via::Gateway {
+            return GOOGLE_BASE.to_string();
+        }
+        let host = self.header("host").unwrap_or("localhost");
+        let scheme = self.header("x-forwarded-proto").unwrap_or("http");
+        format!("{scheme}://{host}")
+    }
+}
+
+/// Why a request is refused: Gemini's envelope, or the gateway's own 401.
+#[derive(Debug)]
+pub enum Refusal {
+    Api(ApiError),
+    Gateway(GatewayError),
+}
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Self {
+        Refusal::Api(e)
+    }
+}
+
+impl From<GatewayError> for Refusal {
+    fn from(e: GatewayError) -> Self {
+        Refusal::Gateway(e)
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Api(e) => e.into_response(),
+            Refusal::Gateway(e) => e.into_response(),
+        }
+    }
+}
+
+/// The answer to a request hit by `fault`, or `None` when the request should go on (after
+/// a hang, or for faults that only shape the normal answer).
+pub async fn fault_response(ctx: &Ctx, fault: &FaultKind) -> Option<Response> {
+    match fault {
+        FaultKind::RateLimited { retry_delay } => Some(ApiError::rate_limited(*retry_delay).into_response()),
+        FaultKind::Internal => Some(ApiError::internal().into_response()),
+        FaultKind::Unavailable => Some(ApiError::unavailable().into_response()),
+        FaultKind::Drop => Some(drop_connection(ctx).await),
+        FaultKind::Hang { hang_for } => {
+            tokio::time::sleep(*hang_for).await;
+            None
+        }
+        FaultKind::Forbidden { file, prefixed } => {
+            let id = file.clone().unwrap_or_else(|| "unknown".into());
+            let id = if *prefixed { format!("files/{id}") } else { id };
+            Some(ApiError::file_inaccessible(&id).into_response())
+        }
+        FaultKind::Malformed => Some(axum::Json(serde_json::json!({})).into_response()),
+        FaultKind::StateAlias => None,
+    }
+}
+
+/// Closes the request's connection without an answer. Outside the emulator's own serve
+/// loop (a router mounted elsewhere) the nearest thing is an answer whose body breaks off.
+pub async fn drop_connection(ctx: &Ctx) -> Response {
+    if let Some(conn) = &ctx.connection {
+        conn.drop_now().await;
+    }
+    let broken = futures::stream::once(async { Err::<axum::body::Bytes, _>(std::io::Error::other("dropped")) });
+    axum::body::Body::from_stream(broken).into_response()
+}
+
+/// The name of a fault, for the request log.
+pub fn fault_name(fault: &FaultKind) -> String {
+    let value = serde_json::to_value(fault).unwrap_or(Value::Null);
+    value.get("kind").and_then(Value::as_str).unwrap_or("fault").to_string()
 }
 
 /// A JSON field under either of its proto3 names (`file_data` / `fileData`).
 fn either<'a>(value: &'a Value, snake: &str, camel: &str) -> Option<&'a Value> {
     value.get(snake).or_else(|| value.get(camel))
-}
-
-/// A log entry for a request without a body; callers fill in the rest.
-fn logged(method: &str, path: String, headers: &HeaderMap, query: &HashMap<String, String>) -> LoggedRequest {
-    LoggedRequest {
-        method: method.into(),
-        path,
-        upload_command: None,
-        upload_offset: None,
-        body_bytes: 0,
-        json: None,
-        had_api_key: api_key(headers, query).is_some(),
-    }
 }

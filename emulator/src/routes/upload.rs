@@ -1,30 +1,32 @@
 //! The resumable upload: `start`, then `upload` / `upload, finalize` chunks at the
-//! `x-goog-upload-url` (`shared/gemini-files-api.md` §1).
+//! `x-goog-upload-url`, plus `query`, `cancel` and a bare `finalize`
+//! (`shared/gemini-files-api.md` §1). Chunk bodies are streamed, never buffered whole.
 
-use std::{
-    collections::HashMap,
-    sync::Arc,
-    time::SystemTime,
-};
+use std::sync::Arc;
 
 use axum::{
-    body::Bytes,
-    extract::{Path, Query, State as AxumState},
-    http::{HeaderMap, HeaderValue, StatusCode},
+    body::Body,
+    extract::{Path, State as AxumState},
+    http::{HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
+use futures::StreamExt;
 use serde_json::{json, Value};
 
-use super::{caller, check_version, either, logged, origin};
+use super::{check_version, drop_connection, either, fault_name, fault_response, Ctx, Refusal, Via};
 use crate::{
     error::ApiError,
-    inspect::Description,
-    state::{new_file_id, new_upload_id, FileRecord, LoggedRequest, State, UploadSession},
+    faults::{FaultKind, Route},
+    inspect::Inspector,
+    state::{new_file_id, FileRecord, LoggedRequest, State, UploadSession},
 };
 
 /// Chunk granularity announced to clients, bytes (8 MiB, as Gemini).
 const GRANULARITY: u64 = 8 * 1024 * 1024;
+
+/// Largest `start` body taken, bytes.
+const START_BODY_LIMIT: usize = 1024 * 1024;
 
 /// MIME types Gemini documents for the Files API (`shared/gemini-files-api.md` §4); any
 /// `text/*` is taken as well.
@@ -43,155 +45,236 @@ pub fn is_supported(mime: &str) -> bool {
     base.starts_with("text/") || SUPPORTED.contains(&base.as_str())
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+/// `POST /upload/{v}/files`: a start without `upload_id`, a chunk command with it.
+pub async fn upload(AxumState(state): AxumState<Arc<State>>, Path(version): Path<String>, ctx: Ctx, body: Body) -> Response {
+    handle(&state, &version, ctx, body).await
 }
 
-/// `POST /upload/{v}/files`: a start without `upload_id`, a chunk with it.
-pub async fn upload(
-    AxumState(state): AxumState<Arc<State>>,
-    Path(version): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let command = header(&headers, "x-goog-upload-command").unwrap_or("").to_ascii_lowercase();
-    let start_json = if query.contains_key("upload_id") { None } else { serde_json::from_slice(&body).ok() };
-    state.record(LoggedRequest {
-        upload_command: Some(command.clone()),
-        upload_offset: header(&headers, "x-goog-upload-offset").and_then(|o| o.parse().ok()),
-        body_bytes: body.len(),
-        json: start_json.clone(),
-        ..logged("POST", format!("/upload/{version}/files"), &headers, &query)
-    });
-    let result = match query.get("upload_id") {
-        None => start(&state, &version, &query, &headers, start_json),
-        Some(id) => chunk(&state, id, &command, &headers, body),
+/// `POST {gateway prefix}/files`: the gateway's single upload operation, start and chunks
+/// alike (seed `002_24809307f446f481.txt`); Gemini behind it is `v1beta`.
+pub async fn gateway_files(AxumState(state): AxumState<Arc<State>>, ctx: Ctx, body: Body) -> Response {
+    handle(&state, "v1beta", ctx, body).await
+}
+
+async fn handle(state: &State, version: &str, ctx: Ctx, body: Body) -> Response {
+    let command = ctx.header("x-goog-upload-command").unwrap_or("").to_ascii_lowercase();
+    let upload_id = ctx.query.get("upload_id").cloned();
+    let fault = state.take_fault(if upload_id.is_some() { Route::Chunk } else { Route::Start });
+    let mut entry = ctx.entry();
+    entry.upload_command = Some(command.clone());
+    entry.upload_offset = ctx.header("x-goog-upload-offset").and_then(|o| o.parse().ok());
+    entry.fault = fault.as_ref().map(fault_name);
+    if let Err(refusal) = ctx.check_gateway(state) {
+        state.record(entry);
+        return refusal.into_response();
+    }
+    let malformed = fault == Some(FaultKind::Malformed);
+    match &fault {
+        Some(FaultKind::Drop) if upload_id.is_some() => {}
+        Some(f) if !malformed => {
+            if let Some(res) = fault_response(&ctx, f).await {
+                state.record(entry);
+                return with_upload_status(res, "final");
+            }
+        }
+        _ => {}
+    }
+    let result = match upload_id {
+        None => {
+            let bytes = axum::body::to_bytes(body, START_BODY_LIMIT).await.unwrap_or_default();
+            entry.body_bytes = bytes.len();
+            entry.json = serde_json::from_slice(&bytes).ok();
+            let json = entry.json.clone();
+            state.record(entry);
+            start(state, version, &ctx, json, malformed)
+        }
+        Some(id) => {
+            let drop = fault == Some(FaultKind::Drop);
+            chunk(state, &ctx, &id, &command, body, entry, drop, malformed).await
+        }
     };
-    result.unwrap_or_else(|e| {
-        let mut res = e.into_response();
-        res.headers_mut().insert("x-goog-upload-status", HeaderValue::from_static("final"));
-        res
-    })
+    result.unwrap_or_else(|refusal| with_upload_status(refusal.into_response(), "final"))
 }
 
-fn start(
-    state: &State,
-    version: &str,
-    query: &HashMap<String, String>,
-    headers: &HeaderMap,
-    body: Option<Value>,
-) -> Result<Response, ApiError> {
+fn with_upload_status(mut res: Response, status: &'static str) -> Response {
+    res.headers_mut().insert("x-goog-upload-status", HeaderValue::from_static(status));
+    res
+}
+
+fn start(state: &State, version: &str, ctx: &Ctx, body: Option<Value>, malformed: bool) -> Result<Response, Refusal> {
     check_version(version)?;
-    let owner = caller(state, headers, query)?;
-    if !header(headers, "x-goog-upload-protocol").is_some_and(|p| p.eq_ignore_ascii_case("resumable"))
-        || !header(headers, "x-goog-upload-command").is_some_and(|c| c.eq_ignore_ascii_case("start"))
+    let owner = ctx.caller(state)?;
+    if !ctx.header("x-goog-upload-protocol").is_some_and(|p| p.eq_ignore_ascii_case("resumable"))
+        || !ctx.header("x-goog-upload-command").is_some_and(|c| c.eq_ignore_ascii_case("start"))
     {
-        return Err(ApiError::invalid_argument("Request contains an invalid argument."));
+        return Err(ApiError::invalid_argument("Request contains an invalid argument.").into());
     }
     let file = body.as_ref().and_then(|b| b.get("file")).cloned().unwrap_or(Value::Null);
-    let mime_type = header(headers, "x-goog-upload-header-content-type")
+    let mime_type = ctx
+        .header("x-goog-upload-header-content-type")
         .map(str::to_string)
-        .or_else(|| either(&file, "mime_type", "mimeType").and_then(|v| v.as_str()).map(str::to_string))
+        .or_else(|| either(&file, "mime_type", "mimeType").and_then(Value::as_str).map(str::to_string))
         .unwrap_or_default();
     if !is_supported(&mime_type) {
-        return Err(ApiError::unsupported_mime(&mime_type));
+        return Err(ApiError::unsupported_mime(&mime_type).into());
     }
-    let declared_size = header(headers, "x-goog-upload-header-content-length")
-        .and_then(|v| v.parse::<u64>().ok())
-        .or_else(|| {
-            either(&file, "size_bytes", "sizeBytes")
-                .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
-        });
-    let display_name = either(&file, "display_name", "displayName").and_then(|v| v.as_str()).map(str::to_string);
-    let base = origin(headers);
-    let upload_id = new_upload_id();
-    state.uploads.lock().expect("uploads lock").insert(
-        upload_id.clone(),
-        UploadSession {
-            owner,
-            display_name,
-            mime_type,
-            declared_size,
-            data: Vec::new(),
-            uri_base: format!("{base}/{version}"),
-        },
-    );
-    let url = format!("{base}/upload/{version}/files?upload_id={upload_id}&upload_protocol=resumable");
-    let mut res = StatusCode::OK.into_response();
+    let declared_size = ctx.header("x-goog-upload-header-content-length").and_then(|v| v.parse::<u64>().ok()).or_else(|| {
+        either(&file, "size_bytes", "sizeBytes").and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+    });
+    let display_name = either(&file, "display_name", "displayName").and_then(Value::as_str).map(str::to_string);
+    if display_name.as_ref().is_some_and(|n| n.chars().count() > 512) {
+        return Err(ApiError::invalid_argument("* CreateFileRequest.file.display_name: must be at most 512 characters").into());
+    }
+    if malformed {
+        // A 200 without the upload URL: the client must refuse to go on.
+        return Ok(with_upload_status(StatusCode::OK.into_response(), "active"));
+    }
+    let base = ctx.public_base();
+    // Direct: the upload URL points back at the path prefix the start came in on.
+    let prefix = match ctx.via {
+        Via::Gateway => String::new(),
+        Via::Direct => ctx.path.strip_suffix(&format!("/upload/{version}/files")).unwrap_or("").to_string(),
+    };
+    let upload_id = state.open_upload(UploadSession {
+        owner,
+        display_name,
+        inspector: Inspector::new(&mime_type),
+        declared_size,
+        uri_base: format!("{base}{prefix}/{version}"),
+        started: state.now(),
+        finalized: None,
+    });
+    let url = format!("{base}{prefix}/upload/{version}/files?upload_id={upload_id}&upload_protocol=resumable");
+    let mut res = with_upload_status(StatusCode::OK.into_response(), "active");
     let h = res.headers_mut();
     h.insert("x-goog-upload-url", HeaderValue::from_str(&url).map_err(|_| ApiError::invalid_argument("bad Host"))?);
-    h.insert("x-goog-upload-status", HeaderValue::from_static("active"));
     h.insert("x-goog-upload-chunk-granularity", HeaderValue::from(GRANULARITY));
     Ok(res)
 }
 
-/// One chunk command. Chunks need no API key: the upload URL is the capability.
-fn chunk(state: &State, upload_id: &str, command: &str, headers: &HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+/// One chunk command. Chunks need no API key: the upload URL is the capability (behind the
+/// gateway, the subscription key is still checked).
+#[allow(clippy::too_many_arguments)]
+async fn chunk(
+    state: &State,
+    ctx: &Ctx,
+    upload_id: &str,
+    command: &str,
+    body: Body,
+    mut entry: LoggedRequest,
+    drop: bool,
+    malformed: bool,
+) -> Result<Response, Refusal> {
+    let Some(session) = state.upload(upload_id) else {
+        state.record(entry);
+        return Err(ApiError::invalid_argument("No upload session found for this upload_id.").into());
+    };
+    let mut session = session.lock().await;
     let parts: Vec<&str> = command.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
     let upload = parts.contains(&"upload");
     let finalize = parts.contains(&"finalize");
-    let mut uploads = state.uploads.lock().expect("uploads lock");
-    let session = uploads
-        .get_mut(upload_id)
-        .ok_or_else(|| ApiError::invalid_argument("No upload session found for this upload_id."))?;
     if parts.contains(&"query") {
-        return Ok(status_response("active", Some(session.data.len() as u64)));
+        state.record(entry);
+        return Ok(match &session.finalized {
+            Some(id) => final_answer(state, &session.owner, id, false)?,
+            None => size_received(with_upload_status(StatusCode::OK.into_response(), "active"), session.inspector.size()),
+        });
     }
     if parts.contains(&"cancel") {
-        uploads.remove(upload_id);
-        return Ok(status_response("cancelled", None));
+        state.record(entry);
+        state.close_upload(upload_id);
+        return Ok(with_upload_status(StatusCode::OK.into_response(), "cancelled"));
+    }
+    if let Some(id) = &session.finalized {
+        state.record(entry);
+        return if finalize && !upload { Ok(final_answer(state, &session.owner, id, malformed)?) } else {
+            Err(ApiError::invalid_argument("The upload is already finalized.").into())
+        };
     }
     if !upload && !finalize {
-        return Err(ApiError::invalid_argument(format!("Unknown X-Goog-Upload-Command: {command}")));
+        state.record(entry);
+        return Err(ApiError::invalid_argument(format!("Unknown X-Goog-Upload-Command: {command}")).into());
     }
     if upload {
-        let offset = header(headers, "x-goog-upload-offset").and_then(|o| o.parse::<u64>().ok());
-        let received = session.data.len() as u64;
+        let received = session.inspector.size();
+        let offset = ctx.header("x-goog-upload-offset").and_then(|o| o.parse::<u64>().ok());
         if offset != Some(received) {
-            return Err(ApiError::invalid_argument(format!(
-                "Invalid X-Goog-Upload-Offset: expected {received}, got {}",
-                offset.map_or("none".into(), |o| o.to_string())
-            )));
+            state.record(entry);
+            let got = offset.map_or("none".into(), |o| o.to_string());
+            let mut res = ApiError::invalid_argument(format!("Invalid X-Goog-Upload-Offset: expected {received}, got {got}")).into_response();
+            res = size_received(with_upload_status(res, "active"), received);
+            return Ok(res);
         }
-        if let Some(declared) = session.declared_size {
-            if received + body.len() as u64 > declared {
-                return Err(ApiError::invalid_argument("The upload is larger than the declared size."));
+        let length = ctx.header("content-length").and_then(|l| l.parse::<u64>().ok());
+        if let (Some(declared), Some(length)) = (session.declared_size, length) {
+            if received + length > declared {
+                state.record(entry);
+                return Err(ApiError::invalid_argument("The upload is larger than the declared size.").into());
             }
         }
-        session.data.extend_from_slice(&body);
+        // A dropped connection takes half of the chunk first.
+        let limit = if drop { length.unwrap_or(0) / 2 } else { u64::MAX };
+        let mut taken = 0u64;
+        let mut stream = body.into_data_stream();
+        while taken < limit {
+            let Some(piece) = stream.next().await else { break };
+            let Ok(piece) = piece else {
+                // The client went away: what arrived stays, as with Google's resumable uploads.
+                entry.body_bytes = taken as usize;
+                state.record(entry);
+                return Err(ApiError::invalid_argument("The upload was interrupted.").into());
+            };
+            let piece = &piece[..piece.len().min((limit - taken) as usize)];
+            if session.declared_size.is_some_and(|d| session.inspector.size() + piece.len() as u64 > d) {
+                state.record(entry);
+                state.close_upload(upload_id);
+                return Err(ApiError::invalid_argument("The upload is larger than the declared size.").into());
+            }
+            session.inspector.feed(piece);
+            taken += piece.len() as u64;
+        }
+        entry.body_bytes = taken as usize;
+        if drop {
+            state.record(entry);
+            drop_connection(ctx).await;
+            return Err(ApiError::internal().into());
+        }
     }
+    state.record(entry);
     if !finalize {
-        return Ok(status_response("active", None));
+        return Ok(with_upload_status(StatusCode::OK.into_response(), "active"));
     }
-    let session = uploads.remove(upload_id).expect("session present");
-    drop(uploads);
-    if session.declared_size.is_some_and(|d| d != session.data.len() as u64) {
-        return Err(ApiError::invalid_argument("The upload is smaller than the declared size."));
+    let size = session.inspector.size();
+    if session.declared_size.is_some_and(|d| d != size) {
+        return Err(ApiError::invalid_argument("The upload is smaller than the declared size.").into());
     }
+    let inspector = std::mem::replace(&mut session.inspector, Inspector::new(""));
+    let description = inspector.finish();
     let id = new_file_id();
-    let created = SystemTime::now();
-    let record = FileRecord {
+    let created = state.now();
+    state.insert_file(FileRecord {
         uri: format!("{}/files/{id}", session.uri_base),
         id: id.clone(),
-        owner: session.owner,
-        display_name: session.display_name,
+        owner: session.owner.clone(),
+        display_name: session.display_name.clone(),
         created,
         expires: created + state.config.file_ttl,
-        description: Description::of(&session.mime_type, &session.data),
-    };
-    let resource = record.resource(state.config.processing);
-    state.files.lock().expect("files lock").insert(id, record);
-    let mut res = Json(json!({ "file": resource })).into_response();
-    res.headers_mut().insert("x-goog-upload-status", HeaderValue::from_static("final"));
-    Ok(res)
+        processing: state.processing_for(&description.mime_type),
+        description,
+        failure: None,
+    });
+    // The session stays to answer `query` with the File; its bytes are gone with `inspector`.
+    session.finalized = Some(id.clone());
+    Ok(size_received(final_answer(state, &session.owner, &id, malformed)?, size))
 }
 
-fn status_response(status: &'static str, size_received: Option<u64>) -> Response {
-    let mut res = StatusCode::OK.into_response();
-    res.headers_mut().insert("x-goog-upload-status", HeaderValue::from_static(status));
-    if let Some(n) = size_received {
-        res.headers_mut().insert("x-goog-upload-size-received", HeaderValue::from(n));
-    }
+/// `200`, `x-goog-upload-status: final`, `{"file": {...}}`.
+fn final_answer(state: &State, owner: &str, id: &str, malformed: bool) -> Result<Response, Refusal> {
+    let resource = if malformed { json!({}) } else { state.file_for(owner, id)?.resource(state.now()) };
+    Ok(with_upload_status(Json(json!({ "file": resource })).into_response(), "final"))
+}
+
+fn size_received(mut res: Response, n: u64) -> Response {
+    res.headers_mut().insert("x-goog-upload-size-received", HeaderValue::from(n));
     res
 }
