@@ -98,10 +98,41 @@ pub struct UploadedFile {
 /// Facts about the running site that the page shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SiteInfo {
-    /// True when the server answers from its built-in Gemini emulator.
-    pub offline: bool,
+    /// Where answers come from.
+    pub upstream: UpstreamKind,
     /// The model name, e.g. `gemini-2.5-flash`.
     pub model: String,
+}
+
+/// Which Gemini the server talks to, as the page may show it: never a key, never a URL path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum UpstreamKind {
+    /// The built-in Gemini emulator ("Offline demo").
+    Offline,
+    /// Google's Gemini API directly.
+    Google,
+    /// Gemini behind an API gateway at this host, e.g. `jp-gw2.azure-api.net`.
+    Gateway {
+        /// The gateway's host name.
+        host: String,
+    },
+}
+
+impl UpstreamKind {
+    /// True for the built-in emulator.
+    pub fn is_offline(&self) -> bool {
+        matches!(self, UpstreamKind::Offline)
+    }
+
+    /// A short label for the page: `Offline demo`, `Google Gemini`, `Gemini via <host>`.
+    pub fn label(&self) -> String {
+        match self {
+            UpstreamKind::Offline => "Offline demo".into(),
+            UpstreamKind::Google => "Google Gemini".into(),
+            UpstreamKind::Gateway { host } => format!("Gemini via {host}"),
+        }
+    }
 }
 
 /// One line of the `chat` server function's answer stream (newline-delimited JSON).

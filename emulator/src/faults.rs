@@ -12,8 +12,11 @@ use serde::{Deserialize, Serialize};
 pub enum Route {
     /// The resumable-upload `start`.
     Start,
-    /// Upload chunks and `query` / `cancel` commands at the `x-goog-upload-url`.
+    /// Commands that carry bytes at the `x-goog-upload-url`: `upload`, `upload, finalize`,
+    /// and a bare `finalize`.
     Chunk,
+    /// `query` and `cancel` at the `x-goog-upload-url`.
+    Query,
     /// `files.get`.
     Get,
     /// `files.list`.

@@ -184,7 +184,7 @@ mod tests {
     }
 
     /// `ftyp` + `moov{mvhd v0}` with the given timescale and duration.
-    pub(crate) fn tiny_mp4(timescale: u32, duration: u32) -> Vec<u8> {
+    fn tiny_mp4(timescale: u32, duration: u32) -> Vec<u8> {
         let mut mvhd = vec![0u8; 100];
         mvhd[12..16].copy_from_slice(&timescale.to_be_bytes());
         mvhd[16..20].copy_from_slice(&duration.to_be_bytes());

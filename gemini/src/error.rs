@@ -28,6 +28,9 @@ pub enum Error {
         status: String,
         /// Gemini's human-readable message.
         message: String,
+        /// How long the server asked to wait before retrying: `google.rpc.RetryInfo`'s
+        /// `retryDelay`, else the `Retry-After` header.
+        retry_after: Option<Duration>,
     },
 
     /// The File reached a terminal state other than `ACTIVE` (e.g. `FAILED`).
@@ -68,6 +71,22 @@ pub enum Error {
     #[error("reading the upload source failed: {0}")]
     Source(String),
 
+    /// A local file to upload does not exist (checked before any network call).
+    #[error("no file at {path}")]
+    FileNotFound {
+        /// The path given.
+        path: std::path::PathBuf,
+    },
+
+    /// A file over the size limit (Gemini: 2 GB per file), refused before any network call.
+    #[error("the file is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge {
+        /// The file's size, bytes.
+        size: u64,
+        /// The limit, bytes.
+        limit: u64,
+    },
+
     /// A network-level failure (connection refused, reset, timeout, …).
     #[error("network error talking to Gemini: {0}")]
     Transport(#[from] reqwest::Error),
@@ -78,6 +97,24 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether trying again may succeed: 429, 500, 502, 503 and 504 answers, failed
+    /// connections and timeouts. Never other 4xx answers.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Api { code, .. } => matches!(code, 429 | 500 | 502 | 503 | 504),
+            Error::Transport(e) => e.is_connect() || e.is_timeout() || e.is_request() || e.is_body(),
+            _ => false,
+        }
+    }
+
+    /// The delay the server asked for, for [`Error::Api`].
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Api { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     /// The bare file id named by a 403 `PERMISSION_DENIED` "You do not have permission to
     /// access the File X or it may not exist." — in either of the forms seen in the wild
     /// (`File abc123` and `File files/abc123`, BC-18 in `shared/peers-and-cases.md`).
@@ -95,7 +132,7 @@ mod tests {
     use super::*;
 
     fn forbidden(message: &str) -> Error {
-        Error::Api { code: 403, status: "PERMISSION_DENIED".into(), message: message.into() }
+        Error::Api { code: 403, status: "PERMISSION_DENIED".into(), message: message.into(), retry_after: None }
     }
 
     #[test]

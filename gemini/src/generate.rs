@@ -20,27 +20,39 @@ use crate::{
 pub type SseStream = Pin<Box<dyn Stream<Item = Result<GenerateContentResponse>> + Send>>;
 
 impl Client {
-    /// `POST {ver}/models/{model}:generateContent`: one whole answer.
+    /// `POST {ver}/models/{model}:generateContent`: one whole answer. Transient refusals
+    /// (429, 500, 503, …) and failed connections are retried with the client's
+    /// [`crate::RetryPolicy`], honouring `RetryInfo` / `Retry-After`; other 4xx never are.
     ///
     /// # Errors
     /// [`Error::Api`] — e.g. 403 for an inaccessible File, 400 `FAILED_PRECONDITION` for one
     /// still `PROCESSING`, 404 for an unknown model.
     pub async fn generate_content(&self, model: &str, req: &GenerateContentRequest) -> Result<GenerateContentResponse> {
         let url = self.api_url(&format!("models/{}:generateContent", bare_model(model)))?;
-        let res = self.http.post(url).header("x-goog-api-key", self.key_header()?).json(req).send().await?;
-        json(check(res).await?).await
+        self.with_retries("generateContent", || async {
+            let res = self.request(reqwest::Method::POST, url.clone())?.json(req).send().await?;
+            json(check(res).await?).await
+        })
+        .await
     }
 
     /// `POST {ver}/models/{model}:streamGenerateContent?alt=sse`: the answer as it is made.
     ///
+    /// The request is retried as [`Client::generate_content`]'s is, until the answer starts;
+    /// once chunks flow, a failure arrives as an `Err` item and is not retried (the caller
+    /// has shown part of the answer).
+    ///
     /// # Errors
-    /// The call fails as [`Client::generate_content`] does when the request is refused; a
-    /// failure after the stream has started arrives as an `Err` item.
+    /// The call fails as [`Client::generate_content`] does when the request is refused.
     pub async fn stream_generate_content(&self, model: &str, req: &GenerateContentRequest) -> Result<SseStream> {
         let mut url = self.api_url(&format!("models/{}:streamGenerateContent", bare_model(model)))?;
         url.query_pairs_mut().append_pair("alt", "sse");
-        let res = self.http.post(url).header("x-goog-api-key", self.key_header()?).json(req).send().await?;
-        let res = check(res).await?;
+        let res = self
+            .with_retries("streamGenerateContent", || async {
+                let res = self.request(reqwest::Method::POST, url.clone())?.json(req).send().await?;
+                check(res).await
+            })
+            .await?;
         let events = res.bytes_stream().eventsource().map(|event| {
             let event = event.map_err(|e| match e {
                 eventsource_stream::EventStreamError::Transport(t) => Error::Transport(t),
@@ -56,7 +68,7 @@ fn parse_chunk(data: &str) -> Result<GenerateContentResponse> {
     let value: serde_json::Value = serde_json::from_str(data).map_err(|e| Error::Decode(e.to_string()))?;
     if let Some(err) = value.get("error") {
         let code = err.get("code").and_then(|c| c.as_u64()).unwrap_or(500) as u16;
-        return Err(crate::client::api_error(code, &serde_json::json!({ "error": err }).to_string()));
+        return Err(crate::client::api_error(code, &serde_json::json!({ "error": err }).to_string(), None));
     }
     serde_json::from_value(value).map_err(|e| Error::Decode(e.to_string()))
 }

@@ -4,8 +4,12 @@
 //!
 //! * the **resumable upload** of the Files API (`start` → `x-goog-upload-url` → 8 MiB
 //!   `upload` chunks, the last one `upload, finalize`) — [`Client::upload_stream`];
-//! * `files.get` / `files.delete` and the wait for a File to become `ACTIVE`, polling with
-//!   exponential backoff and jitter — [`Client::wait_active`], [`PollPolicy`];
+//!   resumed after a dropped connection, in direct or gateway mode ([`Mode`]);
+//! * `files.get` / `files.list` / `files.delete` and the wait for a File to become `ACTIVE`,
+//!   polling with exponential backoff and jitter — [`Client::wait_active`], [`PollPolicy`],
+//!   and for local files [`Client::upload_and_wait_active`];
+//! * retries of transient failures (429 honouring `RetryInfo`, 5xx, dropped connections)
+//!   with backon — [`RetryPolicy`] — and timeouts on every call — [`Timeouts`];
 //! * `streamGenerateContent?alt=sse` — [`Client::stream_generate_content`];
 //! * one typed [`Error`] for everything that can go wrong.
 //!
@@ -19,16 +23,18 @@
 mod client;
 mod error;
 mod generate;
+mod local;
 mod poll;
 mod types;
 mod upload;
 
-pub use client::{ApiKey, Client, ClientConfig, CONNECT_TIMEOUT};
+pub use client::{ApiKey, Client, ClientConfig, Mode, RetryPolicy, Timeouts, CONNECT_TIMEOUT};
 pub use error::{Error, Result};
 pub use generate::SseStream;
-pub use poll::PollPolicy;
+pub use local::{UploadOptions, UploadResult, MAX_FILE_BYTES};
+pub use poll::{PollPolicy, MIN_DELAY};
 pub use types::{
-    Candidate, Content, File, FileData, FileState, GenerateContentRequest,
-    GenerateContentResponse, InlineData, Part, Status, UsageMetadata,
+    Candidate, Content, File, FileData, FileList, FileState, GenerateContentRequest,
+    GenerateContentResponse, InlineData, Part, Status, UsageMetadata, VideoMetadata,
 };
-pub use upload::{ResumableUpload, UploadRequest, CHUNK_SIZE};
+pub use upload::{upload_target, ResumableUpload, UploadRequest, CHUNK_SIZE};

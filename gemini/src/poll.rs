@@ -2,7 +2,7 @@
 //!
 //! The schedule follows pollux's `upload_and_wait_active` (seed `000_b0a50dda6e661be3.txt`):
 //! first poll after 2 s, delays ×1.5 up to 10 s, plus up to 0.2 s of jitter, never below
-//! 10 ms, giving up after 120 s. The state in the finalize answer counts as the first check,
+//! 10 ms, giving up after 120 s (BC-02, BC-05). The state in the finalize answer counts as the first check,
 //! so a File that is `ACTIVE` at once costs no `files.get` at all.
 
 use std::time::Duration;
@@ -15,21 +15,24 @@ use crate::{
     types::{File, FileState},
 };
 
-/// Polling parameters. All durations are wall-clock.
+/// Polling parameters, named and defaulted as pollux's `upload_and_wait_active` (seed
+/// `000_b0a50dda6e661be3.txt`: `timeout_s=120.0, poll_s=2.0, max_poll_s=10.0,
+/// backoff_factor=1.5, jitter_s=0.2, cleanup_on_timeout=False`). All durations are wall-clock.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PollPolicy {
-    /// Delay before the first `files.get` (2 s).
-    pub first_delay: Duration,
-    /// Multiplier between delays (1.5).
-    pub factor: f64,
-    /// Cap on one delay (10 s).
-    pub max_delay: Duration,
-    /// Uniform random extra added to each delay, `0..jitter` (0.2 s; zero disables it).
-    pub jitter: Duration,
     /// Total time allowed before [`Error::NotActiveInTime`] (120 s).
     pub timeout: Duration,
-    /// Delete the File when it fails or times out, so nothing half-made lingers upstream.
-    pub cleanup_on_failure: bool,
+    /// Delay before the first `files.get` (2 s).
+    pub poll: Duration,
+    /// Cap on one delay (10 s).
+    pub max_poll: Duration,
+    /// Multiplier between delays (1.5); values below 1 count as 1.
+    pub backoff_factor: f32,
+    /// Uniform random extra added to each delay, `0..jitter` (0.2 s; zero disables it).
+    pub jitter: Duration,
+    /// Delete the File, exactly once, when it times out or reaches `FAILED`, so nothing
+    /// half-made lingers upstream (false, as in the seed).
+    pub cleanup_on_timeout: bool,
 }
 
 /// Floor of every delay, 10 ms (pollux clamps to 0.01 s).
@@ -38,26 +41,31 @@ pub const MIN_DELAY: Duration = Duration::from_millis(10);
 impl Default for PollPolicy {
     fn default() -> Self {
         PollPolicy {
-            first_delay: Duration::from_secs(2),
-            factor: 1.5,
-            max_delay: Duration::from_secs(10),
-            jitter: Duration::from_millis(200),
             timeout: Duration::from_secs(120),
-            cleanup_on_failure: true,
+            poll: Duration::from_secs(2),
+            max_poll: Duration::from_secs(10),
+            backoff_factor: 1.5,
+            jitter: Duration::from_millis(200),
+            cleanup_on_timeout: false,
         }
     }
 }
 
 impl PollPolicy {
-    /// The delays before each poll, without jitter: `first, first·f, first·f², …` capped at
-    /// `max_delay`, each at least [`MIN_DELAY`].
+    /// The delays before each poll, without jitter: `poll, poll·f, poll·f², …` capped at
+    /// `max_poll`, each at least [`MIN_DELAY`] (a backon exponential schedule).
     pub fn delays(&self) -> impl Iterator<Item = Duration> + '_ {
-        let factor = if self.factor.is_finite() && self.factor >= 1.0 { self.factor } else { 1.0 };
-        std::iter::successors(Some(self.first_delay), move |d| Some(d.mul_f64(factor)))
-            .map(|d| d.min(self.max_delay).max(MIN_DELAY))
+        let factor = if self.backoff_factor.is_finite() && self.backoff_factor >= 1.0 { self.backoff_factor } else { 1.0 };
+        let schedule = backon::ExponentialBuilder::default()
+            .with_min_delay(self.poll)
+            .with_max_delay(self.max_poll.max(MIN_DELAY))
+            .with_factor(factor)
+            .without_max_times();
+        backon::BackoffBuilder::build(schedule).map(|d| d.min(self.max_poll).max(MIN_DELAY))
     }
 
-    fn jittered(&self, delay: Duration) -> Duration {
+    /// `delay` plus a uniform `0..jitter`.
+    pub fn jittered(&self, delay: Duration) -> Duration {
         if self.jitter.is_zero() {
             return delay;
         }
@@ -74,7 +82,7 @@ impl Client {
     /// # Errors
     /// [`Error::UploadFailed`] when the File reaches `FAILED` (or another terminal state);
     /// [`Error::NotActiveInTime`] after `policy.timeout`; errors of [`Client::get_file`].
-    /// On the first two, the File is deleted first when `policy.cleanup_on_failure`.
+    /// On the first two, the File is deleted (once) first when `policy.cleanup_on_timeout`.
     pub async fn wait_active(&self, file: File, policy: &PollPolicy) -> Result<File> {
         let started = tokio::time::Instant::now();
         let deadline = started + policy.timeout;
@@ -97,14 +105,14 @@ impl Client {
                 let err = Error::NotActiveInTime { name: current.name.clone(), waited: now - started };
                 return Err(self.cleanup(&current.name, policy, err).await);
             }
-            let delay = policy.jittered(delays.next().unwrap_or(policy.max_delay));
+            let delay = policy.jittered(delays.next().unwrap_or(policy.max_poll));
             tokio::time::sleep(delay.min(deadline - now)).await;
             current = self.get_file(&current.name).await?;
         }
     }
 
     async fn cleanup(&self, name: &str, policy: &PollPolicy, err: Error) -> Error {
-        if policy.cleanup_on_failure {
+        if policy.cleanup_on_timeout {
             if let Err(e) = self.delete_file(name).await {
                 tracing::warn!(file = name, error = %e, "could not delete a File that failed or timed out");
             }
@@ -125,7 +133,7 @@ mod tests {
 
     #[test]
     fn delays_never_drop_below_ten_ms() {
-        let policy = PollPolicy { first_delay: Duration::ZERO, factor: 0.0, ..PollPolicy::default() };
+        let policy = PollPolicy { poll: Duration::ZERO, backoff_factor: 0.0, max_poll: Duration::ZERO, ..PollPolicy::default() };
         assert!(policy.delays().take(5).all(|d| d >= MIN_DELAY));
         let no_jitter = PollPolicy { jitter: Duration::ZERO, ..PollPolicy::default() };
         assert_eq!(no_jitter.jittered(Duration::from_secs(1)), Duration::from_secs(1));

@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct File {
     /// Resource name, `files/{id}` (id: up to 40 chars of `[a-z0-9-]`).
+    #[serde(default)]
     pub name: String,
     /// Human name given at upload, up to 512 chars.
     #[serde(default, alias = "display_name", skip_serializing_if = "Option::is_none")]
@@ -47,6 +48,18 @@ pub struct File {
     /// Why processing failed, when `state` is `FAILED`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Status>,
+    /// Set for videos once processed.
+    #[serde(default, alias = "video_metadata", skip_serializing_if = "Option::is_none")]
+    pub video_metadata: Option<VideoMetadata>,
+}
+
+/// `videoMetadata`: `{"videoDuration": "2.5s"}` (a proto Duration).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct VideoMetadata {
+    /// The video's length, e.g. `"2.5s"`.
+    #[serde(default, alias = "video_duration", skip_serializing_if = "Option::is_none")]
+    pub video_duration: Option<String>,
 }
 
 impl File {
@@ -54,6 +67,19 @@ impl File {
     pub fn id(&self) -> &str {
         self.name.strip_prefix("files/").unwrap_or(&self.name)
     }
+}
+
+/// One page of `files.list`: `{"files": [...], "nextPageToken": "..."}`; an empty page may
+/// be `{}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct FileList {
+    /// The Files of this page.
+    #[serde(default)]
+    pub files: Vec<File>,
+    /// The token of the next page; absent on the last one.
+    #[serde(default, alias = "next_page_token", skip_serializing_if = "Option::is_none")]
+    pub next_page_token: Option<String>,
 }
 
 /// `google.rpc.Status`: `{code, message, details}`.

@@ -5,15 +5,21 @@
 //! `upload, finalize`), each with its `X-Goog-Upload-Offset`. The finalize answer carries the
 //! File wrapped as `{"file": {...}}`. Sources: python-genai `_api_client.py` `_upload_fd`
 //! (8 MiB chunks) and `shared/gemini-files-api.md` §1.
+//!
+//! Unlike the SDKs, a chunk that fails on the way (dropped connection, timeout, 429/5xx
+//! without `x-goog-upload-status: final`) is resumed: the client asks `query`, reads
+//! `X-Goog-Upload-Size-Received`, and sends the rest of the chunk from there (§1.6), within
+//! the client's [`crate::RetryPolicy`].
 
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
+use reqwest::Response;
 use serde::Deserialize;
 use serde_json::json;
 use url::Url;
 
 use crate::{
-    client::{api_error, Client},
+    client::{api_error, retry_after_header, Client, Mode},
     error::{Error, Result},
     types::File,
 };
@@ -33,7 +39,7 @@ pub struct UploadRequest {
     pub size_bytes: u64,
 }
 
-/// An upload session: the `x-goog-upload-url` and how many bytes it has taken.
+/// An upload session: where its chunks go and how many bytes it has taken.
 #[derive(Debug)]
 pub struct ResumableUpload {
     client: Client,
@@ -47,46 +53,88 @@ struct Finalized {
     file: Option<File>,
 }
 
+/// Where chunks go, from the start URL and the `x-goog-upload-url` it answered with.
+///
+/// * Direct mode: a full URL is used as given (it is a capability; the SDKs do the same);
+///   a bare query (`upload_id=…` or `?upload_id=…`) is put on the start URL.
+/// * Gateway mode: only the query string is kept, whatever the header holds, and put on the
+///   start URL — the header still names googleapis.com, which the gateway hides (seed
+///   `002_24809307f446f481.txt`: "Extract only the query parameters … add `?` prefix if
+///   missing").
+///
+/// # Errors
+/// [`Error::Protocol`] when the header is empty or yields no query.
+pub fn upload_target(start: &Url, header: &str, mode: Mode) -> Result<Url> {
+    let header = header.trim();
+    let absolute = Url::parse(header).ok().filter(|u| u.has_host());
+    if let (Some(url), Mode::Direct) = (&absolute, mode) {
+        return Ok(url.clone());
+    }
+    let query = match &absolute {
+        Some(url) => url.query().unwrap_or_default().to_string(),
+        None => header.split_once('?').map_or(header, |(_, q)| q).to_string(),
+    };
+    let query = query.split('#').next().unwrap_or_default();
+    if query.is_empty() {
+        return Err(Error::Protocol(format!("x-goog-upload-url has no query string: {header:?}")));
+    }
+    let mut url = start.clone();
+    url.set_query(Some(query));
+    Ok(url)
+}
+
 impl Client {
-    /// Starts a resumable upload.
+    /// The URL of the resumable start: `{base}/upload/{ver}/files` directly, `{base}/files`
+    /// behind a gateway.
+    fn start_url(&self) -> Result<Url> {
+        match self.config.mode {
+            Mode::Direct => self.url(&format!("upload/{}/files", self.config.api_version)),
+            Mode::Gateway => self.url("files"),
+        }
+    }
+
+    /// Starts a resumable upload. Transient failures are retried.
     ///
     /// # Errors
     /// [`Error::Api`] when Gemini refuses (bad key, unsupported MIME type, …);
-    /// [`Error::Protocol`] when the answer has no `x-goog-upload-url`.
+    /// [`Error::Protocol`] when the answer has no usable `x-goog-upload-url`.
     pub async fn start_upload(&self, req: &UploadRequest) -> Result<ResumableUpload> {
-        let url = self.url(&format!("upload/{}/files", self.config.api_version))?;
+        let start = self.start_url()?;
         let mut file = serde_json::Map::new();
         if let Some(name) = &req.display_name {
             file.insert("displayName".into(), json!(name));
         }
         file.insert("mimeType".into(), json!(req.mime_type));
         file.insert("sizeBytes".into(), json!(req.size_bytes.to_string()));
+        let body = json!({ "file": file });
         let res = self
-            .http
-            .post(url.clone())
-            .header("x-goog-api-key", self.key_header()?)
-            .header("X-Goog-Upload-Protocol", "resumable")
-            .header("X-Goog-Upload-Command", "start")
-            .header("X-Goog-Upload-Header-Content-Length", req.size_bytes.to_string())
-            .header("X-Goog-Upload-Header-Content-Type", &req.mime_type)
-            .json(&json!({ "file": file }))
-            .send()
+            .with_retries("upload start", || async {
+                let res = self
+                    .request(reqwest::Method::POST, start.clone())?
+                    .timeout(self.config.timeouts.request)
+                    .header("X-Goog-Upload-Protocol", "resumable")
+                    .header("X-Goog-Upload-Command", "start")
+                    .header("X-Goog-Upload-Header-Content-Length", req.size_bytes.to_string())
+                    .header("X-Goog-Upload-Header-Content-Type", &req.mime_type)
+                    .json(&body)
+                    .send()
+                    .await?;
+                crate::client::check(res).await
+            })
             .await?;
-        let res = crate::client::check(res).await?;
-        let upload_url = res
+        let header = res
             .headers()
             .get("x-goog-upload-url")
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| Error::Protocol("the start answer has no x-goog-upload-url".into()))?;
-        let url = url
-            .join(upload_url)
-            .map_err(|e| Error::Protocol(format!("unusable x-goog-upload-url: {e}")))?;
+        let url = upload_target(&start, header, self.config.mode)?;
         Ok(ResumableUpload { client: self.clone(), url, offset: 0, total: req.size_bytes })
     }
 
     /// Uploads a byte stream of exactly `req.size_bytes` bytes in [`CHUNK_SIZE`] chunks and
     /// returns the File from the finalize answer (often still `PROCESSING`: see
-    /// [`Client::wait_active`]). At most one chunk is held in memory.
+    /// [`Client::wait_active`]). At most one chunk is held in memory; a chunk cut short by
+    /// the network is resumed where Gemini says it stopped.
     ///
     /// # Errors
     /// [`Error::SizeMismatch`] when the stream is longer or shorter than announced (the
@@ -136,6 +184,20 @@ impl Client {
     }
 }
 
+/// What a chunk POST came back with.
+enum Sent {
+    /// The session goes on (`active`) or is done (`final`, with the File).
+    Done(Option<Box<File>>),
+    /// It failed in a way that may be resumed.
+    Resumable(Error),
+}
+
+/// What `query` says about a session.
+enum Progress {
+    Active(u64),
+    Final(Box<File>),
+}
+
 impl ResumableUpload {
     /// Bytes accepted so far.
     pub fn offset(&self) -> u64 {
@@ -143,52 +205,178 @@ impl ResumableUpload {
     }
 
     /// Sends one chunk at the current offset: `upload`, or `upload, finalize` when `last`.
-    /// Upload URLs are capabilities: no API key is sent with chunks, as the SDKs do.
+    /// Upload URLs are capabilities: in direct mode no key is sent with chunks, as the SDKs
+    /// do; a gateway gets its subscription key.
+    ///
+    /// When the chunk fails on the way (a dropped connection, a timeout, a 429/5xx that does
+    /// not end the session), the session is asked how much it has (`query`) and the rest of
+    /// the chunk is sent from there, after the retry policy's delay; bounded by its
+    /// `max_retries`.
     ///
     /// Returns `Some(File)` after finalize, `None` while the session stays `active`.
     ///
     /// # Errors
-    /// [`Error::Api`] on a non-2xx answer; [`Error::Protocol`] when `x-goog-upload-status`
-    /// is not `active` before the end or not `final` after it.
+    /// [`Error::Api`] on a refusal that ends the session (`x-goog-upload-status: final`) or
+    /// persists past the retries; [`Error::Protocol`] when `x-goog-upload-status` is not
+    /// `active` before the end or not `final` after it, or `query` reports an impossible size.
     pub async fn send_chunk(&mut self, chunk: Bytes, last: bool) -> Result<Option<File>> {
-        let len = chunk.len() as u64;
+        let start = self.offset;
+        let end = start + chunk.len() as u64;
+        let policy = self.client.config.retry.clone();
+        let mut delays = backon::BackoffBuilder::build(policy.backoff());
+        loop {
+            let rest = chunk.slice((self.offset - start) as usize..);
+            let mut err = match self.post(rest, last).await? {
+                Sent::Done(file) => return Ok(file.map(|f| *f)),
+                Sent::Resumable(err) => err,
+            };
+            // Resume: wait, ask how much arrived, go on from there.
+            loop {
+                let Some(delay) = policy.delay_after(&err, delays.next()) else { return Err(err) };
+                tracing::warn!(offset = self.offset, error = %err, ?delay, "upload chunk failed; resuming");
+                tokio::time::sleep(delay).await;
+                match self.query().await {
+                    Ok(Progress::Final(file)) if last => return Ok(Some(*file)),
+                    Ok(Progress::Final(_)) => {
+                        return Err(Error::Protocol("the upload was finalized with bytes remaining".into()))
+                    }
+                    Ok(Progress::Active(received)) if (start..=end).contains(&received) => {
+                        self.offset = received;
+                        break;
+                    }
+                    Ok(Progress::Active(received)) => {
+                        return Err(Error::Protocol(format!(
+                            "query reports {received} bytes received, outside the chunk {start}..{end}"
+                        )))
+                    }
+                    Err(e) if e.is_transient() => err = e,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+
+    /// Sends `bytes` at the current offset.
+    async fn post(&mut self, bytes: Bytes, last: bool) -> Result<Sent> {
+        let len = bytes.len() as u64;
         let command = if last { "upload, finalize" } else { "upload" };
         tracing::debug!(offset = self.offset, len, command, "gemini upload chunk");
-        let res = self
-            .client
-            .http
-            .post(self.url.clone())
+        let req = self
+            .session_request()?
+            .timeout(self.client.config.timeouts.chunk)
             .header("X-Goog-Upload-Command", command)
             .header("X-Goog-Upload-Offset", self.offset.to_string())
-            .body(chunk)
-            .send()
-            .await?;
+            .body(bytes);
+        let res = match req.send().await {
+            Ok(res) => res,
+            Err(e) => return Ok(Sent::Resumable(e.into())),
+        };
         let code = res.status();
-        let status = res
-            .headers()
-            .get("x-goog-upload-status")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_ascii_lowercase();
+        let status = upload_status(&res);
         if !code.is_success() {
+            let retry_after = retry_after_header(&res);
             let body = res.text().await.unwrap_or_default();
-            return Err(api_error(code.as_u16(), &body));
+            let err = api_error(code.as_u16(), &body, retry_after);
+            // `final` on an error ends the session; without it the SDKs retry (§1.5).
+            return if status != "final" && err.is_transient() { Ok(Sent::Resumable(err)) } else { Err(err) };
         }
-        self.offset += len;
         match (last, status.as_str()) {
-            (false, "active") => Ok(None),
+            (false, "active") => {
+                self.offset += len;
+                Ok(Sent::Done(None))
+            }
             (true, "final") => {
-                let body: Finalized = crate::client::json(res).await?;
-                let file = body
-                    .file
-                    .ok_or_else(|| Error::Protocol("the finalize answer has no `file`".into()))?;
-                if file.name.is_empty() && file.uri.is_empty() {
-                    return Err(Error::Protocol("the finalized File has neither name nor uri".into()));
-                }
-                Ok(Some(file))
+                let file = finalized_file(res).await?;
+                self.offset += len;
+                Ok(Sent::Done(Some(Box::new(file))))
             }
             (true, other) => Err(Error::Protocol(format!("upload status is `{other}` after the last byte, not `final`"))),
             (false, other) => Err(Error::Protocol(format!("upload status is `{other}` with bytes remaining"))),
         }
+    }
+
+    /// A POST to the session's URL: keyless in direct mode, with the subscription key behind
+    /// a gateway.
+    fn session_request(&self) -> Result<reqwest::RequestBuilder> {
+        match self.client.config.mode {
+            Mode::Direct => Ok(self.client.http.post(self.url.clone())),
+            Mode::Gateway => self.client.request(reqwest::Method::POST, self.url.clone()),
+        }
+    }
+
+    /// `X-Goog-Upload-Command: query`: how many bytes the session holds, or its File when
+    /// it is already finalized.
+    async fn query(&self) -> Result<Progress> {
+        let res = self
+            .session_request()?
+            .timeout(self.client.config.timeouts.request).header("X-Goog-Upload-Command", "query").send().await?;
+        let status = upload_status(&res);
+        let res = crate::client::check(res).await?;
+        match status.as_str() {
+            "final" => Ok(Progress::Final(Box::new(finalized_file(res).await?))),
+            "active" => {
+                let received = res
+                    .headers()
+                    .get("x-goog-upload-size-received")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse().ok())
+                    .ok_or_else(|| Error::Protocol("query answer has no X-Goog-Upload-Size-Received".into()))?;
+                Ok(Progress::Active(received))
+            }
+            other => Err(Error::Protocol(format!("query says the upload is `{other}`"))),
+        }
+    }
+}
+
+fn upload_status(res: &Response) -> String {
+    res.headers()
+        .get("x-goog-upload-status")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// The File of a finalize answer, `{"file": {...}}`; a File with neither name nor uri is a
+/// protocol error (BC-06), so that no polling starts on it.
+async fn finalized_file(res: Response) -> Result<File> {
+    let body: Finalized = crate::client::json(res).await?;
+    let file = body.file.ok_or_else(|| Error::Protocol("the finalize answer has no `file`".into()))?;
+    if file.name.is_empty() && file.uri.is_empty() {
+        return Err(Error::Protocol("the finalized File has neither name nor uri".into()));
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start() -> Url {
+        Url::parse("https://gw.azure-api.net/gemini/files").unwrap()
+    }
+
+    #[test]
+    fn direct_mode_follows_a_full_url() {
+        let header = "https://generativelanguage.googleapis.com/upload/v1beta/files?upload_id=AB-c_9&upload_protocol=resumable";
+        assert_eq!(upload_target(&start(), header, Mode::Direct).unwrap().as_str(), header);
+    }
+
+    #[test]
+    fn gateway_mode_keeps_only_the_query() {
+        let header = "https://generativelanguage.googleapis.com/upload/v1beta/files?upload_id=AB-c_9&upload_protocol=resumable";
+        let want = "https://gw.azure-api.net/gemini/files?upload_id=AB-c_9&upload_protocol=resumable";
+        assert_eq!(upload_target(&start(), header, Mode::Gateway).unwrap().as_str(), want);
+        for bare in ["?upload_id=AB-c_9&upload_protocol=resumable", "upload_id=AB-c_9&upload_protocol=resumable"] {
+            assert_eq!(upload_target(&start(), bare, Mode::Gateway).unwrap().as_str(), want);
+            assert_eq!(upload_target(&start(), bare, Mode::Direct).unwrap().as_str(), want);
+        }
+    }
+
+    #[test]
+    fn a_header_without_a_query_is_refused() {
+        assert!(upload_target(&start(), "", Mode::Gateway).is_err());
+        assert!(upload_target(&start(), "https://example.com/upload", Mode::Gateway).is_err());
+        assert!(upload_target(&start(), "?", Mode::Direct).is_err());
     }
 }

@@ -2,33 +2,13 @@
 
 use std::time::Duration;
 
+mod common;
+
 use base64::Engine;
 use bytes::Bytes;
-use gemini::{ApiKey, Client, ClientConfig, Content, Error, FileState, GenerateContentRequest, Part, PollPolicy, UploadRequest};
-use gemini_emulator::{EmulatorConfig, RunningEmulator};
-use sha2::{Digest, Sha256};
-
-async fn emulator(config: EmulatorConfig) -> RunningEmulator {
-    gemini_emulator::spawn("127.0.0.1:0".parse().unwrap(), config).await.unwrap()
-}
-
-fn client(emu: &RunningEmulator, key: &str) -> Client {
-    let config = ClientConfig::new(emu.base_url().parse().unwrap(), ApiKey::new(key).unwrap());
-    Client::new(config).unwrap()
-}
-
-fn fast_polls() -> PollPolicy {
-    PollPolicy { first_delay: Duration::from_millis(50), max_delay: Duration::from_millis(100), ..PollPolicy::default() }
-}
-
-/// Deterministic pseudo-random bytes.
-fn bytes_of(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u32).wrapping_mul(2_654_435_761).rotate_left(seed as u32) as u8 ^ seed).collect()
-}
-
-fn sha_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
+use common::{bytes_of, client, emulator, fast_polls, sha_hex};
+use gemini::{Content, Error, FileState, GenerateContentRequest, Part, PollPolicy, UploadRequest};
+use gemini_emulator::EmulatorConfig;
 
 #[tokio::test]
 async fn exact_bytes_arrive_and_processing_is_waited_for() {
@@ -124,7 +104,7 @@ async fn a_file_that_never_activates_times_out_and_is_deleted() {
     let emu = emulator(EmulatorConfig { processing: Duration::from_secs(60), ..Default::default() }).await;
     let gemini = client(&emu, "k1");
     let file = gemini.upload_bytes(None, "video/mp4", Bytes::from_static(b"not really a video")).await.unwrap();
-    let policy = PollPolicy { timeout: Duration::from_millis(300), ..fast_polls() };
+    let policy = PollPolicy { timeout: Duration::from_millis(300), cleanup_on_timeout: true, ..fast_polls() };
     let err = gemini.wait_active(file.clone(), &policy).await.unwrap_err();
     assert!(matches!(&err, Error::NotActiveInTime { name, .. } if *name == file.name), "{err}");
     let deletes = emu.emulator.request_log().iter().filter(|r| r.method == "DELETE").count();

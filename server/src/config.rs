@@ -24,6 +24,17 @@ pub struct Config {
     #[arg(long = "gemini-base-url", env = "GEMINI_BASE_URL", default_value = "https://generativelanguage.googleapis.com")]
     pub base_url: Url,
 
+    /// An API gateway in front of Gemini (Azure API Management), e.g.
+    /// `https://<name>.azure-api.net/gemini`. With it (and --gateway-key) Parley talks only to
+    /// the gateway: uploads start at `{url}/files`, everything else is under `{url}/v1beta`.
+    #[arg(long = "gateway-url", env = "PARLEY_GATEWAY_URL", requires = "gateway_key")]
+    pub gateway_url: Option<Url>,
+
+    /// The gateway's subscription key, sent as `Ocp-Apim-Subscription-Key`; never to the
+    /// browser or the logs.
+    #[arg(long = "gateway-key", env = "PARLEY_GATEWAY_KEY", hide_env_values = true, requires = "gateway_url")]
+    pub gateway_key: Option<String>,
+
     /// Model that answers.
     #[arg(long, env = "PARLEY_MODEL", default_value = "gemini-2.5-flash")]
     pub model: String,
@@ -47,6 +58,13 @@ impl Config {
     pub fn api_key(&self) -> Option<gemini::ApiKey> {
         self.api_key.as_deref().and_then(gemini::ApiKey::new)
     }
+
+    /// The gateway and its subscription key, when both are configured (a blank key counts as
+    /// none).
+    pub fn gateway(&self) -> Option<(Url, gemini::ApiKey)> {
+        let key = self.gateway_key.as_deref().and_then(gemini::ApiKey::new)?;
+        Some((self.gateway_url.clone()?, key))
+    }
 }
 
 #[cfg(test)]
@@ -60,6 +78,15 @@ mod tests {
         assert_eq!(c.upload_timeout, Duration::from_secs(90));
         assert_eq!(c.model, "gemini-2.5-flash");
         assert!(Config::try_parse_from(["parley", "--upload-timeout", "soon"]).is_err());
+    }
+
+    #[test]
+    fn the_gateway_needs_url_and_key() {
+        let c = Config::try_parse_from(["parley", "--gateway-url", "https://gw.azure-api.net/gemini", "--gateway-key", "k"]).unwrap();
+        let (url, key) = c.gateway().unwrap();
+        assert_eq!((url.as_str(), key.expose()), ("https://gw.azure-api.net/gemini", "k"));
+        assert!(Config::try_parse_from(["parley", "--gateway-url", "https://gw.azure-api.net/gemini"]).is_err());
+        assert!(Config::try_parse_from(["parley", "--gateway-key", "k"]).is_err());
     }
 
     #[test]

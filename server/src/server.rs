@@ -54,8 +54,8 @@ pub fn state(config: &Config, upstream: &Upstream) -> ServerState {
     ServerState {
         gemini: upstream.client.clone(),
         model: config.model.clone(),
-        offline: upstream.emulator.is_some(),
-        poll: gemini::PollPolicy { timeout: config.upload_timeout, ..gemini::PollPolicy::default() },
+        upstream: upstream.kind.clone(),
+        poll: gemini::PollPolicy { timeout: config.upload_timeout, cleanup_on_timeout: true, ..gemini::PollPolicy::default() },
     }
 }
 

@@ -184,3 +184,38 @@ async fn the_api_key_never_reaches_the_logs_even_at_trace_level() {
     assert!(text.contains("gemini call failed"), "the failure was logged:\n{text}");
     assert!(!text.contains(KEY), "the key leaked into the logs");
 }
+
+#[tokio::test]
+async fn gateway_mode_uploads_and_chats_through_the_gateway_only() {
+    const SUBSCRIPTION: &str = "apim-parley-test-Zr4";
+    let emulator = gemini_emulator::spawn(
+        "127.0.0.1:0".parse().unwrap(),
+        gemini_emulator::EmulatorConfig {
+            processing: std::time::Duration::ZERO,
+            chunk_delay: std::time::Duration::ZERO,
+            gateway: Some(gemini_emulator::GatewayConfig { key: SUBSCRIPTION.into(), prefix: "/gemini".into() }),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let gateway = format!("{}/gemini", emulator.base_url());
+    let site = site_from(&["parley", "--gateway-url", &gateway, "--gateway-key", SUBSCRIPTION, "--gemini-api-key", "ignored"]).await;
+
+    let page = reqwest::get(&site.url).await.unwrap().text().await.unwrap();
+    assert!(page.contains("Gemini via 127.0.0.1"), "the page names the gateway host");
+    assert!(!page.contains("Offline demo") && !page.contains(SUBSCRIPTION));
+
+    let res = upload(&site, upload_form("5", "text/plain", "g.txt", b"hello".to_vec())).await;
+    assert_eq!(res.status(), 200);
+    let file: app::model::UploadedFile = res.json().await.unwrap();
+    assert!(file.uri.starts_with("https://generativelanguage.googleapis.com/v1beta/files/"), "{}", file.uri);
+    let body = serde_json::json!({"contents": [{"role": "user", "parts": [
+        {"file_data": {"mime_type": "text/plain", "file_uri": file.uri}}, {"text": "what is it?"}
+    ]}]});
+    let answer = reqwest::Client::new().post(format!("{}/api/chat", site.url)).json(&body).send().await.unwrap().text().await.unwrap();
+    assert!(answer.contains("text/plain, 5 bytes"), "{answer}");
+
+    let log = emulator.emulator.request_log();
+    assert!(!log.is_empty() && log.iter().all(|r| r.path.starts_with("/gemini/") && r.had_subscription_key && !r.had_api_key));
+}

@@ -1,7 +1,8 @@
-//! Which Gemini the server talks to: the real one, or the built-in emulator.
+//! Which Gemini the server talks to: a gateway, Google directly, or the built-in emulator.
 
 use std::net::SocketAddr;
 
+use app::model::UpstreamKind;
 use gemini_emulator::{EmulatorConfig, RunningEmulator};
 use rand::{distr::Alphanumeric, Rng};
 
@@ -11,18 +12,27 @@ use crate::{config::Config, server::ServerError};
 pub struct Upstream {
     /// The client to use.
     pub client: gemini::Client,
+    /// What the page may say about it.
+    pub kind: app::model::UpstreamKind,
     /// The built-in emulator, when no API key is configured.
-    pub emulator: Option<RunningEmulator>,
+    pub _emulator: Option<RunningEmulator>,
 }
 
 impl Upstream {
-    /// Gemini at `config.base_url` with the configured key, or — without a key — a new
-    /// emulator on a loopback port with a random key of its own.
+    /// In order: the gateway when `PARLEY_GATEWAY_URL` and `PARLEY_GATEWAY_KEY` are set;
+    /// Gemini at `config.base_url` with the configured key; without either, a new emulator
+    /// on a loopback port with a random key of its own.
     pub async fn connect(config: &Config) -> Result<Self, ServerError> {
+        if let Some((url, key)) = config.gateway() {
+            let host = url.host_str().unwrap_or("gateway").to_string();
+            let client = gemini::Client::new(gemini::ClientConfig::gateway(url, key))?;
+            tracing::info!(gateway = %host, model = %config.model, "using Gemini through a gateway");
+            return Ok(Upstream { client, kind: UpstreamKind::Gateway { host }, _emulator: None });
+        }
         if let Some(key) = config.api_key() {
             let client = gemini::Client::new(gemini::ClientConfig::new(config.base_url.clone(), key))?;
             tracing::info!(base_url = %config.base_url, model = %config.model, "using Gemini");
-            return Ok(Upstream { client, emulator: None });
+            return Ok(Upstream { client, kind: UpstreamKind::Google, _emulator: None });
         }
         let key: String = rand::rng().sample_iter(&Alphanumeric).map(char::from).take(32).collect();
         let emulator_config = EmulatorConfig {
@@ -37,6 +47,6 @@ impl Upstream {
         let key = gemini::ApiKey::new(key).expect("a random key is not blank");
         let client = gemini::Client::new(gemini::ClientConfig::new(base_url, key))?;
         tracing::info!(emulator = %emulator.base_url(), "no GEMINI_API_KEY: using the built-in Gemini emulator (Offline demo)");
-        Ok(Upstream { client, emulator: Some(emulator) })
+        Ok(Upstream { client, kind: UpstreamKind::Offline, _emulator: Some(emulator) })
     }
 }

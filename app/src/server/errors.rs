@@ -25,6 +25,10 @@ pub fn from_gemini(err: gemini::Error, file: Option<&str>) -> AppError {
             AppError::BadUpload(format!("the file had {actual} bytes, not the {declared} announced"))
         }
         gemini::Error::Source(message) => AppError::BadUpload(message),
+        gemini::Error::TooLarge { size, limit } => {
+            AppError::BadUpload(format!("the file is {size} bytes, over Gemini's limit of {limit} bytes"))
+        }
+        gemini::Error::FileNotFound { .. } => AppError::BadUpload(format!("{name} could not be read")),
         gemini::Error::Protocol(message) | gemini::Error::Decode(message) => {
             AppError::Upstream { code: 502, message }
         }

@@ -9,7 +9,10 @@ pub mod upload;
 
 use leptos::prelude::use_context;
 
-use crate::{error::AppError, model::SiteInfo};
+use crate::{
+    error::AppError,
+    model::{SiteInfo, UpstreamKind},
+};
 
 /// What the server functions need: the Gemini client and how to use it.
 #[derive(Debug, Clone)]
@@ -18,8 +21,8 @@ pub struct ServerState {
     pub gemini: gemini::Client,
     /// Model name for `generateContent`, e.g. `gemini-2.5-flash`.
     pub model: String,
-    /// True when `gemini` points at the built-in emulator.
-    pub offline: bool,
+    /// Where `gemini` points: the built-in emulator, Google, or a gateway.
+    pub upstream: UpstreamKind,
     /// How to wait for uploaded Files to become `ACTIVE`.
     pub poll: gemini::PollPolicy,
 }
@@ -43,7 +46,7 @@ fn state() -> Result<ServerState, AppError> {
 /// request (e.g. while pre-rendering).
 pub fn site_info() -> SiteInfo {
     match use_context::<ServerState>() {
-        Some(s) => SiteInfo { offline: s.offline, model: s.model },
-        None => SiteInfo { offline: true, model: String::new() },
+        Some(s) => SiteInfo { upstream: s.upstream, model: s.model },
+        None => SiteInfo { upstream: UpstreamKind::Offline, model: String::new() },
     }
 }

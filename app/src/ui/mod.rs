@@ -52,13 +52,22 @@ pub fn App() -> impl IntoView {
                     {move || {
                         info.get()
                             .and_then(Result::ok)
-                            .filter(|i| i.offline)
-                            .map(|_| {
-                                view! {
-                                    <div class="banner" role="status" aria-label="Offline demo">
-                                        <strong>"Offline demo"</strong>
-                                        " — answers come from Parley's built-in Gemini emulator, not from Gemini."
-                                    </div>
+                            .map(|i| {
+                                if i.upstream.is_offline() {
+                                    view! {
+                                        <div class="banner" role="status" aria-label="Offline demo" data-testid="upstream">
+                                            <strong>"Offline demo"</strong>
+                                            " — answers come from Parley's built-in Gemini emulator, not from Gemini."
+                                        </div>
+                                    }
+                                    .into_any()
+                                } else {
+                                    view! {
+                                        <span class="upstream" data-testid="upstream" title="Where answers come from">
+                                            {i.upstream.label()} " · " {i.model}
+                                        </span>
+                                    }
+                                    .into_any()
                                 }
                             })
                     }}

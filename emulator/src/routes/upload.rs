@@ -59,7 +59,12 @@ pub async fn gateway_files(AxumState(state): AxumState<Arc<State>>, ctx: Ctx, bo
 async fn handle(state: &State, version: &str, ctx: Ctx, body: Body) -> Response {
     let command = ctx.header("x-goog-upload-command").unwrap_or("").to_ascii_lowercase();
     let upload_id = ctx.query.get("upload_id").cloned();
-    let fault = state.take_fault(if upload_id.is_some() { Route::Chunk } else { Route::Start });
+    let route = match &upload_id {
+        None => Route::Start,
+        Some(_) if command.contains("query") || command.contains("cancel") => Route::Query,
+        Some(_) => Route::Chunk,
+    };
+    let fault = state.take_fault(route);
     let mut entry = ctx.entry();
     entry.upload_command = Some(command.clone());
     entry.upload_offset = ctx.header("x-goog-upload-offset").and_then(|o| o.parse().ok());
@@ -74,7 +79,9 @@ async fn handle(state: &State, version: &str, ctx: Ctx, body: Body) -> Response 
         Some(f) if !malformed => {
             if let Some(res) = fault_response(&ctx, f).await {
                 state.record(entry);
-                return with_upload_status(res, "final");
+                // Transient refusals carry no `x-goog-upload-status`: the session lives on, and
+                // the SDKs retry exactly such answers (`shared/gemini-files-api.md` §1.5).
+                return res;
             }
         }
         _ => {}

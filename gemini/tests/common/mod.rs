@@ -1,0 +1,76 @@
+//! Helpers shared by the client's tests against the emulator.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use gemini::{ApiKey, Client, ClientConfig, PollPolicy, RetryPolicy};
+use gemini_emulator::{EmulatorConfig, LoggedRequest, RunningEmulator};
+use sha2::{Digest, Sha256};
+
+pub async fn emulator(config: EmulatorConfig) -> RunningEmulator {
+    gemini_emulator::spawn("127.0.0.1:0".parse().unwrap(), config).await.unwrap()
+}
+
+/// Retries with tiny delays, so that tests of retrying stay fast.
+pub fn quick_retries() -> RetryPolicy {
+    RetryPolicy { min_delay: Duration::from_millis(10), max_delay: Duration::from_secs(2), ..RetryPolicy::default() }
+}
+
+pub fn config(emu: &RunningEmulator, key: &str) -> ClientConfig {
+    let mut config = ClientConfig::new(emu.base_url().parse().unwrap(), ApiKey::new(key).unwrap());
+    config.retry = quick_retries();
+    config
+}
+
+pub fn client(emu: &RunningEmulator, key: &str) -> Client {
+    Client::new(config(emu, key)).unwrap()
+}
+
+pub fn fast_polls() -> PollPolicy {
+    PollPolicy { poll: Duration::from_millis(50), max_poll: Duration::from_millis(100), ..PollPolicy::default() }
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn bytes_of(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u32).wrapping_mul(2_654_435_761).rotate_left(seed as u32) as u8 ^ seed).collect()
+}
+
+pub fn sha_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The requests logged whose method and path match.
+pub fn requests(emu: &RunningEmulator, method: &str, path_contains: &str) -> Vec<LoggedRequest> {
+    emu.emulator
+        .request_log()
+        .into_iter()
+        .filter(|r| r.method == method && r.path.contains(path_contains))
+        .collect()
+}
+
+/// A temporary file with `bytes`, removed on drop.
+pub struct TempFile(pub std::path::PathBuf);
+
+impl TempFile {
+    pub fn new(name: &str, bytes: &[u8]) -> Self {
+        let dir = std::env::temp_dir().join(format!("gemini-test-{}-{}", std::process::id(), rand_suffix()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        TempFile(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
