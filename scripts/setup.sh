@@ -7,6 +7,8 @@
 #   wasm-bindgen-cli               (exactly the wasm-bindgen version in Cargo.lock)
 #   chromium                       (Debian's package, for Playwright)      -- with --browser
 #   end2end/node_modules           (npm ci: @playwright/test, binaryen's wasm-opt, axe-core)
+#   target/sdk-venv                (Python venv with google-genai, to test the emulator with
+#                                   Google's own SDK; emulator/sdk-tests/requirements.txt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,4 +64,19 @@ if [ ! -f end2end/node_modules/.package-lock.json ] || [ end2end/package-lock.js
   say "installing end2end npm packages"
   # Playwright must not download its own browsers: Debian's chromium is used.
   (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+fi
+
+venv=target/sdk-venv
+requirements=emulator/sdk-tests/requirements.txt
+if [ ! -f "$venv/.installed" ] || [ "$requirements" -nt "$venv/.installed" ]; then
+  say "installing google-genai into $venv"
+  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q python3-venv
+  fi
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
+  touch "$venv/.installed"
 fi

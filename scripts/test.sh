@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: Rust unit and integration tests (gemini ↔ emulator, server functions),
-# then the Playwright suite in Debian's headless chromium against the real server.
+# Google's Python SDK against the emulator, then the Playwright suite in Debian's headless
+# chromium against the real server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --browser
@@ -16,6 +17,9 @@ cargo test -p app --features ssr
 echo "==> building the site and the standalone emulator"
 cargo build -p gemini-emulator --bin gemini-emulator
 cargo leptos build
+
+echo "==> Google's google-genai SDK against the emulator"
+target/sdk-venv/bin/python emulator/sdk-tests/google_genai_sdk.py --emulator target/debug/gemini-emulator
 
 echo "==> Playwright (end2end/)"
 cd end2end

@@ -14,6 +14,8 @@ test('the API key reaches no page, asset or server-function response', async ({ 
 
   await openChat(page, KEYED_URL);
   await expect(page.getByText('Offline demo')).toHaveCount(0);
+  // The page says which upstream answers, and nothing more about it.
+  await expect(page.getByTestId('upstream')).toHaveText('Google Gemini · gemini-2.5-flash');
   const pdf = fixture('report-3-pages.pdf');
   await page.getByLabel('Attach files').setInputFiles([pdf]);
   await page.getByRole('textbox', { name: 'Message' }).fill('Summarise');
