@@ -11,19 +11,25 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum Route {
     /// The resumable-upload `start`.
+    #[serde(alias = "upload_start")]
     Start,
     /// Commands that carry bytes at the `x-goog-upload-url`: `upload`, `upload, finalize`,
     /// and a bare `finalize`.
+    #[serde(alias = "upload", alias = "upload_chunk")]
     Chunk,
     /// `query` and `cancel` at the `x-goog-upload-url`.
     Query,
     /// `files.get`.
+    #[serde(alias = "files.get")]
     Get,
     /// `files.list`.
+    #[serde(alias = "files.list")]
     List,
     /// `files.delete`.
+    #[serde(alias = "files.delete")]
     Delete,
     /// `generateContent` and `streamGenerateContent`.
+    #[serde(alias = "generateContent", alias = "streamGenerateContent", alias = "stream")]
     Generate,
     /// Every route above.
     Any,
@@ -41,18 +47,22 @@ impl Route {
 pub enum FaultKind {
     /// 429 `RESOURCE_EXHAUSTED` with Gemini's quota text, a `QuotaFailure`, and a
     /// `RetryInfo` carrying `retry_delay` (proto Duration text, e.g. `"1s"`, `"0.05s"`).
+    #[serde(alias = "429", alias = "resource_exhausted")]
     RateLimited {
         /// Sent as `RetryInfo.retryDelay` and as the `Retry-After` header (rounded up).
         #[serde(default = "default_retry_delay", with = "humantime_serde")]
         retry_delay: Duration,
     },
     /// 500 `INTERNAL`.
+    #[serde(alias = "500")]
     Internal,
     /// 503 `UNAVAILABLE` ("The model is overloaded…").
+    #[serde(alias = "503")]
     Unavailable,
     /// The TCP connection is closed without an answer. On an upload chunk, half of the
     /// chunk's bytes are taken first (a network that died mid-transfer); on a streamed
     /// answer, two SSE chunks are sent first.
+    #[serde(alias = "drop_connection")]
     Drop,
     /// The answer is held back for `hang_for` (default one hour), then given normally.
     Hang {
@@ -62,6 +72,7 @@ pub enum FaultKind {
     },
     /// 403 `PERMISSION_DENIED` naming a File: `file` if given, else the first File of the
     /// request ("You do not have permission to access the File X or it may not exist.").
+    #[serde(alias = "403", alias = "permission_denied")]
     Forbidden {
         /// The id to name; written as `files/{id}` when `prefixed`.
         #[serde(default)]
@@ -126,7 +137,7 @@ pub struct Fault {
     #[serde(flatten)]
     pub kind: FaultKind,
     /// How many requests it hits (default 1).
-    #[serde(default = "one")]
+    #[serde(default = "one", alias = "times")]
     pub count: u32,
 }
 
@@ -183,6 +194,8 @@ mod tests {
         let f: Fault = serde_json::from_str(r#"{"route":"get","kind":"hang","hang_for":"2s"}"#).unwrap();
         assert_eq!(f.kind, FaultKind::Hang { hang_for: Duration::from_secs(2) });
         assert!(serde_json::from_str::<Fault>(r#"{"route":"nowhere","kind":"drop"}"#).is_err());
+        let f: Fault = serde_json::from_str(r#"{"route":"files.get","kind":"503","times":3}"#).unwrap();
+        assert_eq!((f.route, f.kind, f.count), (Route::Get, FaultKind::Unavailable, 3));
     }
 
     #[test]

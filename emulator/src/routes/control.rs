@@ -65,16 +65,26 @@ async fn clear_faults(AxumState(state): AxumState<Arc<State>>) -> Response {
 #[derive(Deserialize)]
 struct Advance {
     /// `49h`, `90m`, `1d` (humantime).
-    by: String,
+    #[serde(default, alias = "advance")]
+    by: Option<String>,
+    /// Or a number of seconds.
+    #[serde(default)]
+    seconds: Option<u64>,
 }
 
 async fn clock(AxumState(state): AxumState<Arc<State>>) -> Response {
     Json(json!({"now": rfc3339(state.now())})).into_response()
 }
 
-/// `POST /_emulator/clock {"by": "49h"}`: moves the emulator's clock forward.
+/// `POST /_emulator/clock {"by": "49h"}` (or `{"seconds": 176400}`): moves the emulator's
+/// clock forward.
 async fn advance_clock(AxumState(state): AxumState<Arc<State>>, Json(advance): Json<Advance>) -> Response {
-    match parse_duration(&advance.by) {
+    let by = match (advance.by, advance.seconds) {
+        (Some(text), _) => parse_duration(&text),
+        (None, Some(secs)) => Ok(std::time::Duration::from_secs(secs)),
+        (None, None) => Err("give `by` (e.g. \"49h\") or `seconds`".to_string()),
+    };
+    match by {
         Ok(by) => Json(json!({"now": rfc3339(state.advance_clock(by))})).into_response(),
         Err(e) => bad_request(e),
     }
