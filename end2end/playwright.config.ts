@@ -3,6 +3,7 @@ import { defineConfig } from '@playwright/test';
 /**
  * The suite starts its own servers from the debug build (`cargo leptos build`):
  *  - parley on the built-in emulator (no key)            http://127.0.0.1:3400
+ *    with that emulator's control surface                 http://127.0.0.1:3404/_emulator
  *  - a standalone gemini-emulator that demands a key      http://127.0.0.1:3401
  *  - parley with GEMINI_API_KEY, pointed at that emulator http://127.0.0.1:3402
  * Browsers: Debian's chromium (Playwright's own download does not work here).
@@ -10,6 +11,7 @@ import { defineConfig } from '@playwright/test';
 export const OFFLINE_URL = 'http://127.0.0.1:3400';
 export const KEYED_URL = 'http://127.0.0.1:3402';
 export const SECRET_KEY = 'parley-e2e-secret-Qx81vT3m';
+export const EMULATOR_CONTROL = 'http://127.0.0.1:3404/_emulator';
 
 const site = { LEPTOS_SITE_ROOT: 'target/site', PARLEY_LOG: 'info' };
 
@@ -44,7 +46,13 @@ export default defineConfig({
       command: 'target/debug/parley',
       cwd: '..',
       url: OFFLINE_URL,
-      env: { ...site, PARLEY_LISTEN: '127.0.0.1:3400', GEMINI_API_KEY: '' },
+      env: {
+        ...site,
+        PARLEY_LISTEN: '127.0.0.1:3400',
+        GEMINI_API_KEY: '',
+        PARLEY_EMULATOR_LISTEN: '127.0.0.1:3404',
+        PARLEY_EMULATOR_CONTROL: 'true',
+      },
       reuseExistingServer: false,
       timeout: 60_000,
     },

@@ -6,7 +6,7 @@ use leptos::server_fn::codec::{ByteStream, Json, MultipartData, MultipartFormDat
 
 use crate::{
     error::AppError,
-    model::{Content, SiteInfo, UploadedFile},
+    model::{Content, FileCheck, SiteInfo, UploadedFile},
 };
 
 /// Whether the site runs on the built-in emulator, and which model answers.
@@ -45,4 +45,16 @@ pub async fn upload_file(data: MultipartData) -> Result<UploadedFile, AppError> 
 #[server(prefix = "/api", endpoint = "chat", input = Json, output = Streaming)]
 pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppError> {
     crate::server::with_status(crate::server::chat::chat(contents).await)
+}
+
+/// Which of these File URIs can still be used (one `files.get` each, up to
+/// [`crate::model::MAX_FILE_CHECKS`]): for imports, so that untracked but live files are
+/// kept (BC-17).
+///
+/// # Errors
+/// [`AppError::BadUpload`] for too many URIs; upstream errors other than the 403 that means
+/// "gone".
+#[server(prefix = "/api", endpoint = "check_files", input = Json)]
+pub async fn check_files(uris: Vec<String>) -> Result<Vec<FileCheck>, AppError> {
+    crate::server::with_status(crate::server::files::check_files(uris).await)
 }

@@ -38,6 +38,9 @@ pub enum AppError {
     /// A File in the conversation can no longer be used (expired, deleted or not ours).
     #[error("A file in this conversation is no longer available on Gemini.")]
     FileUnavailable,
+    /// Gemini's quota or rate limit was reached and did not clear within the retries.
+    #[error("Gemini is busy right now (its rate limit was reached). Please try again in a moment.")]
+    RateLimited,
     /// Gemini refused or failed the request.
     #[error("Gemini could not answer ({code}): {message}")]
     Upstream {
@@ -63,7 +66,7 @@ impl AppError {
             AppError::UnsupportedType { .. } => 415,
             AppError::ProcessingFailed { .. } => 422,
             AppError::FileUnavailable => 410,
-            AppError::Upstream { code: 429, .. } => 429,
+            AppError::Upstream { code: 429, .. } | AppError::RateLimited => 429,
             AppError::Upstream { .. } | AppError::Unreachable => 502,
             AppError::NotReadyInTime { .. } => 504,
             AppError::Transport(_) => 500,

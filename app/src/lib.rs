@@ -5,6 +5,8 @@
 //! * [`error::AppError`]: the one error type of Parley's server functions, with sentences a
 //!   person can read;
 //! * [`api`]: the server functions (`site_info`, `upload_file`, `chat`);
+//! * [`markdown`]: answers rendered as sanitized HTML;
+//! * [`transcript`]: the export/import format (version 1.2, seed 002), validated;
 //! * the Leptos UI ([`App`], [`shell`]), hydrated in the browser by the `frontend` crate.
 //!
 //! Server-only code lives in `server` (feature `ssr`), browser-only code in `browser`
@@ -14,7 +16,9 @@
 
 pub mod api;
 pub mod error;
+pub mod markdown;
 pub mod model;
+pub mod transcript;
 mod ui;
 
 #[cfg(feature = "hydrate")]

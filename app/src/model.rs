@@ -95,6 +95,85 @@ pub struct UploadedFile {
     pub display_name: String,
 }
 
+/// Most File URIs one `check_files` call takes.
+pub const MAX_FILE_CHECKS: usize = 500;
+
+/// Whether a File can still be used, as `check_files` finds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileCheck {
+    /// The File's URI, as asked.
+    pub uri: String,
+    /// True when the File exists for this server's key and is `ACTIVE`.
+    pub live: bool,
+    /// Its RFC 3339 `expirationTime`, when live.
+    pub expiration_time: Option<String>,
+    /// Its MIME type, when live.
+    pub mime_type: Option<String>,
+}
+
+/// Most files one message may carry (Gemini's apps take up to 10 per prompt).
+pub const MAX_ATTACHMENTS: usize = 10;
+
+/// MIME types Gemini documents for the Files API (`shared/gemini-files-api.md` §4), with
+/// the extensions the browser may fail to type; any `text/*` is taken as well.
+const ACCEPTED: &[(&str, &[&str])] = &[
+    ("image/png", &["png"]),
+    ("image/jpeg", &["jpg", "jpeg"]),
+    ("image/webp", &["webp"]),
+    ("image/heic", &["heic"]),
+    ("image/heif", &["heif"]),
+    ("audio/wav", &["wav"]),
+    ("audio/mp3", &[]),
+    ("audio/mpeg", &["mp3"]),
+    ("audio/aiff", &["aif", "aiff"]),
+    ("audio/aac", &["aac"]),
+    ("audio/ogg", &["ogg", "oga"]),
+    ("audio/flac", &["flac"]),
+    ("audio/m4a", &["m4a"]),
+    ("audio/opus", &["opus"]),
+    ("audio/webm", &[]),
+    ("video/mp4", &["mp4", "m4v"]),
+    ("video/mpeg", &["mpeg", "mpg"]),
+    ("video/mov", &[]),
+    ("video/quicktime", &["mov"]),
+    ("video/avi", &["avi"]),
+    ("video/x-flv", &["flv"]),
+    ("video/webm", &["webm"]),
+    ("video/wmv", &["wmv"]),
+    ("video/3gpp", &["3gp"]),
+    ("application/pdf", &["pdf"]),
+    ("application/json", &["json"]),
+    ("text/plain", &["txt", "log"]),
+    ("text/markdown", &["md", "markdown"]),
+    ("text/csv", &["csv"]),
+    ("text/html", &["html", "htm"]),
+    ("text/css", &["css"]),
+    ("text/xml", &["xml"]),
+    ("text/javascript", &["js", "mjs"]),
+    ("text/x-python", &["py"]),
+    ("text/rtf", &["rtf"]),
+];
+
+/// The MIME type to upload a file as, or `None` when Gemini does not take it: the browser's
+/// type when Gemini accepts it, else one guessed from the name's extension (browsers leave
+/// `.md` or `.py` untyped).
+pub fn accepted_mime(name: &str, browser_type: &str) -> Option<String> {
+    let base = browser_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if base.starts_with("text/") || ACCEPTED.iter().any(|(m, _)| *m == base) {
+        return Some(base);
+    }
+    let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
+    ACCEPTED.iter().find(|(_, exts)| exts.contains(&ext.as_str())).map(|(m, _)| m.to_string())
+}
+
+/// The file input's `accept` list: every accepted MIME type and extension.
+pub fn accept_attribute() -> String {
+    let mut items: Vec<String> = ACCEPTED.iter().map(|(m, _)| m.to_string()).collect();
+    items.extend(ACCEPTED.iter().flat_map(|(_, exts)| exts.iter().map(|e| format!(".{e}"))));
+    items.push("text/*".into());
+    items.join(",")
+}
+
 /// Facts about the running site that the page shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SiteInfo {
@@ -179,6 +258,18 @@ pub fn human_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accepted_types() {
+        assert_eq!(accepted_mime("a.pdf", "application/pdf").as_deref(), Some("application/pdf"));
+        assert_eq!(accepted_mime("notes.md", "").as_deref(), Some("text/markdown"));
+        assert_eq!(accepted_mime("x.csv", "text/csv; charset=utf-8").as_deref(), Some("text/csv"));
+        assert_eq!(accepted_mime("photo.HEIC", "").as_deref(), Some("image/heic"));
+        assert_eq!(accepted_mime("setup.exe", "application/x-msdownload"), None);
+        assert_eq!(accepted_mime("archive.zip", "application/zip"), None);
+        assert_eq!(accepted_mime("noext", ""), None);
+        assert!(accept_attribute().contains(".pdf") && accept_attribute().contains("image/png"));
+    }
 
     #[test]
     fn human_sizes() {

@@ -86,6 +86,16 @@ pub enum FaultKind {
     Malformed,
     /// `files.get` answers with `state` spelled as an SDK enum, `FileState.ACTIVE`.
     StateAlias,
+    /// A streamed answer comes slowly: `chunk_delay` between its SSE chunks (default 1 s).
+    SlowStream {
+        /// Pause between chunks.
+        #[serde(default = "default_slow", with = "humantime_serde")]
+        chunk_delay: Duration,
+    },
+}
+
+fn default_slow() -> Duration {
+    Duration::from_secs(1)
 }
 
 fn default_retry_delay() -> Duration {

@@ -51,6 +51,16 @@ pub struct Config {
     /// How long a File of the built-in emulator stays PROCESSING (humantime).
     #[arg(long, env = "PARLEY_EMULATOR_PROCESSING", default_value = "300ms", value_parser = humantime::parse_duration)]
     pub emulator_processing: Duration,
+
+    /// Address of the built-in emulator (a random loopback port by default).
+    #[arg(long, env = "PARLEY_EMULATOR_LISTEN", default_value = "127.0.0.1:0")]
+    pub emulator_listen: SocketAddr,
+
+    /// Serve the built-in emulator's test control surface (`/_emulator`: faults, clock,
+    /// scripted answers, request log) at its address. For tests only: the request log holds
+    /// what people sent.
+    #[arg(long, env = "PARLEY_EMULATOR_CONTROL", default_value_t = false)]
+    pub emulator_control: bool,
 }
 
 impl Config {

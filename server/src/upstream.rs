@@ -1,7 +1,5 @@
 //! Which Gemini the server talks to: a gateway, Google directly, or the built-in emulator.
 
-use std::net::SocketAddr;
-
 use app::model::UpstreamKind;
 use gemini_emulator::{EmulatorConfig, RunningEmulator};
 use rand::{distr::Alphanumeric, Rng};
@@ -38,9 +36,10 @@ impl Upstream {
         let emulator_config = EmulatorConfig {
             processing: config.emulator_processing,
             api_key: Some(key.clone()),
+            control: config.emulator_control,
             ..EmulatorConfig::default()
         };
-        let emulator = gemini_emulator::spawn(SocketAddr::from(([127, 0, 0, 1], 0)), emulator_config)
+        let emulator = gemini_emulator::spawn(config.emulator_listen, emulator_config)
             .await
             .map_err(ServerError::Emulator)?;
         let base_url = emulator.base_url().parse().expect("the emulator's URL parses");

@@ -1,16 +1,44 @@
-//! Turning picked files into pending attachments, each image with its preview.
+//! Turning picked, dropped and pasted files into pending attachments, each image with its
+//! preview. Files Gemini does not take, and files beyond [`MAX_ATTACHMENTS`], are refused
+//! here with a notice, before any byte is sent.
 
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
 use wasm_bindgen::JsCast;
 use web_sys::HtmlInputElement;
 
-use crate::ui::state::{next_id, PendingAttachment};
+use crate::{
+    model::{accepted_mime, MAX_ATTACHMENTS},
+    ui::state::{next_id, Chat, PendingAttachment},
+};
 
 /// Adds the files of a file input's `change` event, then clears the input so that the same
 /// file can be picked again.
-pub fn from_input(ev: &web_sys::Event, pending: RwSignal<Vec<PendingAttachment>>) {
-    take_files(&event_target(ev), pending);
+pub fn from_input(ev: &web_sys::Event, chat: Chat) {
+    let input: HtmlInputElement = event_target(ev);
+    add(files_of(&input), chat);
+    input.set_value("");
+}
+
+/// Adds the files dropped on the chat.
+pub fn from_drop(ev: &web_sys::DragEvent, chat: Chat) {
+    ev.prevent_default();
+    if let Some(list) = ev.data_transfer().and_then(|d| d.files()) {
+        add((0..list.length()).filter_map(|i| list.item(i)).collect(), chat);
+    }
+}
+
+/// Adds the files pasted into the message box (a screenshot, say); text pastes as usual.
+pub fn from_paste(ev: &web_sys::ClipboardEvent, chat: Chat) {
+    let files: Vec<web_sys::File> = ev
+        .clipboard_data()
+        .and_then(|d| d.files())
+        .map(|list| (0..list.length()).filter_map(|i| list.item(i)).collect())
+        .unwrap_or_default();
+    if !files.is_empty() {
+        ev.prevent_default();
+        add(files, chat);
+    }
 }
 
 /// What the person typed or picked in the server-rendered page before hydration (the
@@ -36,12 +64,12 @@ pub fn pre_hydration_input() -> EarlyInput {
 
 impl EarlyInput {
     /// Puts the early draft and files into the composer's state, once.
-    pub fn apply(&self, draft: RwSignal<String>, pending: RwSignal<Vec<PendingAttachment>>) {
+    pub fn apply(&self, draft: RwSignal<String>, chat: Chat) {
         if !self.draft.is_empty() && draft.get_untracked().is_empty() {
             draft.set(self.draft.clone());
         }
         if !self.files.is_empty() {
-            add(self.files.clone(), pending);
+            add(self.files.clone(), chat);
         }
         if let Some(input) = &self.input {
             input.set_value("");
@@ -56,16 +84,20 @@ fn files_of(input: &HtmlInputElement) -> Vec<web_sys::File> {
         .unwrap_or_default()
 }
 
-/// Adds the files of `input` and clears it.
-fn take_files(input: &HtmlInputElement, pending: RwSignal<Vec<PendingAttachment>>) {
-    add(files_of(input), pending);
-    input.set_value("");
-}
-
-/// Adds `files` as pending attachments and starts making image previews.
-fn add(files: Vec<web_sys::File>, pending: RwSignal<Vec<PendingAttachment>>) {
+/// Adds `files` as pending attachments and starts making image previews; refuses, with one
+/// notice, the types Gemini does not take and anything past [`MAX_ATTACHMENTS`].
+fn add(files: Vec<web_sys::File>, chat: Chat) {
+    let mut refused = Vec::new();
+    let mut over_limit = 0;
     for file in files {
-        let mime_type = file.type_();
+        let Some(mime_type) = accepted_mime(&file.name(), &file.type_()) else {
+            refused.push(file.name());
+            continue;
+        };
+        if chat.pending.with_untracked(Vec::len) >= MAX_ATTACHMENTS {
+            over_limit += 1;
+            continue;
+        }
         let item = PendingAttachment {
             id: next_id(),
             name: file.name(),
@@ -84,6 +116,19 @@ fn add(files: Vec<web_sys::File>, pending: RwSignal<Vec<PendingAttachment>>) {
                 }
             });
         }
-        pending.update(|p| p.push(item));
+        chat.pending.update(|p| p.push(item));
     }
+    let mut sentences = Vec::new();
+    if !refused.is_empty() {
+        let names = refused.iter().map(|n| format!("“{n}”")).collect::<Vec<_>>().join(", ");
+        sentences.push(format!(
+            "{names} can't be sent: Gemini takes images, PDFs, audio, video and text files only."
+        ));
+    }
+    if over_limit > 0 {
+        sentences.push(format!(
+            "A message can carry at most {MAX_ATTACHMENTS} files; {over_limit} more were left out."
+        ));
+    }
+    chat.notice.set((!sentences.is_empty()).then(|| sentences.join(" ")));
 }

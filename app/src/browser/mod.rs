@@ -2,7 +2,10 @@
 //! chat turn against the server functions.
 
 pub mod attach;
+pub mod history;
 mod preview;
+mod store;
+pub mod theme;
 pub mod turn;
 
 /// Sets `data-hydrated="true"` on `<html>`: the page now reacts to input.

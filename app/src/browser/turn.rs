@@ -1,6 +1,9 @@
 //! One chat turn: upload the user's files, then stream the answer into a model bubble.
 
-use futures::StreamExt;
+use futures::{
+    future::{AbortHandle, Abortable},
+    StreamExt,
+};
 use leptos::prelude::*;
 use web_sys::FormData;
 
@@ -20,7 +23,7 @@ pub async fn run(chat: Chat, message: Message) {
         if attachment.uploaded.get_untracked().is_some() {
             continue;
         }
-        match upload(file).await {
+        match upload(file, &attachment.mime_type).await {
             Ok(uploaded) => attachment.uploaded.set(Some(uploaded)),
             Err(e) => {
                 message.fail(format!("“{}” could not be uploaded. {e}", attachment.name));
@@ -34,80 +37,90 @@ pub async fn run(chat: Chat, message: Message) {
     ask(chat).await;
 }
 
-/// Streams the answer to the conversation so far into a new model bubble.
+/// Streams the answer to the conversation so far into a new model bubble. `Stop` (or Esc)
+/// ends it early: the bubble keeps what arrived and is marked stopped.
 pub async fn ask(chat: Chat) {
     chat.busy.set(true);
     chat.typing.set(true);
+    chat.answering.set(true);
     let answer = Message::model();
-    let mut shown = false;
-    let show = |shown: &mut bool| {
-        if !*shown {
-            *shown = true;
-            chat.typing.set(false);
-            chat.push(answer.clone());
+    let shown = std::rc::Rc::new(std::cell::Cell::new(false));
+    let (handle, registration) = AbortHandle::new_pair();
+    chat.stopper.set_value(Some(handle));
+    let receiving = receive(chat, answer.clone(), shown.clone());
+    if Abortable::new(receiving, registration).await.is_err() {
+        show(chat, &answer, &shown);
+        answer.stopped.set(true);
+        answer.status.set(Status::Done);
+    }
+    chat.stopper.set_value(None);
+    chat.answering.set(false);
+    chat.typing.set(false);
+    chat.busy.set(false);
+    super::history::persist(chat).await;
+}
+
+/// Puts the answer's bubble in the log (once), replacing the typing indicator.
+fn show(chat: Chat, answer: &Message, shown: &std::cell::Cell<bool>) {
+    if !shown.replace(true) {
+        chat.typing.set(false);
+        chat.push(answer.clone());
+    }
+}
+
+/// Calls the `chat` server function and appends its NDJSON events to `answer`.
+async fn receive(chat: Chat, answer: Message, shown: std::rc::Rc<std::cell::Cell<bool>>) {
+    let stream = match api::chat(chat.request_contents()).await {
+        Ok(stream) => stream,
+        Err(e) => {
+            show(chat, &answer, &shown);
+            answer.fail(e.to_string());
+            return;
         }
     };
-    match api::chat(chat.request_contents()).await {
-        Err(e) => {
-            show(&mut shown);
-            answer.fail(e.to_string());
-        }
-        Ok(stream) => {
-            let mut stream = stream.into_inner();
-            let mut buffer: Vec<u8> = Vec::new();
-            let mut finished = false;
-            'read: while let Some(chunk) = stream.next().await {
-                let chunk = match chunk {
-                    Ok(chunk) => chunk,
-                    Err(e) => {
-                        show(&mut shown);
-                        answer.fail(e.to_string());
-                        finished = true;
-                        break;
-                    }
-                };
-                buffer.extend_from_slice(&chunk);
-                while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = buffer.drain(..=end).collect();
-                    show(&mut shown);
-                    match serde_json::from_slice::<ChatEvent>(&line[..end]) {
-                        Ok(ChatEvent::Delta { text }) => answer.text.update(|t| t.push_str(&text)),
-                        Ok(ChatEvent::Done { .. }) => {
-                            answer.status.set(Status::Done);
-                            finished = true;
-                        }
-                        Ok(ChatEvent::Error { error }) => {
-                            answer.fail(error.to_string());
-                            finished = true;
-                        }
-                        Err(e) => {
-                            answer.fail(AppError::Transport(format!("unreadable answer: {e}")).to_string());
-                            finished = true;
-                        }
-                    }
-                    if finished {
-                        break 'read;
-                    }
-                }
+    let mut stream = stream.into_inner();
+    let mut buffer: Vec<u8> = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                show(chat, &answer, &shown);
+                answer.fail(e.to_string());
+                return;
             }
-            if !finished {
-                show(&mut shown);
-                answer.fail("The answer was cut off. Please try again.");
+        };
+        buffer.extend_from_slice(&chunk);
+        while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=end).collect();
+            show(chat, &answer, &shown);
+            match serde_json::from_slice::<ChatEvent>(&line[..end]) {
+                Ok(ChatEvent::Delta { text }) => answer.text.update(|t| t.push_str(&text)),
+                Ok(ChatEvent::Done { .. }) => {
+                    answer.status.set(Status::Done);
+                    return;
+                }
+                Ok(ChatEvent::Error { error }) => {
+                    answer.fail(error.to_string());
+                    return;
+                }
+                Err(e) => {
+                    answer.fail(AppError::Transport(format!("unreadable answer: {e}")).to_string());
+                    return;
+                }
             }
         }
     }
-    chat.typing.set(false);
-    chat.busy.set(false);
+    show(chat, &answer, &shown);
+    answer.fail("The answer was cut off. Please try again.");
 }
 
 /// Sends one file to the `upload_file` server function: `size`, `mime_type`, `name`, then
 /// the bytes (see [`crate::api::upload_file`]).
-async fn upload(file: &web_sys::File) -> Result<UploadedFile, AppError> {
+async fn upload(file: &web_sys::File, mime_type: &str) -> Result<UploadedFile, AppError> {
     let form = FormData::new().map_err(|_| AppError::Transport("FormData is unavailable".into()))?;
-    let mime_type = if file.type_().is_empty() { "application/octet-stream".to_string() } else { file.type_() };
     let appended = form
         .append_with_str("size", &(file.size() as u64).to_string())
-        .and_then(|_| form.append_with_str("mime_type", &mime_type))
+        .and_then(|_| form.append_with_str("mime_type", mime_type))
         .and_then(|_| form.append_with_str("name", &file.name()))
         .and_then(|_| form.append_with_blob_and_filename("file", file, &file.name()));
     appended.map_err(|_| AppError::Transport("the file could not be read".into()))?;

@@ -15,6 +15,7 @@ pub fn from_gemini(err: gemini::Error, file: Option<&str>) -> AppError {
         gemini::Error::Api { code: 400, message, .. } if message.starts_with("Unsupported MIME type: ") => {
             AppError::UnsupportedType { mime_type: message["Unsupported MIME type: ".len()..].to_string() }
         }
+        gemini::Error::Api { code: 429, .. } => AppError::RateLimited,
         gemini::Error::Api { code, message, .. } => AppError::Upstream { code, message },
         gemini::Error::MissingCredentials => {
             AppError::Upstream { code: 401, message: "the server has no Gemini API key".into() }

@@ -5,6 +5,7 @@
 
 pub mod chat;
 mod errors;
+pub mod files;
 pub mod upload;
 
 use leptos::prelude::use_context;

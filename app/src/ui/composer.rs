@@ -1,32 +1,41 @@
-//! The composer: message box, attach, pending attachments, Send.
+//! The composer: message box, attach, pending attachments, Send / Stop.
 
 use leptos::prelude::*;
 
 use super::{
     conversation::{badge_for, kind_of},
-    state::{next_id, Attachment, Chat, Message, PendingAttachment, Status},
+    state::{Attachment, Chat, PendingAttachment},
 };
-use crate::model::{human_size, Role};
+#[cfg(feature = "hydrate")]
+use super::state::Message;
+use crate::model::{accept_attribute, human_size};
 
-/// Message box, attachments and Send. Enter sends; Shift+Enter inserts a newline.
+/// Message box, attachments and Send (Stop while an answer streams). Enter sends;
+/// Shift+Enter inserts a newline; Esc stops the answer; pasting an image attaches it.
 #[component]
 pub fn Composer(chat: Chat) -> impl IntoView {
     let draft = RwSignal::new(String::new());
-    let pending: RwSignal<Vec<PendingAttachment>> = RwSignal::new(Vec::new());
+    let pending = chat.pending;
     // Whatever was typed or picked before the wasm took over is kept, not lost: read now,
     // before hydration touches the DOM, and applied once the view is hydrated (changing the
     // view's state earlier would make it differ from the server's HTML).
     #[cfg(feature = "hydrate")]
     {
         let early = send_wrapper::SendWrapper::new(crate::browser::attach::pre_hydration_input());
-        Effect::new(move |_| early.apply(draft, pending));
+        Effect::new(move |_| early.apply(draft, chat));
+        let esc = window_event_listener(leptos::ev::keydown, move |ev| {
+            if ev.key() == "Escape" && chat.answering.get_untracked() {
+                chat.stop();
+            }
+        });
+        on_cleanup(move || esc.remove());
     }
     let can_send = move || {
         !chat.busy.get() && (!draft.with(|d| d.trim().is_empty()) || !pending.with(Vec::is_empty))
     };
     let send = move || {
         if can_send() {
-            send(chat, draft, pending);
+            send(chat, draft);
         }
     };
     view! {
@@ -37,6 +46,20 @@ pub fn Composer(chat: Chat) -> impl IntoView {
                 send();
             }
         >
+            {move || {
+                chat.notice
+                    .get()
+                    .map(|sentence| {
+                        view! {
+                            <div class="alert notice" role="alert">
+                                <span>{sentence}</span>
+                                <button type="button" class="retry" on:click=move |_| chat.notice.set(None)>
+                                    "Dismiss"
+                                </button>
+                            </div>
+                        }
+                    })
+            }}
             <Show when=move || pending.with(|p| !p.is_empty())>
                 <ul class="pending-list" aria-label="Attachments to send">
                     <For each=move || pending.get() key=|p| p.id let:item>
@@ -50,10 +73,11 @@ pub fn Composer(chat: Chat) -> impl IntoView {
                         class="visually-hidden"
                         type="file"
                         multiple
+                        accept=accept_attribute()
                         aria-label="Attach files"
                         on:change=move |ev| {
                             #[cfg(feature = "hydrate")]
-                            crate::browser::attach::from_input(&ev, pending);
+                            crate::browser::attach::from_input(&ev, chat);
                             #[cfg(not(feature = "hydrate"))]
                             let _ = ev;
                         }
@@ -68,6 +92,12 @@ pub fn Composer(chat: Chat) -> impl IntoView {
                     rows="1"
                     prop:value=move || draft.get()
                     on:input=move |ev| draft.set(event_target_value(&ev))
+                    on:paste=move |ev| {
+                        #[cfg(feature = "hydrate")]
+                        crate::browser::attach::from_paste(&ev, chat);
+                        #[cfg(not(feature = "hydrate"))]
+                        let _ = ev;
+                    }
                     on:keydown=move |ev| {
                         if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
                             ev.prevent_default();
@@ -75,9 +105,20 @@ pub fn Composer(chat: Chat) -> impl IntoView {
                         }
                     }
                 ></textarea>
-                <button type="submit" class="send" disabled=move || !can_send()>
-                    "Send"
-                </button>
+                <Show
+                    when=move || chat.answering.get()
+                    fallback=move || {
+                        view! {
+                            <button type="submit" class="send" disabled=move || !can_send()>
+                                "Send"
+                            </button>
+                        }
+                    }
+                >
+                    <button type="button" class="send stop" title="Stop (Esc)" on:click=move |_| chat.stop()>
+                        "Stop"
+                    </button>
+                </Show>
             </div>
         </form>
     }
@@ -114,10 +155,10 @@ fn PendingView(item: PendingAttachment, pending: RwSignal<Vec<PendingAttachment>
 }
 
 /// Shows the user's bubble at once (`pending`), clears the composer, and starts the turn.
-fn send(chat: Chat, draft: RwSignal<String>, pending: RwSignal<Vec<PendingAttachment>>) {
+fn send(chat: Chat, draft: RwSignal<String>) {
     let text = draft.get_untracked();
-    let items = pending.get_untracked();
-    let attachments = items
+    let items = chat.pending.get_untracked();
+    let attachments: Vec<Attachment> = items
         .iter()
         .map(|p| Attachment {
             name: p.name.clone(),
@@ -125,21 +166,19 @@ fn send(chat: Chat, draft: RwSignal<String>, pending: RwSignal<Vec<PendingAttach
             size: p.size,
             preview: p.preview.clone(),
             uploaded: ArcRwSignal::new(None),
+            expired: false,
         })
         .collect();
-    let message = Message {
-        id: next_id(),
-        role: Role::User,
-        text: ArcRwSignal::new(text.trim_end().to_string()),
-        status: ArcRwSignal::new(Status::Pending),
-        attachments,
-        error: ArcRwSignal::new(None),
-        #[cfg(feature = "hydrate")]
-        files: send_wrapper::SendWrapper::new(std::rc::Rc::new(items.iter().map(|p| (*p.file).clone()).collect())),
-    };
-    chat.push(message.clone());
+    chat.pending.set(Vec::new());
+    chat.notice.set(None);
     draft.set(String::new());
-    pending.set(Vec::new());
     #[cfg(feature = "hydrate")]
-    leptos::task::spawn_local(crate::browser::turn::run(chat, message));
+    {
+        let files = items.iter().map(|p| (*p.file).clone()).collect();
+        let message = Message::user(text.trim_end().to_string(), attachments, files);
+        chat.push(message.clone());
+        leptos::task::spawn_local(crate::browser::turn::run(chat, message));
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (text, attachments);
 }

@@ -2,8 +2,11 @@
 
 use leptos::prelude::*;
 
-use super::state::{Attachment, Chat, Message};
-use crate::model::{human_size, Role};
+use super::state::{Attachment, Chat, Message, Status};
+use crate::{
+    markdown::to_safe_html,
+    model::{human_size, Role},
+};
 
 /// The conversation log with the typing indicator under it.
 #[component]
@@ -31,12 +34,70 @@ pub fn Conversation(chat: Chat) -> impl IntoView {
 
 #[component]
 fn MessageView(message: Message, chat: Chat) -> impl IntoView {
+    let id = message.id;
     let status = message.status.clone();
     let text = message.text.clone();
     let error = message.error.clone();
+    let stopped = message.stopped.clone();
     let role = message.role;
     let retry_message = message.clone();
+    let edit_message = message.clone();
     let attachments = message.attachments.clone();
+    let editing = RwSignal::new(false);
+    let edit_draft = RwSignal::new(String::new());
+    let body = {
+        let text = text.clone();
+        move || {
+            let text = text.clone();
+            match role {
+                // Answers are Markdown, sanitized: nothing in them can run.
+                Role::Model => {
+                    view! { <div class="text markdown" inner_html=move || to_safe_html(&text.get())></div> }.into_any()
+                }
+                Role::User => view! { <div class="text">{move || text.get()}</div> }.into_any(),
+            }
+        }
+    };
+    let idle = move || !chat.busy.get();
+    let status_for_actions = status.clone();
+    let actions = move || {
+        let settled = matches!(status_for_actions.get(), Status::Done | Status::Error | Status::Sent);
+        match role {
+            Role::Model if settled && idle() && chat.is_last(id) => Some(
+                view! {
+                    <div class="actions">
+                        <button type="button" class="action" on:click=move |_| regenerate(chat, id)>
+                            <svg aria-hidden="true" viewBox="0 0 24 24" width="15" height="15" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M21 12a9 9 0 1 1-3-6.7L21 8"/><path d="M21 3v5h-5"/></svg>
+                            "Regenerate"
+                        </button>
+                    </div>
+                }
+                .into_any(),
+            ),
+            Role::User if settled && idle() && !editing.get() => {
+                let text = text.clone();
+                Some(
+                    view! {
+                        <div class="actions">
+                            <button
+                                type="button"
+                                class="action"
+                                on:click=move |_| {
+                                    edit_draft.set(text.get_untracked());
+                                    editing.set(true);
+                                }
+                            >
+                                <svg aria-hidden="true" viewBox="0 0 24 24" width="15" height="15" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M12 20h9"/><path d="M16.5 3.5a2.1 2.1 0 0 1 3 3L7 19l-4 1 1-4Z"/></svg>
+                                "Edit"
+                            </button>
+                        </div>
+                    }
+                    .into_any(),
+                )
+            }
+            _ => None,
+        }
+    };
     view! {
         <article
             class="message"
@@ -53,8 +114,38 @@ fn MessageView(message: Message, chat: Chat) -> impl IntoView {
                             </div>
                         }
                     })}
-                <div class="text">{move || text.get()}</div>
+                <Show when=move || editing.get() fallback=body.clone()>
+                    <form
+                        class="edit"
+                        on:submit={
+                            let edit_message = edit_message.clone();
+                            move |ev| {
+                                ev.prevent_default();
+                                editing.set(false);
+                                resend_edited(chat, edit_message.clone(), edit_draft.get_untracked());
+                            }
+                        }
+                    >
+                        <textarea
+                            aria-label="Edit message"
+                            prop:value=move || edit_draft.get()
+                            on:input=move |ev| edit_draft.set(event_target_value(&ev))
+                        ></textarea>
+                        <div class="edit-buttons">
+                            <button type="button" class="action" on:click=move |_| editing.set(false)>
+                                "Cancel"
+                            </button>
+                            <button type="submit" class="send" disabled=move || edit_draft.with(|d| d.trim().is_empty())>
+                                "Save and send"
+                            </button>
+                        </div>
+                    </form>
+                </Show>
+                <Show when=move || stopped.get()>
+                    <p class="stopped">"Stopped"</p>
+                </Show>
             </div>
+            {actions}
             {move || {
                 error
                     .get()
@@ -78,10 +169,45 @@ fn MessageView(message: Message, chat: Chat) -> impl IntoView {
     }
 }
 
+/// Drops the last answer and asks again.
+fn regenerate(chat: Chat, id: u64) {
+    if chat.busy.get_untracked() {
+        return;
+    }
+    chat.remove(id);
+    #[cfg(feature = "hydrate")]
+    leptos::task::spawn_local(crate::browser::turn::ask(chat));
+}
+
+/// Replaces a user message's text, forgets everything after it, and sends it again (its
+/// files are already uploaded and are not sent twice).
+fn resend_edited(chat: Chat, message: Message, text: String) {
+    if chat.busy.get_untracked() || text.trim().is_empty() {
+        return;
+    }
+    message.text.set(text.trim_end().to_string());
+    message.raw.set_value(None);
+    message.error.set(None);
+    chat.truncate_after(message.id);
+    message.status.set(Status::Pending);
+    #[cfg(feature = "hydrate")]
+    leptos::task::spawn_local(crate::browser::turn::run(chat, message));
+}
+
 fn attachment_view(attachment: Attachment) -> impl IntoView {
-    let Attachment { name, mime_type, size, preview, .. } = attachment;
+    let Attachment { name, mime_type, size, preview, expired, .. } = attachment;
     let label = format!("{name} · {}", human_size(size));
+    let size_text = if size > 0 { human_size(size) } else { String::new() };
     move || match preview.get() {
+        _ if expired => view! {
+            <span class="chip expired" data-testid="attachment-chip">
+                <span class="chip-name">{super::state::EXPIRED_CONTENT}</span>
+                <span class="expired-note" role="note">
+                    {format!("“{name}” expired on Gemini and can no longer be used in this conversation.")}
+                </span>
+            </span>
+        }
+        .into_any(),
         Some(src) => view! {
             <img class="preview" data-testid="attachment-preview" src=src alt=name.clone() title=label.clone()/>
         }
@@ -90,7 +216,7 @@ fn attachment_view(attachment: Attachment) -> impl IntoView {
             <span class="chip" data-testid="attachment-chip" title=mime_type.clone()>
                 <span class="chip-icon" data-kind=kind_of(&mime_type) aria-hidden="true">{badge_for(&name)}</span>
                 <span class="chip-name">{name.clone()}</span>
-                <span class="chip-size">{human_size(size)}</span>
+                <span class="chip-size">{size_text.clone()}</span>
             </span>
         }
         .into_any(),
@@ -146,7 +272,7 @@ fn retry(chat: Chat, message: Message) {
     #[cfg(feature = "hydrate")]
     {
         if message.role == Role::User {
-            message.status.set(super::state::Status::Pending);
+            message.status.set(Status::Pending);
             leptos::task::spawn_local(crate::browser::turn::run(chat, message));
         } else {
             chat.remove(message.id);

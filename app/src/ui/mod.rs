@@ -2,6 +2,9 @@
 
 mod composer;
 mod conversation;
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // stored and exported in the browser only
+pub mod history;
+mod sidebar;
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // the turn logic runs in the browser only
 pub mod state;
 
@@ -11,6 +14,7 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use crate::api::get_site_info;
 use composer::Composer;
 use conversation::Conversation;
+use sidebar::{ConversationActions, Sidebar};
 use state::Chat;
 
 /// The HTML document around [`App`], rendered on the server.
@@ -39,15 +43,22 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     let chat = Chat::new();
     let info = OnceResource::new(get_site_info());
+    let dragging = RwSignal::new(false);
+    let sidebar_open = RwSignal::new(false);
     // Effects run only in the browser, once the page is interactive: tests wait for this.
     #[cfg(feature = "hydrate")]
-    Effect::new(move |_| crate::browser::mark_hydrated());
+    Effect::new(move |_| {
+        crate::browser::mark_hydrated();
+        leptos::task::spawn_local(crate::browser::history::restore(chat));
+    });
     view! {
         <Stylesheet id="leptos" href="/pkg/parley.css"/>
         <Title text="Parley — chat with Gemini about your files"/>
         <div class="page">
             <header class="topbar">
                 <span class="brand">"Parley"</span>
+                <ConversationActions chat sidebar_open/>
+                <ThemeToggle/>
                 <Suspense fallback=|| ()>
                     {move || {
                         info.get()
@@ -73,10 +84,69 @@ pub fn App() -> impl IntoView {
                     }}
                 </Suspense>
             </header>
-            <main class="chat">
+            <div class="workspace">
+            <Sidebar chat open=sidebar_open/>
+            <main
+                class="chat"
+                class:dragging=move || dragging.get()
+                on:dragover=move |ev| {
+                    ev.prevent_default();
+                    dragging.set(true);
+                }
+                on:dragleave=move |_| dragging.set(false)
+                on:drop=move |ev| {
+                    dragging.set(false);
+                    #[cfg(feature = "hydrate")]
+                    crate::browser::attach::from_drop(&ev, chat);
+                    #[cfg(not(feature = "hydrate"))]
+                    ev.prevent_default();
+                }
+            >
+                {move || {
+                    chat.storage_error
+                        .get()
+                        .map(|sentence| {
+                            view! {
+                                <div class="alert storage" role="alert">
+                                    <span>{sentence}</span>
+                                    <button type="button" class="retry" on:click=move |_| chat.storage_error.set(None)>
+                                        "Dismiss"
+                                    </button>
+                                </div>
+                            }
+                        })
+                }}
                 <Conversation chat/>
                 <Composer chat/>
             </main>
+            </div>
         </div>
+    }
+}
+
+/// A button that switches between the light and the dark theme (the system's until used).
+#[component]
+fn ThemeToggle() -> impl IntoView {
+    let dark = RwSignal::new(false);
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| dark.set(crate::browser::theme::restore()));
+    view! {
+        <button
+            type="button"
+            class="theme"
+            aria-label="Dark theme"
+            title="Dark theme"
+            aria-pressed=move || dark.get().to_string()
+            on:click=move |_| {
+                let next = !dark.get_untracked();
+                dark.set(next);
+                #[cfg(feature = "hydrate")]
+                crate::browser::theme::choose(next);
+            }
+        >
+            <svg aria-hidden="true" viewBox="0 0 24 24" width="18" height="18" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">
+                <path d="M21 12.8A9 9 0 1 1 11.2 3a7 7 0 0 0 9.8 9.8Z"/>
+            </svg>
+        </button>
     }
 }

@@ -68,6 +68,9 @@ pub struct Attachment {
     pub preview: ArcRwSignal<Option<String>>,
     /// The `ACTIVE` File, once uploaded.
     pub uploaded: ArcRwSignal<Option<UploadedFile>>,
+    /// True when the File is known to be gone (expired or deleted upstream): the message
+    /// shows `expired content` and requests carry that text instead.
+    pub expired: bool,
 }
 
 /// One bubble.
@@ -85,9 +88,32 @@ pub struct Message {
     pub attachments: Vec<Attachment>,
     /// The sentence shown in its alert when `status` is `Error`.
     pub error: ArcRwSignal<Option<String>>,
+    /// True for an answer stopped before its end (it keeps what arrived).
+    pub stopped: ArcRwSignal<bool>,
+    /// The message's JSON as it was imported or stored, written back unchanged on export
+    /// (so that fields Parley does not use survive); `None` once Parley changes it.
+    pub raw: ArcStoredValue<Option<serde_json::Value>>,
     /// The browser files behind `attachments`, kept for Retry.
     #[cfg(feature = "hydrate")]
     pub files: send_wrapper::SendWrapper<std::rc::Rc<Vec<web_sys::File>>>,
+}
+
+/// The text that stands in for a File that is gone (seed `002_24809307f446f481.txt`).
+pub const EXPIRED_CONTENT: &str = "expired content";
+
+/// A new conversation id: `c` + 16 random hex digits (from the page's clock and counter
+/// where no better randomness is at hand).
+pub fn new_conversation_id() -> String {
+    let seed = next_id() ^ now_ms().to_bits().rotate_left(17);
+    format!("c{:016x}", seed.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// Milliseconds since the Unix epoch (0 on the server, where nothing is stored).
+pub fn now_ms() -> f64 {
+    #[cfg(feature = "hydrate")]
+    return js_sys::Date::now();
+    #[cfg(not(feature = "hydrate"))]
+    0.0
 }
 
 /// A new page-unique id.
@@ -97,18 +123,41 @@ pub fn next_id() -> u64 {
 }
 
 impl Message {
-    /// A model bubble that starts streaming.
-    pub fn model() -> Self {
+    fn new(role: Role, text: String, status: Status, attachments: Vec<Attachment>) -> Self {
         Message {
             id: next_id(),
-            role: Role::Model,
-            text: ArcRwSignal::new(String::new()),
-            status: ArcRwSignal::new(Status::Streaming),
-            attachments: Vec::new(),
+            role,
+            text: ArcRwSignal::new(text),
+            status: ArcRwSignal::new(status),
+            attachments,
             error: ArcRwSignal::new(None),
+            stopped: ArcRwSignal::new(false),
+            raw: ArcStoredValue::new(None),
             #[cfg(feature = "hydrate")]
             files: send_wrapper::SendWrapper::new(std::rc::Rc::new(Vec::new())),
         }
+    }
+
+    /// A model bubble that starts streaming.
+    pub fn model() -> Self {
+        Message::new(Role::Model, String::new(), Status::Streaming, Vec::new())
+    }
+
+    /// A user message just written, shown at once as `pending`.
+    #[cfg(feature = "hydrate")]
+    pub fn user(text: String, attachments: Vec<Attachment>, files: Vec<web_sys::File>) -> Self {
+        Message {
+            files: send_wrapper::SendWrapper::new(std::rc::Rc::new(files)),
+            ..Message::new(Role::User, text, Status::Pending, attachments)
+        }
+    }
+
+    /// A message read back from storage or an import: settled, with its JSON kept.
+    pub fn restored(role: Role, text: String, attachments: Vec<Attachment>, raw: serde_json::Value) -> Self {
+        let status = if role == Role::User { Status::Sent } else { Status::Done };
+        let message = Message::new(role, text, status, attachments);
+        message.raw.set_value(Some(raw));
+        message
     }
 
     /// Marks the message failed with `sentence`.
@@ -122,10 +171,12 @@ impl Message {
         let mut parts: Vec<Part> = self
             .attachments
             .iter()
-            .filter_map(|a| a.uploaded.get_untracked())
-            .map(|f| Part {
-                file_data: Some(FileData { mime_type: f.mime_type, file_uri: f.uri }),
-                ..Part::default()
+            .filter_map(|a| {
+                if a.expired {
+                    return Some(Part::text(EXPIRED_CONTENT));
+                }
+                let f = a.uploaded.get_untracked()?;
+                Some(Part { file_data: Some(FileData { mime_type: f.mime_type, file_uri: f.uri }), ..Part::default() })
             })
             .collect();
         let text = self.text.get_untracked();
@@ -136,21 +187,84 @@ impl Message {
     }
 }
 
+/// A stored conversation as the list shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationSummary {
+    /// Its id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Last change, ms since the epoch.
+    pub updated: f64,
+}
+
 /// The chat: its messages and what the composer shows.
 #[derive(Clone, Copy)]
 pub struct Chat {
+    /// The open conversation's id.
+    pub id: RwSignal<String>,
     /// Messages, oldest first.
     pub messages: RwSignal<Vec<Message>>,
+    /// The open conversation's `conversation_summaries`, kept as imported.
+    pub summaries: StoredValue<serde_json::Value>,
+    /// The open conversation's `uploaded_files` tracking, by File id.
+    pub tracked: StoredValue<std::collections::BTreeMap<String, crate::transcript::TrackedFile>>,
+    /// Every stored conversation, most recent first.
+    pub list: RwSignal<Vec<ConversationSummary>>,
+    /// Why the last save, load or import failed, shown until dismissed.
+    pub storage_error: RwSignal<Option<String>>,
+    /// Files picked (or dropped, or pasted) for the next message.
+    pub pending: RwSignal<Vec<PendingAttachment>>,
+    /// Why the last files offered were refused, shown over the composer until dismissed.
+    pub notice: RwSignal<Option<String>>,
     /// True from Send until the first token (or a failure).
     pub typing: RwSignal<bool>,
     /// True while a turn (uploads + answer) is in flight.
     pub busy: RwSignal<bool>,
+    /// True while an answer is awaited or streaming: `Stop` is offered.
+    pub answering: RwSignal<bool>,
+    /// Stops the answer in flight.
+    pub stopper: StoredValue<Option<futures::future::AbortHandle>>,
 }
 
 impl Chat {
     /// An empty chat.
     pub fn new() -> Self {
-        Chat { messages: RwSignal::new(Vec::new()), typing: RwSignal::new(false), busy: RwSignal::new(false) }
+        Chat {
+            id: RwSignal::new(new_conversation_id()),
+            messages: RwSignal::new(Vec::new()),
+            summaries: StoredValue::new(serde_json::Value::Array(Vec::new())),
+            tracked: StoredValue::new(Default::default()),
+            list: RwSignal::new(Vec::new()),
+            storage_error: RwSignal::new(None),
+            pending: RwSignal::new(Vec::new()),
+            notice: RwSignal::new(None),
+            typing: RwSignal::new(false),
+            busy: RwSignal::new(false),
+            answering: RwSignal::new(false),
+            stopper: StoredValue::new(None),
+        }
+    }
+
+    /// Stops the answer in flight, keeping what arrived.
+    pub fn stop(&self) {
+        if let Some(handle) = self.stopper.get_value() {
+            handle.abort();
+        }
+    }
+
+    /// True when `id` is the last message.
+    pub fn is_last(&self, id: u64) -> bool {
+        self.messages.with(|m| m.last().map(|x| x.id) == Some(id))
+    }
+
+    /// Removes every message after `id`.
+    pub fn truncate_after(&self, id: u64) {
+        self.messages.update(|m| {
+            if let Some(at) = m.iter().position(|x| x.id == id) {
+                m.truncate(at + 1);
+            }
+        });
     }
 
     /// The conversation to send: accepted user turns and complete answers.

@@ -102,7 +102,11 @@ async fn respond(
     if drop_mid_stream && ctx.connection.is_none() {
         return Ok(drop_connection(ctx).await);
     }
-    Ok(sse(model.to_string(), answer, prompt_tokens, state.config.chunk_delay, cut.flatten()))
+    let delay = match fault {
+        Some(FaultKind::SlowStream { chunk_delay }) => chunk_delay,
+        _ => state.config.chunk_delay,
+    };
+    Ok(sse(model.to_string(), answer, prompt_tokens, delay, cut.flatten()))
 }
 
 /// The id of the first `fileData` part of a request, if any.

@@ -223,7 +223,7 @@ pub async fn fault_response(ctx: &Ctx, fault: &FaultKind) -> Option<Response> {
             Some(ApiError::file_inaccessible(&id).into_response())
         }
         FaultKind::Malformed => Some(axum::Json(serde_json::json!({})).into_response()),
-        FaultKind::StateAlias => None,
+        FaultKind::StateAlias | FaultKind::SlowStream { .. } => None,
     }
 }
 

@@ -1,0 +1,224 @@
+//! The conversations kept in the browser: save after every turn, open, start anew, delete,
+//! export to a JSON file and import one (see [`crate::transcript`] for the format and
+//! [`super::store`] for where it lives).
+
+use leptos::prelude::*;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::store::{self, Record};
+use crate::{
+    api,
+    transcript::{file_id_of, Transcript},
+    ui::{
+        history::{messages_from, title_of, to_transcript},
+        state::{new_conversation_id, now_ms, Chat},
+    },
+};
+
+/// The transcript of the open conversation.
+fn current(chat: Chat) -> Transcript {
+    chat.messages.with_untracked(|m| to_transcript(m, &chat.summaries.get_value(), &chat.tracked.get_value(), now_ms()))
+}
+
+/// SHA-256 (hex) of a transcript's `conversation`: the identity of an imported file.
+fn content_hash(transcript: &Transcript) -> String {
+    let text = serde_json::to_string(&transcript.conversation).unwrap_or_default();
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// Saves the open conversation (when it has any settled message) and refreshes the list.
+pub async fn persist(chat: Chat) {
+    let transcript = current(chat);
+    if transcript.conversation.is_empty() {
+        return;
+    }
+    chat.tracked.set_value(transcript.uploaded_files.clone());
+    let record = Record {
+        id: chat.id.get_untracked(),
+        title: chat.messages.with_untracked(|m| title_of(m)),
+        updated: now_ms(),
+        hash: content_hash(&transcript),
+        export: transcript.to_export(),
+    };
+    match store::save(&record).await {
+        Ok(()) => refresh(chat).await,
+        Err(e) => chat.storage_error.set(Some(store::describe(&e))),
+    }
+}
+
+/// Reloads the list of stored conversations.
+pub async fn refresh(chat: Chat) {
+    match store::list().await {
+        Ok(all) => chat.list.set(all.into_iter().map(|(summary, _)| summary).collect()),
+        Err(e) => chat.storage_error.set(Some(format!("Saved conversations could not be read: {e}"))),
+    }
+}
+
+/// On page load: lists the stored conversations and opens the most recent one.
+pub async fn restore(chat: Chat) {
+    refresh(chat).await;
+    let latest = chat.list.with_untracked(|l| l.first().map(|s| s.id.clone()));
+    if let Some(id) = latest {
+        if chat.messages.with_untracked(Vec::is_empty) {
+            open(chat, &id).await;
+        }
+    }
+}
+
+/// Opens the stored conversation `id`.
+pub async fn open(chat: Chat, id: &str) {
+    if chat.busy.get_untracked() {
+        return;
+    }
+    let record = match store::load(id).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return,
+        Err(e) => {
+            chat.storage_error.set(Some(format!("The conversation could not be opened: {e}")));
+            return;
+        }
+    };
+    match Transcript::from_export(&record.export) {
+        Ok(transcript) => show(chat, record.id, transcript),
+        Err(e) => chat.storage_error.set(Some(format!("The saved conversation is damaged: {e}"))),
+    }
+}
+
+fn show(chat: Chat, id: String, transcript: Transcript) {
+    chat.messages.set(messages_from(&transcript));
+    chat.summaries.set_value(transcript.conversation_summaries);
+    chat.tracked.set_value(transcript.uploaded_files);
+    chat.pending.set(Vec::new());
+    chat.notice.set(None);
+    chat.id.set(id);
+}
+
+/// Starts a new, empty conversation (the current one is already saved).
+pub fn start_new(chat: Chat) {
+    if chat.busy.get_untracked() {
+        return;
+    }
+    show(chat, new_conversation_id(), Transcript::default());
+    chat.summaries.set_value(Value::Array(Vec::new()));
+}
+
+/// Deletes the conversation `id`; when it is the open one, a new chat takes its place.
+pub async fn delete(chat: Chat, id: String) {
+    if let Err(e) = store::delete(&id).await {
+        chat.storage_error.set(Some(format!("The conversation could not be deleted: {e}")));
+        return;
+    }
+    if chat.id.get_untracked() == id {
+        start_new(chat);
+    }
+    refresh(chat).await;
+}
+
+/// Downloads the open conversation as `parley-<title>.json` (format 1.2).
+pub fn export(chat: Chat) {
+    let text = current(chat).to_export();
+    let title = chat.messages.with_untracked(|m| title_of(m));
+    let slug: String = title
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .collect::<String>()
+        .split('-')
+        .filter(|s| !s.is_empty())
+        .take(8)
+        .collect::<Vec<_>>()
+        .join("-");
+    let name = format!("parley-{}.json", if slug.is_empty() { "conversation".into() } else { slug });
+    if let Err(e) = download(&name, &text) {
+        chat.storage_error.set(Some(format!("The export could not be made: {e:?}")));
+    }
+}
+
+fn download(name: &str, text: &str) -> Result<(), JsValue> {
+    let parts = js_sys::Array::of1(&JsValue::from_str(text));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("application/json");
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob)?;
+    let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
+    let anchor: web_sys::HtmlAnchorElement = document.create_element("a")?.dyn_into()?;
+    anchor.set_href(&url);
+    anchor.set_download(name);
+    anchor.click();
+    web_sys::Url::revoke_object_url(&url)
+}
+
+/// Imports an export file: validates it (nothing changes when it is refused), keeps files
+/// that are still live even when the file does not track them (BC-17), and opens it. The
+/// same file imported twice opens the existing conversation instead of a copy.
+pub async fn import(chat: Chat, file: web_sys::File) {
+    chat.storage_error.set(None);
+    let text = match wasm_bindgen_futures::JsFuture::from(file.text()).await {
+        Ok(text) => text.as_string().unwrap_or_default(),
+        Err(_) => {
+            chat.storage_error.set(Some("The file could not be read.".into()));
+            return;
+        }
+    };
+    let mut transcript = match Transcript::from_export(&text) {
+        Ok(t) => t,
+        Err(e) => {
+            chat.storage_error.set(Some(format!("“{}” was not imported. {e}", file.name())));
+            return;
+        }
+    };
+    let hash = content_hash(&transcript);
+    if let Ok(all) = store::list().await {
+        if let Some((existing, _)) = all.into_iter().find(|(_, h)| *h == hash) {
+            open(chat, &existing.id).await;
+            return;
+        }
+    }
+    if let Err(e) = track_untracked(&mut transcript).await {
+        chat.storage_error.set(Some(format!("“{}” was not imported: its files could not be checked. {e}", file.name())));
+        return;
+    }
+    show(chat, new_conversation_id(), transcript);
+    persist(chat).await;
+}
+
+/// Asks the server about every File the transcript uses but does not track: live ones are
+/// tracked with their real expiry; gone ones are tracked as expired.
+async fn track_untracked(transcript: &mut Transcript) -> Result<(), crate::error::AppError> {
+    let mut uris: Vec<String> = transcript
+        .conversation
+        .iter()
+        .filter_map(|m| m.get("parts")?.as_array().cloned())
+        .flatten()
+        .filter_map(|p| {
+            let fd = p.get("file_data").or_else(|| p.get("fileData"))?;
+            fd.get("file_uri").or_else(|| fd.get("fileUri"))?.as_str().map(str::to_string)
+        })
+        .filter(|uri| file_id_of(uri).is_some_and(|id| !transcript.uploaded_files.contains_key(id)))
+        .collect();
+    uris.sort();
+    uris.dedup();
+    if uris.is_empty() {
+        return Ok(());
+    }
+    let now = now_ms();
+    for check in api::check_files(uris).await? {
+        let Some(id) = file_id_of(&check.uri) else { continue };
+        let mut extra = serde_json::Map::new();
+        if let Some(t) = check.expiration_time {
+            extra.insert("expirationTime".into(), json!(t));
+        }
+        if let Some(m) = check.mime_type {
+            extra.insert("mimeType".into(), json!(m));
+        }
+        if !check.live {
+            extra.insert("expired".into(), json!(true));
+        }
+        transcript.uploaded_files.insert(
+            id.to_string(),
+            crate::transcript::TrackedFile { upload_time: crate::transcript::upload_time(now), file_uri: check.uri.clone(), extra },
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,52 @@
+import { test, expect } from '@playwright/test';
+import { openChat } from './helpers';
+
+// Prints figures; asserts only that the path works (speed targets are read, not enforced).
+test('figures: preview and Send → bubble for a 12-megapixel JPEG', async ({ page }) => {
+  await openChat(page);
+  const previewMs = await page.evaluate(async () => {
+    const canvas = new OffscreenCanvas(4000, 3000);
+    const ctx = canvas.getContext('2d')!;
+    const gradient = ctx.createLinearGradient(0, 0, 4000, 3000);
+    gradient.addColorStop(0, '#1c7ed6');
+    gradient.addColorStop(1, '#f59f00');
+    ctx.fillStyle = gradient;
+    ctx.fillRect(0, 0, 4000, 3000);
+    for (let i = 0; i < 4000; i++) {
+      ctx.fillStyle = `hsl(${i % 360} 70% 50%)`;
+      ctx.fillRect((i * 997) % 4000, (i * 613) % 3000, 40, 40);
+    }
+    const blob = await canvas.convertToBlob({ type: 'image/jpeg', quality: 0.92 });
+    const dt = new DataTransfer();
+    dt.items.add(new File([blob], 'twelve-megapixels.jpg', { type: 'image/jpeg' }));
+    const input = document.querySelector<HTMLInputElement>('input[aria-label="Attach files"]')!;
+    input.files = dt.files;
+    const t0 = performance.now();
+    input.dispatchEvent(new Event('change', { bubbles: true }));
+    return await new Promise<number>((resolve) => {
+      const check = () => {
+        const img = document.querySelector<HTMLImageElement>('[data-testid="pending-attachment"] img');
+        if (img && img.complete && img.naturalWidth > 0) resolve(performance.now() - t0);
+        else requestAnimationFrame(check);
+      };
+      check();
+    });
+  });
+  await page.getByRole('textbox', { name: 'Message' }).fill('How big is it?');
+  const bubbleMs = await page.evaluate(
+    () =>
+      new Promise<number>((resolve) => {
+        const button = [...document.querySelectorAll('button')].find((b) => b.textContent?.trim() === 'Send')!;
+        const t0 = performance.now();
+        const check = () => {
+          const img = document.querySelector<HTMLImageElement>('article[data-role="user"] img[data-testid="attachment-preview"]');
+          if (img && img.complete && img.naturalWidth > 0) resolve(performance.now() - t0);
+          else requestAnimationFrame(check);
+        };
+        button.click();
+        check();
+      }),
+  );
+  console.log(`12 MP JPEG: preview ready ${previewMs.toFixed(0)} ms after picking; Send → bubble ${bubbleMs.toFixed(1)} ms`);
+  await expect(page.locator('article[data-role="model"]')).toContainText('4000×3000 px', { timeout: 30_000 });
+});
