@@ -1,4 +1,5 @@
 import { test, expect } from '@playwright/test';
+import { readFileSync } from 'node:fs';
 import { control, fixture, generateRequests, openChat, sha12 } from './helpers';
 
 const photo = fixture('photo-3000x2000.jpg');
@@ -32,6 +33,8 @@ test('answers render as Markdown, and an XSS answer stays inert', async ({ page 
   await expect(answer.getByRole('heading', { name: 'Findings' })).toBeVisible();
   await expect(answer.locator('strong')).toHaveText('Bold');
   await expect(answer.locator('pre code.language-rust')).toHaveText('fn main() {}');
+  // Code blocks are coloured once the answer is complete.
+  await expect(answer.locator('pre code.language-rust .hljs-keyword')).toHaveText('fn');
   // The raw HTML is shown as text, not run.
   await expect(answer).toContainText('<img src=x onerror="window.__xss=2">');
   const rendered = answer.locator('.markdown');
@@ -170,4 +173,32 @@ test('the theme follows the system until chosen, and the choice survives a reloa
   await expect(page.locator('html[data-hydrated="true"]')).toBeAttached();
   await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark');
   await expect(page.getByRole('button', { name: 'Dark theme' })).toHaveAttribute('aria-pressed', 'true');
+});
+
+test('each attachment shows its upload progress, then processing, cleared when ACTIVE', async ({ page }) => {
+  await openChat(page);
+  // Record every progress bar the page shows, as it changes.
+  await page.evaluate(() => {
+    const seen: string[] = [];
+    (window as any).__progress = seen;
+    new MutationObserver(() => {
+      for (const bar of document.querySelectorAll('article progress')) {
+        seen.push(`${bar.getAttribute('aria-label')}=${bar.getAttribute('aria-valuenow')}`);
+      }
+    }).observe(document.body, { subtree: true, childList: true, attributes: true });
+  });
+  const big = Buffer.alloc(6 * 1024 * 1024, 'parley ');
+  const pdf = { name: 'report-3-pages.pdf', mimeType: 'application/pdf', buffer: readFileSync(fixture('report-3-pages.pdf')) };
+  await page.getByLabel('Attach files').setInputFiles([{ name: 'big.txt', mimeType: 'text/plain', buffer: big }, pdf]);
+  await send(page, 'two files');
+  const user = page.locator('article[data-role="user"]');
+  await expect(user.getByRole('progressbar', { name: 'Processing big.txt' })).toBeVisible();
+  await expect(page.locator('article[data-role="model"]')).toHaveAttribute('data-status', 'done', { timeout: 30_000 });
+  await expect(user.getByRole('progressbar')).toHaveCount(0);
+  const seen: string[] = await page.evaluate(() => (window as any).__progress);
+  expect(seen.some((s) => s.startsWith('Uploading big.txt='))).toBe(true);
+  expect(seen).toContain('Processing big.txt=100');
+  expect(seen).toContain('Processing report-3-pages.pdf=100');
+  const percents = seen.filter((s) => s.startsWith('Uploading big.txt=')).map((s) => Number(s.split('=')[1]));
+  expect(percents.every((p) => p >= 0 && p <= 100)).toBe(true);
 });

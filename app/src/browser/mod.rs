@@ -2,11 +2,13 @@
 //! chat turn against the server functions.
 
 pub mod attach;
+pub mod highlight;
 pub mod history;
 mod preview;
 mod store;
 pub mod theme;
 pub mod turn;
+mod xhr;
 
 /// Sets `data-hydrated="true"` on `<html>`: the page now reacts to input.
 pub fn mark_hydrated() {

@@ -11,7 +11,7 @@ use crate::{
     api,
     error::AppError,
     model::{ChatEvent, UploadedFile},
-    ui::state::{Chat, Message, Status},
+    ui::state::{Chat, Message, Progress, Status},
 };
 
 /// Uploads `message`'s files that are not uploaded yet, marks it `sent`, then asks for the
@@ -23,7 +23,10 @@ pub async fn run(chat: Chat, message: Message) {
         if attachment.uploaded.get_untracked().is_some() {
             continue;
         }
-        match upload(file, &attachment.mime_type).await {
+        attachment.progress.set(Some(Progress::Sending(0)));
+        let result = upload(file, &attachment.mime_type, attachment.progress.clone()).await;
+        attachment.progress.set(None);
+        match result {
             Ok(uploaded) => attachment.uploaded.set(Some(uploaded)),
             Err(e) => {
                 message.fail(format!("“{}” could not be uploaded. {e}", attachment.name));
@@ -115,8 +118,9 @@ async fn receive(chat: Chat, answer: Message, shown: std::rc::Rc<std::cell::Cell
 }
 
 /// Sends one file to the `upload_file` server function: `size`, `mime_type`, `name`, then
-/// the bytes (see [`crate::api::upload_file`]).
-async fn upload(file: &web_sys::File, mime_type: &str) -> Result<UploadedFile, AppError> {
+/// the bytes (see [`crate::api::upload_file`]), showing the bytes sent in `progress` and then
+/// `Processing` until the server answers (the File is `ACTIVE` then).
+async fn upload(file: &web_sys::File, mime_type: &str, progress: ArcRwSignal<Option<Progress>>) -> Result<UploadedFile, AppError> {
     let form = FormData::new().map_err(|_| AppError::Transport("FormData is unavailable".into()))?;
     let appended = form
         .append_with_str("size", &(file.size() as u64).to_string())
@@ -124,5 +128,11 @@ async fn upload(file: &web_sys::File, mime_type: &str) -> Result<UploadedFile, A
         .and_then(|_| form.append_with_str("name", &file.name()))
         .and_then(|_| form.append_with_blob_and_filename("file", file, &file.name()));
     appended.map_err(|_| AppError::Transport("the file could not be read".into()))?;
-    api::upload_file(form.into()).await
+    super::xhr::upload(&form, move |share| {
+        let next = if share >= 1.0 { Progress::Processing } else { Progress::Sending((share * 100.0) as u8) };
+        if progress.get_untracked() != Some(next) {
+            progress.set(Some(next));
+        }
+    })
+    .await
 }

@@ -167,6 +167,7 @@ fn send(chat: Chat, draft: RwSignal<String>) {
             preview: p.preview.clone(),
             uploaded: ArcRwSignal::new(None),
             expired: false,
+            progress: ArcRwSignal::new(None),
         })
         .collect();
     chat.pending.set(Vec::new());

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::state::{Attachment, Chat, Message, Status};
+use super::state::{Attachment, Chat, Message, Progress, Status};
 use crate::{
     markdown::to_safe_html,
     model::{human_size, Role},
@@ -11,8 +11,32 @@ use crate::{
 /// The conversation log with the typing indicator under it.
 #[component]
 pub fn Conversation(chat: Chat) -> impl IntoView {
+    let log = NodeRef::<leptos::html::Div>::new();
+    // Follows the conversation: a new message always scrolls to the end; a growing answer or
+    // an alert does when the person is already near the end (so reading back is not undone).
+    let seen = StoredValue::new(0usize);
+    Effect::new(move |_| {
+        let count = chat.messages.with(Vec::len);
+        chat.messages.with(|m| {
+            if let Some(last) = m.last() {
+                last.text.track();
+                last.error.track();
+                last.status.track();
+            }
+        });
+        chat.typing.track();
+        chat.storage_error.track();
+        if let Some(el) = log.get() {
+            let near_end = el.scroll_height() - el.scroll_top() - el.client_height() < 160;
+            if count != seen.get_value() || near_end {
+                // After this update is painted, so that the new height counts.
+                request_animation_frame(move || el.set_scroll_top(el.scroll_height()));
+            }
+            seen.set_value(count);
+        }
+    });
     view! {
-        <div class="log" role="log" aria-label="Conversation" aria-live="polite">
+        <div class="log" role="log" aria-label="Conversation" aria-live="polite" node_ref=log>
             <Show when=move || chat.messages.with(Vec::is_empty)>
                 <div class="empty">
                     <h1>"Ask Gemini about your files"</h1>
@@ -45,15 +69,30 @@ fn MessageView(message: Message, chat: Chat) -> impl IntoView {
     let attachments = message.attachments.clone();
     let editing = RwSignal::new(false);
     let edit_draft = RwSignal::new(String::new());
+    let rendered = NodeRef::<leptos::html::Div>::new();
+    // A finished answer's code blocks are coloured (highlight.js, loaded on first need).
+    #[cfg(feature = "hydrate")]
+    {
+        let (text, status) = (text.clone(), status.clone());
+        Effect::new(move |_| {
+            text.track();
+            if status.get() == Status::Done {
+                if let Some(el) = rendered.get() {
+                    request_animation_frame(move || crate::browser::highlight::highlight_within(&el));
+                }
+            }
+        });
+    }
     let body = {
         let text = text.clone();
         move || {
             let text = text.clone();
             match role {
                 // Answers are Markdown, sanitized: nothing in them can run.
-                Role::Model => {
-                    view! { <div class="text markdown" inner_html=move || to_safe_html(&text.get())></div> }.into_any()
+                Role::Model => view! {
+                    <div class="text markdown" node_ref=rendered inner_html=move || to_safe_html(&text.get())></div>
                 }
+                .into_any(),
                 Role::User => view! { <div class="text">{move || text.get()}</div> }.into_any(),
             }
         }
@@ -63,7 +102,7 @@ fn MessageView(message: Message, chat: Chat) -> impl IntoView {
     let actions = move || {
         let settled = matches!(status_for_actions.get(), Status::Done | Status::Error | Status::Sent);
         match role {
-            Role::Model if settled && idle() && chat.is_last(id) => Some(
+            Role::Model if status_for_actions.get() == Status::Done && idle() && chat.is_last(id) => Some(
                 view! {
                     <div class="actions">
                         <button type="button" class="action" on:click=move |_| regenerate(chat, id)>
@@ -195,6 +234,36 @@ fn resend_edited(chat: Chat, message: Message, text: String) {
 }
 
 fn attachment_view(attachment: Attachment) -> impl IntoView {
+    let progress = attachment.progress.clone();
+    let name = attachment.name.clone();
+    view! {
+        <div class="attachment">
+            {file_view(attachment)}
+            {move || {
+                progress
+                    .get()
+                    .map(|p| {
+                        let (percent, label) = match p {
+                            Progress::Sending(n) => (n, format!("Uploading {name}")),
+                            Progress::Processing => (100, format!("Processing {name}")),
+                        };
+                        let text = match p {
+                            Progress::Sending(n) => format!("Uploading… {n}%"),
+                            Progress::Processing => "Processing…".to_string(),
+                        };
+                        view! {
+                            <div class="upload-progress">
+                                <progress max="100" value=percent aria-valuenow=percent aria-label=label></progress>
+                                <span>{text}</span>
+                            </div>
+                        }
+                    })
+            }}
+        </div>
+    }
+}
+
+fn file_view(attachment: Attachment) -> impl IntoView {
     let Attachment { name, mime_type, size, preview, expired, .. } = attachment;
     let label = format!("{name} · {}", human_size(size));
     let size_text = if size > 0 { human_size(size) } else { String::new() };

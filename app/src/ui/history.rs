@@ -179,6 +179,7 @@ fn attachment_of(part: &Map<String, Value>, tracked: &BTreeMap<String, TrackedFi
         preview: ArcRwSignal::new(preview),
         uploaded: ArcRwSignal::new(uploaded),
         expired,
+        progress: ArcRwSignal::new(None),
     })
 }
 

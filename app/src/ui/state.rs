@@ -71,6 +71,17 @@ pub struct Attachment {
     /// True when the File is known to be gone (expired or deleted upstream): the message
     /// shows `expired content` and requests carry that text instead.
     pub expired: bool,
+    /// How its upload is going, while it goes.
+    pub progress: ArcRwSignal<Option<Progress>>,
+}
+
+/// An attachment's upload, as its progress bar shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Bytes going to the server: percent sent.
+    Sending(u8),
+    /// All bytes sent; Gemini is processing the File until it is `ACTIVE`.
+    Processing,
 }
 
 /// One bubble.
