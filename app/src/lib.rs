@@ -5,7 +5,8 @@
 //! * [`error::AppError`]: the one error type of Parley's server functions, with sentences a
 //!   person can read;
 //! * [`api`]: the server functions (`site_info`, `upload_file`, `chat`);
-//! * [`markdown`]: answers rendered as sanitized HTML;
+//! * [`markdown`]: answers rendered as HTML that carries nothing runnable (DOMPurify cleans it
+//!   again in the browser);
 //! * [`transcript`]: the export/import format (version 1.2, seed 002), validated;
 //! * the Leptos UI ([`App`], [`shell`]), hydrated in the browser by the `frontend` crate.
 //!

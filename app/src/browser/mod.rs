@@ -6,6 +6,7 @@ pub mod highlight;
 pub mod history;
 mod preview;
 mod store;
+pub mod sanitize;
 pub mod theme;
 pub mod turn;
 mod xhr;

@@ -3,10 +3,16 @@
 use leptos::prelude::*;
 
 use super::state::{Attachment, Chat, Message, Progress, Status};
-use crate::{
-    markdown::to_safe_html,
-    model::{human_size, Role},
-};
+use crate::model::{human_size, Role};
+
+/// An answer's Markdown as HTML for the page: rendered safe by construction, then cleaned by
+/// DOMPurify in the browser. (Answers are never rendered on the server; there it is text.)
+fn render_answer(markdown: &str) -> String {
+    #[cfg(feature = "hydrate")]
+    return crate::browser::sanitize::clean(&crate::markdown::to_html(markdown), markdown);
+    #[cfg(not(feature = "hydrate"))]
+    format!("<p>{}</p>", crate::markdown::escape(markdown))
+}
 
 /// The conversation log with the typing indicator under it.
 #[component]
@@ -90,7 +96,7 @@ fn MessageView(message: Message, chat: Chat) -> impl IntoView {
             match role {
                 // Answers are Markdown, sanitized: nothing in them can run.
                 Role::Model => view! {
-                    <div class="text markdown" node_ref=rendered inner_html=move || to_safe_html(&text.get())></div>
+                    <div class="text markdown" node_ref=rendered inner_html=move || text.with(|t| render_answer(t))></div>
                 }
                 .into_any(),
                 Role::User => view! { <div class="text">{move || text.get()}</div> }.into_any(),
