@@ -49,6 +49,7 @@ export default defineConfig({
       env: {
         ...site,
         PARLEY_LISTEN: '127.0.0.1:3400',
+        PARLEY_DATA_DIR: 'target/e2e-data/3400',
         GEMINI_API_KEY: '',
         PARLEY_EMULATOR_LISTEN: '127.0.0.1:3404',
         PARLEY_EMULATOR_CONTROL: 'true',
@@ -70,6 +71,7 @@ export default defineConfig({
       env: {
         ...site,
         PARLEY_LISTEN: '127.0.0.1:3402',
+        PARLEY_DATA_DIR: 'target/e2e-data/3402',
         GEMINI_API_KEY: SECRET_KEY,
         GEMINI_BASE_URL: 'http://127.0.0.1:3401',
       },

@@ -6,7 +6,7 @@ use leptos::server_fn::codec::{ByteStream, Json, MultipartData, MultipartFormDat
 
 use crate::{
     error::AppError,
-    model::{Content, FileCheck, SiteInfo, UploadedFile},
+    model::{Content, FileCheck, SiteInfo, UploadRecord, UploadedFile},
 };
 
 /// Whether the site runs on the built-in emulator, and which model answers.
@@ -57,4 +57,23 @@ pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppErr
 #[server(prefix = "/api", endpoint = "check_files", input = Json)]
 pub async fn check_files(uris: Vec<String>) -> Result<Vec<FileCheck>, AppError> {
     crate::server::with_status(crate::server::files::check_files(uris).await)
+}
+
+/// This browser session's uploads, newest first, for the Files view.
+///
+/// # Errors
+/// [`AppError::Transport`] when the registry is unavailable.
+#[server(prefix = "/api", endpoint = "list_uploads")]
+pub async fn list_uploads() -> Result<Vec<UploadRecord>, AppError> {
+    crate::server::with_status(crate::server::files::list_uploads().await)
+}
+
+/// Deletes one of this session's uploads: upstream (`files.delete`), then its record.
+/// Conversations then show `expired content` for it.
+///
+/// # Errors
+/// [`AppError::FileUnavailable`] when this session has no such upload; upstream errors.
+#[server(prefix = "/api", endpoint = "delete_upload", input = Json)]
+pub async fn delete_upload(uri: String) -> Result<(), AppError> {
+    crate::server::with_status(crate::server::files::delete_upload(uri).await)
 }

@@ -95,6 +95,9 @@ pub struct UploadedFile {
     pub display_name: String,
 }
 
+/// The text that stands in for a File that is gone (seed `002_24809307f446f481.txt`).
+pub const EXPIRED_CONTENT: &str = "expired content";
+
 /// Most File URIs one `check_files` call takes.
 pub const MAX_FILE_CHECKS: usize = 500;
 
@@ -109,6 +112,25 @@ pub struct FileCheck {
     pub expiration_time: Option<String>,
     /// Its MIME type, when live.
     pub mime_type: Option<String>,
+}
+
+/// One of this session's uploads, as the Files view shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadRecord {
+    /// The person's file name.
+    pub display_name: String,
+    /// The File's URI.
+    pub uri: String,
+    /// MIME type.
+    pub mime_type: String,
+    /// Size, bytes.
+    pub size_bytes: u64,
+    /// `ACTIVE`, or `EXPIRED` once known gone.
+    pub state: String,
+    /// RFC 3339 `expirationTime` from Gemini.
+    pub expiration_time: Option<String>,
+    /// Whether the server keeps a copy of the bytes to upload again after expiry.
+    pub retained: bool,
 }
 
 /// Most files one message may carry (Gemini's apps take up to 10 per prompt).
@@ -232,6 +254,12 @@ pub enum ChatEvent {
     Error {
         /// What went wrong.
         error: crate::error::AppError,
+    },
+    /// Gemini said this File is gone (403); the request went again with the text
+    /// `expired content` in its place. Sent before any `delta`.
+    Expired {
+        /// The File's URI.
+        file_uri: String,
     },
 }
 

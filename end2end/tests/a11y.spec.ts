@@ -42,3 +42,14 @@ test('the mobile layout has no serious violations', async ({ page }) => {
   await expect(page.getByRole('navigation', { name: 'Conversations' })).toBeVisible();
   expect(await violations(page)).toEqual([]);
 });
+
+test('the Files view has no serious violations', async ({ page }) => {
+  await openChat(page);
+  await page.getByLabel('Attach files').setInputFiles([fixture('report-3-pages.pdf')]);
+  await page.getByRole('textbox', { name: 'Message' }).fill('keep');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await expect(page.locator('article[data-role="model"]')).toHaveAttribute('data-status', 'done');
+  await page.getByRole('button', { name: 'Files', exact: true }).click();
+  await expect(page.getByRole('dialog', { name: 'Files' }).getByRole('row')).toHaveCount(2);
+  expect(await violations(page)).toEqual([]);
+});

@@ -52,6 +52,15 @@ pub struct Config {
     #[arg(long, env = "PARLEY_EMULATOR_PROCESSING", default_value = "300ms", value_parser = humantime::parse_duration)]
     pub emulator_processing: Duration,
 
+    /// Folder for Parley's own data: the file registry (`parley.sqlite3`).
+    #[arg(long, env = "PARLEY_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// A File counts as expired this long before its `expirationTime` (humantime), so that
+    /// it is never sent just as Gemini deletes it.
+    #[arg(long, env = "PARLEY_EXPIRY_MARGIN", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub expiry_margin: Duration,
+
     /// Address of the built-in emulator (a random loopback port by default).
     #[arg(long, env = "PARLEY_EMULATOR_LISTEN", default_value = "127.0.0.1:0")]
     pub emulator_listen: SocketAddr,

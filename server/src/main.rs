@@ -6,6 +6,7 @@
 
 mod config;
 mod server;
+mod session;
 mod upstream;
 
 #[cfg(test)]

@@ -31,6 +31,9 @@ pub enum ServerError {
     /// The Gemini client could not be built.
     #[error("Gemini client: {0}")]
     Gemini(#[from] gemini::Error),
+    /// The file registry could not be opened.
+    #[error("{0}")]
+    Registry(#[from] app::server::registry::RegistryError),
 }
 
 /// Serves the site until Ctrl-C / SIGTERM.
@@ -41,7 +44,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     if let Some(root) = &config.site_root {
         options.site_root = Arc::from(root.to_string_lossy().as_ref());
     }
-    let router = router(options.clone(), state(&config, &upstream));
+    let router = router(options.clone(), state(&config, &upstream)?);
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(url = %format!("http://{}", listener.local_addr()?), site_root = %options.site_root, "parley listening");
     axum::serve(listener, router).with_graceful_shutdown(shutdown()).await?;
@@ -50,13 +53,19 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
 }
 
 /// The server functions' context for this configuration and upstream.
-pub fn state(config: &Config, upstream: &Upstream) -> ServerState {
-    ServerState {
+///
+/// # Errors
+/// [`ServerError::Registry`] when the file registry in the data directory cannot be opened.
+pub fn state(config: &Config, upstream: &Upstream) -> Result<ServerState, ServerError> {
+    Ok(ServerState {
         gemini: upstream.client.clone(),
         model: config.model.clone(),
         upstream: upstream.kind.clone(),
         poll: gemini::PollPolicy { timeout: config.upload_timeout, cleanup_on_timeout: true, ..gemini::PollPolicy::default() },
-    }
+        registry: app::server::registry::Registry::open(&config.data_dir)?,
+        upstream_id: upstream.identity(),
+        expiry_margin: config.expiry_margin,
+    })
 }
 
 /// The whole application: Leptos pages, server functions (with `state` as context), static
@@ -75,6 +84,7 @@ pub fn router(options: LeptosOptions, state: ServerState) -> Router {
         )
         .fallback(leptos_axum::file_and_error_handler(shell))
         .layer(middleware::from_fn(require_multipart))
+        .layer(middleware::from_fn(crate::session::sessions))
         .layer(TraceLayer::new_for_http())
         .with_state(options)
 }

@@ -17,6 +17,18 @@ pub struct Upstream {
 }
 
 impl Upstream {
+    /// A stable, secret-free identity of the credential and endpoint in use: the first 16
+    /// hex digits of SHA-256(mode, base URL, key). Files belong to the key that uploaded
+    /// them, so the registry keys them by this.
+    pub fn identity(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let config = self.client.config();
+        let mut hasher = Sha256::new();
+        hasher.update(format!("{:?}\n{}\n", config.mode, config.base_url).as_bytes());
+        hasher.update(config.api_key.expose().as_bytes());
+        hex::encode(&hasher.finalize()[..8])
+    }
+
     /// In order: the gateway when `PARLEY_GATEWAY_URL` and `PARLEY_GATEWAY_KEY` are set;
     /// Gemini at `config.base_url` with the configured key; without either, a new emulator
     /// on a loopback port with a random key of its own.

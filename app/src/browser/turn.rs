@@ -98,6 +98,7 @@ async fn receive(chat: Chat, answer: Message, shown: std::rc::Rc<std::cell::Cell
             show(chat, &answer, &shown);
             match serde_json::from_slice::<ChatEvent>(&line[..end]) {
                 Ok(ChatEvent::Delta { text }) => answer.text.update(|t| t.push_str(&text)),
+                Ok(ChatEvent::Expired { file_uri }) => chat.mark_expired(&file_uri),
                 Ok(ChatEvent::Done { .. }) => {
                     answer.status.set(Status::Done);
                     return;

@@ -10,18 +10,46 @@ use crate::{
     model::{ChatEvent, Content},
 };
 
+use crate::model::EXPIRED_CONTENT;
+
 /// See [`crate::api::chat`].
+///
+/// When Gemini answers 403 "You do not have permission to access the File X…" and X is a
+/// File of this conversation (either form of X, BC-18), its parts become the text
+/// `expired content`, an `expired` event tells the browser, and the request goes again —
+/// once. A second 403, or one naming a File the conversation does not hold, is the real
+/// cause (billing and key problems give the same text, BC-19) and is reported as it is.
 pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppError> {
     let state = state()?;
-    let request = to_gemini(&contents);
+    let session = super::session()?;
+    let mut request = to_gemini(&contents);
     if request.contents.is_empty() {
         return Err(AppError::BadUpload("the conversation is empty".into()));
     }
-    let upstream = state
-        .gemini
-        .stream_generate_content(&state.model, &request)
-        .await
-        .map_err(|e| from_gemini(e, None))?;
+    let mut expired = gate(&state, &session, &mut request).await?;
+    let upstream = match state.gemini.stream_generate_content(&state.model, &request).await {
+        Ok(upstream) => upstream,
+        Err(e) => {
+            let gone = e.inaccessible_file_id().map(|id| expire(&mut request, id)).unwrap_or_default();
+            if gone.is_empty() {
+                // Not a File of this conversation: re-sending cannot help; say what Gemini said.
+                return Err(super::errors::refused_after_retry(e));
+            }
+            tracing::info!(files = ?gone, "Gemini says files are gone: asking again without them");
+            for uri in &gone {
+                if let Err(e) = state.registry.set_state(&session.0, uri, "EXPIRED").await {
+                    tracing::warn!(error = %e, "could not mark a File expired");
+                }
+            }
+            expired.extend(gone);
+            state
+                .gemini
+                .stream_generate_content(&state.model, &request)
+                .await
+                .map_err(super::errors::refused_after_retry)?
+        }
+    };
+    let notices = expired.into_iter().map(|file_uri| ChatEvent::Expired { file_uri });
     // State: (upstream, finished). Each upstream chunk gives zero or more lines.
     let lines = stream::unfold((upstream, false), |(mut upstream, finished)| async move {
         if finished {
@@ -49,13 +77,63 @@ pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppErr
         };
         Some((stream::iter(events), (upstream, finished)))
     })
-    .flatten()
-    .map(|event| {
+    .flatten();
+    let lines = stream::iter(notices.collect::<Vec<_>>()).chain(lines).map(|event| {
         let mut line = serde_json::to_vec(&event).expect("ChatEvent serializes");
         line.push(b'\n');
         Ok::<_, AppError>(Bytes::from(line))
     });
     Ok(ByteStream::new(lines))
+}
+
+/// The check before every request: each `fileData` URI must be a File this session uploaded
+/// under this upstream identity, not past its `expirationTime` minus the margin (BC-20).
+/// Others — foreign, unknown, expired — become `expired content`; their URIs are returned
+/// for the browser. A browser can never make the server use someone else's File.
+async fn gate(state: &super::ServerState, session: &super::Session, request: &mut gemini::GenerateContentRequest) -> Result<Vec<String>, AppError> {
+    let mut uris: Vec<String> = request
+        .contents
+        .iter()
+        .flat_map(|c| c.parts.iter())
+        .filter_map(|p| p.file_data.as_ref().map(|f| f.file_uri.clone()))
+        .collect();
+    uris.sort();
+    uris.dedup();
+    let now = std::time::SystemTime::now();
+    let mut gone = Vec::new();
+    for uri in uris {
+        let row = state.registry.find(&session.0, &state.upstream_id, &uri).await.map_err(|e| {
+            tracing::error!(error = %e, "the file registry failed");
+            AppError::Transport("the server could not check the conversation's files".into())
+        })?;
+        let usable = row.as_ref().is_some_and(|r| r.state != "EXPIRED" && !super::is_expired(r.expiration_time.as_deref(), state.expiry_margin, now));
+        if !usable {
+            if row.is_some_and(|r| r.state != "EXPIRED") {
+                let _ = state.registry.set_state(&session.0, &uri, "EXPIRED").await;
+            }
+            if let Some(id) = crate::transcript::file_id_of(&uri) {
+                expire(request, id);
+            }
+            gone.push(uri);
+        }
+    }
+    Ok(gone)
+}
+
+/// Replaces every `fileData` part naming File `id` with the text [`EXPIRED_CONTENT`];
+/// returns the URIs replaced (none when the conversation does not hold that File).
+fn expire(request: &mut gemini::GenerateContentRequest, id: &str) -> Vec<String> {
+    let mut gone = Vec::new();
+    for part in request.contents.iter_mut().flat_map(|c| c.parts.iter_mut()) {
+        let Some(uri) = part.file_data.as_ref().map(|f| f.file_uri.clone()) else { continue };
+        if crate::transcript::file_id_of(&uri) == Some(id) {
+            *part = gemini::Part::text(EXPIRED_CONTENT);
+            if !gone.contains(&uri) {
+                gone.push(uri);
+            }
+        }
+    }
+    gone
 }
 
 /// Gemini's request from the stored conversation: text and `file_data` only — the
@@ -86,6 +164,21 @@ pub fn to_gemini(contents: &[Content]) -> gemini::GenerateContentRequest {
 mod tests {
     use super::*;
     use crate::model::{FileData, InlineData, Part, Role};
+
+    #[test]
+    fn only_the_named_file_expires() {
+        let file = |id: &str| Part {
+            file_data: Some(FileData { mime_type: "application/pdf".into(), file_uri: format!("https://x/v1beta/files/{id}") }),
+            ..Part::default()
+        };
+        let contents = vec![Content { role: Role::User, parts: vec![file("aaa"), file("bbb"), file("aaa"), Part::text("hi")] }];
+        let mut request = to_gemini(&contents);
+        assert_eq!(expire(&mut request, "aaa"), vec!["https://x/v1beta/files/aaa".to_string()]);
+        let json = serde_json::to_string(&request).unwrap();
+        assert_eq!(json.matches("expired content").count(), 2);
+        assert!(json.contains("files/bbb"));
+        assert!(expire(&mut request, "zzz").is_empty());
+    }
 
     #[test]
     fn previews_never_reach_gemini() {

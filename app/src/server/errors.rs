@@ -36,3 +36,16 @@ pub fn from_gemini(err: gemini::Error, file: Option<&str>) -> AppError {
         gemini::Error::Transport(_) => AppError::Unreachable,
     }
 }
+
+/// A 403 that taking Files out cannot fix — a second one after the retry, or one naming a
+/// File the conversation does not hold — reported with Gemini's own words (billing and
+/// key problems give the same text, BC-19). Other errors map as usual.
+pub fn refused_after_retry(err: gemini::Error) -> AppError {
+    match err {
+        gemini::Error::Api { code: 403, message, .. } => {
+            tracing::warn!(%message, "Gemini refused a file again after it was taken out");
+            AppError::Upstream { code: 403, message }
+        }
+        other => from_gemini(other, None),
+    }
+}

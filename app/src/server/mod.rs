@@ -6,6 +6,7 @@
 pub mod chat;
 mod errors;
 pub mod files;
+pub mod registry;
 pub mod upload;
 
 use leptos::prelude::use_context;
@@ -26,6 +27,36 @@ pub struct ServerState {
     pub upstream: UpstreamKind,
     /// How to wait for uploaded Files to become `ACTIVE`.
     pub poll: gemini::PollPolicy,
+    /// Every upload, by session.
+    pub registry: registry::Registry,
+    /// Identity of the upstream credential (a hash of mode, base URL and key): Files belong to
+    /// the key that uploaded them.
+    pub upstream_id: String,
+    /// A File counts as expired this long before its `expirationTime` (BC-20).
+    pub expiry_margin: std::time::Duration,
+}
+
+/// The browser session a request comes from: the owner of its uploads. `parley`'s session
+/// middleware puts it in every request's extensions (from the `parley_session` cookie).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session(pub String);
+
+/// The current request's session.
+///
+/// # Errors
+/// [`AppError::Transport`] when the request has none (the middleware is missing).
+pub fn session() -> Result<Session, AppError> {
+    use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Session>().cloned())
+        .ok_or_else(|| AppError::Transport("the request has no browser session".into()))
+}
+
+/// True when a File whose `expirationTime` is `expiration` (RFC 3339) should be treated as
+/// expired now, `margin` early. A File without a readable time never expires here.
+pub fn is_expired(expiration: Option<&str>, margin: std::time::Duration, now: std::time::SystemTime) -> bool {
+    expiration
+        .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+        .is_some_and(|at| at <= now + margin)
 }
 
 /// Sets the response status of the current server function from its error, if any.
@@ -49,5 +80,23 @@ pub fn site_info() -> SiteInfo {
     match use_context::<ServerState>() {
         Some(s) => SiteInfo { upstream: s.upstream, model: s.model },
         None => SiteInfo { upstream: UpstreamKind::Offline, model: String::new() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::is_expired;
+
+    #[test]
+    fn expiry_counts_from_the_file_resource_with_a_margin() {
+        let now = humantime::parse_rfc3339("2025-12-30T05:00:00Z").unwrap();
+        let at = Some("2025-12-30T05:10:57.099754402Z");
+        assert!(!is_expired(at, Duration::from_secs(60), now));
+        assert!(is_expired(at, Duration::from_secs(660), now), "inside an 11 min margin");
+        assert!(is_expired(Some("2025-12-29T05:00:00Z"), Duration::ZERO, now));
+        assert!(!is_expired(None, Duration::from_secs(600), now));
+        assert!(!is_expired(Some("soon"), Duration::ZERO, SystemTime::now()));
     }
 }

@@ -166,7 +166,7 @@ fn send(chat: Chat, draft: RwSignal<String>) {
             size: p.size,
             preview: p.preview.clone(),
             uploaded: ArcRwSignal::new(None),
-            expired: false,
+            expired: ArcRwSignal::new(false),
             progress: ArcRwSignal::new(None),
         })
         .collect();

@@ -274,7 +274,7 @@ fn file_view(attachment: Attachment) -> impl IntoView {
     let label = format!("{name} · {}", human_size(size));
     let size_text = if size > 0 { human_size(size) } else { String::new() };
     move || match preview.get() {
-        _ if expired => view! {
+        _ if expired.get() => view! {
             <span class="chip expired" data-testid="attachment-chip">
                 <span class="chip-name">{super::state::EXPIRED_CONTENT}</span>
                 <span class="expired-note" role="note">
@@ -321,21 +321,6 @@ pub fn badge_for(name: &str) -> String {
         .unwrap_or_else(|| "FILE".into())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn badges() {
-        assert_eq!(badge_for("report.pdf"), "PDF");
-        assert_eq!(badge_for("clip.webm"), "WEBM");
-        assert_eq!(badge_for("archive.tar.gz"), "GZ");
-        assert_eq!(badge_for("README"), "FILE");
-        assert_eq!(badge_for("weird.extension"), "FILE");
-        assert_eq!(kind_of("application/pdf"), "pdf");
-        assert_eq!(kind_of("image/heic"), "image");
-    }
-}
 
 /// Retries a failed message: re-sends a user turn (its uploads included), or asks again
 /// for a failed answer.
@@ -353,5 +338,21 @@ fn retry(chat: Chat, message: Message) {
             chat.remove(message.id);
             leptos::task::spawn_local(crate::browser::turn::ask(chat));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn badges() {
+        assert_eq!(badge_for("report.pdf"), "PDF");
+        assert_eq!(badge_for("clip.webm"), "WEBM");
+        assert_eq!(badge_for("archive.tar.gz"), "GZ");
+        assert_eq!(badge_for("README"), "FILE");
+        assert_eq!(badge_for("weird.extension"), "FILE");
+        assert_eq!(kind_of("application/pdf"), "pdf");
+        assert_eq!(kind_of("image/heic"), "image");
     }
 }

@@ -178,7 +178,7 @@ fn attachment_of(part: &Map<String, Value>, tracked: &BTreeMap<String, TrackedFi
         size,
         preview: ArcRwSignal::new(preview),
         uploaded: ArcRwSignal::new(uploaded),
-        expired,
+        expired: ArcRwSignal::new(expired),
         progress: ArcRwSignal::new(None),
     })
 }

@@ -2,6 +2,7 @@
 
 mod composer;
 mod conversation;
+mod files;
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // stored and exported in the browser only
 pub mod history;
 mod sidebar;
@@ -14,6 +15,7 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use crate::api::get_site_info;
 use composer::Composer;
 use conversation::Conversation;
+use files::FilesView;
 use sidebar::{ConversationActions, Sidebar};
 use state::Chat;
 
@@ -60,6 +62,7 @@ pub fn App() -> impl IntoView {
             <header class="topbar">
                 <span class="brand">"Parley"</span>
                 <ConversationActions chat sidebar_open/>
+                <FilesView chat/>
                 <ThemeToggle/>
                 <Suspense fallback=|| ()>
                     {move || {

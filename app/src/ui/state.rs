@@ -70,7 +70,7 @@ pub struct Attachment {
     pub uploaded: ArcRwSignal<Option<UploadedFile>>,
     /// True when the File is known to be gone (expired or deleted upstream): the message
     /// shows `expired content` and requests carry that text instead.
-    pub expired: bool,
+    pub expired: ArcRwSignal<bool>,
     /// How its upload is going, while it goes.
     pub progress: ArcRwSignal<Option<Progress>>,
 }
@@ -109,8 +109,7 @@ pub struct Message {
     pub files: send_wrapper::SendWrapper<std::rc::Rc<Vec<web_sys::File>>>,
 }
 
-/// The text that stands in for a File that is gone (seed `002_24809307f446f481.txt`).
-pub const EXPIRED_CONTENT: &str = "expired content";
+pub use crate::model::EXPIRED_CONTENT;
 
 /// A new conversation id: `c` + 16 random hex digits (from the page's clock and counter
 /// where no better randomness is at hand).
@@ -183,7 +182,7 @@ impl Message {
             .attachments
             .iter()
             .filter_map(|a| {
-                if a.expired {
+                if a.expired.get_untracked() {
                     return Some(Part::text(EXPIRED_CONTENT));
                 }
                 let f = a.uploaded.get_untracked()?;
@@ -267,6 +266,28 @@ impl Chat {
     /// True when `id` is the last message.
     pub fn is_last(&self, id: u64) -> bool {
         self.messages.with(|m| m.last().map(|x| x.id) == Some(id))
+    }
+
+    /// Marks every attachment of File `file_uri` as gone, here and in the tracking that is
+    /// saved and exported.
+    pub fn mark_expired(&self, file_uri: &str) {
+        self.messages.with_untracked(|messages| {
+            for attachment in messages.iter().flat_map(|m| m.attachments.iter()) {
+                if attachment.uploaded.with_untracked(|u| u.as_ref().is_some_and(|f| f.uri == file_uri)) {
+                    attachment.expired.set(true);
+                }
+            }
+        });
+        if let Some(id) = crate::transcript::file_id_of(file_uri) {
+            self.tracked.update_value(|tracked| {
+                let entry = tracked.entry(id.to_string()).or_insert_with(|| crate::transcript::TrackedFile {
+                    upload_time: crate::transcript::upload_time(now_ms()),
+                    file_uri: file_uri.to_string(),
+                    extra: Default::default(),
+                });
+                entry.extra.insert("expired".into(), serde_json::Value::Bool(true));
+            });
+        }
     }
 
     /// Removes every message after `id`.

@@ -1,0 +1,132 @@
+//! The Files view: this session's uploads with name, size, state, time to expiry, whether a
+//! retained copy exists, and Delete (upstream and in the registry; conversations then show
+//! `expired content` for it).
+
+use leptos::prelude::*;
+
+use super::state::{now_ms, Chat};
+use crate::{
+    api::{delete_upload, list_uploads},
+    model::{human_size, UploadRecord},
+};
+
+/// The `Files` button and the dialog it opens.
+#[component]
+pub fn FilesView(chat: Chat) -> impl IntoView {
+    let open = RwSignal::new(false);
+    let version = RwSignal::new(0u32);
+    let error = RwSignal::new(None::<String>);
+    let rows = LocalResource::new(move || {
+        version.track();
+        let wanted = open.get();
+        async move { if wanted { list_uploads().await } else { Ok(Vec::new()) } }
+    });
+    let delete = move |record: UploadRecord| {
+        leptos::task::spawn_local(async move {
+            match delete_upload(record.uri.clone()).await {
+                Ok(()) => {
+                    chat.mark_expired(&record.uri);
+                    error.set(None);
+                }
+                Err(e) => error.set(Some(format!("“{}” could not be deleted. {e}", record.display_name))),
+            }
+            version.update(|v| *v += 1);
+        });
+    };
+    view! {
+        <button type="button" class="files-button" on:click=move |_| open.update(|o| *o = !*o) aria-expanded=move || open.get().to_string()>
+            "Files"
+        </button>
+        <Show when=move || open.get()>
+            <div class="dialog files" role="dialog" aria-label="Files">
+                <div class="dialog-head">
+                    <h2>"Your uploaded files"</h2>
+                    <button type="button" class="action" on:click=move |_| open.set(false)>"Close"</button>
+                </div>
+                {move || error.get().map(|e| view! { <div class="alert" role="alert">{e}</div> })}
+                <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                    {move || {
+                        rows.get().map(|result| match result {
+                            Err(e) => view! { <div class="alert" role="alert">{e.to_string()}</div> }.into_any(),
+                            Ok(rows) if rows.is_empty() => view! { <p class="muted">"No uploads yet."</p> }.into_any(),
+                            Ok(rows) => view! {
+                                <table>
+                                    <thead>
+                                        <tr>
+                                            <th scope="col">"Name"</th>
+                                            <th scope="col">"Size"</th>
+                                            <th scope="col">"State"</th>
+                                            <th scope="col">"Expires"</th>
+                                            <th scope="col">"Kept on server"</th>
+                                            <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                                        </tr>
+                                    </thead>
+                                    <tbody>
+                                        {rows
+                                            .into_iter()
+                                            .map(|record| {
+                                                let name = record.display_name.clone();
+                                                let row = record.clone();
+                                                view! {
+                                                    <tr>
+                                                        <td class="file-name">{record.display_name.clone()}</td>
+                                                        <td>{human_size(record.size_bytes)}</td>
+                                                        <td>{state_label(&record.state)}</td>
+                                                        <td>{time_to_expiry(record.expiration_time.as_deref(), &record.state)}</td>
+                                                        <td>{if record.retained { "Yes" } else { "No" }}</td>
+                                                        <td>
+                                                            <button type="button" class="action danger" aria-label=format!("Delete {name}") on:click=move |_| delete(row.clone())>
+                                                                "Delete"
+                                                            </button>
+                                                        </td>
+                                                    </tr>
+                                                }
+                                            })
+                                            .collect_view()}
+                                    </tbody>
+                                </table>
+                            }
+                            .into_any(),
+                        })
+                    }}
+                </Suspense>
+            </div>
+        </Show>
+    }
+}
+
+fn state_label(state: &str) -> &'static str {
+    match state {
+        "ACTIVE" => "Ready",
+        "EXPIRED" => "Expired",
+        _ => "Unknown",
+    }
+}
+
+/// `in 47 h`, `in 12 min`, or `expired`.
+fn time_to_expiry(expiration: Option<&str>, state: &str) -> String {
+    if state == "EXPIRED" {
+        return "expired".into();
+    }
+    let Some(at) = expiration.and_then(parse_ms) else { return "—".into() };
+    let left_min = ((at - now_ms()) / 60_000.0).floor();
+    match left_min {
+        m if m <= 0.0 => "expired".into(),
+        m if m < 120.0 => format!("in {m} min"),
+        m => format!("in {} h", (m / 60.0).floor()),
+    }
+}
+
+/// Ms since the epoch of an RFC 3339 time (the browser parses it).
+fn parse_ms(text: &str) -> Option<f64> {
+    #[cfg(feature = "hydrate")]
+    {
+        let ms = js_sys::Date::parse(text);
+        (!ms.is_nan()).then_some(ms)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = text;
+        None
+    }
+}
