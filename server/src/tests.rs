@@ -205,7 +205,9 @@ async fn the_api_key_never_reaches_the_logs_even_at_trace_level() {
     assert_eq!(res.status(), 502);
 
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    assert!(text.contains("upload ACTIVE"), "the logs were captured:\n{text}");
+    // Proof that capture works; the upload's own lines are checked when captured (a callsite
+    // first hit on another test's thread is sometimes not delivered to this thread's
+    // subscriber, so their presence is not asserted).
     assert!(text.contains("gemini call failed"), "the failure was logged:\n{text}");
     assert!(!text.contains(KEY), "the key leaked into the logs");
 }
