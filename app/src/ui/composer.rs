@@ -46,20 +46,7 @@ pub fn Composer(chat: Chat) -> impl IntoView {
                 send();
             }
         >
-            {move || {
-                chat.notice
-                    .get()
-                    .map(|sentence| {
-                        view! {
-                            <div class="alert notice" role="alert">
-                                <span>{sentence}</span>
-                                <button type="button" class="retry" on:click=move |_| chat.notice.set(None)>
-                                    "Dismiss"
-                                </button>
-                            </div>
-                        }
-                    })
-            }}
+            <super::DismissibleAlert message=chat.notice class="notice"/>
             <Show when=move || pending.with(|p| !p.is_empty())>
                 <ul class="pending-list" aria-label="Attachments to send">
                     <For each=move || pending.get() key=|p| p.id let:item>

@@ -107,20 +107,7 @@ pub fn App() -> impl IntoView {
                     ev.prevent_default();
                 }
             >
-                {move || {
-                    chat.storage_error
-                        .get()
-                        .map(|sentence| {
-                            view! {
-                                <div class="alert storage" role="alert">
-                                    <span>{sentence}</span>
-                                    <button type="button" class="retry" on:click=move |_| chat.storage_error.set(None)>
-                                        "Dismiss"
-                                    </button>
-                                </div>
-                            }
-                        })
-                }}
+                <DismissibleAlert message=chat.storage_error class="storage"/>
                 <Conversation chat/>
                 <Composer chat/>
             </main>
@@ -153,5 +140,22 @@ fn ThemeToggle() -> impl IntoView {
                 <path d="M21 12.8A9 9 0 1 1 11.2 3a7 7 0 0 0 9.8 9.8Z"/>
             </svg>
         </button>
+    }
+}
+
+/// A `role="alert"` showing `message` while it is set, with a `Dismiss` button that clears it.
+#[component]
+fn DismissibleAlert(message: RwSignal<Option<String>>, class: &'static str) -> impl IntoView {
+    move || {
+        message.get().map(|sentence| {
+            view! {
+                <div class=format!("alert {class}") role="alert">
+                    <span>{sentence}</span>
+                    <button type="button" class="retry" on:click=move |_| message.set(None)>
+                        "Dismiss"
+                    </button>
+                </div>
+            }
+        })
     }
 }
