@@ -6,12 +6,17 @@ import { defineConfig } from '@playwright/test';
  *    with that emulator's control surface                 http://127.0.0.1:3404/_emulator
  *  - a standalone gemini-emulator that demands a key      http://127.0.0.1:3401
  *  - parley with GEMINI_API_KEY, pointed at that emulator http://127.0.0.1:3402
+ *  - parley on the built-in emulator, retention off     http://127.0.0.1:3406
+ *    with that emulator's control surface                 http://127.0.0.1:3407/_emulator
  * Browsers: Debian's chromium (Playwright's own download does not work here).
  */
 export const OFFLINE_URL = 'http://127.0.0.1:3400';
 export const KEYED_URL = 'http://127.0.0.1:3402';
 export const SECRET_KEY = 'parley-e2e-secret-Qx81vT3m';
 export const EMULATOR_CONTROL = 'http://127.0.0.1:3404/_emulator';
+/** Parley without retained originals (`PARLEY_RETAIN_FOR=0`): expired Files become `expired content`. */
+export const NO_RETAIN_URL = 'http://127.0.0.1:3406';
+export const NO_RETAIN_CONTROL = 'http://127.0.0.1:3407/_emulator';
 
 const site = { LEPTOS_SITE_ROOT: 'target/site', PARLEY_LOG: 'info' };
 
@@ -74,6 +79,22 @@ export default defineConfig({
         PARLEY_DATA_DIR: 'target/e2e-data/3402',
         GEMINI_API_KEY: SECRET_KEY,
         GEMINI_BASE_URL: 'http://127.0.0.1:3401',
+      },
+      reuseExistingServer: false,
+      timeout: 60_000,
+    },
+    {
+      command: 'target/debug/parley',
+      cwd: '..',
+      url: NO_RETAIN_URL,
+      env: {
+        ...site,
+        PARLEY_LISTEN: '127.0.0.1:3406',
+        PARLEY_DATA_DIR: 'target/e2e-data/3406',
+        GEMINI_API_KEY: '',
+        PARLEY_EMULATOR_LISTEN: '127.0.0.1:3407',
+        PARLEY_EMULATOR_CONTROL: 'true',
+        PARLEY_RETAIN_FOR: '0',
       },
       reuseExistingServer: false,
       timeout: 60_000,

@@ -255,11 +255,21 @@ pub enum ChatEvent {
         /// What went wrong.
         error: crate::error::AppError,
     },
-    /// Gemini said this File is gone (403); the request went again with the text
-    /// `expired content` in its place. Sent before any `delta`.
+    /// This File cannot be used (expired without a retained original, deleted, or not this
+    /// session's): the request went with the text `expired content` in its place. Sent
+    /// before any `delta`.
     Expired {
         /// The File's URI.
         file_uri: String,
+    },
+    /// This File expired and `file` stands in for it (uploaded again from the retained
+    /// original, or the same content already uploaded): the request went with `file`'s URI.
+    /// The browser rewrites its history and `uploaded_files` tracking. Sent before any `delta`.
+    Replaced {
+        /// The URI the conversation had.
+        old_uri: String,
+        /// The File now used instead.
+        file: UploadedFile,
     },
 }
 

@@ -224,6 +224,28 @@ pub fn field<'a>(object: &'a Map<String, Value>, snake: &str, camel: &str) -> Op
     object.get(snake).or_else(|| object.get(camel))
 }
 
+/// Points every `file_data.file_uri` (or `fileData.fileUri`) equal to `old` anywhere in
+/// `value` at `new`; true when something changed. For a stored message whose File was
+/// uploaded again under a new URI.
+pub fn rewrite_file_uri(value: &mut Value, old: &str, new: &str) -> bool {
+    match value {
+        Value::Object(object) => {
+            let mut changed = false;
+            for (key, item) in object.iter_mut() {
+                if (key == "file_uri" || key == "fileUri") && item.as_str() == Some(old) {
+                    *item = Value::String(new.to_string());
+                    changed = true;
+                } else {
+                    changed |= rewrite_file_uri(item, old, new);
+                }
+            }
+            changed
+        }
+        Value::Array(items) => items.iter_mut().fold(false, |changed, item| rewrite_file_uri(item, old, new) | changed),
+        _ => false,
+    }
+}
+
 /// `uploadTime` for a moment given in ms since the epoch: a whole number, as JavaScript's
 /// `Date.now()` gives.
 pub fn upload_time(ms: f64) -> serde_json::Number {
@@ -306,6 +328,21 @@ mod tests {
         }
         let huge = " ".repeat(MAX_IMPORT_BYTES + 1);
         assert!(matches!(Transcript::from_export(&huge), Err(ImportError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn file_uris_are_rewritten_in_both_casings() {
+        let mut message = serde_json::json!({"role": "user", "parts": [
+            {"file_data": {"mime_type": "image/png", "file_uri": "https://x/files/old"}},
+            {"fileData": {"mimeType": "image/png", "fileUri": "https://x/files/old"}},
+            {"file_data": {"mime_type": "image/png", "file_uri": "https://x/files/other"}},
+            {"text": "https://x/files/old"}
+        ]});
+        assert!(rewrite_file_uri(&mut message, "https://x/files/old", "https://x/files/new"));
+        let text = message.to_string();
+        assert_eq!(text.matches("files/new").count(), 2);
+        assert!(text.contains("files/other") && text.contains(r#"{"text":"https://x/files/old"}"#));
+        assert!(!rewrite_file_uri(&mut message, "https://x/files/old", "https://x/files/new"));
     }
 
     #[test]

@@ -118,6 +118,12 @@ impl State {
         self.now()
     }
 
+    /// Puts the clock back to the wall clock; returns the time.
+    pub fn reset_clock(&self) -> SystemTime {
+        *lock(&self.clock_offset) = Duration::ZERO;
+        self.now()
+    }
+
     pub fn record(&self, entry: LoggedRequest) {
         lock(&self.log).push(entry);
     }

@@ -179,6 +179,12 @@ async fn keys_ownership_and_expiry() {
     assert_eq!(message, format!("You do not have permission to access the File {id} or it may not exist."));
     let list: Value = Client::new().get(format!("{}/v1beta/files", emu.base_url())).header("x-goog-api-key", "right").send().await.unwrap().json().await.unwrap();
     assert_eq!(list, json!({}), "an empty list is {{}}");
+
+    // `DELETE` puts the clock back to the wall clock; a File once gone stays gone.
+    let reset: Value = Client::new().delete(format!("{}/_emulator/clock", emu.base_url())).send().await.unwrap().json().await.unwrap();
+    let now = humantime::parse_rfc3339_weak(reset["now"].as_str().unwrap()).unwrap();
+    assert!(now.duration_since(std::time::SystemTime::now()).unwrap_or_default() < Duration::from_secs(5), "back to the wall clock");
+    assert_eq!(generate(&emu, "right", &ask).await.status(), 403);
 }
 
 #[tokio::test]

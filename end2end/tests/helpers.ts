@@ -15,18 +15,34 @@ export async function openChat(page: Page, url = '/') {
   await expect(page.locator('html[data-hydrated="true"]')).toBeAttached();
 }
 
-/** Calls the built-in emulator's control surface (faults, scripted answers, request log). */
-export async function control(path: string, body?: unknown, method = body === undefined ? 'GET' : 'POST') {
+/**
+ * Calls a built-in emulator's control surface (faults, clock, scripted answers, request log):
+ * by default that of the parley at OFFLINE_URL.
+ */
+export async function control(path: string, body?: unknown, method = body === undefined ? 'GET' : 'POST', base = EMULATOR_CONTROL) {
   const api = await request.newContext();
-  const response = await api.fetch(EMULATOR_CONTROL + path, { method, data: body });
+  const response = await api.fetch(base + path, { method, data: body });
   expect(response.ok(), `${method} ${path}`).toBe(true);
   const json = await response.json();
   await api.dispose();
   return json;
 }
 
+type Logged = { path: string; method: string; upload_command: string | null; json: any };
+
 /** The generate requests the emulator received, oldest first. */
-export async function generateRequests() {
-  const { requests } = await control('/requests');
-  return (requests as { path: string; json: any }[]).filter((r) => r.path.includes('GenerateContent'));
+export async function generateRequests(base = EMULATOR_CONTROL) {
+  const { requests } = await control('/requests', undefined, 'GET', base);
+  return (requests as Logged[]).filter((r) => r.path.includes('GenerateContent'));
+}
+
+/** The resumable uploads the emulator saw started, oldest first. */
+export async function uploadStarts(base = EMULATOR_CONTROL) {
+  const { requests } = await control('/requests', undefined, 'GET', base);
+  return (requests as Logged[]).filter((r) => r.upload_command === 'start');
+}
+
+/** The `fileData.fileUri`s of a logged generate request. */
+export function fileUris(call: { json: any }): string[] {
+  return (call.json.contents as any[]).flatMap((c) => c.parts).filter((p) => p.fileData).map((p) => p.fileData.fileUri);
 }

@@ -52,7 +52,8 @@ pub struct Config {
     #[arg(long, env = "PARLEY_EMULATOR_PROCESSING", default_value = "300ms", value_parser = humantime::parse_duration)]
     pub emulator_processing: Duration,
 
-    /// Folder for Parley's own data: the file registry (`parley.sqlite3`).
+    /// Folder for Parley's own data: the file registry (`parley.sqlite3`) and the retained
+    /// originals (`originals/`).
     #[arg(long, env = "PARLEY_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
@@ -60,6 +61,16 @@ pub struct Config {
     /// it is never sent just as Gemini deletes it.
     #[arg(long, env = "PARLEY_EXPIRY_MARGIN", default_value = "10m", value_parser = humantime::parse_duration)]
     pub expiry_margin: Duration,
+
+    /// How long the original bytes of an upload are kept for re-uploading the File once Gemini
+    /// has deleted it (humantime: `7d`, `12h`); `0` disables retention.
+    #[arg(long, env = "PARLEY_RETAIN_FOR", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub retain_for: Duration,
+
+    /// Most bytes of originals kept in all (`10GiB`, `500MB`, or a number of bytes); the
+    /// oldest are evicted first. `0` disables retention.
+    #[arg(long, env = "PARLEY_RETAIN_MAX_BYTES", default_value = "10GiB", value_parser = parse_bytes)]
+    pub retain_max_bytes: u64,
 
     /// Address of the built-in emulator (a random loopback port by default).
     #[arg(long, env = "PARLEY_EMULATOR_LISTEN", default_value = "127.0.0.1:0")]
@@ -72,7 +83,17 @@ pub struct Config {
     pub emulator_control: bool,
 }
 
+/// A byte count: a plain number of bytes, or with a unit (`10GiB`, `500 MB`).
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    text.trim().parse::<bytesize::ByteSize>().map(|b| b.as_u64()).map_err(|e| format!("not a byte size: {e}"))
+}
+
 impl Config {
+    /// What to retain of uploads, from `--retain-for` and `--retain-max-bytes`.
+    pub fn retain_policy(&self) -> app::server::originals::RetainPolicy {
+        app::server::originals::RetainPolicy { retain_for: self.retain_for, max_bytes: self.retain_max_bytes }
+    }
+
     /// The API key, if a non-blank one is configured.
     pub fn api_key(&self) -> Option<gemini::ApiKey> {
         self.api_key.as_deref().and_then(gemini::ApiKey::new)
@@ -106,6 +127,21 @@ mod tests {
         assert_eq!((url.as_str(), key.expose()), ("https://gw.azure-api.net/gemini", "k"));
         assert!(Config::try_parse_from(["parley", "--gateway-url", "https://gw.azure-api.net/gemini"]).is_err());
         assert!(Config::try_parse_from(["parley", "--gateway-key", "k"]).is_err());
+    }
+
+    #[test]
+    fn retention_has_a_duration_and_a_byte_budget() {
+        let c = Config::try_parse_from(["parley"]).unwrap();
+        assert_eq!(c.retain_for, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(c.retain_max_bytes, 10 << 30);
+        assert!(c.retain_policy().enabled());
+        let c = Config::try_parse_from(["parley", "--retain-for", "0", "--retain-max-bytes", "500MB"]).unwrap();
+        assert_eq!(c.retain_max_bytes, 500_000_000);
+        assert!(!c.retain_policy().enabled());
+        let c = Config::try_parse_from(["parley", "--retain-max-bytes", "0"]).unwrap();
+        assert!(!c.retain_policy().enabled());
+        assert!(Config::try_parse_from(["parley", "--retain-max-bytes", "lots"]).is_err());
+        assert!(Config::try_parse_from(["parley", "--retain-for", "a while"]).is_err());
     }
 
     #[test]

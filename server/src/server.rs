@@ -34,6 +34,9 @@ pub enum ServerError {
     /// The file registry could not be opened.
     #[error("{0}")]
     Registry(#[from] app::server::registry::RegistryError),
+    /// The store of retained originals could not be opened.
+    #[error("{0}")]
+    Originals(#[from] app::server::originals::OriginalsError),
 }
 
 /// Serves the site until Ctrl-C / SIGTERM.
@@ -44,7 +47,10 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     if let Some(root) = &config.site_root {
         options.site_root = Arc::from(root.to_string_lossy().as_ref());
     }
-    let router = router(options.clone(), state(&config, &upstream)?);
+    let state = state(&config, &upstream)?;
+    state.originals.tidy().await?;
+    tokio::spawn(evict_periodically(state.originals.clone()));
+    let router = router(options.clone(), state);
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(url = %format!("http://{}", listener.local_addr()?), site_root = %options.site_root, "parley listening");
     axum::serve(listener, router).with_graceful_shutdown(shutdown()).await?;
@@ -52,19 +58,36 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// Applies the retention policy every 10 minutes (`retain_for` passes while the server runs).
+async fn evict_periodically(originals: app::server::originals::Originals) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+    every.tick().await;
+    loop {
+        every.tick().await;
+        if let Err(e) = originals.evict().await {
+            tracing::warn!(error = %e, "retained originals could not be evicted");
+        }
+    }
+}
+
 /// The server functions' context for this configuration and upstream.
 ///
 /// # Errors
-/// [`ServerError::Registry`] when the file registry in the data directory cannot be opened.
+/// [`ServerError::Registry`] / [`ServerError::Originals`] when the file registry or the store
+/// of originals in the data directory cannot be opened.
 pub fn state(config: &Config, upstream: &Upstream) -> Result<ServerState, ServerError> {
+    let registry = app::server::registry::Registry::open(&config.data_dir)?;
+    let originals = app::server::originals::Originals::local(&config.data_dir, registry.clone(), config.retain_policy())?;
     Ok(ServerState {
         gemini: upstream.client.clone(),
         model: config.model.clone(),
         upstream: upstream.kind.clone(),
         poll: gemini::PollPolicy { timeout: config.upload_timeout, cleanup_on_timeout: true, ..gemini::PollPolicy::default() },
-        registry: app::server::registry::Registry::open(&config.data_dir)?,
+        registry,
         upstream_id: upstream.identity(),
         expiry_margin: config.expiry_margin,
+        originals,
+        flights: Default::default(),
     })
 }
 

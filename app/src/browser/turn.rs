@@ -99,6 +99,7 @@ async fn receive(chat: Chat, answer: Message, shown: std::rc::Rc<std::cell::Cell
             match serde_json::from_slice::<ChatEvent>(&line[..end]) {
                 Ok(ChatEvent::Delta { text }) => answer.text.update(|t| t.push_str(&text)),
                 Ok(ChatEvent::Expired { file_uri }) => chat.mark_expired(&file_uri),
+                Ok(ChatEvent::Replaced { old_uri, file }) => chat.replace_file(&old_uri, &file),
                 Ok(ChatEvent::Done { .. }) => {
                     answer.status.set(Status::Done);
                     return;

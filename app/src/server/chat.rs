@@ -4,21 +4,25 @@ use bytes::Bytes;
 use futures::{stream, StreamExt};
 use leptos::server_fn::codec::ByteStream;
 
-use super::{errors::from_gemini, state};
+use super::{
+    errors::from_gemini,
+    refresh::{refresh, usable},
+    registry::{FileRow, EXPIRED},
+    state,
+};
 use crate::{
     error::AppError,
-    model::{ChatEvent, Content},
+    model::{ChatEvent, Content, UploadedFile, EXPIRED_CONTENT},
 };
-
-use crate::model::EXPIRED_CONTENT;
 
 /// See [`crate::api::chat`].
 ///
-/// When Gemini answers 403 "You do not have permission to access the File X…" and X is a
-/// File of this conversation (either form of X, BC-18), its parts become the text
-/// `expired content`, an `expired` event tells the browser, and the request goes again —
-/// once. A second 403, or one naming a File the conversation does not hold, is the real
-/// cause (billing and key problems give the same text, BC-19) and is reported as it is.
+/// Before the request, [`precheck`] makes every `fileData` part usable or `expired content`.
+/// When Gemini still answers 403 "You do not have permission to access the File X…" and X
+/// is a File of this conversation (either form of X, BC-18), X gets the same treatment —
+/// re-uploaded from its retained original, else `expired content` — and the request goes
+/// again, once. A second 403, or one naming a File the conversation does not hold, is the
+/// real cause (billing and key problems give the same text, BC-19) and is reported as it is.
 pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppError> {
     let state = state()?;
     let session = super::session()?;
@@ -26,22 +30,29 @@ pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppErr
     if request.contents.is_empty() {
         return Err(AppError::BadUpload("the conversation is empty".into()));
     }
-    let mut expired = gate(&state, &session, &mut request).await?;
+    let mut treated = precheck(&state, &session, &mut request).await?;
     let upstream = match state.gemini.stream_generate_content(&state.model, &request).await {
         Ok(upstream) => upstream,
         Err(e) => {
-            let gone = e.inaccessible_file_id().map(|id| expire(&mut request, id)).unwrap_or_default();
-            if gone.is_empty() {
+            let named = e.inaccessible_file_id().map(|id| uris_of(&request, id)).unwrap_or_default();
+            if named.is_empty() {
                 // Not a File of this conversation: re-sending cannot help; say what Gemini said.
                 return Err(super::errors::refused_after_retry(e));
             }
-            tracing::info!(files = ?gone, "Gemini says files are gone: asking again without them");
-            for uri in &gone {
-                if let Err(e) = state.registry.set_state(&session.0, uri, "EXPIRED").await {
-                    tracing::warn!(error = %e, "could not mark a File expired");
+            tracing::info!(files = ?named, "Gemini says files are gone: treating them and asking once more");
+            let rows = state.registry.find_many(&session.0, named.clone()).await.map_err(registry_failed)?;
+            for uri in named {
+                match rows.get(&uri) {
+                    Some(row) => {
+                        state.registry.set_state(&row.owner, &row.uri, EXPIRED).await.map_err(registry_failed)?;
+                        treat(&state, row, &mut request, &mut treated).await?;
+                    }
+                    None => {
+                        replace_uri(&mut request, &uri, None);
+                        treated.expired.push(uri);
+                    }
                 }
             }
-            expired.extend(gone);
             state
                 .gemini
                 .stream_generate_content(&state.model, &request)
@@ -49,7 +60,11 @@ pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppErr
                 .map_err(super::errors::refused_after_retry)?
         }
     };
-    let notices = expired.into_iter().map(|file_uri| ChatEvent::Expired { file_uri });
+    let notices = treated
+        .replaced
+        .into_iter()
+        .map(|(old_uri, file)| ChatEvent::Replaced { old_uri, file })
+        .chain(treated.expired.into_iter().map(|file_uri| ChatEvent::Expired { file_uri }));
     // State: (upstream, finished). Each upstream chunk gives zero or more lines.
     let lines = stream::unfold((upstream, false), |(mut upstream, finished)| async move {
         if finished {
@@ -86,11 +101,35 @@ pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppErr
     Ok(ByteStream::new(lines))
 }
 
-/// The check before every request: each `fileData` URI must be a File this session uploaded
-/// under this upstream identity, not past its `expirationTime` minus the margin (BC-20).
-/// Others — foreign, unknown, expired — become `expired content`; their URIs are returned
-/// for the browser. A browser can never make the server use someone else's File.
-async fn gate(state: &super::ServerState, session: &super::Session, request: &mut gemini::GenerateContentRequest) -> Result<Vec<String>, AppError> {
+/// What the check before a request did to the conversation's Files.
+#[derive(Debug, Default)]
+pub struct Treated {
+    /// Old URI → the File now standing in for it (re-uploaded, or the same content already
+    /// `ACTIVE`).
+    pub replaced: Vec<(String, UploadedFile)>,
+    /// URIs now sent as `expired content`.
+    pub expired: Vec<String>,
+}
+
+fn registry_failed(e: super::registry::RegistryError) -> AppError {
+    tracing::error!(error = %e, "the file registry failed");
+    AppError::Transport("the server could not check the conversation's files".into())
+}
+
+/// The check before every request: each `fileData` URI must be a File this session uploaded,
+/// under this upstream identity, `ACTIVE` and not past its `expirationTime` minus the margin
+/// (BC-20). One registry query for the whole conversation. This session's expired Files are
+/// replaced ([`refresh`]: re-uploaded from the retained original); the rest — foreign,
+/// unknown, gone for good — become `expired content`. A browser can never make the server use
+/// someone else's File.
+///
+/// # Errors
+/// [`AppError`] when the registry fails or a re-upload fails.
+pub async fn precheck(
+    state: &super::ServerState,
+    session: &super::Session,
+    request: &mut gemini::GenerateContentRequest,
+) -> Result<Treated, AppError> {
     let mut uris: Vec<String> = request
         .contents
         .iter()
@@ -99,41 +138,64 @@ async fn gate(state: &super::ServerState, session: &super::Session, request: &mu
         .collect();
     uris.sort();
     uris.dedup();
+    let mut treated = Treated::default();
+    if uris.is_empty() {
+        return Ok(treated);
+    }
+    let rows = state.registry.find_many(&session.0, uris.clone()).await.map_err(registry_failed)?;
     let now = std::time::SystemTime::now();
-    let mut gone = Vec::new();
     for uri in uris {
-        let row = state.registry.find(&session.0, &state.upstream_id, &uri).await.map_err(|e| {
-            tracing::error!(error = %e, "the file registry failed");
-            AppError::Transport("the server could not check the conversation's files".into())
-        })?;
-        let usable = row.as_ref().is_some_and(|r| r.state != "EXPIRED" && !super::is_expired(r.expiration_time.as_deref(), state.expiry_margin, now));
-        if !usable {
-            if row.is_some_and(|r| r.state != "EXPIRED") {
-                let _ = state.registry.set_state(&session.0, &uri, "EXPIRED").await;
+        match rows.get(&uri) {
+            Some(row) if usable(state, row, now) => {}
+            Some(row) => treat(state, row, request, &mut treated).await?,
+            None => {
+                replace_uri(request, &uri, None);
+                treated.expired.push(uri);
             }
-            if let Some(id) = crate::transcript::file_id_of(&uri) {
-                expire(request, id);
-            }
-            gone.push(uri);
         }
     }
-    Ok(gone)
+    Ok(treated)
 }
 
-/// Replaces every `fileData` part naming File `id` with the text [`EXPIRED_CONTENT`];
-/// returns the URIs replaced (none when the conversation does not hold that File).
-fn expire(request: &mut gemini::GenerateContentRequest, id: &str) -> Vec<String> {
-    let mut gone = Vec::new();
-    for part in request.contents.iter_mut().flat_map(|c| c.parts.iter_mut()) {
-        let Some(uri) = part.file_data.as_ref().map(|f| f.file_uri.clone()) else { continue };
-        if crate::transcript::file_id_of(&uri) == Some(id) {
-            *part = gemini::Part::text(EXPIRED_CONTENT);
-            if !gone.contains(&uri) {
-                gone.push(uri);
-            }
+/// Replaces this session's unusable File `row` in `request` by its stand-in, or by
+/// `expired content` when there is none.
+async fn treat(state: &super::ServerState, row: &FileRow, request: &mut gemini::GenerateContentRequest, treated: &mut Treated) -> Result<(), AppError> {
+    match refresh(state, row).await? {
+        Some(stand_in) => {
+            replace_uri(request, &row.uri, Some(&stand_in.uri));
+            treated.replaced.push((row.uri.clone(), stand_in.into()));
+        }
+        None => {
+            replace_uri(request, &row.uri, None);
+            treated.expired.push(row.uri.clone());
         }
     }
-    gone
+    Ok(())
+}
+
+/// The distinct `fileData` URIs in `request` naming File `id`.
+fn uris_of(request: &gemini::GenerateContentRequest, id: &str) -> Vec<String> {
+    let mut uris: Vec<String> = request
+        .contents
+        .iter()
+        .flat_map(|c| c.parts.iter())
+        .filter_map(|p| p.file_data.as_ref().map(|f| f.file_uri.clone()))
+        .filter(|uri| crate::transcript::file_id_of(uri) == Some(id))
+        .collect();
+    uris.sort();
+    uris.dedup();
+    uris
+}
+
+/// Points every `fileData` part at `uri` to `to`, or makes it the text [`EXPIRED_CONTENT`].
+fn replace_uri(request: &mut gemini::GenerateContentRequest, uri: &str, to: Option<&str>) {
+    for part in request.contents.iter_mut().flat_map(|c| c.parts.iter_mut()) {
+        let Some(file) = part.file_data.as_mut().filter(|f| f.file_uri == uri) else { continue };
+        match to {
+            Some(to) => file.file_uri = to.to_string(),
+            None => *part = gemini::Part::text(EXPIRED_CONTENT),
+        }
+    }
 }
 
 /// Gemini's request from the stored conversation: text and `file_data` only — the
@@ -166,18 +228,20 @@ mod tests {
     use crate::model::{FileData, InlineData, Part, Role};
 
     #[test]
-    fn only_the_named_file_expires() {
+    fn only_the_named_file_is_replaced() {
         let file = |id: &str| Part {
             file_data: Some(FileData { mime_type: "application/pdf".into(), file_uri: format!("https://x/v1beta/files/{id}") }),
             ..Part::default()
         };
-        let contents = vec![Content { role: Role::User, parts: vec![file("aaa"), file("bbb"), file("aaa"), Part::text("hi")] }];
+        let contents = vec![Content { role: Role::User, parts: vec![file("aaa"), file("bbb"), file("aaa"), file("ccc"), Part::text("hi")] }];
         let mut request = to_gemini(&contents);
-        assert_eq!(expire(&mut request, "aaa"), vec!["https://x/v1beta/files/aaa".to_string()]);
+        assert_eq!(uris_of(&request, "aaa"), vec!["https://x/v1beta/files/aaa".to_string()]);
+        assert!(uris_of(&request, "zzz").is_empty());
+        replace_uri(&mut request, "https://x/v1beta/files/aaa", None);
+        replace_uri(&mut request, "https://x/v1beta/files/ccc", Some("https://x/v1beta/files/ddd"));
         let json = serde_json::to_string(&request).unwrap();
         assert_eq!(json.matches("expired content").count(), 2);
-        assert!(json.contains("files/bbb"));
-        assert!(expire(&mut request, "zzz").is_empty());
+        assert!(json.contains("files/bbb") && json.contains("files/ddd") && !json.contains("files/ccc"));
     }
 
     #[test]

@@ -4,7 +4,13 @@
 
 use futures::{stream, StreamExt};
 
-use super::{errors::from_gemini, is_expired, registry::RegistryError, session, state};
+use super::{
+    errors::from_gemini,
+    is_expired,
+    refresh::usable,
+    registry::{FileRow, RegistryError, ACTIVE, EXPIRED, REPLACED},
+    session, state, ServerState,
+};
 use crate::{
     error::AppError,
     model::{FileCheck, UploadRecord, MAX_FILE_CHECKS},
@@ -29,10 +35,13 @@ pub async fn check_files(uris: Vec<String>) -> Result<Vec<FileCheck>, AppError> 
             let owner = owner.clone();
             async move {
                 // Only this session's Files, under this key, not expired by the registry's clock.
-                let row = state.registry.find(&owner.0, &state.upstream_id, &uri).await.map_err(registry_failed)?;
-                let ours = row.is_some_and(|r| r.state != "EXPIRED" && !is_expired(r.expiration_time.as_deref(), state.expiry_margin, now));
-                if !ours {
+                let Some(row) = state.registry.find(&owner.0, &uri).await.map_err(registry_failed)? else {
                     return Ok(FileCheck { uri, live: false, expiration_time: None, mime_type: None });
+                };
+                if !usable(&state, &row, now) {
+                    // Still usable when the server can stand a File in for it at the next request.
+                    let live = refreshable(&state, &row, now).await?;
+                    return Ok(FileCheck { uri, live, expiration_time: None, mime_type: Some(row.mime_type) });
                 }
                 match state.gemini.get_file(&uri).await {
                     Ok(file) => Ok(FileCheck {
@@ -54,26 +63,38 @@ pub async fn check_files(uris: Vec<String>) -> Result<Vec<FileCheck>, AppError> 
     checks.into_iter().collect()
 }
 
+/// True when the next request can replace this session's unusable File `row`: the same
+/// content is `ACTIVE`, or its original is retained.
+async fn refreshable(state: &ServerState, row: &FileRow, now: std::time::SystemTime) -> Result<bool, AppError> {
+    let copies = state.registry.active_copies(&row.owner, &state.upstream_id, &row.sha256).await.map_err(registry_failed)?;
+    if copies.iter().any(|c| usable(state, c, now)) {
+        return Ok(true);
+    }
+    Ok(state.originals.policy().enabled() && state.registry.original(&row.sha256).await.map_err(registry_failed)?.is_some())
+}
+
 /// See [`crate::api::list_uploads`].
 pub async fn list_uploads() -> Result<Vec<UploadRecord>, AppError> {
     let state = state()?;
     let owner = session()?;
     let now = std::time::SystemTime::now();
-    let rows = state.registry.list(&owner.0).await.map_err(registry_failed)?;
+    let rows: Vec<_> = state.registry.list(&owner.0).await.map_err(registry_failed)?.into_iter().filter(|r| r.state != REPLACED).collect();
+    let retained = state.registry.originals_among(rows.iter().map(|r| r.sha256.clone()).collect()).await.map_err(registry_failed)?;
+    let retaining = state.originals.policy().enabled();
     Ok(rows
         .into_iter()
         .map(|r| UploadRecord {
-            state: if r.state == "ACTIVE" && is_expired(r.expiration_time.as_deref(), state.expiry_margin, now) {
-                "EXPIRED".into()
+            state: if r.state == ACTIVE && is_expired(r.expiration_time.as_deref(), state.expiry_margin, now) {
+                EXPIRED.into()
             } else {
                 r.state
             },
+            retained: retaining && retained.contains(&r.sha256),
             display_name: r.display_name,
             uri: r.uri,
             mime_type: r.mime_type,
             size_bytes: r.size_bytes,
             expiration_time: r.expiration_time,
-            retained: false,
         })
         .collect())
 }
@@ -82,7 +103,7 @@ pub async fn list_uploads() -> Result<Vec<UploadRecord>, AppError> {
 pub async fn delete_upload(uri: String) -> Result<(), AppError> {
     let state = state()?;
     let owner = session()?;
-    let Some(row) = state.registry.find(&owner.0, &state.upstream_id, &uri).await.map_err(registry_failed)? else {
+    let Some(row) = state.registry.find(&owner.0, &uri).await.map_err(registry_failed)? else {
         return Err(AppError::FileUnavailable);
     };
     match state.gemini.delete_file(&row.name).await {
@@ -92,6 +113,9 @@ pub async fn delete_upload(uri: String) -> Result<(), AppError> {
         Err(e) => return Err(from_gemini(e, Some(&row.display_name))),
     }
     state.registry.remove(&owner.0, &uri).await.map_err(registry_failed)?;
+    if let Err(e) = state.originals.release(&row.sha256).await {
+        tracing::warn!(error = %e, "a retained original could not be deleted");
+    }
     tracing::info!(file = %row.name, "upload deleted");
     Ok(())
 }

@@ -4,8 +4,11 @@
 //! every request; the server functions take it from there.
 
 pub mod chat;
+pub use chat::precheck;
 mod errors;
 pub mod files;
+pub mod originals;
+pub mod refresh;
 pub mod registry;
 pub mod upload;
 
@@ -34,6 +37,10 @@ pub struct ServerState {
     pub upstream_id: String,
     /// A File counts as expired this long before its `expirationTime` (BC-20).
     pub expiry_margin: std::time::Duration,
+    /// Retained originals of uploads, for re-uploading expired Files.
+    pub originals: originals::Originals,
+    /// One re-upload per content at a time.
+    pub flights: refresh::Flights,
 }
 
 /// The browser session a request comes from: the owner of its uploads. `parley`'s session

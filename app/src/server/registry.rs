@@ -3,10 +3,12 @@
 //! owns it, under which upstream identity (files belong to the key that uploaded them), its
 //! name, URI, type, size, SHA-256, and the create and expiration times Gemini gave.
 //!
-//! The registry is what lets the server refuse a File a session does not own, and see a File
-//! expire before Gemini says so.
+//! The registry is what lets the server refuse a File a session does not own, see a File
+//! expire before Gemini says so, find the same content already uploaded (dedup), and know
+//! which retained originals exist (table `originals`, see [`super::originals`]).
 
 use std::{
+    collections::HashMap,
     path::Path,
     sync::{Arc, Mutex},
 };
@@ -55,14 +57,32 @@ pub struct FileRow {
     pub create_time: Option<String>,
     /// RFC 3339, from the File resource.
     pub expiration_time: Option<String>,
-    /// `ACTIVE`, or `EXPIRED` once known gone.
+    /// [`ACTIVE`], [`EXPIRED`] once known gone, or [`REPLACED`] once re-uploaded under a new
+    /// URI (the row with the same owner, upstream and SHA-256 that is [`ACTIVE`]).
     pub state: String,
     /// When it was recorded, ms since the epoch.
     pub recorded_at_ms: i64,
 }
 
+/// Row state of a File Gemini holds.
+pub const ACTIVE: &str = "ACTIVE";
+/// Row state of a File that is gone upstream (or counted as gone: past its expiry margin).
+pub const EXPIRED: &str = "EXPIRED";
+/// Row state of an expired File re-uploaded from its retained original under a new URI.
+pub const REPLACED: &str = "REPLACED";
+
+/// A retained original as the registry knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Original {
+    /// Size, bytes.
+    pub size_bytes: u64,
+    /// When it was stored, ms since the epoch.
+    pub stored_at_ms: i64,
+}
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
+    Migrations::new(vec![
+        M::up(
         "CREATE TABLE files (
             id INTEGER PRIMARY KEY,
             owner TEXT NOT NULL,
@@ -81,7 +101,17 @@ fn migrations() -> Migrations<'static> {
         );
         CREATE INDEX files_by_owner ON files (owner, recorded_at_ms);
         CREATE INDEX files_by_content ON files (owner, upstream, sha256);",
-    )])
+        ),
+        M::up(
+            "CREATE TABLE originals (
+                sha256 TEXT PRIMARY KEY,
+                size_bytes INTEGER NOT NULL,
+                stored_at_ms INTEGER NOT NULL
+            );
+            CREATE INDEX originals_by_age ON originals (stored_at_ms);
+            CREATE INDEX files_by_sha256 ON files (sha256);",
+        ),
+    ])
 }
 
 /// The registry. Cheap to clone; calls run on tokio's blocking pool.
@@ -173,19 +203,47 @@ impl Registry {
         .await
     }
 
-    /// `owner`'s record of the File at `uri` under `upstream`, if any.
+    /// `owner`'s record of the File at `uri` (under whichever upstream identity uploaded it),
+    /// if any.
     ///
     /// # Errors
     /// [`RegistryError`].
-    pub async fn find(&self, owner: &str, upstream: &str, uri: &str) -> Result<Option<FileRow>, RegistryError> {
-        let (owner, upstream, uri) = (owner.to_string(), upstream.to_string(), uri.to_string());
+    pub async fn find(&self, owner: &str, uri: &str) -> Result<Option<FileRow>, RegistryError> {
+        Ok(self.find_many(owner, vec![uri.to_string()]).await?.into_values().next())
+    }
+
+    /// `owner`'s records of the Files at `uris`, by URI, in one query (the check before every
+    /// chat request). URIs `owner` has no record of are absent.
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn find_many(&self, owner: &str, uris: Vec<String>) -> Result<HashMap<String, FileRow>, RegistryError> {
+        let owner = owner.to_string();
         self.with(move |c| {
-            c.query_row(
-                &format!("SELECT {COLUMNS} FROM files WHERE owner = ?1 AND upstream = ?2 AND uri = ?3"),
-                params![owner, upstream, uri],
-                row,
-            )
-            .optional()
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM files WHERE owner = ?1 AND uri IN (SELECT value FROM json_each(?2))"
+            ))?;
+            let uris = serde_json::to_string(&uris).unwrap_or_else(|_| "[]".into());
+            let rows = stmt.query_map(params![owner, uris], row)?.map(|r| r.map(|r| (r.uri.clone(), r))).collect();
+            rows
+        })
+        .await
+    }
+
+    /// `owner`'s [`ACTIVE`] Files with this content under `upstream`, newest first: the
+    /// candidates for dedup and for what an expired File was replaced by.
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn active_copies(&self, owner: &str, upstream: &str, sha256: &str) -> Result<Vec<FileRow>, RegistryError> {
+        let (owner, upstream, sha256) = (owner.to_string(), upstream.to_string(), sha256.to_string());
+        self.with(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM files WHERE owner = ?1 AND upstream = ?2 AND sha256 = ?3 AND state = 'ACTIVE' \
+                 ORDER BY recorded_at_ms DESC, id DESC"
+            ))?;
+            let rows = stmt.query_map(params![owner, upstream, sha256], row)?.collect();
+            rows
         })
         .await
     }
@@ -214,14 +272,114 @@ impl Registry {
             .await
     }
 
-    /// Forgets `owner`'s File at `uri`; false when there was none.
+    /// Forgets `owner`'s File at `uri`, and the [`REPLACED`] Files it stood in for; false
+    /// when there was none.
     ///
     /// # Errors
     /// [`RegistryError`].
     pub async fn remove(&self, owner: &str, uri: &str) -> Result<bool, RegistryError> {
         let (owner, uri) = (owner.to_string(), uri.to_string());
-        self.with(move |c| c.execute("DELETE FROM files WHERE owner = ?1 AND uri = ?2", params![owner, uri]).map(|n| n > 0))
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let sha256: Option<String> =
+                tx.query_row("SELECT sha256 FROM files WHERE owner = ?1 AND uri = ?2", params![owner, uri], |r| r.get(0)).optional()?;
+            let Some(sha256) = sha256 else { return Ok(false) };
+            tx.execute("DELETE FROM files WHERE owner = ?1 AND uri = ?2", params![owner, uri])?;
+            tx.execute("DELETE FROM files WHERE owner = ?1 AND sha256 = ?2 AND state = 'REPLACED'", params![owner, sha256])?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// True when any record (of any owner) holds content `sha256`.
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn is_referenced(&self, sha256: &str) -> Result<bool, RegistryError> {
+        let sha256 = sha256.to_string();
+        self.with(move |c| c.query_row("SELECT EXISTS (SELECT 1 FROM files WHERE sha256 = ?1)", params![sha256], |r| r.get(0)))
             .await
+    }
+
+    /// The retained original with content `sha256`, if recorded.
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn original(&self, sha256: &str) -> Result<Option<Original>, RegistryError> {
+        let sha256 = sha256.to_string();
+        self.with(move |c| {
+            c.query_row("SELECT size_bytes, stored_at_ms FROM originals WHERE sha256 = ?1", params![sha256], |r| {
+                Ok(Original { size_bytes: r.get::<_, i64>(0)?.max(0) as u64, stored_at_ms: r.get(1)? })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    /// Which of `sha256s` have a retained original.
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn originals_among(&self, sha256s: Vec<String>) -> Result<std::collections::HashSet<String>, RegistryError> {
+        self.with(move |c| {
+            let mut stmt = c.prepare_cached("SELECT sha256 FROM originals WHERE sha256 IN (SELECT value FROM json_each(?1))")?;
+            let list = serde_json::to_string(&sha256s).unwrap_or_else(|_| "[]".into());
+            let found = stmt.query_map(params![list], |r| r.get(0))?.collect();
+            found
+        })
+        .await
+    }
+
+    /// Records a retained original (its stored time is refreshed when it already exists).
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn add_original(&self, sha256: &str, original: Original) -> Result<(), RegistryError> {
+        let sha256 = sha256.to_string();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO originals (sha256, size_bytes, stored_at_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (sha256) DO UPDATE SET stored_at_ms = excluded.stored_at_ms",
+                params![sha256, original.size_bytes as i64, original.stored_at_ms],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    /// Forgets a retained original.
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn remove_original(&self, sha256: &str) -> Result<(), RegistryError> {
+        let sha256 = sha256.to_string();
+        self.with(move |c| c.execute("DELETE FROM originals WHERE sha256 = ?1", params![sha256]).map(drop)).await
+    }
+
+    /// The originals to evict, oldest first: those stored before `stored_before_ms`, then as
+    /// many more of the oldest as needed to bring the total to at most `max_bytes`.
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn originals_to_evict(&self, stored_before_ms: i64, max_bytes: u64) -> Result<Vec<String>, RegistryError> {
+        self.with(move |c| {
+            let mut stmt = c.prepare_cached("SELECT sha256, size_bytes, stored_at_ms FROM originals ORDER BY stored_at_ms, sha256")?;
+            let all = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64, r.get::<_, i64>(2)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut total: u64 = all.iter().map(|(_, size, _)| size).sum();
+            let mut evict = Vec::new();
+            for (sha256, size, stored_at_ms) in all {
+                if stored_at_ms >= stored_before_ms && total <= max_bytes {
+                    break;
+                }
+                total -= size;
+                evict.push(sha256);
+            }
+            Ok(evict)
+        })
+        .await
     }
 }
 
@@ -250,14 +408,44 @@ mod tests {
     async fn records_belong_to_their_owner() {
         let registry = Registry::in_memory().unwrap();
         registry.record(file("alice", "u1")).await.unwrap();
-        assert_eq!(registry.find("alice", "up", "u1").await.unwrap().unwrap().display_name, "a.txt");
-        assert!(registry.find("bob", "up", "u1").await.unwrap().is_none(), "another session");
-        assert!(registry.find("alice", "other-key", "u1").await.unwrap().is_none(), "another upstream identity");
-        registry.set_state("alice", "u1", "EXPIRED").await.unwrap();
-        assert_eq!(registry.list("alice").await.unwrap()[0].state, "EXPIRED");
+        assert_eq!(registry.find("alice", "u1").await.unwrap().unwrap().display_name, "a.txt");
+        assert!(registry.find("bob", "u1").await.unwrap().is_none(), "another session");
+        assert_eq!(registry.active_copies("alice", "up", &"00".repeat(32)).await.unwrap().len(), 1);
+        assert!(registry.active_copies("alice", "other-key", &"00".repeat(32)).await.unwrap().is_empty(), "another upstream identity");
+        assert!(registry.active_copies("bob", "up", &"00".repeat(32)).await.unwrap().is_empty(), "another session");
+        registry.set_state("alice", "u1", EXPIRED).await.unwrap();
+        assert_eq!(registry.list("alice").await.unwrap()[0].state, EXPIRED);
+        assert!(registry.active_copies("alice", "up", &"00".repeat(32)).await.unwrap().is_empty());
+        // A re-upload replaces it; removing the new one removes the old one too.
+        registry.set_state("alice", "u1", REPLACED).await.unwrap();
+        registry.record(file("alice", "u2")).await.unwrap();
+        let found = registry.find_many("alice", vec!["u1".into(), "u2".into(), "u3".into()]).await.unwrap();
+        assert_eq!((found.len(), found["u1"].state.as_str()), (2, REPLACED));
+        assert!(registry.is_referenced(&"00".repeat(32)).await.unwrap());
+        assert!(registry.remove("alice", "u2").await.unwrap());
+        assert!(registry.find("alice", "u1").await.unwrap().is_none(), "the replaced record went with it");
+        assert!(!registry.is_referenced(&"00".repeat(32)).await.unwrap());
+        registry.record(file("alice", "u1")).await.unwrap();
         assert!(registry.remove("alice", "u1").await.unwrap());
         assert!(!registry.remove("alice", "u1").await.unwrap());
         assert!(registry.list("alice").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn originals_are_evicted_oldest_first() {
+        let registry = Registry::in_memory().unwrap();
+        for (sha, size, at) in [("a", 40, 1), ("b", 40, 2), ("c", 40, 3)] {
+            registry.add_original(sha, Original { size_bytes: size, stored_at_ms: at }).await.unwrap();
+        }
+        assert!(registry.originals_to_evict(0, 120).await.unwrap().is_empty());
+        assert_eq!(registry.originals_to_evict(0, 100).await.unwrap(), vec!["a"], "over budget");
+        assert_eq!(registry.originals_to_evict(3, 1000).await.unwrap(), vec!["a", "b"], "too old");
+        assert_eq!(registry.originals_to_evict(0, 0).await.unwrap(), vec!["a", "b", "c"]);
+        registry.remove_original("a").await.unwrap();
+        assert!(registry.original("a").await.unwrap().is_none());
+        assert_eq!(registry.original("b").await.unwrap().unwrap().size_bytes, 40);
+        let among = registry.originals_among(vec!["a".into(), "c".into()]).await.unwrap();
+        assert_eq!(among.into_iter().collect::<Vec<_>>(), vec!["c".to_string()]);
     }
 
     #[test]

@@ -290,6 +290,49 @@ impl Chat {
         }
     }
 
+    /// Points every attachment of File `old_uri` at `file`, which the server now uses in its
+    /// place (uploaded again from the retained original): here, in each message's stored JSON,
+    /// and in the tracking that is saved and exported (the old id's entry moves to the new id).
+    pub fn replace_file(&self, old_uri: &str, file: &UploadedFile) {
+        self.messages.with_untracked(|messages| {
+            for message in messages {
+                let mut touched = false;
+                for attachment in &message.attachments {
+                    if attachment.uploaded.with_untracked(|u| u.as_ref().is_some_and(|f| f.uri == old_uri)) {
+                        attachment.uploaded.set(Some(file.clone()));
+                        attachment.expired.set(false);
+                        touched = true;
+                    }
+                }
+                if touched {
+                    message.raw.update_value(|raw| {
+                        if let Some(raw) = raw {
+                            crate::transcript::rewrite_file_uri(raw, old_uri, &file.uri);
+                        }
+                    });
+                }
+            }
+        });
+        let (Some(old_id), Some(new_id)) = (crate::transcript::file_id_of(old_uri), crate::transcript::file_id_of(&file.uri)) else {
+            return;
+        };
+        self.tracked.update_value(|tracked| {
+            let mut entry = tracked.remove(old_id).unwrap_or_else(|| crate::transcript::TrackedFile {
+                upload_time: crate::transcript::upload_time(now_ms()),
+                file_uri: String::new(),
+                extra: Default::default(),
+            });
+            entry.upload_time = crate::transcript::upload_time(now_ms());
+            entry.file_uri = file.uri.clone();
+            entry.extra.remove("expired");
+            match &file.expiration_time {
+                Some(t) => entry.extra.insert("expirationTime".into(), serde_json::Value::String(t.clone())),
+                None => entry.extra.remove("expirationTime"),
+            };
+            tracked.insert(new_id.to_string(), entry);
+        });
+    }
+
     /// Removes every message after `id`.
     pub fn truncate_after(&self, id: u64) {
         self.messages.update(|m| {

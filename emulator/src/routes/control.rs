@@ -22,7 +22,7 @@ use crate::{
 pub fn routes() -> Router<Arc<State>> {
     Router::new()
         .route("/faults", get(list_faults).post(arm_fault).delete(clear_faults))
-        .route("/clock", get(clock).post(advance_clock))
+        .route("/clock", get(clock).post(advance_clock).delete(reset_clock))
         .route("/files/{id}/fail", post(fail_file))
         .route("/answers", post(queue_answers))
         .route("/requests", get(requests).delete(clear_requests))
@@ -88,6 +88,11 @@ async fn advance_clock(AxumState(state): AxumState<Arc<State>>, Json(advance): J
         Ok(by) => Json(json!({"now": rfc3339(state.advance_clock(by))})).into_response(),
         Err(e) => bad_request(e),
     }
+}
+
+/// `DELETE /_emulator/clock`: back to the wall clock (a File that was gone stays gone).
+async fn reset_clock(AxumState(state): AxumState<Arc<State>>) -> Response {
+    Json(json!({"now": rfc3339(state.reset_clock())})).into_response()
 }
 
 #[derive(Deserialize)]

@@ -1,5 +1,8 @@
 //! The whole server over HTTP — router, server functions, the built-in emulator — the way
-//! a browser reaches it.
+//! a browser reaches it. `lifecycle` holds the file-lifecycle cases (ownership, expiry,
+//! re-upload from retained originals, dedup, 403 recovery).
+
+mod lifecycle;
 
 use clap::Parser;
 use leptos::prelude::LeptosOptions;
@@ -9,10 +12,10 @@ use sha2::{Digest, Sha256};
 use crate::{config::Config, server, upstream::Upstream};
 
 /// A running server, its base URL, and a client that keeps its session cookie (one browser).
-struct Site {
-    url: String,
-    client: reqwest::Client,
-    data_dir: std::path::PathBuf,
+pub(crate) struct Site {
+    pub(crate) url: String,
+    pub(crate) client: reqwest::Client,
+    pub(crate) data_dir: std::path::PathBuf,
     _upstream: Upstream,
     _task: tokio::task::JoinHandle<()>,
 }
@@ -31,18 +34,18 @@ fn data_dir() -> std::path::PathBuf {
 }
 
 /// A client with its own cookie jar: another browser.
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder().cookie_store(true).build().unwrap()
 }
 
 /// An offline site: the built-in emulator, Files ACTIVE at once.
-async fn site(args: &[&str]) -> Site {
+pub(crate) async fn site(args: &[&str]) -> Site {
     let mut argv = vec!["parley", "--gemini-api-key=", "--emulator-processing", "0s"];
     argv.extend_from_slice(args);
     site_from(&argv).await
 }
 
-async fn site_from(argv: &[&str]) -> Site {
+pub(crate) async fn site_from(argv: &[&str]) -> Site {
     let data_dir = data_dir();
     let mut argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
     argv.extend(["--data-dir".to_string(), data_dir.display().to_string()]);
@@ -58,7 +61,7 @@ async fn site_from(argv: &[&str]) -> Site {
     Site { url, client: browser(), data_dir, _upstream: upstream, _task: task }
 }
 
-fn upload_form(size: &str, mime_type: &str, name: &str, bytes: Vec<u8>) -> Form {
+pub(crate) fn upload_form(size: &str, mime_type: &str, name: &str, bytes: Vec<u8>) -> Form {
     Form::new()
         .text("size", size.to_string())
         .text("mime_type", mime_type.to_string())
@@ -66,7 +69,7 @@ fn upload_form(size: &str, mime_type: &str, name: &str, bytes: Vec<u8>) -> Form 
         .part("file", Part::bytes(bytes).file_name(name.to_string()))
 }
 
-async fn upload(site: &Site, form: Form) -> reqwest::Response {
+pub(crate) async fn upload(site: &Site, form: Form) -> reqwest::Response {
     site.client.post(format!("{}/api/upload_file", site.url)).multipart(form).send().await.unwrap()
 }
 
@@ -198,11 +201,9 @@ async fn the_api_key_never_reaches_the_logs_even_at_trace_level() {
     ]}]});
     let res = site.client.post(format!("{}/api/chat", site.url)).json(&body).send().await.unwrap();
     assert!(res.text().await.unwrap().contains("\"done\""));
-    let refused = serde_json::json!({"contents": [{"role": "user", "parts": [
-        {"file_data": {"mime_type": "text/plain", "file_uri": "gs://bucket/not-a-files-api-uri"}}
-    ]}]});
-    let res = site.client.post(format!("{}/api/chat", site.url)).json(&refused).send().await.unwrap();
-    assert_eq!(res.status(), 502);
+    // A call Gemini refuses (an unsupported type) is logged with its error.
+    let res = upload(&site, upload_form("3", "application/zip", "a.zip", b"PK!".to_vec())).await;
+    assert_eq!(res.status(), 415);
 
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     // Proof that capture works; the upload's own lines are checked when captured (a callsite
@@ -247,116 +248,3 @@ async fn gateway_mode_uploads_and_chats_through_the_gateway_only() {
     assert!(!log.is_empty() && log.iter().all(|r| r.path.starts_with("/gemini/") && r.had_subscription_key && !r.had_api_key));
 }
 
-/// A 403 naming a File of the conversation: the File becomes `expired content`, the browser
-/// is told, and the request goes again exactly once (BC-18). A 403 that persists is reported
-/// with Gemini's words after two calls, never looped (BC-19).
-#[tokio::test]
-async fn a_403_for_a_file_of_the_conversation_is_cleaned_up_and_retried_once() {
-    let emulator = gemini_emulator::spawn(
-        "127.0.0.1:0".parse().unwrap(),
-        gemini_emulator::EmulatorConfig {
-            processing: std::time::Duration::ZERO,
-            chunk_delay: std::time::Duration::ZERO,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let site = site_from(&["parley", "--gemini-api-key", "k", "--gemini-base-url", &emulator.base_url()]).await;
-    let res = upload(&site, upload_form("5", "text/plain", "a.txt", b"hello".to_vec())).await;
-    let file: app::model::UploadedFile = res.json().await.unwrap();
-    let id = file.name.strip_prefix("files/").unwrap().to_string();
-    let body = serde_json::json!({"contents": [{"role": "user", "parts": [
-        {"file_data": {"mime_type": "text/plain", "file_uri": file.uri}}, {"text": "and?"}
-    ]}]});
-    let generates = || emulator.emulator.request_log().iter().filter(|r| r.path.contains("GenerateContent")).count();
-    let chat = || site.client.post(format!("{}/api/chat", site.url)).json(&body).send();
-
-    use gemini_emulator::{Fault, FaultKind, Route};
-    emulator.emulator.inject(Fault { route: Route::Generate, kind: FaultKind::Forbidden { file: Some(id.clone()), prefixed: true }, count: 1 });
-    let text = chat().await.unwrap().text().await.unwrap();
-    let first = text.lines().next().unwrap();
-    assert_eq!(first, format!(r#"{{"type":"expired","file_uri":"{}"}}"#, file.uri));
-    assert!(text.contains(r#""type":"done""#), "{text}");
-    assert_eq!(generates(), 2, "exactly one retry");
-    let retried = emulator.emulator.request_log().into_iter().rfind(|r| r.path.contains("GenerateContent")).unwrap();
-    let sent = retried.json.unwrap().to_string();
-    assert!(sent.contains("expired content") && !sent.contains("fileData"), "{sent}");
-
-    // A second File, refused for good: two calls, then Gemini's words.
-    let res = upload(&site, upload_form("5", "text/plain", "b.txt", b"world".to_vec())).await;
-    let second: app::model::UploadedFile = res.json().await.unwrap();
-    let second_id = second.name.strip_prefix("files/").unwrap().to_string();
-    let body = serde_json::json!({"contents": [{"role": "user", "parts": [
-        {"file_data": {"mime_type": "text/plain", "file_uri": second.uri}}, {"text": "and?"}
-    ]}]});
-    let chat = || site.client.post(format!("{}/api/chat", site.url)).json(&body).send();
-    emulator.emulator.inject(Fault { route: Route::Generate, kind: FaultKind::Forbidden { file: Some(second_id), prefixed: false }, count: 2 });
-    let res = chat().await.unwrap();
-    assert_eq!(res.status(), 502);
-    let error = res.text().await.unwrap();
-    assert!(error.contains("You do not have permission to access the File"), "{error}");
-    assert_eq!(generates(), 4, "two calls, no loop");
-
-    emulator.emulator.inject(Fault { route: Route::Generate, kind: FaultKind::Forbidden { file: Some("notinthechat".into()), prefixed: false }, count: 1 });
-    let res = chat().await.unwrap();
-    assert_eq!(res.status(), 502);
-    assert!(res.text().await.unwrap().contains("access the File notinthechat"));
-    assert_eq!(generates(), 5, "a File the conversation does not hold is not retried");
-}
-
-/// Files belong to the browser session that uploaded them: another session can neither use,
-/// check, list nor delete them (its request carries `expired content` instead).
-#[tokio::test]
-async fn a_session_can_only_use_its_own_files() {
-    let site = site(&[]).await;
-    let res = upload(&site, upload_form("5", "text/plain", "mine.txt", b"alice".to_vec())).await;
-    let file: app::model::UploadedFile = res.json().await.unwrap();
-    let body = serde_json::json!({"contents": [{"role": "user", "parts": [
-        {"file_data": {"mime_type": "text/plain", "file_uri": file.uri}}, {"text": "what is it?"}
-    ]}]});
-    let post = |client: &reqwest::Client, path: &str, body: serde_json::Value| {
-        client.post(format!("{}/api/{path}", site.url)).json(&body).send()
-    };
-    let alice = &site.client;
-    let bob = browser();
-
-    let mine = post(alice, "chat", body.clone()).await.unwrap().text().await.unwrap();
-    assert!(mine.contains("text/plain, 5 bytes") && !mine.contains(r#""type":"expired""#), "{mine}");
-    let theirs = post(&bob, "chat", body.clone()).await.unwrap().text().await.unwrap();
-    assert!(theirs.starts_with(r#"{"type":"expired""#) && theirs.contains("I received no "), "{theirs}");
-
-    let check = serde_json::json!({"uris": [file.uri]});
-    let live = |text: String| serde_json::from_str::<Vec<app::model::FileCheck>>(&text).unwrap()[0].live;
-    assert!(live(post(alice, "check_files", check.clone()).await.unwrap().text().await.unwrap()));
-    assert!(!live(post(&bob, "check_files", check.clone()).await.unwrap().text().await.unwrap()));
-
-    let list = |text: String| serde_json::from_str::<Vec<app::model::UploadRecord>>(&text).unwrap();
-    assert_eq!(list(post(&bob, "list_uploads", serde_json::json!({})).await.unwrap().text().await.unwrap()).len(), 0);
-    let alices = list(post(alice, "list_uploads", serde_json::json!({})).await.unwrap().text().await.unwrap());
-    assert_eq!((alices.len(), alices[0].display_name.as_str(), alices[0].state.as_str()), (1, "mine.txt", "ACTIVE"));
-
-    let delete = serde_json::json!({"uri": file.uri});
-    assert_eq!(post(&bob, "delete_upload", delete.clone()).await.unwrap().status(), 410);
-    assert_eq!(post(alice, "delete_upload", delete).await.unwrap().status(), 200);
-    assert!(list(post(alice, "list_uploads", serde_json::json!({})).await.unwrap().text().await.unwrap()).is_empty());
-    let after = post(alice, "chat", body).await.unwrap().text().await.unwrap();
-    assert!(after.starts_with(r#"{"type":"expired""#), "a deleted upload is expired content: {after}");
-}
-
-/// Expiry is read from the File's `expirationTime` minus the margin, not from a local guess
-/// (BC-20): with a margin longer than Gemini's 48 h, a fresh File already counts as expired.
-#[tokio::test]
-async fn expiry_counts_from_the_files_expiration_time_minus_the_margin() {
-    let site = site(&["--expiry-margin", "49h"]).await;
-    let res = upload(&site, upload_form("3", "text/plain", "a.txt", b"abc".to_vec())).await;
-    let file: app::model::UploadedFile = res.json().await.unwrap();
-    let body = serde_json::json!({"contents": [{"role": "user", "parts": [
-        {"file_data": {"mime_type": "text/plain", "file_uri": file.uri}}, {"text": "still there?"}
-    ]}]});
-    let text = site.client.post(format!("{}/api/chat", site.url)).json(&body).send().await.unwrap().text().await.unwrap();
-    assert!(text.starts_with(r#"{"type":"expired""#), "{text}");
-    let rows: Vec<app::model::UploadRecord> =
-        site.client.post(format!("{}/api/list_uploads", site.url)).send().await.unwrap().json().await.unwrap();
-    assert_eq!(rows[0].state, "EXPIRED");
-}

@@ -1,0 +1,356 @@
+//! Retained originals: the bytes of every upload, content-addressed by SHA-256, so that a File
+//! Gemini has deleted (48 h; 12 h behind some gateways) can be uploaded again without asking
+//! the person for it.
+//!
+//! The bytes live in an [`object_store`] store — the local file system under
+//! `{data dir}/originals` today, S3 or GCS tomorrow — as `sha256/{first two hex}/{sha256}`;
+//! the registry's `originals` table knows what is there, how big, and since when. Every
+//! upload is first spooled to `staging/…` (so that its SHA-256 is known before anything goes
+//! to Gemini: that is what dedup needs), then kept under its content key or deleted.
+//!
+//! Policy ([`RetainPolicy`]): an original is kept for `retain_for` after it was stored (or
+//! last uploaded again), and the oldest are evicted first once the total passes `max_bytes`;
+//! either at zero disables retention.
+
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use futures::{stream::BoxStream, Stream, StreamExt, TryStreamExt};
+use object_store::{buffered::BufWriter, local::LocalFileSystem, path::Path as Key, ObjectStore, ObjectStoreExt};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::registry::{Original, Registry, RegistryError};
+
+/// How long, and how much, to retain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetainPolicy {
+    /// How long an original is kept after it was stored (`PARLEY_RETAIN_FOR`, default 7 days).
+    pub retain_for: Duration,
+    /// Most bytes kept in all; the oldest originals go first (`PARLEY_RETAIN_MAX_BYTES`).
+    pub max_bytes: u64,
+}
+
+impl RetainPolicy {
+    /// Retention switched off: originals are deleted as soon as they are uploaded.
+    pub const DISABLED: RetainPolicy = RetainPolicy { retain_for: Duration::ZERO, max_bytes: 0 };
+
+    /// False when either limit is zero.
+    pub fn enabled(&self) -> bool {
+        !self.retain_for.is_zero() && self.max_bytes > 0
+    }
+}
+
+/// What can go wrong while spooling or reading an original.
+#[derive(Debug, thiserror::Error)]
+pub enum OriginalsError {
+    /// The store refused (disk full, permissions, …).
+    #[error("the original could not be stored: {0}")]
+    Store(#[from] object_store::Error),
+    /// The registry failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The body could not be read (the browser went away, a bad multipart part, …).
+    #[error("the upload could not be read: {0}")]
+    Body(String),
+    /// The body had more bytes than announced.
+    #[error("the file has more than the {declared} bytes announced")]
+    TooLong {
+        /// Bytes announced.
+        declared: u64,
+    },
+}
+
+/// An upload spooled to the store: its bytes are under a staging key until [`Originals::keep`]
+/// or [`Originals::discard`].
+#[derive(Debug)]
+pub struct Spooled {
+    key: Key,
+    /// Lowercase hex SHA-256 of the bytes.
+    pub sha256: String,
+    /// Bytes received.
+    pub size_bytes: u64,
+}
+
+/// The store of originals. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Originals {
+    store: Arc<dyn ObjectStore>,
+    registry: Registry,
+    policy: RetainPolicy,
+}
+
+/// Distinguishes staging keys within one process.
+static STAGED: AtomicU64 = AtomicU64::new(0);
+
+impl Originals {
+    /// Originals under `{data_dir}/originals` (created if needed), recorded in `registry`.
+    ///
+    /// # Errors
+    /// [`OriginalsError::Store`] when the folder cannot be created.
+    pub fn local(data_dir: &std::path::Path, registry: Registry, policy: RetainPolicy) -> Result<Self, OriginalsError> {
+        let root = data_dir.join("originals");
+        std::fs::create_dir_all(&root).map_err(|e| OriginalsError::Store(object_store::Error::Generic { store: "local", source: Box::new(e) }))?;
+        let store = LocalFileSystem::new_with_prefix(&root)?.with_automatic_cleanup(true);
+        Ok(Originals { store: Arc::new(store), registry, policy })
+    }
+
+    /// The retention policy.
+    pub fn policy(&self) -> RetainPolicy {
+        self.policy
+    }
+
+    fn content_key(sha256: &str) -> Key {
+        Key::from(format!("sha256/{}/{sha256}", &sha256[..2.min(sha256.len())]))
+    }
+
+    /// Writes `body` to a staging key, hashing it on the way; at most `declared` bytes are
+    /// accepted. Nothing is left behind on failure.
+    ///
+    /// # Errors
+    /// [`OriginalsError::Body`] when the body fails, [`OriginalsError::TooLong`] past
+    /// `declared` bytes, [`OriginalsError::Store`] when the store refuses.
+    pub async fn spool<E: std::fmt::Display>(
+        &self,
+        body: impl Stream<Item = Result<Bytes, E>>,
+        declared: u64,
+    ) -> Result<Spooled, OriginalsError> {
+        let key = Key::from(format!(
+            "staging/{}-{}-{}",
+            std::process::id(),
+            super::upload::now_ms(),
+            STAGED.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut writer = BufWriter::with_capacity(self.store.clone(), key.clone(), 8 << 20);
+        let mut hasher = Sha256::new();
+        let mut size_bytes = 0u64;
+        let mut body = std::pin::pin!(body);
+        let outcome: Result<(), OriginalsError> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| OriginalsError::Body(e.to_string()))?;
+                size_bytes += chunk.len() as u64;
+                if size_bytes > declared {
+                    return Err(OriginalsError::TooLong { declared });
+                }
+                hasher.update(&chunk);
+                writer.put(chunk).await?;
+            }
+            writer.shutdown().await.map_err(|e| OriginalsError::Store(object_store::Error::Generic { store: "local", source: Box::new(e) }))
+        }
+        .await;
+        if let Err(e) = outcome {
+            let _ = writer.abort().await;
+            let _ = self.store.delete(&key).await;
+            return Err(e);
+        }
+        Ok(Spooled { key, sha256: hex::encode(hasher.finalize()), size_bytes })
+    }
+
+    /// The bytes of a spooled upload, as a stream.
+    ///
+    /// # Errors
+    /// [`OriginalsError::Store`].
+    pub async fn read_spooled(&self, spooled: &Spooled) -> Result<BoxStream<'static, Result<Bytes, object_store::Error>>, OriginalsError> {
+        Ok(self.store.get(&spooled.key).await?.into_stream())
+    }
+
+    /// Keeps a spooled upload as the retained original of its content (or deletes it when
+    /// retention is off), then evicts what the policy no longer allows. True when an
+    /// original of this content is retained afterwards.
+    ///
+    /// # Errors
+    /// [`OriginalsError`]; the staging copy is deleted whatever happens.
+    pub async fn keep(&self, spooled: Spooled) -> Result<bool, OriginalsError> {
+        if !self.policy.enabled() || spooled.size_bytes > self.policy.max_bytes {
+            self.discard(spooled).await;
+            return Ok(false);
+        }
+        let target = Self::content_key(&spooled.sha256);
+        if let Err(e) = self.store.rename(&spooled.key, &target).await {
+            self.discard(spooled).await;
+            return Err(e.into());
+        }
+        let original = Original { size_bytes: spooled.size_bytes, stored_at_ms: super::upload::now_ms() };
+        self.registry.add_original(&spooled.sha256, original).await?;
+        self.evict().await?;
+        Ok(self.registry.original(&spooled.sha256).await?.is_some())
+    }
+
+    /// Deletes a spooled upload.
+    pub async fn discard(&self, spooled: Spooled) {
+        if let Err(e) = self.store.delete(&spooled.key).await {
+            tracing::warn!(error = %e, "a staged upload could not be deleted");
+        }
+    }
+
+    /// The retained original of `sha256` as a stream of bytes with its size, or `None` when
+    /// there is none (never stored, evicted, past `retain_for`, or retention is off).
+    ///
+    /// # Errors
+    /// [`OriginalsError`] when the registry or the store fails.
+    pub async fn open(&self, sha256: &str) -> Result<Option<(BoxStream<'static, Result<Bytes, object_store::Error>>, u64)>, OriginalsError> {
+        if !self.policy.enabled() {
+            return Ok(None);
+        }
+        let Some(original) = self.registry.original(sha256).await? else { return Ok(None) };
+        if original.stored_at_ms < self.stored_before_ms() {
+            self.evict().await?;
+            return Ok(None);
+        }
+        match self.store.get(&Self::content_key(sha256)).await {
+            Ok(result) => Ok(Some((result.into_stream().map_err(Into::into).boxed(), original.size_bytes))),
+            Err(object_store::Error::NotFound { .. }) => {
+                tracing::warn!(sha256, "a retained original is missing from the store; forgetting it");
+                self.registry.remove_original(sha256).await?;
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Marks the original of `sha256` as used now (it was uploaded again): `retain_for`
+    /// counts from here.
+    ///
+    /// # Errors
+    /// [`OriginalsError::Registry`].
+    pub async fn touch(&self, sha256: &str) -> Result<(), OriginalsError> {
+        if let Some(original) = self.registry.original(sha256).await? {
+            let original = Original { stored_at_ms: super::upload::now_ms(), ..original };
+            self.registry.add_original(sha256, original).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the original of `sha256` unless a registry record still holds that content.
+    ///
+    /// # Errors
+    /// [`OriginalsError`].
+    pub async fn release(&self, sha256: &str) -> Result<(), OriginalsError> {
+        if !self.registry.is_referenced(sha256).await? {
+            self.delete(sha256).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, sha256: &str) -> Result<(), OriginalsError> {
+        match self.store.delete(&Self::content_key(sha256)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.registry.remove_original(sha256).await?;
+        Ok(())
+    }
+
+    fn stored_before_ms(&self) -> i64 {
+        super::upload::now_ms().saturating_sub(i64::try_from(self.policy.retain_for.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    /// Deletes the originals the policy no longer allows: older than `retain_for`, then the
+    /// oldest until the total fits `max_bytes` (all of them when retention is off). Returns
+    /// how many went.
+    ///
+    /// # Errors
+    /// [`OriginalsError`].
+    pub async fn evict(&self) -> Result<usize, OriginalsError> {
+        let (before, max) = if self.policy.enabled() { (self.stored_before_ms(), self.policy.max_bytes) } else { (i64::MAX, 0) };
+        let evict = self.registry.originals_to_evict(before, max).await?;
+        for sha256 in &evict {
+            self.delete(sha256).await?;
+            tracing::info!(%sha256, "retained original evicted");
+        }
+        Ok(evict.len())
+    }
+
+    /// Removes staging leftovers (a crash mid-upload) and evicts; run at start-up.
+    ///
+    /// # Errors
+    /// [`OriginalsError`].
+    pub async fn tidy(&self) -> Result<(), OriginalsError> {
+        let staged: Vec<Key> = self.store.list(Some(&Key::from("staging"))).map_ok(|m| m.location).try_collect().await?;
+        for key in staged {
+            let _ = self.store.delete(&key).await;
+        }
+        self.evict().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(parts: &[&'static [u8]]) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
+        futures::stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p))).collect::<Vec<_>>())
+    }
+
+    async fn read_all(originals: &Originals, sha: &str) -> Option<Vec<u8>> {
+        let (stream, _) = originals.open(sha).await.unwrap()?;
+        Some(stream.map_ok(|b| b.to_vec()).try_concat().await.unwrap())
+    }
+
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("parley-originals-{name}-{}", std::process::id()))
+    }
+
+    #[tokio::test]
+    async fn originals_are_kept_by_content_and_evicted_oldest_first() {
+        let dir = temp_dir("keep");
+        let registry = Registry::in_memory().unwrap();
+        let originals = Originals::local(&dir, registry.clone(), RetainPolicy { retain_for: Duration::from_secs(3600), max_bytes: 10 }).unwrap();
+        let a = originals.spool(body(&[b"hel", b"lo"]), 5).await.unwrap();
+        assert_eq!((a.size_bytes, a.sha256.as_str()), (5, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"));
+        let sha_a = a.sha256.clone();
+        assert!(originals.keep(a).await.unwrap());
+        assert_eq!(read_all(&originals, &sha_a).await.unwrap(), b"hello");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        // Six more bytes pass the 10-byte budget: the older one goes.
+        let b = originals.spool(body(&[b"world!"]), 6).await.unwrap();
+        let sha_b = b.sha256.clone();
+        assert!(originals.keep(b).await.unwrap());
+        assert!(read_all(&originals, &sha_a).await.is_none(), "evicted");
+        assert_eq!(read_all(&originals, &sha_b).await.unwrap(), b"world!");
+        // Released when no record needs it.
+        originals.release(&sha_b).await.unwrap();
+        assert!(read_all(&originals, &sha_b).await.is_none());
+        // Too long: refused, nothing staged is left.
+        assert!(matches!(originals.spool(body(&[b"123456"]), 5).await, Err(OriginalsError::TooLong { declared: 5 })));
+        let failing = futures::stream::iter(vec![Ok(Bytes::from_static(b"ab")), Err(std::io::Error::other("gone"))]);
+        assert!(matches!(originals.spool(failing, 5).await, Err(OriginalsError::Body(_))));
+        originals.tidy().await.unwrap();
+        assert!(std::fs::read_dir(dir.join("originals/staging")).map(|d| d.count()).unwrap_or(0) == 0, "no staging leftovers");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn nothing_is_retained_when_retention_is_off() {
+        let dir = temp_dir("off");
+        let originals = Originals::local(&dir, Registry::in_memory().unwrap(), RetainPolicy::DISABLED).unwrap();
+        let a = originals.spool(body(&[b"hello"]), 5).await.unwrap();
+        let sha = a.sha256.clone();
+        let bytes: Vec<u8> = originals.read_spooled(&a).await.unwrap().map_ok(|b| b.to_vec()).try_concat().await.unwrap();
+        assert_eq!(bytes, b"hello");
+        assert!(!originals.keep(a).await.unwrap());
+        assert!(read_all(&originals, &sha).await.is_none());
+        let files = walk(&dir);
+        assert!(files.is_empty(), "no bytes left on disk: {files:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if entry.path().is_dir() {
+                out.extend(walk(&entry.path()));
+            } else {
+                out.push(entry.path());
+            }
+        }
+        out
+    }
+}
