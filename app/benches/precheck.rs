@@ -34,6 +34,8 @@ fn main() {
         expiry_margin: Duration::from_secs(600),
         originals,
         flights: Default::default(),
+        max_file_bytes: gemini::MAX_FILE_BYTES,
+        upstream_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(64)),
     };
     let uris: Vec<String> = (0..FILES).map(|i| format!("https://generativelanguage.googleapis.com/v1beta/files/f{i:011}")).collect();
     runtime.block_on(async {

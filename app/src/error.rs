@@ -19,6 +19,38 @@ pub enum AppError {
         /// The refused MIME type.
         mime_type: String,
     },
+    /// The file is larger than this server accepts (`PARLEY_MAX_FILE_BYTES`).
+    #[error("“{name}” is {} — larger than this server accepts ({}).", crate::model::human_size(*size_bytes), crate::model::human_size(*limit_bytes))]
+    TooLarge {
+        /// The file's name.
+        name: String,
+        /// Its size, bytes.
+        size_bytes: u64,
+        /// The limit, bytes.
+        limit_bytes: u64,
+    },
+    /// The file's bytes are not of the type it claims (MIME spoofing).
+    #[error("“{name}” does not look like a {declared} file (its content is {detected}).")]
+    ContentMismatch {
+        /// The file's name.
+        name: String,
+        /// The MIME type sent with it.
+        declared: String,
+        /// The type its magic bytes show.
+        detected: String,
+    },
+    /// A state-changing request came from another site (CSRF) and was refused.
+    #[error("This request came from another site and was refused.")]
+    CrossSite,
+    /// This browser or address sent too many requests; the limit clears by itself.
+    #[error("Too many requests from this browser; please wait {retry_after_secs} s and try again.")]
+    TooManyRequests {
+        /// Seconds until a request is allowed again.
+        retry_after_secs: u64,
+    },
+    /// The server has as many calls to Gemini in flight as it allows; none freed up in time.
+    #[error("The server is busy right now. Please try again in a moment.")]
+    Busy,
     /// Gemini could not process the file (its File ended `FAILED`).
     #[error("Gemini could not process “{name}”{}.", details.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
     ProcessingFailed {
@@ -63,7 +95,11 @@ impl AppError {
     pub fn http_status(&self) -> u16 {
         match self {
             AppError::BadUpload(_) => 400,
-            AppError::UnsupportedType { .. } => 415,
+            AppError::UnsupportedType { .. } | AppError::ContentMismatch { .. } => 415,
+            AppError::TooLarge { .. } => 413,
+            AppError::CrossSite => 403,
+            AppError::TooManyRequests { .. } => 429,
+            AppError::Busy => 503,
             AppError::ProcessingFailed { .. } => 422,
             AppError::FileUnavailable => 410,
             AppError::Upstream { code: 429, .. } | AppError::RateLimited => 429,

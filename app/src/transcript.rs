@@ -352,3 +352,62 @@ mod tests {
         assert_eq!(file_id_of("https://example.com/nothing"), None);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+
+    use super::*;
+
+    /// Arbitrary JSON, a few levels deep.
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+            "\\PC{0,20}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(5, 64, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    prop_oneof![Just("version".to_string()), Just("conversation".to_string()), Just("parts".to_string()),
+                                Just("role".to_string()), Just("file_data".to_string()), Just("file_uri".to_string()),
+                                Just("uploaded_files".to_string()), Just("text".to_string()), "[a-z_]{1,8}"],
+                    inner,
+                    0..6,
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect::<Map<String, Value>>())),
+            ]
+        })
+    }
+
+    /// An export with `conversation` made of arbitrary messages, so that many inputs get past
+    /// the first checks.
+    fn export_like() -> impl Strategy<Value = String> {
+        (prop_oneof![Just("1.2"), Just("1.1"), Just("1.0"), Just("2.0")], proptest::collection::vec(json(), 0..4), json())
+            .prop_map(|(version, conversation, files)| {
+                serde_json::json!({"version": version, "conversation": conversation, "uploaded_files": files}).to_string()
+            })
+    }
+
+    proptest! {
+        /// Any text: a transcript or a typed error, never a panic.
+        #[test]
+        fn any_text_imports_or_says_why(text in "\\PC{0,400}") {
+            let _ = Transcript::from_export(&text);
+        }
+
+        /// Any JSON, and export-shaped JSON: what imports exports and imports again to the same
+        /// transcript (nothing half-read, nothing lost).
+        #[test]
+        fn what_imports_round_trips(text in prop_oneof![json().prop_map(|v| v.to_string()), export_like()]) {
+            if let Ok(transcript) = Transcript::from_export(&text) {
+                let again = Transcript::from_export(&transcript.to_export());
+                prop_assert_eq!(again, Ok(transcript));
+            }
+        }
+    }
+}

@@ -144,3 +144,34 @@ mod tests {
         assert_eq!(forbidden("Method doesn't allow unregistered callers").inaccessible_file_id(), None);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn forbidden(message: String) -> Error {
+        Error::Api { code: 403, status: "PERMISSION_DENIED".into(), message, retry_after: None }
+    }
+
+    proptest! {
+        /// Any 403 text: no panic, and an id only of letters, digits and `-`.
+        #[test]
+        fn any_message_parses_to_nothing_or_a_clean_id(message in "\\PC*") {
+            if let Some(id) = forbidden(message).inaccessible_file_id() {
+                prop_assert!(!id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+            }
+        }
+
+        /// Gemini's text names the File bare or as `files/…` (BC-18): the id comes out of both.
+        #[test]
+        fn both_forms_give_the_id(id in "[a-z0-9][a-z0-9-]{0,39}", prefixed in any::<bool>(), tail in "( or it may not exist\\.)?") {
+            let named = if prefixed { format!("files/{id}") } else { id.clone() };
+            let error = forbidden(format!("You do not have permission to access the File {named}{tail}"));
+            prop_assert_eq!(error.inaccessible_file_id(), Some(id.as_str()));
+            let other = Error::Api { code: 400, status: "INVALID_ARGUMENT".into(), message: format!("access the File {id}"), retry_after: None };
+            prop_assert_eq!(other.inaccessible_file_id(), None);
+        }
+    }
+}

@@ -53,15 +53,27 @@ impl Client {
                 check(res).await
             })
             .await?;
-        let events = res.bytes_stream().eventsource().map(|event| {
-            let event = event.map_err(|e| match e {
-                eventsource_stream::EventStreamError::Transport(t) => Error::Transport(t),
-                other => Error::Decode(other.to_string()),
-            })?;
-            parse_chunk(&event.data)
-        });
-        Ok(Box::pin(events))
+        Ok(sse_chunks(res.bytes_stream(), Error::Transport))
     }
+}
+
+/// Gemini's SSE body (`data: {json}\r\n\r\n` frames, split anywhere by the network) as a
+/// stream of parsed chunks, by `eventsource-stream`. A frame whose data is not a
+/// `GenerateContentResponse` gives [`Error::Decode`]; an `error` object in it gives
+/// [`Error::Api`]; a failure of the body gives `transport(e)`.
+fn sse_chunks<S, B, E>(body: S, transport: fn(E) -> Error) -> SseStream
+where
+    S: Stream<Item = std::result::Result<B, E>> + Send + 'static,
+    B: AsRef<[u8]> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    Box::pin(body.eventsource().map(move |event| {
+        let event = event.map_err(|e| match e {
+            eventsource_stream::EventStreamError::Transport(t) => transport(t),
+            other => Error::Decode(other.to_string()),
+        })?;
+        parse_chunk(&event.data)
+    }))
 }
 
 fn parse_chunk(data: &str) -> Result<GenerateContentResponse> {
@@ -88,5 +100,56 @@ mod tests {
         assert!(matches!(err, Error::Api { code: 503, .. }));
         let ok = parse_chunk(r#"{"candidates":[{"content":{"parts":[{"text":"hi"}],"role":"model"}}]}"#).unwrap();
         assert_eq!(ok.text(), "hi");
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use futures::StreamExt;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn chunks_of(body: Vec<u8>, cuts: &[usize]) -> Vec<std::result::Result<Vec<u8>, std::convert::Infallible>> {
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
+        points.sort_unstable();
+        points.dedup();
+        let mut pieces = Vec::new();
+        let mut from = 0;
+        for at in points.into_iter().chain([body.len()]) {
+            pieces.push(Ok(body[from..at].to_vec()));
+            from = at;
+        }
+        pieces
+    }
+
+    fn parse(pieces: Vec<std::result::Result<Vec<u8>, std::convert::Infallible>>) -> Vec<Result<GenerateContentResponse>> {
+        let stream = sse_chunks(futures::stream::iter(pieces), |never| match never {});
+        futures::executor::block_on(stream.collect::<Vec<_>>())
+    }
+
+    proptest! {
+        /// However the network splits Gemini's frames — inside a multi-byte character, inside
+        /// `\r\n` — the same texts come out, in order.
+        #[test]
+        fn frames_split_anywhere_give_the_same_chunks(texts in proptest::collection::vec("\\PC{0,40}", 1..6), cuts in proptest::collection::vec(any::<usize>(), 0..12)) {
+            let mut body = Vec::new();
+            for text in &texts {
+                let chunk = serde_json::json!({"candidates": [{"content": {"role": "model", "parts": [{"text": text}]}}]});
+                body.extend_from_slice(format!("data: {chunk}\r\n\r\n").as_bytes());
+            }
+            let parsed: Vec<String> = parse(chunks_of(body, &cuts)).into_iter().map(|c| c.unwrap().text()).collect();
+            prop_assert_eq!(parsed, texts);
+        }
+
+        /// Arbitrary bytes never panic: every event is a chunk or a typed error.
+        #[test]
+        fn any_body_is_chunks_or_typed_errors(body in proptest::collection::vec(any::<u8>(), 0..600), cuts in proptest::collection::vec(any::<usize>(), 0..8)) {
+            for event in parse(chunks_of(body, &cuts)) {
+                if let Err(e) = event {
+                    prop_assert!(matches!(e, Error::Decode(_) | Error::Api { .. }), "{e:?}");
+                }
+            }
+        }
     }
 }

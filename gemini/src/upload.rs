@@ -380,3 +380,47 @@ mod tests {
         assert!(upload_target(&start(), "?", Mode::Direct).is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn start(gateway: bool) -> Url {
+        Url::parse(if gateway { "https://gw.azure-api.net/gemini/files" } else { "https://generativelanguage.googleapis.com/upload/v1beta/files" }).unwrap()
+    }
+
+    proptest! {
+        /// Any header: no panic, a URL or [`Error::Protocol`]; behind a gateway always the
+        /// gateway's own start URL with some query.
+        #[test]
+        fn any_header_gives_a_url_or_a_protocol_error(header in "\\PC{0,200}", gateway in any::<bool>()) {
+            let mode = if gateway { Mode::Gateway } else { Mode::Direct };
+            match upload_target(&start(gateway), &header, mode) {
+                Ok(url) => {
+                    if gateway {
+                        prop_assert_eq!(url.origin(), start(true).origin());
+                        prop_assert_eq!(url.path(), "/gemini/files");
+                        prop_assert!(url.query().is_some_and(|q| !q.is_empty()));
+                    }
+                }
+                Err(e) => prop_assert!(matches!(e, Error::Protocol(_)), "{e:?}"),
+            }
+        }
+
+        /// A real `x-goog-upload-url`: used as given directly; only its query (the upload id)
+        /// re-targeted at the gateway.
+        #[test]
+        fn the_upload_id_survives_retargeting(id in "[A-Za-z0-9_-]{1,80}") {
+            let header = format!("https://generativelanguage.googleapis.com/upload/v1beta/files?upload_id={id}&upload_protocol=resumable");
+            let direct = upload_target(&start(false), &header, Mode::Direct).unwrap();
+            prop_assert_eq!(direct.as_str(), header.as_str());
+            let gateway = upload_target(&start(true), &header, Mode::Gateway).unwrap();
+            prop_assert_eq!(gateway.as_str(), format!("https://gw.azure-api.net/gemini/files?upload_id={id}&upload_protocol=resumable"));
+            let bare = upload_target(&start(true), &format!("?upload_id={id}"), Mode::Gateway).unwrap();
+            let expected = format!("upload_id={id}");
+            prop_assert_eq!(bare.query(), Some(expected.as_str()));
+        }
+    }
+}

@@ -72,6 +72,39 @@ pub struct Config {
     #[arg(long, env = "PARLEY_RETAIN_MAX_BYTES", default_value = "10GiB", value_parser = parse_bytes)]
     pub retain_max_bytes: u64,
 
+    /// Largest file a person may upload (`2GiB`, `100MB`, or bytes); never above Gemini's 2 GiB.
+    /// Larger uploads are refused with 413 before their bytes are read.
+    #[arg(long, env = "PARLEY_MAX_FILE_BYTES", default_value = "2GiB", value_parser = parse_bytes)]
+    pub max_file_bytes: u64,
+
+    /// The key that signs session cookies (at least 32 bytes); without it one is generated
+    /// into `{data dir}/session.key`. Never logged.
+    #[arg(long, env = "PARLEY_SESSION_SECRET", hide_env_values = true)]
+    pub session_secret: Option<String>,
+
+    /// Chat requests a browser session may make (`30/min`, `5/s`, `100/h`, `off`); one client
+    /// address may make four times as many. Past it: 429 with the wait.
+    #[arg(long, env = "PARLEY_RATE_CHAT", default_value = "30/min")]
+    pub rate_chat: crate::limits::Rate,
+
+    /// Uploads a browser session may make (same form; an address four times as many).
+    #[arg(long, env = "PARLEY_RATE_UPLOAD", default_value = "60/min")]
+    pub rate_upload: crate::limits::Rate,
+
+    /// Upload bytes a browser session may send per hour (`10GiB`, `500MB`; `0` for no quota).
+    #[arg(long, env = "PARLEY_UPLOAD_BYTES_PER_HOUR", default_value = "10GiB", value_parser = parse_bytes)]
+    pub upload_bytes_per_hour: u64,
+
+    /// Take the client address for rate limits from `X-Forwarded-For` (only behind a reverse
+    /// proxy that sets it).
+    #[arg(long, env = "PARLEY_TRUST_PROXY", default_value_t = false)]
+    pub trust_proxy: bool,
+
+    /// Calls to Gemini in flight at once (answers streaming, uploads processing); more wait up
+    /// to 30 s, then get 503.
+    #[arg(long, env = "PARLEY_UPSTREAM_CONCURRENCY", default_value_t = 64)]
+    pub upstream_concurrency: usize,
+
     /// Address of the built-in emulator (a random loopback port by default).
     #[arg(long, env = "PARLEY_EMULATOR_LISTEN", default_value = "127.0.0.1:0")]
     pub emulator_listen: SocketAddr,
@@ -89,6 +122,17 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
 }
 
 impl Config {
+    /// The rate limits and quotas, from `--rate-chat`, `--rate-upload`,
+    /// `--upload-bytes-per-hour` and `--trust-proxy`.
+    pub fn limits(&self) -> crate::limits::LimitsConfig {
+        crate::limits::LimitsConfig {
+            chat: self.rate_chat,
+            upload: self.rate_upload,
+            upload_bytes_per_hour: self.upload_bytes_per_hour,
+            trust_proxy: self.trust_proxy,
+        }
+    }
+
     /// What to retain of uploads, from `--retain-for` and `--retain-max-bytes`.
     pub fn retain_policy(&self) -> app::server::originals::RetainPolicy {
         app::server::originals::RetainPolicy { retain_for: self.retain_for, max_bytes: self.retain_max_bytes }
@@ -142,6 +186,13 @@ mod tests {
         assert!(!c.retain_policy().enabled());
         assert!(Config::try_parse_from(["parley", "--retain-max-bytes", "lots"]).is_err());
         assert!(Config::try_parse_from(["parley", "--retain-for", "a while"]).is_err());
+    }
+
+    #[test]
+    fn the_upload_limit_is_a_byte_size() {
+        assert_eq!(Config::try_parse_from(["parley"]).unwrap().max_file_bytes, 2 << 30);
+        assert_eq!(Config::try_parse_from(["parley", "--max-file-bytes", "100MB"]).unwrap().max_file_bytes, 100_000_000);
+        assert_eq!(Config::try_parse_from(["parley", "--max-file-bytes", "1024"]).unwrap().max_file_bytes, 1024);
     }
 
     #[test]

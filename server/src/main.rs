@@ -5,6 +5,8 @@
 //! banner. See `parley --help` for every option.
 
 mod config;
+mod guard;
+mod limits;
 mod server;
 mod session;
 mod upstream;

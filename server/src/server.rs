@@ -2,19 +2,19 @@
 
 use std::sync::Arc;
 
-use app::{error::AppError, server::ServerState, shell, App};
-use axum::{
-    extract::Request,
-    http::{header, StatusCode},
-    middleware::{self, Next},
-    response::{IntoResponse, Response},
-    Router,
-};
+use app::{server::ServerState, shell, App};
+use axum::{middleware, Router};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::trace::TraceLayer;
 
-use crate::{config::Config, upstream::Upstream};
+use crate::{
+    config::Config,
+    guard::{self, BodyLimits},
+    limits::Limits,
+    session::SessionKey,
+    upstream::Upstream,
+};
 
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +37,9 @@ pub enum ServerError {
     /// The store of retained originals could not be opened.
     #[error("{0}")]
     Originals(#[from] app::server::originals::OriginalsError),
+    /// The session-signing key could not be had.
+    #[error("{0}")]
+    SessionKey(#[from] crate::session::SessionKeyError),
 }
 
 /// Serves the site until Ctrl-C / SIGTERM.
@@ -50,12 +53,24 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let state = state(&config, &upstream)?;
     state.originals.tidy().await?;
     tokio::spawn(evict_periodically(state.originals.clone()));
-    let router = router(options.clone(), state);
+    let key = SessionKey::load(config.session_secret.as_deref(), &config.data_dir)?;
+    let limits = Limits::new(config.limits());
+    tokio::spawn(tidy_limits_periodically(limits.clone()));
+    let router = router(options.clone(), state, key, limits).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(url = %format!("http://{}", listener.local_addr()?), site_root = %options.site_root, "parley listening");
     axum::serve(listener, router).with_graceful_shutdown(shutdown()).await?;
     drop(upstream);
     Ok(())
+}
+
+/// Forgets replenished rate-limit keys every minute.
+async fn tidy_limits_periodically(limits: Arc<Limits>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        limits.tidy();
+    }
 }
 
 /// Applies the retention policy every 10 minutes (`retain_for` passes while the server runs).
@@ -88,14 +103,18 @@ pub fn state(config: &Config, upstream: &Upstream) -> Result<ServerState, Server
         expiry_margin: config.expiry_margin,
         originals,
         flights: Default::default(),
+        max_file_bytes: config.max_file_bytes.min(gemini::MAX_FILE_BYTES),
+        upstream_slots: Arc::new(tokio::sync::Semaphore::new(config.upstream_concurrency.max(1))),
     })
 }
 
 /// The whole application: Leptos pages, server functions (with `state` as context), static
-/// files from `options.site_root`.
-pub fn router(options: LeptosOptions, state: ServerState) -> Router {
+/// files from `options.site_root`; sessions signed with `key`, rate `limits`, and the guards
+/// of [`crate::guard`] around it all.
+pub fn router(options: LeptosOptions, state: ServerState, key: SessionKey, limits: Arc<Limits>) -> Router {
     let routes = generate_route_list(App);
-    Router::new()
+    let body_limits = BodyLimits { max_file_bytes: state.max_file_bytes };
+    let app = Router::new()
         .leptos_routes_with_context(
             &options,
             routes,
@@ -106,30 +125,12 @@ pub fn router(options: LeptosOptions, state: ServerState) -> Router {
             },
         )
         .fallback(leptos_axum::file_and_error_handler(shell))
-        .layer(middleware::from_fn(require_multipart))
-        .layer(middleware::from_fn(crate::session::sessions))
-        .layer(TraceLayer::new_for_http())
-        .with_state(options)
-}
-
-/// Server functions whose input is `multipart/form-data`.
-const MULTIPART_ENDPOINTS: [&str; 1] = ["/api/upload_file"];
-
-/// Refuses a request to a multipart server function that has no multipart boundary, with
-/// 415 and an [`AppError`] body, before `server_fn` sets up its multipart parser (which
-/// panics on such requests).
-async fn require_multipart(req: Request, next: Next) -> Response {
-    if MULTIPART_ENDPOINTS.contains(&req.uri().path()) {
-        let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let is_multipart = content_type.to_ascii_lowercase().starts_with("multipart/form-data")
-            && content_type.contains("boundary=");
-        if !is_multipart {
-            let error = AppError::BadUpload("the body must be multipart/form-data".into());
-            let body = serde_json::to_string(&error).unwrap_or_default();
-            return (StatusCode::UNSUPPORTED_MEDIA_TYPE, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-        }
-    }
-    next.run(req).await
+        .layer(middleware::from_fn(guard::require_multipart))
+        .layer(middleware::from_fn_with_state(body_limits, guard::limit_bodies))
+        .layer(middleware::from_fn_with_state(limits, crate::limits::rate_limit))
+        .layer(middleware::from_fn_with_state(key, crate::session::sessions))
+        .layer(middleware::from_fn(guard::same_origin));
+    guard::security_headers(app).layer(TraceLayer::new_for_http()).with_state(options)
 }
 
 async fn shutdown() {

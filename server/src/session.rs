@@ -1,15 +1,24 @@
-//! Anonymous browser sessions: a random id in the `parley_session` cookie (HttpOnly,
-//! SameSite=Lax, Secure behind https), put in every request's extensions as
-//! [`app::server::Session`]. It is what owns uploads: a session can only use its own Files.
+//! Anonymous browser sessions: a random id in the `parley_session` cookie, signed with
+//! HMAC-SHA-256 (`{id}.{mac}`, both hex; HttpOnly, SameSite=Lax, Secure behind https), put in
+//! every request's extensions as [`app::server::Session`]. It is what owns uploads: a session
+//! can only use its own Files. A cookie whose signature does not verify is replaced by a new
+//! session, so an id cannot be guessed or forged into someone else's.
+//!
+//! The signing key comes from `PARLEY_SESSION_SECRET`, or is generated once into
+//! `{data dir}/session.key` (mode 0600), so that sessions survive restarts.
+
+use std::{path::Path, sync::Arc};
 
 use app::server::Session;
 use axum::{
-    extract::Request,
+    extract::{Request, State},
     http::{header, HeaderValue},
     middleware::Next,
     response::Response,
 };
+use hmac::{Hmac, Mac};
 use rand::Rng;
+use sha2::Sha256;
 
 /// The cookie's name.
 pub const COOKIE: &str = "parley_session";
@@ -17,8 +26,107 @@ pub const COOKIE: &str = "parley_session";
 /// A year, seconds: how long the browser keeps the cookie.
 const MAX_AGE_SECS: u64 = 365 * 24 * 3600;
 
-/// The session id of a `Cookie` header, when it holds a well-formed one (32 hex digits).
-fn from_cookies(req: &Request) -> Option<String> {
+/// Shortest `PARLEY_SESSION_SECRET` accepted, bytes.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The key that signs session cookies. `Debug` never shows it.
+#[derive(Clone)]
+pub struct SessionKey(Arc<[u8]>);
+
+impl std::fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionKey(…)")
+    }
+}
+
+/// Why the session key could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionKeyError {
+    /// `PARLEY_SESSION_SECRET` is too short to be a key.
+    #[error("PARLEY_SESSION_SECRET must be at least {MIN_SECRET_BYTES} bytes")]
+    TooShort,
+    /// The generated key could not be read or written in the data directory.
+    #[error("the session key file {path}: {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+impl SessionKey {
+    /// The configured secret, else the one in `{data_dir}/session.key` (generated there, 32
+    /// random bytes as hex, on first start).
+    ///
+    /// # Errors
+    /// [`SessionKeyError`] for a short secret or an unreadable/unwritable key file.
+    pub fn load(secret: Option<&str>, data_dir: &Path) -> Result<Self, SessionKeyError> {
+        if let Some(secret) = secret.filter(|s| !s.trim().is_empty()) {
+            if secret.len() < MIN_SECRET_BYTES {
+                return Err(SessionKeyError::TooShort);
+            }
+            return Ok(SessionKey(Arc::from(secret.as_bytes())));
+        }
+        let path = data_dir.join("session.key");
+        let failed = |source| SessionKeyError::File { path: path.display().to_string(), source };
+        match std::fs::read_to_string(&path) {
+            Ok(text) if text.trim().len() >= 2 * MIN_SECRET_BYTES => return Ok(SessionKey(Arc::from(text.trim().as_bytes()))),
+            Ok(_) => tracing::warn!(path = %path.display(), "the session key file is too short; making a new one"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(failed(e)),
+        }
+        std::fs::create_dir_all(data_dir).map_err(failed)?;
+        let key = hex::encode(rand::rng().random::<[u8; 32]>());
+        write_private(&path, &key).map_err(failed)?;
+        Ok(SessionKey(Arc::from(key.as_bytes())))
+    }
+
+    /// A key from bytes (tests).
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        SessionKey(Arc::from(bytes))
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length")
+    }
+
+    /// The cookie value for session `id`: `{id}.{hex HMAC-SHA-256 of id}`.
+    pub fn sign(&self, id: &str) -> String {
+        let mut mac = self.mac();
+        mac.update(id.as_bytes());
+        format!("{id}.{}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// The session id of a cookie value, when it is well formed (32 hex digits) and its
+    /// signature verifies (compared in constant time).
+    pub fn verify(&self, value: &str) -> Option<String> {
+        let (id, signature) = value.split_once('.')?;
+        if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let signature = hex::decode(signature).ok()?;
+        let mut mac = self.mac();
+        mac.update(id.as_bytes());
+        mac.verify_slice(&signature).ok()?;
+        Some(id.to_string())
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.write_all(text.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
+}
+
+/// The `parley_session` value of a `Cookie` header, if any.
+fn from_cookies(req: &Request) -> Option<&str> {
     req.headers()
         .get_all(header::COOKIE)
         .iter()
@@ -26,20 +134,21 @@ fn from_cookies(req: &Request) -> Option<String> {
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.to_string())
-        .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(|(_, value)| value)
 }
 
-/// Gives the request its session, creating one (and its cookie) when it has none.
-pub async fn sessions(mut req: Request, next: Next) -> Response {
-    let existing = from_cookies(&req);
+/// Gives the request its session, creating one (and its signed cookie) when it has none or
+/// its cookie does not verify.
+pub async fn sessions(State(key): State<SessionKey>, mut req: Request, next: Next) -> Response {
+    let existing = from_cookies(&req).and_then(|value| key.verify(value));
     let id = existing.clone().unwrap_or_else(|| hex::encode(rand::rng().random::<[u8; 16]>()));
     let secure = req.headers().get("x-forwarded-proto").is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"));
     req.extensions_mut().insert(Session(id.clone()));
     let mut res = next.run(req).await;
     if existing.is_none() {
         let cookie = format!(
-            "{COOKIE}={id}; Path=/; Max-Age={MAX_AGE_SECS}; HttpOnly; SameSite=Lax{}",
+            "{COOKIE}={}; Path=/; Max-Age={MAX_AGE_SECS}; HttpOnly; SameSite=Lax{}",
+            key.sign(&id),
             if secure { "; Secure" } else { "" }
         );
         if let Ok(value) = HeaderValue::from_str(&cookie) {
@@ -47,4 +156,44 @@ pub async fn sessions(mut req: Request, next: Next) -> Response {
         }
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_signed_ids_are_accepted() {
+        let key = SessionKey::from_bytes(&[7; 32]);
+        let id = "0123456789abcdef0123456789abcdef";
+        let cookie = key.sign(id);
+        assert_eq!(key.verify(&cookie).as_deref(), Some(id));
+        assert_eq!(key.verify(id), None, "an unsigned id (the old cookie form)");
+        let forged = format!("fedcba9876543210fedcba9876543210{}", &cookie[32..]);
+        assert_eq!(key.verify(&forged), None, "another id with this signature");
+        assert_eq!(SessionKey::from_bytes(&[8; 32]).verify(&cookie), None, "another key");
+        assert_eq!(key.verify(&format!("{id}.zz")), None);
+        assert_eq!(key.verify(""), None);
+        assert!(!format!("{key:?}").contains('7'));
+    }
+
+    #[test]
+    fn the_key_is_configured_or_generated_once_into_the_data_dir() {
+        let dir = std::env::temp_dir().join(format!("parley-session-key-{}", std::process::id()));
+        assert!(matches!(SessionKey::load(Some("short"), &dir), Err(SessionKeyError::TooShort)));
+        let configured = SessionKey::load(Some(&"s".repeat(32)), &dir).unwrap();
+        assert!(!dir.join("session.key").exists(), "a configured secret writes nothing");
+        let generated = SessionKey::load(None, &dir).unwrap();
+        let again = SessionKey::load(None, &dir).unwrap();
+        let id = "0123456789abcdef0123456789abcdef";
+        assert_eq!(again.verify(&generated.sign(id)).as_deref(), Some(id), "the same key after a restart");
+        assert_eq!(configured.verify(&generated.sign(id)), None);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join("session.key")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

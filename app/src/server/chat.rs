@@ -30,6 +30,7 @@ pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppErr
     if request.contents.is_empty() {
         return Err(AppError::BadUpload("the conversation is empty".into()));
     }
+    let slot = super::upstream_slot(&state).await?;
     let mut treated = precheck(&state, &session, &mut request).await?;
     let upstream = match state.gemini.stream_generate_content(&state.model, &request).await {
         Ok(upstream) => upstream,
@@ -65,8 +66,9 @@ pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppErr
         .into_iter()
         .map(|(old_uri, file)| ChatEvent::Replaced { old_uri, file })
         .chain(treated.expired.into_iter().map(|file_uri| ChatEvent::Expired { file_uri }));
-    // State: (upstream, finished). Each upstream chunk gives zero or more lines.
-    let lines = stream::unfold((upstream, false), |(mut upstream, finished)| async move {
+    // Each upstream chunk gives zero or more lines.
+    // State: (upstream, finished, the slot held until the answer ends).
+    let lines = stream::unfold((upstream, false, slot), |(mut upstream, finished, slot)| async move {
         if finished {
             return None;
         }
@@ -90,7 +92,7 @@ pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppErr
                 (vec![ChatEvent::Error { error }], true)
             }
         };
-        Some((stream::iter(events), (upstream, finished)))
+        Some((stream::iter(events), (upstream, finished, slot)))
     })
     .flatten();
     let lines = stream::iter(notices.collect::<Vec<_>>()).chain(lines).map(|event| {

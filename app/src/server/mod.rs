@@ -41,6 +41,30 @@ pub struct ServerState {
     pub originals: originals::Originals,
     /// One re-upload per content at a time.
     pub flights: refresh::Flights,
+    /// Largest upload accepted, bytes (`PARLEY_MAX_FILE_BYTES`; never above Gemini's 2 GiB).
+    pub max_file_bytes: u64,
+    /// Calls to Gemini in flight at once (`PARLEY_UPSTREAM_CONCURRENCY`): an answer holds a
+    /// slot until it ends, an upload until its File is `ACTIVE`.
+    pub upstream_slots: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+/// How long a request waits for a free slot towards Gemini before it is told the server is
+/// busy.
+pub const UPSTREAM_SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A slot towards Gemini (see [`ServerState::upstream_slots`]), waiting up to
+/// [`UPSTREAM_SLOT_WAIT`].
+///
+/// # Errors
+/// [`AppError::Busy`] when none frees up in time.
+pub async fn upstream_slot(state: &ServerState) -> Result<tokio::sync::OwnedSemaphorePermit, AppError> {
+    match tokio::time::timeout(UPSTREAM_SLOT_WAIT, state.upstream_slots.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => {
+            tracing::warn!("no free slot towards Gemini");
+            Err(AppError::Busy)
+        }
+    }
 }
 
 /// The browser session a request comes from: the owner of its uploads. `parley`'s session
@@ -64,6 +88,25 @@ pub fn is_expired(expiration: Option<&str>, margin: std::time::Duration, now: st
     expiration
         .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
         .is_some_and(|at| at <= now + margin)
+}
+
+/// The page's Content-Security-Policy, set on the response being rendered: scripts only from
+/// this origin or carrying this response's nonce (Leptos's hydration script has it), wasm
+/// compiled, images from this origin and the previews' `data:`/`blob:` URLs, requests only to
+/// this origin, no plugins, no `<base>`, no framing. Nothing inline in an answer can run.
+pub fn set_content_security_policy() {
+    let (Some(nonce), Some(response)) = (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>()) else {
+        return;
+    };
+    let policy = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{}' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'",
+        &*nonce
+    );
+    if let Ok(value) = http::HeaderValue::from_str(&policy) {
+        response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+    }
 }
 
 /// Sets the response status of the current server function from its error, if any.

@@ -160,6 +160,18 @@ impl Originals {
         Ok(self.store.get(&spooled.key).await?.into_stream())
     }
 
+    /// The first `n` bytes (or fewer) of a spooled upload: for checking its magic bytes.
+    ///
+    /// # Errors
+    /// [`OriginalsError::Store`].
+    pub async fn head(&self, spooled: &Spooled, n: u64) -> Result<Vec<u8>, OriginalsError> {
+        let end = n.min(spooled.size_bytes);
+        if end == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(self.store.get_range(&spooled.key, 0..end).await?.to_vec())
+    }
+
     /// Keeps a spooled upload as the retained original of its content (or deletes it when
     /// retention is off), then evicts what the policy no longer allows. True when an
     /// original of this content is retained afterwards.

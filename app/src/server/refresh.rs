@@ -87,6 +87,8 @@ async fn reupload(state: &ServerState, row: &FileRow) -> Result<Option<FileRow>,
         tracing::info!(file = %row.name, "expired, and no retained original");
         return Ok(None);
     };
+    // The chat request that needs this already holds a slot towards Gemini: no second one, or
+    // a full server could wait on itself.
     let req = gemini::UploadRequest { display_name: Some(row.display_name.clone()), mime_type: row.mime_type.clone(), size_bytes };
     let name = row.display_name.as_str();
     let file = state.gemini.upload_stream(&req, bytes.map_err(|e| e.to_string())).await.map_err(|e| from_gemini(e, Some(name)))?;

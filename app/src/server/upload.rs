@@ -30,19 +30,18 @@ pub async fn upload_file(data: MultipartData) -> Result<UploadedFile, AppError> 
                 size = Some(text.trim().parse::<u64>().map_err(|_| bad("`size` is not a number of bytes".into()))?);
             }
             "mime_type" => mime_type = Some(field.text().await.map_err(|e| bad(e.to_string()))?.trim().to_string()),
-            "name" => {
-                let text = field.text().await.map_err(|e| bad(e.to_string()))?;
-                name = Some(text.chars().take(MAX_NAME_CHARS).collect::<String>());
-            }
+            "name" => name = Some(field.text().await.map_err(|e| bad(e.to_string()))?),
             "file" => {
                 let size = size.ok_or_else(|| bad("`size` must come before `file`".into()))?;
-                if size > gemini::MAX_FILE_BYTES {
-                    return Err(bad(format!("the file is {size} bytes, over Gemini's limit of {} bytes", gemini::MAX_FILE_BYTES)));
-                }
                 let mime_type = mime_type
                     .filter(|m| !m.is_empty())
                     .ok_or_else(|| bad("`mime_type` must come before `file`".into()))?;
-                let name = name.or_else(|| field.file_name().map(str::to_string)).unwrap_or_else(|| "file".into());
+                let name = display_name(name.as_deref().or(field.file_name()).unwrap_or_default());
+                let limit = state.max_file_bytes.min(gemini::MAX_FILE_BYTES);
+                if size > limit {
+                    // Nothing is read, nothing stored.
+                    return Err(AppError::TooLarge { name, size_bytes: size, limit_bytes: limit });
+                }
                 return upload(&state, &owner.0, field, size, mime_type, name).await;
             }
             other => return Err(bad(format!("unexpected field `{other}`"))),
@@ -51,7 +50,8 @@ pub async fn upload_file(data: MultipartData) -> Result<UploadedFile, AppError> 
     Err(bad("the body has no `file` field".into()))
 }
 
-/// Spools the bytes (SHA-256 known before anything goes out), returns this session's
+/// Spools the bytes (SHA-256 known before anything goes out), checks them against the declared
+/// type, returns this session's
 /// `ACTIVE` File with the same content if there is one (dedup, BC-15), else uploads the
 /// spooled bytes, waits for `ACTIVE`, records the File and retains the original.
 async fn upload<E: std::fmt::Display>(
@@ -73,6 +73,12 @@ async fn upload<E: std::fmt::Display>(
         state.originals.discard(spooled).await;
         return Err(AppError::BadUpload(format!("the file had fewer bytes than the {size} announced")));
     }
+    let head = state.originals.head(&spooled, 8192).await.unwrap_or_default();
+    if let Err(detected) = content_matches(&mime_type, &head) {
+        state.originals.discard(spooled).await;
+        tracing::info!(declared = %mime_type, %detected, "upload refused: its bytes are another type");
+        return Err(AppError::ContentMismatch { name, declared: mime_type, detected });
+    }
     let now = std::time::SystemTime::now();
     let copies = state.registry.active_copies(owner, &state.upstream_id, &spooled.sha256).await.unwrap_or_default();
     if let Some(copy) = copies.into_iter().find(|c| usable(state, c, now)) {
@@ -80,7 +86,10 @@ async fn upload<E: std::fmt::Display>(
         keep(state, spooled).await;
         return Ok(copy.into());
     }
-    let result = send(state, owner, &spooled, mime_type, name).await;
+    let result = match super::upstream_slot(state).await {
+        Ok(_slot) => send(state, owner, &spooled, mime_type, name).await,
+        Err(e) => Err(e),
+    };
     if result.is_ok() {
         keep(state, spooled).await;
     } else {
@@ -129,7 +138,73 @@ async fn keep(state: &ServerState, spooled: Spooled) {
     }
 }
 
+/// The person's file name made safe to show and to give Gemini: control characters dropped,
+/// whitespace trimmed, at most [`MAX_NAME_CHARS`] characters, `file` when nothing is left. It
+/// is never used as a path (originals are stored by SHA-256).
+pub fn display_name(raw: &str) -> String {
+    let name: String = raw.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect();
+    let name = name.trim();
+    if name.is_empty() { "file".into() } else { name.to_string() }
+}
+
+/// Checks the declared MIME type against the content's magic bytes (`head`: the first bytes)
+/// with the `infer` crate. Content without a known signature (text, CSV, Markdown, …) passes;
+/// so does a related type of the same family (`image/jpg` for `image/jpeg`; audio and video
+/// share containers such as MP4 and WebM).
+///
+/// # Errors
+/// The detected MIME type when the content is plainly something else (an executable or a PDF
+/// sent as `image/png`, a PNG sent as `text/plain`).
+pub fn content_matches(declared: &str, head: &[u8]) -> Result<(), String> {
+    let Some(kind) = infer::get(head) else { return Ok(()) };
+    let detected = kind.mime_type();
+    let family = |m: &str| m.split('/').next().unwrap_or_default().to_ascii_lowercase();
+    let (declared_family, detected_family) = (family(declared), family(detected));
+    let media = |f: &str| f == "audio" || f == "video";
+    let related = detected.eq_ignore_ascii_case(declared)
+        || (declared_family == detected_family && declared_family != "application")
+        || (media(&declared_family) && media(&detected_family));
+    if related {
+        Ok(())
+    } else {
+        Err(detected.to_string())
+    }
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+    const PDF: &[u8] = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n";
+    /// An ELF header's first bytes, padded to the 64 bytes of a real one.
+    const ELF: &[u8; 64] = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3e\0\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+
+    #[test]
+    fn declared_types_must_match_the_magic_bytes() {
+        assert_eq!(content_matches("image/png", PNG), Ok(()));
+        assert_eq!(content_matches("image/jpg", b"\xff\xd8\xff\xe0\0\x10JFIF"), Ok(()), "same family");
+        assert_eq!(content_matches("application/pdf", PDF), Ok(()));
+        assert_eq!(content_matches("text/plain", b"just words, no signature"), Ok(()));
+        assert_eq!(content_matches("text/csv", b""), Ok(()));
+        assert_eq!(content_matches("image/png", PDF), Err("application/pdf".into()));
+        assert_eq!(content_matches("application/pdf", PNG), Err("image/png".into()));
+        assert_eq!(content_matches("text/plain", PNG), Err("image/png".into()));
+        assert!(content_matches("image/jpeg", ELF.as_slice()).is_err(), "an executable sent as an image");
+        assert!(content_matches("application/pdf", ELF.as_slice()).is_err());
+    }
+
+    #[test]
+    fn display_names_are_sanitised() {
+        assert_eq!(display_name("  report.pdf "), "report.pdf");
+        assert_eq!(display_name("a\u{0}b\r\nc\u{7f}.txt"), "abc.txt");
+        assert_eq!(display_name("../../etc/passwd"), "../../etc/passwd", "kept as text: never a path");
+        assert_eq!(display_name("\u{1}\u{2}"), "file");
+        assert_eq!(display_name(&"x".repeat(600)).chars().count(), MAX_NAME_CHARS);
+    }
 }

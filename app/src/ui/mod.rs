@@ -21,6 +21,8 @@ use state::Chat;
 
 /// The HTML document around [`App`], rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    crate::server::set_content_security_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">

@@ -2,6 +2,7 @@
 //! a browser reaches it. `lifecycle` holds the file-lifecycle cases (ownership, expiry,
 //! re-upload from retained originals, dedup, 403 recovery).
 
+mod hardening;
 mod lifecycle;
 
 use clap::Parser;
@@ -52,7 +53,10 @@ pub(crate) async fn site_from(argv: &[&str]) -> Site {
     let config = Config::try_parse_from(&argv).unwrap();
     let upstream = Upstream::connect(&config).await.unwrap();
     let options = LeptosOptions::builder().output_name("parley").build();
-    let router = server::router(options, server::state(&config, &upstream).unwrap());
+    let key = crate::session::SessionKey::load(None, &data_dir).unwrap();
+    let limits = crate::limits::Limits::new(config.limits());
+    let router = server::router(options, server::state(&config, &upstream).unwrap(), key, limits)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let task = tokio::spawn(async move {
