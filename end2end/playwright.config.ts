@@ -13,6 +13,8 @@ import { defineConfig } from '@playwright/test';
 export const OFFLINE_URL = 'http://127.0.0.1:3400';
 export const KEYED_URL = 'http://127.0.0.1:3402';
 export const SECRET_KEY = 'parley-e2e-secret-Qx81vT3m';
+/** The keyed parley's log, relative to the repository root. */
+export const KEYED_LOG = 'target/e2e-data/parley-3402.log';
 export const EMULATOR_CONTROL = 'http://127.0.0.1:3404/_emulator';
 /** Parley without retained originals (`PARLEY_RETAIN_FOR=0`): expired Files become `expired content`. */
 export const NO_RETAIN_URL = 'http://127.0.0.1:3406';
@@ -70,11 +72,13 @@ export default defineConfig({
       timeout: 60_000,
     },
     {
-      command: 'target/debug/parley',
+      // Its log (debug level) is kept, for secrets.spec.ts to scan for the key.
+      command: `mkdir -p target/e2e-data && exec target/debug/parley >${KEYED_LOG} 2>&1`,
       cwd: '..',
       url: KEYED_URL,
       env: {
         ...site,
+        PARLEY_LOG: 'debug',
         PARLEY_LISTEN: '127.0.0.1:3402',
         PARLEY_DATA_DIR: 'target/e2e-data/3402',
         GEMINI_API_KEY: SECRET_KEY,

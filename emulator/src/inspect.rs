@@ -2,8 +2,9 @@
 //! size of images, the page count of PDFs or the duration of MP4/QuickTime videos. This is
 //! how an answer proves the exact bytes arrived.
 //!
-//! Bytes arrive chunk by chunk ([`Inspector::feed`]); only the first [`KEEP_BYTES`] are kept
-//! for parsing, so a 1 GiB upload costs the emulator at most that much memory.
+//! Bytes arrive chunk by chunk ([`Inspector::feed`]); only what a detail needs is kept (image
+//! headers, PDFs and videos up to [`KEEP_BYTES`], nothing of text or audio), so a 1 GiB upload
+//! costs the emulator at most that much memory.
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -46,11 +47,24 @@ impl Inspector {
         self.size
     }
 
+    /// Bytes worth keeping for [`Description::detail`]: image headers (1 MiB holds any
+    /// EXIF block before the size), whole PDFs and videos up to [`KEEP_BYTES`], nothing of
+    /// other types (text, audio): the emulator's memory stays flat however large they are.
+    fn keep_limit(&self) -> usize {
+        if self.mime_type.starts_with("image/") {
+            1 << 20
+        } else if self.mime_type == "application/pdf" || self.mime_type.starts_with("video/") {
+            KEEP_BYTES
+        } else {
+            0
+        }
+    }
+
     /// Takes the next bytes of the file.
     pub fn feed(&mut self, bytes: &[u8]) {
         self.size += bytes.len() as u64;
         self.hasher.update(bytes);
-        let room = KEEP_BYTES.saturating_sub(self.kept.len());
+        let room = self.keep_limit().saturating_sub(self.kept.len());
         self.kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 

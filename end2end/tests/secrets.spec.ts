@@ -1,5 +1,7 @@
 import { test, expect } from '@playwright/test';
-import { KEYED_URL, SECRET_KEY } from '../playwright.config';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { KEYED_LOG, KEYED_URL, SECRET_KEY } from '../playwright.config';
 import { fixture, openChat, sha12 } from './helpers';
 
 test('the API key reaches no page, asset or server-function response', async ({ page, request }) => {
@@ -24,12 +26,12 @@ test('the API key reaches no page, asset or server-function response', async ({ 
   await expect(answer).toHaveAttribute('data-status', 'done', { timeout: 30_000 });
   await expect(answer).toContainText(`SHA-256 ${sha12(pdf)}`);
 
-  // A failing server function too: its error body must not carry the key either.
-  const failing = await request.post(`${KEYED_URL}/api/chat`, {
-    headers: { 'content-type': 'application/json' },
-    data: { contents: [{ role: 'user', parts: [{ file_data: { mime_type: 'text/plain', file_uri: 'http://127.0.0.1:3401/v1beta/files/nope' } }] }] },
+  // A failing server function too (Gemini refuses the type): its error body must not carry the key.
+  const failing = await request.post(`${KEYED_URL}/api/upload_file`, {
+    multipart: { size: '3', mime_type: 'application/zip', name: 'a.zip', file: { name: 'a.zip', mimeType: 'application/zip', buffer: Buffer.from('PK!') } },
   });
-  bodies.push({ url: 'POST /api/chat (failing)', body: await failing.body() });
+  expect(failing.status()).toBe(415);
+  bodies.push({ url: 'POST /api/upload_file (refused)', body: await failing.body() });
   for (const path of ['/', '/pkg/parley.js', '/pkg/parley.wasm', '/pkg/parley.css', '/api/get_site_info', '/no-such-page']) {
     const response = path.startsWith('/api/') ? await request.post(KEYED_URL + path) : await request.get(KEYED_URL + path);
     bodies.push({ url: path, body: await response.body() });
@@ -43,4 +45,11 @@ test('the API key reaches no page, asset or server-function response', async ({ 
     expect(body.includes(SECRET_KEY), `the key leaked in ${url}`).toBe(false);
   }
   expect(JSON.stringify(await page.evaluate(() => ({ ...localStorage })))).not.toContain(SECRET_KEY);
+});
+
+test('the API key is in none of the server\'s log lines (debug level, the whole run so far)', async () => {
+  const log = readFileSync(path.join(__dirname, '..', '..', KEYED_LOG), 'utf8');
+  expect(log).toContain('upload ACTIVE'); // the log is the real one, and it saw this run's uploads
+  expect(log).toContain('gemini call failed'); // and the refused upload
+  expect(log.includes(SECRET_KEY)).toBe(false);
 });

@@ -86,6 +86,10 @@ pub struct Originals {
     policy: RetainPolicy,
 }
 
+/// Bytes an upload being spooled holds in memory before they go to the store (1 MiB): the
+/// local file system needs no large parts, and concurrent uploads each hold this much.
+const SPOOL_BUFFER_BYTES: usize = 1 << 20;
+
 /// Distinguishes staging keys within one process.
 static STAGED: AtomicU64 = AtomicU64::new(0);
 
@@ -127,7 +131,7 @@ impl Originals {
             super::upload::now_ms(),
             STAGED.fetch_add(1, Ordering::Relaxed)
         ));
-        let mut writer = BufWriter::with_capacity(self.store.clone(), key.clone(), 8 << 20);
+        let mut writer = BufWriter::with_capacity(self.store.clone(), key.clone(), SPOOL_BUFFER_BYTES);
         let mut hasher = Sha256::new();
         let mut size_bytes = 0u64;
         let mut body = std::pin::pin!(body);

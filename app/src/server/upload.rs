@@ -29,7 +29,10 @@ pub async fn upload_file(data: MultipartData) -> Result<UploadedFile, AppError> 
                 let text = field.text().await.map_err(|e| bad(e.to_string()))?;
                 size = Some(text.trim().parse::<u64>().map_err(|_| bad("`size` is not a number of bytes".into()))?);
             }
-            "mime_type" => mime_type = Some(field.text().await.map_err(|e| bad(e.to_string()))?.trim().to_string()),
+            "mime_type" => {
+                let text = field.text().await.map_err(|e| bad(e.to_string()))?;
+                mime_type = Some(essence(&text).ok_or_else(|| bad("`mime_type` is not a MIME type".into()))?);
+            }
             "name" => name = Some(field.text().await.map_err(|e| bad(e.to_string()))?),
             "file" => {
                 let size = size.ok_or_else(|| bad("`size` must come before `file`".into()))?;
@@ -138,6 +141,20 @@ async fn keep(state: &ServerState, spooled: Spooled) {
     }
 }
 
+/// The essence of a MIME type (`type/subtype`, lowercase, parameters dropped), when it is one:
+/// RFC 6838 restricted names (letters, digits and `!#$&^_.+-`, 127 characters at most each).
+/// Anything else — a NUL, a space, a missing `/` — is refused before it could reach a header.
+pub fn essence(mime_type: &str) -> Option<String> {
+    let essence = mime_type.split(';').next()?.trim().to_ascii_lowercase();
+    let (kind, subtype) = essence.split_once('/')?;
+    let name = |part: &str| {
+        (1..=127).contains(&part.len())
+            && part.as_bytes()[0].is_ascii_alphanumeric()
+            && part.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+    };
+    (name(kind) && name(subtype)).then_some(essence)
+}
+
 /// The person's file name made safe to show and to give Gemini: control characters dropped,
 /// whitespace trimmed, at most [`MAX_NAME_CHARS`] characters, `file` when nothing is left. It
 /// is never used as a path (originals are stored by SHA-256).
@@ -197,6 +214,16 @@ mod tests {
         assert_eq!(content_matches("text/plain", PNG), Err("image/png".into()));
         assert!(content_matches("image/jpeg", ELF.as_slice()).is_err(), "an executable sent as an image");
         assert!(content_matches("application/pdf", ELF.as_slice()).is_err());
+    }
+
+    #[test]
+    fn mime_types_are_checked_and_reduced_to_their_essence() {
+        assert_eq!(essence("text/csv; charset=utf-8").as_deref(), Some("text/csv"));
+        assert_eq!(essence(" Image/PNG ").as_deref(), Some("image/png"));
+        assert_eq!(essence("application/vnd.openxmlformats-officedocument.wordprocessingml.document").as_deref().map(str::len), Some(71));
+        for bad in ["\0", "text", "text/", "/plain", "text/pl ain", "text/plain\0", "te\nxt/plain", "", "a/b/c"] {
+            assert_eq!(essence(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,0 +1,177 @@
+//! Load: the `parley` binary (release build, limits off) under N concurrent streaming chats
+//! and M concurrent 20 MiB uploads, each from its own browser session. Gemini is an emulator
+//! in this harness's process, so that the RSS measured is Parley's alone. Prints the error rate, p50/p99 latency and the server's peak RSS per round; the
+//! RSS must stay flat as N grows (no per-request buffering of files). A benchmark that prints
+//! figures, not a test:
+//!
+//! ```text
+//! cargo bench -p parley --bench load
+//! ```
+
+use std::{
+    process::{Child, Command, Stdio},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+const CHAT_ROUNDS: [usize; 3] = [10, 50, 200];
+const UPLOAD_ROUNDS: [usize; 3] = [2, 8, 16];
+const UPLOAD_BYTES: usize = 20 << 20;
+
+/// The server process, killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+    data_dir: std::path::PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// A `VmRSS`/`VmHWM`-style figure of `/proc/{pid}/status`, KiB.
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+const KEY: &str = "load-test-key";
+
+fn start(gemini: &str) -> Server {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let data_dir = std::env::temp_dir().join(format!("parley-load-{}", std::process::id()));
+    let child = Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--gemini-api-key", KEY, "--gemini-base-url", gemini])
+        .args(["--rate-chat", "off", "--rate-upload", "off", "--upload-bytes-per-hour", "0", "--upstream-concurrency", "1024"])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .env("PARLEY_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("parley starts");
+    Server { child, url: format!("http://127.0.0.1:{port}"), data_dir }
+}
+
+/// Samples the server's RSS every 10 ms until `stop`; the peak, KiB.
+fn sample_peak(pid: u32, stop: Arc<AtomicBool>, peak: Arc<AtomicU64>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            peak.fetch_max(status_kib(pid, "VmRSS:"), Ordering::Relaxed);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    })
+}
+
+struct Round {
+    latencies: Vec<Duration>,
+    errors: usize,
+    peak_rss_kib: u64,
+    wall: Duration,
+}
+
+fn report(what: &str, n: usize, mut round: Round) {
+    round.latencies.sort();
+    let at = |q: f64| round.latencies.get(((round.latencies.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
+    println!(
+        "{what:>22} ×{n:<4} errors {:>5.1}%  p50 {:>7.0} ms  p99 {:>7.0} ms  wall {:>6.2} s  server peak RSS {:>6.1} MiB",
+        100.0 * round.errors as f64 / n as f64,
+        at(0.5).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3,
+        round.wall.as_secs_f64(),
+        round.peak_rss_kib as f64 / 1024.0
+    );
+}
+
+async fn run_round<F, Fut>(server: &Server, n: usize, one: F) -> Round
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = bool> + Send + 'static,
+{
+    let (stop, peak) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let sampler = sample_peak(server.child.id(), stop.clone(), peak.clone());
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let fut = one(i);
+            tokio::spawn(async move {
+                let t = Instant::now();
+                let ok = fut.await;
+                (t.elapsed(), ok)
+            })
+        })
+        .collect();
+    let mut round = Round { latencies: Vec::new(), errors: 0, peak_rss_kib: 0, wall: Duration::ZERO };
+    for task in tasks {
+        let (latency, ok) = task.await.unwrap();
+        round.latencies.push(latency);
+        round.errors += usize::from(!ok);
+    }
+    round.wall = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    sampler.join().unwrap();
+    round.peak_rss_kib = peak.load(Ordering::Relaxed);
+    round
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).build().unwrap()
+}
+
+#[tokio::main]
+async fn main() {
+    let config = gemini_emulator::EmulatorConfig { api_key: Some(KEY.into()), processing: Duration::ZERO, ..Default::default() };
+    let emulator = gemini_emulator::spawn("127.0.0.1:0".parse().unwrap(), config).await.unwrap();
+    let server = start(&emulator.base_url());
+    let ready = Instant::now();
+    while reqwest::get(&server.url).await.is_err() {
+        assert!(ready.elapsed() < Duration::from_secs(30), "parley did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!("parley (release) against an emulator in another process; idle RSS {:.1} MiB", status_kib(server.child.id(), "VmRSS:") as f64 / 1024.0);
+
+    for n in CHAT_ROUNDS {
+        let url = format!("{}/api/chat", server.url);
+        let round = run_round(&server, n, |i| {
+            let url = url.clone();
+            async move {
+                let body = serde_json::json!({"contents": [{"role": "user", "parts": [{"text": format!("load {i}: tell me something")}]}]});
+                match browser().post(&url).json(&body).send().await {
+                    Ok(res) if res.status().is_success() => res.text().await.is_ok_and(|t| t.contains(r#""type":"done""#)),
+                    _ => false,
+                }
+            }
+        })
+        .await;
+        report("streaming chats", n, round);
+    }
+
+    for m in UPLOAD_ROUNDS {
+        let url = format!("{}/api/upload_file", server.url);
+        let round = run_round(&server, m, |i| {
+            let url = url.clone();
+            async move {
+                // Distinct bytes per upload: no dedup.
+                let mut bytes = vec![b'a' + (i % 26) as u8; UPLOAD_BYTES];
+                bytes[..8].copy_from_slice(format!("{i:08}").as_bytes());
+                let form = reqwest::multipart::Form::new()
+                    .text("size", UPLOAD_BYTES.to_string())
+                    .text("mime_type", "text/plain")
+                    .text("name", format!("load-{i}.txt"))
+                    .part("file", reqwest::multipart::Part::bytes(bytes).file_name(format!("load-{i}.txt")));
+                matches!(browser().post(&url).multipart(form).send().await, Ok(res) if res.status().is_success())
+            }
+        })
+        .await;
+        report("20 MiB uploads", m, round);
+    }
+    println!("server peak RSS over the whole run (VmHWM) {:.1} MiB", status_kib(server.child.id(), "VmHWM:") as f64 / 1024.0);
+}
