@@ -32,6 +32,13 @@ test('the API key reaches no page, asset or server-function response', async ({ 
   });
   expect(failing.status()).toBe(415);
   bodies.push({ url: 'POST /api/upload_file (refused)', body: await failing.body() });
+  // A whole streamed answer read here (the page's own may still be streaming into its body).
+  const chat = await request.post(`${KEYED_URL}/api/chat`, {
+    headers: { 'content-type': 'application/json' },
+    data: { contents: [{ role: 'user', parts: [{ text: 'hello' }] }] },
+  });
+  expect(chat.status()).toBe(200);
+  bodies.push({ url: 'POST /api/chat (read whole)', body: await chat.body() });
   for (const path of ['/', '/pkg/parley.js', '/pkg/parley.wasm', '/pkg/parley.css', '/api/get_site_info', '/no-such-page']) {
     const response = path.startsWith('/api/') ? await request.post(KEYED_URL + path) : await request.get(KEYED_URL + path);
     bodies.push({ url: path, body: await response.body() });

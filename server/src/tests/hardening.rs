@@ -3,14 +3,11 @@
 
 use reqwest::header;
 
-use super::{site, upload, upload_form, Site};
+use super::{files_under, site, upload, upload_form, Site};
 
 /// The files under the data directory's `originals/` (retained and staged).
 fn stored(site: &Site) -> usize {
-    fn walk(dir: &std::path::Path) -> usize {
-        std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum()
-    }
-    walk(&site.data_dir.join("originals"))
+    files_under(site, "originals")
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use app::model::{ChatEvent, UploadRecord, UploadedFile};
 use gemini_emulator::{EmulatorConfig, Fault, FaultKind, RunningEmulator, Route};
 
-use super::{browser, site, site_from, upload, upload_form, Site};
+use super::{browser, files_under, site, site_from, upload, upload_as, upload_form, Site};
 
 /// An emulator answering at once whose Files live `file_ttl` (Gemini: 48 h).
 async fn emulator(file_ttl: Duration) -> RunningEmulator {
@@ -67,10 +67,7 @@ fn last_generate(emulator: &RunningEmulator) -> String {
 
 /// The retained originals on disk.
 fn originals_on_disk(site: &Site) -> usize {
-    fn walk(dir: &std::path::Path) -> usize {
-        std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum()
-    }
-    walk(&site.data_dir.join("originals/sha256"))
+    files_under(site, "originals/sha256")
 }
 
 /// `check_files` for one URI: live?
@@ -177,14 +174,7 @@ async fn the_same_content_is_uploaded_once_per_session() {
     assert_ne!(changed.uri, first.uri);
     assert_eq!(starts(&emulator), 2);
 
-    let bob = browser();
-    let res = bob
-        .post(format!("{}/api/upload_file", site.url))
-        .multipart(upload_form("10", "text/plain", "b.txt", b"same bytes".to_vec()))
-        .send()
-        .await
-        .unwrap();
-    let bobs: UploadedFile = res.json().await.unwrap();
+    let bobs: UploadedFile = upload_as(&site, &browser(), upload_form("10", "text/plain", "b.txt", b"same bytes".to_vec())).await.json().await.unwrap();
     assert_ne!(bobs.uri, first.uri, "files belong to their session");
     assert_eq!(starts(&emulator), 3);
     assert_eq!(originals_on_disk(&site), 2, "content-addressed: one original per content");
@@ -198,12 +188,7 @@ async fn delete_removes_the_file_upstream_its_record_and_its_original() {
     let site = parley(&emulator, &[]).await;
     let bob = browser();
     let file = upload_text(&site, "a.txt", "to delete").await;
-    let res = bob
-        .post(format!("{}/api/upload_file", site.url))
-        .multipart(upload_form("9", "text/plain", "b.txt", b"to delete".to_vec()))
-        .send()
-        .await
-        .unwrap();
+    let res = upload_as(&site, &bob, upload_form("9", "text/plain", "b.txt", b"to delete".to_vec())).await;
     assert_eq!(res.status(), 200);
     let other = upload_text(&site, "c.txt", "unshared").await;
     assert_eq!(originals_on_disk(&site), 2);

@@ -74,7 +74,20 @@ pub(crate) fn upload_form(size: &str, mime_type: &str, name: &str, bytes: Vec<u8
 }
 
 pub(crate) async fn upload(site: &Site, form: Form) -> reqwest::Response {
-    site.client.post(format!("{}/api/upload_file", site.url)).multipart(form).send().await.unwrap()
+    upload_as(site, &site.client, form).await
+}
+
+/// An upload from `client` (another browser of `site`).
+pub(crate) async fn upload_as(site: &Site, client: &reqwest::Client, form: Form) -> reqwest::Response {
+    client.post(format!("{}/api/upload_file", site.url)).multipart(form).send().await.unwrap()
+}
+
+/// Files under `site`'s data directory at `path` (e.g. `originals`), counted recursively.
+pub(crate) fn files_under(site: &Site, path: &str) -> usize {
+    fn walk(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum()
+    }
+    walk(&site.data_dir.join(path))
 }
 
 #[tokio::test]
