@@ -83,6 +83,7 @@ impl SessionKey {
     }
 
     /// A key from bytes (tests).
+    #[cfg(test)]
     pub fn from_bytes(bytes: &[u8]) -> Self {
         SessionKey(Arc::from(bytes))
     }

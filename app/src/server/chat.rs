@@ -5,7 +5,7 @@ use futures::{stream, StreamExt};
 use leptos::server_fn::codec::ByteStream;
 
 use super::{
-    errors::from_gemini,
+    errors::{from_gemini, registry_failed},
     refresh::{refresh, usable},
     registry::{FileRow, EXPIRED},
     state,
@@ -111,11 +111,6 @@ pub struct Treated {
     pub replaced: Vec<(String, UploadedFile)>,
     /// URIs now sent as `expired content`.
     pub expired: Vec<String>,
-}
-
-fn registry_failed(e: super::registry::RegistryError) -> AppError {
-    tracing::error!(error = %e, "the file registry failed");
-    AppError::Transport("the server could not check the conversation's files".into())
 }
 
 /// The check before every request: each `fileData` URI must be a File this session uploaded,

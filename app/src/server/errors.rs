@@ -37,6 +37,12 @@ pub fn from_gemini(err: gemini::Error, file: Option<&str>) -> AppError {
     }
 }
 
+/// A registry failure as the person is told it (logged here, once).
+pub fn registry_failed(e: super::registry::RegistryError) -> AppError {
+    tracing::error!(error = %e, "the file registry failed");
+    AppError::Transport("the server's file registry is unavailable".into())
+}
+
 /// A 403 that taking Files out cannot fix — a second one after the retry, or one naming a
 /// File the conversation does not hold — reported with Gemini's own words (billing and
 /// key problems give the same text, BC-19). Other errors map as usual.

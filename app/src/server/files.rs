@@ -5,21 +5,16 @@
 use futures::{stream, StreamExt};
 
 use super::{
-    errors::from_gemini,
+    errors::{from_gemini, registry_failed},
     is_expired,
-    refresh::usable,
-    registry::{FileRow, RegistryError, ACTIVE, EXPIRED, REPLACED},
-    session, state, ServerState,
+    refresh::{refreshable, usable},
+    registry::{ACTIVE, EXPIRED, REPLACED},
+    session, state,
 };
 use crate::{
     error::AppError,
     model::{FileCheck, UploadRecord, MAX_FILE_CHECKS},
 };
-
-fn registry_failed(e: RegistryError) -> AppError {
-    tracing::error!(error = %e, "the file registry failed");
-    AppError::Transport("the server's file registry is unavailable".into())
-}
 
 /// See [`crate::api::check_files`]. Up to 8 `files.get` at a time.
 pub async fn check_files(uris: Vec<String>) -> Result<Vec<FileCheck>, AppError> {
@@ -61,16 +56,6 @@ pub async fn check_files(uris: Vec<String>) -> Result<Vec<FileCheck>, AppError> 
         .collect::<Vec<_>>()
         .await;
     checks.into_iter().collect()
-}
-
-/// True when the next request can replace this session's unusable File `row`: the same
-/// content is `ACTIVE`, or its original is retained.
-async fn refreshable(state: &ServerState, row: &FileRow, now: std::time::SystemTime) -> Result<bool, AppError> {
-    let copies = state.registry.active_copies(&row.owner, &state.upstream_id, &row.sha256).await.map_err(registry_failed)?;
-    if copies.iter().any(|c| usable(state, c, now)) {
-        return Ok(true);
-    }
-    Ok(state.originals.policy().enabled() && state.registry.original(&row.sha256).await.map_err(registry_failed)?.is_some())
 }
 
 /// See [`crate::api::list_uploads`].

@@ -205,6 +205,23 @@ impl Originals {
         }
     }
 
+    /// True when [`Originals::open`] would find the original of `sha256` (recorded, within
+    /// `retain_for`, retention on); the store itself is not touched.
+    ///
+    /// # Errors
+    /// [`OriginalsError::Registry`].
+    pub async fn is_retained(&self, sha256: &str) -> Result<bool, OriginalsError> {
+        if !self.policy.enabled() {
+            return Ok(false);
+        }
+        Ok(self.registry.original(sha256).await?.is_some_and(|o| self.within_retain_for(&o)))
+    }
+
+    /// True while `original` is younger than `retain_for`.
+    fn within_retain_for(&self, original: &Original) -> bool {
+        original.stored_at_ms >= self.stored_before_ms()
+    }
+
     /// The retained original of `sha256` as a stream of bytes with its size, or `None` when
     /// there is none (never stored, evicted, past `retain_for`, or retention is off).
     ///
@@ -215,7 +232,7 @@ impl Originals {
             return Ok(None);
         }
         let Some(original) = self.registry.original(sha256).await? else { return Ok(None) };
-        if original.stored_at_ms < self.stored_before_ms() {
+        if !self.within_retain_for(&original) {
             self.evict().await?;
             return Ok(None);
         }

@@ -12,7 +12,7 @@ use std::{
 use futures::TryStreamExt;
 
 use super::{
-    errors::from_gemini,
+    errors::{from_gemini, registry_failed},
     is_expired,
     registry::{FileRow, ACTIVE, EXPIRED, REPLACED},
     ServerState,
@@ -54,10 +54,6 @@ pub fn usable(state: &ServerState, row: &FileRow, now: SystemTime) -> bool {
 pub async fn refresh(state: &ServerState, row: &FileRow) -> Result<Option<FileRow>, AppError> {
     let flight = state.flights.slot(format!("{}\n{}\n{}", row.owner, state.upstream_id, row.sha256));
     let _turn = flight.lock().await;
-    let registry_failed = |e: super::registry::RegistryError| {
-        tracing::error!(error = %e, "the file registry failed");
-        AppError::Transport("the server could not check the conversation's files".into())
-    };
     let now = SystemTime::now();
     let copies = state.registry.active_copies(&row.owner, &state.upstream_id, &row.sha256).await.map_err(registry_failed)?;
     let mut stand_in = None;
@@ -75,6 +71,23 @@ pub async fn refresh(state: &ServerState, row: &FileRow) -> Result<Option<FileRo
     let mark = if stand_in.is_some() { REPLACED } else { EXPIRED };
     state.registry.set_state(&row.owner, &row.uri, mark).await.map_err(registry_failed)?;
     Ok(stand_in)
+}
+
+/// True when [`refresh`] would find a File for this session's unusable `row` (for
+/// `check_files`): the same content is `ACTIVE`, or its original is retained (by the same
+/// rules [`super::originals::Originals::open`] applies).
+///
+/// # Errors
+/// [`AppError`] when the registry fails.
+pub async fn refreshable(state: &ServerState, row: &FileRow, now: SystemTime) -> Result<bool, AppError> {
+    let copies = state.registry.active_copies(&row.owner, &state.upstream_id, &row.sha256).await.map_err(registry_failed)?;
+    if copies.iter().any(|c| c.uri != row.uri && usable(state, c, now)) {
+        return Ok(true);
+    }
+    state.originals.is_retained(&row.sha256).await.map_err(|e| {
+        tracing::error!(error = %e, "the store of originals failed");
+        AppError::Transport("the server could not check its retained files".into())
+    })
 }
 
 /// Uploads `row`'s retained original again, waits for `ACTIVE` and records the new File.
