@@ -13,14 +13,25 @@ import { defineConfig } from '@playwright/test';
 export const OFFLINE_URL = 'http://127.0.0.1:3400';
 export const KEYED_URL = 'http://127.0.0.1:3402';
 export const SECRET_KEY = 'parley-e2e-secret-Qx81vT3m';
-/** The keyed parley's log, relative to the repository root. */
-export const KEYED_LOG = 'target/e2e-data/parley-3402.log';
+/** The built-in emulator's key in every offline parley of the suite (`PARLEY_EMULATOR_API_KEY`). */
+export const EMULATOR_KEY = 'parley-e2e-emulator-key-Jw42cZ9p';
+/** Every parley's session-signing secret (`PARLEY_SESSION_SECRET`). */
+export const SESSION_SECRET = 'parley-e2e-session-secret-0123456789abcdef';
+/** Where every parley of the suite logs (one file per port), for secrets.spec.ts to scan. */
+export const logOf = (port: number) => `target/e2e-data/parley-${port}.log`;
 export const EMULATOR_CONTROL = 'http://127.0.0.1:3404/_emulator';
 /** Parley without retained originals (`PARLEY_RETAIN_FOR=0`): expired Files become `expired content`. */
 export const NO_RETAIN_URL = 'http://127.0.0.1:3406';
 export const NO_RETAIN_CONTROL = 'http://127.0.0.1:3407/_emulator';
 
-const site = { LEPTOS_SITE_ROOT: 'target/site', PARLEY_LOG: 'info' };
+const site = {
+  LEPTOS_SITE_ROOT: 'target/site',
+  PARLEY_LOG: 'info',
+  PARLEY_SESSION_SECRET: SESSION_SECRET,
+  PARLEY_EMULATOR_API_KEY: EMULATOR_KEY,
+};
+/** Runs parley with its log in `logOf(port)`. */
+const parley = (port: number) => `mkdir -p target/e2e-data && exec target/debug/parley >${logOf(port)} 2>&1`;
 
 export default defineConfig({
   testDir: './tests',
@@ -50,7 +61,7 @@ export default defineConfig({
   },
   webServer: [
     {
-      command: 'target/debug/parley',
+      command: parley(3400),
       cwd: '..',
       url: OFFLINE_URL,
       env: {
@@ -72,8 +83,8 @@ export default defineConfig({
       timeout: 60_000,
     },
     {
-      // Its log (debug level) is kept, for secrets.spec.ts to scan for the key.
-      command: `mkdir -p target/e2e-data && exec target/debug/parley >${KEYED_LOG} 2>&1`,
+      // At debug level, for secrets.spec.ts to scan the most verbose log there is.
+      command: parley(3402),
       cwd: '..',
       url: KEYED_URL,
       env: {
@@ -88,7 +99,7 @@ export default defineConfig({
       timeout: 60_000,
     },
     {
-      command: 'target/debug/parley',
+      command: parley(3406),
       cwd: '..',
       url: NO_RETAIN_URL,
       env: {

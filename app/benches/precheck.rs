@@ -36,6 +36,7 @@ fn main() {
         flights: Default::default(),
         max_file_bytes: gemini::MAX_FILE_BYTES,
         upstream_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(64)),
+        upstream_wait: std::time::Duration::from_secs(30),
     };
     let uris: Vec<String> = (0..FILES).map(|i| format!("https://generativelanguage.googleapis.com/v1beta/files/f{i:011}")).collect();
     runtime.block_on(async {

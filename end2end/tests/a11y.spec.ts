@@ -1,4 +1,5 @@
-import { test, expect, type Page } from '@playwright/test';
+import { test, expect } from './base';
+import type { Page } from '@playwright/test';
 import AxeBuilder from '@axe-core/playwright';
 import { control, fixture, openChat } from './helpers';
 

@@ -1,4 +1,4 @@
-import { test, expect } from '@playwright/test';
+import { test, expect } from './base';
 import { control, fixture, openChat, sha12 } from './helpers';
 
 const photo = fixture('photo-3000x2000.jpg');

@@ -1,17 +1,12 @@
-import { test, expect } from '@playwright/test';
+import { test, expect } from './base';
 import { readFileSync } from 'node:fs';
-import { control, fixture, generateRequests, openChat, sha12 } from './helpers';
+import { control, fixture, generateRequests, openChat, send, sha12 } from './helpers';
 
 const photo = fixture('photo-3000x2000.jpg');
 
 test.beforeEach(async () => {
   await control('/faults', undefined, 'DELETE');
 });
-
-async function send(page: import('@playwright/test').Page, text: string) {
-  await page.getByRole('textbox', { name: 'Message' }).fill(text);
-  await page.getByRole('button', { name: 'Send' }).click();
-}
 
 test('answers render as Markdown, and an XSS answer stays inert', async ({ page }) => {
   const dialogs: string[] = [];

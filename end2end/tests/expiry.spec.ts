@@ -1,13 +1,9 @@
-import { test, expect, type Page } from '@playwright/test';
+import { test, expect } from './base';
+import type { Page } from '@playwright/test';
 import { EMULATOR_CONTROL, NO_RETAIN_CONTROL, NO_RETAIN_URL } from '../playwright.config';
-import { control, fileUris, fixture, generateRequests, openChat, sha12, uploadStarts } from './helpers';
+import { control, fileUris, fixture, generateRequests, openChat, send, sha12, uploadStarts } from './helpers';
 
 const pdf = fixture('report-3-pages.pdf');
-
-async function send(page: Page, text: string) {
-  await page.getByRole('textbox', { name: 'Message' }).fill(text);
-  await page.getByRole('button', { name: 'Send' }).click();
-}
 
 /** Sends `text` with the PDF attached in a new chat and waits for the answer. */
 async function startWithPdf(page: Page, text: string, url = '/') {

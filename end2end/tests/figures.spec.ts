@@ -1,4 +1,4 @@
-import { test, expect } from '@playwright/test';
+import { test, expect } from './base';
 import { openChat } from './helpers';
 
 // Prints figures; asserts only that the path works (speed targets are read, not enforced).

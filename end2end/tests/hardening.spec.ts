@@ -1,4 +1,4 @@
-import { test, expect } from '@playwright/test';
+import { test, expect } from './base';
 import { OFFLINE_URL } from '../playwright.config';
 import { fixture, openChat } from './helpers';
 

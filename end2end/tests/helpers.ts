@@ -1,8 +1,9 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, request, type Page } from '@playwright/test';
-import { EMULATOR_CONTROL } from '../playwright.config';
+import { EMULATOR_CONTROL, EMULATOR_KEY, SESSION_SECRET, logOf } from '../playwright.config';
 
 export const fixture = (name: string) => path.join(__dirname, '..', 'fixtures', name);
 
@@ -45,4 +46,53 @@ export async function uploadStarts(base = EMULATOR_CONTROL) {
 /** The `fileData.fileUri`s of a logged generate request. */
 export function fileUris(call: { json: any }): string[] {
   return (call.json.contents as any[]).flatMap((c) => c.parts).filter((p) => p.fileData).map((p) => p.fileData.fileUri);
+}
+
+/**
+ * Starts a parley of the test's own from the debug build, on the built-in emulator with its
+ * control surface (`http://127.0.0.1:{emulatorPort}/_emulator`), data in
+ * `target/e2e-data/{port}`, log appended to `logOf(port)`; `env` adds or overrides settings.
+ * The test stops it.
+ */
+export function startParley(port: number, emulatorPort: number, env: Record<string, string> = {}): ChildProcess {
+  const root = path.join(__dirname, '..', '..');
+  mkdirSync(path.join(root, 'target', 'e2e-data'), { recursive: true });
+  const log = openSync(path.join(root, logOf(port)), 'a');
+  return spawn('target/debug/parley', [], {
+    cwd: root,
+    stdio: ['ignore', log, log],
+    env: {
+      ...process.env,
+      LEPTOS_SITE_ROOT: 'target/site',
+      PARLEY_SESSION_SECRET: SESSION_SECRET,
+      PARLEY_EMULATOR_API_KEY: EMULATOR_KEY,
+      PARLEY_LISTEN: `127.0.0.1:${port}`,
+      PARLEY_DATA_DIR: `target/e2e-data/${port}`,
+      GEMINI_API_KEY: '',
+      PARLEY_EMULATOR_LISTEN: `127.0.0.1:${emulatorPort}`,
+      PARLEY_EMULATOR_CONTROL: 'true',
+      PARLEY_LOG: 'info',
+      ...env,
+    },
+  });
+}
+
+/** Waits (up to 30 s) until `url` answers. */
+export async function waitUp(url: string) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // Not listening yet.
+    }
+    if (Date.now() > deadline) throw new Error(`${url} did not come up`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Types `text` into the message box and presses Send. */
+export async function send(page: Page, text: string) {
+  await page.getByRole('textbox', { name: 'Message' }).fill(text);
+  await page.getByRole('button', { name: 'Send' }).click();
 }

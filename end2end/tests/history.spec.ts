@@ -1,12 +1,13 @@
-import { test, expect, type Page } from '@playwright/test';
+import { test, expect } from './base';
+import type { Page } from '@playwright/test';
 import { readFileSync } from 'node:fs';
-import { control, fixture, generateRequests, openChat, sha12 } from './helpers';
+import { control, fixture, generateRequests, openChat, send, sha12 } from './helpers';
 
 const pdf = fixture('report-3-pages.pdf');
 
-async function send(page: Page, text: string) {
-  await page.getByRole('textbox', { name: 'Message' }).fill(text);
-  await page.getByRole('button', { name: 'Send' }).click();
+/** Sends `text` and waits for the whole answer. */
+async function ask(page: Page, text: string) {
+  await send(page, text);
   await expect(page.locator('article[data-role="model"]').last()).toHaveAttribute('data-status', 'done');
 }
 
@@ -25,12 +26,12 @@ const conversations = (page: Page) => page.getByRole('navigation', { name: 'Conv
 test('conversations survive a reload; New chat, switch, search and delete', async ({ page }) => {
   await openChat(page);
   await page.getByLabel('Attach files').setInputFiles([pdf]);
-  await send(page, 'Tell me about the quarterly report');
+  await ask(page, 'Tell me about the quarterly report');
   await expect(conversations(page)).toHaveText(['Tell me about the quarterly report']);
 
   await page.getByRole('button', { name: 'New chat' }).click();
   await expect(page.locator('article')).toHaveCount(0);
-  await send(page, 'A second conversation');
+  await ask(page, 'A second conversation');
   await expect(conversations(page)).toHaveText(['A second conversation', 'Tell me about the quarterly report']);
 
   await page.reload();
@@ -45,7 +46,7 @@ test('conversations survive a reload; New chat, switch, search and delete', asyn
   await expect(user.getByTestId('attachment-chip')).toContainText('304 KB');
   await expect(page.locator('article[data-role="model"]')).toContainText(`SHA-256 ${sha12(pdf)}`);
   // The restored conversation goes on, with its File still referenced.
-  await send(page, 'And the second page?');
+  await ask(page, 'And the second page?');
   const last = (await generateRequests()).at(-1)!;
   expect(JSON.stringify(last.json)).toContain('fileData');
 
@@ -69,7 +70,7 @@ test('conversations survive a reload; New chat, switch, search and delete', asyn
 test('export → import in a fresh browser is byte-stable, and importing twice does not duplicate', async ({ page, browser }) => {
   await openChat(page);
   await page.getByLabel('Attach files').setInputFiles([fixture('photo-3000x2000.jpg'), pdf]);
-  await send(page, 'Compare these');
+  await ask(page, 'Compare these');
   const first = await exportText(page);
   const parsed = JSON.parse(first);
   expect(parsed.version).toBe('1.2');
@@ -102,7 +103,7 @@ test('export → import in a fresh browser is byte-stable, and importing twice d
 test('a seed-002 export imports; an older one keeps its live files and marks the gone ones (BC-17)', async ({ page }) => {
   await openChat(page);
   await page.getByLabel('Attach files').setInputFiles([pdf]);
-  await send(page, 'upload it');
+  await ask(page, 'upload it');
   const live = JSON.parse(await exportText(page)).conversation[0].parts[0].file_data.file_uri as string;
   const gone = live.replace(/files\/[a-z0-9]+$/, 'files/zzzzzzzzzzzz');
 
@@ -140,7 +141,7 @@ test('a seed-002 export imports; an older one keeps its live files and marks the
   await expect(user).toContainText('Two files');
   await expect(user.getByText('expired content')).toHaveCount(1);
   await expect(user.getByRole('note')).toContainText('expired');
-  await send(page, 'still there?');
+  await ask(page, 'still there?');
   const last = (await generateRequests()).at(-1)!;
   const sent = JSON.stringify(last.json);
   expect(sent).toContain(live);
@@ -151,7 +152,7 @@ test('a seed-002 export imports; an older one keeps its live files and marks the
 
 test('a malformed or hostile import is refused with a clear error and changes nothing', async ({ page }) => {
   await openChat(page);
-  await send(page, 'keep me');
+  await ask(page, 'keep me');
   const before = await conversations(page).allTextContents();
   const hostile: [string, string][] = [
     ['{"version": "7.3", "conversation": []}', 'version “7.3”'],

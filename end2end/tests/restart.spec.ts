@@ -1,51 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
-import { test, expect, type Page } from '@playwright/test';
-import { control, fixture, openChat, sha12 } from './helpers';
+import type { ChildProcess } from 'node:child_process';
+import { test, expect } from './base';
+import { control, fixture, openChat, send, sha12, startParley, waitUp } from './helpers';
 
 // Its own parley (built-in emulator, control surface), started and killed by the test.
 const URL = 'http://127.0.0.1:3408';
 const CONTROL = 'http://127.0.0.1:3409/_emulator';
-const root = path.join(__dirname, '..', '..');
-
-function startParley(): ChildProcess {
-  return spawn('target/debug/parley', [], {
-    cwd: root,
-    stdio: 'ignore',
-    env: {
-      ...process.env,
-      LEPTOS_SITE_ROOT: 'target/site',
-      PARLEY_LISTEN: '127.0.0.1:3408',
-      PARLEY_DATA_DIR: 'target/e2e-data/3408',
-      GEMINI_API_KEY: '',
-      PARLEY_EMULATOR_LISTEN: '127.0.0.1:3409',
-      PARLEY_EMULATOR_CONTROL: 'true',
-      PARLEY_LOG: 'warn',
-    },
-  });
-}
-
-async function up() {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      if ((await fetch(URL)).ok) return;
-    } catch {
-      // Not listening yet.
-    }
-    if (Date.now() > deadline) throw new Error('parley did not start');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function send(page: Page, text: string) {
-  await page.getByRole('textbox', { name: 'Message' }).fill(text);
-  await page.getByRole('button', { name: 'Send' }).click();
-}
+const up = () => waitUp(URL);
+const start = (env: Record<string, string> = {}) => startParley(3408, 3409, env);
 
 test('a server restart in the middle of an answer loses nothing, and Retry works', async ({ page }) => {
   const pdf = fixture('report-3-pages.pdf');
-  let server = startParley();
+  let server = start();
   try {
     await up();
     await openChat(page, URL);
@@ -70,7 +35,7 @@ test('a server restart in the middle of an answer loses nothing, and Retry works
 
     // Back up (same data directory: same session key, registry and retained originals; the
     // built-in emulator starts empty, so the File is gone there and is uploaded again).
-    server = startParley();
+    server = start();
     await up();
     await answer.getByRole('alert').getByRole('button', { name: 'Retry' }).click();
     const retried = page.locator('article[data-role="model"]').last();
@@ -84,6 +49,65 @@ test('a server restart in the middle of an answer loses nothing, and Retry works
     await expect(page.locator('html[data-hydrated="true"]')).toBeAttached();
     await expect(page.locator('article[data-role="user"]')).toHaveCount(2);
     await expect(page.locator('article[data-role="model"]').last()).toContainText('You asked: “second”');
+  } finally {
+    server.kill('SIGKILL');
+  }
+});
+
+/** Resolves with the exit code once `server` has exited. */
+const exited = (server: ChildProcess) =>
+  new Promise<number | null>((resolve) => {
+    if (server.exitCode !== null) resolve(server.exitCode);
+    else server.once('exit', (code) => resolve(code));
+  });
+
+test('SIGTERM lets an answer in flight finish, then the server stops', async ({ page }) => {
+  const server = start();
+  try {
+    await up();
+    await openChat(page, URL);
+    await control('/faults', { route: 'generate', kind: 'slow_stream', chunk_delay: '400ms' }, 'POST', CONTROL);
+    await send(page, 'finish me please');
+    const answer = page.locator('article[data-role="model"]').last();
+    await expect(answer).toHaveAttribute('data-status', 'streaming');
+    const stopped = exited(server);
+    server.kill('SIGTERM');
+    // The answer streams to its end on the stopping server.
+    await expect(answer).toHaveAttribute('data-status', 'done');
+    await expect(answer).toContainText('You asked: “finish me please”');
+    await expect(answer.getByRole('alert')).toHaveCount(0);
+    expect(await stopped).toBe(0);
+    await expect(fetch(URL)).rejects.toThrow();
+  } finally {
+    server.kill('SIGKILL');
+  }
+});
+
+test('past the shutdown grace an answer in flight is cut off; the message stays and Retry works', async ({ page }) => {
+  let server = start({ PARLEY_SHUTDOWN_GRACE: '1s' });
+  try {
+    await up();
+    await openChat(page, URL);
+    await control('/faults', { route: 'generate', kind: 'hang', hang_for: '1h' }, 'POST', CONTROL);
+    await send(page, 'never answered');
+    await expect(page.getByRole('status').filter({ hasText: 'is typing' })).toBeVisible();
+    const stopped = exited(server);
+    const signalled = Date.now();
+    server.kill('SIGTERM');
+    expect(await stopped).toBe(0);
+    expect(Date.now() - signalled).toBeLessThan(10_000);
+    const alert = page.getByRole('alert');
+    await expect(alert).toBeVisible();
+    await expect(page.locator('article[data-role="user"]')).toHaveCount(1);
+    await expect(page.locator('article[data-role="user"]')).toContainText('never answered');
+
+    server = start({ PARLEY_SHUTDOWN_GRACE: '1s' });
+    await up();
+    await alert.getByRole('button', { name: 'Retry' }).click();
+    const answer = page.locator('article[data-role="model"]').last();
+    await expect(answer).toHaveAttribute('data-status', 'done');
+    await expect(answer).toContainText('You asked: “never answered”');
+    await expect(page.locator('article[data-role="user"]')).toHaveCount(1);
   } finally {
     server.kill('SIGKILL');
   }

@@ -19,7 +19,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use gemini::{ApiKey, Client, ClientConfig, UploadRequest};
+use gemini::{ApiKey, Client, ClientConfig, FileSource, UploadRequest};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -86,9 +86,8 @@ async fn upload_with_client(base: &str, path: &Path) -> Duration {
     let client = Client::new(ClientConfig::new(base.parse().unwrap(), ApiKey::new("bench").unwrap())).unwrap();
     let size = std::fs::metadata(path).unwrap().len();
     let started = Instant::now();
-    let file = tokio::fs::File::open(path).await.unwrap();
     let req = UploadRequest { display_name: None, mime_type: "video/mp4".into(), size_bytes: size };
-    let uploaded = client.upload_stream(&req, tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024)).await.unwrap();
+    let uploaded = client.upload_from(&req, &FileSource::new(path)).await.unwrap();
     assert_eq!(uploaded.size_bytes, size);
     started.elapsed()
 }

@@ -87,13 +87,24 @@ pub enum Error {
         limit: u64,
     },
 
-    /// A network-level failure (connection refused, reset, timeout, …).
+    /// A network-level failure (connection refused, reset, timeout, …). The URL it names has
+    /// lost its query: an upload session's URL (`upload_id=…`) is a capability and must not
+    /// reach a log or a person.
     #[error("network error talking to Gemini: {0}")]
-    Transport(#[from] reqwest::Error),
+    Transport(reqwest::Error),
 
     /// A response body that is not the JSON we expect.
     #[error("could not decode Gemini's response: {0}")]
     Decode(String),
+}
+
+impl From<reqwest::Error> for Error {
+    fn from(mut e: reqwest::Error) -> Self {
+        if let Some(url) = e.url_mut() {
+            url.set_query(None);
+        }
+        Error::Transport(e)
+    }
 }
 
 impl Error {

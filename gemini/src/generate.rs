@@ -53,15 +53,16 @@ impl Client {
                 check(res).await
             })
             .await?;
-        Ok(sse_chunks(res.bytes_stream(), Error::Transport))
+        Ok(sse_chunks(res.bytes_stream(), Error::from))
     }
 }
 
 /// Gemini's SSE body (`data: {json}\r\n\r\n` frames, split anywhere by the network) as a
-/// stream of parsed chunks, by `eventsource-stream`. A frame whose data is not a
+/// stream of parsed chunks, by `eventsource-stream`: what [`Client::stream_generate_content`]
+/// returns, for a body had some other way. A frame whose data is not a
 /// `GenerateContentResponse` gives [`Error::Decode`]; an `error` object in it gives
 /// [`Error::Api`]; a failure of the body gives `transport(e)`.
-fn sse_chunks<S, B, E>(body: S, transport: fn(E) -> Error) -> SseStream
+pub fn sse_chunks<S, B, E>(body: S, transport: fn(E) -> Error) -> SseStream
 where
     S: Stream<Item = std::result::Result<B, E>> + Send + 'static,
     B: AsRef<[u8]> + Send + 'static,

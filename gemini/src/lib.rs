@@ -3,8 +3,10 @@
 //! What Parley needs from Gemini, with nothing from Leptos:
 //!
 //! * the **resumable upload** of the Files API (`start` → `x-goog-upload-url` → 8 MiB
-//!   `upload` chunks, the last one `upload, finalize`) — [`Client::upload_stream`];
-//!   resumed after a dropped connection, in direct or gateway mode ([`Mode`]);
+//!   `upload` chunks, the last one `upload, finalize`) — [`Client::upload_from`] for bytes
+//!   that can be read again ([`UploadSource`], [`FileSource`]: no chunk held in memory),
+//!   [`Client::upload_stream`] for a one-pass stream; resumed after a dropped connection, in
+//!   direct or gateway mode ([`Mode`]);
 //! * `files.get` / `files.list` / `files.delete` and the wait for a File to become `ACTIVE`,
 //!   polling with exponential backoff and jitter — [`Client::wait_active`], [`PollPolicy`],
 //!   and for local files [`Client::upload_and_wait_active`];
@@ -30,11 +32,11 @@ mod upload;
 
 pub use client::{ApiKey, Client, ClientConfig, Mode, RetryPolicy, Timeouts, CONNECT_TIMEOUT};
 pub use error::{Error, Result};
-pub use generate::SseStream;
+pub use generate::{sse_chunks, SseStream};
 pub use local::{UploadOptions, UploadResult, MAX_FILE_BYTES};
 pub use poll::{PollPolicy, MIN_DELAY};
 pub use types::{
     Candidate, Content, File, FileData, FileList, FileState, GenerateContentRequest,
     GenerateContentResponse, InlineData, Part, Status, UsageMetadata, VideoMetadata,
 };
-pub use upload::{upload_target, ResumableUpload, UploadRequest, CHUNK_SIZE};
+pub use upload::{upload_target, ByteStream, FileSource, ResumableUpload, UploadRequest, UploadSource, CHUNK_SIZE};

@@ -8,7 +8,7 @@ use crate::{
     error::{Error, Result},
     poll::PollPolicy,
     types::{File, FileState},
-    upload::UploadRequest,
+    upload::{FileSource, UploadRequest},
 };
 
 /// Gemini's per-file limit, 2 GB, as 2 GiB = 2 147 483 648 bytes
@@ -51,13 +51,13 @@ pub struct UploadResult {
 }
 
 impl Client {
-    /// Uploads the file at `path` (streamed from disk, one chunk in memory at a time) and
+    /// Uploads the file at `path` (each chunk streamed from disk: [`Client::upload_from`]) and
     /// waits until it is `ACTIVE`.
     ///
     /// # Errors
     /// Before any network call: [`Error::FileNotFound`] for a missing path (or a directory),
     /// [`Error::TooLarge`] over `options.max_bytes`. Then the errors of
-    /// [`Client::upload_stream`] and [`Client::wait_active`]: [`Error::NotActiveInTime`] on
+    /// [`Client::upload_from`] and [`Client::wait_active`]: [`Error::NotActiveInTime`] on
     /// timeout, [`Error::UploadFailed`] (state and details) on `FAILED`, each after one
     /// DELETE when `options.poll.cleanup_on_timeout`.
     pub async fn upload_and_wait_active(&self, path: impl AsRef<Path>, options: &UploadOptions) -> Result<UploadResult> {
@@ -78,9 +78,8 @@ impl Client {
             .display_name
             .clone()
             .or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned()));
-        let file = tokio::fs::File::open(path).await.map_err(|_| not_found())?;
         let req = UploadRequest { display_name, mime_type, size_bytes: meta.len() };
-        let uploaded = self.upload_stream(&req, tokio_util::io::ReaderStream::new(file)).await?;
+        let uploaded = self.upload_from(&req, &FileSource::new(path)).await?;
         let active = self.wait_active(uploaded, &options.poll).await?;
         Ok(UploadResult {
             id: active.id().to_string(),

@@ -10,9 +10,15 @@
 //! without `x-goog-upload-status: final`) is resumed: the client asks `query`, reads
 //! `X-Goog-Upload-Size-Received`, and sends the rest of the chunk from there (§1.6), within
 //! the client's [`crate::RetryPolicy`].
+//!
+//! Two ways in: [`Client::upload_from`] streams each chunk's body from an [`UploadSource`]
+//! that can be read again from any offset (a file, an object in a store), so no chunk is
+//! held in memory; [`Client::upload_stream`] takes a one-pass stream and holds one chunk.
+
+use std::{ops::Range, path::PathBuf};
 
 use bytes::{Bytes, BytesMut};
-use futures::{Stream, StreamExt};
+use futures::{future::BoxFuture, stream::BoxStream, Future, Stream, StreamExt};
 use reqwest::Response;
 use serde::Deserialize;
 use serde_json::json;
@@ -27,6 +33,50 @@ use crate::{
 /// Bytes per chunk, 8 MiB: the SDKs' `CHUNK_SIZE` and Gemini's
 /// `x-goog-upload-chunk-granularity` (8388608).
 pub const CHUNK_SIZE: usize = 8 * 1024 * 1024;
+
+/// Bytes each read of a [`FileSource`] asks the disk for at a time (64 KiB).
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+/// A chunk's bytes on their way out, as [`UploadSource::read`] gives them.
+pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
+
+/// Bytes an upload can read again from any offset — a file on disk, an object in a store — so
+/// that [`Client::upload_from`] holds no chunk in memory: each chunk's body streams from the
+/// source, and a chunk cut short is read again from where Gemini says it stopped.
+pub trait UploadSource: Send + Sync {
+    /// The bytes in `range` (offsets in bytes, `end` exclusive): a stream of exactly
+    /// `range.end - range.start` bytes.
+    ///
+    /// # Errors
+    /// An I/O error when the source cannot be read from `range.start`.
+    fn read(&self, range: Range<u64>) -> BoxFuture<'_, std::io::Result<ByteStream>>;
+}
+
+/// A file on disk as an [`UploadSource`]: each read opens it, seeks, and streams
+/// [`READ_BUFFER_BYTES`] at a time.
+#[derive(Debug, Clone)]
+pub struct FileSource {
+    path: PathBuf,
+}
+
+impl FileSource {
+    /// The file at `path` (opened at each read, not now).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        FileSource { path: path.into() }
+    }
+}
+
+impl UploadSource for FileSource {
+    fn read(&self, range: Range<u64>) -> BoxFuture<'_, std::io::Result<ByteStream>> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        Box::pin(async move {
+            let mut file = tokio::fs::File::open(&self.path).await?;
+            file.seek(std::io::SeekFrom::Start(range.start)).await?;
+            let part = file.take(range.end.saturating_sub(range.start));
+            Ok(tokio_util::io::ReaderStream::with_capacity(part, READ_BUFFER_BYTES).boxed())
+        })
+    }
+}
 
 /// What the `start` request announces.
 #[derive(Debug, Clone)]
@@ -131,10 +181,35 @@ impl Client {
         Ok(ResumableUpload { client: self.clone(), url, offset: 0, total: req.size_bytes })
     }
 
+    /// Uploads `req.size_bytes` bytes read from `source` in [`CHUNK_SIZE`] chunks and returns
+    /// the File from the finalize answer (often still `PROCESSING`: see
+    /// [`Client::wait_active`]). Each chunk's body streams from the source, so memory does
+    /// not grow with the chunk size or the number of concurrent uploads; a chunk cut short by
+    /// the network is read again from where Gemini says it stopped.
+    ///
+    /// # Errors
+    /// [`Error::Source`] when the source cannot be read; the errors of
+    /// [`Client::start_upload`] and [`ResumableUpload::send_chunk`] (a source shorter than
+    /// announced fails its chunk, which is retried and then refused).
+    pub async fn upload_from(&self, req: &UploadRequest, source: &dyn UploadSource) -> Result<File> {
+        let mut session = self.start_upload(req).await?;
+        loop {
+            let end = session.offset.saturating_add(CHUNK_SIZE as u64).min(session.total);
+            let last = end == session.total;
+            if let Some(file) = session.send_range(source, end, last).await? {
+                return Ok(file);
+            }
+            if last {
+                return Err(Error::Protocol("finalize did not return a File".into()));
+            }
+        }
+    }
+
     /// Uploads a byte stream of exactly `req.size_bytes` bytes in [`CHUNK_SIZE`] chunks and
     /// returns the File from the finalize answer (often still `PROCESSING`: see
-    /// [`Client::wait_active`]). At most one chunk is held in memory; a chunk cut short by
-    /// the network is resumed where Gemini says it stopped.
+    /// [`Client::wait_active`]). At most one chunk is held in memory (use
+    /// [`Client::upload_from`] when the bytes can be read again); a chunk cut short by the
+    /// network is resumed where Gemini says it stopped.
     ///
     /// # Errors
     /// [`Error::SizeMismatch`] when the stream is longer or shorter than announced (the
@@ -222,11 +297,40 @@ impl ResumableUpload {
     pub async fn send_chunk(&mut self, chunk: Bytes, last: bool) -> Result<Option<File>> {
         let start = self.offset;
         let end = start + chunk.len() as u64;
+        self.send_part(end, last, |range| {
+            let piece = chunk.slice((range.start - start) as usize..(range.end - start) as usize);
+            std::future::ready(Ok(reqwest::Body::from(piece)))
+        })
+        .await
+    }
+
+    /// [`ResumableUpload::send_chunk`] for the bytes from the current offset to `end`, read
+    /// from `source` as they go out (and read again from the resumed offset after a failure).
+    ///
+    /// # Errors
+    /// [`Error::Source`] when `source` cannot be read; otherwise as
+    /// [`ResumableUpload::send_chunk`].
+    pub async fn send_range(&mut self, source: &dyn UploadSource, end: u64, last: bool) -> Result<Option<File>> {
+        self.send_part(end, last, |range| async move {
+            let bytes = source.read(range).await.map_err(|e| Error::Source(e.to_string()))?;
+            Ok(reqwest::Body::wrap_stream(bytes))
+        })
+        .await
+    }
+
+    /// Sends the bytes from the current offset to `end`, each attempt's body made by `body`
+    /// for the range still missing; resumes as [`ResumableUpload::send_chunk`] says.
+    async fn send_part<F, Fut>(&mut self, end: u64, last: bool, body: F) -> Result<Option<File>>
+    where
+        F: Fn(Range<u64>) -> Fut,
+        Fut: Future<Output = Result<reqwest::Body>>,
+    {
+        let start = self.offset;
         let policy = self.client.config.retry.clone();
         let mut delays = backon::BackoffBuilder::build(policy.backoff());
         loop {
-            let rest = chunk.slice((self.offset - start) as usize..);
-            let mut err = match self.post(rest, last).await? {
+            let rest = body(self.offset..end).await?;
+            let mut err = match self.post(rest, end - self.offset, last).await? {
                 Sent::Done(file) => return Ok(file.map(|f| *f)),
                 Sent::Resumable(err) => err,
             };
@@ -256,9 +360,9 @@ impl ResumableUpload {
         }
     }
 
-    /// Sends `bytes` at the current offset.
-    async fn post(&mut self, bytes: Bytes, last: bool) -> Result<Sent> {
-        let len = bytes.len() as u64;
+    /// Sends `len` bytes (`body`) at the current offset, with an explicit `Content-Length` so
+    /// that a streamed body is not sent chunked.
+    async fn post(&mut self, body: reqwest::Body, len: u64, last: bool) -> Result<Sent> {
         let command = if last { "upload, finalize" } else { "upload" };
         tracing::debug!(offset = self.offset, len, command, "gemini upload chunk");
         let req = self
@@ -266,7 +370,8 @@ impl ResumableUpload {
             .timeout(self.client.config.timeouts.chunk)
             .header("X-Goog-Upload-Command", command)
             .header("X-Goog-Upload-Offset", self.offset.to_string())
-            .body(bytes);
+            .header(reqwest::header::CONTENT_LENGTH, len)
+            .body(body);
         let res = match req.send().await {
             Ok(res) => res,
             Err(e) => return Ok(Sent::Resumable(e.into())),

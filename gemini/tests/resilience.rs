@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
-use common::{bytes_of, client, config, emulator, requests, sha_hex};
+use common::{bytes_of, client, config, emulator, requests, sha_hex, TempFile};
 use futures::StreamExt;
-use gemini::{Client, Content, Error, GenerateContentRequest, Part, RetryPolicy, UploadRequest};
+use gemini::{Client, Content, Error, FileSource, GenerateContentRequest, Part, RetryPolicy, UploadRequest};
 use gemini_emulator::{EmulatorConfig, Fault, FaultKind, Route};
 
 fn instant() -> EmulatorConfig {
@@ -62,6 +62,61 @@ async fn a_40_mib_upload_survives_two_dropped_connections() {
         let resumed = log[i + 2].upload_offset.unwrap();
         assert_eq!(resumed, r.upload_offset.unwrap() + r.body_bytes as u64);
     }
+}
+
+/// The same through [`Client::upload_from`] with a file on disk: each chunk's body streams
+/// from the file, and after a drop the rest of the chunk is read again from the offset the
+/// emulator reports.
+#[tokio::test]
+async fn a_file_source_upload_survives_dropped_connections() {
+    let emu = emulator(instant()).await;
+    let gemini = client(&emu, "k1");
+    let data = bytes_of(20 * 1024 * 1024 + 123, 9);
+    let file = TempFile::new("big.mp4", &data);
+    let req = UploadRequest { display_name: Some("big.mp4".into()), mime_type: "video/mp4".into(), size_bytes: data.len() as u64 };
+    let source = FileSource::new(&file.0);
+    let uploading = gemini.upload_from(&req, &source);
+    let arm = async {
+        while requests(&emu, "POST", "upload").iter().filter(|r| r.upload_offset.is_some()).count() < 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        emu.emulator.inject(Fault { route: Route::Chunk, kind: FaultKind::Drop, count: 2 });
+    };
+    let (uploaded, ()) = tokio::join!(uploading, arm);
+    let uploaded = uploaded.unwrap();
+    let hash = base64::engine::general_purpose::STANDARD.decode(uploaded.sha256_hash.unwrap()).unwrap();
+    assert_eq!(String::from_utf8(hash).unwrap(), sha_hex(&data), "byte-exact after two drops");
+    let log = requests(&emu, "POST", "upload");
+    assert_eq!(log.iter().filter(|r| r.fault.as_deref() == Some("drop")).count(), 2);
+    for (i, r) in log.iter().enumerate().filter(|(_, r)| r.fault.as_deref() == Some("drop")) {
+        assert_eq!(log[i + 2].upload_offset.unwrap(), r.upload_offset.unwrap() + r.body_bytes as u64, "resumed where it stopped");
+    }
+    let sent: u64 = log.iter().filter(|r| r.upload_offset.is_some()).map(|r| r.body_bytes as u64).sum();
+    assert_eq!(sent, data.len() as u64, "every byte sent once: what a drop let through is not sent again");
+}
+
+/// A source that cannot be read is [`Error::Source`], not retried, and nothing is finalized.
+#[tokio::test]
+async fn an_unreadable_source_is_a_source_error() {
+    let emu = emulator(instant()).await;
+    let gemini = client(&emu, "k1");
+    let req = UploadRequest { display_name: None, mime_type: "text/plain".into(), size_bytes: 10 };
+    let missing = FileSource::new(std::env::temp_dir().join("gemini-test-no-such-file"));
+    let err = gemini.upload_from(&req, &missing).await.unwrap_err();
+    assert!(matches!(err, Error::Source(_)), "{err:?}");
+    assert!(requests(&emu, "POST", "upload").iter().all(|r| r.upload_offset.is_none()), "no chunk was sent");
+}
+
+/// A network error names the URL it failed on without its query: an upload session's
+/// `upload_id` is a capability, and errors are logged.
+#[tokio::test]
+async fn network_errors_do_not_carry_the_upload_session_url() {
+    let failed = reqwest::Client::new().post("http://127.0.0.1:1/upload/v1beta/files?upload_id=SECRET-SESSION").send().await.unwrap_err();
+    let err = Error::from(failed);
+    assert!(matches!(err, Error::Transport(_)));
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("127.0.0.1:1/upload/v1beta/files"), "{text}");
+    assert!(!text.contains("SECRET-SESSION") && !text.contains("upload_id"), "{text}");
 }
 
 /// A chunk refused with 503 (no `x-goog-upload-status`, so the session lives) is resent.

@@ -1,8 +1,8 @@
 //! Load: the `parley` binary (release build, limits off) under N concurrent streaming chats
 //! and M concurrent 20 MiB uploads, each from its own browser session. Gemini is an emulator
-//! in this harness's process, so that the RSS measured is Parley's alone. Prints the error rate, p50/p99 latency and the server's peak RSS per round; the
-//! RSS must stay flat as N grows (no per-request buffering of files). A benchmark that prints
-//! figures, not a test:
+//! in this harness's process, so that the RSS measured is Parley's alone. Prints the error
+//! rate, p50/p99 latency and the server's peak RSS per round; the RSS must stay flat as N
+//! grows (no per-request buffering of files). A benchmark that prints figures, not a test:
 //!
 //! ```text
 //! cargo bench -p parley --bench load

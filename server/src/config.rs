@@ -101,13 +101,39 @@ pub struct Config {
     pub trust_proxy: bool,
 
     /// Calls to Gemini in flight at once (answers streaming, uploads processing); more wait up
-    /// to 30 s, then get 503.
+    /// to --upstream-wait, then get 503.
     #[arg(long, env = "PARLEY_UPSTREAM_CONCURRENCY", default_value_t = 64)]
     pub upstream_concurrency: usize,
+
+    /// How long a request waits for a free slot towards Gemini before it is told the server is
+    /// busy (503) (humantime).
+    #[arg(long, env = "PARLEY_UPSTREAM_WAIT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub upstream_wait: Duration,
+
+    /// Longest silence allowed within an answer from Gemini (a streamed answer included)
+    /// before the call is retried or given up (humantime).
+    #[arg(long, env = "PARLEY_UPSTREAM_READ_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub upstream_read_timeout: Duration,
+
+    /// Retries of a call to Gemini that failed in a way that may pass (429, 5xx, a dropped
+    /// connection, a timeout), after 1 s, 2 s, 4 s, … with jitter; `0` never retries.
+    #[arg(long, env = "PARLEY_UPSTREAM_RETRIES", default_value_t = 4)]
+    pub upstream_retries: usize,
+
+    /// On SIGTERM / Ctrl-C, how long requests in flight (an answer streaming, an upload
+    /// processing) may take to finish before they are cut off (humantime). No new request is
+    /// taken meanwhile.
+    #[arg(long, env = "PARLEY_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
 
     /// Address of the built-in emulator (a random loopback port by default).
     #[arg(long, env = "PARLEY_EMULATOR_LISTEN", default_value = "127.0.0.1:0")]
     pub emulator_listen: SocketAddr,
+
+    /// The built-in emulator's API key, for other clients of it (an SDK pointed at
+    /// --emulator-listen); random when unset. Never logged.
+    #[arg(long, env = "PARLEY_EMULATOR_API_KEY", hide_env_values = true)]
+    pub emulator_api_key: Option<String>,
 
     /// Serve the built-in emulator's test control surface (`/_emulator`: faults, clock,
     /// scripted answers, request log) at its address. For tests only: the request log holds
@@ -161,6 +187,7 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:3000");
         assert_eq!(c.upload_timeout, Duration::from_secs(90));
         assert_eq!(c.model, "gemini-2.5-flash");
+        assert_eq!((c.upstream_wait, c.shutdown_grace), (Duration::from_secs(30), Duration::from_secs(30)));
         assert!(Config::try_parse_from(["parley", "--upload-timeout", "soon"]).is_err());
     }
 

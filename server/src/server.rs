@@ -59,9 +59,46 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let router = router(options.clone(), state, key, limits).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(url = %format!("http://{}", listener.local_addr()?), site_root = %options.site_root, "parley listening");
-    axum::serve(listener, router).with_graceful_shutdown(shutdown()).await?;
+    serve(listener, router, shutdown_signal(), config.shutdown_grace).await?;
     drop(upstream);
     Ok(())
+}
+
+/// Serves `app` on `listener` until `stop` resolves; then takes no new connection and gives
+/// the requests in flight up to `grace` to finish (an answer streams to its end, an upload
+/// reaches `ACTIVE`). Whatever still runs after that is cut off when the process exits: the
+/// browser sees the request fail and keeps the message for Retry; a spooled upload left in
+/// `staging/` is tidied at the next start.
+///
+/// # Errors
+/// The listener's I/O errors.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, std::net::SocketAddr>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: std::time::Duration,
+) -> std::io::Result<()> {
+    let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        stop.await;
+        tracing::info!(grace = %humantime::format_duration(grace), "shutting down: finishing the requests in flight");
+        let _ = stopping.send(true);
+    };
+    let serving = std::future::IntoFuture::into_future(axum::serve(listener, app).with_graceful_shutdown(signal));
+    let deadline = async move {
+        let _ = stopped.wait_for(|stopped| *stopped).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = serving => {
+            tracing::info!("every request finished; stopped");
+            served
+        }
+        () = deadline => {
+            tracing::warn!("requests still in flight after the shutdown grace period are cut off");
+            Ok(())
+        }
+    }
 }
 
 /// Forgets replenished rate-limit keys every minute.
@@ -105,6 +142,7 @@ pub fn state(config: &Config, upstream: &Upstream) -> Result<ServerState, Server
         flights: Default::default(),
         max_file_bytes: config.max_file_bytes.min(gemini::MAX_FILE_BYTES),
         upstream_slots: Arc::new(tokio::sync::Semaphore::new(config.upstream_concurrency.max(1))),
+        upstream_wait: config.upstream_wait,
     })
 }
 
@@ -133,7 +171,8 @@ pub fn router(options: LeptosOptions, state: ServerState, key: SessionKey, limit
     guard::security_headers(app).layer(TraceLayer::new_for_http()).with_state(options)
 }
 
-async fn shutdown() {
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

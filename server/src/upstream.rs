@@ -31,20 +31,23 @@ impl Upstream {
 
     /// In order: the gateway when `PARLEY_GATEWAY_URL` and `PARLEY_GATEWAY_KEY` are set;
     /// Gemini at `config.base_url` with the configured key; without either, a new emulator
-    /// on a loopback port with a random key of its own.
+    /// on `--emulator-listen` with `--emulator-api-key` or a random key of its own.
     pub async fn connect(config: &Config) -> Result<Self, ServerError> {
         if let Some((url, key)) = config.gateway() {
             let host = url.host_str().unwrap_or("gateway").to_string();
-            let client = gemini::Client::new(gemini::ClientConfig::gateway(url, key))?;
+            let client = client(config, gemini::ClientConfig::gateway(url, key))?;
             tracing::info!(gateway = %host, model = %config.model, "using Gemini through a gateway");
             return Ok(Upstream { client, kind: UpstreamKind::Gateway { host }, _emulator: None });
         }
         if let Some(key) = config.api_key() {
-            let client = gemini::Client::new(gemini::ClientConfig::new(config.base_url.clone(), key))?;
+            let client = client(config, gemini::ClientConfig::new(config.base_url.clone(), key))?;
             tracing::info!(base_url = %config.base_url, model = %config.model, "using Gemini");
             return Ok(Upstream { client, kind: UpstreamKind::Google, _emulator: None });
         }
-        let key: String = rand::rng().sample_iter(&Alphanumeric).map(char::from).take(32).collect();
+        let key = match config.emulator_api_key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+            Some(key) => key.to_string(),
+            None => rand::rng().sample_iter(&Alphanumeric).map(char::from).take(32).collect(),
+        };
         let emulator_config = EmulatorConfig {
             processing: config.emulator_processing,
             api_key: Some(key.clone()),
@@ -56,8 +59,15 @@ impl Upstream {
             .map_err(ServerError::Emulator)?;
         let base_url = emulator.base_url().parse().expect("the emulator's URL parses");
         let key = gemini::ApiKey::new(key).expect("a random key is not blank");
-        let client = gemini::Client::new(gemini::ClientConfig::new(base_url, key))?;
+        let client = client(config, gemini::ClientConfig::new(base_url, key))?;
         tracing::info!(emulator = %emulator.base_url(), "no GEMINI_API_KEY: using the built-in Gemini emulator (Offline demo)");
         Ok(Upstream { client, kind: UpstreamKind::Offline, _emulator: Some(emulator) })
     }
+}
+
+/// A client for `upstream` with the configured read timeout and retries.
+fn client(config: &Config, upstream: gemini::ClientConfig) -> Result<gemini::Client, ServerError> {
+    let timeouts = gemini::Timeouts { read: config.upstream_read_timeout, ..upstream.timeouts.clone() };
+    let retry = gemini::RetryPolicy { max_retries: config.upstream_retries, ..upstream.retry.clone() };
+    Ok(gemini::Client::new(gemini::ClientConfig { timeouts, retry, ..upstream })?)
 }

@@ -25,7 +25,11 @@ pub fn from_gemini(err: gemini::Error, file: Option<&str>) -> AppError {
         gemini::Error::SizeMismatch { declared, actual } => {
             AppError::BadUpload(format!("the file had {actual} bytes, not the {declared} announced"))
         }
-        gemini::Error::Source(message) => AppError::BadUpload(message),
+        // The server's own copy (spooled or retained) could not be read: not the person's fault.
+        gemini::Error::Source(message) => {
+            tracing::error!(%message, "a stored upload could not be read back");
+            AppError::Transport("the server could not read the file back from its store".into())
+        }
         gemini::Error::TooLarge { size, limit } => {
             AppError::BadUpload(format!("the file is {size} bytes, over Gemini's limit of {limit} bytes"))
         }

@@ -46,19 +46,18 @@ pub struct ServerState {
     /// Calls to Gemini in flight at once (`PARLEY_UPSTREAM_CONCURRENCY`): an answer holds a
     /// slot until it ends, an upload until its File is `ACTIVE`.
     pub upstream_slots: std::sync::Arc<tokio::sync::Semaphore>,
+    /// How long a request waits for one of the `upstream_slots` before it is told the server
+    /// is busy (`PARLEY_UPSTREAM_WAIT`, default 30 s).
+    pub upstream_wait: std::time::Duration,
 }
 
-/// How long a request waits for a free slot towards Gemini before it is told the server is
-/// busy.
-pub const UPSTREAM_SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
-
 /// A slot towards Gemini (see [`ServerState::upstream_slots`]), waiting up to
-/// [`UPSTREAM_SLOT_WAIT`].
+/// [`ServerState::upstream_wait`].
 ///
 /// # Errors
 /// [`AppError::Busy`] when none frees up in time.
 pub async fn upstream_slot(state: &ServerState) -> Result<tokio::sync::OwnedSemaphorePermit, AppError> {
-    match tokio::time::timeout(UPSTREAM_SLOT_WAIT, state.upstream_slots.clone().acquire_owned()).await {
+    match tokio::time::timeout(state.upstream_wait, state.upstream_slots.clone().acquire_owned()).await {
         Ok(Ok(permit)) => Ok(permit),
         _ => {
             tracing::warn!("no free slot towards Gemini");

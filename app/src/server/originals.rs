@@ -13,6 +13,7 @@
 //! either at zero disables retention.
 
 use std::{
+    ops::Range,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
@@ -21,8 +22,8 @@ use std::{
 };
 
 use bytes::Bytes;
-use futures::{stream::BoxStream, Stream, StreamExt, TryStreamExt};
-use object_store::{buffered::BufWriter, local::LocalFileSystem, path::Path as Key, ObjectStore, ObjectStoreExt};
+use futures::{future::BoxFuture, Stream, StreamExt, TryStreamExt};
+use object_store::{buffered::BufWriter, local::LocalFileSystem, path::Path as Key, GetOptions, GetRange, ObjectStore, ObjectStoreExt};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
@@ -76,6 +77,28 @@ pub struct Spooled {
     pub sha256: String,
     /// Bytes received.
     pub size_bytes: u64,
+}
+
+/// An object in the store as a [`gemini::UploadSource`]: each chunk of an upload streams from
+/// a ranged read, so no chunk is held in memory.
+#[derive(Debug, Clone)]
+pub struct StoredBytes {
+    store: Arc<dyn ObjectStore>,
+    key: Key,
+}
+
+impl gemini::UploadSource for StoredBytes {
+    fn read(&self, range: Range<u64>) -> BoxFuture<'_, std::io::Result<gemini::ByteStream>> {
+        Box::pin(async move {
+            if range.is_empty() {
+                // object_store refuses an empty range; a zero-byte file has only this one.
+                return Ok(futures::stream::empty().boxed());
+            }
+            let options = GetOptions { range: Some(GetRange::Bounded(range)), ..GetOptions::default() };
+            let result = self.store.get_opts(&self.key, options).await.map_err(std::io::Error::other)?;
+            Ok(result.into_stream().map_err(std::io::Error::other).boxed())
+        })
+    }
 }
 
 /// The store of originals. Cheap to clone.
@@ -156,12 +179,9 @@ impl Originals {
         Ok(Spooled { key, sha256: hex::encode(hasher.finalize()), size_bytes })
     }
 
-    /// The bytes of a spooled upload, as a stream.
-    ///
-    /// # Errors
-    /// [`OriginalsError::Store`].
-    pub async fn read_spooled(&self, spooled: &Spooled) -> Result<BoxStream<'static, Result<Bytes, object_store::Error>>, OriginalsError> {
-        Ok(self.store.get(&spooled.key).await?.into_stream())
+    /// The bytes of a spooled upload, for [`gemini::Client::upload_from`].
+    pub fn spooled_bytes(&self, spooled: &Spooled) -> StoredBytes {
+        StoredBytes { store: self.store.clone(), key: spooled.key.clone() }
     }
 
     /// The first `n` bytes (or fewer) of a spooled upload: for checking its magic bytes.
@@ -222,12 +242,12 @@ impl Originals {
         original.stored_at_ms >= self.stored_before_ms()
     }
 
-    /// The retained original of `sha256` as a stream of bytes with its size, or `None` when
-    /// there is none (never stored, evicted, past `retain_for`, or retention is off).
+    /// The retained original of `sha256` with its size (bytes), or `None` when there is none
+    /// (never stored, evicted, past `retain_for`, or retention is off).
     ///
     /// # Errors
     /// [`OriginalsError`] when the registry or the store fails.
-    pub async fn open(&self, sha256: &str) -> Result<Option<(BoxStream<'static, Result<Bytes, object_store::Error>>, u64)>, OriginalsError> {
+    pub async fn open(&self, sha256: &str) -> Result<Option<(StoredBytes, u64)>, OriginalsError> {
         if !self.policy.enabled() {
             return Ok(None);
         }
@@ -236,8 +256,9 @@ impl Originals {
             self.evict().await?;
             return Ok(None);
         }
-        match self.store.get(&Self::content_key(sha256)).await {
-            Ok(result) => Ok(Some((result.into_stream().map_err(Into::into).boxed(), original.size_bytes))),
+        let key = Self::content_key(sha256);
+        match self.store.head(&key).await {
+            Ok(_) => Ok(Some((StoredBytes { store: self.store.clone(), key }, original.size_bytes))),
             Err(object_store::Error::NotFound { .. }) => {
                 tracing::warn!(sha256, "a retained original is missing from the store; forgetting it");
                 self.registry.remove_original(sha256).await?;
@@ -322,9 +343,14 @@ mod tests {
         futures::stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p))).collect::<Vec<_>>())
     }
 
+    async fn read(bytes: &StoredBytes, range: Range<u64>) -> Vec<u8> {
+        use gemini::UploadSource;
+        bytes.read(range).await.unwrap().map_ok(|b| b.to_vec()).try_concat().await.unwrap()
+    }
+
     async fn read_all(originals: &Originals, sha: &str) -> Option<Vec<u8>> {
-        let (stream, _) = originals.open(sha).await.unwrap()?;
-        Some(stream.map_ok(|b| b.to_vec()).try_concat().await.unwrap())
+        let (bytes, size) = originals.open(sha).await.unwrap()?;
+        Some(read(&bytes, 0..size).await)
     }
 
     fn temp_dir(name: &str) -> std::path::PathBuf {
@@ -366,8 +392,10 @@ mod tests {
         let originals = Originals::local(&dir, Registry::in_memory().unwrap(), RetainPolicy::DISABLED).unwrap();
         let a = originals.spool(body(&[b"hello"]), 5).await.unwrap();
         let sha = a.sha256.clone();
-        let bytes: Vec<u8> = originals.read_spooled(&a).await.unwrap().map_ok(|b| b.to_vec()).try_concat().await.unwrap();
-        assert_eq!(bytes, b"hello");
+        let spooled = originals.spooled_bytes(&a);
+        assert_eq!(read(&spooled, 0..5).await, b"hello");
+        assert_eq!(read(&spooled, 1..4).await, b"ell", "any range, as a resumed chunk reads it");
+        assert_eq!(read(&spooled, 5..5).await, b"", "an empty range (a zero-byte file)");
         assert!(!originals.keep(a).await.unwrap());
         assert!(read_all(&originals, &sha).await.is_none());
         let files = walk(&dir);

@@ -9,7 +9,6 @@ use std::{
     time::SystemTime,
 };
 
-use futures::TryStreamExt;
 
 use super::{
     errors::{from_gemini, registry_failed},
@@ -104,7 +103,7 @@ async fn reupload(state: &ServerState, row: &FileRow) -> Result<Option<FileRow>,
     // a full server could wait on itself.
     let req = gemini::UploadRequest { display_name: Some(row.display_name.clone()), mime_type: row.mime_type.clone(), size_bytes };
     let name = row.display_name.as_str();
-    let file = state.gemini.upload_stream(&req, bytes.map_err(|e| e.to_string())).await.map_err(|e| from_gemini(e, Some(name)))?;
+    let file = state.gemini.upload_from(&req, &bytes).await.map_err(|e| from_gemini(e, Some(name)))?;
     let file = state.gemini.wait_active(file, &state.poll).await.map_err(|e| from_gemini(e, Some(name)))?;
     tracing::info!(old = %row.name, new = %file.name, bytes = size_bytes, "expired File uploaded again from its retained original");
     let new = FileRow {

@@ -103,12 +103,9 @@ async fn upload<E: std::fmt::Display>(
 
 /// Uploads spooled bytes to Gemini, waits for `ACTIVE`, records the File.
 async fn send(state: &ServerState, owner: &str, spooled: &Spooled, mime_type: String, name: String) -> Result<UploadedFile, AppError> {
-    let bytes = state.originals.read_spooled(spooled).await.map_err(|e| {
-        tracing::error!(error = %e, "a spooled upload could not be read");
-        AppError::Transport("the server could not read the upload back".into())
-    })?;
     let req = gemini::UploadRequest { display_name: Some(name.clone()), mime_type: mime_type.clone(), size_bytes: spooled.size_bytes };
-    let file = state.gemini.upload_stream(&req, bytes).await.map_err(|e| from_gemini(e, Some(&name)))?;
+    let bytes = state.originals.spooled_bytes(spooled);
+    let file = state.gemini.upload_from(&req, &bytes).await.map_err(|e| from_gemini(e, Some(&name)))?;
     let file = state.gemini.wait_active(file, &state.poll).await.map_err(|e| from_gemini(e, Some(&name)))?;
     tracing::info!(file = %file.name, bytes = file.size_bytes, mime = %mime_type, "upload ACTIVE");
     let row = FileRow {

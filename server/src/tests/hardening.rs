@@ -227,3 +227,30 @@ fn any_multipart_body_gets_a_clear_answer() {
     assert_eq!(page, 200, "still serving");
     assert_eq!(std::fs::read_dir(site.data_dir.join("originals/staging")).map(|d| d.count()).unwrap_or(0), 0, "no staging leftovers");
 }
+
+/// With every slot towards Gemini taken, a request waits `--upstream-wait`, then gets 503 and
+/// the busy sentence; once the slot is free the same request goes through.
+#[tokio::test]
+async fn a_full_server_answers_503_busy_and_recovers() {
+    use gemini_emulator::{Fault, FaultKind, Route};
+    let emulator = super::emulator(std::time::Duration::from_secs(48 * 3600)).await;
+    let site = super::parley(&emulator, &["--upstream-concurrency", "1", "--upstream-wait", "300ms"]).await;
+    emulator.emulator.inject(Fault { route: Route::Generate, kind: FaultKind::Hang { hang_for: std::time::Duration::from_secs(2) }, count: 1 });
+    let body = serde_json::json!({"contents": [{"role": "user", "parts": [{"text": "hello"}]}]});
+    let chat = || site.client.post(format!("{}/api/chat", site.url)).json(&body).send();
+    let first = tokio::spawn(chat());
+    while !emulator.emulator.request_log().iter().any(|r| r.path.contains("GenerateContent")) {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let waited = std::time::Instant::now();
+    let busy = chat().await.unwrap();
+    assert!(waited.elapsed() >= std::time::Duration::from_millis(300), "it waited for a slot first");
+    assert_eq!(busy.status(), 503);
+    assert_eq!(busy.json::<app::error::AppError>().await.unwrap(), app::error::AppError::Busy);
+    let first = first.await.unwrap().unwrap();
+    assert_eq!(first.status(), 200);
+    assert!(first.text().await.unwrap().contains("hello"), "the held answer completes");
+    let again = chat().await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert!(again.text().await.unwrap().contains("hello"));
+}

@@ -6,23 +6,9 @@
 use std::time::Duration;
 
 use app::model::{ChatEvent, UploadRecord, UploadedFile};
-use gemini_emulator::{EmulatorConfig, Fault, FaultKind, RunningEmulator, Route};
+use gemini_emulator::{Fault, FaultKind, RunningEmulator, Route};
 
-use super::{browser, files_under, site, site_from, upload, upload_as, upload_form, Site};
-
-/// An emulator answering at once whose Files live `file_ttl` (Gemini: 48 h).
-async fn emulator(file_ttl: Duration) -> RunningEmulator {
-    let config = EmulatorConfig { processing: Duration::ZERO, chunk_delay: Duration::ZERO, file_ttl, ..Default::default() };
-    gemini_emulator::spawn("127.0.0.1:0".parse().unwrap(), config).await.unwrap()
-}
-
-/// Parley on `emulator` with a key, no expiry margin, and `args`.
-async fn parley(emulator: &RunningEmulator, args: &[&str]) -> Site {
-    let base = emulator.base_url();
-    let mut argv = vec!["parley", "--gemini-api-key", "k", "--gemini-base-url", &base, "--expiry-margin", "0s"];
-    argv.extend_from_slice(args);
-    site_from(&argv).await
-}
+use super::{browser, emulator, files_under, parley, site, upload, upload_as, upload_form, Site};
 
 async fn upload_text(site: &Site, name: &str, text: &str) -> UploadedFile {
     let res = upload(site, upload_form(&text.len().to_string(), "text/plain", name, text.as_bytes().to_vec())).await;
@@ -227,17 +213,8 @@ async fn a_403_with_a_retained_original_is_answered_by_a_reupload() {
 /// with Gemini's words after two calls, never looped (BC-19).
 #[tokio::test]
 async fn a_403_for_a_file_of_the_conversation_is_cleaned_up_and_retried_once() {
-    let emulator = gemini_emulator::spawn(
-        "127.0.0.1:0".parse().unwrap(),
-        gemini_emulator::EmulatorConfig {
-            processing: std::time::Duration::ZERO,
-            chunk_delay: std::time::Duration::ZERO,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let site = site_from(&["parley", "--gemini-api-key", "k", "--gemini-base-url", &emulator.base_url(), "--retain-for", "0"]).await;
+    let emulator = emulator(Duration::from_secs(48 * 3600)).await;
+    let site = parley(&emulator, &["--retain-for", "0"]).await;
     let res = upload(&site, upload_form("5", "text/plain", "a.txt", b"hello".to_vec())).await;
     let file: app::model::UploadedFile = res.json().await.unwrap();
     let id = file.name.strip_prefix("files/").unwrap().to_string();

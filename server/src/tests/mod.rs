@@ -65,6 +65,25 @@ pub(crate) async fn site_from(argv: &[&str]) -> Site {
     Site { url, client: browser(), data_dir, _upstream: upstream, _task: task }
 }
 
+/// An emulator answering at once whose Files live `file_ttl` (Gemini: 48 h).
+pub(crate) async fn emulator(file_ttl: std::time::Duration) -> gemini_emulator::RunningEmulator {
+    let config = gemini_emulator::EmulatorConfig {
+        processing: std::time::Duration::ZERO,
+        chunk_delay: std::time::Duration::ZERO,
+        file_ttl,
+        ..Default::default()
+    };
+    gemini_emulator::spawn("127.0.0.1:0".parse().unwrap(), config).await.unwrap()
+}
+
+/// Parley on `emulator` with a key, no expiry margin, and `args`.
+pub(crate) async fn parley(emulator: &gemini_emulator::RunningEmulator, args: &[&str]) -> Site {
+    let base = emulator.base_url();
+    let mut argv = vec!["parley", "--gemini-api-key", "k", "--gemini-base-url", &base, "--expiry-margin", "0s"];
+    argv.extend_from_slice(args);
+    site_from(&argv).await
+}
+
 pub(crate) fn upload_form(size: &str, mime_type: &str, name: &str, bytes: Vec<u8>) -> Form {
     Form::new()
         .text("size", size.to_string())
