@@ -1,48 +1,66 @@
 #!/usr/bin/env bash
-# Long runs of the property tests (proptest; cargo-fuzz needs a nightly toolchain, which this
-# project does not install). Each target runs, again and again with fresh random seeds, for
-# MINUTES (default 10); prints the cases run, their rate, and stops at the first failure.
-# `scripts/test.sh` runs the same properties briefly (256 cases each).
+# Fuzzing, one target after another, each for DURATION (`30s`, `10m`; default 10m); prints the
+# executions and their rate, and stops at the first failure.
 #
-#   scripts/fuzz.sh [MINUTES] [TARGET...]
+#   scripts/fuzz.sh [DURATION] [TARGET...]
 #
-# Targets: sse, forbidden, upload_target, import, multipart.
+# Coverage-guided (cargo fuzz, libFuzzer, nightly; `fuzz/`): sse, forbidden, upload_target,
+# import. Their corpora grow in target/fuzz-corpus/, seeded from fuzz/seeds/; a crash is saved
+# in fuzz/artifacts/ and can be replayed with `cargo +nightly fuzz run TARGET FILE`.
+# Property-based (proptest, fresh seeds each run): multipart — whole request bodies sent to the
+# real server, which a libFuzzer target cannot hold. `scripts/test.sh` runs every target briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
-minutes="${1:-10}"
+duration="${1:-10m}"
 shift || true
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(sse forbidden upload_target import multipart)
 
-command_for() {
-  case "$1" in
-    sse) echo "cargo test -q -p gemini --lib generate::properties::" ;;
-    forbidden) echo "cargo test -q -p gemini --lib error::properties::" ;;
-    upload_target) echo "cargo test -q -p gemini --lib upload::properties::" ;;
-    import) echo "cargo test -q -p app --features ssr --lib transcript::properties::" ;;
-    multipart) echo "cargo test -q -p parley tests::hardening::any_multipart_body_gets_a_clear_answer" ;;
-    *) echo "unknown target $1" >&2; exit 2 ;;
-  esac
+case "$duration" in
+  *m) seconds=$(( ${duration%m} * 60 )) ;;
+  *s) seconds=${duration%s} ;;
+  *) seconds=$(( duration * 60 )) ;;
+esac
+
+nightly=$(rustup toolchain list | grep -m1 '^nightly' | cut -d' ' -f1)
+
+libfuzzer() {
+  local target="$1" log="/tmp/parley-fuzz-$1.log"
+  mkdir -p "target/fuzz-corpus/$target"
+  if ! cargo "+$nightly" fuzz run --target-dir target/fuzz "$target" "target/fuzz-corpus/$target" "fuzz/seeds/$target" \
+      -- -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
+    tail -30 "$log"
+    echo "$target: CRASHED; see $log and fuzz/artifacts/$target/"
+    exit 1
+  fi
+  local execs rate
+  execs=$(grep -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}')
+  rate=$(grep -m1 'stat::average_exec_per_sec' "$log" | awk '{print $2}')
+  echo "$target: $execs executions in ${seconds} s ($rate per s), corpus $(ls "target/fuzz-corpus/$target" | wc -l) inputs, no crash"
 }
 
-# Cases per run: large for the pure functions, smaller for whole-server HTTP.
-cases_for() { [ "$1" = multipart ] && echo 2000 || echo 20000; }
-
-for target in "${targets[@]}"; do
-  cmd="$(command_for "$target")"
-  cases="$(cases_for "$target")"
-  $cmd --no-run >/dev/null 2>&1 || $cmd -- --list >/dev/null   # build once
+proptest_multipart() {
+  local cmd="cargo test -q -p parley tests::hardening::any_multipart_body_gets_a_clear_answer"
+  local cases=2000 runs=0 start
+  $cmd --no-run >/dev/null 2>&1 || true # build once
   start=$(date +%s)
-  runs=0
-  while [ $(( $(date +%s) - start )) -lt $(( minutes * 60 )) ]; do
-    if ! PROPTEST_CASES="$cases" $cmd >/tmp/parley-fuzz-"$target".log 2>&1; then
-      echo "$target: FAILED after $runs runs; see /tmp/parley-fuzz-$target.log"
+  while [ $(( $(date +%s) - start )) -lt "$seconds" ]; do
+    if ! PROPTEST_CASES="$cases" $cmd >/tmp/parley-fuzz-multipart.log 2>&1; then
+      echo "multipart: FAILED after $runs runs; see /tmp/parley-fuzz-multipart.log"
       exit 1
     fi
     runs=$((runs + 1))
   done
-  elapsed=$(( $(date +%s) - start ))
-  total=$(( runs * cases ))
-  echo "$target: $total cases per property in ${elapsed} s ($(( total / (elapsed > 0 ? elapsed : 1) )) per s), no failure"
+  local elapsed=$(( $(date +%s) - start ))
+  local total=$(( runs * cases ))
+  echo "multipart: $total cases in ${elapsed} s ($(( total / (elapsed > 0 ? elapsed : 1) )) per s), no failure"
+}
+
+for target in "${targets[@]}"; do
+  case "$target" in
+    sse | forbidden | upload_target | import) libfuzzer "$target" ;;
+    multipart) proptest_multipart ;;
+    *) echo "unknown target $target" >&2; exit 2 ;;
+  esac
 done

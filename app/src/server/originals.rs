@@ -109,9 +109,11 @@ pub struct Originals {
     policy: RetainPolicy,
 }
 
-/// Bytes an upload being spooled holds in memory before they go to the store (1 MiB): the
-/// local file system needs no large parts, and concurrent uploads each hold this much.
-const SPOOL_BUFFER_BYTES: usize = 1 << 20;
+/// Bytes an upload being spooled holds in memory before they go to the store (256 KiB), and
+/// how many such parts may be on their way to it at once (2): the local file system needs no
+/// large parts, and every concurrent upload holds up to this much (768 KiB in all).
+const SPOOL_BUFFER_BYTES: usize = 256 << 10;
+const SPOOL_PARTS_IN_FLIGHT: usize = 2;
 
 /// Distinguishes staging keys within one process.
 static STAGED: AtomicU64 = AtomicU64::new(0);
@@ -154,7 +156,7 @@ impl Originals {
             super::upload::now_ms(),
             STAGED.fetch_add(1, Ordering::Relaxed)
         ));
-        let mut writer = BufWriter::with_capacity(self.store.clone(), key.clone(), SPOOL_BUFFER_BYTES);
+        let mut writer = BufWriter::with_capacity(self.store.clone(), key.clone(), SPOOL_BUFFER_BYTES).with_max_concurrency(SPOOL_PARTS_IN_FLIGHT);
         let mut hasher = Sha256::new();
         let mut size_bytes = 0u64;
         let mut body = std::pin::pin!(body);
