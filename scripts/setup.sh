@@ -4,6 +4,7 @@
 #
 #   wasm32-unknown-unknown target  (rustup)
 #   cargo-leptos 0.3.11            (cargo install; needs rustc >= 1.96, so nightly if stable is older)
+#   cargo-fuzz 0.13.2 + nightly    (the fuzz targets in fuzz/ build with nightly's sanitizers)
 #   wasm-bindgen-cli               (exactly the wasm-bindgen version in Cargo.lock)
 #   chromium                       (Debian's package, for Playwright)      -- with --browser
 #   end2end/node_modules           (npm ci: @playwright/test, binaryen's wasm-opt, axe-core)
@@ -21,8 +22,21 @@ for arg in "$@"; do
 done
 
 CARGO_LEPTOS_VERSION=0.3.11
+CARGO_FUZZ_VERSION=0.13.2
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 export PATH="$HOME/.cargo/bin:$PATH"
+
+# The name of an installed nightly toolchain, installing one first if there is none.
+nightly_toolchain() {
+  local nightly
+  nightly=$(rustup toolchain list | grep -m1 '^nightly' | cut -d' ' -f1 || true)
+  if [ -z "$nightly" ]; then
+    say "installing a nightly toolchain" >&2
+    rustup toolchain install nightly --profile minimal >&2
+    nightly=nightly
+  fi
+  echo "$nightly"
+}
 
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
   say "adding the wasm32-unknown-unknown target"
@@ -34,16 +48,15 @@ if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
   toolchain=""
   stable_minor=$(rustc --version | sed -E 's/^rustc 1\.([0-9]+).*/\1/')
   if [ "$stable_minor" -lt 96 ]; then
-    nightly=$(rustup toolchain list | grep -m1 '^nightly' | cut -d' ' -f1 || true)
-    if [ -z "$nightly" ]; then
-      say "installing a nightly toolchain (rustc $stable_minor is too old for cargo-leptos)"
-      rustup toolchain install nightly --profile minimal
-      nightly=nightly
-    fi
-    toolchain="+$nightly"
+    toolchain="+$(nightly_toolchain)"
   fi
   say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 16 minutes on 2 cores)"
   cargo $toolchain install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads
+fi
+
+if ! cargo fuzz --version 2>/dev/null | grep -q " $CARGO_FUZZ_VERSION\$"; then
+  say "installing cargo-fuzz $CARGO_FUZZ_VERSION"
+  cargo "+$(nightly_toolchain)" install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
 fi
 
 wbg_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)

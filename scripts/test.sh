@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: Rust unit and integration tests (gemini ↔ emulator, server functions),
-# Google's Python SDK against the emulator, then the Playwright suite in Debian's headless
-# chromium against the real server.
+# Runs every test: Rust unit and integration tests (gemini ↔ emulator, server functions), a
+# short run of each fuzz target, Google's Python SDK against the emulator, then the Playwright
+# suite in Debian's headless chromium against the real server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --browser
@@ -13,6 +13,9 @@ echo "==> Rust tests"
 cargo test -p gemini -p gemini-emulator -p parley
 # cargo leptos test would skip the app crate's server-side tests: run them explicitly.
 cargo test -p app --features ssr
+
+echo "==> fuzz targets, 20 s each (scripts/fuzz.sh 10m for a real run)"
+scripts/fuzz.sh 20s sse forbidden upload_target import
 
 echo "==> building the site and the standalone emulator"
 cargo build -p gemini-emulator --bin gemini-emulator
