@@ -345,6 +345,16 @@ mod tests {
         assert!(!rewrite_file_uri(&mut message, "https://x/files/old", "https://x/files/new"));
     }
 
+    /// Found by `cargo fuzz` (target import): a long decimal number used to parse to a nearby
+    /// float that exported as digits parsing to another one, so export → import changed it.
+    /// serde_json's `float_roundtrip` parses every number to the nearest float.
+    #[test]
+    fn long_numbers_survive_export_and_import() {
+        let text = r#"{"version": "1.2", "conversation": [{"role": "user", "parts": [{"text": "hi", "timestamp": 1722222222200000000000000000000000000000000000000000000000000000016397105824827414993}]}]}"#;
+        let transcript = Transcript::from_export(text).unwrap();
+        assert_eq!(Transcript::from_export(&transcript.to_export()), Ok(transcript));
+    }
+
     #[test]
     fn file_ids_come_from_uris() {
         assert_eq!(file_id_of("https://generativelanguage.googleapis.com/v1beta/files/prsxstwp6anr"), Some("prsxstwp6anr"));
