@@ -26,7 +26,7 @@ esac
 nightly=$(rustup toolchain list | grep -m1 '^nightly' | cut -d' ' -f1)
 
 libfuzzer() {
-  local target="$1" log="/tmp/parley-fuzz-$1.log"
+  local target="$1" log="/tmp/parley-fuzz-$1-$$.log"
   mkdir -p "target/fuzz-corpus/$target"
   if ! cargo "+$nightly" fuzz run --target-dir target/fuzz "$target" "target/fuzz-corpus/$target" "fuzz/seeds/$target" \
       -- -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
@@ -35,8 +35,9 @@ libfuzzer() {
     exit 1
   fi
   local execs rate
-  execs=$(grep -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}')
-  rate=$(grep -m1 'stat::average_exec_per_sec' "$log" | awk '{print $2}')
+  # -a: libFuzzer's log may hold bytes of the inputs it reports.
+  execs=$(grep -a -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}')
+  rate=$(grep -a -m1 'stat::average_exec_per_sec' "$log" | awk '{print $2}')
   echo "$target: $execs executions in ${seconds} s ($rate per s), corpus $(ls "target/fuzz-corpus/$target" | wc -l) inputs, no crash"
 }
 
@@ -46,8 +47,8 @@ proptest_multipart() {
   $cmd --no-run >/dev/null 2>&1 || true # build once
   start=$(date +%s)
   while [ $(( $(date +%s) - start )) -lt "$seconds" ]; do
-    if ! PROPTEST_CASES="$cases" $cmd >/tmp/parley-fuzz-multipart.log 2>&1; then
-      echo "multipart: FAILED after $runs runs; see /tmp/parley-fuzz-multipart.log"
+    if ! PROPTEST_CASES="$cases" $cmd >"/tmp/parley-fuzz-multipart-$$.log" 2>&1; then
+      echo "multipart: FAILED after $runs runs; see /tmp/parley-fuzz-multipart-$$.log"
       exit 1
     fi
     runs=$((runs + 1))
