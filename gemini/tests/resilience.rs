@@ -28,6 +28,14 @@ fn generate_calls(emu: &gemini_emulator::RunningEmulator) -> usize {
     requests(emu, "POST", ":generateContent").len() + requests(emu, "POST", ":streamGenerateContent").len()
 }
 
+/// Lets the first chunk through, then has the next two chunk requests dropped mid-transfer.
+async fn drop_two_chunks_after_the_first(emu: &gemini_emulator::RunningEmulator) {
+    while requests(emu, "POST", "upload").iter().filter(|r| r.upload_offset.is_some()).count() < 1 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    emu.emulator.inject(Fault { route: Route::Chunk, kind: FaultKind::Drop, count: 2 });
+}
+
 /// A 40 MiB upload whose connection drops twice mid-chunk arrives byte-exact: the client
 /// asks `query` and resumes from `X-Goog-Upload-Size-Received`.
 #[tokio::test]
@@ -38,14 +46,7 @@ async fn a_40_mib_upload_survives_two_dropped_connections() {
     let req = UploadRequest { display_name: Some("big.bin".into()), mime_type: "video/mp4".into(), size_bytes: data.len() as u64 };
     let pieces: Vec<Result<Bytes, std::io::Error>> = data.chunks(3_000_017).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
     let uploading = gemini.upload_stream(&req, futures::stream::iter(pieces));
-    let arm = async {
-        // Let the first chunk through, then drop the next two chunk requests.
-        while requests(&emu, "POST", "upload").iter().filter(|r| r.upload_offset.is_some()).count() < 1 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        emu.emulator.inject(Fault { route: Route::Chunk, kind: FaultKind::Drop, count: 2 });
-    };
-    let (file, ()) = tokio::join!(uploading, arm);
+    let (file, ()) = tokio::join!(uploading, drop_two_chunks_after_the_first(&emu));
     let file = file.unwrap();
     let hash = base64::engine::general_purpose::STANDARD.decode(file.sha256_hash.unwrap()).unwrap();
     assert_eq!(String::from_utf8(hash).unwrap(), sha_hex(&data), "byte-exact after two drops");
@@ -76,13 +77,7 @@ async fn a_file_source_upload_survives_dropped_connections() {
     let req = UploadRequest { display_name: Some("big.mp4".into()), mime_type: "video/mp4".into(), size_bytes: data.len() as u64 };
     let source = FileSource::new(&file.0);
     let uploading = gemini.upload_from(&req, &source);
-    let arm = async {
-        while requests(&emu, "POST", "upload").iter().filter(|r| r.upload_offset.is_some()).count() < 1 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        emu.emulator.inject(Fault { route: Route::Chunk, kind: FaultKind::Drop, count: 2 });
-    };
-    let (uploaded, ()) = tokio::join!(uploading, arm);
+    let (uploaded, ()) = tokio::join!(uploading, drop_two_chunks_after_the_first(&emu));
     let uploaded = uploaded.unwrap();
     let hash = base64::engine::general_purpose::STANDARD.decode(uploaded.sha256_hash.unwrap()).unwrap();
     assert_eq!(String::from_utf8(hash).unwrap(), sha_hex(&data), "byte-exact after two drops");
