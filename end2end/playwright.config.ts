@@ -24,7 +24,8 @@ export const EMULATOR_CONTROL = 'http://127.0.0.1:3404/_emulator';
 export const NO_RETAIN_URL = 'http://127.0.0.1:3406';
 export const NO_RETAIN_CONTROL = 'http://127.0.0.1:3407/_emulator';
 
-const site = {
+/** What every parley of the suite runs with (those `helpers.ts` `startParley` starts too). */
+export const SITE_ENV = {
   LEPTOS_SITE_ROOT: 'target/site',
   PARLEY_LOG: 'info',
   PARLEY_SESSION_SECRET: SESSION_SECRET,
@@ -65,7 +66,7 @@ export default defineConfig({
       cwd: '..',
       url: OFFLINE_URL,
       env: {
-        ...site,
+        ...SITE_ENV,
         PARLEY_LISTEN: '127.0.0.1:3400',
         PARLEY_DATA_DIR: 'target/e2e-data/3400',
         GEMINI_API_KEY: '',
@@ -88,7 +89,7 @@ export default defineConfig({
       cwd: '..',
       url: KEYED_URL,
       env: {
-        ...site,
+        ...SITE_ENV,
         PARLEY_LOG: 'debug',
         PARLEY_LISTEN: '127.0.0.1:3402',
         PARLEY_DATA_DIR: 'target/e2e-data/3402',
@@ -103,7 +104,7 @@ export default defineConfig({
       cwd: '..',
       url: NO_RETAIN_URL,
       env: {
-        ...site,
+        ...SITE_ENV,
         PARLEY_LISTEN: '127.0.0.1:3406',
         PARLEY_DATA_DIR: 'target/e2e-data/3406',
         GEMINI_API_KEY: '',

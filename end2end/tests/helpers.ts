@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, request, type Page } from '@playwright/test';
-import { EMULATOR_CONTROL, EMULATOR_KEY, SESSION_SECRET, logOf } from '../playwright.config';
+import { EMULATOR_CONTROL, SITE_ENV, logOf } from '../playwright.config';
 
 export const fixture = (name: string) => path.join(__dirname, '..', 'fixtures', name);
 
@@ -63,15 +63,12 @@ export function startParley(port: number, emulatorPort: number, env: Record<stri
     stdio: ['ignore', log, log],
     env: {
       ...process.env,
-      LEPTOS_SITE_ROOT: 'target/site',
-      PARLEY_SESSION_SECRET: SESSION_SECRET,
-      PARLEY_EMULATOR_API_KEY: EMULATOR_KEY,
+      ...SITE_ENV,
       PARLEY_LISTEN: `127.0.0.1:${port}`,
       PARLEY_DATA_DIR: `target/e2e-data/${port}`,
       GEMINI_API_KEY: '',
       PARLEY_EMULATOR_LISTEN: `127.0.0.1:${emulatorPort}`,
       PARLEY_EMULATOR_CONTROL: 'true',
-      PARLEY_LOG: 'info',
       ...env,
     },
   });
