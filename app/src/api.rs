@@ -42,7 +42,7 @@ pub async fn upload_file(data: MultipartData) -> Result<UploadedFile, AppError> 
 /// # Errors
 /// Errors before the first token come back as the call's error (e.g.
 /// [`AppError::FileUnavailable`]); later ones as a `ChatEvent::Error` line.
-#[server(prefix = "/api", endpoint = "chat", input = Json, output = Streaming)]
+#[server(prefix = "/api", endpoint = "chat", input = JsonOffWorkers, output = Streaming)]
 pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppError> {
     crate::server::with_status(crate::server::chat::chat(contents).await)
 }
@@ -78,4 +78,43 @@ pub async fn list_uploads() -> Result<Vec<UploadRecord>, AppError> {
 #[server(prefix = "/api", endpoint = "delete_upload", input = Json)]
 pub async fn delete_upload(uri: String) -> Result<(), AppError> {
     crate::server::with_status(crate::server::files::delete_upload(uri).await)
+}
+
+/// `POST` with a JSON body, like server_fn's `Json`, but decoded on tokio's blocking pool: a
+/// conversation may be megabytes of JSON, and parsing it on an async worker would stall every
+/// other request that worker serves. (Used by [`chat`].)
+pub struct JsonOffWorkers;
+
+impl leptos::server_fn::ContentType for JsonOffWorkers {
+    const CONTENT_TYPE: &'static str = "application/json";
+}
+
+impl leptos::server_fn::codec::Encoding for JsonOffWorkers {
+    const METHOD: http::Method = http::Method::POST;
+}
+
+impl<Request, E> leptos::server_fn::codec::IntoReq<JsonOffWorkers, Request, E> for Chat
+where
+    Chat: leptos::server_fn::codec::IntoReq<Json, Request, E>,
+{
+    fn into_req(self, path: &str, accepts: &str) -> Result<Request, E> {
+        <Chat as leptos::server_fn::codec::IntoReq<Json, Request, E>>::into_req(self, path, accepts)
+    }
+}
+
+impl<Request, E> leptos::server_fn::codec::FromReq<JsonOffWorkers, Request, E> for Chat
+where
+    Request: leptos::server_fn::request::Req<E> + Send + 'static,
+    E: leptos::server_fn::error::FromServerFnError + Send,
+{
+    async fn from_req(req: Request) -> Result<Self, E> {
+        use leptos::server_fn::error::ServerFnErrorErr;
+        let bytes = req.try_into_bytes().await?;
+        let decode = move || serde_json::from_slice::<Chat>(&bytes).map_err(|e| e.to_string());
+        #[cfg(feature = "ssr")]
+        let decoded = tokio::task::spawn_blocking(decode).await.map_err(|e| e.to_string()).and_then(|d| d);
+        #[cfg(not(feature = "ssr"))]
+        let decoded = decode();
+        decoded.map_err(|e| E::from_server_fn_error(ServerFnErrorErr::Args(e)))
+    }
 }

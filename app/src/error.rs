@@ -10,6 +10,11 @@ use leptos::server_fn::{self, codec::JsonEncoding, error::FromServerFnError};
 /// Why a server function failed, in words for the person using Parley.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum AppError {
+    /// A request Parley does not take as it is (an empty conversation, more Files than one
+    /// request may name, more URIs than one check takes, a body it could not read); the text
+    /// says what to change.
+    #[error("The request was not accepted: {0}")]
+    BadRequest(String),
     /// The upload request itself was malformed (missing size or type, wrong field order, …).
     #[error("The upload was not understood: {0}")]
     BadUpload(String),
@@ -48,6 +53,9 @@ pub enum AppError {
         /// Seconds until a request is allowed again.
         retry_after_secs: u64,
     },
+    /// The request's body arrived too slowly (under the server's minimum rate) and was cut off.
+    #[error("The request arrived too slowly and was stopped: {0}")]
+    TooSlow(String),
     /// The server has as many calls to Gemini in flight as it allows; none freed up in time.
     #[error("The server is busy right now. Please try again in a moment.")]
     Busy,
@@ -94,12 +102,13 @@ impl AppError {
     /// the request got wrong, 502/504 for what Gemini did.
     pub fn http_status(&self) -> u16 {
         match self {
-            AppError::BadUpload(_) => 400,
+            AppError::BadUpload(_) | AppError::BadRequest(_) => 400,
             AppError::UnsupportedType { .. } | AppError::ContentMismatch { .. } => 415,
             AppError::TooLarge { .. } => 413,
             AppError::CrossSite => 403,
             AppError::TooManyRequests { .. } => 429,
             AppError::Busy => 503,
+            AppError::TooSlow(_) => 408,
             AppError::ProcessingFailed { .. } => 422,
             AppError::FileUnavailable => 410,
             AppError::Upstream { code: 429, .. } | AppError::RateLimited => 429,

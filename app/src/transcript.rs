@@ -30,14 +30,15 @@ pub const FORMAT_VERSION: &str = "1.2";
 /// Versions Parley reads: 1.2 and the earlier ones without `uploaded_files`.
 pub const READABLE_VERSIONS: &[&str] = &["1.0", "1.1", "1.2"];
 
-/// Largest file imported, bytes (64 MiB).
-pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
+/// Largest file imported, bytes (16 MiB: a long conversation with a hundred image previews).
+pub const MAX_IMPORT_BYTES: usize = 16 * 1024 * 1024;
 
-/// Longest single string in an import, bytes (16 MiB: a 720×720 preview is far smaller).
-pub const MAX_STRING_BYTES: usize = 16 * 1024 * 1024;
+/// Longest single string in an import, bytes (4 MiB: a 720×720 preview is far smaller; a
+/// message as long as a model's whole context window fits).
+pub const MAX_STRING_BYTES: usize = 4 * 1024 * 1024;
 
-/// Most messages in one conversation.
-pub const MAX_MESSAGES: usize = 10_000;
+/// Most messages in one conversation (a thousand turns).
+pub const MAX_MESSAGES: usize = 2_000;
 
 /// Deepest nesting accepted (objects and arrays), levels.
 pub const MAX_DEPTH: usize = 32;

@@ -93,3 +93,21 @@ export async function send(page: Page, text: string) {
   await page.getByRole('textbox', { name: 'Message' }).fill(text);
   await page.getByRole('button', { name: 'Send' }).click();
 }
+
+/** The export texts of the conversations the page has saved in IndexedDB (`parley` / `conversations`). */
+export async function savedExports(page: Page): Promise<string[]> {
+  return page.evaluate(
+    () =>
+      new Promise<string[]>((resolve, reject) => {
+        const open = indexedDB.open('parley');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          if (!db.objectStoreNames.contains('conversations')) return resolve([]);
+          const all = db.transaction('conversations').objectStore('conversations').getAll();
+          all.onsuccess = () => resolve(all.result.map((r: { export: string }) => r.export));
+          all.onerror = () => reject(all.error);
+        };
+      }),
+  );
+}

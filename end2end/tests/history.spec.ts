@@ -158,7 +158,7 @@ test('a malformed or hostile import is refused with a clear error and changes no
     ['{"version": "7.3", "conversation": []}', 'version “7.3”'],
     ['{"version": "1.2", "conversation": [{"role": "user", "parts": [{"text": 42}]}]}', 'must be text'],
     ['[' .repeat(5000) + ']'.repeat(5000), 'not a conversation export'],
-    [JSON.stringify([{ role: 'user', parts: [{ text: 'x'.repeat(17 * 1024 * 1024) }] }]), 'longer than'],
+    [JSON.stringify([{ role: 'user', parts: [{ text: 'x'.repeat(5 * 1024 * 1024) }] }]), 'longer than'],
     ['not json at all', 'not a conversation export'],
   ];
   for (const [text, why] of hostile) {

@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { test, expect } from './base';
-import { control, fixture, openChat, send, sha12, startParley, waitUp } from './helpers';
+import { control, fixture, openChat, savedExports, send, sha12, startParley, waitUp } from './helpers';
 
 // Its own parley (built-in emulator, control surface), started and killed by the test.
 const URL = 'http://127.0.0.1:3408';
@@ -44,7 +44,8 @@ test('a server restart in the middle of an answer loses nothing, and Retry works
     await expect(retried).toContainText(`SHA-256 ${sha12(pdf)}`);
     await expect(page.locator('article[data-role="user"]').first().getByText('expired content')).toHaveCount(0);
 
-    // And after a reload, the whole conversation is still there.
+    // And after a reload (once the answer is saved), the whole conversation is still there.
+    await expect.poll(async () => (await savedExports(page)).some((e) => e.includes('You asked: “second”'))).toBe(true);
     await page.reload();
     await expect(page.locator('html[data-hydrated="true"]')).toBeAttached();
     await expect(page.locator('article[data-role="user"]')).toHaveCount(2);

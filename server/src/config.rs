@@ -91,7 +91,13 @@ pub struct Config {
     #[arg(long, env = "PARLEY_RATE_UPLOAD", default_value = "60/min")]
     pub rate_upload: crate::limits::Rate,
 
-    /// Upload bytes a browser session may send per hour (`10GiB`, `500MB`; `0` for no quota).
+    /// Calls to the Files view's server functions (`check_files`, `list_uploads`,
+    /// `delete_upload`) a browser session may make (same form; an address four times as many).
+    #[arg(long, env = "PARLEY_RATE_FILES", default_value = "60/min")]
+    pub rate_files: crate::limits::Rate,
+
+    /// Upload bytes a browser session may send per hour (`10GiB`, `500MB`; `0` for no quota);
+    /// one client address may send four times as much. Bytes are counted as they arrive.
     #[arg(long, env = "PARLEY_UPLOAD_BYTES_PER_HOUR", default_value = "10GiB", value_parser = parse_bytes)]
     pub upload_bytes_per_hour: u64,
 
@@ -104,6 +110,15 @@ pub struct Config {
     /// to --upstream-wait, then get 503.
     #[arg(long, env = "PARLEY_UPSTREAM_CONCURRENCY", default_value_t = 64)]
     pub upstream_concurrency: usize,
+
+    /// Calls to Gemini one browser session may have in flight at once; more wait their turn.
+    #[arg(long, env = "PARLEY_UPSTREAM_PER_SESSION", default_value_t = 8)]
+    pub upstream_per_session: usize,
+
+    /// Calls to Gemini one client address may have in flight at once; more wait their turn. A
+    /// freed slot goes to the waiting address holding the fewest.
+    #[arg(long, env = "PARLEY_UPSTREAM_PER_ADDRESS", default_value_t = 16)]
+    pub upstream_per_address: usize,
 
     /// How long a request waits for a free slot towards Gemini before it is told the server is
     /// busy (503) (humantime).
@@ -126,6 +141,31 @@ pub struct Config {
     #[arg(long, env = "PARLEY_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
 
+    /// How long a connection may take to send a request's headers, and how long an idle
+    /// connection is kept open (humantime).
+    #[arg(long, env = "PARLEY_HEADER_READ_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// How long a response may wait for the client to read it before the connection is closed
+    /// (humantime).
+    #[arg(long, env = "PARLEY_WRITE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub write_timeout: Duration,
+
+    /// Slowest a request body may arrive, per second (`1KiB`, `0` for no minimum), measured over
+    /// windows of --header-read-timeout spent waiting for it; a slower body is cut off (408).
+    #[arg(long, env = "PARLEY_MIN_BODY_RATE", default_value = "1KiB", value_parser = parse_rate_bytes)]
+    pub min_body_rate: u64,
+
+    /// Connections one client address may hold open at once (`0` for no cap). Not applied with
+    /// --trust-proxy: every connection then comes from the proxy.
+    #[arg(long, env = "PARLEY_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 64)]
+    pub max_connections_per_address: usize,
+
+    /// Connections held open at once in all; `0` for as many as the open-descriptor limit
+    /// allows (raised to its hard limit at start-up).
+    #[arg(long, env = "PARLEY_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
+
     /// Address of the built-in emulator (a random loopback port by default).
     #[arg(long, env = "PARLEY_EMULATOR_LISTEN", default_value = "127.0.0.1:0")]
     pub emulator_listen: SocketAddr,
@@ -142,20 +182,47 @@ pub struct Config {
     pub emulator_control: bool,
 }
 
+/// Bytes per second: a byte count, optionally followed by `/s` (`1KiB`, `1KiB/s`).
+fn parse_rate_bytes(text: &str) -> Result<u64, String> {
+    parse_bytes(text.trim().trim_end_matches("/s"))
+}
+
 /// A byte count: a plain number of bytes, or with a unit (`10GiB`, `500 MB`).
 fn parse_bytes(text: &str) -> Result<u64, String> {
     text.trim().parse::<bytesize::ByteSize>().map(|b| b.as_u64()).map_err(|e| format!("not a byte size: {e}"))
 }
 
 impl Config {
-    /// The rate limits and quotas, from `--rate-chat`, `--rate-upload`,
-    /// `--upload-bytes-per-hour` and `--trust-proxy`.
+    /// The rate limits and quotas, from `--rate-chat`, `--rate-upload`, `--rate-files` and
+    /// `--upload-bytes-per-hour`.
     pub fn limits(&self) -> crate::limits::LimitsConfig {
         crate::limits::LimitsConfig {
             chat: self.rate_chat,
             upload: self.rate_upload,
+            files: self.rate_files,
             upload_bytes_per_hour: self.upload_bytes_per_hour,
-            trust_proxy: self.trust_proxy,
+        }
+    }
+
+    /// How connections are bounded, for a process allowed `descriptors` open descriptors.
+    pub fn connection_limits(&self, descriptors: u64) -> crate::listen::ConnectionLimits {
+        crate::listen::ConnectionLimits {
+            header_read_timeout: self.header_read_timeout,
+            write_timeout: self.write_timeout,
+            per_address: if self.trust_proxy { 0 } else { self.max_connections_per_address },
+            total: match self.max_connections {
+                0 => crate::listen::connections_for(descriptors),
+                n => n,
+            },
+        }
+    }
+
+    /// The slots towards Gemini and how they are shared.
+    pub fn slot_caps(&self) -> app::server::slots::SlotCaps {
+        app::server::slots::SlotCaps {
+            total: self.upstream_concurrency,
+            per_session: self.upstream_per_session,
+            per_address: self.upstream_per_address,
         }
     }
 
@@ -220,6 +287,16 @@ mod tests {
         assert_eq!(Config::try_parse_from(["parley"]).unwrap().max_file_bytes, 2 << 30);
         assert_eq!(Config::try_parse_from(["parley", "--max-file-bytes", "100MB"]).unwrap().max_file_bytes, 100_000_000);
         assert_eq!(Config::try_parse_from(["parley", "--max-file-bytes", "1024"]).unwrap().max_file_bytes, 1024);
+    }
+
+    #[test]
+    fn connection_limits_have_defaults_and_a_proxy_lifts_the_per_address_cap() {
+        let c = Config::try_parse_from(["parley"]).unwrap();
+        assert_eq!((c.header_read_timeout, c.write_timeout, c.min_body_rate), (Duration::from_secs(20), Duration::from_secs(60), 1024));
+        let limits = c.connection_limits(1024);
+        assert_eq!((limits.per_address, limits.total), (64, 384));
+        let c = Config::try_parse_from(["parley", "--trust-proxy", "--max-connections", "10", "--min-body-rate", "2KiB/s"]).unwrap();
+        assert_eq!((c.connection_limits(1024).per_address, c.connection_limits(1024).total, c.min_body_rate), (0, 10, 2048));
     }
 
     #[test]

@@ -1,20 +1,37 @@
 //! Rate limits and quotas for the public site, with governor's keyed GCRA limiters: chat
-//! requests and uploads per browser session and (four times as many) per client address, and
-//! upload bytes per session per hour. A refusal is 429 with [`AppError::TooManyRequests`]
-//! (a sentence with the wait) and `Retry-After`, before the body is read.
+//! requests, uploads and the Files calls (`check_files`, `list_uploads`, `delete_upload`) per
+//! browser session and (four times as many) per client address, and upload bytes per session
+//! and per address per hour — counted as they arrive, so a body without `Content-Length`
+//! counts too. A refusal is 429 with [`AppError::TooManyRequests`] (a sentence with the wait)
+//! and `Retry-After`; request counts are refused before the body is read.
+//!
+//! [`client_address`] puts the [`ClientAddress`] in every request first: the peer address, or
+//! behind a trusted proxy the last `X-Forwarded-For` entry (the one that proxy added: earlier
+//! ones are the client's to write); IPv6 keyed by its /64.
 
-use std::{net::SocketAddr, num::NonZeroU32, str::FromStr, sync::Arc, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    num::NonZeroU32,
+    str::FromStr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
-use app::{error::AppError, server::Session};
+use app::{
+    api::{Chat, CheckFiles, DeleteUpload, ListUploads, UploadFile},
+    error::AppError,
+    server::{ByteQuota, ClientAddress, Session, UploadAllowance},
+};
 use axum::{
     extract::{ConnectInfo, Request, State},
-    http::{header, HeaderValue},
+    http::header,
     middleware::Next,
-    response::Response,
+    response::{IntoResponse, Response},
 };
 use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota};
+use leptos::server_fn::ServerFn;
 
-use crate::guard::refuse;
+use crate::guard::{Refusal, TrustProxy};
 
 /// A rate: `count` per `per`, written `20/min`, `5/s`, `100/h`, `1000/d`; `0` or `off` for
 /// none.
@@ -48,6 +65,9 @@ impl FromStr for Rate {
 }
 
 impl Rate {
+    /// No limit.
+    pub const OFF: Rate = Rate { count: 0, per: Duration::from_secs(1) };
+
     /// `count × factor` per period as a governor quota; `None` when the rate is zero.
     fn quota(self, factor: u32) -> Option<Quota> {
         let burst = NonZeroU32::new(self.count.saturating_mul(factor))?;
@@ -62,66 +82,84 @@ pub struct LimitsConfig {
     pub chat: Rate,
     /// Uploads per session (per address: four times as many).
     pub upload: Rate,
-    /// Upload bytes per session per hour; 0 for no quota.
+    /// Files calls (`check_files`, `list_uploads`, `delete_upload`) per session (per address:
+    /// four times as many).
+    pub files: Rate,
+    /// Upload bytes per session per hour (per address: four times as many); 0 for no quota.
     pub upload_bytes_per_hour: u64,
-    /// Take the client address from `X-Forwarded-For` (behind a reverse proxy one trusts).
-    pub trust_proxy: bool,
 }
 
 type Limiter = Option<DefaultKeyedRateLimiter<String>>;
 
+/// A limiter per session and one per client address (four times the quota).
+#[derive(Debug, Default)]
+struct Pair {
+    session: Limiter,
+    address: Limiter,
+}
+
+impl Pair {
+    fn new(rate: Rate) -> Self {
+        let keyed = |quota: Option<Quota>| quota.map(governor::RateLimiter::keyed);
+        Pair { session: keyed(rate.quota(1)), address: keyed(rate.quota(ADDRESS_FACTOR)) }
+    }
+
+    /// Takes `cells` from the session's quota, then from the address's.
+    fn check(&self, session: &str, address: &str, cells: u32) -> Result<(), AppError> {
+        check(&self.session, session, cells).and_then(|()| check(&self.address, address, cells))
+    }
+
+    fn tidy(&self) {
+        for limiter in [&self.session, &self.address].into_iter().flatten() {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+}
+
 /// The limiters; shared by every request.
 #[derive(Debug, Default)]
 pub struct Limits {
-    chat: Limiter,
-    chat_by_address: Limiter,
-    upload: Limiter,
-    upload_by_address: Limiter,
+    chat: Pair,
+    upload: Pair,
+    files: Pair,
     /// One cell per MiB.
-    upload_mib: Limiter,
-    trust_proxy: bool,
+    upload_mib: Pair,
 }
 
 /// Per-address limits are this many times the per-session ones (several people behind one NAT).
 const ADDRESS_FACTOR: u32 = 4;
 
+/// One cell of the upload-bytes quota.
+const MIB: u64 = 1 << 20;
+
 impl Limits {
     /// Limiters for `config`.
     pub fn new(config: LimitsConfig) -> Arc<Self> {
-        let keyed = |quota: Option<Quota>| quota.map(governor::RateLimiter::keyed);
-        let mib_per_hour = u32::try_from(config.upload_bytes_per_hour.div_ceil(1 << 20)).unwrap_or(u32::MAX);
+        let mib_per_hour = u32::try_from(config.upload_bytes_per_hour.div_ceil(MIB)).unwrap_or(u32::MAX);
         Arc::new(Limits {
-            chat: keyed(config.chat.quota(1)),
-            chat_by_address: keyed(config.chat.quota(ADDRESS_FACTOR)),
-            upload: keyed(config.upload.quota(1)),
-            upload_by_address: keyed(config.upload.quota(ADDRESS_FACTOR)),
-            upload_mib: keyed(Rate { count: mib_per_hour, per: Duration::from_secs(3600) }.quota(1)),
-            trust_proxy: config.trust_proxy,
+            chat: Pair::new(config.chat),
+            upload: Pair::new(config.upload),
+            files: Pair::new(config.files),
+            upload_mib: Pair::new(Rate { count: mib_per_hour, per: Duration::from_secs(3600) }),
         })
     }
 
     /// Forgets keys whose limits have fully replenished (memory stays bounded).
     pub fn tidy(&self) {
-        for limiter in [&self.chat, &self.chat_by_address, &self.upload, &self.upload_by_address, &self.upload_mib].into_iter().flatten() {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
+        for pair in [&self.chat, &self.upload, &self.files, &self.upload_mib] {
+            pair.tidy();
         }
     }
 
-    fn address(&self, req: &Request) -> String {
-        let forwarded = self
-            .trust_proxy
-            .then(|| req.headers().get("x-forwarded-for")?.to_str().ok()?.split(',').next().map(|a| a.trim().to_string()))
-            .flatten();
-        forwarded
-            .or_else(|| req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()))
-            .unwrap_or_else(|| "unknown".into())
+    fn has_byte_quota(&self) -> bool {
+        self.upload_mib.session.is_some()
     }
 }
 
 fn check(limiter: &Limiter, key: &str, cells: u32) -> Result<(), AppError> {
     let Some(limiter) = limiter else { return Ok(()) };
-    let cells = NonZeroU32::new(cells).unwrap_or(NonZeroU32::MIN);
+    let Some(cells) = NonZeroU32::new(cells) else { return Ok(()) };
     match limiter.check_key_n(&key.to_string(), cells) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(not_until)) => {
@@ -133,33 +171,74 @@ fn check(limiter: &Limiter, key: &str, cells: u32) -> Result<(), AppError> {
     }
 }
 
-/// Applies the limits to `chat` and `upload_file` (after the session middleware).
-pub async fn rate_limit(State(limits): State<Arc<Limits>>, req: Request, next: Next) -> Response {
+/// The key of the address `forwarded_for` names last (the entry a trusted proxy added), if it
+/// is an IP address.
+fn forwarded_address(forwarded_for: &str) -> Option<IpAddr> {
+    forwarded_for.rsplit(',').next()?.trim().parse().ok()
+}
+
+/// Puts the request's [`ClientAddress`] in its extensions (see the module's documentation).
+pub async fn client_address(State(TrustProxy(trust_proxy)): State<TrustProxy>, mut req: Request, next: Next) -> Response {
+    let forwarded = trust_proxy
+        .then(|| req.headers().get("x-forwarded-for")?.to_str().ok().and_then(forwarded_address))
+        .flatten();
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let key = forwarded.or(peer).map_or_else(|| "unknown".to_string(), crate::listen::address_key);
+    req.extensions_mut().insert(ClientAddress(key));
+    next.run(req).await
+}
+
+/// Counts an upload's bytes against the session's and the address's byte quotas as they
+/// arrive; what `Content-Length` announced was taken before the body was read.
+struct UploadBytes {
+    limits: Arc<Limits>,
+    session: String,
+    address: String,
+    /// Bytes already taken (from `Content-Length`).
+    prepaid: u64,
+    /// (bytes counted, MiB taken beyond `prepaid`).
+    counted: Mutex<(u64, u64)>,
+}
+
+impl ByteQuota for UploadBytes {
+    fn take(&self, bytes: u64) -> Result<(), AppError> {
+        let mut counted = self.counted.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        counted.0 += bytes;
+        let owed = counted.0.saturating_sub(self.prepaid).div_ceil(MIB);
+        if owed > counted.1 {
+            let cells = u32::try_from(owed - counted.1).unwrap_or(u32::MAX);
+            self.limits.upload_mib.check(&self.session, &self.address, cells)?;
+            counted.1 = owed;
+        }
+        Ok(())
+    }
+}
+
+/// Applies the limits to the server functions that have them (after the session and address
+/// middleware).
+pub async fn rate_limit(State(limits): State<Arc<Limits>>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    let (by_session, by_address) = match path {
-        "/api/chat" => (&limits.chat, &limits.chat_by_address),
-        "/api/upload_file" => (&limits.upload, &limits.upload_by_address),
+    let pair = match path {
+        p if p == Chat::PATH => &limits.chat,
+        p if p == UploadFile::PATH => &limits.upload,
+        p if p == CheckFiles::PATH || p == ListUploads::PATH || p == DeleteUpload::PATH => &limits.files,
         _ => return next.run(req).await,
     };
     let session = req.extensions().get::<Session>().map(|s| s.0.clone()).unwrap_or_default();
-    let address = limits.address(&req);
-    let mut verdict = check(by_session, &session, 1).and_then(|()| check(by_address, &address, 1));
-    if verdict.is_ok() && path == "/api/upload_file" {
-        let bytes = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()).unwrap_or(0);
-        let mib = u32::try_from(bytes.div_ceil(1 << 20)).unwrap_or(u32::MAX);
-        verdict = check(&limits.upload_mib, &session, mib);
+    let address = req.extensions().get::<ClientAddress>().map(|a| a.0.clone()).unwrap_or_default();
+    let mut verdict = pair.check(&session, &address, 1);
+    if verdict.is_ok() && path == UploadFile::PATH && limits.has_byte_quota() {
+        let announced = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()).unwrap_or(0);
+        let mib = announced.div_ceil(MIB);
+        verdict = limits.upload_mib.check(&session, &address, u32::try_from(mib).unwrap_or(u32::MAX));
+        let quota = UploadBytes { limits: limits.clone(), session, address: address.clone(), prepaid: mib * MIB, counted: Mutex::new((0, 0)) };
+        req.extensions_mut().insert(UploadAllowance(Arc::new(quota)));
     }
     match verdict {
         Ok(()) => next.run(req).await,
         Err(error) => {
-            tracing::info!(path, %address, "rate limit reached");
-            let wait = match &error {
-                AppError::TooManyRequests { retry_after_secs } => *retry_after_secs,
-                _ => 1,
-            };
-            let mut res = refuse(error);
-            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
-            res
+            tracing::info!(path = %req.uri().path(), %address, "rate limit reached");
+            Refusal(error).into_response()
         }
     }
 }
@@ -180,6 +259,41 @@ mod tests {
         assert!("10".parse::<Rate>().is_err());
         let quota = "6/min".parse::<Rate>().unwrap().quota(1).unwrap();
         assert_eq!((quota.burst_size().get(), quota.replenish_interval()), (6, Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn the_last_forwarded_address_counts() {
+        assert_eq!(forwarded_address("198.51.100.1, 203.0.113.9").unwrap().to_string(), "203.0.113.9");
+        assert_eq!(forwarded_address(" 2001:db8::1 ").unwrap().to_string(), "2001:db8::1");
+        assert!(forwarded_address("not an address").is_none());
+    }
+
+    #[test]
+    fn upload_bytes_are_counted_as_they_arrive() {
+        let config = LimitsConfig { chat: Rate::OFF, upload: Rate::OFF, files: Rate::OFF, upload_bytes_per_hour: 3 * MIB };
+        let limits = Limits::new(config);
+        let quota = |prepaid| UploadBytes { limits: limits.clone(), session: "s".into(), address: "a".into(), prepaid, counted: Mutex::new((0, 0)) };
+        // Without a length: 2 MiB in small pieces pass, the third and fourth MiB do not.
+        let chunked = quota(0);
+        for _ in 0..32 {
+            chunked.take(64 << 10).unwrap();
+        }
+        chunked.take(MIB).unwrap();
+        assert!(matches!(chunked.take(1), Err(AppError::TooManyRequests { .. })));
+        // Another cookie at the same address shares the address's quota (4 × 3 MiB).
+        let other = UploadBytes { session: "t".into(), ..quota(0) };
+        assert!(other.take(3 * MIB).is_ok());
+        let third = UploadBytes { session: "u".into(), ..quota(0) };
+        assert!(third.take(3 * MIB).is_ok());
+        let fourth = UploadBytes { session: "v".into(), ..quota(0) };
+        assert!(fourth.take(3 * MIB).is_ok(), "the address has used 11 MiB");
+        let fifth = UploadBytes { session: "x".into(), ..quota(0) };
+        assert!(fifth.take(2 * MIB).is_err(), "the address has used its 12 MiB");
+        // What was prepaid is not taken twice.
+        let prepaid = UploadBytes { session: "w".into(), address: "b".into(), ..quota(3 * MIB) };
+        prepaid.take(3 * MIB).unwrap();
+        let after = UploadBytes { session: "w".into(), address: "b".into(), ..quota(0) };
+        after.take(3 * MIB).expect("the prepaid bytes took nothing more");
     }
 
     #[test]

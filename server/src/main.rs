@@ -4,16 +4,6 @@
 //! the built-in Gemini emulator on a loopback port and the page shows an `Offline demo`
 //! banner. See `parley --help` for every option.
 
-mod config;
-mod guard;
-mod limits;
-mod server;
-mod session;
-mod upstream;
-
-#[cfg(test)]
-mod tests;
-
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -26,8 +16,8 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("PARLEY_LOG").unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let config = config::Config::parse();
-    match server::run(config).await {
+    let config = parley::config::Config::parse();
+    match parley::server::run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "parley stopped");

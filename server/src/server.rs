@@ -3,47 +3,26 @@
 use std::sync::Arc;
 
 use app::{server::ServerState, shell, App};
-use axum::{middleware, Router};
+use axum::{extract::DefaultBodyLimit, middleware, Router};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::trace::TraceLayer;
 
 use crate::{
     config::Config,
-    guard::{self, BodyLimits},
+    error::ServerError,
+    guard::{self, BodyLimits, TrustProxy},
     limits::Limits,
-    session::SessionKey,
+    session::{SessionKey, Sessions},
     upstream::Upstream,
 };
 
-/// Why the server could not start or stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    /// The Leptos site configuration is invalid.
-    #[error("site configuration: {0}")]
-    Site(#[from] leptos::config::errors::LeptosConfigError),
-    /// The listen address could not be bound, or serving failed.
-    #[error("serving on the listen address: {0}")]
-    Io(#[from] std::io::Error),
-    /// The built-in emulator could not start.
-    #[error("starting the built-in Gemini emulator: {0}")]
-    Emulator(std::io::Error),
-    /// The Gemini client could not be built.
-    #[error("Gemini client: {0}")]
-    Gemini(#[from] gemini::Error),
-    /// The file registry could not be opened.
-    #[error("{0}")]
-    Registry(#[from] app::server::registry::RegistryError),
-    /// The store of retained originals could not be opened.
-    #[error("{0}")]
-    Originals(#[from] app::server::originals::OriginalsError),
-    /// The session-signing key could not be had.
-    #[error("{0}")]
-    SessionKey(#[from] crate::session::SessionKeyError),
-}
-
 /// Serves the site until Ctrl-C / SIGTERM.
+///
+/// # Errors
+/// [`ServerError`] when something it needs cannot be had at start-up, or serving fails.
 pub async fn run(config: Config) -> Result<(), ServerError> {
+    let descriptors = crate::listen::raise_descriptor_limit();
     let upstream = Upstream::connect(&config).await?;
     let mut options = get_configuration(None)?.leptos_options;
     options.site_addr = config.listen;
@@ -54,51 +33,21 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     state.originals.tidy().await?;
     tokio::spawn(evict_periodically(state.originals.clone()));
     let key = SessionKey::load(config.session_secret.as_deref(), &config.data_dir)?;
-    let limits = Limits::new(config.limits());
-    tokio::spawn(tidy_limits_periodically(limits.clone()));
-    let router = router(options.clone(), state, key, limits).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let guards = Guards::new(&config, key);
+    tokio::spawn(tidy_limits_periodically(guards.limits.clone()));
+    let router = router(options.clone(), state, guards);
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    tracing::info!(url = %format!("http://{}", listener.local_addr()?), site_root = %options.site_root, "parley listening");
-    serve(listener, router, shutdown_signal(), config.shutdown_grace).await?;
+    let limits = config.connection_limits(descriptors);
+    tracing::info!(
+        url = %format!("http://{}", listener.local_addr()?),
+        site_root = %options.site_root,
+        descriptors,
+        connections = limits.total,
+        "parley listening"
+    );
+    crate::listen::serve(listener, router, limits, shutdown_signal(), config.shutdown_grace).await?;
     drop(upstream);
     Ok(())
-}
-
-/// Serves `app` on `listener` until `stop` resolves; then takes no new connection and gives
-/// the requests in flight up to `grace` to finish (an answer streams to its end, an upload
-/// reaches `ACTIVE`). Whatever still runs after that is cut off when the process exits: the
-/// browser sees the request fail and keeps the message for Retry; a spooled upload left in
-/// `staging/` is tidied at the next start.
-///
-/// # Errors
-/// The listener's I/O errors.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, std::net::SocketAddr>,
-    stop: impl std::future::Future<Output = ()> + Send + 'static,
-    grace: std::time::Duration,
-) -> std::io::Result<()> {
-    let (stopping, mut stopped) = tokio::sync::watch::channel(false);
-    let signal = async move {
-        stop.await;
-        tracing::info!(grace = %humantime::format_duration(grace), "shutting down: finishing the requests in flight");
-        let _ = stopping.send(true);
-    };
-    let serving = std::future::IntoFuture::into_future(axum::serve(listener, app).with_graceful_shutdown(signal));
-    let deadline = async move {
-        let _ = stopped.wait_for(|stopped| *stopped).await;
-        tokio::time::sleep(grace).await;
-    };
-    tokio::select! {
-        served = serving => {
-            tracing::info!("every request finished; stopped");
-            served
-        }
-        () = deadline => {
-            tracing::warn!("requests still in flight after the shutdown grace period are cut off");
-            Ok(())
-        }
-    }
 }
 
 /// Forgets replenished rate-limit keys every minute.
@@ -141,17 +90,50 @@ pub fn state(config: &Config, upstream: &Upstream) -> Result<ServerState, Server
         originals,
         flights: Default::default(),
         max_file_bytes: config.max_file_bytes.min(gemini::MAX_FILE_BYTES),
-        upstream_slots: Arc::new(tokio::sync::Semaphore::new(config.upstream_concurrency.max(1))),
+        upstream_slots: app::server::slots::UpstreamSlots::new(config.slot_caps()),
         upstream_wait: config.upstream_wait,
+        file_states: Default::default(),
     })
 }
 
+/// What guards the application: sessions, rate limits and quotas, body limits, and whether
+/// a reverse proxy's `X-Forwarded-*` headers are believed.
+#[derive(Debug, Clone)]
+pub struct Guards {
+    /// Signs the session cookie.
+    pub key: SessionKey,
+    /// The rate limiters, shared by every request.
+    pub limits: Arc<Limits>,
+    /// Slowest a body may arrive, bytes per second (0: no minimum), over `rate_window`.
+    pub min_body_rate: u64,
+    /// How much waiting for a body the minimum rate is measured over (the header-read timeout).
+    pub rate_window: std::time::Duration,
+    /// `--trust-proxy`.
+    pub trust_proxy: bool,
+}
+
+impl Guards {
+    /// The guards `config` asks for, with sessions signed by `key`.
+    pub fn new(config: &Config, key: SessionKey) -> Self {
+        Guards {
+            key,
+            limits: Limits::new(config.limits()),
+            min_body_rate: config.min_body_rate,
+            rate_window: config.header_read_timeout,
+            trust_proxy: config.trust_proxy,
+        }
+    }
+}
+
 /// The whole application: Leptos pages, server functions (with `state` as context), static
-/// files from `options.site_root`; sessions signed with `key`, rate `limits`, and the guards
-/// of [`crate::guard`] around it all.
-pub fn router(options: LeptosOptions, state: ServerState, key: SessionKey, limits: Arc<Limits>) -> Router {
+/// files from `options.site_root`; and around it, outermost first, security headers, tracing,
+/// the same-origin check, the client address, sessions, body limits, rate limits, the
+/// multipart check and `Cache-Control`.
+pub fn router(options: LeptosOptions, state: ServerState, guards: Guards) -> Router {
     let routes = generate_route_list(App);
-    let body_limits = BodyLimits { max_file_bytes: state.max_file_bytes };
+    let body_limits = BodyLimits { max_file_bytes: state.max_file_bytes, min_bytes_per_sec: guards.min_body_rate, rate_window: guards.rate_window };
+    let trust = TrustProxy(guards.trust_proxy);
+    let sessions = Sessions { key: guards.key, trust_proxy: guards.trust_proxy };
     let app = Router::new()
         .leptos_routes_with_context(
             &options,
@@ -163,11 +145,17 @@ pub fn router(options: LeptosOptions, state: ServerState, key: SessionKey, limit
             },
         )
         .fallback(leptos_axum::file_and_error_handler(shell))
+        .layer(middleware::from_fn(guard::no_store))
         .layer(middleware::from_fn(guard::require_multipart))
-        .layer(middleware::from_fn_with_state(body_limits, guard::limit_bodies))
-        .layer(middleware::from_fn_with_state(limits, crate::limits::rate_limit))
-        .layer(middleware::from_fn_with_state(key, crate::session::sessions))
-        .layer(middleware::from_fn(guard::same_origin));
+        .layer(middleware::from_fn_with_state(guards.limits, crate::limits::rate_limit))
+        // The body guard reads JSON bodies whole within its own limit (server_fn's default,
+        // 2 MiB, would cut them short), so that a refusal after it comes once the browser has
+        // sent its request; an upload's body is only watched, and refused before it is read.
+        .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn_with_state(body_limits, guard::guard_bodies))
+        .layer(middleware::from_fn_with_state(sessions, crate::session::sessions))
+        .layer(middleware::from_fn_with_state(trust, crate::limits::client_address))
+        .layer(middleware::from_fn_with_state(trust, guard::same_origin));
     guard::security_headers(app).layer(TraceLayer::new_for_http()).with_state(options)
 }
 

@@ -1,8 +1,13 @@
 //! Anonymous browser sessions: a random id in the `parley_session` cookie, signed with
-//! HMAC-SHA-256 (`{id}.{mac}`, both hex; HttpOnly, SameSite=Lax, Secure behind https), put in
-//! every request's extensions as [`app::server::Session`]. It is what owns uploads: a session
-//! can only use its own Files. A cookie whose signature does not verify is replaced by a new
-//! session, so an id cannot be guessed or forged into someone else's.
+//! HMAC-SHA-256 (`{id}.{mac}`, both hex; HttpOnly, SameSite=Lax), put in every request's
+//! extensions as [`app::server::Session`]. It is what owns uploads: a session can only use its
+//! own Files. A cookie whose signature does not verify is replaced by a new session, so an id
+//! cannot be guessed or forged into someone else's. Over HTTPS (behind a trusted proxy saying
+//! so) the cookie is `__Host-parley_session`, `Secure`: the prefix keeps a sibling subdomain
+//! from planting its own session cookie on this site.
+//!
+//! A session starts (its cookie is set) only on a page or a server function: static files
+//! and error pages get none.
 //!
 //! The signing key comes from `PARLEY_SESSION_SECRET`, or is generated once into
 //! `{data dir}/session.key` (mode 0600), so that sessions survive restarts.
@@ -20,8 +25,11 @@ use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::Sha256;
 
-/// The cookie's name.
+/// The cookie's name over plain HTTP.
 pub const COOKIE: &str = "parley_session";
+
+/// The cookie's name over HTTPS (browsers take it only `Secure`, for `/`, without `Domain`).
+pub const SECURE_COOKIE: &str = "__Host-parley_session";
 
 /// A year, seconds: how long the browser keeps the cookie.
 const MAX_AGE_SECS: u64 = 365 * 24 * 3600;
@@ -126,30 +134,43 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::write(path, text)
 }
 
-/// The `parley_session` value of a `Cookie` header, if any.
-fn from_cookies(req: &Request) -> Option<&str> {
+/// The values of the `name` cookies of a request, in order.
+fn from_cookies<'a>(req: &'a Request, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
     req.headers()
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .filter(move |(n, _)| *n == name)
         .map(|(_, value)| value)
 }
 
-/// Gives the request its session, creating one (and its signed cookie) when it has none or
-/// its cookie does not verify.
-pub async fn sessions(State(key): State<SessionKey>, mut req: Request, next: Next) -> Response {
-    let existing = from_cookies(&req).and_then(|value| key.verify(value));
+/// How sessions are kept: the signing key, and whether `X-Forwarded-Proto` is believed.
+#[derive(Debug, Clone)]
+pub struct Sessions {
+    /// Signs and verifies the cookie.
+    pub key: SessionKey,
+    /// Behind a trusted proxy (`--trust-proxy`).
+    pub trust_proxy: bool,
+}
+
+/// Gives the request its session, creating one when it has none or its cookie does not
+/// verify; a new session's signed cookie is set on a page or a server function's answer.
+pub async fn sessions(State(sessions): State<Sessions>, mut req: Request, next: Next) -> Response {
+    let secure = crate::guard::is_https(req.headers(), sessions.trust_proxy);
+    let name = if secure { SECURE_COOKIE } else { COOKIE };
+    let existing = from_cookies(&req, name).find_map(|value| sessions.key.verify(value));
     let id = existing.clone().unwrap_or_else(|| hex::encode(rand::rng().random::<[u8; 16]>()));
-    let secure = req.headers().get("x-forwarded-proto").is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"));
+    let api = req.uri().path().starts_with("/api/");
     req.extensions_mut().insert(Session(id.clone()));
     let mut res = next.run(req).await;
-    if existing.is_none() {
+    let page = res.status().is_success()
+        && res.headers().get(header::CONTENT_TYPE).is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
+    if existing.is_none() && (api || page) {
         let cookie = format!(
-            "{COOKIE}={}; Path=/; Max-Age={MAX_AGE_SECS}; HttpOnly; SameSite=Lax{}",
-            key.sign(&id),
+            "{name}={}; Path=/; Max-Age={MAX_AGE_SECS}; HttpOnly; SameSite=Lax{}",
+            sessions.key.sign(&id),
             if secure { "; Secure" } else { "" }
         );
         if let Ok(value) = HeaderValue::from_str(&cookie) {

@@ -4,7 +4,7 @@ use app::model::UpstreamKind;
 use gemini_emulator::{EmulatorConfig, RunningEmulator};
 use rand::{distr::Alphanumeric, Rng};
 
-use crate::{config::Config, server::ServerError};
+use crate::{config::Config, error::ServerError};
 
 /// A connected upstream. Holds the in-process emulator alive when there is one.
 pub struct Upstream {

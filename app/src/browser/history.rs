@@ -56,10 +56,16 @@ pub async fn refresh(chat: Chat) {
     }
 }
 
-/// On page load: lists the stored conversations and opens the most recent one.
+/// Largest stored conversation reopened by itself on page load (2 MiB of export text): a
+/// bigger one waits in the list until it is picked, so that a huge import cannot make every
+/// visit slow.
+const AUTO_OPEN_MAX: u32 = 2 << 20;
+
+/// On page load: lists the stored conversations and opens the most recent one, unless it is
+/// larger than [`AUTO_OPEN_MAX`].
 pub async fn restore(chat: Chat) {
     refresh(chat).await;
-    let latest = chat.list.with_untracked(|l| l.first().map(|s| s.id.clone()));
+    let latest = chat.list.with_untracked(|l| l.first().filter(|s| s.size <= AUTO_OPEN_MAX).map(|s| s.id.clone()));
     if let Some(id) = latest {
         if chat.messages.with_untracked(Vec::is_empty) {
             open(chat, &id).await;
@@ -87,7 +93,9 @@ pub async fn open(chat: Chat, id: &str) {
 }
 
 fn show(chat: Chat, id: String, transcript: Transcript) {
-    chat.messages.set(messages_from(&transcript));
+    let messages = messages_from(&transcript);
+    chat.first_shown.set(messages.len().saturating_sub(crate::ui::state::MESSAGES_SHOWN));
+    chat.messages.set(messages);
     chat.summaries.set_value(transcript.conversation_summaries);
     chat.tracked.set_value(transcript.uploaded_files);
     chat.pending.set(Vec::new());

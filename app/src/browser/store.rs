@@ -7,7 +7,7 @@
 //! SHA-256 of its `conversation`, which is how an import of the same file is recognised.
 
 use rexie::{ObjectStore, Rexie, TransactionMode};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 use crate::ui::state::ConversationSummary;
 
@@ -74,6 +74,20 @@ impl Record {
     }
 }
 
+/// A record's summary and hash, without copying its export text into wasm memory (a list of
+/// big conversations stays cheap to read).
+fn summary_from_js(value: &JsValue) -> Option<(ConversationSummary, String)> {
+    let export = get(value, "export")?;
+    let size = export.dyn_ref::<js_sys::JsString>()?.length();
+    let summary = ConversationSummary {
+        id: get(value, "id")?.as_string()?,
+        title: get(value, "title").and_then(|v| v.as_string()).unwrap_or_default(),
+        updated: get(value, "updated").and_then(|v| v.as_f64()).unwrap_or(0.0),
+        size,
+    };
+    Some((summary, get(value, "hash").and_then(|v| v.as_string()).unwrap_or_default()))
+}
+
 /// Saves (or replaces) a conversation.
 ///
 /// # Errors
@@ -107,8 +121,7 @@ pub async fn list() -> Result<Vec<(ConversationSummary, String)>, rexie::Error> 
     let values = tx.store(STORE)?.get_all(None, None).await?;
     let mut all: Vec<(ConversationSummary, String)> = values
         .iter()
-        .filter_map(Record::from_js)
-        .map(|r| (ConversationSummary { id: r.id, title: r.title, updated: r.updated }, r.hash))
+        .filter_map(summary_from_js)
         .collect();
     all.sort_by(|a, b| b.0.updated.total_cmp(&a.0.updated));
     Ok(all)

@@ -1,5 +1,7 @@
 //! `chat`: the conversation to `streamGenerateContent`, the answer back as NDJSON lines.
 
+use std::collections::{BTreeSet, HashMap};
+
 use bytes::Bytes;
 use futures::{stream, StreamExt};
 use leptos::server_fn::codec::ByteStream;
@@ -26,12 +28,26 @@ use crate::{
 pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppError> {
     let state = state()?;
     let session = super::session()?;
-    let mut request = to_gemini(&contents);
+    // Passes over every part run on the blocking pool: a request may hold tens of thousands.
+    let (mut request, uris) = off_workers(move || {
+        let request = to_gemini(&contents);
+        let uris = file_uris(&request);
+        (request, uris)
+    })
+    .await?;
     if request.contents.is_empty() {
-        return Err(AppError::BadUpload("the conversation is empty".into()));
+        return Err(AppError::BadRequest("the conversation is empty.".into()));
     }
+    check_file_count(&uris)?;
     let slot = super::upstream_slot(&state).await?;
-    let mut treated = precheck(&state, &session, &mut request).await?;
+    let (substitutes, mut treated) = treat_all(&state, &session, uris).await?;
+    if !substitutes.is_empty() {
+        request = off_workers(move || {
+            substitute(&mut request, &substitutes);
+            request
+        })
+        .await?;
+    }
     let upstream = match state.gemini.stream_generate_content(&state.model, &request).await {
         Ok(upstream) => upstream,
         Err(e) => {
@@ -42,18 +58,20 @@ pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppErr
             }
             tracing::info!(files = ?named, "Gemini says files are gone: treating them and asking once more");
             let rows = state.registry.find_many(&session.0, named.clone()).await.map_err(registry_failed)?;
+            let mut substitutes = Substitutes::new();
             for uri in named {
                 match rows.get(&uri) {
                     Some(row) => {
                         state.registry.set_state(&row.owner, &row.uri, EXPIRED).await.map_err(registry_failed)?;
-                        treat(&state, row, &mut request, &mut treated).await?;
+                        treat(&state, row, &mut substitutes, &mut treated).await?;
                     }
                     None => {
-                        replace_uri(&mut request, &uri, None);
+                        substitutes.insert(uri.clone(), None);
                         treated.expired.push(uri);
                     }
                 }
             }
+            substitute(&mut request, &substitutes);
             state
                 .gemini
                 .stream_generate_content(&state.model, &request)
@@ -113,57 +131,99 @@ pub struct Treated {
     pub expired: Vec<String>,
 }
 
+/// Most distinct Files one request may name: far above any real conversation (Parley takes
+/// 10 a message), low enough that checking them is cheap. More get [`AppError::BadRequest`].
+pub const MAX_FILES_PER_REQUEST: usize = 500;
+
+/// What a File URI of the request becomes: another URI, or (`None`) the text
+/// [`EXPIRED_CONTENT`].
+type Substitutes = HashMap<String, Option<String>>;
+
 /// The check before every request: each `fileData` URI must be a File this session uploaded,
 /// under this upstream identity, `ACTIVE` and not past its `expirationTime` minus the margin
-/// (BC-20). One registry query for the whole conversation. This session's expired Files are
-/// replaced ([`refresh`]: re-uploaded from the retained original); the rest — foreign,
-/// unknown, gone for good — become `expired content`. A browser can never make the server use
-/// someone else's File.
+/// (BC-20). One registry query for the whole conversation, one pass over its parts to collect
+/// the URIs and one to put substitutes in. This session's expired Files are replaced
+/// ([`refresh`]: re-uploaded from the retained original); the rest — foreign, unknown, gone for
+/// good — become `expired content`. A browser can never make the server use someone else's
+/// File.
 ///
 /// # Errors
+/// [`AppError::BadRequest`] for more than [`MAX_FILES_PER_REQUEST`] distinct Files;
 /// [`AppError`] when the registry fails or a re-upload fails.
 pub async fn precheck(
     state: &super::ServerState,
     session: &super::Session,
     request: &mut gemini::GenerateContentRequest,
 ) -> Result<Treated, AppError> {
-    let mut uris: Vec<String> = request
-        .contents
-        .iter()
-        .flat_map(|c| c.parts.iter())
-        .filter_map(|p| p.file_data.as_ref().map(|f| f.file_uri.clone()))
-        .collect();
-    uris.sort();
-    uris.dedup();
+    let uris = file_uris(request);
+    check_file_count(&uris)?;
+    let (substitutes, treated) = treat_all(state, session, uris).await?;
+    substitute(request, &substitutes);
+    Ok(treated)
+}
+
+/// Runs CPU-bound work on tokio's blocking pool, off the async workers.
+async fn off_workers<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        tracing::error!(error = %e, "a blocking task failed");
+        AppError::Transport("the server could not prepare the request".into())
+    })
+}
+
+/// Refuses more than [`MAX_FILES_PER_REQUEST`] distinct Files.
+fn check_file_count(uris: &BTreeSet<String>) -> Result<(), AppError> {
+    if uris.len() > MAX_FILES_PER_REQUEST {
+        return Err(AppError::BadRequest(format!(
+            "the conversation refers to {} files; at most {MAX_FILES_PER_REQUEST} can be sent at once.",
+            uris.len()
+        )));
+    }
+    Ok(())
+}
+
+/// What stands in for each of `uris` that this session cannot send as it is (see
+/// [`precheck`]).
+async fn treat_all(state: &super::ServerState, session: &super::Session, uris: BTreeSet<String>) -> Result<(Substitutes, Treated), AppError> {
     let mut treated = Treated::default();
     if uris.is_empty() {
-        return Ok(treated);
+        return Ok((Substitutes::new(), treated));
     }
-    let rows = state.registry.find_many(&session.0, uris.clone()).await.map_err(registry_failed)?;
+    let rows = state.registry.find_many(&session.0, uris.iter().cloned().collect()).await.map_err(registry_failed)?;
     let now = std::time::SystemTime::now();
+    let mut substitutes = Substitutes::new();
     for uri in uris {
         match rows.get(&uri) {
             Some(row) if usable(state, row, now) => {}
-            Some(row) => treat(state, row, request, &mut treated).await?,
+            Some(row) => treat(state, row, &mut substitutes, &mut treated).await?,
             None => {
-                replace_uri(request, &uri, None);
+                substitutes.insert(uri.clone(), None);
                 treated.expired.push(uri);
             }
         }
     }
-    Ok(treated)
+    Ok((substitutes, treated))
 }
 
-/// Replaces this session's unusable File `row` in `request` by its stand-in, or by
+/// The distinct `fileData` URIs of `request`, in one pass.
+fn file_uris(request: &gemini::GenerateContentRequest) -> BTreeSet<String> {
+    request
+        .contents
+        .iter()
+        .flat_map(|c| c.parts.iter())
+        .filter_map(|p| p.file_data.as_ref().map(|f| f.file_uri.clone()))
+        .collect()
+}
+
+/// Decides what stands in for this session's unusable File `row`: its stand-in's URI, or
 /// `expired content` when there is none.
-async fn treat(state: &super::ServerState, row: &FileRow, request: &mut gemini::GenerateContentRequest, treated: &mut Treated) -> Result<(), AppError> {
+async fn treat(state: &super::ServerState, row: &FileRow, substitutes: &mut Substitutes, treated: &mut Treated) -> Result<(), AppError> {
     match refresh(state, row).await? {
         Some(stand_in) => {
-            replace_uri(request, &row.uri, Some(&stand_in.uri));
+            substitutes.insert(row.uri.clone(), Some(stand_in.uri.clone()));
             treated.replaced.push((row.uri.clone(), stand_in.into()));
         }
         None => {
-            replace_uri(request, &row.uri, None);
+            substitutes.insert(row.uri.clone(), None);
             treated.expired.push(row.uri.clone());
         }
     }
@@ -172,25 +232,21 @@ async fn treat(state: &super::ServerState, row: &FileRow, request: &mut gemini::
 
 /// The distinct `fileData` URIs in `request` naming File `id`.
 fn uris_of(request: &gemini::GenerateContentRequest, id: &str) -> Vec<String> {
-    let mut uris: Vec<String> = request
-        .contents
-        .iter()
-        .flat_map(|c| c.parts.iter())
-        .filter_map(|p| p.file_data.as_ref().map(|f| f.file_uri.clone()))
-        .filter(|uri| crate::transcript::file_id_of(uri) == Some(id))
-        .collect();
-    uris.sort();
-    uris.dedup();
-    uris
+    file_uris(request).into_iter().filter(|uri| crate::transcript::file_id_of(uri) == Some(id)).collect()
 }
 
-/// Points every `fileData` part at `uri` to `to`, or makes it the text [`EXPIRED_CONTENT`].
-fn replace_uri(request: &mut gemini::GenerateContentRequest, uri: &str, to: Option<&str>) {
+/// Puts the substitutes in, in one pass over the parts: a `fileData` part whose URI has one
+/// points at the new URI, or becomes the text [`EXPIRED_CONTENT`].
+fn substitute(request: &mut gemini::GenerateContentRequest, substitutes: &Substitutes) {
+    if substitutes.is_empty() {
+        return;
+    }
     for part in request.contents.iter_mut().flat_map(|c| c.parts.iter_mut()) {
-        let Some(file) = part.file_data.as_mut().filter(|f| f.file_uri == uri) else { continue };
-        match to {
-            Some(to) => file.file_uri = to.to_string(),
-            None => *part = gemini::Part::text(EXPIRED_CONTENT),
+        let Some(file) = part.file_data.as_mut() else { continue };
+        match substitutes.get(&file.file_uri) {
+            Some(Some(to)) => file.file_uri.clone_from(to),
+            Some(None) => *part = gemini::Part::text(EXPIRED_CONTENT),
+            None => {}
         }
     }
 }
@@ -234,8 +290,11 @@ mod tests {
         let mut request = to_gemini(&contents);
         assert_eq!(uris_of(&request, "aaa"), vec!["https://x/v1beta/files/aaa".to_string()]);
         assert!(uris_of(&request, "zzz").is_empty());
-        replace_uri(&mut request, "https://x/v1beta/files/aaa", None);
-        replace_uri(&mut request, "https://x/v1beta/files/ccc", Some("https://x/v1beta/files/ddd"));
+        let substitutes = Substitutes::from([
+            ("https://x/v1beta/files/aaa".to_string(), None),
+            ("https://x/v1beta/files/ccc".to_string(), Some("https://x/v1beta/files/ddd".to_string())),
+        ]);
+        substitute(&mut request, &substitutes);
         let json = serde_json::to_string(&request).unwrap();
         assert_eq!(json.matches("expired content").count(), 2);
         assert!(json.contains("files/bbb") && json.contains("files/ddd") && !json.contains("files/ccc"));

@@ -2,60 +2,113 @@
 //! not turn live files into `expired content` just because they are untracked; and never
 //! another session's), `list_uploads` and `delete_upload` for the Files view.
 
+use std::{collections::HashMap, time::Duration};
+
 use futures::{stream, StreamExt};
 
 use super::{
     errors::{from_gemini, registry_failed},
     is_expired,
     refresh::{refreshable, usable},
-    registry::{ACTIVE, EXPIRED, REPLACED},
-    session, state,
+    registry::{FileRow, ACTIVE, EXPIRED, REPLACED},
+    session, state, ServerState,
 };
 use crate::{
     error::AppError,
     model::{FileCheck, UploadRecord, MAX_FILE_CHECKS},
 };
 
-/// See [`crate::api::check_files`]. Up to 8 `files.get` at a time.
+/// How long what `files.get` said of a File is reused by `check_files` (30 s): a client asking
+/// again and again costs Gemini one call per File per this period.
+pub const STATE_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// Most uploads the Files view lists (the newest).
+pub const MAX_LISTED: usize = 1000;
+
+/// Files whose state is remembered at most (each entry is about 300 bytes).
+const STATE_CACHE_CAPACITY: u64 = 10_000;
+
+/// What `files.get` said of a File: whether it is `ACTIVE`, its `expirationTime`, its MIME type.
+#[derive(Debug, Clone)]
+struct Said {
+    live: bool,
+    expiration_time: Option<String>,
+    mime_type: Option<String>,
+}
+
+/// What `files.get` said of a File lately, by upstream identity and URI. Only answers Gemini
+/// gave are kept, never errors.
+#[derive(Clone)]
+pub struct StateCache(moka::sync::Cache<(String, String), Said>);
+
+impl Default for StateCache {
+    fn default() -> Self {
+        StateCache(moka::sync::Cache::builder().max_capacity(STATE_CACHE_CAPACITY).time_to_live(STATE_CACHE_TTL).build())
+    }
+}
+
+impl std::fmt::Debug for StateCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StateCache({} entries)", self.0.entry_count())
+    }
+}
+
+/// See [`crate::api::check_files`]. Each distinct URI is checked once: against this session's
+/// records (one query for all), then — for usable ones — with `files.get` under an upstream
+/// slot, at most 4 at a time, reusing what Gemini said within [`STATE_CACHE_TTL`].
 pub async fn check_files(uris: Vec<String>) -> Result<Vec<FileCheck>, AppError> {
     if uris.len() > MAX_FILE_CHECKS {
-        return Err(AppError::BadUpload(format!("at most {MAX_FILE_CHECKS} files can be checked at once")));
+        return Err(AppError::BadRequest(format!("at most {MAX_FILE_CHECKS} files can be checked at once.")));
     }
     let state = state()?;
     let owner = session()?;
+    let mut distinct = uris.clone();
+    distinct.sort();
+    distinct.dedup();
+    let rows = state.registry.find_many(&owner.0, distinct.clone()).await.map_err(registry_failed)?;
     let now = std::time::SystemTime::now();
-    let checks = stream::iter(uris)
+    let checks: Vec<Result<FileCheck, AppError>> = stream::iter(distinct)
         .map(|uri| {
-            let state = state.clone();
-            let owner = owner.clone();
-            async move {
-                // Only this session's Files, under this key, not expired by the registry's clock.
-                let Some(row) = state.registry.find(&owner.0, &uri).await.map_err(registry_failed)? else {
-                    return Ok(FileCheck { uri, live: false, expiration_time: None, mime_type: None });
-                };
-                if !usable(&state, &row, now) {
-                    // Still usable when the server can stand a File in for it at the next request.
-                    let live = refreshable(&state, &row, now).await?;
-                    return Ok(FileCheck { uri, live, expiration_time: None, mime_type: Some(row.mime_type) });
-                }
-                match state.gemini.get_file(&uri).await {
-                    Ok(file) => Ok(FileCheck {
-                        live: file.state == gemini::FileState::Active,
-                        expiration_time: file.expiration_time,
-                        mime_type: Some(file.mime_type),
-                        uri,
-                    }),
-                    Err(e) if e.inaccessible_file_id().is_some() => {
-                        Ok(FileCheck { uri, live: false, expiration_time: None, mime_type: None })
-                    }
-                    Err(e) => Err(from_gemini(e, None)),
-                }
-            }
+            let row = rows.get(&uri);
+            let state = &state;
+            async move { check_one(state, uri, row, now).await }
         })
-        .buffered(8)
-        .collect::<Vec<_>>()
+        .buffered(4)
+        .collect()
         .await;
-    checks.into_iter().collect()
+    let mut by_uri = HashMap::new();
+    for check in checks {
+        let check = check?;
+        by_uri.insert(check.uri.clone(), check);
+    }
+    Ok(uris.into_iter().filter_map(|uri| by_uri.get(&uri).cloned()).collect())
+}
+
+/// Whether one URI can be used: only this session's Files (`row`), under this key, not expired
+/// by the registry's clock, and live by Gemini's word (or standing to be replaced).
+async fn check_one(state: &ServerState, uri: String, row: Option<&FileRow>, now: std::time::SystemTime) -> Result<FileCheck, AppError> {
+    let Some(row) = row else {
+        return Ok(FileCheck { uri, live: false, expiration_time: None, mime_type: None });
+    };
+    if !usable(state, row, now) {
+        // Still usable when the server can stand a File in for it at the next request.
+        let live = refreshable(state, row, now).await?;
+        return Ok(FileCheck { uri, live, expiration_time: None, mime_type: Some(row.mime_type.clone()) });
+    }
+    let key = (state.upstream_id.clone(), uri.clone());
+    if let Some(Said { live, expiration_time, mime_type }) = state.file_states.0.get(&key) {
+        return Ok(FileCheck { uri, live, expiration_time, mime_type });
+    }
+    let slot = super::upstream_slot(state).await?;
+    let said = match state.gemini.get_file(&uri).await {
+        Ok(file) => Said { live: file.state == gemini::FileState::Active, expiration_time: file.expiration_time, mime_type: Some(file.mime_type) },
+        Err(e) if e.inaccessible_file_id().is_some() => Said { live: false, expiration_time: None, mime_type: None },
+        Err(e) => return Err(from_gemini(e, None)),
+    };
+    drop(slot);
+    state.file_states.0.insert(key, said.clone());
+    let Said { live, expiration_time, mime_type } = said;
+    Ok(FileCheck { uri, live, expiration_time, mime_type })
 }
 
 /// See [`crate::api::list_uploads`].
@@ -63,7 +116,7 @@ pub async fn list_uploads() -> Result<Vec<UploadRecord>, AppError> {
     let state = state()?;
     let owner = session()?;
     let now = std::time::SystemTime::now();
-    let rows: Vec<_> = state.registry.list(&owner.0).await.map_err(registry_failed)?.into_iter().filter(|r| r.state != REPLACED).collect();
+    let rows: Vec<_> = state.registry.list(&owner.0, MAX_LISTED).await.map_err(registry_failed)?.into_iter().filter(|r| r.state != REPLACED).collect();
     let retained = state.registry.originals_among(rows.iter().map(|r| r.sha256.clone()).collect()).await.map_err(registry_failed)?;
     let retaining = state.originals.policy().enabled();
     Ok(rows
@@ -91,7 +144,11 @@ pub async fn delete_upload(uri: String) -> Result<(), AppError> {
     let Some(row) = state.registry.find(&owner.0, &uri).await.map_err(registry_failed)? else {
         return Err(AppError::FileUnavailable);
     };
-    match state.gemini.delete_file(&row.name).await {
+    let slot = super::upstream_slot(&state).await?;
+    let deleted = state.gemini.delete_file(&row.name).await;
+    drop(slot);
+    state.file_states.0.invalidate(&(state.upstream_id.clone(), uri.clone()));
+    match deleted {
         Ok(()) => {}
         // Already gone upstream: forgetting it is all that is left.
         Err(e) if e.inaccessible_file_id().is_some() => {}

@@ -10,7 +10,14 @@ pub mod files;
 pub mod originals;
 pub mod refresh;
 pub mod registry;
+mod request;
+pub mod slots;
 pub mod upload;
+
+pub use request::{
+    client_address, session, upload_allowance, upload_body, ByteQuota, ClientAddress, Session, UploadAllowance,
+    UploadBody,
+};
 
 use leptos::prelude::use_context;
 
@@ -43,42 +50,26 @@ pub struct ServerState {
     pub flights: refresh::Flights,
     /// Largest upload accepted, bytes (`PARLEY_MAX_FILE_BYTES`; never above Gemini's 2 GiB).
     pub max_file_bytes: u64,
-    /// Calls to Gemini in flight at once (`PARLEY_UPSTREAM_CONCURRENCY`): an answer holds a
-    /// slot until it ends, an upload until its File is `ACTIVE`.
-    pub upstream_slots: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Calls to Gemini in flight at once, shared fairly between sessions and addresses
+    /// (`PARLEY_UPSTREAM_CONCURRENCY`, `…_PER_SESSION`, `…_PER_ADDRESS`): an answer holds a
+    /// slot until it ends, an upload until its File is `ACTIVE`, a `files.get` or
+    /// `files.delete` while it runs.
+    pub upstream_slots: slots::UpstreamSlots,
     /// How long a request waits for one of the `upstream_slots` before it is told the server
     /// is busy (`PARLEY_UPSTREAM_WAIT`, default 30 s).
     pub upstream_wait: std::time::Duration,
+    /// What `files.get` said of a File lately, by URI: `check_files` asks Gemini about a File
+    /// at most once per [`files::STATE_CACHE_TTL`].
+    pub file_states: files::StateCache,
 }
 
-/// A slot towards Gemini (see [`ServerState::upstream_slots`]), waiting up to
-/// [`ServerState::upstream_wait`].
+/// A slot towards Gemini for the current request's session and address (see
+/// [`ServerState::upstream_slots`]), waiting up to [`ServerState::upstream_wait`].
 ///
 /// # Errors
-/// [`AppError::Busy`] when none frees up in time.
-pub async fn upstream_slot(state: &ServerState) -> Result<tokio::sync::OwnedSemaphorePermit, AppError> {
-    match tokio::time::timeout(state.upstream_wait, state.upstream_slots.clone().acquire_owned()).await {
-        Ok(Ok(permit)) => Ok(permit),
-        _ => {
-            tracing::warn!("no free slot towards Gemini");
-            Err(AppError::Busy)
-        }
-    }
-}
-
-/// The browser session a request comes from: the owner of its uploads. `parley`'s session
-/// middleware puts it in every request's extensions (from the `parley_session` cookie).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Session(pub String);
-
-/// The current request's session.
-///
-/// # Errors
-/// [`AppError::Transport`] when the request has none (the middleware is missing).
-pub fn session() -> Result<Session, AppError> {
-    use_context::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<Session>().cloned())
-        .ok_or_else(|| AppError::Transport("the request has no browser session".into()))
+/// [`AppError::Busy`] when none frees up in time; [`AppError::Transport`] without a session.
+pub async fn upstream_slot(state: &ServerState) -> Result<slots::UpstreamSlot, AppError> {
+    state.upstream_slots.acquire(&session()?, &client_address(), state.upstream_wait).await
 }
 
 /// True when a File whose `expirationTime` is `expiration` (RFC 3339) should be treated as
@@ -108,11 +99,15 @@ pub fn set_content_security_policy() {
     }
 }
 
-/// Sets the response status of the current server function from its error, if any.
+/// Sets the response status of the current server function from its error, if any (and
+/// `Retry-After` with a 429's wait).
 pub fn with_status<T>(result: Result<T, AppError>) -> Result<T, AppError> {
     if let (Err(e), Some(response)) = (&result, use_context::<leptos_axum::ResponseOptions>()) {
         if let Ok(status) = http::StatusCode::from_u16(e.http_status()) {
             response.set_status(status);
+        }
+        if let AppError::TooManyRequests { retry_after_secs } = e {
+            response.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(*retry_after_secs));
         }
     }
     result

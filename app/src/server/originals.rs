@@ -9,8 +9,9 @@
 //! to Gemini: that is what dedup needs), then kept under its content key or deleted.
 //!
 //! Policy ([`RetainPolicy`]): an original is kept for `retain_for` after it was stored (or
-//! last uploaded again), and the oldest are evicted first once the total passes `max_bytes`;
-//! either at zero disables retention.
+//! last uploaded again); once the total passes `max_bytes`, the oldest originals of whoever
+//! holds the most bytes (by client address) are evicted first, so one visitor filling the
+//! budget does not push out other people's; either at zero disables retention.
 
 use std::{
     ops::Range,
@@ -99,6 +100,12 @@ impl gemini::UploadSource for StoredBytes {
             Ok(result.into_stream().map_err(std::io::Error::other).boxed())
         })
     }
+}
+
+/// The opaque key an original is charged to: the first 16 hex digits of the SHA-256 of the
+/// client address key, so that the registry never holds an address.
+fn holder_key(address: &super::ClientAddress) -> String {
+    hex::encode(&Sha256::digest(address.0.as_bytes())[..8])
 }
 
 /// The store of originals. Cheap to clone.
@@ -199,12 +206,12 @@ impl Originals {
     }
 
     /// Keeps a spooled upload as the retained original of its content (or deletes it when
-    /// retention is off), then evicts what the policy no longer allows. True when an
-    /// original of this content is retained afterwards.
+    /// retention is off), charged to the client address it came from, then evicts what the
+    /// policy no longer allows. True when an original of this content is retained afterwards.
     ///
     /// # Errors
     /// [`OriginalsError`]; the staging copy is deleted whatever happens.
-    pub async fn keep(&self, spooled: Spooled) -> Result<bool, OriginalsError> {
+    pub async fn keep(&self, spooled: Spooled, from: &super::ClientAddress) -> Result<bool, OriginalsError> {
         if !self.policy.enabled() || spooled.size_bytes > self.policy.max_bytes {
             self.discard(spooled).await;
             return Ok(false);
@@ -214,7 +221,7 @@ impl Originals {
             self.discard(spooled).await;
             return Err(e.into());
         }
-        let original = Original { size_bytes: spooled.size_bytes, stored_at_ms: super::upload::now_ms() };
+        let original = Original { size_bytes: spooled.size_bytes, stored_at_ms: super::upload::now_ms(), charged_to: holder_key(from) };
         self.registry.add_original(&spooled.sha256, original).await?;
         self.evict().await?;
         Ok(self.registry.original(&spooled.sha256).await?.is_some())
@@ -355,6 +362,10 @@ mod tests {
         Some(read(&bytes, 0..size).await)
     }
 
+    fn here() -> crate::server::ClientAddress {
+        crate::server::ClientAddress("127.0.0.1".into())
+    }
+
     fn temp_dir(name: &str) -> std::path::PathBuf {
         std::env::temp_dir().join(format!("parley-originals-{name}-{}", std::process::id()))
     }
@@ -367,13 +378,13 @@ mod tests {
         let a = originals.spool(body(&[b"hel", b"lo"]), 5).await.unwrap();
         assert_eq!((a.size_bytes, a.sha256.as_str()), (5, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"));
         let sha_a = a.sha256.clone();
-        assert!(originals.keep(a).await.unwrap());
+        assert!(originals.keep(a, &here()).await.unwrap());
         assert_eq!(read_all(&originals, &sha_a).await.unwrap(), b"hello");
         tokio::time::sleep(Duration::from_millis(5)).await;
         // Six more bytes pass the 10-byte budget: the older one goes.
         let b = originals.spool(body(&[b"world!"]), 6).await.unwrap();
         let sha_b = b.sha256.clone();
-        assert!(originals.keep(b).await.unwrap());
+        assert!(originals.keep(b, &here()).await.unwrap());
         assert!(read_all(&originals, &sha_a).await.is_none(), "evicted");
         assert_eq!(read_all(&originals, &sha_b).await.unwrap(), b"world!");
         // Released when no record needs it.
@@ -398,7 +409,7 @@ mod tests {
         assert_eq!(read(&spooled, 0..5).await, b"hello");
         assert_eq!(read(&spooled, 1..4).await, b"ell", "any range, as a resumed chunk reads it");
         assert_eq!(read(&spooled, 5..5).await, b"", "an empty range (a zero-byte file)");
-        assert!(!originals.keep(a).await.unwrap());
+        assert!(!originals.keep(a, &here()).await.unwrap());
         assert!(read_all(&originals, &sha).await.is_none());
         let files = walk(&dir);
         assert!(files.is_empty(), "no bytes left on disk: {files:?}");

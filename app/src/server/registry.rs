@@ -72,12 +72,16 @@ pub const EXPIRED: &str = "EXPIRED";
 pub const REPLACED: &str = "REPLACED";
 
 /// A retained original as the registry knows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Original {
     /// Size, bytes.
     pub size_bytes: u64,
     /// When it was stored, ms since the epoch.
     pub stored_at_ms: i64,
+    /// Whose share of the budget it counts against: an opaque key of the client address that
+    /// first stored it (a hash, never the address itself); empty for originals stored before
+    /// addresses were recorded.
+    pub charged_to: String,
 }
 
 fn migrations() -> Migrations<'static> {
@@ -111,6 +115,7 @@ fn migrations() -> Migrations<'static> {
             CREATE INDEX originals_by_age ON originals (stored_at_ms);
             CREATE INDEX files_by_sha256 ON files (sha256);",
         ),
+        M::up("ALTER TABLE originals ADD COLUMN charged_to TEXT NOT NULL DEFAULT '';"),
     ])
 }
 
@@ -248,15 +253,18 @@ impl Registry {
         .await
     }
 
-    /// `owner`'s Files, newest first.
+    /// `owner`'s newest `limit` Files, newest first.
     ///
     /// # Errors
     /// [`RegistryError`].
-    pub async fn list(&self, owner: &str) -> Result<Vec<FileRow>, RegistryError> {
+    pub async fn list(&self, owner: &str, limit: usize) -> Result<Vec<FileRow>, RegistryError> {
         let owner = owner.to_string();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.with(move |c| {
-            let mut stmt = c.prepare(&format!("SELECT {COLUMNS} FROM files WHERE owner = ?1 ORDER BY recorded_at_ms DESC, id DESC"))?;
-            let rows = stmt.query_map(params![owner], row)?.collect::<rusqlite::Result<Vec<_>>>();
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM files WHERE owner = ?1 ORDER BY recorded_at_ms DESC, id DESC LIMIT ?2"
+            ))?;
+            let rows = stmt.query_map(params![owner, limit], row)?.collect::<rusqlite::Result<Vec<_>>>();
             rows
         })
         .await
@@ -309,8 +317,8 @@ impl Registry {
     pub async fn original(&self, sha256: &str) -> Result<Option<Original>, RegistryError> {
         let sha256 = sha256.to_string();
         self.with(move |c| {
-            c.query_row("SELECT size_bytes, stored_at_ms FROM originals WHERE sha256 = ?1", params![sha256], |r| {
-                Ok(Original { size_bytes: r.get::<_, i64>(0)?.max(0) as u64, stored_at_ms: r.get(1)? })
+            c.query_row("SELECT size_bytes, stored_at_ms, charged_to FROM originals WHERE sha256 = ?1", params![sha256], |r| {
+                Ok(Original { size_bytes: r.get::<_, i64>(0)?.max(0) as u64, stored_at_ms: r.get(1)?, charged_to: r.get(2)? })
             })
             .optional()
         })
@@ -331,7 +339,8 @@ impl Registry {
         .await
     }
 
-    /// Records a retained original (its stored time is refreshed when it already exists).
+    /// Records a retained original (its stored time is refreshed when it already exists; it
+    /// stays charged to whoever stored it first).
     ///
     /// # Errors
     /// [`RegistryError`].
@@ -339,9 +348,9 @@ impl Registry {
         let sha256 = sha256.to_string();
         self.with(move |c| {
             c.execute(
-                "INSERT INTO originals (sha256, size_bytes, stored_at_ms) VALUES (?1, ?2, ?3) \
+                "INSERT INTO originals (sha256, size_bytes, stored_at_ms, charged_to) VALUES (?1, ?2, ?3, ?4) \
                  ON CONFLICT (sha256) DO UPDATE SET stored_at_ms = excluded.stored_at_ms",
-                params![sha256, original.size_bytes as i64, original.stored_at_ms],
+                params![sha256, original.size_bytes as i64, original.stored_at_ms, original.charged_to],
             )
             .map(drop)
         })
@@ -357,30 +366,65 @@ impl Registry {
         self.with(move |c| c.execute("DELETE FROM originals WHERE sha256 = ?1", params![sha256]).map(drop)).await
     }
 
-    /// The originals to evict, oldest first: those stored before `stored_before_ms`, then as
-    /// many more of the oldest as needed to bring the total to at most `max_bytes`.
+    /// The originals to evict: those stored before `stored_before_ms`, then — while the rest
+    /// pass `max_bytes` — the oldest original of whoever holds the most bytes (see
+    /// [`evict_by_share`]).
     ///
     /// # Errors
     /// [`RegistryError`].
     pub async fn originals_to_evict(&self, stored_before_ms: i64, max_bytes: u64) -> Result<Vec<String>, RegistryError> {
         self.with(move |c| {
-            let mut stmt = c.prepare_cached("SELECT sha256, size_bytes, stored_at_ms FROM originals ORDER BY stored_at_ms, sha256")?;
+            let mut stmt =
+                c.prepare_cached("SELECT sha256, size_bytes, stored_at_ms, charged_to FROM originals ORDER BY stored_at_ms, sha256")?;
             let all = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64, r.get::<_, i64>(2)?)))?
+                .query_map([], |r| {
+                    let original = Original { size_bytes: r.get::<_, i64>(1)?.max(0) as u64, stored_at_ms: r.get(2)?, charged_to: r.get(3)? };
+                    Ok((r.get::<_, String>(0)?, original))
+                })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut total: u64 = all.iter().map(|(_, size, _)| size).sum();
-            let mut evict = Vec::new();
-            for (sha256, size, stored_at_ms) in all {
-                if stored_at_ms >= stored_before_ms && total <= max_bytes {
-                    break;
-                }
-                total -= size;
-                evict.push(sha256);
-            }
-            Ok(evict)
+            Ok(evict_by_share(all, stored_before_ms, max_bytes))
         })
         .await
     }
+}
+
+/// Which of `originals` (oldest first) to evict: every one stored before `stored_before_ms`;
+/// then, while the rest pass `max_bytes`, the oldest of the heaviest holder's — the holder
+/// ([`Original::charged_to`]) whose originals add up to the most bytes, the one with the older
+/// original among equals. So a visitor who fills the budget (with many cookies: holders are
+/// addresses) evicts their own copies, not other people's. `O(n log n)`.
+pub fn evict_by_share(originals: Vec<(String, Original)>, stored_before_ms: i64, max_bytes: u64) -> Vec<String> {
+    use std::{cmp::Reverse, collections::{BinaryHeap, VecDeque}};
+    let mut evict = Vec::new();
+    // Per holder: bytes held, and its originals (SHA-256, bytes, stored at), oldest first.
+    type Holding = (u64, VecDeque<(String, u64, i64)>);
+    let mut holders: HashMap<String, Holding> = HashMap::new();
+    let mut total = 0u64;
+    for (sha256, original) in originals {
+        if original.stored_at_ms < stored_before_ms {
+            evict.push(sha256);
+            continue;
+        }
+        total += original.size_bytes;
+        let holder = holders.entry(original.charged_to).or_default();
+        holder.0 += original.size_bytes;
+        holder.1.push_back((sha256, original.size_bytes, original.stored_at_ms));
+    }
+    // (bytes held, older first, holder): the heaviest on top.
+    let mut heaviest: BinaryHeap<(u64, Reverse<i64>, String)> =
+        holders.iter().map(|(key, (bytes, queue))| (*bytes, Reverse(queue.front().map_or(i64::MAX, |o| o.2)), key.clone())).collect();
+    while total > max_bytes {
+        let Some((_, _, key)) = heaviest.pop() else { break };
+        let Some((bytes, queue)) = holders.get_mut(&key) else { continue };
+        let Some((sha256, size, _)) = queue.pop_front() else { continue };
+        total -= size;
+        *bytes -= size;
+        evict.push(sha256);
+        if let Some(next) = queue.front() {
+            heaviest.push((*bytes, Reverse(next.2), key));
+        }
+    }
+    evict
 }
 
 #[cfg(test)]
@@ -414,7 +458,7 @@ mod tests {
         assert!(registry.active_copies("alice", "other-key", &"00".repeat(32)).await.unwrap().is_empty(), "another upstream identity");
         assert!(registry.active_copies("bob", "up", &"00".repeat(32)).await.unwrap().is_empty(), "another session");
         registry.set_state("alice", "u1", EXPIRED).await.unwrap();
-        assert_eq!(registry.list("alice").await.unwrap()[0].state, EXPIRED);
+        assert_eq!(registry.list("alice", 10).await.unwrap()[0].state, EXPIRED);
         assert!(registry.active_copies("alice", "up", &"00".repeat(32)).await.unwrap().is_empty());
         // A re-upload replaces it; removing the new one removes the old one too.
         registry.set_state("alice", "u1", REPLACED).await.unwrap();
@@ -428,14 +472,14 @@ mod tests {
         registry.record(file("alice", "u1")).await.unwrap();
         assert!(registry.remove("alice", "u1").await.unwrap());
         assert!(!registry.remove("alice", "u1").await.unwrap());
-        assert!(registry.list("alice").await.unwrap().is_empty());
+        assert!(registry.list("alice", 10).await.unwrap().is_empty());
     }
 
     #[tokio::test]
     async fn originals_are_evicted_oldest_first() {
         let registry = Registry::in_memory().unwrap();
         for (sha, size, at) in [("a", 40, 1), ("b", 40, 2), ("c", 40, 3)] {
-            registry.add_original(sha, Original { size_bytes: size, stored_at_ms: at }).await.unwrap();
+            registry.add_original(sha, Original { size_bytes: size, stored_at_ms: at, charged_to: "x".into() }).await.unwrap();
         }
         assert!(registry.originals_to_evict(0, 120).await.unwrap().is_empty());
         assert_eq!(registry.originals_to_evict(0, 100).await.unwrap(), vec!["a"], "over budget");
@@ -446,6 +490,20 @@ mod tests {
         assert_eq!(registry.original("b").await.unwrap().unwrap().size_bytes, 40);
         let among = registry.originals_among(vec!["a".into(), "c".into()]).await.unwrap();
         assert_eq!(among.into_iter().collect::<Vec<_>>(), vec!["c".to_string()]);
+    }
+
+    #[test]
+    fn the_heaviest_holder_is_evicted_first() {
+        let original = |at: i64, size: u64, holder: &str| Original { size_bytes: size, stored_at_ms: at, charged_to: holder.into() };
+        // One visitor's original, then six of a flood from another address: a 5-unit budget.
+        let mut all = vec![("victim".to_string(), original(1, 1, "v"))];
+        all.extend((0..6).map(|i| (format!("flood{i}"), original(2 + i, 1, "f"))));
+        assert_eq!(evict_by_share(all.clone(), 0, 5), vec!["flood0", "flood1"], "the flood evicts its own");
+        assert_eq!(evict_by_share(all.clone(), 3, 5), vec!["victim", "flood0"], "age still comes first");
+        // Equal shares: the older goes first.
+        let even = vec![("a".to_string(), original(1, 2, "p")), ("b".to_string(), original(2, 2, "q"))];
+        assert_eq!(evict_by_share(even, 0, 3), vec!["a"]);
+        assert!(evict_by_share(all, 0, 100).is_empty());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `upload_file`: a streamed multipart body in, an `ACTIVE` File out — spooled to the store
 //! of originals first, so that content this session already has upstream is not sent again.
 
+use futures::StreamExt;
 use leptos::server_fn::codec::MultipartData;
 
 use super::{
@@ -15,26 +16,49 @@ use crate::{error::AppError, model::UploadedFile};
 /// Longest accepted display name, characters (Gemini's `displayName` limit).
 const MAX_NAME_CHARS: usize = 512;
 
+/// Longest text field (`size`, `mime_type`, `name`) read, bytes: a name of
+/// [`MAX_NAME_CHARS`] characters fits with room to spare. A longer field is refused as soon as
+/// its bytes pass this, before the rest is read.
+pub const MAX_FIELD_BYTES: usize = 4 << 10;
+
 /// Reads `size`, `mime_type`, `name`, then streams `file` to Gemini. See
 /// [`crate::api::upload_file`].
 pub async fn upload_file(data: MultipartData) -> Result<UploadedFile, AppError> {
     let state = state()?;
     let owner = super::session()?;
+    let body = super::upload_body();
+    let mut multipart = data.into_inner().ok_or_else(|| AppError::BadUpload("no multipart body".into()))?;
+    let result = read_fields(&state, &owner, &mut multipart, body.as_ref()).await;
+    // A body the guard cut says why (too slow, too much before `file`) better than multer can.
+    match (result, body.and_then(|b| b.cut_reason())) {
+        (Err(_), Some(reason)) => Err(reason),
+        (result, _) => result,
+    }
+}
+
+async fn read_fields(
+    state: &ServerState,
+    owner: &super::Session,
+    multipart: &mut multer::Multipart<'static>,
+    body: Option<&super::UploadBody>,
+) -> Result<UploadedFile, AppError> {
     let bad = |e: String| AppError::BadUpload(e);
-    let mut multipart = data.into_inner().ok_or_else(|| bad("no multipart body".into()))?;
     let (mut size, mut mime_type, mut name) = (None, None, None);
-    while let Some(field) = multipart.next_field().await.map_err(|e| bad(e.to_string()))? {
+    while let Some(mut field) = multipart.next_field().await.map_err(|e| bad(e.to_string()))? {
         match field.name().unwrap_or_default() {
             "size" => {
-                let text = field.text().await.map_err(|e| bad(e.to_string()))?;
+                let text = text_field(&mut field, "size").await?;
                 size = Some(text.trim().parse::<u64>().map_err(|_| bad("`size` is not a number of bytes".into()))?);
             }
             "mime_type" => {
-                let text = field.text().await.map_err(|e| bad(e.to_string()))?;
+                let text = text_field(&mut field, "mime_type").await?;
                 mime_type = Some(essence(&text).ok_or_else(|| bad("`mime_type` is not a MIME type".into()))?);
             }
-            "name" => name = Some(field.text().await.map_err(|e| bad(e.to_string()))?),
+            "name" => name = Some(text_field(&mut field, "name").await?),
             "file" => {
+                if let Some(body) = body {
+                    body.file_reached();
+                }
                 let size = size.ok_or_else(|| bad("`size` must come before `file`".into()))?;
                 let mime_type = mime_type
                     .filter(|m| !m.is_empty())
@@ -45,7 +69,7 @@ pub async fn upload_file(data: MultipartData) -> Result<UploadedFile, AppError> 
                     // Nothing is read, nothing stored.
                     return Err(AppError::TooLarge { name, size_bytes: size, limit_bytes: limit });
                 }
-                return upload(&state, &owner.0, field, size, mime_type, name).await;
+                return upload(state, &owner.0, field, size, mime_type, name).await;
             }
             other => return Err(bad(format!("unexpected field `{other}`"))),
         }
@@ -53,10 +77,22 @@ pub async fn upload_file(data: MultipartData) -> Result<UploadedFile, AppError> 
     Err(bad("the body has no `file` field".into()))
 }
 
-/// Spools the bytes (SHA-256 known before anything goes out), checks them against the declared
-/// type, returns this session's
-/// `ACTIVE` File with the same content if there is one (dedup, BC-15), else uploads the
-/// spooled bytes, waits for `ACTIVE`, records the File and retains the original.
+/// A text field's value, read chunk by chunk and refused once it passes [`MAX_FIELD_BYTES`].
+async fn text_field(field: &mut multer::Field<'static>, name: &str) -> Result<String, AppError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(|e| AppError::BadUpload(e.to_string()))? {
+        if bytes.len() + chunk.len() > MAX_FIELD_BYTES {
+            return Err(AppError::BadUpload(format!("the `{name}` field is longer than {MAX_FIELD_BYTES} bytes")));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes).map_err(|_| AppError::BadUpload(format!("the `{name}` field is not UTF-8 text")))
+}
+
+/// Spools the bytes (SHA-256 known before anything goes out; every byte counted against the
+/// upload-bytes quotas as it arrives), checks them against the declared type, returns this
+/// session's `ACTIVE` File with the same content if there is one (dedup, BC-15), else uploads
+/// the spooled bytes, waits for `ACTIVE`, records the File and retains the original.
 async fn upload<E: std::fmt::Display>(
     state: &ServerState,
     owner: &str,
@@ -65,11 +101,28 @@ async fn upload<E: std::fmt::Display>(
     mime_type: String,
     name: String,
 ) -> Result<UploadedFile, AppError> {
-    let spooled = state.originals.spool(body, size).await.map_err(|e| match e {
-        OriginalsError::Body(_) | OriginalsError::TooLong { .. } => AppError::BadUpload(e.to_string()),
-        e => {
-            tracing::error!(error = %e, "an upload could not be spooled");
-            AppError::Transport("the server could not store the upload".into())
+    let allowance = super::upload_allowance();
+    let refused = std::sync::Mutex::new(None);
+    let body = body.map(|chunk| {
+        let chunk = chunk.map_err(|e| e.to_string())?;
+        if let Some(allowance) = &allowance {
+            if let Err(e) = allowance.0.take(chunk.len() as u64) {
+                *refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
+                return Err("the upload-bytes quota is used up".to_string());
+            }
+        }
+        Ok(chunk)
+    });
+    let spooled = state.originals.spool(body, size).await.map_err(|e| {
+        if let Some(refusal) = refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            return refusal;
+        }
+        match e {
+            OriginalsError::Body(_) | OriginalsError::TooLong { .. } => AppError::BadUpload(e.to_string()),
+            e => {
+                tracing::error!(error = %e, "an upload could not be spooled");
+                AppError::Transport("the server could not store the upload".into())
+            }
         }
     })?;
     if spooled.size_bytes != size {
@@ -131,9 +184,10 @@ async fn send(state: &ServerState, owner: &str, spooled: &Spooled, mime_type: St
     Ok(row.into())
 }
 
-/// Retains a spooled upload per the policy; a failure only costs the re-upload later.
+/// Retains a spooled upload per the policy, charged to the client address it came from; a
+/// failure only costs the re-upload later.
 async fn keep(state: &ServerState, spooled: Spooled) {
-    if let Err(e) = state.originals.keep(spooled).await {
+    if let Err(e) = state.originals.keep(spooled, &super::client_address()).await {
         tracing::warn!(error = %e, "an original could not be retained");
     }
 }

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::state::{Attachment, Chat, Message, Progress, Status};
+use super::state::{Attachment, Chat, Message, Progress, Status, MESSAGES_SHOWN};
 use crate::model::{human_size, Role};
 
 /// An answer's Markdown as HTML for the page: rendered safe by construction, then cleaned by
@@ -49,7 +49,22 @@ pub fn Conversation(chat: Chat) -> impl IntoView {
                     <p>"Attach photos, PDFs, audio, video or text, then ask a question."</p>
                 </div>
             </Show>
-            <For each=move || chat.messages.get() key=|m| m.id let:message>
+            <Show when=move || { chat.first_shown.get() > 0 }>
+                <button type="button" class="action earlier" on:click=move |_| show_earlier(chat, log)>
+                    {move || {
+                        let hidden = chat.first_shown.get().min(chat.messages.with(Vec::len));
+                        format!("Show earlier messages ({hidden} more)")
+                    }}
+                </button>
+            </Show>
+            <For
+                each=move || {
+                    let first = chat.first_shown.get();
+                    chat.messages.with(|m| m[first.min(m.len())..].to_vec())
+                }
+                key=|m| m.id
+                let:message
+            >
                 <MessageView message chat/>
             </For>
             <Show when=move || chat.typing.get()>
@@ -59,6 +74,16 @@ pub fn Conversation(chat: Chat) -> impl IntoView {
                 </div>
             </Show>
         </div>
+    }
+}
+
+/// Renders up to [`MESSAGES_SHOWN`] more of the older messages, keeping what the person was
+/// looking at where it was.
+fn show_earlier(chat: Chat, log: NodeRef<leptos::html::Div>) {
+    let from_end = log.get_untracked().map(|el| el.scroll_height() - el.scroll_top());
+    chat.first_shown.update(|first| *first = first.saturating_sub(MESSAGES_SHOWN));
+    if let (Some(el), Some(from_end)) = (log.get_untracked(), from_end) {
+        request_animation_frame(move || el.set_scroll_top(el.scroll_height() - from_end));
     }
 }
 

@@ -206,7 +206,13 @@ pub struct ConversationSummary {
     pub title: String,
     /// Last change, ms since the epoch.
     pub updated: f64,
+    /// Length of its stored export text (UTF-16 code units, about its bytes).
+    pub size: u32,
 }
+
+/// Messages shown when a conversation opens (the newest), and how many more each "Show
+/// earlier messages" adds: a long conversation is rendered a page at a time.
+pub const MESSAGES_SHOWN: usize = 100;
 
 /// The chat: its messages and what the composer shows.
 #[derive(Clone, Copy)]
@@ -215,6 +221,9 @@ pub struct Chat {
     pub id: RwSignal<String>,
     /// Messages, oldest first.
     pub messages: RwSignal<Vec<Message>>,
+    /// Index of the first message rendered: the ones before it wait behind "Show earlier
+    /// messages".
+    pub first_shown: RwSignal<usize>,
     /// The open conversation's `conversation_summaries`, kept as imported.
     pub summaries: StoredValue<serde_json::Value>,
     /// The open conversation's `uploaded_files` tracking, by File id.
@@ -243,6 +252,7 @@ impl Chat {
         Chat {
             id: RwSignal::new(new_conversation_id()),
             messages: RwSignal::new(Vec::new()),
+            first_shown: RwSignal::new(0),
             summaries: StoredValue::new(serde_json::Value::Array(Vec::new())),
             tracked: StoredValue::new(Default::default()),
             list: RwSignal::new(Vec::new()),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use app::model::{ChatEvent, UploadRecord, UploadedFile};
 use gemini_emulator::{Fault, FaultKind, RunningEmulator, Route};
 
-use super::{browser, emulator, files_under, parley, site, upload, upload_as, upload_form, Site};
+use crate::common::{browser, emulator, files_under, parley, site, upload, upload_as, upload_form, Site};
 
 async fn upload_text(site: &Site, name: &str, text: &str) -> UploadedFile {
     let res = upload(site, upload_form(&text.len().to_string(), "text/plain", name, text.as_bytes().to_vec())).await;

@@ -1,113 +1,18 @@
-//! The whole server over HTTP — router, server functions, the built-in emulator — the way
-//! a browser reaches it. `lifecycle` holds the file-lifecycle cases (ownership, expiry,
-//! re-upload from retained originals, dedup, 403 recovery).
+//! The whole server over HTTP — connections, router, server functions, the built-in
+//! emulator — the way a browser reaches it. `lifecycle` holds the file-lifecycle cases
+//! (ownership, expiry, re-upload from retained originals, dedup, 403 recovery), `hardening`
+//! the public-site guards. (`tests/abuse` holds what one hostile visitor tries against everyone
+//! else, each measured while another visitor is served.)
 
 mod hardening;
 mod lifecycle;
 
-use clap::Parser;
-use leptos::prelude::LeptosOptions;
+#[path = "../common/mod.rs"]
+mod common;
+
+use common::*;
 use reqwest::multipart::{Form, Part};
 use sha2::{Digest, Sha256};
-
-use crate::{config::Config, server, upstream::Upstream};
-
-/// A running server, its base URL, and a client that keeps its session cookie (one browser).
-pub(crate) struct Site {
-    pub(crate) url: String,
-    pub(crate) client: reqwest::Client,
-    pub(crate) data_dir: std::path::PathBuf,
-    _upstream: Upstream,
-    _task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Site {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-    }
-}
-
-/// A fresh data directory for one test server.
-fn data_dir() -> std::path::PathBuf {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    std::env::temp_dir().join(format!("parley-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)))
-}
-
-/// A client with its own cookie jar: another browser.
-pub(crate) fn browser() -> reqwest::Client {
-    reqwest::Client::builder().cookie_store(true).build().unwrap()
-}
-
-/// An offline site: the built-in emulator, Files ACTIVE at once.
-pub(crate) async fn site(args: &[&str]) -> Site {
-    let mut argv = vec!["parley", "--gemini-api-key=", "--emulator-processing", "0s"];
-    argv.extend_from_slice(args);
-    site_from(&argv).await
-}
-
-pub(crate) async fn site_from(argv: &[&str]) -> Site {
-    let data_dir = data_dir();
-    let mut argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
-    argv.extend(["--data-dir".to_string(), data_dir.display().to_string()]);
-    let config = Config::try_parse_from(&argv).unwrap();
-    let upstream = Upstream::connect(&config).await.unwrap();
-    let options = LeptosOptions::builder().output_name("parley").build();
-    let key = crate::session::SessionKey::load(None, &data_dir).unwrap();
-    let limits = crate::limits::Limits::new(config.limits());
-    let router = server::router(options, server::state(&config, &upstream).unwrap(), key, limits)
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
-    });
-    Site { url, client: browser(), data_dir, _upstream: upstream, _task: task }
-}
-
-/// An emulator answering at once whose Files live `file_ttl` (Gemini: 48 h).
-pub(crate) async fn emulator(file_ttl: std::time::Duration) -> gemini_emulator::RunningEmulator {
-    let config = gemini_emulator::EmulatorConfig {
-        processing: std::time::Duration::ZERO,
-        chunk_delay: std::time::Duration::ZERO,
-        file_ttl,
-        ..Default::default()
-    };
-    gemini_emulator::spawn("127.0.0.1:0".parse().unwrap(), config).await.unwrap()
-}
-
-/// Parley on `emulator` with a key, no expiry margin, and `args`.
-pub(crate) async fn parley(emulator: &gemini_emulator::RunningEmulator, args: &[&str]) -> Site {
-    let base = emulator.base_url();
-    let mut argv = vec!["parley", "--gemini-api-key", "k", "--gemini-base-url", &base, "--expiry-margin", "0s"];
-    argv.extend_from_slice(args);
-    site_from(&argv).await
-}
-
-pub(crate) fn upload_form(size: &str, mime_type: &str, name: &str, bytes: Vec<u8>) -> Form {
-    Form::new()
-        .text("size", size.to_string())
-        .text("mime_type", mime_type.to_string())
-        .text("name", name.to_string())
-        .part("file", Part::bytes(bytes).file_name(name.to_string()))
-}
-
-pub(crate) async fn upload(site: &Site, form: Form) -> reqwest::Response {
-    upload_as(site, &site.client, form).await
-}
-
-/// An upload from `client` (another browser of `site`).
-pub(crate) async fn upload_as(site: &Site, client: &reqwest::Client, form: Form) -> reqwest::Response {
-    client.post(format!("{}/api/upload_file", site.url)).multipart(form).send().await.unwrap()
-}
-
-/// Files under `site`'s data directory at `path` (e.g. `originals`), counted recursively.
-pub(crate) fn files_under(site: &Site, path: &str) -> usize {
-    fn walk(dir: &std::path::Path) -> usize {
-        std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum()
-    }
-    walk(&site.data_dir.join(path))
-}
 
 #[tokio::test]
 async fn the_page_renders_with_the_offline_banner() {

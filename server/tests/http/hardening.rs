@@ -3,7 +3,7 @@
 
 use reqwest::header;
 
-use super::{files_under, site, upload, upload_form, Site};
+use crate::common::{files_under, site, upload, upload_form, Site};
 
 /// The files under the data directory's `originals/` (retained and staged).
 fn stored(site: &Site) -> usize {
@@ -62,9 +62,21 @@ async fn session_cookies_are_signed_and_forgeries_get_a_new_session() {
         assert!(res.headers().get(header::SET_COOKIE).is_some(), "a new session is started");
         assert!(res.json::<Vec<app::model::UploadRecord>>().await.unwrap().is_empty(), "{forged} reads nothing");
     }
-    // Behind an https proxy the cookie is Secure.
+    // X-Forwarded-Proto is believed only behind a trusted proxy.
     let res = reqwest::Client::new().get(&site.url).header("x-forwarded-proto", "https").send().await.unwrap();
-    assert!(res.headers()[header::SET_COOKIE].to_str().unwrap().contains("; Secure"));
+    assert!(res.headers()[header::SET_COOKIE].to_str().unwrap().starts_with("parley_session="));
+    let behind_proxy = crate::common::site(&["--trust-proxy"]).await;
+    let res = reqwest::Client::new().get(&behind_proxy.url).header("x-forwarded-proto", "https").send().await.unwrap();
+    let cookie = res.headers()[header::SET_COOKIE].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("__Host-parley_session=") && cookie.contains("; Secure") && cookie.contains("Path=/;"), "{cookie}");
+    // Static files and missing pages start no session; the page and server functions are not stored.
+    let res = reqwest::get(format!("{}/no/such/page", site.url)).await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert!(res.headers().get(header::SET_COOKIE).is_none(), "a 404 starts no session");
+    let res = reqwest::get(&site.url).await.unwrap();
+    assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+    let res = reqwest::Client::new().post(format!("{}/api/list_uploads", site.url)).send().await.unwrap();
+    assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
 }
 
 #[tokio::test]
@@ -166,7 +178,7 @@ async fn too_many_requests_get_429_with_the_wait() {
     assert_eq!(error, app::error::AppError::TooManyRequests { retry_after_secs: wait });
     assert!(error.to_string().starts_with("Too many requests from this browser; please wait"));
     // Another browser has its own allowance (its address allows four times as many).
-    assert_eq!(chat(&super::browser()).await.unwrap().status(), 200);
+    assert_eq!(chat(&crate::common::browser()).await.unwrap().status(), 200);
 
     assert_eq!(upload(&site, upload_form("5", "text/plain", "a.txt", b"hello".to_vec())).await.status(), 200);
     let refused = upload(&site, upload_form("5", "text/plain", "b.txt", b"world".to_vec())).await;
@@ -233,8 +245,8 @@ fn any_multipart_body_gets_a_clear_answer() {
 #[tokio::test]
 async fn a_full_server_answers_503_busy_and_recovers() {
     use gemini_emulator::{Fault, FaultKind, Route};
-    let emulator = super::emulator(std::time::Duration::from_secs(48 * 3600)).await;
-    let site = super::parley(&emulator, &["--upstream-concurrency", "1", "--upstream-wait", "300ms"]).await;
+    let emulator = crate::common::emulator(std::time::Duration::from_secs(48 * 3600)).await;
+    let site = crate::common::parley(&emulator, &["--upstream-concurrency", "1", "--upstream-wait", "300ms"]).await;
     emulator.emulator.inject(Fault { route: Route::Generate, kind: FaultKind::Hang { hang_for: std::time::Duration::from_secs(2) }, count: 1 });
     let body = serde_json::json!({"contents": [{"role": "user", "parts": [{"text": "hello"}]}]});
     let chat = || site.client.post(format!("{}/api/chat", site.url)).json(&body).send();

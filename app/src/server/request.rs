@@ -1,0 +1,120 @@
+//! What `parley`'s middleware tells the server functions about a request, through its
+//! extensions: the browser [`Session`], the [`ClientAddress`], the [`UploadAllowance`] that
+//! counts upload bytes against the quotas, and the [`UploadBody`] watched by the body guard.
+
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc, Mutex,
+};
+
+use leptos::prelude::use_context;
+
+use crate::error::AppError;
+
+/// The browser session a request comes from: the owner of its uploads. `parley`'s session
+/// middleware puts it in every request's extensions (from the signed session cookie).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session(pub String);
+
+/// The client a request comes from, as a key for per-address limits: an IPv4 address, or the
+/// /64 prefix of an IPv6 one (one host usually holds a whole /64). Put in every request's
+/// extensions by `parley` (from the peer address, or `X-Forwarded-For` behind a trusted proxy).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientAddress(pub String);
+
+/// Counts the bytes an upload actually delivers against the upload-bytes quotas (per session
+/// and per address), as they arrive: a body without `Content-Length` is counted as well as one
+/// with it.
+pub trait ByteQuota: Send + Sync {
+    /// Takes `bytes` more from the quotas.
+    ///
+    /// # Errors
+    /// [`AppError::TooManyRequests`] (with the wait) when a quota has no room for them.
+    fn take(&self, bytes: u64) -> Result<(), AppError>;
+}
+
+/// The upload-bytes quotas of the current request (see [`ByteQuota`]); absent when no quota
+/// is configured.
+#[derive(Clone)]
+pub struct UploadAllowance(pub Arc<dyn ByteQuota>);
+
+impl std::fmt::Debug for UploadAllowance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UploadAllowance")
+    }
+}
+
+/// Shared between `parley`'s body guard and `upload_file`. The server function marks when the
+/// `file` field of the multipart body is reached: until then only a few KiB may arrive (the
+/// guard holds the body back, then cuts it), so that no text field, part header or preamble
+/// can grow in memory. The guard records why it cut a body (too much before `file`, too slow),
+/// so that the server function can say so instead of "the body failed".
+#[derive(Debug, Clone, Default)]
+pub struct UploadBody(Arc<UploadBodyState>);
+
+#[derive(Debug, Default)]
+struct UploadBodyState {
+    file_reached: AtomicBool,
+    reached: tokio::sync::Notify,
+    cut: Mutex<Option<AppError>>,
+}
+
+impl UploadBody {
+    /// Marks the `file` field as reached: its bytes stream from here.
+    pub fn file_reached(&self) {
+        self.0.file_reached.store(true, Ordering::Release);
+        self.0.reached.notify_waiters();
+    }
+
+    /// True once [`UploadBody::file_reached`] was called.
+    pub fn is_file_reached(&self) -> bool {
+        self.0.file_reached.load(Ordering::Acquire)
+    }
+
+    /// Resolves once [`UploadBody::file_reached`] is called (at once if it was).
+    pub async fn wait_file_reached(&self) {
+        let reached = self.0.reached.notified();
+        if self.is_file_reached() {
+            return;
+        }
+        reached.await;
+    }
+
+    /// Records why the guard cut the body.
+    pub fn cut(&self, reason: AppError) {
+        *self.0.cut.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reason);
+    }
+
+    /// Why the guard cut the body, if it did.
+    pub fn cut_reason(&self) -> Option<AppError> {
+        self.0.cut.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+/// An extension of the current request, if present.
+fn extension<T: Clone + Send + Sync + 'static>() -> Option<T> {
+    use_context::<http::request::Parts>().and_then(|parts| parts.extensions.get::<T>().cloned())
+}
+
+/// The current request's session.
+///
+/// # Errors
+/// [`AppError::Transport`] when the request has none (the middleware is missing).
+pub fn session() -> Result<Session, AppError> {
+    extension::<Session>().ok_or_else(|| AppError::Transport("the request has no browser session".into()))
+}
+
+/// The current request's client address (`unknown` outside `parley`'s middleware).
+pub fn client_address() -> ClientAddress {
+    extension::<ClientAddress>().unwrap_or_else(|| ClientAddress("unknown".into()))
+}
+
+/// The current request's upload-bytes quotas, when any is configured.
+pub fn upload_allowance() -> Option<UploadAllowance> {
+    extension::<UploadAllowance>()
+}
+
+/// The current upload's [`UploadBody`], when `parley`'s body guard set one.
+pub fn upload_body() -> Option<UploadBody> {
+    extension::<UploadBody>()
+}

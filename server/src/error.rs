@@ -1,0 +1,27 @@
+//! [`ServerError`]: why `parley` could not start or stopped.
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The Leptos site configuration is invalid.
+    #[error("site configuration: {0}")]
+    Site(#[from] leptos::config::errors::LeptosConfigError),
+    /// The listen address could not be bound, or serving failed.
+    #[error("serving on the listen address: {0}")]
+    Io(#[from] std::io::Error),
+    /// The built-in emulator could not start.
+    #[error("starting the built-in Gemini emulator: {0}")]
+    Emulator(std::io::Error),
+    /// The Gemini client could not be built.
+    #[error("Gemini client: {0}")]
+    Gemini(#[from] gemini::Error),
+    /// The file registry could not be opened.
+    #[error("{0}")]
+    Registry(#[from] app::server::registry::RegistryError),
+    /// The store of retained originals could not be opened.
+    #[error("{0}")]
+    Originals(#[from] app::server::originals::OriginalsError),
+    /// The session-signing key could not be had.
+    #[error("{0}")]
+    SessionKey(#[from] crate::session::SessionKeyError),
+}

@@ -1,0 +1,16 @@
+//! `parley`: the axum server of the Parley chat site, as a library (the `parley` binary in
+//! `main.rs` only parses the configuration and calls [`server::run`]).
+//!
+//! Around the application shared with the browser (`app`), it owns everything that is one
+//! process's concern: the configuration ([`config`]), accepting connections with their
+//! timeouts and caps ([`listen`]), the guards every request passes ([`guard`], [`session`],
+//! [`limits`]), which Gemini answers ([`upstream`]), and the router ([`server`]).
+
+pub mod config;
+pub mod error;
+pub mod guard;
+pub mod limits;
+pub mod listen;
+pub mod server;
+pub mod session;
+pub mod upstream;

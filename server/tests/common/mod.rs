@@ -1,0 +1,211 @@
+//! Test support shared by the integration tests: a `parley` in this process on the built-in
+//! emulator or on an external one, browsers with their own cookies, upload forms.
+
+#![allow(dead_code)] // each test binary uses its own part of it
+
+use clap::Parser;
+use leptos::prelude::LeptosOptions;
+use reqwest::multipart::{Form, Part};
+
+use parley::{config::Config, server, upstream::Upstream};
+
+/// A running server, its base URL, and a client that keeps its session cookie (one browser).
+pub struct Site {
+    pub url: String,
+    pub client: reqwest::Client,
+    pub data_dir: std::path::PathBuf,
+    _upstream: Upstream,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// A fresh data directory for one test server.
+fn data_dir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    std::env::temp_dir().join(format!("parley-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)))
+}
+
+/// A client with its own cookie jar: another browser.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).build().unwrap()
+}
+
+/// An offline site: the built-in emulator, Files ACTIVE at once.
+pub async fn site(args: &[&str]) -> Site {
+    let mut argv = vec!["parley", "--gemini-api-key=", "--emulator-processing", "0s"];
+    argv.extend_from_slice(args);
+    site_from(&argv).await
+}
+
+pub async fn site_from(argv: &[&str]) -> Site {
+    let data_dir = data_dir();
+    let mut argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
+    argv.extend(["--data-dir".to_string(), data_dir.display().to_string()]);
+    let config = Config::try_parse_from(&argv).unwrap();
+    let upstream = Upstream::connect(&config).await.unwrap();
+    let options = LeptosOptions::builder().output_name("parley").build();
+    let key = parley::session::SessionKey::load(None, &data_dir).unwrap();
+    let guards = server::Guards::new(&config, key);
+    let router = server::router(options, server::state(&config, &upstream).unwrap(), guards);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let limits = config.connection_limits(parley::listen::raise_descriptor_limit());
+    let task = tokio::spawn(async move {
+        parley::listen::serve(listener, router, limits, std::future::pending(), config.shutdown_grace).await.unwrap();
+    });
+    Site { url, client: browser(), data_dir, _upstream: upstream, _task: task }
+}
+
+/// An emulator answering at once whose Files live `file_ttl` (Gemini: 48 h).
+pub async fn emulator(file_ttl: std::time::Duration) -> gemini_emulator::RunningEmulator {
+    let config = gemini_emulator::EmulatorConfig {
+        processing: std::time::Duration::ZERO,
+        chunk_delay: std::time::Duration::ZERO,
+        file_ttl,
+        ..Default::default()
+    };
+    gemini_emulator::spawn("127.0.0.1:0".parse().unwrap(), config).await.unwrap()
+}
+
+/// Parley on `emulator` with a key, no expiry margin, and `args`.
+pub async fn parley(emulator: &gemini_emulator::RunningEmulator, args: &[&str]) -> Site {
+    let base = emulator.base_url();
+    let mut argv = vec!["parley", "--gemini-api-key", "k", "--gemini-base-url", &base, "--expiry-margin", "0s"];
+    argv.extend_from_slice(args);
+    site_from(&argv).await
+}
+
+pub fn upload_form(size: &str, mime_type: &str, name: &str, bytes: Vec<u8>) -> Form {
+    Form::new()
+        .text("size", size.to_string())
+        .text("mime_type", mime_type.to_string())
+        .text("name", name.to_string())
+        .part("file", Part::bytes(bytes).file_name(name.to_string()))
+}
+
+pub async fn upload(site: &Site, form: Form) -> reqwest::Response {
+    upload_as(site, &site.client, form).await
+}
+
+/// An upload from `client` (another browser of `site`).
+pub async fn upload_as(site: &Site, client: &reqwest::Client, form: Form) -> reqwest::Response {
+    client.post(format!("{}/api/upload_file", site.url)).multipart(form).send().await.unwrap()
+}
+
+/// Files under `site`'s data directory at `path` (e.g. `originals`), counted recursively.
+pub fn files_under(site: &Site, path: &str) -> usize {
+    fn walk(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum()
+    }
+    walk(&site.data_dir.join(path))
+}
+
+
+/// The real `parley` binary on the built-in emulator, with its own data directory, killed on
+/// drop: for what only a separate process shows (its memory, its descriptor limit).
+pub struct Process {
+    pub child: std::process::Child,
+    pub url: String,
+    pub data_dir: std::path::PathBuf,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+impl Process {
+    /// Starts `parley` with `args` (and, with `open_files`, that soft and hard descriptor
+    /// limit, as `ulimit -n` sets it) and waits until it answers.
+    pub async fn start(args: &[&str], open_files: Option<u32>) -> Process {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let data_dir = data_dir();
+        let binary = env!("CARGO_BIN_EXE_parley");
+        let limit = open_files.map_or_else(String::new, |n| format!("ulimit -n {n} && "));
+        let child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{limit}exec \"$0\" \"$@\""))
+            .arg(binary)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--gemini-api-key=", "--emulator-processing", "0s"])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(args)
+            .env("PARLEY_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("parley starts");
+        let process = Process { child, url: format!("http://127.0.0.1:{port}"), data_dir };
+        for _ in 0..600 {
+            if reqwest::get(format!("{}/api/site_info", process.url)).await.is_ok() {
+                return process;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("parley did not start");
+    }
+
+    /// A `/proc/{pid}/status` figure (`VmRSS`, `VmHWM`), KiB.
+    pub fn status_kib(&self, field: &str) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+            .unwrap_or(0)
+    }
+}
+
+/// How another visitor fared: `site_info` calls made one after another.
+#[derive(Debug, Clone, Copy)]
+pub struct Visits {
+    pub count: usize,
+    pub failures: usize,
+    pub p50: std::time::Duration,
+    pub p99: std::time::Duration,
+}
+
+impl Visits {
+    /// Asserts the visitor was served throughout: every call answered, p99 ≤ 100 ms.
+    pub fn assert_fast(&self) {
+        assert!(self.count >= 10, "{self:?}");
+        assert_eq!(self.failures, 0, "{self:?}");
+        assert!(self.p99 <= std::time::Duration::from_millis(100), "another visitor was slowed: {self:?}");
+    }
+}
+
+/// Runs `attack` while another visitor (its own client; connecting from `from` when given,
+/// another loopback address for per-address limits) calls `site_info` every 10 ms.
+pub async fn while_visited<T>(url: &str, from: Option<std::net::IpAddr>, attack: impl std::future::Future<Output = T>) -> (T, Visits) {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let visitor = {
+        let stop = stop.clone();
+        let url = format!("{url}/api/site_info");
+        tokio::spawn(async move {
+            let client = reqwest::Client::builder().local_address(from).timeout(std::time::Duration::from_secs(10)).build().unwrap();
+            let (mut times, mut failures) = (Vec::new(), 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let started = std::time::Instant::now();
+                match client.post(&url).send().await {
+                    Ok(res) if res.status().is_success() => times.push(started.elapsed()),
+                    _ => failures += 1,
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            (times, failures)
+        })
+    };
+    let out = attack.await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut times, failures) = visitor.await.unwrap();
+    times.sort();
+    let at = |q: f64| times.get(((times.len() as f64 * q) as usize).min(times.len().saturating_sub(1))).copied().unwrap_or_default();
+    let visits = Visits { count: times.len(), failures, p50: at(0.5), p99: at(0.99) };
+    (out, visits)
+}
