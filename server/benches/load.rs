@@ -52,6 +52,8 @@ fn start(gemini: &str) -> Server {
     let child = Command::new(env!("CARGO_BIN_EXE_parley"))
         .args(["--listen", &format!("127.0.0.1:{port}"), "--gemini-api-key", KEY, "--gemini-base-url", gemini])
         .args(["--rate-chat", "off", "--rate-upload", "off", "--upload-bytes-per-hour", "0", "--upstream-concurrency", "1024"])
+        // Every client of the benchmark is on one address: no per-address caps.
+        .args(["--upstream-per-address", "1024", "--max-connections-per-address", "0"])
         .arg("--data-dir")
         .arg(&data_dir)
         .env("PARLEY_LOG", "warn")
