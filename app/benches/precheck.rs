@@ -9,32 +9,35 @@
 use std::time::{Duration, Instant};
 
 use app::server::{
-    originals::{Originals, RetainPolicy},
-    registry::{FileRow, Registry},
     slots::{SlotCaps, UpstreamSlots},
     ServerState, Session,
 };
+use parley_files::{FileRow, FileState, Lifecycle, Originals, Registry, RetainPolicy};
 
 const FILES: usize = 50;
 const ROUNDS: usize = 500;
 
 fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let dir = std::env::temp_dir().join(format!("parley-precheck-{}", std::process::id()));
-    let registry = Registry::open(&dir).unwrap();
-    let originals = Originals::local(&dir, registry.clone(), RetainPolicy { retain_for: Duration::from_secs(3600), max_bytes: 1 << 30 }).unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    let registry = Registry::open(dir).unwrap();
+    let originals = Originals::local(dir, registry.clone(), RetainPolicy { retain_for: Duration::from_secs(3600), max_bytes: 1 << 30 }).unwrap();
     let key = gemini::ApiKey::new("unused: no File is expired, so Gemini is not called").unwrap();
     let gemini = gemini::Client::new(gemini::ClientConfig::new("http://127.0.0.1:9".parse().unwrap(), key)).unwrap();
-    let state = ServerState {
+    let files = Lifecycle {
         gemini,
-        model: "gemini-2.5-flash".into(),
-        upstream: app::model::UpstreamKind::Offline,
-        poll: gemini::PollPolicy::default(),
         registry: registry.clone(),
+        originals,
         upstream_id: "upstream".into(),
         expiry_margin: Duration::from_secs(600),
-        originals,
+        poll: gemini::PollPolicy::default(),
         flights: Default::default(),
+    };
+    let state = ServerState {
+        files,
+        model: "gemini-2.5-flash".into(),
+        upstream: app::model::UpstreamKind::Offline,
         max_file_bytes: gemini::MAX_FILE_BYTES,
         upstream_slots: UpstreamSlots::new(SlotCaps { total: 64, per_session: 8, per_address: 16 }),
         upstream_wait: std::time::Duration::from_secs(30),
@@ -99,7 +102,6 @@ fn main() {
         let best = times.iter().min().copied().unwrap_or_default();
         println!("pre-request check, 40,000 file parts naming {distinct} unknown files: best of 5 {:.1} ms", ms(best));
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 fn row(owner: &str, uri: &str, i: usize) -> FileRow {
@@ -114,7 +116,7 @@ fn row(owner: &str, uri: &str, i: usize) -> FileRow {
         sha256: format!("{i:064x}"),
         create_time: Some("2026-11-23T10:00:00Z".into()),
         expiration_time: Some("2099-11-25T10:00:00Z".into()),
-        state: "ACTIVE".into(),
+        state: FileState::Active,
         recorded_at_ms: i as i64,
     }
 }

@@ -1,5 +1,10 @@
 //! Parley's server functions: declared here for both sides, implemented in
-//! [`crate::server`] (feature `ssr`).
+//! [`crate::server`] (feature `ssr`). Each one's path is its generated struct's
+//! `ServerFn::PATH` (e.g. `UploadFile::PATH`), never a literal elsewhere.
+
+// The argument structs `#[server]` generates have one field per argument; the arguments are
+// documented on each function.
+#![allow(missing_docs)]
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::{ByteStream, Json, MultipartData, MultipartFormData, Streaming};

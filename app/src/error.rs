@@ -92,15 +92,25 @@ pub enum AppError {
     /// Gemini could not be reached at all.
     #[error("The server could not reach Gemini. Check the connection and try again.")]
     Unreachable,
-    /// Something between the browser and the server failed.
+    /// The server failed on its side: its storage (registry, retained originals) or its
+    /// configuration. Details are in the server's log, not here.
+    #[error("The server could not complete this request: {0}. Please try again.")]
+    Internal(String),
+    /// Something between the browser and the server failed (the connection, an answer that
+    /// could not be read).
     #[error("The request did not get through: {0}")]
     Transport(String),
 }
 
 impl AppError {
     /// The HTTP status a server function answers with when it fails this way: 4xx for what
-    /// the request got wrong, 502/504 for what Gemini did.
-    pub fn http_status(&self) -> u16 {
+    /// the request got wrong, 500 for the server's own failures, 502/503/504 for what Gemini
+    /// did or how busy the server is.
+    pub fn http_status(&self) -> http::StatusCode {
+        http::StatusCode::from_u16(self.status_code()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn status_code(&self) -> u16 {
         match self {
             AppError::BadUpload(_) | AppError::BadRequest(_) => 400,
             AppError::UnsupportedType { .. } | AppError::ContentMismatch { .. } => 415,
@@ -114,7 +124,7 @@ impl AppError {
             AppError::Upstream { code: 429, .. } | AppError::RateLimited => 429,
             AppError::Upstream { .. } | AppError::Unreachable => 502,
             AppError::NotReadyInTime { .. } => 504,
-            AppError::Transport(_) => 500,
+            AppError::Internal(_) | AppError::Transport(_) => 500,
         }
     }
 }

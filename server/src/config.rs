@@ -227,8 +227,8 @@ impl Config {
     }
 
     /// What to retain of uploads, from `--retain-for` and `--retain-max-bytes`.
-    pub fn retain_policy(&self) -> app::server::originals::RetainPolicy {
-        app::server::originals::RetainPolicy { retain_for: self.retain_for, max_bytes: self.retain_max_bytes }
+    pub fn retain_policy(&self) -> parley_files::RetainPolicy {
+        parley_files::RetainPolicy { retain_for: self.retain_for, max_bytes: self.retain_max_bytes }
     }
 
     /// The API key, if a non-blank one is configured.

@@ -17,10 +17,10 @@ pub enum ServerError {
     Gemini(#[from] gemini::Error),
     /// The file registry could not be opened.
     #[error("{0}")]
-    Registry(#[from] app::server::registry::RegistryError),
+    Registry(#[from] parley_files::RegistryError),
     /// The store of retained originals could not be opened.
     #[error("{0}")]
-    Originals(#[from] app::server::originals::OriginalsError),
+    Originals(#[from] parley_files::OriginalsError),
     /// The session-signing key could not be had.
     #[error("{0}")]
     SessionKey(#[from] crate::session::SessionKeyError),

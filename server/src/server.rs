@@ -30,8 +30,8 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         options.site_root = Arc::from(root.to_string_lossy().as_ref());
     }
     let state = state(&config, &upstream)?;
-    state.originals.tidy().await?;
-    tokio::spawn(evict_periodically(state.originals.clone()));
+    state.files.originals.tidy().await?;
+    tokio::spawn(evict_periodically(state.files.originals.clone()));
     let key = SessionKey::load(config.session_secret.as_deref(), &config.data_dir)?;
     let guards = Guards::new(&config, key);
     tokio::spawn(tidy_limits_periodically(guards.limits.clone()));
@@ -60,7 +60,7 @@ async fn tidy_limits_periodically(limits: Arc<Limits>) {
 }
 
 /// Applies the retention policy every 10 minutes (`retain_for` passes while the server runs).
-async fn evict_periodically(originals: app::server::originals::Originals) {
+async fn evict_periodically(originals: parley_files::Originals) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
     every.tick().await;
     loop {
@@ -77,18 +77,21 @@ async fn evict_periodically(originals: app::server::originals::Originals) {
 /// [`ServerError::Registry`] / [`ServerError::Originals`] when the file registry or the store
 /// of originals in the data directory cannot be opened.
 pub fn state(config: &Config, upstream: &Upstream) -> Result<ServerState, ServerError> {
-    let registry = app::server::registry::Registry::open(&config.data_dir)?;
-    let originals = app::server::originals::Originals::local(&config.data_dir, registry.clone(), config.retain_policy())?;
-    Ok(ServerState {
+    let registry = parley_files::Registry::open(&config.data_dir)?;
+    let originals = parley_files::Originals::local(&config.data_dir, registry.clone(), config.retain_policy())?;
+    let files = parley_files::Lifecycle {
         gemini: upstream.client.clone(),
-        model: config.model.clone(),
-        upstream: upstream.kind.clone(),
-        poll: gemini::PollPolicy { timeout: config.upload_timeout, cleanup_on_timeout: true, ..gemini::PollPolicy::default() },
         registry,
+        originals,
         upstream_id: upstream.identity(),
         expiry_margin: config.expiry_margin,
-        originals,
+        poll: gemini::PollPolicy { timeout: config.upload_timeout, cleanup_on_timeout: true, ..gemini::PollPolicy::default() },
         flights: Default::default(),
+    };
+    Ok(ServerState {
+        files,
+        model: config.model.clone(),
+        upstream: upstream.kind.clone(),
         max_file_bytes: config.max_file_bytes.min(gemini::MAX_FILE_BYTES),
         upstream_slots: app::server::slots::UpstreamSlots::new(config.slot_caps()),
         upstream_wait: config.upstream_wait,

@@ -3,13 +3,12 @@
 use std::collections::{BTreeSet, HashMap};
 
 use bytes::Bytes;
+use parley_files::{FileRow, FileState};
 use futures::{stream, StreamExt};
 use leptos::server_fn::codec::ByteStream;
 
 use super::{
-    errors::{from_gemini, registry_failed},
-    refresh::{refresh, usable},
-    registry::{FileRow, EXPIRED},
+    errors::from_gemini,
     state,
 };
 use crate::{
@@ -48,7 +47,7 @@ pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppErr
         })
         .await?;
     }
-    let upstream = match state.gemini.stream_generate_content(&state.model, &request).await {
+    let upstream = match state.files.gemini.stream_generate_content(&state.model, &request).await {
         Ok(upstream) => upstream,
         Err(e) => {
             let named = e.inaccessible_file_id().map(|id| uris_of(&request, id)).unwrap_or_default();
@@ -57,12 +56,12 @@ pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppErr
                 return Err(super::errors::refused_after_retry(e));
             }
             tracing::info!(files = ?named, "Gemini says files are gone: treating them and asking once more");
-            let rows = state.registry.find_many(&session.0, named.clone()).await.map_err(registry_failed)?;
+            let rows = state.files.registry.find_many(&session.0, named.clone()).await?;
             let mut substitutes = Substitutes::new();
             for uri in named {
                 match rows.get(&uri) {
                     Some(row) => {
-                        state.registry.set_state(&row.owner, &row.uri, EXPIRED).await.map_err(registry_failed)?;
+                        state.files.registry.set_state(&row.owner, &row.uri, FileState::Expired).await?;
                         treat(&state, row, &mut substitutes, &mut treated).await?;
                     }
                     None => {
@@ -73,6 +72,7 @@ pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppErr
             }
             substitute(&mut request, &substitutes);
             state
+                .files
                 .gemini
                 .stream_generate_content(&state.model, &request)
                 .await
@@ -143,7 +143,7 @@ type Substitutes = HashMap<String, Option<String>>;
 /// under this upstream identity, `ACTIVE` and not past its `expirationTime` minus the margin
 /// (BC-20). One registry query for the whole conversation, one pass over its parts to collect
 /// the URIs and one to put substitutes in. This session's expired Files are replaced
-/// ([`refresh`]: re-uploaded from the retained original); the rest — foreign, unknown, gone for
+/// ([`parley_files::Lifecycle::refresh`]: re-uploaded from the retained original); the rest — foreign, unknown, gone for
 /// good — become `expired content`. A browser can never make the server use someone else's
 /// File.
 ///
@@ -166,7 +166,7 @@ pub async fn precheck(
 async fn off_workers<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, AppError> {
     tokio::task::spawn_blocking(work).await.map_err(|e| {
         tracing::error!(error = %e, "a blocking task failed");
-        AppError::Transport("the server could not prepare the request".into())
+        AppError::Internal("it could not prepare the request".into())
     })
 }
 
@@ -188,12 +188,12 @@ async fn treat_all(state: &super::ServerState, session: &super::Session, uris: B
     if uris.is_empty() {
         return Ok((Substitutes::new(), treated));
     }
-    let rows = state.registry.find_many(&session.0, uris.iter().cloned().collect()).await.map_err(registry_failed)?;
+    let rows = state.files.registry.find_many(&session.0, uris.iter().cloned().collect()).await?;
     let now = std::time::SystemTime::now();
     let mut substitutes = Substitutes::new();
     for uri in uris {
         match rows.get(&uri) {
-            Some(row) if usable(state, row, now) => {}
+            Some(row) if state.files.usable(row, now) => {}
             Some(row) => treat(state, row, &mut substitutes, &mut treated).await?,
             None => {
                 substitutes.insert(uri.clone(), None);
@@ -217,7 +217,7 @@ fn file_uris(request: &gemini::GenerateContentRequest) -> BTreeSet<String> {
 /// Decides what stands in for this session's unusable File `row`: its stand-in's URI, or
 /// `expired content` when there is none.
 async fn treat(state: &super::ServerState, row: &FileRow, substitutes: &mut Substitutes, treated: &mut Treated) -> Result<(), AppError> {
-    match refresh(state, row).await? {
+    match state.files.refresh(row).await? {
         Some(stand_in) => {
             substitutes.insert(row.uri.clone(), Some(stand_in.uri.clone()));
             treated.replaced.push((row.uri.clone(), stand_in.into()));

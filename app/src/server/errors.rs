@@ -1,10 +1,12 @@
-//! The one mapping from `gemini::Error` to [`AppError`].
+//! The one mapping of server-side failures to [`AppError`], each logged here, once, without
+//! secrets (the Gemini client never puts a key in an error): `From<gemini::Error>` and
+//! `From<FilesError>` for `?`, and [`from_gemini`] when a file's name belongs in the sentence.
+
+use parley_files::{FilesError, OriginalsError};
 
 use crate::error::AppError;
 
-/// Maps a Gemini failure to what the person is told. `file` names the file concerned, if
-/// any. Every error is logged here, once, without secrets (the client never puts the key in
-/// an error).
+/// Maps a Gemini failure to what the person is told. `file` names the file concerned, if any.
 pub fn from_gemini(err: gemini::Error, file: Option<&str>) -> AppError {
     tracing::warn!(error = %err, file, "gemini call failed");
     let name = file.unwrap_or("the file").to_string();
@@ -17,9 +19,7 @@ pub fn from_gemini(err: gemini::Error, file: Option<&str>) -> AppError {
         }
         gemini::Error::Api { code: 429, .. } => AppError::RateLimited,
         gemini::Error::Api { code, message, .. } => AppError::Upstream { code, message },
-        gemini::Error::MissingCredentials => {
-            AppError::Upstream { code: 401, message: "the server has no Gemini API key".into() }
-        }
+        gemini::Error::MissingCredentials => AppError::Upstream { code: 401, message: "the server has no Gemini API key".into() },
         gemini::Error::UploadFailed { details, .. } => AppError::ProcessingFailed { name, details },
         gemini::Error::NotActiveInTime { waited, .. } => AppError::NotReadyInTime { name, seconds: waited.as_secs() },
         gemini::Error::SizeMismatch { declared, actual } => {
@@ -28,28 +28,48 @@ pub fn from_gemini(err: gemini::Error, file: Option<&str>) -> AppError {
         // The server's own copy (spooled or retained) could not be read: not the person's fault.
         gemini::Error::Source(message) => {
             tracing::error!(%message, "a stored upload could not be read back");
-            AppError::Transport("the server could not read the file back from its store".into())
+            AppError::Internal("it could not read the file back from its store".into())
         }
         gemini::Error::TooLarge { size, limit } => {
             AppError::BadUpload(format!("the file is {size} bytes, over Gemini's limit of {limit} bytes"))
         }
         gemini::Error::FileNotFound { .. } => AppError::BadUpload(format!("{name} could not be read")),
-        gemini::Error::Protocol(message) | gemini::Error::Decode(message) => {
-            AppError::Upstream { code: 502, message }
-        }
+        gemini::Error::Protocol(message) | gemini::Error::Decode(message) => AppError::Upstream { code: 502, message },
         gemini::Error::Transport(_) => AppError::Unreachable,
     }
 }
 
-/// A registry failure as the person is told it (logged here, once).
-pub fn registry_failed(e: super::registry::RegistryError) -> AppError {
-    tracing::error!(error = %e, "the file registry failed");
-    AppError::Transport("the server's file registry is unavailable".into())
+impl From<gemini::Error> for AppError {
+    fn from(err: gemini::Error) -> Self {
+        from_gemini(err, None)
+    }
+}
+
+impl From<FilesError> for AppError {
+    fn from(err: FilesError) -> Self {
+        match err {
+            FilesError::Gemini { source, file } => from_gemini(source, file.as_deref()),
+            FilesError::Originals(OriginalsError::Body(reason)) => AppError::BadUpload(format!("the upload could not be read: {reason}")),
+            FilesError::Originals(e @ OriginalsError::TooLong { .. }) => AppError::BadUpload(e.to_string()),
+            FilesError::Registry(e) => {
+                tracing::error!(error = %e, "the file registry failed");
+                AppError::Internal("its file registry is unavailable".into())
+            }
+            FilesError::Originals(e) => {
+                tracing::error!(error = %e, "the store of originals failed");
+                AppError::Internal("its store of uploaded files is unavailable".into())
+            }
+            FilesError::NotRecorded { name, source } => {
+                tracing::error!(error = %source, file = %name, "an ACTIVE File could not be recorded; deleted upstream");
+                AppError::Internal("it could not record the uploaded file".into())
+            }
+        }
+    }
 }
 
 /// A 403 that taking Files out cannot fix — a second one after the retry, or one naming a
-/// File the conversation does not hold — reported with Gemini's own words (billing and
-/// key problems give the same text, BC-19). Other errors map as usual.
+/// File the conversation does not hold — reported with Gemini's own words (billing and key
+/// problems give the same text). Other errors map as usual.
 pub fn refused_after_retry(err: gemini::Error) -> AppError {
     match err {
         gemini::Error::Api { code: 403, message, .. } => {
@@ -57,5 +77,11 @@ pub fn refused_after_retry(err: gemini::Error) -> AppError {
             AppError::Upstream { code: 403, message }
         }
         other => from_gemini(other, None),
+    }
+}
+
+impl From<parley_files::RegistryError> for AppError {
+    fn from(err: parley_files::RegistryError) -> Self {
+        FilesError::from(err).into()
     }
 }

@@ -5,12 +5,10 @@
 use std::{collections::HashMap, time::Duration};
 
 use futures::{stream, StreamExt};
+use parley_files::{time::is_expired, FileRow, FileState};
 
 use super::{
-    errors::{from_gemini, registry_failed},
-    is_expired,
-    refresh::{refreshable, usable},
-    registry::{FileRow, ACTIVE, EXPIRED, REPLACED},
+    errors::from_gemini,
     session, state, ServerState,
 };
 use crate::{
@@ -65,7 +63,7 @@ pub async fn check_files(uris: Vec<String>) -> Result<Vec<FileCheck>, AppError> 
     let mut distinct = uris.clone();
     distinct.sort();
     distinct.dedup();
-    let rows = state.registry.find_many(&owner.0, distinct.clone()).await.map_err(registry_failed)?;
+    let rows = state.files.registry.find_many(&owner.0, distinct.clone()).await?;
     let now = std::time::SystemTime::now();
     let checks: Vec<Result<FileCheck, AppError>> = stream::iter(distinct)
         .map(|uri| {
@@ -90,20 +88,20 @@ async fn check_one(state: &ServerState, uri: String, row: Option<&FileRow>, now:
     let Some(row) = row else {
         return Ok(FileCheck { uri, live: false, expiration_time: None, mime_type: None });
     };
-    if !usable(state, row, now) {
+    if !state.files.usable(row, now) {
         // Still usable when the server can stand a File in for it at the next request.
-        let live = refreshable(state, row, now).await?;
+        let live = state.files.refreshable(row, now).await?;
         return Ok(FileCheck { uri, live, expiration_time: None, mime_type: Some(row.mime_type.clone()) });
     }
-    let key = (state.upstream_id.clone(), uri.clone());
+    let key = (state.files.upstream_id.clone(), uri.clone());
     if let Some(Said { live, expiration_time, mime_type }) = state.file_states.0.get(&key) {
         return Ok(FileCheck { uri, live, expiration_time, mime_type });
     }
     let slot = super::upstream_slot(state).await?;
-    let said = match state.gemini.get_file(&uri).await {
+    let said = match state.files.gemini.get_file(&uri).await {
         Ok(file) => Said { live: file.state == gemini::FileState::Active, expiration_time: file.expiration_time, mime_type: Some(file.mime_type) },
         Err(e) if e.inaccessible_file_id().is_some() => Said { live: false, expiration_time: None, mime_type: None },
-        Err(e) => return Err(from_gemini(e, None)),
+        Err(e) => return Err(e.into()),
     };
     drop(slot);
     state.file_states.0.insert(key, said.clone());
@@ -116,16 +114,16 @@ pub async fn list_uploads() -> Result<Vec<UploadRecord>, AppError> {
     let state = state()?;
     let owner = session()?;
     let now = std::time::SystemTime::now();
-    let rows: Vec<_> = state.registry.list(&owner.0, MAX_LISTED).await.map_err(registry_failed)?.into_iter().filter(|r| r.state != REPLACED).collect();
-    let retained = state.registry.originals_among(rows.iter().map(|r| r.sha256.clone()).collect()).await.map_err(registry_failed)?;
-    let retaining = state.originals.policy().enabled();
+    let rows: Vec<_> = state.files.registry.list(&owner.0, MAX_LISTED).await?.into_iter().filter(|r| r.state != FileState::Replaced).collect();
+    let retained = state.files.registry.originals_among(rows.iter().map(|r| r.sha256.clone()).collect()).await?;
+    let retaining = state.files.originals.policy().enabled();
     Ok(rows
         .into_iter()
         .map(|r| UploadRecord {
-            state: if r.state == ACTIVE && is_expired(r.expiration_time.as_deref(), state.expiry_margin, now) {
-                EXPIRED.into()
+            state: if r.state == FileState::Active && is_expired(r.expiration_time.as_deref(), state.files.expiry_margin, now) {
+                FileState::Expired.as_str().into()
             } else {
-                r.state
+                r.state.as_str().into()
             },
             retained: retaining && retained.contains(&r.sha256),
             display_name: r.display_name,
@@ -141,21 +139,21 @@ pub async fn list_uploads() -> Result<Vec<UploadRecord>, AppError> {
 pub async fn delete_upload(uri: String) -> Result<(), AppError> {
     let state = state()?;
     let owner = session()?;
-    let Some(row) = state.registry.find(&owner.0, &uri).await.map_err(registry_failed)? else {
+    let Some(row) = state.files.registry.find(&owner.0, &uri).await? else {
         return Err(AppError::FileUnavailable);
     };
     let slot = super::upstream_slot(&state).await?;
-    let deleted = state.gemini.delete_file(&row.name).await;
+    let deleted = state.files.gemini.delete_file(&row.name).await;
     drop(slot);
-    state.file_states.0.invalidate(&(state.upstream_id.clone(), uri.clone()));
+    state.file_states.0.invalidate(&(state.files.upstream_id.clone(), uri.clone()));
     match deleted {
         Ok(()) => {}
         // Already gone upstream: forgetting it is all that is left.
         Err(e) if e.inaccessible_file_id().is_some() => {}
         Err(e) => return Err(from_gemini(e, Some(&row.display_name))),
     }
-    state.registry.remove(&owner.0, &uri).await.map_err(registry_failed)?;
-    if let Err(e) = state.originals.release(&row.sha256).await {
+    state.files.registry.remove(&owner.0, &uri).await?;
+    if let Err(e) = state.files.originals.release(&row.sha256).await {
         tracing::warn!(error = %e, "a retained original could not be deleted");
     }
     tracing::info!(file = %row.name, "upload deleted");

@@ -1,4 +1,5 @@
-//! Server-side implementations of the server functions (feature `ssr`).
+//! Server-side bodies of the server functions (feature `ssr`): take the session, call into
+//! `parley_files` (the life of a File) or Gemini, map the error.
 //!
 //! The axum binary (`parley`) builds a [`ServerState`] and provides it as Leptos context to
 //! every request; the server functions take it from there.
@@ -7,9 +8,6 @@ pub mod chat;
 pub use chat::precheck;
 mod errors;
 pub mod files;
-pub mod originals;
-pub mod refresh;
-pub mod registry;
 mod request;
 pub mod slots;
 pub mod upload;
@@ -26,28 +24,16 @@ use crate::{
     model::{SiteInfo, UpstreamKind},
 };
 
-/// What the server functions need: the Gemini client and how to use it.
+/// What the server functions need: Gemini, the life of its Files, and the limits.
 #[derive(Debug, Clone)]
 pub struct ServerState {
-    /// Client for Gemini, or for the built-in emulator.
-    pub gemini: gemini::Client,
+    /// Gemini (or the built-in emulator), the registry, the retained originals and the rules
+    /// of a File's life. `files.gemini` is the client for every call.
+    pub files: parley_files::Lifecycle,
     /// Model name for `generateContent`, e.g. `gemini-2.5-flash`.
     pub model: String,
-    /// Where `gemini` points: the built-in emulator, Google, or a gateway.
+    /// Where Gemini is: the built-in emulator, Google, or a gateway.
     pub upstream: UpstreamKind,
-    /// How to wait for uploaded Files to become `ACTIVE`.
-    pub poll: gemini::PollPolicy,
-    /// Every upload, by session.
-    pub registry: registry::Registry,
-    /// Identity of the upstream credential (a hash of mode, base URL and key): Files belong to
-    /// the key that uploaded them.
-    pub upstream_id: String,
-    /// A File counts as expired this long before its `expirationTime` (BC-20).
-    pub expiry_margin: std::time::Duration,
-    /// Retained originals of uploads, for re-uploading expired Files.
-    pub originals: originals::Originals,
-    /// One re-upload per content at a time.
-    pub flights: refresh::Flights,
     /// Largest upload accepted, bytes (`PARLEY_MAX_FILE_BYTES`; never above Gemini's 2 GiB).
     pub max_file_bytes: u64,
     /// Calls to Gemini in flight at once, shared fairly between sessions and addresses
@@ -70,14 +56,6 @@ pub struct ServerState {
 /// [`AppError::Busy`] when none frees up in time; [`AppError::Transport`] without a session.
 pub async fn upstream_slot(state: &ServerState) -> Result<slots::UpstreamSlot, AppError> {
     state.upstream_slots.acquire(&session()?, &client_address(), state.upstream_wait).await
-}
-
-/// True when a File whose `expirationTime` is `expiration` (RFC 3339) should be treated as
-/// expired now, `margin` early. A File without a readable time never expires here.
-pub fn is_expired(expiration: Option<&str>, margin: std::time::Duration, now: std::time::SystemTime) -> bool {
-    expiration
-        .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
-        .is_some_and(|at| at <= now + margin)
 }
 
 /// The page's Content-Security-Policy, set on the response being rendered: scripts only from
@@ -103,9 +81,7 @@ pub fn set_content_security_policy() {
 /// `Retry-After` with a 429's wait).
 pub fn with_status<T>(result: Result<T, AppError>) -> Result<T, AppError> {
     if let (Err(e), Some(response)) = (&result, use_context::<leptos_axum::ResponseOptions>()) {
-        if let Ok(status) = http::StatusCode::from_u16(e.http_status()) {
-            response.set_status(status);
-        }
+        response.set_status(e.http_status());
         if let AppError::TooManyRequests { retry_after_secs } = e {
             response.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(*retry_after_secs));
         }
@@ -114,8 +90,7 @@ pub fn with_status<T>(result: Result<T, AppError>) -> Result<T, AppError> {
 }
 
 fn state() -> Result<ServerState, AppError> {
-    use_context::<ServerState>()
-        .ok_or_else(|| AppError::Transport("the server is not configured for this request".into()))
+    use_context::<ServerState>().ok_or_else(|| AppError::Internal("it is not configured for this request".into()))
 }
 
 /// The [`SiteInfo`] of this server; offline with the default model when called outside a
@@ -127,20 +102,16 @@ pub fn site_info() -> SiteInfo {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use std::time::{Duration, SystemTime};
-
-    use super::is_expired;
-
-    #[test]
-    fn expiry_counts_from_the_file_resource_with_a_margin() {
-        let now = humantime::parse_rfc3339("2025-12-30T05:00:00Z").unwrap();
-        let at = Some("2025-12-30T05:10:57.099754402Z");
-        assert!(!is_expired(at, Duration::from_secs(60), now));
-        assert!(is_expired(at, Duration::from_secs(660), now), "inside an 11 min margin");
-        assert!(is_expired(Some("2025-12-29T05:00:00Z"), Duration::ZERO, now));
-        assert!(!is_expired(None, Duration::from_secs(600), now));
-        assert!(!is_expired(Some("soon"), Duration::ZERO, SystemTime::now()));
+impl From<parley_files::FileRow> for crate::model::UploadedFile {
+    fn from(row: parley_files::FileRow) -> Self {
+        crate::model::UploadedFile {
+            name: row.name,
+            uri: row.uri,
+            mime_type: row.mime_type,
+            size_bytes: row.size_bytes,
+            sha256: row.sha256,
+            expiration_time: row.expiration_time,
+            display_name: row.display_name,
+        }
     }
 }

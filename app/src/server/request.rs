@@ -99,9 +99,9 @@ fn extension<T: Clone + Send + Sync + 'static>() -> Option<T> {
 /// The current request's session.
 ///
 /// # Errors
-/// [`AppError::Transport`] when the request has none (the middleware is missing).
+/// [`AppError::Internal`] when the request has none (the middleware is missing).
 pub fn session() -> Result<Session, AppError> {
-    extension::<Session>().ok_or_else(|| AppError::Transport("the request has no browser session".into()))
+    extension::<Session>().ok_or_else(|| AppError::Internal("the request has no browser session".into()))
 }
 
 /// The current request's client address (`unknown` outside `parley`'s middleware).

@@ -30,7 +30,7 @@ pub struct Refusal(pub AppError);
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let status = self.0.http_status();
         let body = serde_json::to_string(&self.0).unwrap_or_default();
         let mut res = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
         if let AppError::TooManyRequests { retry_after_secs } = self.0 {

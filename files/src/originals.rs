@@ -28,7 +28,10 @@ use object_store::{buffered::BufWriter, local::LocalFileSystem, path::Path as Ke
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::registry::{Original, Registry, RegistryError};
+use crate::{
+    registry::{Original, Registry, RegistryError},
+    time::now_ms,
+};
 
 /// How long, and how much, to retain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,9 +106,9 @@ impl gemini::UploadSource for StoredBytes {
 }
 
 /// The opaque key an original is charged to: the first 16 hex digits of the SHA-256 of the
-/// client address key, so that the registry never holds an address.
-fn holder_key(address: &super::ClientAddress) -> String {
-    hex::encode(&Sha256::digest(address.0.as_bytes())[..8])
+/// client's key (its address), so that the registry never holds an address.
+fn holder_key(client: &crate::ClientKey) -> String {
+    hex::encode(&Sha256::digest(client.0.as_bytes())[..8])
 }
 
 /// The store of originals. Cheap to clone.
@@ -160,7 +163,7 @@ impl Originals {
         let key = Key::from(format!(
             "staging/{}-{}-{}",
             std::process::id(),
-            super::upload::now_ms(),
+            now_ms(),
             STAGED.fetch_add(1, Ordering::Relaxed)
         ));
         let mut writer = BufWriter::with_capacity(self.store.clone(), key.clone(), SPOOL_BUFFER_BYTES).with_max_concurrency(SPOOL_PARTS_IN_FLIGHT);
@@ -211,7 +214,7 @@ impl Originals {
     ///
     /// # Errors
     /// [`OriginalsError`]; the staging copy is deleted whatever happens.
-    pub async fn keep(&self, spooled: Spooled, from: &super::ClientAddress) -> Result<bool, OriginalsError> {
+    pub async fn keep(&self, spooled: Spooled, from: &crate::ClientKey) -> Result<bool, OriginalsError> {
         if !self.policy.enabled() || spooled.size_bytes > self.policy.max_bytes {
             self.discard(spooled).await;
             return Ok(false);
@@ -221,7 +224,7 @@ impl Originals {
             self.discard(spooled).await;
             return Err(e.into());
         }
-        let original = Original { size_bytes: spooled.size_bytes, stored_at_ms: super::upload::now_ms(), charged_to: holder_key(from) };
+        let original = Original { size_bytes: spooled.size_bytes, stored_at_ms: now_ms(), charged_to: holder_key(from) };
         self.registry.add_original(&spooled.sha256, original).await?;
         self.evict().await?;
         Ok(self.registry.original(&spooled.sha256).await?.is_some())
@@ -284,7 +287,7 @@ impl Originals {
     /// [`OriginalsError::Registry`].
     pub async fn touch(&self, sha256: &str) -> Result<(), OriginalsError> {
         if let Some(original) = self.registry.original(sha256).await? {
-            let original = Original { stored_at_ms: super::upload::now_ms(), ..original };
+            let original = Original { stored_at_ms: now_ms(), ..original };
             self.registry.add_original(sha256, original).await?;
         }
         Ok(())
@@ -311,7 +314,7 @@ impl Originals {
     }
 
     fn stored_before_ms(&self) -> i64 {
-        super::upload::now_ms().saturating_sub(i64::try_from(self.policy.retain_for.as_millis()).unwrap_or(i64::MAX))
+        now_ms().saturating_sub(i64::try_from(self.policy.retain_for.as_millis()).unwrap_or(i64::MAX))
     }
 
     /// Deletes the originals the policy no longer allows: older than `retain_for`, then the
@@ -362,19 +365,16 @@ mod tests {
         Some(read(&bytes, 0..size).await)
     }
 
-    fn here() -> crate::server::ClientAddress {
-        crate::server::ClientAddress("127.0.0.1".into())
-    }
-
-    fn temp_dir(name: &str) -> std::path::PathBuf {
-        std::env::temp_dir().join(format!("parley-originals-{name}-{}", std::process::id()))
+    fn here() -> crate::ClientKey {
+        crate::ClientKey("127.0.0.1".into())
     }
 
     #[tokio::test]
     async fn originals_are_kept_by_content_and_evicted_oldest_first() {
-        let dir = temp_dir("keep");
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path();
         let registry = Registry::in_memory().unwrap();
-        let originals = Originals::local(&dir, registry.clone(), RetainPolicy { retain_for: Duration::from_secs(3600), max_bytes: 10 }).unwrap();
+        let originals = Originals::local(dir, registry.clone(), RetainPolicy { retain_for: Duration::from_secs(3600), max_bytes: 10 }).unwrap();
         let a = originals.spool(body(&[b"hel", b"lo"]), 5).await.unwrap();
         assert_eq!((a.size_bytes, a.sha256.as_str()), (5, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"));
         let sha_a = a.sha256.clone();
@@ -396,13 +396,13 @@ mod tests {
         assert!(matches!(originals.spool(failing, 5).await, Err(OriginalsError::Body(_))));
         originals.tidy().await.unwrap();
         assert!(std::fs::read_dir(dir.join("originals/staging")).map(|d| d.count()).unwrap_or(0) == 0, "no staging leftovers");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[tokio::test]
     async fn nothing_is_retained_when_retention_is_off() {
-        let dir = temp_dir("off");
-        let originals = Originals::local(&dir, Registry::in_memory().unwrap(), RetainPolicy::DISABLED).unwrap();
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path();
+        let originals = Originals::local(dir, Registry::in_memory().unwrap(), RetainPolicy::DISABLED).unwrap();
         let a = originals.spool(body(&[b"hello"]), 5).await.unwrap();
         let sha = a.sha256.clone();
         let spooled = originals.spooled_bytes(&a);
@@ -411,9 +411,8 @@ mod tests {
         assert_eq!(read(&spooled, 5..5).await, b"", "an empty range (a zero-byte file)");
         assert!(!originals.keep(a, &here()).await.unwrap());
         assert!(read_all(&originals, &sha).await.is_none());
-        let files = walk(&dir);
+        let files = walk(dir);
         assert!(files.is_empty(), "no bytes left on disk: {files:?}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -5,7 +5,7 @@
 //!
 //! The registry is what lets the server refuse a File a session does not own, see a File
 //! expire before Gemini says so, find the same content already uploaded (dedup), and know
-//! which retained originals exist (table `originals`, see [`super::originals`]).
+//! which retained originals exist (table `originals`, see [`crate::originals`]).
 
 use std::{
     collections::HashMap,
@@ -15,7 +15,6 @@ use std::{
 
 use rusqlite::{params, Connection, OptionalExtension};
 use rusqlite_migration::{Migrations, M};
-use serde::{Deserialize, Serialize};
 
 /// What can go wrong with the registry.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +34,7 @@ pub enum RegistryError {
 }
 
 /// One uploaded File as the registry keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRow {
     /// The browser session that uploaded it.
     pub owner: String,
@@ -57,19 +56,57 @@ pub struct FileRow {
     pub create_time: Option<String>,
     /// RFC 3339, from the File resource.
     pub expiration_time: Option<String>,
-    /// [`ACTIVE`], [`EXPIRED`] once known gone, or [`REPLACED`] once re-uploaded under a new
-    /// URI (the row with the same owner, upstream and SHA-256 that is [`ACTIVE`]).
-    pub state: String,
+    /// Where the File stands.
+    pub state: FileState,
     /// When it was recorded, ms since the epoch.
     pub recorded_at_ms: i64,
 }
 
-/// Row state of a File Gemini holds.
-pub const ACTIVE: &str = "ACTIVE";
-/// Row state of a File that is gone upstream (or counted as gone: past its expiry margin).
-pub const EXPIRED: &str = "EXPIRED";
-/// Row state of an expired File re-uploaded from its retained original under a new URI.
-pub const REPLACED: &str = "REPLACED";
+/// Where a recorded File stands (kept in the `state` column as its upper-case name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FileState {
+    /// Gemini holds it (as far as the registry knows: its `expirationTime` may have passed).
+    Active,
+    /// Gone upstream, or counted as gone (past its expiry margin), with nothing in its place.
+    Expired,
+    /// Gone, and re-uploaded under a new URI: the record with the same owner, upstream and
+    /// SHA-256 that is [`FileState::Active`] stands in for it.
+    Replaced,
+}
+
+impl FileState {
+    /// The name kept in the registry and shown to the page: `ACTIVE`, `EXPIRED`, `REPLACED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileState::Active => "ACTIVE",
+            FileState::Expired => "EXPIRED",
+            FileState::Replaced => "REPLACED",
+        }
+    }
+}
+
+impl std::fmt::Display for FileState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl rusqlite::types::ToSql for FileState {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for FileState {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        match value.as_str()? {
+            "ACTIVE" => Ok(FileState::Active),
+            "EXPIRED" => Ok(FileState::Expired),
+            "REPLACED" => Ok(FileState::Replaced),
+            other => Err(rusqlite::types::FromSqlError::Other(format!("unknown file state `{other}`").into())),
+        }
+    }
+}
 
 /// A retained original as the registry knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,7 +272,7 @@ impl Registry {
         .await
     }
 
-    /// `owner`'s [`ACTIVE`] Files with this content under `upstream`, newest first: the
+    /// `owner`'s [`FileState::Active`] Files with this content under `upstream`, newest first: the
     /// candidates for dedup and for what an expired File was replaced by.
     ///
     /// # Errors
@@ -270,17 +307,17 @@ impl Registry {
         .await
     }
 
-    /// Sets the state of `owner`'s File at `uri` (e.g. `EXPIRED`).
+    /// Sets the state of `owner`'s File at `uri`.
     ///
     /// # Errors
     /// [`RegistryError`].
-    pub async fn set_state(&self, owner: &str, uri: &str, state: &str) -> Result<(), RegistryError> {
-        let (owner, uri, state) = (owner.to_string(), uri.to_string(), state.to_string());
+    pub async fn set_state(&self, owner: &str, uri: &str, state: FileState) -> Result<(), RegistryError> {
+        let (owner, uri) = (owner.to_string(), uri.to_string());
         self.with(move |c| c.execute("UPDATE files SET state = ?3 WHERE owner = ?1 AND uri = ?2", params![owner, uri, state]).map(drop))
             .await
     }
 
-    /// Forgets `owner`'s File at `uri`, and the [`REPLACED`] Files it stood in for; false
+    /// Forgets `owner`'s File at `uri`, and the [`FileState::Replaced`] Files it stood in for; false
     /// when there was none.
     ///
     /// # Errors
@@ -443,7 +480,7 @@ mod tests {
             sha256: "00".repeat(32),
             create_time: Some("2026-11-23T10:00:00Z".into()),
             expiration_time: Some("2026-11-25T10:00:00Z".into()),
-            state: "ACTIVE".into(),
+            state: FileState::Active,
             recorded_at_ms: 1,
         }
     }
@@ -457,14 +494,14 @@ mod tests {
         assert_eq!(registry.active_copies("alice", "up", &"00".repeat(32)).await.unwrap().len(), 1);
         assert!(registry.active_copies("alice", "other-key", &"00".repeat(32)).await.unwrap().is_empty(), "another upstream identity");
         assert!(registry.active_copies("bob", "up", &"00".repeat(32)).await.unwrap().is_empty(), "another session");
-        registry.set_state("alice", "u1", EXPIRED).await.unwrap();
-        assert_eq!(registry.list("alice", 10).await.unwrap()[0].state, EXPIRED);
+        registry.set_state("alice", "u1", FileState::Expired).await.unwrap();
+        assert_eq!(registry.list("alice", 10).await.unwrap()[0].state, FileState::Expired);
         assert!(registry.active_copies("alice", "up", &"00".repeat(32)).await.unwrap().is_empty());
         // A re-upload replaces it; removing the new one removes the old one too.
-        registry.set_state("alice", "u1", REPLACED).await.unwrap();
+        registry.set_state("alice", "u1", FileState::Replaced).await.unwrap();
         registry.record(file("alice", "u2")).await.unwrap();
         let found = registry.find_many("alice", vec!["u1".into(), "u2".into(), "u3".into()]).await.unwrap();
-        assert_eq!((found.len(), found["u1"].state.as_str()), (2, REPLACED));
+        assert_eq!((found.len(), found["u1"].state), (2, FileState::Replaced));
         assert!(registry.is_referenced(&"00".repeat(32)).await.unwrap());
         assert!(registry.remove("alice", "u2").await.unwrap());
         assert!(registry.find("alice", "u1").await.unwrap().is_none(), "the replaced record went with it");
@@ -509,9 +546,8 @@ mod tests {
     #[test]
     fn migrations_are_valid_and_the_database_reopens() {
         migrations().validate().unwrap();
-        let dir = std::env::temp_dir().join(format!("parley-registry-{}", std::process::id()));
-        Registry::open(&dir).unwrap();
-        Registry::open(&dir).unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        Registry::open(dir.path()).unwrap();
+        Registry::open(dir.path()).unwrap();
     }
 }

@@ -1,0 +1,204 @@
+//! The life of an uploaded File: sent to Gemini and waited to `ACTIVE`, recorded, replaced
+//! once it expires, and what counts as usable on the way.
+//!
+//! [`Lifecycle::upload`] is the one pipeline both paths take — a person's upload (from the
+//! spooled bytes) and the re-upload of an expired File (from its retained original):
+//! resumable upload → wait for `ACTIVE` → record, or delete the File upstream again if it
+//! cannot be recorded. [`Lifecycle::refresh`] stands a File in for an expired one: the
+//! session's `ACTIVE` File with the same content, or a re-upload of the retained original —
+//! one per content at a time ([`Flights`]): concurrent requests wait for it and use its result.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, Weak},
+    time::{Duration, SystemTime},
+};
+
+use crate::{
+    error::FilesError,
+    originals::Originals,
+    registry::{FileRow, FileState, Registry},
+    time::{is_expired, now_ms},
+};
+
+/// Single flight per key: one async lock per key in use, dropped with its last holder.
+#[derive(Debug, Clone, Default)]
+pub struct Flights(Arc<Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>>);
+
+impl Flights {
+    /// The lock for `key`, shared with everyone holding it now.
+    fn slot(&self, key: String) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.retain(|_, slot| slot.strong_count() > 0);
+        if let Some(slot) = map.get(&key).and_then(Weak::upgrade) {
+            return slot;
+        }
+        let slot = Arc::new(tokio::sync::Mutex::new(()));
+        map.insert(key, Arc::downgrade(&slot));
+        slot
+    }
+}
+
+/// What one upload sends: the bytes (read again from any offset for a resumed chunk), their
+/// size, type, SHA-256 and the person's name for them, and who owns the File.
+pub struct Upload<'a> {
+    /// The bytes: a spooled upload or a retained original.
+    pub source: &'a dyn gemini::UploadSource,
+    /// Size, bytes.
+    pub size_bytes: u64,
+    /// MIME type (its essence).
+    pub mime_type: String,
+    /// The person's file name, made safe ([`crate::content::display_name`]).
+    pub display_name: String,
+    /// Lowercase hex SHA-256 of the bytes.
+    pub sha256: String,
+    /// The browser session that owns it.
+    pub owner: String,
+}
+
+/// Everything a File's life needs: Gemini, the registry, the store of originals, and the
+/// rules. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Lifecycle {
+    /// Client for Gemini, or for the built-in emulator.
+    pub gemini: gemini::Client,
+    /// Every upload, by session.
+    pub registry: Registry,
+    /// Retained originals.
+    pub originals: Originals,
+    /// Identity of the upstream credential (a hash of mode, base URL and key): Files belong to
+    /// the key that uploaded them.
+    pub upstream_id: String,
+    /// A File counts as expired this long before its `expirationTime`.
+    pub expiry_margin: Duration,
+    /// How to wait for an uploaded File to become `ACTIVE`.
+    pub poll: gemini::PollPolicy,
+    /// One re-upload per content at a time.
+    pub flights: Flights,
+}
+
+impl Lifecycle {
+    /// True when `row` can be sent to Gemini now: [`FileState::Active`], under the current
+    /// upstream identity, and not within the expiry margin of its `expirationTime`.
+    pub fn usable(&self, row: &FileRow, now: SystemTime) -> bool {
+        row.state == FileState::Active
+            && row.upstream == self.upstream_id
+            && !is_expired(row.expiration_time.as_deref(), self.expiry_margin, now)
+    }
+
+    /// `owner`'s usable File with content `sha256`, if there is one (dedup: the same content
+    /// is uploaded once per session).
+    ///
+    /// # Errors
+    /// [`FilesError::Registry`].
+    pub async fn usable_copy(&self, owner: &str, sha256: &str, now: SystemTime) -> Result<Option<FileRow>, FilesError> {
+        let copies = self.registry.active_copies(owner, &self.upstream_id, sha256).await?;
+        Ok(copies.into_iter().find(|c| self.usable(c, now)))
+    }
+
+    /// Uploads `upload` to Gemini (resumable), waits until its File is `ACTIVE` and records
+    /// it. A File that cannot be recorded is deleted upstream again (unrecorded, it could
+    /// never be used).
+    ///
+    /// # Errors
+    /// [`FilesError::Gemini`] for the upload or the wait (a `FAILED` File and one not `ACTIVE`
+    /// in time are deleted by the wait); [`FilesError::NotRecorded`].
+    pub async fn upload(&self, upload: Upload<'_>) -> Result<FileRow, FilesError> {
+        let name = upload.display_name.as_str();
+        let req = gemini::UploadRequest {
+            display_name: Some(upload.display_name.clone()),
+            mime_type: upload.mime_type.clone(),
+            size_bytes: upload.size_bytes,
+        };
+        let file = self.gemini.upload_from(&req, upload.source).await.map_err(|e| FilesError::gemini(e, Some(name)))?;
+        let file = self.gemini.wait_active(file, &self.poll).await.map_err(|e| FilesError::gemini(e, Some(name)))?;
+        let row = FileRow {
+            owner: upload.owner,
+            upstream: self.upstream_id.clone(),
+            name: file.name,
+            uri: file.uri,
+            mime_type: if file.mime_type.is_empty() { upload.mime_type } else { file.mime_type },
+            size_bytes: upload.size_bytes,
+            display_name: upload.display_name,
+            sha256: upload.sha256,
+            create_time: file.create_time,
+            expiration_time: file.expiration_time,
+            state: FileState::Active,
+            recorded_at_ms: now_ms(),
+        };
+        if let Err(source) = self.registry.record(row.clone()).await {
+            let _ = self.gemini.delete_file(&row.name).await;
+            return Err(FilesError::NotRecorded { name: row.name, source });
+        }
+        tracing::info!(file = %row.name, bytes = row.size_bytes, mime = %row.mime_type, "upload ACTIVE and recorded");
+        Ok(row)
+    }
+
+    /// The File that stands in for `row`, which is not [`Lifecycle::usable`]: the session's
+    /// `ACTIVE` File with the same content under the current upstream, or a new upload of the
+    /// retained original. `Ok(None)` when there is neither: the caller puts `expired content`
+    /// in its place. `row` is marked [`FileState::Replaced`] or [`FileState::Expired`].
+    ///
+    /// The caller holds a slot towards Gemini for the request that needs this: the re-upload
+    /// takes none of its own (a full server would otherwise wait on itself).
+    ///
+    /// # Errors
+    /// [`FilesError`] when the registry, the store or the re-upload fails (the conversation is
+    /// not changed then: the person can try again).
+    pub async fn refresh(&self, row: &FileRow) -> Result<Option<FileRow>, FilesError> {
+        let flight = self.flights.slot(format!("{}\n{}\n{}", row.owner, self.upstream_id, row.sha256));
+        let _turn = flight.lock().await;
+        let now = SystemTime::now();
+        let copies = self.registry.active_copies(&row.owner, &self.upstream_id, &row.sha256).await?;
+        let mut stand_in = None;
+        for copy in copies.into_iter().filter(|c| c.uri != row.uri) {
+            if self.usable(&copy, now) {
+                stand_in = Some(copy);
+                break;
+            }
+            let _ = self.registry.set_state(&copy.owner, &copy.uri, FileState::Expired).await;
+        }
+        let stand_in = match stand_in {
+            Some(copy) => Some(copy),
+            None => self.reupload(row).await?,
+        };
+        let mark = if stand_in.is_some() { FileState::Replaced } else { FileState::Expired };
+        self.registry.set_state(&row.owner, &row.uri, mark).await?;
+        Ok(stand_in)
+    }
+
+    /// True when [`Lifecycle::refresh`] would find a File for the unusable `row`: the same
+    /// content is `ACTIVE` for its owner, or its original is retained.
+    ///
+    /// # Errors
+    /// [`FilesError`] when the registry fails.
+    pub async fn refreshable(&self, row: &FileRow, now: SystemTime) -> Result<bool, FilesError> {
+        let copies = self.registry.active_copies(&row.owner, &self.upstream_id, &row.sha256).await?;
+        if copies.iter().any(|c| c.uri != row.uri && self.usable(c, now)) {
+            return Ok(true);
+        }
+        Ok(self.originals.is_retained(&row.sha256).await?)
+    }
+
+    /// Uploads `row`'s retained original again ([`Lifecycle::upload`]); `None` without one.
+    async fn reupload(&self, row: &FileRow) -> Result<Option<FileRow>, FilesError> {
+        let Some((bytes, size_bytes)) = self.originals.open(&row.sha256).await? else {
+            tracing::info!(file = %row.name, "expired, and no retained original");
+            return Ok(None);
+        };
+        let upload = Upload {
+            source: &bytes,
+            size_bytes,
+            mime_type: row.mime_type.clone(),
+            display_name: row.display_name.clone(),
+            sha256: row.sha256.clone(),
+            owner: row.owner.clone(),
+        };
+        let new = self.upload(upload).await?;
+        tracing::info!(old = %row.name, new = %new.name, "expired File uploaded again from its retained original");
+        if let Err(e) = self.originals.touch(&row.sha256).await {
+            tracing::warn!(error = %e, "a retained original's time could not be refreshed");
+        }
+        Ok(Some(new))
+    }
+}
