@@ -7,6 +7,10 @@
 #![allow(missing_docs)]
 
 use leptos::prelude::*;
+
+/// Where every server function is served: the `prefix` of each `#[server]` below, with its
+/// trailing slash (guards and sessions in `parley` apply to paths under it).
+pub const API_PREFIX: &str = "/api/";
 use leptos::server_fn::codec::{ByteStream, Json, MultipartData, MultipartFormData, Streaming};
 
 use crate::{

@@ -162,7 +162,7 @@ pub async fn sessions(State(sessions): State<Sessions>, mut req: Request, next: 
     let name = if secure { SECURE_COOKIE } else { COOKIE };
     let existing = from_cookies(&req, name).find_map(|value| sessions.key.verify(value));
     let id = existing.clone().unwrap_or_else(|| hex::encode(rand::rng().random::<[u8; 16]>()));
-    let api = req.uri().path().starts_with("/api/");
+    let api = req.uri().path().starts_with(app::api::API_PREFIX);
     req.extensions_mut().insert(Session(id.clone()));
     let mut res = next.run(req).await;
     let page = res.status().is_success()

@@ -1,15 +1,12 @@
-//! Browser-only code (feature `hydrate`): reading picked files, JPEG previews, and running a
-//! chat turn against the server functions.
+//! Web APIs only (feature `hydrate`), knowing nothing of the page's state: JPEG previews,
+//! IndexedDB, uploads with progress (XHR), DOMPurify, highlight.js, the theme setting.
 
-pub mod attach;
 pub mod highlight;
-pub mod history;
-mod preview;
-mod store;
+pub mod preview;
 pub mod sanitize;
+pub mod store;
 pub mod theme;
-pub mod turn;
-mod xhr;
+pub mod xhr;
 
 /// Sets `data-hydrated="true"` on `<html>`: the page now reacts to input.
 pub fn mark_hydrated() {

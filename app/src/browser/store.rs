@@ -9,7 +9,6 @@
 use rexie::{ObjectStore, Rexie, TransactionMode};
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::ui::state::ConversationSummary;
 
 const DATABASE: &str = "parley";
 const STORE: &str = "conversations";
@@ -74,18 +73,31 @@ impl Record {
     }
 }
 
-/// A record's summary and hash, without copying its export text into wasm memory (a list of
-/// big conversations stays cheap to read).
-fn summary_from_js(value: &JsValue) -> Option<(ConversationSummary, String)> {
+/// A stored conversation as listed: everything but its export text, and that text's length.
+pub struct Stored {
+    /// Its id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Last change, ms since the epoch.
+    pub updated: f64,
+    /// SHA-256 (hex) of its `conversation` JSON.
+    pub hash: String,
+    /// Length of its export text (UTF-16 code units, about its bytes).
+    pub size: u32,
+}
+
+/// A record as listed, without copying its export text into wasm memory (a list of big
+/// conversations stays cheap to read).
+fn stored_from_js(value: &JsValue) -> Option<Stored> {
     let export = get(value, "export")?;
-    let size = export.dyn_ref::<js_sys::JsString>()?.length();
-    let summary = ConversationSummary {
+    Some(Stored {
         id: get(value, "id")?.as_string()?,
         title: get(value, "title").and_then(|v| v.as_string()).unwrap_or_default(),
         updated: get(value, "updated").and_then(|v| v.as_f64()).unwrap_or(0.0),
-        size,
-    };
-    Some((summary, get(value, "hash").and_then(|v| v.as_string()).unwrap_or_default()))
+        hash: get(value, "hash").and_then(|v| v.as_string()).unwrap_or_default(),
+        size: export.dyn_ref::<js_sys::JsString>()?.length(),
+    })
 }
 
 /// Saves (or replaces) a conversation.
@@ -111,19 +123,16 @@ pub async fn load(id: &str) -> Result<Option<Record>, rexie::Error> {
     Ok(value.as_ref().and_then(Record::from_js))
 }
 
-/// Every stored conversation's summary, most recently changed first, and the hashes.
+/// Every stored conversation, most recently changed first.
 ///
 /// # Errors
 /// The IndexedDB error.
-pub async fn list() -> Result<Vec<(ConversationSummary, String)>, rexie::Error> {
+pub async fn list() -> Result<Vec<Stored>, rexie::Error> {
     let db = open().await?;
     let tx = db.transaction(&[STORE], TransactionMode::ReadOnly)?;
     let values = tx.store(STORE)?.get_all(None, None).await?;
-    let mut all: Vec<(ConversationSummary, String)> = values
-        .iter()
-        .filter_map(summary_from_js)
-        .collect();
-    all.sort_by(|a, b| b.0.updated.total_cmp(&a.0.updated));
+    let mut all: Vec<Stored> = values.iter().filter_map(stored_from_js).collect();
+    all.sort_by(|a, b| b.updated.total_cmp(&a.updated));
     Ok(all)
 }
 

@@ -10,7 +10,7 @@ use web_sys::{FormData, ProgressEvent, XmlHttpRequest};
 use crate::{error::AppError, model::UploadedFile};
 
 /// The `upload_file` endpoint (see [`crate::api::upload_file`]).
-const ENDPOINT: &str = "/api/upload_file";
+const ENDPOINT: &str = <crate::api::UploadFile as leptos::server_fn::ServerFn>::PATH;
 
 /// Posts `form` to `upload_file`, calling `on_progress` with the share of bytes sent
 /// (0.0–1.0) as they go, and returns the server's answer.

@@ -2,12 +2,10 @@
 
 use leptos::prelude::*;
 
-use super::{
-    conversation::{badge_for, kind_of},
-    state::{Attachment, Chat, PendingAttachment},
-};
+use super::conversation::{badge_for, kind_of};
+use crate::client::state::{Attachment, Chat, PendingAttachment};
 #[cfg(feature = "hydrate")]
-use super::state::Message;
+use crate::client::state::Message;
 use crate::model::{accept_attribute, human_size};
 
 /// Message box, attachments and Send (Stop while an answer streams). Enter sends;
@@ -21,7 +19,7 @@ pub fn Composer(chat: Chat) -> impl IntoView {
     // view's state earlier would make it differ from the server's HTML).
     #[cfg(feature = "hydrate")]
     {
-        let early = send_wrapper::SendWrapper::new(crate::browser::attach::pre_hydration_input());
+        let early = send_wrapper::SendWrapper::new(crate::client::attach::pre_hydration_input());
         Effect::new(move |_| early.apply(draft, chat));
         let esc = window_event_listener(leptos::ev::keydown, move |ev| {
             if ev.key() == "Escape" && chat.answering.get_untracked() {
@@ -64,7 +62,7 @@ pub fn Composer(chat: Chat) -> impl IntoView {
                         aria-label="Attach files"
                         on:change=move |ev| {
                             #[cfg(feature = "hydrate")]
-                            crate::browser::attach::from_input(&ev, chat);
+                            crate::client::attach::from_input(&ev, chat);
                             #[cfg(not(feature = "hydrate"))]
                             let _ = ev;
                         }
@@ -81,7 +79,7 @@ pub fn Composer(chat: Chat) -> impl IntoView {
                     on:input=move |ev| draft.set(event_target_value(&ev))
                     on:paste=move |ev| {
                         #[cfg(feature = "hydrate")]
-                        crate::browser::attach::from_paste(&ev, chat);
+                        crate::client::attach::from_paste(&ev, chat);
                         #[cfg(not(feature = "hydrate"))]
                         let _ = ev;
                     }
@@ -165,7 +163,7 @@ fn send(chat: Chat, draft: RwSignal<String>) {
         let files = items.iter().map(|p| (*p.file).clone()).collect();
         let message = Message::user(text.trim_end().to_string(), attachments, files);
         chat.push(message.clone());
-        leptos::task::spawn_local(crate::browser::turn::run(chat, message));
+        leptos::task::spawn_local(crate::client::turn::run(chat, message));
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = (text, attachments);

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::state::{Attachment, Chat, Message, Progress, Status, MESSAGES_SHOWN};
+use crate::client::state::{Attachment, Chat, Message, Progress, Status, MESSAGES_SHOWN};
 use crate::model::{human_size, Role};
 
 /// An answer's Markdown as HTML for the page: rendered safe by construction, then cleaned by
@@ -246,7 +246,7 @@ fn regenerate(chat: Chat, id: u64) {
     }
     chat.remove(id);
     #[cfg(feature = "hydrate")]
-    leptos::task::spawn_local(crate::browser::turn::ask(chat));
+    leptos::task::spawn_local(crate::client::turn::ask(chat));
 }
 
 /// Replaces a user message's text, forgets everything after it, and sends it again (its
@@ -261,7 +261,7 @@ fn resend_edited(chat: Chat, message: Message, text: String) {
     chat.truncate_after(message.id);
     message.status.set(Status::Pending);
     #[cfg(feature = "hydrate")]
-    leptos::task::spawn_local(crate::browser::turn::run(chat, message));
+    leptos::task::spawn_local(crate::client::turn::run(chat, message));
 }
 
 fn attachment_view(attachment: Attachment) -> impl IntoView {
@@ -301,7 +301,7 @@ fn file_view(attachment: Attachment) -> impl IntoView {
     move || match preview.get() {
         _ if expired.get() => view! {
             <span class="chip expired" data-testid="attachment-chip">
-                <span class="chip-name">{super::state::EXPIRED_CONTENT}</span>
+                <span class="chip-name">{crate::model::EXPIRED_CONTENT}</span>
                 <span class="expired-note" role="note">
                     {format!("“{name}” expired on Gemini and can no longer be used in this conversation.")}
                 </span>
@@ -358,10 +358,10 @@ fn retry(chat: Chat, message: Message) {
     {
         if message.role == Role::User {
             message.status.set(Status::Pending);
-            leptos::task::spawn_local(crate::browser::turn::run(chat, message));
+            leptos::task::spawn_local(crate::client::turn::run(chat, message));
         } else {
             chat.remove(message.id);
-            leptos::task::spawn_local(crate::browser::turn::ask(chat));
+            leptos::task::spawn_local(crate::client::turn::ask(chat));
         }
     }
 }

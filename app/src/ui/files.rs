@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use super::state::{now_ms, Chat};
+use crate::client::state::{now_ms, Chat};
 use crate::{
     api::{delete_upload, list_uploads},
     model::{human_size, UploadRecord},

@@ -1,13 +1,10 @@
-//! The Leptos UI. Roles, names and attributes follow `shared/ui-contract.md`.
+//! The Leptos components, and nothing else: their state and behaviour are in
+//! [`crate::client`]. Roles, names and attributes follow the UI contract (`docs/ui-contract.md`).
 
 mod composer;
 mod conversation;
 mod files;
-#[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // stored and exported in the browser only
-pub mod history;
 mod sidebar;
-#[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // the turn logic runs in the browser only
-pub mod state;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -17,7 +14,7 @@ use composer::Composer;
 use conversation::Conversation;
 use files::FilesView;
 use sidebar::{ConversationActions, Sidebar};
-use state::Chat;
+use crate::client::state::Chat;
 
 /// The HTML document around [`App`], rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -55,7 +52,7 @@ pub fn App() -> impl IntoView {
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         crate::browser::mark_hydrated();
-        leptos::task::spawn_local(crate::browser::history::restore(chat));
+        leptos::task::spawn_local(crate::client::conversations::restore(chat));
     });
     view! {
         <Stylesheet id="leptos" href="/pkg/parley.css"/>
@@ -104,7 +101,7 @@ pub fn App() -> impl IntoView {
                 on:drop=move |ev| {
                     dragging.set(false);
                     #[cfg(feature = "hydrate")]
-                    crate::browser::attach::from_drop(&ev, chat);
+                    crate::client::attach::from_drop(&ev, chat);
                     #[cfg(not(feature = "hydrate"))]
                     ev.prevent_default();
                 }

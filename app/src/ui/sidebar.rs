@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use super::state::Chat;
+use crate::client::state::Chat;
 
 /// The list of stored conversations, with search.
 #[component]
@@ -43,7 +43,7 @@ pub fn Sidebar(chat: Chat, open: RwSignal<bool>) -> impl IntoView {
                                         #[cfg(feature = "hydrate")]
                                         {
                                             let id = id.clone();
-                                            leptos::task::spawn_local(async move { crate::browser::history::open(chat, &id).await });
+                                            leptos::task::spawn_local(async move { crate::client::conversations::open(chat, &id).await });
                                         }
                                     }
                                 >
@@ -87,7 +87,7 @@ pub fn ConversationActions(chat: Chat, sidebar_open: RwSignal<bool>) -> impl Int
                 on:click=move |_| {
                     sidebar_open.set(false);
                     #[cfg(feature = "hydrate")]
-                    crate::browser::history::start_new(chat);
+                    crate::client::conversations::start_new(chat);
                 }
             >
                 <svg aria-hidden="true" viewBox="0 0 24 24" width="18" height="18" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round"><path d="M12 5v14M5 12h14"/></svg>
@@ -100,7 +100,7 @@ pub fn ConversationActions(chat: Chat, sidebar_open: RwSignal<bool>) -> impl Int
                 disabled=move || !has_messages()
                 on:click=move |_| {
                     #[cfg(feature = "hydrate")]
-                    crate::browser::history::export(chat);
+                    crate::client::conversations::export(chat);
                 }
             >
                 <svg aria-hidden="true" viewBox="0 0 24 24" width="18" height="18" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M12 3v12M7 10l5 5 5-5M5 21h14"/></svg>
@@ -117,7 +117,7 @@ pub fn ConversationActions(chat: Chat, sidebar_open: RwSignal<bool>) -> impl Int
                             let input: web_sys::HtmlInputElement = event_target(&ev);
                             if let Some(file) = input.files().and_then(|f| f.item(0)) {
                                 input.set_value("");
-                                leptos::task::spawn_local(crate::browser::history::import(chat, file));
+                                leptos::task::spawn_local(crate::client::conversations::import(chat, file));
                             }
                         }
                         #[cfg(not(feature = "hydrate"))]
@@ -150,7 +150,7 @@ pub fn ConversationActions(chat: Chat, sidebar_open: RwSignal<bool>) -> impl Int
                             on:click=move |_| {
                                 confirming.set(false);
                                 #[cfg(feature = "hydrate")]
-                                leptos::task::spawn_local(crate::browser::history::delete(chat, chat.id.get_untracked()));
+                                leptos::task::spawn_local(crate::client::conversations::delete(chat, chat.id.get_untracked()));
                             }
                         >
                             "Delete"

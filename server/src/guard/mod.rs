@@ -78,7 +78,7 @@ pub struct TrustProxy(pub bool);
 /// [`AppError::CrossSite`].
 pub async fn same_origin(State(TrustProxy(trust_proxy)): State<TrustProxy>, req: Request, next: Next) -> Response {
     let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if changes_state && req.uri().path().starts_with("/api/") && is_cross_site(req.headers(), trust_proxy) {
+    if changes_state && req.uri().path().starts_with(app::api::API_PREFIX) && is_cross_site(req.headers(), trust_proxy) {
         tracing::warn!(path = %req.uri().path(), "cross-site request refused");
         return Refusal(AppError::CrossSite).into_response();
     }
@@ -94,7 +94,7 @@ pub fn is_https(headers: &HeaderMap, trust_proxy: bool) -> bool {
 /// `Cache-Control: no-store` on the server functions' answers and the HTML pages (they carry
 /// a nonce, a session and a person's data), unless the response set its own.
 pub async fn no_store(req: Request, next: Next) -> Response {
-    let api = req.uri().path().starts_with("/api/");
+    let api = req.uri().path().starts_with(app::api::API_PREFIX);
     let mut res = next.run(req).await;
     let html = res.headers().get(header::CONTENT_TYPE).is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
     if (api || html) && !res.headers().contains_key(header::CACHE_CONTROL) {

@@ -246,6 +246,12 @@ pub struct Chat {
     pub stopper: StoredValue<Option<futures::future::AbortHandle>>,
 }
 
+impl Default for Chat {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Chat {
     /// An empty chat.
     pub fn new() -> Self {

@@ -11,7 +11,7 @@ use crate::{
     api,
     error::AppError,
     model::{ChatEvent, UploadedFile},
-    ui::state::{Chat, Message, Progress, Status},
+    client::state::{Chat, Message, Progress, Status},
 };
 
 /// Uploads `message`'s files that are not uploaded yet, marks it `sent`, then asks for the
@@ -60,7 +60,7 @@ pub async fn ask(chat: Chat) {
     chat.answering.set(false);
     chat.typing.set(false);
     chat.busy.set(false);
-    super::history::persist(chat).await;
+    super::conversations::persist(chat).await;
 }
 
 /// Puts the answer's bubble in the log (once), replacing the typing indicator.
@@ -130,7 +130,7 @@ async fn upload(file: &web_sys::File, mime_type: &str, progress: ArcRwSignal<Opt
         .and_then(|_| form.append_with_str("name", &file.name()))
         .and_then(|_| form.append_with_blob_and_filename("file", file, &file.name()));
     appended.map_err(|_| AppError::Transport("the file could not be read".into()))?;
-    super::xhr::upload(&form, move |share| {
+    crate::browser::xhr::upload(&form, move |share| {
         let next = if share >= 1.0 { Progress::Processing } else { Progress::Sending((share * 100.0) as u8) };
         if progress.get_untracked() != Some(next) {
             progress.set(Some(next));

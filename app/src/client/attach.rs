@@ -9,7 +9,7 @@ use web_sys::HtmlInputElement;
 
 use crate::{
     model::{accepted_mime, MAX_ATTACHMENTS},
-    ui::state::{next_id, Chat, PendingAttachment},
+    client::state::{next_id, Chat, PendingAttachment},
 };
 
 /// Adds the files of a file input's `change` event, then clears the input so that the same
@@ -106,10 +106,10 @@ fn add(files: Vec<web_sys::File>, chat: Chat) {
             preview: ArcRwSignal::new(None),
             file: SendWrapper::new(file.clone()),
         };
-        if super::preview::can_preview(&mime_type) {
+        if crate::browser::preview::can_preview(&mime_type) {
             let slot = item.preview.clone();
             leptos::task::spawn_local(async move {
-                match super::preview::jpeg_preview(&file).await {
+                match crate::browser::preview::jpeg_preview(&file).await {
                     Ok(url) => slot.set(Some(url)),
                     // Undecodable images (HEIC in Chromium, say) keep their file chip.
                     Err(e) => leptos::logging::warn!("no preview for {}: {e}", file.name()),

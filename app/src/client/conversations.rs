@@ -1,20 +1,20 @@
 //! The conversations kept in the browser: save after every turn, open, start anew, delete,
 //! export to a JSON file and import one (see [`crate::transcript`] for the format and
-//! [`super::store`] for where it lives).
+//! [`crate::browser::store`] for where it lives).
 
 use leptos::prelude::*;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::store::{self, Record};
+use super::{
+    messages::{messages_from, title_of, to_transcript},
+    state::{new_conversation_id, now_ms, Chat, ConversationSummary, MESSAGES_SHOWN},
+};
 use crate::{
     api,
+    browser::store::{self, Record, Stored},
     transcript::{file_id_of, Transcript},
-    ui::{
-        history::{messages_from, title_of, to_transcript},
-        state::{new_conversation_id, now_ms, Chat},
-    },
 };
 
 /// The transcript of the open conversation.
@@ -51,9 +51,14 @@ pub async fn persist(chat: Chat) {
 /// Reloads the list of stored conversations.
 pub async fn refresh(chat: Chat) {
     match store::list().await {
-        Ok(all) => chat.list.set(all.into_iter().map(|(summary, _)| summary).collect()),
+        Ok(all) => chat.list.set(all.into_iter().map(summary).collect()),
         Err(e) => chat.storage_error.set(Some(format!("Saved conversations could not be read: {e}"))),
     }
+}
+
+/// A stored conversation as the list shows it.
+fn summary(stored: Stored) -> ConversationSummary {
+    ConversationSummary { id: stored.id, title: stored.title, updated: stored.updated, size: stored.size }
 }
 
 /// Largest stored conversation reopened by itself on page load (2 MiB of export text): a
@@ -94,7 +99,7 @@ pub async fn open(chat: Chat, id: &str) {
 
 fn show(chat: Chat, id: String, transcript: Transcript) {
     let messages = messages_from(&transcript);
-    chat.first_shown.set(messages.len().saturating_sub(crate::ui::state::MESSAGES_SHOWN));
+    chat.first_shown.set(messages.len().saturating_sub(MESSAGES_SHOWN));
     chat.messages.set(messages);
     chat.summaries.set_value(transcript.conversation_summaries);
     chat.tracked.set_value(transcript.uploaded_files);
@@ -178,7 +183,7 @@ pub async fn import(chat: Chat, file: web_sys::File) {
     };
     let hash = content_hash(&transcript);
     if let Ok(all) = store::list().await {
-        if let Some((existing, _)) = all.into_iter().find(|(_, h)| *h == hash) {
+        if let Some(existing) = all.into_iter().find(|s| s.hash == hash) {
             open(chat, &existing.id).await;
             return;
         }

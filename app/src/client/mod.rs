@@ -1,0 +1,17 @@
+//! The page's state and what changes it, between the components (`ui`) and the web APIs
+//! (`browser`): the arrows run `ui → client → browser`, never back.
+//!
+//! * [`state`]: the signals of the chat (messages, attachments, the conversation list);
+//! * [`messages`]: the page's messages ⇄ the stored and exported form ([`crate::transcript`]);
+//! * in the browser (feature `hydrate`): [`conversations`] (kept in IndexedDB: save, open,
+//!   delete, export, import), [`turn`] (one chat turn: upload, then stream the answer) and
+//!   [`attach`] (picked, dropped and pasted files become pending attachments).
+
+#[cfg(feature = "hydrate")]
+pub mod attach;
+#[cfg(feature = "hydrate")]
+pub mod conversations;
+pub mod messages;
+pub mod state;
+#[cfg(feature = "hydrate")]
+pub mod turn;
