@@ -58,7 +58,7 @@ pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppErr
 
 /// Which of these File URIs can still be used (one `files.get` each, up to
 /// [`crate::model::MAX_FILE_CHECKS`]): for imports, so that untracked but live files are
-/// kept (BC-17). Only this session's Files can be; an expired one counts as live when the
+/// kept (`import-keeps-live-files`). Only this session's Files can be; an expired one counts as live when the
 /// next `chat` will put a File in its place (its original is retained, or the same content is
 /// `ACTIVE`) — that request's `replaced` line then gives the new URI.
 ///

@@ -1,7 +1,7 @@
 //! Conversation and file types shared by browser and server.
 //!
 //! The conversation is kept in Gemini's `contents` shape with snake_case names, exactly as
-//! seed `002_24809307f446f481.txt` stores it: for an image, `inline_data` holds the
+//! ChatSphere's format (`docs/export-format.md`) stores it: for an image, `inline_data` holds the
 //! compressed preview (display only) and `file_data` the File's URI (for requests); a PDF has
 //! only `file_data`. Requests to Gemini carry `file_data` and text only — never the preview.
 
@@ -95,7 +95,7 @@ pub struct UploadedFile {
     pub display_name: String,
 }
 
-/// The text that stands in for a File that is gone (seed `002_24809307f446f481.txt`).
+/// The text that stands in for a File that is gone (ChatSphere's format, `docs/export-format.md`).
 pub const EXPIRED_CONTENT: &str = "expired content";
 
 /// Most File URIs one `check_files` call takes.
@@ -136,7 +136,7 @@ pub struct UploadRecord {
 /// Most files one message may carry (Gemini's apps take up to 10 per prompt).
 pub const MAX_ATTACHMENTS: usize = 10;
 
-/// MIME types Gemini documents for the Files API (`shared/gemini-files-api.md` §4), with
+/// MIME types Gemini documents for the Files API (`docs/gemini-protocol.md`), with
 /// the extensions the browser may fail to type; any `text/*` is taken as well.
 const ACCEPTED: &[(&str, &[&str])] = &[
     ("image/png", &["png"]),

@@ -1,4 +1,4 @@
-//! A conversation as a file: the export/import format of seed `002_24809307f446f481.txt`,
+//! A conversation as a file: the export/import format of ChatSphere's format (`docs/export-format.md`),
 //! version `1.2`, field for field:
 //!
 //! ```json
@@ -9,12 +9,12 @@
 //! ```
 //!
 //! Older exports are accepted too: a bare array of messages, or a versioned object without
-//! `uploaded_files` (the seed's parser, `conversationService.js` `parseConversationData`).
-//! Messages and parts are kept as JSON values, so that fields Parley does not use (the seed's
+//! `uploaded_files` (ChatSphere's parser, `conversationService.js` `parseConversationData`).
+//! Messages and parts are kept as JSON values, so that fields Parley does not use (ChatSphere's
 //! `timestamp`, `uuid`, `lastUpdate`) survive a round trip, and `conversation_summaries` is
 //! kept untouched. Parley writes its own extra facts about a File (name, size, MIME type,
 //! expiry) beside `uploadTime` and `fileUri` in `uploaded_files`, never inside parts, which
-//! the seed's app sends to Gemini as they are.
+//! ChatSphere's app sends to Gemini as they are.
 //!
 //! Import validates everything and refuses what it cannot trust with a [`ImportError`] that
 //! says why: nothing is half-imported.
@@ -46,11 +46,11 @@ pub const MAX_DEPTH: usize = 32;
 /// What Parley knows about one uploaded File, keyed by its id in [`Transcript::uploaded_files`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrackedFile {
-    /// When it was uploaded, ms since the Unix epoch (the seed's `uploadTime`; kept as
+    /// When it was uploaded, ms since the Unix epoch (ChatSphere's `uploadTime`; kept as
     /// written, integer or not).
     #[serde(rename = "uploadTime")]
     pub upload_time: serde_json::Number,
-    /// The File's URI (the seed's `fileUri`).
+    /// The File's URI (ChatSphere's `fileUri`).
     #[serde(rename = "fileUri")]
     pub file_uri: String,
     /// Other fields: Parley's `name`, `sizeBytes`, `mimeType`, `expirationTime`, `expired`,
@@ -64,7 +64,7 @@ pub struct TrackedFile {
 pub struct Transcript {
     /// Gemini `contents`, one JSON object per message (`role`, `parts`, and whatever else).
     pub conversation: Vec<Value>,
-    /// Kept as given (the seed's app stores its own summaries here).
+    /// Kept as given (ChatSphere's app stores its own summaries here).
     pub conversation_summaries: Value,
     /// File id → tracking.
     pub uploaded_files: BTreeMap<String, TrackedFile>,
@@ -253,7 +253,7 @@ pub fn upload_time(ms: f64) -> serde_json::Number {
     serde_json::Number::from(ms.max(0.0) as u64)
 }
 
-/// The File id in a Files-API URI: `abc` of `https://…/files/abc` (the seed's
+/// The File id in a Files-API URI: `abc` of `https://…/files/abc` (ChatSphere's
 /// `/\/files\/([^\/\?]+)/`).
 pub fn file_id_of(uri: &str) -> Option<&str> {
     let tail = uri.split_once("/files/")?.1;

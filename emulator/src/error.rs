@@ -1,5 +1,5 @@
 //! Gemini's error envelope: `{"error": {"code", "message", "status", "details"?}}` with
-//! `Content-Type: application/json; charset=UTF-8` (`shared/gemini-files-api.md` §5).
+//! `Content-Type: application/json; charset=UTF-8` (`docs/gemini-protocol.md`).
 
 use axum::{
     http::{header, HeaderValue, StatusCode},
@@ -101,7 +101,7 @@ impl ApiError {
     }
 
     /// 429: quota exhausted, with Gemini's `QuotaFailure`, `Help` and `RetryInfo` details
-    /// (`shared/gemini-files-api.md` §5; the delay is a proto Duration such as `"15s"`).
+    /// (`docs/gemini-protocol.md`; the delay is a proto Duration such as `"15s"`).
     pub fn rate_limited(retry_delay: std::time::Duration) -> Self {
         ApiError {
             details: Some(json!([
@@ -174,7 +174,7 @@ impl ApiError {
 }
 
 /// Azure API Management's own refusal, `401 {"statusCode": 401, "message": …}` — not
-/// Google's envelope (`shared/gemini-files-api.md` §8).
+/// Google's envelope (`docs/gemini-protocol.md`).
 #[derive(Debug, Clone, Copy)]
 pub enum GatewayError {
     /// No `Ocp-Apim-Subscription-Key` header and no `subscription-key` query parameter.

@@ -190,26 +190,10 @@ mod tests {
 
     #[test]
     fn mp4_duration_comes_from_mvhd() {
-        let mp4 = tiny_mp4(1000, 2500);
+        let mp4 = crate::testing::tiny_mp4(1000, 2500);
         let d = Description::of("video/mp4", &mp4);
         assert_eq!(d.video_seconds, Some(2.5));
         assert_eq!(d.detail.as_deref(), Some("2.5 s"));
         assert_eq!(Description::of("video/mp4", b"garbage").video_seconds, None);
-    }
-
-    /// `ftyp` + `moov{mvhd v0}` with the given timescale and duration.
-    fn tiny_mp4(timescale: u32, duration: u32) -> Vec<u8> {
-        let mut mvhd = vec![0u8; 100];
-        mvhd[12..16].copy_from_slice(&timescale.to_be_bytes());
-        mvhd[16..20].copy_from_slice(&duration.to_be_bytes());
-        let boxed = |kind: &[u8; 4], payload: &[u8]| {
-            let mut b = ((payload.len() + 8) as u32).to_be_bytes().to_vec();
-            b.extend_from_slice(kind);
-            b.extend_from_slice(payload);
-            b
-        };
-        let mut out = boxed(b"ftyp", b"isom\0\0\0\0isom");
-        out.extend(boxed(b"moov", &boxed(b"mvhd", &mvhd)));
-        out
     }
 }

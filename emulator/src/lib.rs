@@ -9,7 +9,7 @@
 //! names the MIME type, the size in bytes and the first 12 hex digits of the SHA-256, plus the
 //! pixel size of images and the page count of PDFs (see [`inspect`]).
 //!
-//! The wire behaviour follows `shared/gemini-files-api.md` (each fact there has a source).
+//! The wire behaviour follows `docs/gemini-protocol.md` (each fact there has a source).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -24,6 +24,7 @@ pub mod inspect;
 mod routes;
 pub mod serve;
 mod state;
+pub mod testing;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -52,7 +53,7 @@ pub struct EmulatorConfig {
     pub control: bool,
 }
 
-/// Gateway mode, modelled on seed `002_24809307f446f481.txt`: every route is served again
+/// Gateway mode, modelled on ChatSphere's format (`docs/export-format.md`): every route is served again
 /// under `prefix`, guarded by `Ocp-Apim-Subscription-Key: key`; the resumable start is
 /// taken at `{prefix}/files` (and `{prefix}/upload/{v}/files`), and its `x-goog-upload-url`
 /// points at `https://generativelanguage.googleapis.com/upload/v1beta/files?…`, as real

@@ -1,5 +1,5 @@
 //! The emulator on the wire, driven with plain HTTP as the SDKs and curl drive Gemini
-//! (`shared/gemini-files-api.md`), plus its control surface.
+//! (`docs/gemini-protocol.md`), plus its control surface.
 
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use reqwest::{Client, Response};
 use serde_json::{json, Value};
 
 async fn emulator(config: EmulatorConfig) -> RunningEmulator {
-    gemini_emulator::spawn("127.0.0.1:0".parse().unwrap(), config).await.unwrap()
+    gemini_emulator::testing::spawn_local(config).await
 }
 
 fn controlled() -> EmulatorConfig {
@@ -227,7 +227,7 @@ async fn videos_process_longer_and_carry_video_metadata() {
     let emu = emulator(config).await;
     let image = file_of(upload(&emu, "v1beta", "k", "image/png", b"\x89PNG", json!({})).await).await;
     assert_eq!(image["state"], "ACTIVE");
-    let mp4 = tiny_mp4(1000, 2500);
+    let mp4 = gemini_emulator::testing::tiny_mp4(1000, 2500);
     let video = file_of(upload(&emu, "v1beta", "k", "video/mp4", &mp4, json!({})).await).await;
     assert_eq!(video["state"], "PROCESSING");
     assert!(video.get("videoMetadata").is_none());
@@ -303,20 +303,4 @@ async fn the_control_surface_is_off_by_default() {
     let emu = emulator(EmulatorConfig::default()).await;
     let res = reqwest::get(format!("{}/_emulator/requests", emu.base_url())).await.unwrap();
     assert_eq!(res.status(), 404);
-}
-
-/// `ftyp` + `moov{mvhd v0}` with the given timescale and duration.
-fn tiny_mp4(timescale: u32, duration: u32) -> Vec<u8> {
-    let mut mvhd = vec![0u8; 100];
-    mvhd[12..16].copy_from_slice(&timescale.to_be_bytes());
-    mvhd[16..20].copy_from_slice(&duration.to_be_bytes());
-    let boxed = |kind: &[u8; 4], payload: &[u8]| {
-        let mut b = ((payload.len() + 8) as u32).to_be_bytes().to_vec();
-        b.extend_from_slice(kind);
-        b.extend_from_slice(payload);
-        b
-    };
-    let mut out = boxed(b"ftyp", b"isom\0\0\0\0isom");
-    out.extend(boxed(b"moov", &boxed(b"mvhd", &mvhd)));
-    out
 }

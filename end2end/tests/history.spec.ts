@@ -100,14 +100,14 @@ test('export → import in a fresh browser is byte-stable, and importing twice d
   await fresh.close();
 });
 
-test('a seed-002 export imports; an older one keeps its live files and marks the gone ones (BC-17)', async ({ page }) => {
+test('a ChatSphere export imports; an older one keeps its live files and marks the gone ones (`import-keeps-live-files`)', async ({ page }) => {
   await openChat(page);
   await page.getByLabel('Attach files').setInputFiles([pdf]);
   await ask(page, 'upload it');
   const live = JSON.parse(await exportText(page)).conversation[0].parts[0].file_data.file_uri as string;
   const gone = live.replace(/files\/[a-z0-9]+$/, 'files/zzzzzzzzzzzz');
 
-  // What seed 002's app writes: 1.2 with timestamps and uuids on parts, and its own summaries.
+  // What ChatSphere's app writes: 1.2 with timestamps and uuids on parts, and its own summaries.
   const seed = {
     version: '1.2',
     conversation: [

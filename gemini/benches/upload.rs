@@ -41,8 +41,8 @@ fn main() {
     );
     wait_for(&base);
 
-    let dir = std::env::temp_dir().join(format!("gemini-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
     let small = dir.join("256mib.bin");
     write_file(&small, 256 * MIB);
 
@@ -65,7 +65,6 @@ fn main() {
     let out = Command::new(std::env::current_exe().unwrap()).args(["--rss-child", &base]).arg(&big).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     print!("{}", String::from_utf8_lossy(&out.stdout));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// One 1 GiB upload through the client, then this process's peak RSS.

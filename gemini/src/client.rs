@@ -36,7 +36,7 @@ impl fmt::Debug for ApiKey {
 
 impl ApiKey {
     /// The key to use, by precedence: `explicit`, else `configured`, else the
-    /// `GEMINI_API_KEY` environment variable (seed `000_b0a50dda6e661be3.txt`:
+    /// `GEMINI_API_KEY` environment variable (`docs/gemini-protocol.md`:
     /// "explicit api_key arg > resolved project config > GEMINI_API_KEY"). Blank keys count
     /// as absent.
     ///
@@ -58,7 +58,7 @@ pub enum Mode {
     /// start in `upload/{version}/files`, and chunks follow `x-goog-upload-url` as given,
     /// without a key.
     Direct,
-    /// An Azure API Management gateway in front of Gemini (seed `002_24809307f446f481.txt`):
+    /// An Azure API Management gateway in front of Gemini (ChatSphere's format, `docs/export-format.md`):
     /// the key is a subscription key in `Ocp-Apim-Subscription-Key` on every request, chunks
     /// included; the resumable start goes to `{base}/files`, and chunks go there too with only
     /// the query string of `x-goog-upload-url` (which still names googleapis.com).
@@ -77,7 +77,7 @@ impl Mode {
 
 /// Retry policy for transient failures (429, 500, 502, 503, 504, connection failures and
 /// timeouts). Defaults follow the Python SDK's `HttpRetryOptions` (1 s initial delay,
-/// doubling, jittered; `shared/gemini-files-api.md` §5), capped lower for interactive use.
+/// doubling, jittered; `docs/gemini-protocol.md`), capped lower for interactive use.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
     /// Retries after the first attempt (4); zero disables retrying.

@@ -18,7 +18,7 @@ pub enum Error {
 
     /// Gemini answered with its error envelope
     /// `{"error": {"code", "message", "status", "details"}}`
-    /// (<https://ai.google.dev/api/rest> "Errors"; `shared/gemini-files-api.md` §5).
+    /// (<https://ai.google.dev/api/rest> "Errors"; `docs/gemini-protocol.md`).
     #[error("Gemini API error {code} {status}: {message}")]
     Api {
         /// HTTP status code, e.g. `403`.
@@ -128,7 +128,7 @@ impl Error {
 
     /// The bare file id named by a 403 `PERMISSION_DENIED` "You do not have permission to
     /// access the File X or it may not exist." — in either of the forms seen in the wild
-    /// (`File abc123` and `File files/abc123`, BC-18 in `shared/peers-and-cases.md`).
+    /// (`File abc123` and `File files/abc123`, `403-names-the-file-both-ways` in `docs/behaviour.md`).
     pub fn inaccessible_file_id(&self) -> Option<&str> {
         let Error::Api { code: 403, message, .. } = self else { return None };
         let rest = message.split("access the File ").nth(1)?;
@@ -175,7 +175,7 @@ mod properties {
             }
         }
 
-        /// Gemini's text names the File bare or as `files/…` (BC-18): the id comes out of both.
+        /// Gemini's text names the File bare or as `files/…` (`403-names-the-file-both-ways`): the id comes out of both.
         #[test]
         fn both_forms_give_the_id(id in "[a-z0-9][a-z0-9-]{0,39}", prefixed in any::<bool>(), tail in "( or it may not exist\\.)?") {
             let named = if prefixed { format!("files/{id}") } else { id.clone() };

@@ -3,7 +3,7 @@
 //! The stream is Server-Sent Events: one `data: <GenerateContentResponse JSON>` per chunk,
 //! each holding the *delta* text, `finishReason` on the last; no `[DONE]`, the stream ends
 //! when the connection closes. A chunk `{"error": …}` is an error
-//! (python-genai `_api_client.py` `request_streamed`; `shared/gemini-files-api.md` §6).
+//! (python-genai `_api_client.py` `request_streamed`; `docs/gemini-protocol.md`).
 
 use std::pin::Pin;
 

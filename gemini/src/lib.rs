@@ -15,7 +15,7 @@
 //! * `streamGenerateContent?alt=sse` — [`Client::stream_generate_content`];
 //! * one typed [`Error`] for everything that can go wrong.
 //!
-//! The wire protocol is described, with sources, in `shared/gemini-files-api.md`; the
+//! The wire protocol is described, with sources, in `docs/gemini-protocol.md`; the
 //! official references are <https://ai.google.dev/api/files> and
 //! <https://ai.google.dev/api/generate-content>.
 //!

@@ -1,5 +1,5 @@
-//! Uploading a local file and waiting for it: pollux's `upload_and_wait_active` (seed
-//! `000_b0a50dda6e661be3.txt`), with its parameters, defaults and errors.
+//! Uploading a local file and waiting for it: pollux's `upload_and_wait_active`
+//! (`docs/behaviour.md`), with its parameters, defaults and errors.
 
 use std::path::Path;
 
@@ -12,7 +12,7 @@ use crate::{
 };
 
 /// Gemini's per-file limit, 2 GB, as 2 GiB = 2 147 483 648 bytes
-/// (<https://ai.google.dev/gemini-api/docs/files>; `shared/gemini-files-api.md` §4).
+/// (<https://ai.google.dev/gemini-api/docs/files>; `docs/gemini-protocol.md`).
 pub const MAX_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 /// How to upload a local file.
@@ -26,7 +26,7 @@ pub struct UploadOptions {
     /// How to wait for `ACTIVE`.
     pub poll: PollPolicy,
     /// Largest file accepted, bytes ([`MAX_FILE_BYTES`]); larger ones fail before any network
-    /// call (BC-13).
+    /// call (`over-2-gib-refused`).
     pub max_bytes: u64,
 }
 

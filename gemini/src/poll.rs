@@ -1,8 +1,8 @@
 //! Waiting for a File to become `ACTIVE`.
 //!
-//! The schedule follows pollux's `upload_and_wait_active` (seed `000_b0a50dda6e661be3.txt`):
+//! The schedule follows pollux's `upload_and_wait_active` (`docs/gemini-protocol.md`):
 //! first poll after 2 s, delays ×1.5 up to 10 s, plus up to 0.2 s of jitter, never below
-//! 10 ms, giving up after 120 s (BC-02, BC-05). The state in the finalize answer counts as the first check,
+//! 10 ms, giving up after 120 s (`processing-timeout`, `poll-interval-clamped`). The state in the finalize answer counts as the first check,
 //! so a File that is `ACTIVE` at once costs no `files.get` at all.
 
 use std::time::Duration;
@@ -15,9 +15,9 @@ use crate::{
     types::{File, FileState},
 };
 
-/// Polling parameters, named and defaulted as pollux's `upload_and_wait_active` (seed
-/// `000_b0a50dda6e661be3.txt`: `timeout_s=120.0, poll_s=2.0, max_poll_s=10.0,
-/// backoff_factor=1.5, jitter_s=0.2, cleanup_on_timeout=False`). All durations are wall-clock.
+/// Polling parameters, named and defaulted as pollux's `upload_and_wait_active` (`timeout_s=120.0,
+/// poll_s=2.0, max_poll_s=10.0, backoff_factor=1.5, jitter_s=0.2, cleanup_on_timeout=False`;
+/// `docs/gemini-protocol.md`). All durations are wall-clock.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PollPolicy {
     /// Total time allowed before [`Error::NotActiveInTime`] (120 s).
@@ -126,7 +126,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_schedule_matches_the_seed() {
+    fn default_schedule_matches_pollux() {
         let secs: Vec<f64> = PollPolicy::default().delays().take(7).map(|d| d.as_secs_f64()).collect();
         assert_eq!(secs, vec![2.0, 3.0, 4.5, 6.75, 10.0, 10.0, 10.0]);
     }

@@ -33,7 +33,7 @@ pub struct File {
     /// RFC 3339 time after which Gemini deletes the File (create + 48 h on Gemini).
     #[serde(default, alias = "expiration_time", skip_serializing_if = "Option::is_none")]
     pub expiration_time: Option<String>,
-    /// Base64 of the lowercase hex SHA-256 digest text (see `shared/gemini-files-api.md`).
+    /// Base64 of the lowercase hex SHA-256 digest text (see `docs/gemini-protocol.md`).
     #[serde(default, alias = "sha256_hash", skip_serializing_if = "Option::is_none")]
     pub sha256_hash: Option<String>,
     /// The URI to put in `fileData.fileUri`.
@@ -95,7 +95,7 @@ pub struct Status {
 
 /// A File's processing state (<https://ai.google.dev/api/files#State>).
 ///
-/// Parsing is lenient (BC-09): `ACTIVE`, `active`, `FileState.ACTIVE` and `STATE_ACTIVE`
+/// Parsing is lenient (`lenient-states`): `ACTIVE`, `active`, `FileState.ACTIVE` and `STATE_ACTIVE`
 /// all mean [`FileState::Active`]; anything unknown is kept as [`FileState::Other`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum FileState {

@@ -4,7 +4,7 @@
 //! `x-goog-upload-url`; the bytes then go there in chunks (`upload`, the last one
 //! `upload, finalize`), each with its `X-Goog-Upload-Offset`. The finalize answer carries the
 //! File wrapped as `{"file": {...}}`. Sources: python-genai `_api_client.py` `_upload_fd`
-//! (8 MiB chunks) and `shared/gemini-files-api.md` §1.
+//! (8 MiB chunks) and `docs/gemini-protocol.md`
 //!
 //! Unlike the SDKs, a chunk that fails on the way (dropped connection, timeout, 429/5xx
 //! without `x-goog-upload-status: final`) is resumed: the client asks `query`, reads
@@ -108,9 +108,8 @@ struct Finalized {
 /// * Direct mode: a full URL is used as given (it is a capability; the SDKs do the same);
 ///   a bare query (`upload_id=…` or `?upload_id=…`) is put on the start URL.
 /// * Gateway mode: only the query string is kept, whatever the header holds, and put on the
-///   start URL — the header still names googleapis.com, which the gateway hides (seed
-///   `002_24809307f446f481.txt`: "Extract only the query parameters … add `?` prefix if
-///   missing").
+///   start URL — the header still names googleapis.com, which the gateway hides
+///   (`docs/gemini-protocol.md`, "Addresses and keys").
 ///
 /// # Errors
 /// [`Error::Protocol`] when the header is empty or yields no query.
@@ -444,7 +443,7 @@ fn upload_status(res: &Response) -> String {
 }
 
 /// The File of a finalize answer, `{"file": {...}}`; a File with neither name nor uri is a
-/// protocol error (BC-06), so that no polling starts on it.
+/// protocol error (`no-name-no-polling`), so that no polling starts on it.
 async fn finalized_file(res: Response) -> Result<File> {
     let body: Finalized = crate::client::json(res).await?;
     let file = body.file.ok_or_else(|| Error::Protocol("the finalize answer has no `file`".into()))?;

@@ -1,4 +1,4 @@
-//! BC-07: credentials precedence — explicit key > configured key > `GEMINI_API_KEY` — and
+//! `credentials-before-network`: credentials precedence — explicit key > configured key > `GEMINI_API_KEY` — and
 //! a missing key as a typed error before any network call. Alone in its test binary
 //! because it changes the process environment.
 

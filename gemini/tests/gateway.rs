@@ -1,5 +1,5 @@
-//! Gateway mode against the emulator's Azure API Management–style gateway (seed
-//! `002_24809307f446f481.txt`): subscription key on every request, start at
+//! Gateway mode against the emulator's Azure API Management–style gateway
+//! (`docs/gemini-protocol.md`): subscription key on every request, start at
 //! `{prefix}/files`, `x-goog-upload-url` naming googleapis.com of which only the query is
 //! kept.
 
@@ -8,7 +8,8 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{bytes_of, emulator, fast_polls, quick_retries, requests, sha_hex};
+use common::{bytes_of, emulator, fast_polls, quick_retries, sha_hex};
+use gemini_emulator::testing::requests;
 use futures::StreamExt;
 use gemini::{ApiKey, Client, ClientConfig, Content, Error, GenerateContentRequest, Part};
 use gemini_emulator::{EmulatorConfig, GatewayConfig, RunningEmulator};
@@ -78,7 +79,7 @@ async fn the_upload_url_names_google_so_only_its_query_is_usable() {
     assert_eq!(res.status(), 200);
     let url = res.headers()["x-goog-upload-url"].to_str().unwrap().to_string();
     assert!(url.starts_with("https://generativelanguage.googleapis.com/upload/v1beta/files?upload_id="), "{url}");
-    // What seed 002's client does: keep the query, post to the gateway path.
+    // What ChatSphere's client does: keep the query, post to the gateway path.
     let query = url.split_once('?').unwrap().1;
     let res = reqwest::Client::new()
         .post(format!("{}/gemini/files?{query}", emu.base_url()))

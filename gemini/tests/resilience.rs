@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
-use common::{bytes_of, client, config, emulator, requests, sha_hex, TempFile};
+use common::{bytes_of, client, config, emulator, sha_hex, TempFile};
+use gemini_emulator::testing::requests;
 use futures::StreamExt;
 use gemini::{Client, Content, Error, FileSource, GenerateContentRequest, Part, RetryPolicy, UploadRequest};
 use gemini_emulator::{EmulatorConfig, Fault, FaultKind, Route};
@@ -96,7 +97,8 @@ async fn an_unreadable_source_is_a_source_error() {
     let emu = emulator(instant()).await;
     let gemini = client(&emu, "k1");
     let req = UploadRequest { display_name: None, mime_type: "text/plain".into(), size_bytes: 10 };
-    let missing = FileSource::new(std::env::temp_dir().join("gemini-test-no-such-file"));
+    let dir = tempfile::tempdir().unwrap();
+    let missing = FileSource::new(dir.path().join("no-such-file"));
     let err = gemini.upload_from(&req, &missing).await.unwrap_err();
     assert!(matches!(err, Error::Source(_)), "{err:?}");
     assert!(requests(&emu, "POST", "upload").iter().all(|r| r.upload_offset.is_none()), "no chunk was sent");

@@ -25,14 +25,13 @@ const UPLOAD_BYTES: usize = 20 << 20;
 struct Server {
     child: Child,
     url: String,
-    data_dir: std::path::PathBuf,
+    _data_dir: tempfile::TempDir,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
 
@@ -48,19 +47,19 @@ const KEY: &str = "load-test-key";
 
 fn start(gemini: &str) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let data_dir = std::env::temp_dir().join(format!("parley-load-{}", std::process::id()));
+    let data_dir = tempfile::tempdir().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_parley"))
         .args(["--listen", &format!("127.0.0.1:{port}"), "--gemini-api-key", KEY, "--gemini-base-url", gemini])
         .args(["--rate-chat", "off", "--rate-upload", "off", "--upload-bytes-per-hour", "0", "--upstream-concurrency", "1024"])
         // Every client of the benchmark is on one address: no per-address caps.
         .args(["--upstream-per-address", "1024", "--max-connections-per-address", "0"])
         .arg("--data-dir")
-        .arg(&data_dir)
+        .arg(data_dir.path())
         .env("PARLEY_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
         .expect("parley starts");
-    Server { child, url: format!("http://127.0.0.1:{port}"), data_dir }
+    Server { child, url: format!("http://127.0.0.1:{port}"), _data_dir: data_dir }
 }
 
 /// Samples the server's RSS every 10 ms until `stop`; the peak, KiB.
@@ -131,7 +130,7 @@ fn browser() -> reqwest::Client {
 #[tokio::main]
 async fn main() {
     let config = gemini_emulator::EmulatorConfig { api_key: Some(KEY.into()), processing: Duration::ZERO, ..Default::default() };
-    let emulator = gemini_emulator::spawn("127.0.0.1:0".parse().unwrap(), config).await.unwrap();
+    let emulator = gemini_emulator::testing::spawn_local(config).await;
     let server = start(&emulator.base_url());
     let ready = Instant::now();
     while reqwest::get(&server.url).await.is_err() {

@@ -201,7 +201,8 @@ mod tests {
 
     #[test]
     fn the_key_is_configured_or_generated_once_into_the_data_dir() {
-        let dir = std::env::temp_dir().join(format!("parley-session-key-{}", std::process::id()));
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().join("data");
         assert!(matches!(SessionKey::load(Some("short"), &dir), Err(SessionKeyError::TooShort)));
         let configured = SessionKey::load(Some(&"s".repeat(32)), &dir).unwrap();
         assert!(!dir.join("session.key").exists(), "a configured secret writes nothing");
@@ -216,6 +217,5 @@ mod tests {
             let mode = std::fs::metadata(dir.join("session.key")).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,5 +1,5 @@
 //! JPEG previews of images, made in the browser: fit inside 720×720, quality 0.7
-//! (seed `002_24809307f446f481.txt`). The original file is uploaded untouched.
+//! (ChatSphere's format, `docs/export-format.md`). The original file is uploaded untouched.
 //!
 //! `createImageBitmap` decodes off the main thread in Chromium; the resize uses its
 //! high-quality filter, and `OffscreenCanvas.convertToBlob` encodes the JPEG.

@@ -163,7 +163,7 @@ fn download(name: &str, text: &str) -> Result<(), JsValue> {
 }
 
 /// Imports an export file: validates it (nothing changes when it is refused), keeps files
-/// that are still live even when the file does not track them (BC-17), and opens it. The
+/// that are still live even when the file does not track them (`import-keeps-live-files`), and opens it. The
 /// same file imported twice opens the existing conversation instead of a copy.
 pub async fn import(chat: Chat, file: web_sys::File) {
     chat.storage_error.set(None);

@@ -1,5 +1,5 @@
 //! Between the page's messages and the stored/exported form ([`Transcript`]): Gemini
-//! `contents` with snake_case parts, as seed `002_24809307f446f481.txt` keeps them — for an
+//! `contents` with snake_case parts, as ChatSphere's format (`docs/export-format.md`) keeps them — for an
 //! image, one part with `inline_data` (the preview, for display) and `file_data` (the File,
 //! for requests); for other files only `file_data`.
 
@@ -209,7 +209,7 @@ mod tests {
         let back = to_transcript(&messages, &transcript.conversation_summaries, &transcript.uploaded_files, 99.0);
         assert_eq!(back.to_export(), transcript.to_export());
 
-        // An edited message is written anew, in the seed's shape: preview + File in one part.
+        // An edited message is written anew, in ChatSphere's shape: preview + File in one part.
         messages[0].raw.set_value(None);
         let edited = to_transcript(&messages, &transcript.conversation_summaries, &transcript.uploaded_files, 99.0);
         let part = &edited.conversation[0]["parts"][0];

@@ -9,7 +9,7 @@ use leptos::prelude::*;
 
 use crate::model::{Content, FileData, Part, Role, UploadedFile};
 
-/// A message's lifecycle, shown as `data-status` (see `shared/ui-contract.md`).
+/// A message's lifecycle, shown as `data-status` (see `docs/ui-contract.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// Shown optimistically; its uploads are not done yet.

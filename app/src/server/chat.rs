@@ -20,10 +20,10 @@ use crate::{
 ///
 /// Before the request, [`precheck`] makes every `fileData` part usable or `expired content`.
 /// When Gemini still answers 403 "You do not have permission to access the File X…" and X
-/// is a File of this conversation (either form of X, BC-18), X gets the same treatment —
+/// is a File of this conversation (either form of X, `403-names-the-file-both-ways`), X gets the same treatment —
 /// re-uploaded from its retained original, else `expired content` — and the request goes
 /// again, once. A second 403, or one naming a File the conversation does not hold, is the
-/// real cause (billing and key problems give the same text, BC-19) and is reported as it is.
+/// real cause (billing and key problems give the same text, `403-retried-once`) and is reported as it is.
 pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppError> {
     let state = state()?;
     let session = super::session()?;
@@ -141,7 +141,7 @@ type Substitutes = HashMap<String, Option<String>>;
 
 /// The check before every request: each `fileData` URI must be a File this session uploaded,
 /// under this upstream identity, `ACTIVE` and not past its `expirationTime` minus the margin
-/// (BC-20). One registry query for the whole conversation, one pass over its parts to collect
+/// (`expiry-from-the-file`). One registry query for the whole conversation, one pass over its parts to collect
 /// the URIs and one to put substitutes in. This session's expired Files are replaced
 /// ([`parley_files::Lifecycle::refresh`]: re-uploaded from the retained original); the rest — foreign, unknown, gone for
 /// good — become `expired content`. A browser can never make the server use someone else's

@@ -1,4 +1,4 @@
-//! The session's Files: `check_files` (which URIs can still be used — BC-17: an import must
+//! The session's Files: `check_files` (which URIs can still be used — `import-keeps-live-files`: an import must
 //! not turn live files into `expired content` just because they are untracked; and never
 //! another session's), `list_uploads` and `delete_upload` for the Files view.
 

@@ -1,5 +1,5 @@
 //! `models/{model}:generateContent` and `:streamGenerateContent?alt=sse`
-//! (`shared/gemini-files-api.md` §6).
+//! (`docs/gemini-protocol.md`).
 //!
 //! The answer is deterministic: it lists every file part of the request (`fileData` or
 //! `inlineData`) with [`Description::summary`], then quotes the last user text.

@@ -28,7 +28,7 @@ use crate::{
 const VERSIONS: [&str; 3] = ["v1", "v1beta", "v1alpha"];
 
 /// Where the emulator's gateway mode says Files live, as real Gemini behind Azure API
-/// Management does (`shared/gemini-files-api.md` §8).
+/// Management does (`docs/gemini-protocol.md`).
 pub const GOOGLE_BASE: &str = "https://generativelanguage.googleapis.com";
 
 /// How a request reached the emulator.
@@ -152,7 +152,7 @@ impl Ctx {
     /// The caller's identity: behind the gateway, the gateway's own backend identity (the
     /// gateway injects one Google key for all its subscribers); directly, the API key — 403
     /// without one, 400 with a key other than the configured one
-    /// (`shared/gemini-files-api.md` §3).
+    /// (`docs/gemini-protocol.md`).
     pub fn caller(&self, state: &State) -> Result<String, Refusal> {
         if self.via == Via::Gateway {
             self.check_gateway(state)?;

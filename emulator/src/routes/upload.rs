@@ -1,6 +1,6 @@
 //! The resumable upload: `start`, then `upload` / `upload, finalize` chunks at the
 //! `x-goog-upload-url`, plus `query`, `cancel` and a bare `finalize`
-//! (`shared/gemini-files-api.md` §1). Chunk bodies are streamed, never buffered whole.
+//! (`docs/gemini-protocol.md`). Chunk bodies are streamed, never buffered whole.
 
 use std::sync::Arc;
 
@@ -28,7 +28,7 @@ const GRANULARITY: u64 = 8 * 1024 * 1024;
 /// Largest `start` body taken, bytes.
 const START_BODY_LIMIT: usize = 1024 * 1024;
 
-/// MIME types Gemini documents for the Files API (`shared/gemini-files-api.md` §4); any
+/// MIME types Gemini documents for the Files API (`docs/gemini-protocol.md`); any
 /// `text/*` is taken as well.
 const SUPPORTED: &[&str] = &[
     "image/png", "image/jpeg", "image/webp", "image/heic", "image/heif",
@@ -51,7 +51,7 @@ pub async fn upload(AxumState(state): AxumState<Arc<State>>, Path(version): Path
 }
 
 /// `POST {gateway prefix}/files`: the gateway's single upload operation, start and chunks
-/// alike (seed `002_24809307f446f481.txt`); Gemini behind it is `v1beta`.
+/// alike (ChatSphere's format, `docs/export-format.md`); Gemini behind it is `v1beta`.
 pub async fn gateway_files(AxumState(state): AxumState<Arc<State>>, ctx: Ctx, body: Body) -> Response {
     handle(&state, "v1beta", ctx, body).await
 }
@@ -80,7 +80,7 @@ async fn handle(state: &State, version: &str, ctx: Ctx, body: Body) -> Response 
             if let Some(res) = fault_response(&ctx, f).await {
                 state.record(entry);
                 // Transient refusals carry no `x-goog-upload-status`: the session lives on, and
-                // the SDKs retry exactly such answers (`shared/gemini-files-api.md` §1.5).
+                // the SDKs retry exactly such answers (`docs/gemini-protocol.md`).
                 return res;
             }
         }

@@ -4,11 +4,12 @@
 use std::time::Duration;
 
 use gemini::{ApiKey, Client, ClientConfig, PollPolicy, RetryPolicy};
-use gemini_emulator::{EmulatorConfig, LoggedRequest, RunningEmulator};
+use gemini_emulator::{EmulatorConfig, RunningEmulator};
 use sha2::{Digest, Sha256};
 
+
 pub async fn emulator(config: EmulatorConfig) -> RunningEmulator {
-    gemini_emulator::spawn("127.0.0.1:0".parse().unwrap(), config).await.unwrap()
+    gemini_emulator::testing::spawn_local(config).await
 }
 
 /// Retries with tiny delays, so that tests of retrying stay fast.
@@ -39,38 +40,14 @@ pub fn sha_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// The requests logged whose method and path match.
-pub fn requests(emu: &RunningEmulator, method: &str, path_contains: &str) -> Vec<LoggedRequest> {
-    emu.emulator
-        .request_log()
-        .into_iter()
-        .filter(|r| r.method == method && r.path.contains(path_contains))
-        .collect()
-}
-
-/// A temporary file with `bytes`, removed on drop.
-pub struct TempFile(pub std::path::PathBuf);
+/// A file named `name` holding `bytes` in a directory of its own, removed on drop.
+pub struct TempFile(pub std::path::PathBuf, tempfile::TempDir);
 
 impl TempFile {
     pub fn new(name: &str, bytes: &[u8]) -> Self {
-        let dir = std::env::temp_dir().join(format!("gemini-test-{}-{}", std::process::id(), rand_suffix()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
-        TempFile(path)
+        TempFile(path, dir)
     }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if let Some(dir) = self.0.parent() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
-fn rand_suffix() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
 }

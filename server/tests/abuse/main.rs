@@ -265,7 +265,7 @@ async fn check_files_asks_gemini_once_per_file_and_is_rate_limited() {
     let site = parley(&emulator, &[]).await;
     let res = upload(&site, upload_form("5", "text/plain", "mine.txt", b"hello".to_vec())).await;
     let file: app::model::UploadedFile = res.json().await.unwrap();
-    let gets = || emulator.emulator.request_log().iter().filter(|r| r.method == "GET" && r.path.contains("/files/")).count();
+    let gets = || gemini_emulator::testing::requests(&emulator, "GET", "/files/").len();
     let url = format!("{}/api/check_files", site.url);
     let checks = serde_json::json!({"uris": vec![file.uri.clone(); 500]});
     let res = site.client.post(&url).json(&checks).send().await.unwrap();
@@ -305,8 +305,8 @@ async fn chat_from(site: &Site, client: &reqwest::Client, address: &str) -> reqw
 async fn one_address_cannot_take_every_upstream_slot() {
     let _serial = SERIAL.lock().await;
     // Answers take about six seconds (six chunks a second apart).
-    let config = gemini_emulator::EmulatorConfig { processing: Duration::ZERO, chunk_delay: Duration::from_secs(1), ..Default::default() };
-    let emulator = gemini_emulator::spawn("127.0.0.1:0".parse().unwrap(), config).await.unwrap();
+    let config = gemini_emulator::EmulatorConfig { chunk_delay: Duration::from_secs(1), ..gemini_emulator::testing::instant() };
+    let emulator = gemini_emulator::testing::spawn_local(config).await;
     let args = [
         "--trust-proxy", "--rate-chat", "off", "--upstream-concurrency", "4", "--upstream-per-address", "2",
         "--upstream-per-session", "2", "--upstream-wait", "2s",

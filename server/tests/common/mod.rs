@@ -16,19 +16,7 @@ pub struct Site {
     pub data_dir: std::path::PathBuf,
     _upstream: Upstream,
     _task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Site {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-    }
-}
-
-/// A fresh data directory for one test server.
-fn data_dir() -> std::path::PathBuf {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    std::env::temp_dir().join(format!("parley-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)))
+    _data: tempfile::TempDir,
 }
 
 /// A client with its own cookie jar: another browser.
@@ -44,7 +32,8 @@ pub async fn site(args: &[&str]) -> Site {
 }
 
 pub async fn site_from(argv: &[&str]) -> Site {
-    let data_dir = data_dir();
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_path_buf();
     let mut argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
     argv.extend(["--data-dir".to_string(), data_dir.display().to_string()]);
     let config = Config::try_parse_from(&argv).unwrap();
@@ -59,18 +48,12 @@ pub async fn site_from(argv: &[&str]) -> Site {
     let task = tokio::spawn(async move {
         parley::listen::serve(listener, router, limits, std::future::pending(), config.shutdown_grace).await.unwrap();
     });
-    Site { url, client: browser(), data_dir, _upstream: upstream, _task: task }
+    Site { url, client: browser(), data_dir, _upstream: upstream, _task: task, _data: data }
 }
 
 /// An emulator answering at once whose Files live `file_ttl` (Gemini: 48 h).
 pub async fn emulator(file_ttl: std::time::Duration) -> gemini_emulator::RunningEmulator {
-    let config = gemini_emulator::EmulatorConfig {
-        processing: std::time::Duration::ZERO,
-        chunk_delay: std::time::Duration::ZERO,
-        file_ttl,
-        ..Default::default()
-    };
-    gemini_emulator::spawn("127.0.0.1:0".parse().unwrap(), config).await.unwrap()
+    gemini_emulator::testing::spawn_local(gemini_emulator::EmulatorConfig { file_ttl, ..gemini_emulator::testing::instant() }).await
 }
 
 /// Parley on `emulator` with a key, no expiry margin, and `args`.
@@ -112,14 +95,13 @@ pub fn files_under(site: &Site, path: &str) -> usize {
 pub struct Process {
     pub child: std::process::Child,
     pub url: String,
-    pub data_dir: std::path::PathBuf,
+    _data: tempfile::TempDir,
 }
 
 impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
 
@@ -128,7 +110,7 @@ impl Process {
     /// limit, as `ulimit -n` sets it) and waits until it answers.
     pub async fn start(args: &[&str], open_files: Option<u32>) -> Process {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let data_dir = data_dir();
+        let data = tempfile::tempdir().unwrap();
         let binary = env!("CARGO_BIN_EXE_parley");
         let limit = open_files.map_or_else(String::new, |n| format!("ulimit -n {n} && "));
         let child = std::process::Command::new("sh")
@@ -137,13 +119,13 @@ impl Process {
             .arg(binary)
             .args(["--listen", &format!("127.0.0.1:{port}"), "--gemini-api-key=", "--emulator-processing", "0s"])
             .arg("--data-dir")
-            .arg(&data_dir)
+            .arg(data.path())
             .args(args)
             .env("PARLEY_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("parley starts");
-        let process = Process { child, url: format!("http://127.0.0.1:{port}"), data_dir };
+        let process = Process { child, url: format!("http://127.0.0.1:{port}"), _data: data };
         for _ in 0..600 {
             if reqwest::get(format!("{}/api/site_info", process.url)).await.is_ok() {
                 return process;

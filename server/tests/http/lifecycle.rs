@@ -1,7 +1,7 @@
 //! The file lifecycle through the whole server and the emulator: ownership, expiry from the
-//! File's `expirationTime` (BC-20), re-upload from the retained original (BC-10, BC-11) or
-//! `expired content` without one (BC-12), dedup (BC-15), delete (BC-14), import (BC-17),
-//! and 403 recovery with one retry at most (BC-18, BC-19).
+//! File's `expirationTime` (`expiry-from-the-file`), re-upload from the retained original (`live-file-used-as-is`, `expired-reupload-once`) or
+//! `expired content` without one (`expired-without-original`), dedup (`dedup-by-content`), delete (`delete-untracks`), import (`import-keeps-live-files`),
+//! and 403 recovery with one retry at most (`403-names-the-file-both-ways`, `403-retried-once`).
 
 use std::time::Duration;
 
@@ -66,7 +66,7 @@ async fn uploads(site: &Site, client: &reqwest::Client) -> Vec<UploadRecord> {
     client.post(format!("{}/api/list_uploads", site.url)).send().await.unwrap().json().await.unwrap()
 }
 
-/// BC-10: a File that is not expired is used as it is: no upload, no `files.get`.
+/// `live-file-used-as-is`: a File that is not expired is used as it is: no upload, no `files.get`.
 #[tokio::test]
 async fn a_live_file_is_used_as_it_is() {
     let emulator = emulator(Duration::from_secs(48 * 3600)).await;
@@ -79,7 +79,7 @@ async fn a_live_file_is_used_as_it_is() {
     assert!(!emulator.emulator.request_log().iter().any(|r| r.method == "GET"), "the registry answered, not files.get");
 }
 
-/// BC-11: an expired File with a retained original is uploaded again — exactly once — and the
+/// `expired-reupload-once`: an expired File with a retained original is uploaded again — exactly once — and the
 /// old URI resolves to the new File from then on; the browser is told old → new.
 #[tokio::test]
 async fn an_expired_file_is_uploaded_again_from_its_retained_original() {
@@ -88,7 +88,7 @@ async fn an_expired_file_is_uploaded_again_from_its_retained_original() {
     let file = upload_text(&site, "notes.txt", "retained bytes").await;
     assert_eq!(originals_on_disk(&site), 1);
     tokio::time::sleep(Duration::from_millis(2200)).await;
-    assert!(check(&site, &file.uri).await, "an import keeps it: the next request replaces it (BC-17)");
+    assert!(check(&site, &file.uri).await, "an import keeps it: the next request replaces it (`import-keeps-live-files`)");
 
     let events = chat(&site, &about(&file.uri)).await;
     let ChatEvent::Replaced { old_uri, file: new } = &events[0] else { panic!("{events:?}") };
@@ -126,7 +126,7 @@ async fn concurrent_requests_share_one_reupload() {
     assert_eq!(starts(&emulator), 2, "one re-upload for three requests");
 }
 
-/// BC-12: without a retained original (`--retain-for 0`) an expired File becomes the text
+/// `expired-without-original`: without a retained original (`--retain-for 0`) an expired File becomes the text
 /// `expired content`, the browser is told, and the request goes on; no bytes stay on disk.
 #[tokio::test]
 async fn without_a_retained_original_the_part_is_expired_content() {
@@ -146,7 +146,7 @@ async fn without_a_retained_original_the_part_is_expired_content() {
     assert_eq!((rows[0].state.as_str(), rows[0].retained), ("EXPIRED", false));
 }
 
-/// BC-15: content this session already has `ACTIVE` is not uploaded again; changed content
+/// `dedup-by-content`: content this session already has `ACTIVE` is not uploaded again; changed content
 /// is; another session's identical content is its own upload.
 #[tokio::test]
 async fn the_same_content_is_uploaded_once_per_session() {
@@ -166,7 +166,7 @@ async fn the_same_content_is_uploaded_once_per_session() {
     assert_eq!(originals_on_disk(&site), 2, "content-addressed: one original per content");
 }
 
-/// BC-14: Delete removes the File upstream, the record, and the retained original unless
+/// `delete-untracks`: Delete removes the File upstream, the record, and the retained original unless
 /// another record holds that content; the conversation then sends `expired content`.
 #[tokio::test]
 async fn delete_removes_the_file_upstream_its_record_and_its_original() {
@@ -209,8 +209,8 @@ async fn a_403_with_a_retained_original_is_answered_by_a_reupload() {
 
 
 /// A 403 naming a File of the conversation: the File becomes `expired content`, the browser
-/// is told, and the request goes again exactly once (BC-18). A 403 that persists is reported
-/// with Gemini's words after two calls, never looped (BC-19).
+/// is told, and the request goes again exactly once (`403-names-the-file-both-ways`). A 403 that persists is reported
+/// with Gemini's words after two calls, never looped (`403-retried-once`).
 #[tokio::test]
 async fn a_403_for_a_file_of_the_conversation_is_cleaned_up_and_retried_once() {
     let emulator = emulator(Duration::from_secs(48 * 3600)).await;
@@ -296,7 +296,7 @@ async fn a_session_can_only_use_its_own_files() {
 }
 
 /// Expiry is read from the File's `expirationTime` minus the margin, not from a local guess
-/// (BC-20): with a margin longer than Gemini's 48 h, a fresh File already counts as expired.
+/// (`expiry-from-the-file`): with a margin longer than Gemini's 48 h, a fresh File already counts as expired.
 #[tokio::test]
 async fn expiry_counts_from_the_files_expiration_time_minus_the_margin() {
     let site = site(&["--expiry-margin", "49h", "--retain-for", "0"]).await;

@@ -127,12 +127,7 @@ async fn the_api_key_never_reaches_the_logs_even_at_trace_level() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let emulator = gemini_emulator::spawn(
-        "127.0.0.1:0".parse().unwrap(),
-        gemini_emulator::EmulatorConfig { api_key: Some(KEY.into()), processing: std::time::Duration::ZERO, ..Default::default() },
-    )
-    .await
-    .unwrap();
+    let emulator = gemini_emulator::testing::spawn_local(gemini_emulator::EmulatorConfig { api_key: Some(KEY.into()), processing: std::time::Duration::ZERO, ..Default::default() }).await;
     let site = site_from(&["parley", "--gemini-api-key", KEY, "--gemini-base-url", &emulator.base_url()]).await;
     let res = upload(&site, upload_form("4", "text/plain", "k.txt", b"abcd".to_vec())).await;
     assert_eq!(res.status(), 200);
@@ -157,17 +152,12 @@ async fn the_api_key_never_reaches_the_logs_even_at_trace_level() {
 #[tokio::test]
 async fn gateway_mode_uploads_and_chats_through_the_gateway_only() {
     const SUBSCRIPTION: &str = "apim-parley-test-Zr4";
-    let emulator = gemini_emulator::spawn(
-        "127.0.0.1:0".parse().unwrap(),
-        gemini_emulator::EmulatorConfig {
+    let emulator = gemini_emulator::testing::spawn_local(gemini_emulator::EmulatorConfig {
             processing: std::time::Duration::ZERO,
             chunk_delay: std::time::Duration::ZERO,
             gateway: Some(gemini_emulator::GatewayConfig { key: SUBSCRIPTION.into(), prefix: "/gemini".into() }),
             ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+        }).await;
     let gateway = format!("{}/gemini", emulator.base_url());
     let site = site_from(&["parley", "--gateway-url", &gateway, "--gateway-key", SUBSCRIPTION, "--gemini-api-key", "ignored"]).await;
 

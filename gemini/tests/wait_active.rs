@@ -1,11 +1,12 @@
-//! Behavioural cases BC-01…BC-09 and BC-13 (`shared/peers-and-cases.md`, from pollux's and
+//! Behavioural cases `wait-active`…`lenient-states` and `over-2-gib-refused` (`docs/behaviour.md`, from pollux's and
 //! llmring's suites) against the emulator over loopback HTTP.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{client, emulator, fast_polls, requests, TempFile};
+use common::{client, emulator, fast_polls, TempFile};
+use gemini_emulator::testing::requests;
 use gemini::{Error, FileState, PollPolicy, UploadOptions};
 use gemini_emulator::{EmulatorConfig, Fault, FaultKind, Route};
 
@@ -13,9 +14,9 @@ fn options(poll: PollPolicy) -> UploadOptions {
     UploadOptions { poll, ..UploadOptions::default() }
 }
 
-/// BC-01: upload, then `get` says ACTIVE → the result has id, uri and state ACTIVE.
+/// `wait-active`: upload, then `get` says ACTIVE → the result has id, uri and state ACTIVE.
 #[tokio::test]
-async fn bc01_upload_and_wait_active_returns_an_active_file() {
+async fn upload_and_wait_active_returns_an_active_file() {
     let emu = emulator(EmulatorConfig { processing: Duration::from_millis(150), ..Default::default() }).await;
     let gemini = client(&emu, "k1");
     let file = TempFile::new("notes.txt", b"some notes");
@@ -29,9 +30,9 @@ async fn bc01_upload_and_wait_active_returns_an_active_file() {
     assert!(!requests(&emu, "GET", "/files/").is_empty(), "it polled files.get");
 }
 
-/// BC-02: a File that never leaves PROCESSING → a timeout error after `timeout`.
+/// `processing-timeout`: a File that never leaves PROCESSING → a timeout error after `timeout`.
 #[tokio::test]
-async fn bc02_never_active_is_a_timeout() {
+async fn never_active_is_a_timeout() {
     let emu = emulator(EmulatorConfig { processing: Duration::from_secs(600), ..Default::default() }).await;
     let file = TempFile::new("clip.txt", b"slow");
     let policy = PollPolicy { timeout: Duration::from_millis(400), ..fast_polls() };
@@ -42,10 +43,10 @@ async fn bc02_never_active_is_a_timeout() {
     assert!(requests(&emu, "DELETE", "").is_empty(), "cleanup_on_timeout is off by default");
 }
 
-/// BC-03: FAILED with `error.message` → a failed error with state and details, never a
+/// `failed-is-not-a-timeout`: FAILED with `error.message` → a failed error with state and details, never a
 /// timeout.
 #[tokio::test]
-async fn bc03_failed_carries_state_and_details() {
+async fn failed_carries_state_and_details() {
     let emu = emulator(EmulatorConfig { processing: Duration::from_secs(600), ..Default::default() }).await;
     let gemini = client(&emu, "k1");
     let uploaded = gemini.upload_bytes(None, "video/mp4", bytes::Bytes::from_static(b"not a video")).await.unwrap();
@@ -60,9 +61,9 @@ async fn bc03_failed_carries_state_and_details() {
     }
 }
 
-/// BC-04: `cleanup_on_timeout` → exactly one DELETE of that File, on timeout and on FAILED.
+/// `cleanup-once`: `cleanup_on_timeout` → exactly one DELETE of that File, on timeout and on FAILED.
 #[tokio::test]
-async fn bc04_cleanup_deletes_exactly_once() {
+async fn cleanup_deletes_exactly_once() {
     let emu = emulator(EmulatorConfig { processing: Duration::from_secs(600), ..Default::default() }).await;
     let gemini = client(&emu, "k1");
     let policy = PollPolicy { timeout: Duration::from_millis(200), cleanup_on_timeout: true, ..fast_polls() };
@@ -80,10 +81,10 @@ async fn bc04_cleanup_deletes_exactly_once() {
     }
 }
 
-/// BC-05: a zero poll interval is clamped: sleeps are ≥ 10 ms, so a 300 ms wait costs at
+/// `poll-interval-clamped`: a zero poll interval is clamped: sleeps are ≥ 10 ms, so a 300 ms wait costs at
 /// most ~30 GETs, not thousands; no jitter when it is disabled.
 #[tokio::test]
-async fn bc05_zero_poll_interval_is_clamped() {
+async fn zero_poll_interval_is_clamped() {
     let emu = emulator(EmulatorConfig { processing: Duration::from_millis(300), ..Default::default() }).await;
     let gemini = client(&emu, "k1");
     let policy = PollPolicy {
@@ -101,10 +102,10 @@ async fn bc05_zero_poll_interval_is_clamped() {
     assert!((1..=32).contains(&gets), "{gets} GETs in ~300 ms");
 }
 
-/// BC-06: a finalize answer whose File has neither name nor uri → a hard error, and no
+/// `no-name-no-polling`: a finalize answer whose File has neither name nor uri → a hard error, and no
 /// polling starts.
 #[tokio::test]
-async fn bc06_a_file_without_name_or_uri_stops_everything() {
+async fn a_file_without_name_or_uri_stops_everything() {
     let emu = emulator(EmulatorConfig::default()).await;
     emu.emulator.inject(Fault { route: Route::Chunk, kind: FaultKind::Malformed, count: 1 });
     let file = TempFile::new("a.txt", b"abc");
@@ -113,27 +114,27 @@ async fn bc06_a_file_without_name_or_uri_stops_everything() {
     assert!(requests(&emu, "GET", "").is_empty(), "no polling");
 }
 
-/// BC-07 (network half): a key the emulator does not accept is a typed API error; a
+/// `credentials-before-network` (network half): a key the emulator does not accept is a typed API error; a
 /// missing key never reaches the network (see `credentials.rs` for the precedence).
 #[tokio::test]
-async fn bc07_a_wrong_key_is_a_typed_error() {
+async fn a_wrong_key_is_a_typed_error() {
     let emu = emulator(EmulatorConfig { api_key: Some("right".into()), ..Default::default() }).await;
     let err = client(&emu, "wrong").get_file("files/abc").await.unwrap_err();
     assert!(matches!(&err, Error::Api { code: 400, message, .. } if message.starts_with("API key not valid")), "{err}");
 }
 
-/// BC-08: a missing local file → a not-found error before any network call.
+/// `missing-file-before-network`: a missing local file → a not-found error before any network call.
 #[tokio::test]
-async fn bc08_a_missing_file_fails_before_the_network() {
+async fn a_missing_file_fails_before_the_network() {
     let emu = emulator(EmulatorConfig::default()).await;
     let err = client(&emu, "k1").upload_and_wait_active("/no/such/file.pdf", &UploadOptions::default()).await.unwrap_err();
     assert!(matches!(&err, Error::FileNotFound { path } if path.ends_with("file.pdf")), "{err}");
     assert!(emu.emulator.request_log().is_empty());
 }
 
-/// BC-09: state strings spelled as SDK enums (`FileState.ACTIVE`) are accepted as ACTIVE.
+/// `lenient-states`: state strings spelled as SDK enums (`FileState.ACTIVE`) are accepted as ACTIVE.
 #[tokio::test]
-async fn bc09_enum_like_states_count_as_active() {
+async fn enum_like_states_count_as_active() {
     let emu = emulator(EmulatorConfig { processing: Duration::from_millis(100), ..Default::default() }).await;
     emu.emulator.inject(Fault { route: Route::Get, kind: FaultKind::StateAlias, count: 100 });
     let file = TempFile::new("a.md", b"# title");
@@ -141,10 +142,10 @@ async fn bc09_enum_like_states_count_as_active() {
     assert_eq!(result.state, FileState::Active);
 }
 
-/// BC-13: over 2 GB → a size error before any upload. The file is sparse: 2 GiB + 1 byte
+/// `over-2-gib-refused`: over 2 GB → a size error before any upload. The file is sparse: 2 GiB + 1 byte
 /// of length costs no disk.
 #[tokio::test]
-async fn bc13_over_two_gigabytes_is_refused_before_the_network() {
+async fn over_two_gigabytes_is_refused_before_the_network() {
     let emu = emulator(EmulatorConfig::default()).await;
     let file = TempFile::new("huge.mp4", b"");
     std::fs::OpenOptions::new().write(true).open(&file.0).unwrap().set_len(gemini::MAX_FILE_BYTES + 1).unwrap();
