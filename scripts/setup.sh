@@ -5,6 +5,7 @@
 #   wasm32-unknown-unknown target  (rustup)
 #   cargo-leptos 0.3.11            (cargo install; needs rustc >= 1.96, so nightly if stable is older)
 #   cargo-fuzz 0.13.2 + nightly    (the fuzz targets in fuzz/ build with nightly's sanitizers)
+#   leptosfmt 0.1.33               (formats the `view!` macros; checked by test.sh)
 #   wasm-bindgen-cli               (exactly the wasm-bindgen version in Cargo.lock)
 #   chromium                       (Debian's package, for Playwright)      -- with --browser
 #   end2end/node_modules           (npm ci: @playwright/test, binaryen's wasm-opt, axe-core)
@@ -23,6 +24,7 @@ done
 
 CARGO_LEPTOS_VERSION=0.3.11
 CARGO_FUZZ_VERSION=0.13.2
+LEPTOSFMT_VERSION=0.1.33
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 export PATH="$HOME/.cargo/bin:$PATH"
 
@@ -57,6 +59,11 @@ fi
 if ! cargo fuzz --version 2>/dev/null | grep -q " $CARGO_FUZZ_VERSION\$"; then
   say "installing cargo-fuzz $CARGO_FUZZ_VERSION"
   cargo "+$(nightly_toolchain)" install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+fi
+
+if ! leptosfmt --version 2>/dev/null | grep -q "$LEPTOSFMT_VERSION"; then
+  say "installing leptosfmt $LEPTOSFMT_VERSION"
+  cargo install leptosfmt --version "$LEPTOSFMT_VERSION" --locked
 fi
 
 wbg_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)

@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
-# Runs every test: Rust unit and integration tests (gemini ↔ emulator, server functions), a
-# short run of each fuzz target, Google's Python SDK against the emulator, then the Playwright
-# suite in Debian's headless chromium against the real server.
+# Runs every check and test: formatting (rustfmt, leptosfmt) and clippy with warnings denied,
+# Rust unit and integration tests (gemini ↔ emulator, the file lifecycle, the whole server over
+# HTTP, the abuse cases), a short run of each fuzz target, Google's Python SDK against the
+# emulator, then the Playwright suite in Debian's headless chromium against the real server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --browser
 export PATH="$HOME/.cargo/bin:$PATH"
 
-echo "==> Rust tests"
+echo "==> style: rustfmt, leptosfmt, clippy (server and browser builds)"
+cargo fmt --all --check
+leptosfmt --check app/src
 # Packages are named rather than --workspace: with `frontend` in the same build, cargo would
 # unify app's `hydrate` feature into the server build.
-cargo test -p gemini -p gemini-emulator -p parley
+cargo clippy -p gemini -p gemini-emulator -p parley-files -p parley --all-targets -- -D warnings
+cargo clippy -p app --features ssr --all-targets -- -D warnings
+# The browser build, in cargo-leptos's own target directory (it builds the same crates there).
+cargo clippy -p app -p frontend --features app/hydrate --target wasm32-unknown-unknown --target-dir target/front -- -D warnings
+
+echo "==> Rust tests"
+cargo test -p gemini -p gemini-emulator -p parley-files -p parley
 # cargo leptos test would skip the app crate's server-side tests: run them explicitly.
 cargo test -p app --features ssr
 

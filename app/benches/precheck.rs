@@ -22,9 +22,16 @@ fn main() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path();
     let registry = Registry::open(dir).unwrap();
-    let originals = Originals::local(dir, registry.clone(), RetainPolicy { retain_for: Duration::from_secs(3600), max_bytes: 1 << 30 }).unwrap();
+    let originals = Originals::local(
+        dir,
+        registry.clone(),
+        RetainPolicy { retain_for: Duration::from_secs(3600), max_bytes: 1 << 30 },
+    )
+    .unwrap();
     let key = gemini::ApiKey::new("unused: no File is expired, so Gemini is not called").unwrap();
-    let gemini = gemini::Client::new(gemini::ClientConfig::new("http://127.0.0.1:9".parse().unwrap(), key)).unwrap();
+    let gemini =
+        gemini::Client::new(gemini::ClientConfig::new("http://127.0.0.1:9".parse().unwrap(), key))
+            .unwrap();
     let files = Lifecycle {
         gemini,
         registry: registry.clone(),
@@ -43,7 +50,9 @@ fn main() {
         upstream_wait: std::time::Duration::from_secs(30),
         file_states: Default::default(),
     };
-    let uris: Vec<String> = (0..FILES).map(|i| format!("https://generativelanguage.googleapis.com/v1beta/files/f{i:011}")).collect();
+    let uris: Vec<String> = (0..FILES)
+        .map(|i| format!("https://generativelanguage.googleapis.com/v1beta/files/f{i:011}"))
+        .collect();
     runtime.block_on(async {
         // Other sessions' uploads make the table realistic.
         for owner in 0..20 {
@@ -55,7 +64,11 @@ fn main() {
     let request = gemini::GenerateContentRequest {
         contents: vec![gemini::Content {
             role: Some("user".into()),
-            parts: uris.iter().map(|uri| gemini::Part::file("application/pdf", uri)).chain([gemini::Part::text("Compare them.")]).collect(),
+            parts: uris
+                .iter()
+                .map(|uri| gemini::Part::file("application/pdf", uri))
+                .chain([gemini::Part::text("Compare them.")])
+                .collect(),
         }],
         ..Default::default()
     };
@@ -84,9 +97,20 @@ fn main() {
     // name), each 80 times; and 40,000 distinct ones (refused).
     for distinct in [app::server::chat::MAX_FILES_PER_REQUEST, 40_000] {
         let parts = (0..40_000)
-            .map(|i| gemini::Part::file("application/pdf", format!("https://generativelanguage.googleapis.com/v1beta/files/x{:011}", i % distinct)))
+            .map(|i| {
+                gemini::Part::file(
+                    "application/pdf",
+                    format!(
+                        "https://generativelanguage.googleapis.com/v1beta/files/x{:011}",
+                        i % distinct
+                    ),
+                )
+            })
             .collect();
-        let request = gemini::GenerateContentRequest { contents: vec![gemini::Content { role: Some("user".into()), parts }], ..Default::default() };
+        let request = gemini::GenerateContentRequest {
+            contents: vec![gemini::Content { role: Some("user".into()), parts }],
+            ..Default::default()
+        };
         let times: Vec<Duration> = (0..5)
             .map(|_| {
                 runtime.block_on(async {
@@ -94,7 +118,10 @@ fn main() {
                     let started = Instant::now();
                     let outcome = app::server::precheck(&state, &session, &mut request).await;
                     let elapsed = started.elapsed();
-                    assert_eq!(outcome.is_ok(), distinct <= app::server::chat::MAX_FILES_PER_REQUEST);
+                    assert_eq!(
+                        outcome.is_ok(),
+                        distinct <= app::server::chat::MAX_FILES_PER_REQUEST
+                    );
                     elapsed
                 })
             })

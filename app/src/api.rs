@@ -58,9 +58,9 @@ pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppErr
 
 /// Which of these File URIs can still be used (one `files.get` each, up to
 /// [`crate::model::MAX_FILE_CHECKS`]): for imports, so that untracked but live files are
-/// kept (`import-keeps-live-files`). Only this session's Files can be; an expired one counts as live when the
-/// next `chat` will put a File in its place (its original is retained, or the same content is
-/// `ACTIVE`) — that request's `replaced` line then gives the new URI.
+/// kept (`import-keeps-live-files`). Only this session's Files can be; an expired one counts as
+/// live when the next `chat` will put a File in its place (its original is retained, or the same
+/// content is `ACTIVE`) — that request's `replaced` line then gives the new URI.
 ///
 /// # Errors
 /// [`AppError::BadUpload`] for too many URIs; upstream errors other than the 403 that means
@@ -121,7 +121,8 @@ where
         let bytes = req.try_into_bytes().await?;
         let decode = move || serde_json::from_slice::<Chat>(&bytes).map_err(|e| e.to_string());
         #[cfg(feature = "ssr")]
-        let decoded = tokio::task::spawn_blocking(decode).await.map_err(|e| e.to_string()).and_then(|d| d);
+        let decoded =
+            tokio::task::spawn_blocking(decode).await.map_err(|e| e.to_string()).and_then(|d| d);
         #[cfg(not(feature = "ssr"))]
         let decoded = decode();
         decoded.map_err(|e| E::from_server_fn_error(ServerFnErrorErr::Args(e)))

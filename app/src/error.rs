@@ -4,8 +4,8 @@
 //! carries a stack trace, raw JSON or a secret. The server maps `gemini::Error` into it once,
 //! in `server::errors`.
 
-use serde::{Deserialize, Serialize};
 use leptos::server_fn::{self, codec::JsonEncoding, error::FromServerFnError};
+use serde::{Deserialize, Serialize};
 
 /// Why a server function failed, in words for the person using Parley.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -48,7 +48,9 @@ pub enum AppError {
     #[error("This request came from another site and was refused.")]
     CrossSite,
     /// This browser or address sent too many requests; the limit clears by itself.
-    #[error("Too many requests from this browser; please wait {retry_after_secs} s and try again.")]
+    #[error(
+        "Too many requests from this browser; please wait {retry_after_secs} s and try again."
+    )]
     TooManyRequests {
         /// Seconds until a request is allowed again.
         retry_after_secs: u64,
@@ -79,7 +81,9 @@ pub enum AppError {
     #[error("A file in this conversation is no longer available on Gemini.")]
     FileUnavailable,
     /// Gemini's quota or rate limit was reached and did not clear within the retries.
-    #[error("Gemini is busy right now (its rate limit was reached). Please try again in a moment.")]
+    #[error(
+        "Gemini is busy right now (its rate limit was reached). Please try again in a moment."
+    )]
     RateLimited,
     /// Gemini refused or failed the request.
     #[error("Gemini could not answer ({code}): {message}")]
@@ -107,7 +111,8 @@ impl AppError {
     /// the request got wrong, 500 for the server's own failures, 502/503/504 for what Gemini
     /// did or how busy the server is.
     pub fn http_status(&self) -> http::StatusCode {
-        http::StatusCode::from_u16(self.status_code()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
+        http::StatusCode::from_u16(self.status_code())
+            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn status_code(&self) -> u16 {

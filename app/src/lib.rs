@@ -17,11 +17,11 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+pub mod client;
 pub mod error;
 pub mod markdown;
 pub mod model;
 pub mod transcript;
-pub mod client;
 mod ui;
 
 #[cfg(feature = "hydrate")]

@@ -21,13 +21,17 @@ pub fn to_html(markdown: &str) -> String {
     if markdown.len() > MAX_MARKDOWN_BYTES {
         return format!("<p>{}</p>", escape(markdown));
     }
-    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    let options =
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     let events = Parser::new_ext(markdown, options).map(|event| match event {
         // Raw HTML in an answer is text to show, not markup to obey.
         Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
         Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(lang))) => {
-            let token: String = lang.split_whitespace().next().unwrap_or("").chars().take(20).collect();
-            let plain = token.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+' | '#'));
+            let token: String =
+                lang.split_whitespace().next().unwrap_or("").chars().take(20).collect();
+            let plain = token
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+' | '#'));
             let lang = if plain { token } else { String::new() };
             Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(lang.into())))
         }
@@ -36,9 +40,12 @@ pub fn to_html(markdown: &str) -> String {
         }
         // An image is offered as a link to its source: loading it would tell a third party
         // that the answer was read.
-        Event::Start(Tag::Image { dest_url, title, id, .. }) => {
-            Event::Start(Tag::Link { link_type: LinkType::Inline, dest_url: safe_url(dest_url), title, id })
-        }
+        Event::Start(Tag::Image { dest_url, title, id, .. }) => Event::Start(Tag::Link {
+            link_type: LinkType::Inline,
+            dest_url: safe_url(dest_url),
+            title,
+            id,
+        }),
         Event::End(TagEnd::Image) => Event::End(TagEnd::Link),
         other => other,
     });
@@ -50,11 +57,14 @@ pub fn to_html(markdown: &str) -> String {
 
 /// `url` when its scheme is `http`, `https` or `mailto` (or it has none), else `#`.
 fn safe_url(url: CowStr<'_>) -> CowStr<'_> {
-    let trimmed: String = url.chars().filter(|c| !c.is_ascii_whitespace() && !c.is_ascii_control()).collect();
+    let trimmed: String =
+        url.chars().filter(|c| !c.is_ascii_whitespace() && !c.is_ascii_control()).collect();
     let scheme = trimmed.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
     let has_scheme = scheme.as_ref().is_some_and(|s| !s.contains(['/', '?', '#']));
     match scheme {
-        Some(s) if has_scheme && !matches!(s.as_str(), "http" | "https" | "mailto") => CowStr::Borrowed("#"),
+        Some(s) if has_scheme && !matches!(s.as_str(), "http" | "https" | "mailto") => {
+            CowStr::Borrowed("#")
+        }
         _ => url,
     }
 }
@@ -70,8 +80,17 @@ mod tests {
 
     #[test]
     fn markdown_renders() {
-        let html = to_html("# Title\n\n**bold** and `code`\n\n- a\n- b\n\n| x | y |\n|---|---|\n| 1 | 2 |");
-        for needle in ["<h1>Title</h1>", "<strong>bold</strong>", "<code>code</code>", "<li>a</li>", "<table>", "<td>1</td>"] {
+        let html = to_html(
+            "# Title\n\n**bold** and `code`\n\n- a\n- b\n\n| x | y |\n|---|---|\n| 1 | 2 |",
+        );
+        for needle in [
+            "<h1>Title</h1>",
+            "<strong>bold</strong>",
+            "<code>code</code>",
+            "<li>a</li>",
+            "<table>",
+            "<td>1</td>",
+        ] {
             assert!(html.contains(needle), "{needle} in {html}");
         }
         let code = to_html("```rust\nfn main() {}\n```");
@@ -105,12 +124,23 @@ mod tests {
             // Text is escaped, so every `<` left opens a real tag: check each one.
             for tag in html.split('<').skip(1).map(|t| t.split('>').next().unwrap_or("")) {
                 let name = tag.split_whitespace().next().unwrap_or("");
-                assert!(!["script", "iframe", "svg", "img", "object", "embed", "style"].contains(&name), "{attack} → {html}");
+                assert!(
+                    !["script", "iframe", "svg", "img", "object", "embed", "style"].contains(&name),
+                    "{attack} → {html}"
+                );
                 let attrs = tag.split_whitespace().skip(1).collect::<Vec<_>>().join(" ");
                 // Attribute values are quoted: an `on…=` outside quotes would be a handler.
                 let unquoted: String = attrs.split('"').step_by(2).collect();
-                assert!(!unquoted.contains(" on") && !unquoted.starts_with("on"), "{attack} → {html}");
-                assert!(!tag.contains("javascript:") && !tag.contains("style=") && !tag.contains("data:"), "{attack} → {html}");
+                assert!(
+                    !unquoted.contains(" on") && !unquoted.starts_with("on"),
+                    "{attack} → {html}"
+                );
+                assert!(
+                    !tag.contains("javascript:")
+                        && !tag.contains("style=")
+                        && !tag.contains("data:"),
+                    "{attack} → {html}"
+                );
                 assert!(!tag.contains("vbscript:"), "{attack} → {html}");
             }
         }
@@ -123,7 +153,10 @@ mod tests {
         let html = to_html("[docs](https://ai.google.dev) and [mail](mailto:a@b.c) and [rel](/x)");
         assert!(html.contains(r#"href="https://ai.google.dev""#), "{html}");
         assert!(html.contains(r#"href="mailto:a@b.c""#) && html.contains(r#"href="/x""#), "{html}");
-        assert!(html.contains(r#"rel="noopener noreferrer""#) && html.contains(r#"target="_blank""#), "{html}");
+        assert!(
+            html.contains(r#"rel="noopener noreferrer""#) && html.contains(r#"target="_blank""#),
+            "{html}"
+        );
         assert!(to_html("[x](javascript:alert(1))").contains(r##"href="#""##));
     }
 

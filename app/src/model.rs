@@ -325,7 +325,10 @@ mod tests {
             file_data: Some(FileData { mime_type: "application/pdf".into(), file_uri: "u".into() }),
             ..Part::default()
         };
-        assert_eq!(serde_json::to_string(&part).unwrap(), r#"{"file_data":{"mime_type":"application/pdf","file_uri":"u"}}"#);
+        assert_eq!(
+            serde_json::to_string(&part).unwrap(),
+            r#"{"file_data":{"mime_type":"application/pdf","file_uri":"u"}}"#
+        );
     }
 
     #[test]

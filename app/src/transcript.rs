@@ -1,5 +1,5 @@
-//! A conversation as a file: the export/import format of ChatSphere's format (`docs/export-format.md`),
-//! version `1.2`, field for field:
+//! A conversation as a file: the export/import format of ChatSphere's format
+//! (`docs/export-format.md`), version `1.2`, field for field:
 //!
 //! ```json
 //! {"version": "1.2",
@@ -106,7 +106,8 @@ impl Transcript {
         root.insert("conversation_summaries".into(), summaries);
         root.insert(
             "uploaded_files".into(),
-            serde_json::to_value(&self.uploaded_files).unwrap_or_else(|_| Value::Object(Map::new())),
+            serde_json::to_value(&self.uploaded_files)
+                .unwrap_or_else(|_| Value::Object(Map::new())),
         );
         let mut text = serde_json::to_string_pretty(&Value::Object(root)).unwrap_or_default();
         text.push('\n');
@@ -121,7 +122,8 @@ impl Transcript {
         if text.len() > MAX_IMPORT_BYTES {
             return Err(ImportError::TooLarge { size: text.len(), limit: MAX_IMPORT_BYTES });
         }
-        let value: Value = serde_json::from_str(text).map_err(|e| ImportError::NotJson(e.to_string()))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| ImportError::NotJson(e.to_string()))?;
         check_shape(&value, 0)?;
         let (conversation, summaries, files) = match value {
             Value::Array(messages) => (messages, Value::Array(Vec::new()), None),
@@ -136,22 +138,38 @@ impl Transcript {
                 }
                 let conversation = match root.remove("conversation") {
                     Some(Value::Array(messages)) => messages,
-                    _ => return Err(ImportError::Malformed("`conversation` must be a list of messages".into())),
+                    _ => {
+                        return Err(ImportError::Malformed(
+                            "`conversation` must be a list of messages".into(),
+                        ))
+                    }
                 };
                 let summaries = match root.remove("conversation_summaries") {
                     None | Some(Value::Null) => Value::Array(Vec::new()),
                     Some(s @ Value::Array(_)) => s,
-                    Some(_) => return Err(ImportError::Malformed("`conversation_summaries` must be a list".into())),
+                    Some(_) => {
+                        return Err(ImportError::Malformed(
+                            "`conversation_summaries` must be a list".into(),
+                        ))
+                    }
                 };
                 (conversation, summaries, root.remove("uploaded_files"))
             }
-            _ => return Err(ImportError::Malformed("the file holds neither an export object nor a list of messages".into())),
+            _ => {
+                return Err(ImportError::Malformed(
+                    "the file holds neither an export object nor a list of messages".into(),
+                ))
+            }
         };
         if conversation.len() > MAX_MESSAGES {
-            return Err(ImportError::Malformed(format!("it has {} messages; at most {MAX_MESSAGES} are taken", conversation.len())));
+            return Err(ImportError::Malformed(format!(
+                "it has {} messages; at most {MAX_MESSAGES} are taken",
+                conversation.len()
+            )));
         }
         for (i, message) in conversation.iter().enumerate() {
-            check_message(message).map_err(|why| ImportError::Malformed(format!("message {}: {why}", i + 1)))?;
+            check_message(message)
+                .map_err(|why| ImportError::Malformed(format!("message {}: {why}", i + 1)))?;
         }
         let uploaded_files = match files {
             None | Some(Value::Null) => BTreeMap::new(),
@@ -163,7 +181,11 @@ impl Transcript {
                         .map_err(|e| ImportError::Malformed(format!("`uploaded_files.{id}`: {e}")))
                 })
                 .collect::<Result<_, _>>()?,
-            Some(_) => return Err(ImportError::Malformed("`uploaded_files` must map file ids to their tracking".into())),
+            Some(_) => {
+                return Err(ImportError::Malformed(
+                    "`uploaded_files` must map file ids to their tracking".into(),
+                ))
+            }
         };
         Ok(Transcript { conversation, conversation_summaries: summaries, uploaded_files })
     }
@@ -190,7 +212,9 @@ fn check_message(message: &Value) -> Result<(), String> {
     let object = message.as_object().ok_or("it is not an object")?;
     match object.get("role").and_then(Value::as_str) {
         Some("user" | "model") => {}
-        Some(other) => return Err(format!("unknown role “{}”", other.chars().take(40).collect::<String>())),
+        Some(other) => {
+            return Err(format!("unknown role “{}”", other.chars().take(40).collect::<String>()))
+        }
         None => return Err("it has no role".into()),
     }
     let parts = object.get("parts").and_then(Value::as_array).ok_or("`parts` must be a list")?;
@@ -207,12 +231,16 @@ fn check_part(part: &Value) -> Result<(), String> {
     }
     if let Some(inline) = field(object, "inline_data", "inlineData") {
         let inline = inline.as_object().ok_or("`inline_data` must be an object")?;
-        field(inline, "mime_type", "mimeType").and_then(Value::as_str).ok_or("`inline_data.mime_type` is missing")?;
+        field(inline, "mime_type", "mimeType")
+            .and_then(Value::as_str)
+            .ok_or("`inline_data.mime_type` is missing")?;
         inline.get("data").and_then(Value::as_str).ok_or("`inline_data.data` is missing")?;
     }
     if let Some(file) = field(object, "file_data", "fileData") {
         let file = file.as_object().ok_or("`file_data` must be an object")?;
-        field(file, "file_uri", "fileUri").and_then(Value::as_str).ok_or("`file_data.file_uri` is missing")?;
+        field(file, "file_uri", "fileUri")
+            .and_then(Value::as_str)
+            .ok_or("`file_data.file_uri` is missing")?;
         if let Some(mime) = field(file, "mime_type", "mimeType") {
             mime.as_str().ok_or("`file_data.mime_type` must be text")?;
         }
@@ -242,7 +270,9 @@ pub fn rewrite_file_uri(value: &mut Value, old: &str, new: &str) -> bool {
             }
             changed
         }
-        Value::Array(items) => items.iter_mut().fold(false, |changed, item| rewrite_file_uri(item, old, new) | changed),
+        Value::Array(items) => {
+            items.iter_mut().fold(false, |changed, item| rewrite_file_uri(item, old, new) | changed)
+        }
         _ => false,
     }
 }
@@ -287,12 +317,18 @@ mod tests {
         assert_eq!(t.uploaded_files["prsxstwp6anr"].upload_time.as_u64(), Some(1703752258000));
         assert_eq!(t.conversation[0]["parts"][0]["uuid"], "a1", "unknown fields survive");
         let once = t.to_export();
-        assert!(once.contains(r#""uploadTime": 1703752258000"#) && !once.contains("1703752258000.0"), "{once}");
+        assert!(
+            once.contains(r#""uploadTime": 1703752258000"#) && !once.contains("1703752258000.0"),
+            "{once}"
+        );
         let twice = Transcript::from_export(&once).unwrap().to_export();
         assert_eq!(once, twice);
         let back: Value = serde_json::from_str(&once).unwrap();
         assert_eq!(back["version"], "1.2");
-        assert_eq!(back["conversation_summaries"], serde_json::json!([{"summary": "talked about a report", "upTo": 2}]));
+        assert_eq!(
+            back["conversation_summaries"],
+            serde_json::json!([{"summary": "talked about a report", "upTo": 2}])
+        );
     }
 
     #[test]
@@ -358,7 +394,10 @@ mod tests {
 
     #[test]
     fn file_ids_come_from_uris() {
-        assert_eq!(file_id_of("https://generativelanguage.googleapis.com/v1beta/files/prsxstwp6anr"), Some("prsxstwp6anr"));
+        assert_eq!(
+            file_id_of("https://generativelanguage.googleapis.com/v1beta/files/prsxstwp6anr"),
+            Some("prsxstwp6anr")
+        );
         assert_eq!(file_id_of("http://127.0.0.1:3/v1/files/abc?x=1"), Some("abc"));
         assert_eq!(file_id_of("https://example.com/nothing"), None);
     }
@@ -384,9 +423,17 @@ mod properties {
             prop_oneof![
                 proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
                 proptest::collection::btree_map(
-                    prop_oneof![Just("version".to_string()), Just("conversation".to_string()), Just("parts".to_string()),
-                                Just("role".to_string()), Just("file_data".to_string()), Just("file_uri".to_string()),
-                                Just("uploaded_files".to_string()), Just("text".to_string()), "[a-z_]{1,8}"],
+                    prop_oneof![
+                        Just("version".to_string()),
+                        Just("conversation".to_string()),
+                        Just("parts".to_string()),
+                        Just("role".to_string()),
+                        Just("file_data".to_string()),
+                        Just("file_uri".to_string()),
+                        Just("uploaded_files".to_string()),
+                        Just("text".to_string()),
+                        "[a-z_]{1,8}"
+                    ],
                     inner,
                     0..6,
                 )

@@ -46,7 +46,11 @@ impl ApiError {
 
     /// 400: a `fileUri` that is not a Files-API URI.
     pub fn bad_file_uri(uri: &str) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", format!("Invalid or unsupported file uri: {uri}"))
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            format!("Invalid or unsupported file uri: {uri}"),
+        )
     }
 
     /// 400: the generic refusal.
@@ -137,12 +141,17 @@ impl ApiError {
 
     /// 503: the model is overloaded.
     pub fn unavailable() -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "The model is overloaded. Please try again later.")
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "The model is overloaded. Please try again later.",
+        )
     }
 
     /// The JSON body.
     pub fn body(&self) -> serde_json::Value {
-        let mut error = json!({"code": self.code.as_u16(), "message": self.message, "status": self.status});
+        let mut error =
+            json!({"code": self.code.as_u16(), "message": self.message, "status": self.status});
         if let Some(details) = &self.details {
             error["details"] = details.clone();
         }
@@ -154,8 +163,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry_after = self.retry_delay().map(|d| d.as_secs_f64().ceil() as u64);
         let mut res = (self.code, self.body().to_string()).into_response();
-        res.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=UTF-8"));
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=UTF-8"),
+        );
         if let Some(secs) = retry_after {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
@@ -186,14 +197,19 @@ pub enum GatewayError {
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         let message = match self {
-            GatewayError::MissingKey => "Access denied due to missing subscription key. Make sure to include \
-                 subscription key when making requests to an API.",
-            GatewayError::InvalidKey => "Access denied due to invalid subscription key. Make sure to provide \
-                 a valid key for an active subscription.",
+            GatewayError::MissingKey => {
+                "Access denied due to missing subscription key. Make sure to include \
+                 subscription key when making requests to an API."
+            }
+            GatewayError::InvalidKey => {
+                "Access denied due to invalid subscription key. Make sure to provide \
+                 a valid key for an active subscription."
+            }
         };
         let body = json!({"statusCode": 401, "message": message}).to_string();
         let mut res = (StatusCode::UNAUTHORIZED, body).into_response();
-        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         res
     }
 }

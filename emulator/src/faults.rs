@@ -196,15 +196,20 @@ mod tests {
 
     #[test]
     fn faults_parse_from_the_documented_json() {
-        let f: Fault = serde_json::from_str(r#"{"route":"generate","kind":"rate_limited","retry_delay":"0.05s","count":2}"#).unwrap();
+        let f: Fault = serde_json::from_str(
+            r#"{"route":"generate","kind":"rate_limited","retry_delay":"0.05s","count":2}"#,
+        )
+        .unwrap();
         assert_eq!(f.kind, FaultKind::RateLimited { retry_delay: Duration::from_millis(50) });
         assert_eq!(f.count, 2);
         let f: Fault = serde_json::from_str(r#"{"route":"chunk","kind":"drop"}"#).unwrap();
         assert_eq!((f.kind, f.count), (FaultKind::Drop, 1));
-        let f: Fault = serde_json::from_str(r#"{"route":"get","kind":"hang","hang_for":"2s"}"#).unwrap();
+        let f: Fault =
+            serde_json::from_str(r#"{"route":"get","kind":"hang","hang_for":"2s"}"#).unwrap();
         assert_eq!(f.kind, FaultKind::Hang { hang_for: Duration::from_secs(2) });
         assert!(serde_json::from_str::<Fault>(r#"{"route":"nowhere","kind":"drop"}"#).is_err());
-        let f: Fault = serde_json::from_str(r#"{"route":"files.get","kind":"503","times":3}"#).unwrap();
+        let f: Fault =
+            serde_json::from_str(r#"{"route":"files.get","kind":"503","times":3}"#).unwrap();
         assert_eq!((f.route, f.kind, f.count), (Route::Get, FaultKind::Unavailable, 3));
     }
 

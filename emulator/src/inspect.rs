@@ -39,7 +39,12 @@ pub struct Inspector {
 impl Inspector {
     /// A new inspector for a file of this MIME type.
     pub fn new(mime_type: &str) -> Self {
-        Inspector { mime_type: mime_type.to_string(), size: 0, hasher: Sha256::new(), kept: Vec::new() }
+        Inspector {
+            mime_type: mime_type.to_string(),
+            size: 0,
+            hasher: Sha256::new(),
+            kept: Vec::new(),
+        }
     }
 
     /// Bytes received so far.
@@ -71,7 +76,9 @@ impl Inspector {
     /// The description of everything fed.
     pub fn finish(self) -> Description {
         let complete = self.kept.len() as u64 == self.size;
-        let video_seconds = (complete && self.mime_type.starts_with("video/")).then(|| mp4_duration(&self.kept)).flatten();
+        let video_seconds = (complete && self.mime_type.starts_with("video/"))
+            .then(|| mp4_duration(&self.kept))
+            .flatten();
         let detail = detail(&self.mime_type, &self.kept, complete, video_seconds);
         Description {
             mime_type: self.mime_type,
@@ -99,7 +106,12 @@ impl Description {
     /// One line for an answer, e.g.
     /// `image/jpeg, 1234567 bytes, SHA-256 0123456789ab, 3000×2000 px`.
     pub fn summary(&self) -> String {
-        let mut line = format!("{}, {} bytes, SHA-256 {}", self.mime_type, self.size_bytes, &self.sha256_hex[..12]);
+        let mut line = format!(
+            "{}, {} bytes, SHA-256 {}",
+            self.mime_type,
+            self.size_bytes,
+            &self.sha256_hex[..12]
+        );
         if let Some(detail) = &self.detail {
             line.push_str(", ");
             line.push_str(detail);
@@ -108,7 +120,12 @@ impl Description {
     }
 }
 
-fn detail(mime_type: &str, bytes: &[u8], complete: bool, video_seconds: Option<f64>) -> Option<String> {
+fn detail(
+    mime_type: &str,
+    bytes: &[u8],
+    complete: bool,
+    video_seconds: Option<f64>,
+) -> Option<String> {
     if mime_type.starts_with("image/") {
         let size = imagesize::blob_size(bytes).ok()?;
         return Some(format!("{}×{} px", size.width, size.height));
@@ -162,8 +179,12 @@ mod tests {
     #[test]
     fn hash_field_is_base64_of_hex() {
         let d = Description::of("text/plain", b"hello");
-        assert_eq!(d.sha256_hex, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
-        let decoded = base64::engine::general_purpose::STANDARD.decode(d.sha256_hash_field()).unwrap();
+        assert_eq!(
+            d.sha256_hex,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        let decoded =
+            base64::engine::general_purpose::STANDARD.decode(d.sha256_hash_field()).unwrap();
         assert_eq!(decoded, d.sha256_hex.as_bytes());
         assert_eq!(d.summary(), "text/plain, 5 bytes, SHA-256 2cf24dba5fb0");
     }

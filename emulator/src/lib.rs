@@ -53,8 +53,8 @@ pub struct EmulatorConfig {
     pub control: bool,
 }
 
-/// Gateway mode, modelled on ChatSphere's format (`docs/export-format.md`): every route is served again
-/// under `prefix`, guarded by `Ocp-Apim-Subscription-Key: key`; the resumable start is
+/// Gateway mode, modelled on ChatSphere's format (`docs/export-format.md`): every route is served
+/// again under `prefix`, guarded by `Ocp-Apim-Subscription-Key: key`; the resumable start is
 /// taken at `{prefix}/files` (and `{prefix}/upload/{v}/files`), and its `x-goog-upload-url`
 /// points at `https://generativelanguage.googleapis.com/upload/v1beta/files?…`, as real
 /// Gemini's does through a gateway that passes headers through. Only a client that keeps the

@@ -35,7 +35,12 @@ struct Cli {
     chunk_delay_ms: u64,
     /// Gateway mode: also serve everything under --gateway-prefix, guarded by this
     /// `Ocp-Apim-Subscription-Key`.
-    #[arg(long, env = "GEMINI_EMULATOR_GATEWAY_KEY", hide_env_values = true, requires = "gateway_prefix")]
+    #[arg(
+        long,
+        env = "GEMINI_EMULATOR_GATEWAY_KEY",
+        hide_env_values = true,
+        requires = "gateway_prefix"
+    )]
     gateway_key: Option<String>,
     /// Path prefix of gateway mode, e.g. `/gemini`.
     #[arg(long, requires = "gateway_key", value_parser = parse_prefix)]
@@ -46,7 +51,8 @@ struct Cli {
 }
 
 fn parse_prefix_duration(text: &str) -> Result<(String, Duration), String> {
-    let (prefix, duration) = text.split_once('=').ok_or("expected PREFIX=DURATION, e.g. video/=3s")?;
+    let (prefix, duration) =
+        text.split_once('=').ok_or("expected PREFIX=DURATION, e.g. video/=3s")?;
     let duration = humantime::parse_duration(duration).map_err(|e| e.to_string())?;
     Ok((prefix.to_string(), duration))
 }
@@ -62,17 +68,26 @@ fn parse_prefix(text: &str) -> Result<String, String> {
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let cli = Cli::parse();
     let defaults = EmulatorConfig::default();
     let config = EmulatorConfig {
         processing: Duration::from_millis(cli.processing_ms),
-        processing_by_prefix: if cli.processing_for.is_empty() { defaults.processing_by_prefix } else { cli.processing_for },
+        processing_by_prefix: if cli.processing_for.is_empty() {
+            defaults.processing_by_prefix
+        } else {
+            cli.processing_for
+        },
         file_ttl: Duration::from_secs(cli.file_ttl_secs),
         api_key: cli.api_key,
         chunk_delay: Duration::from_millis(cli.chunk_delay_ms),
-        gateway: cli.gateway_key.zip(cli.gateway_prefix).map(|(key, prefix)| GatewayConfig { key, prefix }),
+        gateway: cli
+            .gateway_key
+            .zip(cli.gateway_prefix)
+            .map(|(key, prefix)| GatewayConfig { key, prefix }),
         control: cli.control,
     };
     let listener = tokio::net::TcpListener::bind(cli.listen).await?;

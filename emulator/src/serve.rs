@@ -44,12 +44,15 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
         tokio::spawn(async move {
             let kill = Arc::new(Notify::new());
             let handle = Connection(kill.clone());
-            let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(handle.clone());
-                let mut router = router.clone();
-                async move { router.call(Request::from(req.map(axum::body::Body::new))).await }
-            });
-            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            let service = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(handle.clone());
+                    let mut router = router.clone();
+                    async move { router.call(Request::from(req.map(axum::body::Body::new))).await }
+                },
+            );
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
             tokio::select! {
                 result = conn => {
                     if let Err(e) = result {

@@ -214,7 +214,11 @@ impl State {
         let id = new_upload_id();
         let now = self.now();
         let mut uploads = lock(&self.uploads);
-        uploads.retain(|_, s| s.try_lock().map_or(true, |s| now.duration_since(s.started).unwrap_or_default() < UPLOAD_SESSION_TTL));
+        uploads.retain(|_, s| {
+            s.try_lock().map_or(true, |s| {
+                now.duration_since(s.started).unwrap_or_default() < UPLOAD_SESSION_TTL
+            })
+        });
         uploads.insert(id.clone(), Arc::new(tokio::sync::Mutex::new(session)));
         id
     }
@@ -242,7 +246,11 @@ impl FileRecord {
             return "FAILED";
         }
         let age = now.duration_since(self.created).unwrap_or_default();
-        if age < self.processing { "PROCESSING" } else { "ACTIVE" }
+        if age < self.processing {
+            "PROCESSING"
+        } else {
+            "ACTIVE"
+        }
     }
 
     /// The File resource as Gemini writes it (camelCase, `sizeBytes` a string, `error` when
@@ -251,7 +259,8 @@ impl FileRecord {
         let d = &self.description;
         let created = rfc3339(self.created);
         let state = self.state(now);
-        let updated = if state == "PROCESSING" { self.created } else { self.created + self.processing };
+        let updated =
+            if state == "PROCESSING" { self.created } else { self.created + self.processing };
         let mut file = json!({
             "name": format!("files/{}", self.id),
             "mimeType": d.mime_type,

@@ -8,7 +8,12 @@ use crate::{EmulatorConfig, LoggedRequest, RunningEmulator};
 /// The default configuration, but Files are `ACTIVE` at once and answers stream without
 /// pauses: what most tests want.
 pub fn instant() -> EmulatorConfig {
-    EmulatorConfig { processing: Duration::ZERO, processing_by_prefix: Vec::new(), chunk_delay: Duration::ZERO, ..EmulatorConfig::default() }
+    EmulatorConfig {
+        processing: Duration::ZERO,
+        processing_by_prefix: Vec::new(),
+        chunk_delay: Duration::ZERO,
+        ..EmulatorConfig::default()
+    }
 }
 
 /// An emulator with `config` on a free port of `127.0.0.1`.
@@ -16,13 +21,24 @@ pub fn instant() -> EmulatorConfig {
 /// # Panics
 /// When no loopback port can be bound (a test cannot go on without it).
 pub async fn spawn_local(config: EmulatorConfig) -> RunningEmulator {
-    crate::spawn("127.0.0.1:0".parse().expect("a loopback address"), config).await.expect("the emulator binds a loopback port")
+    crate::spawn("127.0.0.1:0".parse().expect("a loopback address"), config)
+        .await
+        .expect("the emulator binds a loopback port")
 }
 
 /// The requests `emulator` logged whose method is `method` and whose path contains
 /// `path_contains`, oldest first.
-pub fn requests(emulator: &RunningEmulator, method: &str, path_contains: &str) -> Vec<LoggedRequest> {
-    emulator.emulator.request_log().into_iter().filter(|r| r.method == method && r.path.contains(path_contains)).collect()
+pub fn requests(
+    emulator: &RunningEmulator,
+    method: &str,
+    path_contains: &str,
+) -> Vec<LoggedRequest> {
+    emulator
+        .emulator
+        .request_log()
+        .into_iter()
+        .filter(|r| r.method == method && r.path.contains(path_contains))
+        .collect()
 }
 
 /// The smallest MP4 the emulator can describe: `ftyp` + `moov{mvhd v0}` with this `timescale`

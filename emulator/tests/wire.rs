@@ -13,11 +13,23 @@ async fn emulator(config: EmulatorConfig) -> RunningEmulator {
 }
 
 fn controlled() -> EmulatorConfig {
-    EmulatorConfig { processing: Duration::ZERO, chunk_delay: Duration::ZERO, control: true, ..Default::default() }
+    EmulatorConfig {
+        processing: Duration::ZERO,
+        chunk_delay: Duration::ZERO,
+        control: true,
+        ..Default::default()
+    }
 }
 
 /// Start (with the given body) and one `upload, finalize`; returns the finalize answer.
-async fn upload(emu: &RunningEmulator, version: &str, key: &str, mime: &str, bytes: &[u8], start_body: Value) -> Response {
+async fn upload(
+    emu: &RunningEmulator,
+    version: &str,
+    key: &str,
+    mime: &str,
+    bytes: &[u8],
+    start_body: Value,
+) -> Response {
     let http = Client::new();
     let res = http
         .post(format!("{}/upload/{version}/files", emu.base_url()))
@@ -67,14 +79,20 @@ async fn generate(emu: &RunningEmulator, key: &str, body: &Value) -> Response {
 async fn error_of(res: Response) -> (u16, String, String) {
     let code = res.status().as_u16();
     let body: Value = res.json().await.unwrap();
-    (code, body["error"]["status"].as_str().unwrap_or("").into(), body["error"]["message"].as_str().unwrap_or("").into())
+    (
+        code,
+        body["error"]["status"].as_str().unwrap_or("").into(),
+        body["error"]["message"].as_str().unwrap_or("").into(),
+    )
 }
 
 #[tokio::test]
 async fn the_file_resource_is_as_documented_for_both_start_casings() {
     let emu = emulator(controlled()).await;
-    let snake = json!({"file": {"display_name": "snake", "mime_type": "text/plain", "size_bytes": 5}});
-    let camel = json!({"file": {"displayName": "camel", "mimeType": "text/plain", "sizeBytes": "5"}});
+    let snake =
+        json!({"file": {"display_name": "snake", "mime_type": "text/plain", "size_bytes": 5}});
+    let camel =
+        json!({"file": {"displayName": "camel", "mimeType": "text/plain", "sizeBytes": "5"}});
     for (version, body, name) in [("v1", snake, "snake"), ("v1beta", camel, "camel")] {
         let file = file_of(upload(&emu, version, "k", "text/plain", b"hello", body).await).await;
         let id = file["name"].as_str().unwrap().strip_prefix("files/").unwrap().to_string();
@@ -84,7 +102,9 @@ async fn the_file_resource_is_as_documented_for_both_start_casings() {
         assert_eq!(file["sizeBytes"], "5", "int64 as a string");
         assert_eq!(file["source"], "UPLOADED");
         assert_eq!(file["uri"], format!("{}/{version}/files/{id}", emu.base_url()));
-        let hash = base64::engine::general_purpose::STANDARD.decode(file["sha256Hash"].as_str().unwrap()).unwrap();
+        let hash = base64::engine::general_purpose::STANDARD
+            .decode(file["sha256Hash"].as_str().unwrap())
+            .unwrap();
         assert_eq!(hash, b"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
         for field in ["createTime", "updateTime", "expirationTime"] {
             let t = file[field].as_str().unwrap();
@@ -94,7 +114,12 @@ async fn the_file_resource_is_as_documented_for_both_start_casings() {
         let expires = humantime::parse_rfc3339(file["expirationTime"].as_str().unwrap()).unwrap();
         assert_eq!(expires.duration_since(created).unwrap(), Duration::from_secs(48 * 3600));
         // files.get answers the same resource, unwrapped; ?key= works as well as the header.
-        let got: Value = reqwest::get(format!("{}/{version}/files/{id}?key=k", emu.base_url())).await.unwrap().json().await.unwrap();
+        let got: Value = reqwest::get(format!("{}/{version}/files/{id}?key=k", emu.base_url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(got["name"], file["name"]);
     }
 }
@@ -136,7 +161,10 @@ async fn query_cancel_and_offsets() {
 
     let res = upload(&emu, "v1beta", "k", "bad/mime_type", b"x", json!({})).await;
     assert_eq!(res.headers()["x-goog-upload-status"], "final");
-    assert_eq!(error_of(res).await, (400, "INVALID_ARGUMENT".into(), "Unsupported MIME type: bad/mime_type".into()));
+    assert_eq!(
+        error_of(res).await,
+        (400, "INVALID_ARGUMENT".into(), "Unsupported MIME type: bad/mime_type".into())
+    );
 
     // cancel ends a session.
     let start = http
@@ -162,44 +190,91 @@ async fn keys_ownership_and_expiry() {
     let (code, status, message) = error_of(no_key).await;
     assert_eq!((code, status.as_str()), (403, "PERMISSION_DENIED"));
     assert!(message.starts_with("Method doesn't allow unregistered callers"));
-    let wrong: Value = Client::new().get(format!("{}/v1beta/files", emu.base_url())).header("x-goog-api-key", "nope").send().await.unwrap().json().await.unwrap();
+    let wrong: Value = Client::new()
+        .get(format!("{}/v1beta/files", emu.base_url()))
+        .header("x-goog-api-key", "nope")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(wrong["error"]["code"], 400);
     assert_eq!(wrong["error"]["details"][0]["reason"], "API_KEY_INVALID");
 
-    let file = file_of(upload(&emu, "v1beta", "right", "text/plain", b"mine", json!({})).await).await;
+    let file =
+        file_of(upload(&emu, "v1beta", "right", "text/plain", b"mine", json!({})).await).await;
     let ask = json!({"contents": [{"role": "user", "parts": [{"file_data": {"file_uri": file["uri"], "mime_type": "text/plain"}}]}]});
     assert_eq!(generate(&emu, "right", &ask).await.status(), 200);
 
     // Past its expirationTime the File is gone: 403 with Gemini's text.
-    let clock: Value = Client::new().post(format!("{}/_emulator/clock", emu.base_url())).json(&json!({"by": "48h 1m"})).send().await.unwrap().json().await.unwrap();
+    let clock: Value = Client::new()
+        .post(format!("{}/_emulator/clock", emu.base_url()))
+        .json(&json!({"by": "48h 1m"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(clock["now"].as_str().unwrap().ends_with('Z'));
     let id = file["name"].as_str().unwrap().strip_prefix("files/").unwrap();
     let (code, status, message) = error_of(generate(&emu, "right", &ask).await).await;
     assert_eq!((code, status.as_str()), (403, "PERMISSION_DENIED"));
-    assert_eq!(message, format!("You do not have permission to access the File {id} or it may not exist."));
-    let list: Value = Client::new().get(format!("{}/v1beta/files", emu.base_url())).header("x-goog-api-key", "right").send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        message,
+        format!("You do not have permission to access the File {id} or it may not exist.")
+    );
+    let list: Value = Client::new()
+        .get(format!("{}/v1beta/files", emu.base_url()))
+        .header("x-goog-api-key", "right")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list, json!({}), "an empty list is {{}}");
 
     // `DELETE` puts the clock back to the wall clock; a File once gone stays gone.
-    let reset: Value = Client::new().delete(format!("{}/_emulator/clock", emu.base_url())).send().await.unwrap().json().await.unwrap();
+    let reset: Value = Client::new()
+        .delete(format!("{}/_emulator/clock", emu.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let now = humantime::parse_rfc3339_weak(reset["now"].as_str().unwrap()).unwrap();
-    assert!(now.duration_since(std::time::SystemTime::now()).unwrap_or_default() < Duration::from_secs(5), "back to the wall clock");
+    assert!(
+        now.duration_since(std::time::SystemTime::now()).unwrap_or_default()
+            < Duration::from_secs(5),
+        "back to the wall clock"
+    );
     assert_eq!(generate(&emu, "right", &ask).await.status(), 403);
 }
 
 #[tokio::test]
 async fn generate_accepts_both_casings_and_refuses_like_gemini() {
-    let emu = emulator(EmulatorConfig { processing: Duration::from_secs(600), ..controlled() }).await;
+    let emu =
+        emulator(EmulatorConfig { processing: Duration::from_secs(600), ..controlled() }).await;
     let slow = file_of(upload(&emu, "v1beta", "k", "text/plain", b"slow", json!({})).await).await;
     assert_eq!(slow["state"], "PROCESSING");
     let id = slow["name"].as_str().unwrap().strip_prefix("files/").unwrap().to_string();
     let mixed = json!({"contents": [{"parts": [{"fileData": {"file_uri": slow["uri"], "mimeType": "text/plain"}}]}]});
     assert_eq!(
         error_of(generate(&emu, "k", &mixed).await).await,
-        (400, "FAILED_PRECONDITION".into(), format!("The File {id} is not in an ACTIVE state and usage is not allowed."))
+        (
+            400,
+            "FAILED_PRECONDITION".into(),
+            format!("The File {id} is not in an ACTIVE state and usage is not allowed.")
+        )
     );
     let bad = json!({"contents": [{"parts": [{"file_data": {"file_uri": "gs://bucket/x"}}]}]});
-    assert_eq!(error_of(generate(&emu, "k", &bad).await).await.2, "Invalid or unsupported file uri: gs://bucket/x");
+    assert_eq!(
+        error_of(generate(&emu, "k", &bad).await).await.2,
+        "Invalid or unsupported file uri: gs://bucket/x"
+    );
     let res = Client::new()
         .post(format!("{}/v1beta/models/nope-1:generateContent", emu.base_url()))
         .header("x-goog-api-key", "k")
@@ -210,9 +285,22 @@ async fn generate_accepts_both_casings_and_refuses_like_gemini() {
     assert_eq!(res.status(), 404);
 
     // FAILED on demand, through the control surface.
-    let res = Client::new().post(format!("{}/_emulator/files/{id}/fail", emu.base_url())).json(&json!({"message": "Virus scan failed"})).send().await.unwrap();
+    let res = Client::new()
+        .post(format!("{}/_emulator/files/{id}/fail", emu.base_url()))
+        .json(&json!({"message": "Virus scan failed"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
-    let got: Value = Client::new().get(format!("{}/v1/files/{id}", emu.base_url())).header("x-goog-api-key", "k").send().await.unwrap().json().await.unwrap();
+    let got: Value = Client::new()
+        .get(format!("{}/v1/files/{id}", emu.base_url()))
+        .header("x-goog-api-key", "k")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(got["state"], "FAILED");
     assert_eq!(got["error"]["message"], "Virus scan failed");
 }
@@ -225,14 +313,23 @@ async fn videos_process_longer_and_carry_video_metadata() {
         ..controlled()
     };
     let emu = emulator(config).await;
-    let image = file_of(upload(&emu, "v1beta", "k", "image/png", b"\x89PNG", json!({})).await).await;
+    let image =
+        file_of(upload(&emu, "v1beta", "k", "image/png", b"\x89PNG", json!({})).await).await;
     assert_eq!(image["state"], "ACTIVE");
     let mp4 = gemini_emulator::testing::tiny_mp4(1000, 2500);
     let video = file_of(upload(&emu, "v1beta", "k", "video/mp4", &mp4, json!({})).await).await;
     assert_eq!(video["state"], "PROCESSING");
     assert!(video.get("videoMetadata").is_none());
     tokio::time::sleep(Duration::from_millis(450)).await;
-    let got: Value = Client::new().get(format!("{}/v1beta/{}", emu.base_url(), video["name"].as_str().unwrap())).header("x-goog-api-key", "k").send().await.unwrap().json().await.unwrap();
+    let got: Value = Client::new()
+        .get(format!("{}/v1beta/{}", emu.base_url(), video["name"].as_str().unwrap()))
+        .header("x-goog-api-key", "k")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(got["state"], "ACTIVE");
     assert_eq!(got["videoMetadata"]["videoDuration"], "2.5s");
 }
@@ -251,11 +348,16 @@ async fn sse_frames_are_crlf_with_stop_and_usage_last() {
     let body = res.text().await.unwrap();
     let frames: Vec<&str> = body.split("\r\n\r\n").filter(|f| !f.is_empty()).collect();
     assert!(frames.len() >= 3);
-    let chunks: Vec<Value> = frames.iter().map(|f| serde_json::from_str(f.strip_prefix("data: ").unwrap()).unwrap()).collect();
+    let chunks: Vec<Value> = frames
+        .iter()
+        .map(|f| serde_json::from_str(f.strip_prefix("data: ").unwrap()).unwrap())
+        .collect();
     let last = chunks.last().unwrap();
     assert_eq!(last["candidates"][0]["finishReason"], "STOP");
     assert!(last["usageMetadata"]["totalTokenCount"].as_u64().unwrap() > 0);
-    assert!(chunks[..chunks.len() - 1].iter().all(|c| c["candidates"][0].get("finishReason").is_none()));
+    assert!(chunks[..chunks.len() - 1]
+        .iter()
+        .all(|c| c["candidates"][0].get("finishReason").is_none()));
 }
 
 #[tokio::test]
@@ -278,18 +380,41 @@ async fn the_control_surface_arms_faults_scripts_answers_and_shows_requests() {
     assert_eq!(res.status(), 429);
     assert_eq!(res.headers()["retry-after"], "2");
     let body: Value = res.json().await.unwrap();
-    let retry = body["error"]["details"].as_array().unwrap().iter().find(|d| d["@type"] == "type.googleapis.com/google.rpc.RetryInfo").unwrap();
+    let retry = body["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["@type"] == "type.googleapis.com/google.rpc.RetryInfo")
+        .unwrap();
     assert_eq!(retry["retryDelay"], "2s");
-    let res = http.get(format!("{base}/v1beta/files")).header("x-goog-api-key", "k").send().await.unwrap();
+    let res = http
+        .get(format!("{base}/v1beta/files"))
+        .header("x-goog-api-key", "k")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 500);
 
-    http.post(format!("{base}/_emulator/answers")).json(&json!({"texts": ["<img src=x onerror=alert(1)>"]})).send().await.unwrap();
+    http.post(format!("{base}/_emulator/answers"))
+        .json(&json!({"texts": ["<img src=x onerror=alert(1)>"]}))
+        .send()
+        .await
+        .unwrap();
     let answer: Value = generate(&emu, "k", &ask).await.json().await.unwrap();
-    assert_eq!(answer["candidates"][0]["content"]["parts"][0]["text"], "<img src=x onerror=alert(1)>");
+    assert_eq!(
+        answer["candidates"][0]["content"]["parts"][0]["text"],
+        "<img src=x onerror=alert(1)>"
+    );
 
-    let bad = http.post(format!("{base}/_emulator/faults")).json(&json!({"route": "nowhere", "kind": "drop"})).send().await.unwrap();
+    let bad = http
+        .post(format!("{base}/_emulator/faults"))
+        .json(&json!({"route": "nowhere", "kind": "drop"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 400);
-    let log: Value = http.get(format!("{base}/_emulator/requests")).send().await.unwrap().json().await.unwrap();
+    let log: Value =
+        http.get(format!("{base}/_emulator/requests")).send().await.unwrap().json().await.unwrap();
     let log = log["requests"].as_array().unwrap();
     assert_eq!(log.len(), 3);
     assert_eq!(log[0]["fault"], "rate_limited");

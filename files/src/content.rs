@@ -24,7 +24,11 @@ pub fn essence(mime_type: &str) -> Option<String> {
 pub fn display_name(raw: &str) -> String {
     let name: String = raw.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect();
     let name = name.trim();
-    if name.is_empty() { "file".into() } else { name.to_string() }
+    if name.is_empty() {
+        "file".into()
+    } else {
+        name.to_string()
+    }
 }
 
 /// Checks the declared MIME type against the content's magic bytes (`head`: the first bytes)
@@ -63,14 +67,21 @@ mod tests {
     #[test]
     fn declared_types_must_match_the_magic_bytes() {
         assert_eq!(content_matches("image/png", PNG), Ok(()));
-        assert_eq!(content_matches("image/jpg", b"\xff\xd8\xff\xe0\0\x10JFIF"), Ok(()), "same family");
+        assert_eq!(
+            content_matches("image/jpg", b"\xff\xd8\xff\xe0\0\x10JFIF"),
+            Ok(()),
+            "same family"
+        );
         assert_eq!(content_matches("application/pdf", PDF), Ok(()));
         assert_eq!(content_matches("text/plain", b"just words, no signature"), Ok(()));
         assert_eq!(content_matches("text/csv", b""), Ok(()));
         assert_eq!(content_matches("image/png", PDF), Err("application/pdf".into()));
         assert_eq!(content_matches("application/pdf", PNG), Err("image/png".into()));
         assert_eq!(content_matches("text/plain", PNG), Err("image/png".into()));
-        assert!(content_matches("image/jpeg", ELF.as_slice()).is_err(), "an executable sent as an image");
+        assert!(
+            content_matches("image/jpeg", ELF.as_slice()).is_err(),
+            "an executable sent as an image"
+        );
         assert!(content_matches("application/pdf", ELF.as_slice()).is_err());
     }
 
@@ -78,8 +89,23 @@ mod tests {
     fn mime_types_are_checked_and_reduced_to_their_essence() {
         assert_eq!(essence("text/csv; charset=utf-8").as_deref(), Some("text/csv"));
         assert_eq!(essence(" Image/PNG ").as_deref(), Some("image/png"));
-        assert_eq!(essence("application/vnd.openxmlformats-officedocument.wordprocessingml.document").as_deref().map(str::len), Some(71));
-        for bad in ["\0", "text", "text/", "/plain", "text/pl ain", "text/plain\0", "te\nxt/plain", "", "a/b/c"] {
+        assert_eq!(
+            essence("application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+                .as_deref()
+                .map(str::len),
+            Some(71)
+        );
+        for bad in [
+            "\0",
+            "text",
+            "text/",
+            "/plain",
+            "text/pl ain",
+            "text/plain\0",
+            "te\nxt/plain",
+            "",
+            "a/b/c",
+        ] {
             assert_eq!(essence(bad), None, "{bad:?}");
         }
     }
@@ -88,7 +114,11 @@ mod tests {
     fn display_names_are_sanitised() {
         assert_eq!(display_name("  report.pdf "), "report.pdf");
         assert_eq!(display_name("a\u{0}b\r\nc\u{7f}.txt"), "abc.txt");
-        assert_eq!(display_name("../../etc/passwd"), "../../etc/passwd", "kept as text: never a path");
+        assert_eq!(
+            display_name("../../etc/passwd"),
+            "../../etc/passwd",
+            "kept as text: never a path"
+        );
         assert_eq!(display_name("\u{1}\u{2}"), "file");
         assert_eq!(display_name(&"x".repeat(600)).chars().count(), MAX_NAME_CHARS);
     }

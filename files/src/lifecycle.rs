@@ -91,7 +91,12 @@ impl Lifecycle {
     ///
     /// # Errors
     /// [`FilesError::Registry`].
-    pub async fn usable_copy(&self, owner: &str, sha256: &str, now: SystemTime) -> Result<Option<FileRow>, FilesError> {
+    pub async fn usable_copy(
+        &self,
+        owner: &str,
+        sha256: &str,
+        now: SystemTime,
+    ) -> Result<Option<FileRow>, FilesError> {
         let copies = self.registry.active_copies(owner, &self.upstream_id, sha256).await?;
         Ok(copies.into_iter().find(|c| self.usable(c, now)))
     }
@@ -110,8 +115,16 @@ impl Lifecycle {
             mime_type: upload.mime_type.clone(),
             size_bytes: upload.size_bytes,
         };
-        let file = self.gemini.upload_from(&req, upload.source).await.map_err(|e| FilesError::gemini(e, Some(name)))?;
-        let file = self.gemini.wait_active(file, &self.poll).await.map_err(|e| FilesError::gemini(e, Some(name)))?;
+        let file = self
+            .gemini
+            .upload_from(&req, upload.source)
+            .await
+            .map_err(|e| FilesError::gemini(e, Some(name)))?;
+        let file = self
+            .gemini
+            .wait_active(file, &self.poll)
+            .await
+            .map_err(|e| FilesError::gemini(e, Some(name)))?;
         let row = FileRow {
             owner: upload.owner,
             upstream: self.upstream_id.clone(),
@@ -146,10 +159,12 @@ impl Lifecycle {
     /// [`FilesError`] when the registry, the store or the re-upload fails (the conversation is
     /// not changed then: the person can try again).
     pub async fn refresh(&self, row: &FileRow) -> Result<Option<FileRow>, FilesError> {
-        let flight = self.flights.slot(format!("{}\n{}\n{}", row.owner, self.upstream_id, row.sha256));
+        let flight =
+            self.flights.slot(format!("{}\n{}\n{}", row.owner, self.upstream_id, row.sha256));
         let _turn = flight.lock().await;
         let now = SystemTime::now();
-        let copies = self.registry.active_copies(&row.owner, &self.upstream_id, &row.sha256).await?;
+        let copies =
+            self.registry.active_copies(&row.owner, &self.upstream_id, &row.sha256).await?;
         let mut stand_in = None;
         for copy in copies.into_iter().filter(|c| c.uri != row.uri) {
             if self.usable(&copy, now) {
@@ -173,7 +188,8 @@ impl Lifecycle {
     /// # Errors
     /// [`FilesError`] when the registry fails.
     pub async fn refreshable(&self, row: &FileRow, now: SystemTime) -> Result<bool, FilesError> {
-        let copies = self.registry.active_copies(&row.owner, &self.upstream_id, &row.sha256).await?;
+        let copies =
+            self.registry.active_copies(&row.owner, &self.upstream_id, &row.sha256).await?;
         if copies.iter().any(|c| c.uri != row.uri && self.usable(c, now)) {
             return Ok(true);
         }

@@ -24,7 +24,10 @@ use std::{
 
 use bytes::Bytes;
 use futures::{future::BoxFuture, Stream, StreamExt, TryStreamExt};
-use object_store::{buffered::BufWriter, local::LocalFileSystem, path::Path as Key, GetOptions, GetRange, ObjectStore, ObjectStoreExt};
+use object_store::{
+    buffered::BufWriter, local::LocalFileSystem, path::Path as Key, GetOptions, GetRange,
+    ObjectStore, ObjectStoreExt,
+};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
@@ -98,8 +101,10 @@ impl gemini::UploadSource for StoredBytes {
                 // object_store refuses an empty range; a zero-byte file has only this one.
                 return Ok(futures::stream::empty().boxed());
             }
-            let options = GetOptions { range: Some(GetRange::Bounded(range)), ..GetOptions::default() };
-            let result = self.store.get_opts(&self.key, options).await.map_err(std::io::Error::other)?;
+            let options =
+                GetOptions { range: Some(GetRange::Bounded(range)), ..GetOptions::default() };
+            let result =
+                self.store.get_opts(&self.key, options).await.map_err(std::io::Error::other)?;
             Ok(result.into_stream().map_err(std::io::Error::other).boxed())
         })
     }
@@ -133,9 +138,18 @@ impl Originals {
     ///
     /// # Errors
     /// [`OriginalsError::Store`] when the folder cannot be created.
-    pub fn local(data_dir: &std::path::Path, registry: Registry, policy: RetainPolicy) -> Result<Self, OriginalsError> {
+    pub fn local(
+        data_dir: &std::path::Path,
+        registry: Registry,
+        policy: RetainPolicy,
+    ) -> Result<Self, OriginalsError> {
         let root = data_dir.join("originals");
-        std::fs::create_dir_all(&root).map_err(|e| OriginalsError::Store(object_store::Error::Generic { store: "local", source: Box::new(e) }))?;
+        std::fs::create_dir_all(&root).map_err(|e| {
+            OriginalsError::Store(object_store::Error::Generic {
+                store: "local",
+                source: Box::new(e),
+            })
+        })?;
         let store = LocalFileSystem::new_with_prefix(&root)?.with_automatic_cleanup(true);
         Ok(Originals { store: Arc::new(store), registry, policy })
     }
@@ -166,7 +180,9 @@ impl Originals {
             now_ms(),
             STAGED.fetch_add(1, Ordering::Relaxed)
         ));
-        let mut writer = BufWriter::with_capacity(self.store.clone(), key.clone(), SPOOL_BUFFER_BYTES).with_max_concurrency(SPOOL_PARTS_IN_FLIGHT);
+        let mut writer =
+            BufWriter::with_capacity(self.store.clone(), key.clone(), SPOOL_BUFFER_BYTES)
+                .with_max_concurrency(SPOOL_PARTS_IN_FLIGHT);
         let mut hasher = Sha256::new();
         let mut size_bytes = 0u64;
         let mut body = std::pin::pin!(body);
@@ -180,7 +196,12 @@ impl Originals {
                 hasher.update(&chunk);
                 writer.put(chunk).await?;
             }
-            writer.shutdown().await.map_err(|e| OriginalsError::Store(object_store::Error::Generic { store: "local", source: Box::new(e) }))
+            writer.shutdown().await.map_err(|e| {
+                OriginalsError::Store(object_store::Error::Generic {
+                    store: "local",
+                    source: Box::new(e),
+                })
+            })
         }
         .await;
         if let Err(e) = outcome {
@@ -214,7 +235,11 @@ impl Originals {
     ///
     /// # Errors
     /// [`OriginalsError`]; the staging copy is deleted whatever happens.
-    pub async fn keep(&self, spooled: Spooled, from: &crate::ClientKey) -> Result<bool, OriginalsError> {
+    pub async fn keep(
+        &self,
+        spooled: Spooled,
+        from: &crate::ClientKey,
+    ) -> Result<bool, OriginalsError> {
         if !self.policy.enabled() || spooled.size_bytes > self.policy.max_bytes {
             self.discard(spooled).await;
             return Ok(false);
@@ -224,7 +249,11 @@ impl Originals {
             self.discard(spooled).await;
             return Err(e.into());
         }
-        let original = Original { size_bytes: spooled.size_bytes, stored_at_ms: now_ms(), charged_to: holder_key(from) };
+        let original = Original {
+            size_bytes: spooled.size_bytes,
+            stored_at_ms: now_ms(),
+            charged_to: holder_key(from),
+        };
         self.registry.add_original(&spooled.sha256, original).await?;
         self.evict().await?;
         Ok(self.registry.original(&spooled.sha256).await?.is_some())
@@ -270,9 +299,14 @@ impl Originals {
         }
         let key = Self::content_key(sha256);
         match self.store.head(&key).await {
-            Ok(_) => Ok(Some((StoredBytes { store: self.store.clone(), key }, original.size_bytes))),
+            Ok(_) => {
+                Ok(Some((StoredBytes { store: self.store.clone(), key }, original.size_bytes)))
+            }
             Err(object_store::Error::NotFound { .. }) => {
-                tracing::warn!(sha256, "a retained original is missing from the store; forgetting it");
+                tracing::warn!(
+                    sha256,
+                    "a retained original is missing from the store; forgetting it"
+                );
                 self.registry.remove_original(sha256).await?;
                 Ok(None)
             }
@@ -314,7 +348,8 @@ impl Originals {
     }
 
     fn stored_before_ms(&self) -> i64 {
-        now_ms().saturating_sub(i64::try_from(self.policy.retain_for.as_millis()).unwrap_or(i64::MAX))
+        now_ms()
+            .saturating_sub(i64::try_from(self.policy.retain_for.as_millis()).unwrap_or(i64::MAX))
     }
 
     /// Deletes the originals the policy no longer allows: older than `retain_for`, then the
@@ -324,7 +359,11 @@ impl Originals {
     /// # Errors
     /// [`OriginalsError`].
     pub async fn evict(&self) -> Result<usize, OriginalsError> {
-        let (before, max) = if self.policy.enabled() { (self.stored_before_ms(), self.policy.max_bytes) } else { (i64::MAX, 0) };
+        let (before, max) = if self.policy.enabled() {
+            (self.stored_before_ms(), self.policy.max_bytes)
+        } else {
+            (i64::MAX, 0)
+        };
         let evict = self.registry.originals_to_evict(before, max).await?;
         for sha256 in &evict {
             self.delete(sha256).await?;
@@ -338,7 +377,12 @@ impl Originals {
     /// # Errors
     /// [`OriginalsError`].
     pub async fn tidy(&self) -> Result<(), OriginalsError> {
-        let staged: Vec<Key> = self.store.list(Some(&Key::from("staging"))).map_ok(|m| m.location).try_collect().await?;
+        let staged: Vec<Key> = self
+            .store
+            .list(Some(&Key::from("staging")))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await?;
         for key in staged {
             let _ = self.store.delete(&key).await;
         }
@@ -374,9 +418,17 @@ mod tests {
         let temp = tempfile::tempdir().unwrap();
         let dir = temp.path();
         let registry = Registry::in_memory().unwrap();
-        let originals = Originals::local(dir, registry.clone(), RetainPolicy { retain_for: Duration::from_secs(3600), max_bytes: 10 }).unwrap();
+        let originals = Originals::local(
+            dir,
+            registry.clone(),
+            RetainPolicy { retain_for: Duration::from_secs(3600), max_bytes: 10 },
+        )
+        .unwrap();
         let a = originals.spool(body(&[b"hel", b"lo"]), 5).await.unwrap();
-        assert_eq!((a.size_bytes, a.sha256.as_str()), (5, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"));
+        assert_eq!(
+            (a.size_bytes, a.sha256.as_str()),
+            (5, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
+        );
         let sha_a = a.sha256.clone();
         assert!(originals.keep(a, &here()).await.unwrap());
         assert_eq!(read_all(&originals, &sha_a).await.unwrap(), b"hello");
@@ -391,18 +443,28 @@ mod tests {
         originals.release(&sha_b).await.unwrap();
         assert!(read_all(&originals, &sha_b).await.is_none());
         // Too long: refused, nothing staged is left.
-        assert!(matches!(originals.spool(body(&[b"123456"]), 5).await, Err(OriginalsError::TooLong { declared: 5 })));
-        let failing = futures::stream::iter(vec![Ok(Bytes::from_static(b"ab")), Err(std::io::Error::other("gone"))]);
+        assert!(matches!(
+            originals.spool(body(&[b"123456"]), 5).await,
+            Err(OriginalsError::TooLong { declared: 5 })
+        ));
+        let failing = futures::stream::iter(vec![
+            Ok(Bytes::from_static(b"ab")),
+            Err(std::io::Error::other("gone")),
+        ]);
         assert!(matches!(originals.spool(failing, 5).await, Err(OriginalsError::Body(_))));
         originals.tidy().await.unwrap();
-        assert!(std::fs::read_dir(dir.join("originals/staging")).map(|d| d.count()).unwrap_or(0) == 0, "no staging leftovers");
+        assert!(
+            std::fs::read_dir(dir.join("originals/staging")).map(|d| d.count()).unwrap_or(0) == 0,
+            "no staging leftovers"
+        );
     }
 
     #[tokio::test]
     async fn nothing_is_retained_when_retention_is_off() {
         let temp = tempfile::tempdir().unwrap();
         let dir = temp.path();
-        let originals = Originals::local(dir, Registry::in_memory().unwrap(), RetainPolicy::DISABLED).unwrap();
+        let originals =
+            Originals::local(dir, Registry::in_memory().unwrap(), RetainPolicy::DISABLED).unwrap();
         let a = originals.spool(body(&[b"hello"]), 5).await.unwrap();
         let sha = a.sha256.clone();
         let spooled = originals.spooled_bytes(&a);

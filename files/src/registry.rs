@@ -103,7 +103,9 @@ impl rusqlite::types::FromSql for FileState {
             "ACTIVE" => Ok(FileState::Active),
             "EXPIRED" => Ok(FileState::Expired),
             "REPLACED" => Ok(FileState::Replaced),
-            other => Err(rusqlite::types::FromSqlError::Other(format!("unknown file state `{other}`").into())),
+            other => Err(rusqlite::types::FromSqlError::Other(
+                format!("unknown file state `{other}`").into(),
+            )),
         }
     }
 }
@@ -124,7 +126,7 @@ pub struct Original {
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(
-        "CREATE TABLE files (
+            "CREATE TABLE files (
             id INTEGER PRIMARY KEY,
             owner TEXT NOT NULL,
             upstream TEXT NOT NULL,
@@ -259,7 +261,11 @@ impl Registry {
     ///
     /// # Errors
     /// [`RegistryError`].
-    pub async fn find_many(&self, owner: &str, uris: Vec<String>) -> Result<HashMap<String, FileRow>, RegistryError> {
+    pub async fn find_many(
+        &self,
+        owner: &str,
+        uris: Vec<String>,
+    ) -> Result<HashMap<String, FileRow>, RegistryError> {
         let owner = owner.to_string();
         self.with(move |c| {
             let mut stmt = c.prepare_cached(&format!(
@@ -277,8 +283,14 @@ impl Registry {
     ///
     /// # Errors
     /// [`RegistryError`].
-    pub async fn active_copies(&self, owner: &str, upstream: &str, sha256: &str) -> Result<Vec<FileRow>, RegistryError> {
-        let (owner, upstream, sha256) = (owner.to_string(), upstream.to_string(), sha256.to_string());
+    pub async fn active_copies(
+        &self,
+        owner: &str,
+        upstream: &str,
+        sha256: &str,
+    ) -> Result<Vec<FileRow>, RegistryError> {
+        let (owner, upstream, sha256) =
+            (owner.to_string(), upstream.to_string(), sha256.to_string());
         self.with(move |c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM files WHERE owner = ?1 AND upstream = ?2 AND sha256 = ?3 AND state = 'ACTIVE' \
@@ -311,14 +323,25 @@ impl Registry {
     ///
     /// # Errors
     /// [`RegistryError`].
-    pub async fn set_state(&self, owner: &str, uri: &str, state: FileState) -> Result<(), RegistryError> {
+    pub async fn set_state(
+        &self,
+        owner: &str,
+        uri: &str,
+        state: FileState,
+    ) -> Result<(), RegistryError> {
         let (owner, uri) = (owner.to_string(), uri.to_string());
-        self.with(move |c| c.execute("UPDATE files SET state = ?3 WHERE owner = ?1 AND uri = ?2", params![owner, uri, state]).map(drop))
-            .await
+        self.with(move |c| {
+            c.execute(
+                "UPDATE files SET state = ?3 WHERE owner = ?1 AND uri = ?2",
+                params![owner, uri, state],
+            )
+            .map(drop)
+        })
+        .await
     }
 
-    /// Forgets `owner`'s File at `uri`, and the [`FileState::Replaced`] Files it stood in for; false
-    /// when there was none.
+    /// Forgets `owner`'s File at `uri`, and the [`FileState::Replaced`] Files it stood in for;
+    /// false when there was none.
     ///
     /// # Errors
     /// [`RegistryError`].
@@ -326,11 +349,19 @@ impl Registry {
         let (owner, uri) = (owner.to_string(), uri.to_string());
         self.with(move |c| {
             let tx = c.transaction()?;
-            let sha256: Option<String> =
-                tx.query_row("SELECT sha256 FROM files WHERE owner = ?1 AND uri = ?2", params![owner, uri], |r| r.get(0)).optional()?;
+            let sha256: Option<String> = tx
+                .query_row(
+                    "SELECT sha256 FROM files WHERE owner = ?1 AND uri = ?2",
+                    params![owner, uri],
+                    |r| r.get(0),
+                )
+                .optional()?;
             let Some(sha256) = sha256 else { return Ok(false) };
             tx.execute("DELETE FROM files WHERE owner = ?1 AND uri = ?2", params![owner, uri])?;
-            tx.execute("DELETE FROM files WHERE owner = ?1 AND sha256 = ?2 AND state = 'REPLACED'", params![owner, sha256])?;
+            tx.execute(
+                "DELETE FROM files WHERE owner = ?1 AND sha256 = ?2 AND state = 'REPLACED'",
+                params![owner, sha256],
+            )?;
             tx.commit()?;
             Ok(true)
         })
@@ -343,8 +374,14 @@ impl Registry {
     /// [`RegistryError`].
     pub async fn is_referenced(&self, sha256: &str) -> Result<bool, RegistryError> {
         let sha256 = sha256.to_string();
-        self.with(move |c| c.query_row("SELECT EXISTS (SELECT 1 FROM files WHERE sha256 = ?1)", params![sha256], |r| r.get(0)))
-            .await
+        self.with(move |c| {
+            c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM files WHERE sha256 = ?1)",
+                params![sha256],
+                |r| r.get(0),
+            )
+        })
+        .await
     }
 
     /// The retained original with content `sha256`, if recorded.
@@ -354,9 +391,17 @@ impl Registry {
     pub async fn original(&self, sha256: &str) -> Result<Option<Original>, RegistryError> {
         let sha256 = sha256.to_string();
         self.with(move |c| {
-            c.query_row("SELECT size_bytes, stored_at_ms, charged_to FROM originals WHERE sha256 = ?1", params![sha256], |r| {
-                Ok(Original { size_bytes: r.get::<_, i64>(0)?.max(0) as u64, stored_at_ms: r.get(1)?, charged_to: r.get(2)? })
-            })
+            c.query_row(
+                "SELECT size_bytes, stored_at_ms, charged_to FROM originals WHERE sha256 = ?1",
+                params![sha256],
+                |r| {
+                    Ok(Original {
+                        size_bytes: r.get::<_, i64>(0)?.max(0) as u64,
+                        stored_at_ms: r.get(1)?,
+                        charged_to: r.get(2)?,
+                    })
+                },
+            )
             .optional()
         })
         .await
@@ -366,9 +411,14 @@ impl Registry {
     ///
     /// # Errors
     /// [`RegistryError`].
-    pub async fn originals_among(&self, sha256s: Vec<String>) -> Result<std::collections::HashSet<String>, RegistryError> {
+    pub async fn originals_among(
+        &self,
+        sha256s: Vec<String>,
+    ) -> Result<std::collections::HashSet<String>, RegistryError> {
         self.with(move |c| {
-            let mut stmt = c.prepare_cached("SELECT sha256 FROM originals WHERE sha256 IN (SELECT value FROM json_each(?1))")?;
+            let mut stmt = c.prepare_cached(
+                "SELECT sha256 FROM originals WHERE sha256 IN (SELECT value FROM json_each(?1))",
+            )?;
             let list = serde_json::to_string(&sha256s).unwrap_or_else(|_| "[]".into());
             let found = stmt.query_map(params![list], |r| r.get(0))?.collect();
             found
@@ -381,7 +431,11 @@ impl Registry {
     ///
     /// # Errors
     /// [`RegistryError`].
-    pub async fn add_original(&self, sha256: &str, original: Original) -> Result<(), RegistryError> {
+    pub async fn add_original(
+        &self,
+        sha256: &str,
+        original: Original,
+    ) -> Result<(), RegistryError> {
         let sha256 = sha256.to_string();
         self.with(move |c| {
             c.execute(
@@ -400,7 +454,10 @@ impl Registry {
     /// [`RegistryError`].
     pub async fn remove_original(&self, sha256: &str) -> Result<(), RegistryError> {
         let sha256 = sha256.to_string();
-        self.with(move |c| c.execute("DELETE FROM originals WHERE sha256 = ?1", params![sha256]).map(drop)).await
+        self.with(move |c| {
+            c.execute("DELETE FROM originals WHERE sha256 = ?1", params![sha256]).map(drop)
+        })
+        .await
     }
 
     /// The originals to evict: those stored before `stored_before_ms`, then — while the rest
@@ -409,7 +466,11 @@ impl Registry {
     ///
     /// # Errors
     /// [`RegistryError`].
-    pub async fn originals_to_evict(&self, stored_before_ms: i64, max_bytes: u64) -> Result<Vec<String>, RegistryError> {
+    pub async fn originals_to_evict(
+        &self,
+        stored_before_ms: i64,
+        max_bytes: u64,
+    ) -> Result<Vec<String>, RegistryError> {
         self.with(move |c| {
             let mut stmt =
                 c.prepare_cached("SELECT sha256, size_bytes, stored_at_ms, charged_to FROM originals ORDER BY stored_at_ms, sha256")?;
@@ -430,8 +491,15 @@ impl Registry {
 /// ([`Original::charged_to`]) whose originals add up to the most bytes, the one with the older
 /// original among equals. So a visitor who fills the budget (with many cookies: holders are
 /// addresses) evicts their own copies, not other people's. `O(n log n)`.
-pub fn evict_by_share(originals: Vec<(String, Original)>, stored_before_ms: i64, max_bytes: u64) -> Vec<String> {
-    use std::{cmp::Reverse, collections::{BinaryHeap, VecDeque}};
+pub fn evict_by_share(
+    originals: Vec<(String, Original)>,
+    stored_before_ms: i64,
+    max_bytes: u64,
+) -> Vec<String> {
+    use std::{
+        cmp::Reverse,
+        collections::{BinaryHeap, VecDeque},
+    };
     let mut evict = Vec::new();
     // Per holder: bytes held, and its originals (SHA-256, bytes, stored at), oldest first.
     type Holding = (u64, VecDeque<(String, u64, i64)>);
@@ -448,8 +516,12 @@ pub fn evict_by_share(originals: Vec<(String, Original)>, stored_before_ms: i64,
         holder.1.push_back((sha256, original.size_bytes, original.stored_at_ms));
     }
     // (bytes held, older first, holder): the heaviest on top.
-    let mut heaviest: BinaryHeap<(u64, Reverse<i64>, String)> =
-        holders.iter().map(|(key, (bytes, queue))| (*bytes, Reverse(queue.front().map_or(i64::MAX, |o| o.2)), key.clone())).collect();
+    let mut heaviest: BinaryHeap<(u64, Reverse<i64>, String)> = holders
+        .iter()
+        .map(|(key, (bytes, queue))| {
+            (*bytes, Reverse(queue.front().map_or(i64::MAX, |o| o.2)), key.clone())
+        })
+        .collect();
     while total > max_bytes {
         let Some((_, _, key)) = heaviest.pop() else { break };
         let Some((bytes, queue)) = holders.get_mut(&key) else { continue };
@@ -492,19 +564,33 @@ mod tests {
         assert_eq!(registry.find("alice", "u1").await.unwrap().unwrap().display_name, "a.txt");
         assert!(registry.find("bob", "u1").await.unwrap().is_none(), "another session");
         assert_eq!(registry.active_copies("alice", "up", &"00".repeat(32)).await.unwrap().len(), 1);
-        assert!(registry.active_copies("alice", "other-key", &"00".repeat(32)).await.unwrap().is_empty(), "another upstream identity");
-        assert!(registry.active_copies("bob", "up", &"00".repeat(32)).await.unwrap().is_empty(), "another session");
+        assert!(
+            registry
+                .active_copies("alice", "other-key", &"00".repeat(32))
+                .await
+                .unwrap()
+                .is_empty(),
+            "another upstream identity"
+        );
+        assert!(
+            registry.active_copies("bob", "up", &"00".repeat(32)).await.unwrap().is_empty(),
+            "another session"
+        );
         registry.set_state("alice", "u1", FileState::Expired).await.unwrap();
         assert_eq!(registry.list("alice", 10).await.unwrap()[0].state, FileState::Expired);
         assert!(registry.active_copies("alice", "up", &"00".repeat(32)).await.unwrap().is_empty());
         // A re-upload replaces it; removing the new one removes the old one too.
         registry.set_state("alice", "u1", FileState::Replaced).await.unwrap();
         registry.record(file("alice", "u2")).await.unwrap();
-        let found = registry.find_many("alice", vec!["u1".into(), "u2".into(), "u3".into()]).await.unwrap();
+        let found =
+            registry.find_many("alice", vec!["u1".into(), "u2".into(), "u3".into()]).await.unwrap();
         assert_eq!((found.len(), found["u1"].state), (2, FileState::Replaced));
         assert!(registry.is_referenced(&"00".repeat(32)).await.unwrap());
         assert!(registry.remove("alice", "u2").await.unwrap());
-        assert!(registry.find("alice", "u1").await.unwrap().is_none(), "the replaced record went with it");
+        assert!(
+            registry.find("alice", "u1").await.unwrap().is_none(),
+            "the replaced record went with it"
+        );
         assert!(!registry.is_referenced(&"00".repeat(32)).await.unwrap());
         registry.record(file("alice", "u1")).await.unwrap();
         assert!(registry.remove("alice", "u1").await.unwrap());
@@ -516,7 +602,13 @@ mod tests {
     async fn originals_are_evicted_oldest_first() {
         let registry = Registry::in_memory().unwrap();
         for (sha, size, at) in [("a", 40, 1), ("b", 40, 2), ("c", 40, 3)] {
-            registry.add_original(sha, Original { size_bytes: size, stored_at_ms: at, charged_to: "x".into() }).await.unwrap();
+            registry
+                .add_original(
+                    sha,
+                    Original { size_bytes: size, stored_at_ms: at, charged_to: "x".into() },
+                )
+                .await
+                .unwrap();
         }
         assert!(registry.originals_to_evict(0, 120).await.unwrap().is_empty());
         assert_eq!(registry.originals_to_evict(0, 100).await.unwrap(), vec!["a"], "over budget");
@@ -531,14 +623,27 @@ mod tests {
 
     #[test]
     fn the_heaviest_holder_is_evicted_first() {
-        let original = |at: i64, size: u64, holder: &str| Original { size_bytes: size, stored_at_ms: at, charged_to: holder.into() };
+        let original = |at: i64, size: u64, holder: &str| Original {
+            size_bytes: size,
+            stored_at_ms: at,
+            charged_to: holder.into(),
+        };
         // One visitor's original, then six of a flood from another address: a 5-unit budget.
         let mut all = vec![("victim".to_string(), original(1, 1, "v"))];
         all.extend((0..6).map(|i| (format!("flood{i}"), original(2 + i, 1, "f"))));
-        assert_eq!(evict_by_share(all.clone(), 0, 5), vec!["flood0", "flood1"], "the flood evicts its own");
-        assert_eq!(evict_by_share(all.clone(), 3, 5), vec!["victim", "flood0"], "age still comes first");
+        assert_eq!(
+            evict_by_share(all.clone(), 0, 5),
+            vec!["flood0", "flood1"],
+            "the flood evicts its own"
+        );
+        assert_eq!(
+            evict_by_share(all.clone(), 3, 5),
+            vec!["victim", "flood0"],
+            "age still comes first"
+        );
         // Equal shares: the older goes first.
-        let even = vec![("a".to_string(), original(1, 2, "p")), ("b".to_string(), original(2, 2, "q"))];
+        let even =
+            vec![("a".to_string(), original(1, 2, "p")), ("b".to_string(), original(2, 2, "q"))];
         assert_eq!(evict_by_share(even, 0, 3), vec!["a"]);
         assert!(evict_by_share(all, 0, 100).is_empty());
     }

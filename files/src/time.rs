@@ -4,14 +4,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// True when a File whose `expirationTime` is `expiration` (RFC 3339, as Gemini's File resource
 /// gives it: <https://ai.google.dev/api/files#File>) should be treated as expired at `now`,
 /// `margin` early. A File without a readable time never expires here.
 pub fn is_expired(expiration: Option<&str>, margin: Duration, now: SystemTime) -> bool {
-    expiration.and_then(|t| humantime::parse_rfc3339_weak(t).ok()).is_some_and(|at| at <= now + margin)
+    expiration
+        .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+        .is_some_and(|at| at <= now + margin)
 }
 
 #[cfg(test)]

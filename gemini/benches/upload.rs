@@ -28,7 +28,8 @@ fn main() {
     if let Some(at) = args.iter().position(|a| a == "--rss-child") {
         return rss_child(&args[at + 1], Path::new(&args[at + 2]));
     }
-    let emulator_bin = std::env::var("GEMINI_EMULATOR_BIN").unwrap_or_else(|_| "target/release/gemini-emulator".into());
+    let emulator_bin = std::env::var("GEMINI_EMULATOR_BIN")
+        .unwrap_or_else(|_| "target/release/gemini-emulator".into());
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let _emulator = Emulator(
@@ -37,7 +38,9 @@ fn main() {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {emulator_bin}: {e} (run scripts/bench-upload.sh)")),
+            .unwrap_or_else(|e| {
+                panic!("cannot start {emulator_bin}: {e} (run scripts/bench-upload.sh)")
+            }),
     );
     wait_for(&base);
 
@@ -57,12 +60,20 @@ fn main() {
     let mibps = |d: Duration| 256.0 / d.as_secs_f64();
     println!("upload of 256 MiB to gemini-emulator on loopback (median of 3):");
     println!("  gemini client : {:>7.0} ms  {:>6.0} MiB/s", ours.as_secs_f64() * 1e3, mibps(ours));
-    println!("  curl          : {:>7.0} ms  {:>6.0} MiB/s", theirs.as_secs_f64() * 1e3, mibps(theirs));
+    println!(
+        "  curl          : {:>7.0} ms  {:>6.0} MiB/s",
+        theirs.as_secs_f64() * 1e3,
+        mibps(theirs)
+    );
     println!("  ratio client/curl throughput: {:.2}", theirs.as_secs_f64() / ours.as_secs_f64());
 
     let big = dir.join("1gib.bin");
     write_file(&big, 1024 * MIB);
-    let out = Command::new(std::env::current_exe().unwrap()).args(["--rss-child", &base]).arg(&big).output().unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--rss-child", &base])
+        .arg(&big)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     print!("{}", String::from_utf8_lossy(&out.stdout));
 }
@@ -82,7 +93,9 @@ fn rss_child(base: &str, path: &Path) {
 }
 
 async fn upload_with_client(base: &str, path: &Path) -> Duration {
-    let client = Client::new(ClientConfig::new(base.parse().unwrap(), ApiKey::new("bench").unwrap())).unwrap();
+    let client =
+        Client::new(ClientConfig::new(base.parse().unwrap(), ApiKey::new("bench").unwrap()))
+            .unwrap();
     let size = std::fs::metadata(path).unwrap().len();
     let started = Instant::now();
     let req = UploadRequest { display_name: None, mime_type: "video/mp4".into(), size_bytes: size };
@@ -96,9 +109,30 @@ fn upload_with_curl(base: &str, path: &Path) -> Duration {
     let size = std::fs::metadata(path).unwrap().len();
     let started = Instant::now();
     let start = Command::new("curl")
-        .args(["-sS", "-D", "-", "-o", "/dev/null", "-X", "POST", &format!("{base}/upload/v1beta/files")])
-        .args(["-H", "x-goog-api-key: bench", "-H", "X-Goog-Upload-Protocol: resumable", "-H", "X-Goog-Upload-Command: start"])
-        .args(["-H", &format!("X-Goog-Upload-Header-Content-Length: {size}"), "-H", "X-Goog-Upload-Header-Content-Type: video/mp4"])
+        .args([
+            "-sS",
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+            "-X",
+            "POST",
+            &format!("{base}/upload/v1beta/files"),
+        ])
+        .args([
+            "-H",
+            "x-goog-api-key: bench",
+            "-H",
+            "X-Goog-Upload-Protocol: resumable",
+            "-H",
+            "X-Goog-Upload-Command: start",
+        ])
+        .args([
+            "-H",
+            &format!("X-Goog-Upload-Header-Content-Length: {size}"),
+            "-H",
+            "X-Goog-Upload-Header-Content-Type: video/mp4",
+        ])
         .args(["-H", "Content-Type: application/json", "-d", "{}"])
         .output()
         .expect("curl");
@@ -112,7 +146,13 @@ fn upload_with_curl(base: &str, path: &Path) -> Duration {
     let done = Command::new("curl")
         .args(["-sS", "-f", "-o", "/dev/null", "-X", "POST", "-T"])
         .arg(path)
-        .args(["-H", "X-Goog-Upload-Command: upload, finalize", "-H", "X-Goog-Upload-Offset: 0", &url])
+        .args([
+            "-H",
+            "X-Goog-Upload-Command: upload, finalize",
+            "-H",
+            "X-Goog-Upload-Offset: 0",
+            &url,
+        ])
         .status()
         .expect("curl");
     assert!(done.success());
@@ -121,7 +161,8 @@ fn upload_with_curl(base: &str, path: &Path) -> Duration {
 
 fn write_file(path: &Path, size: u64) {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    let block: Vec<u8> = (0..MIB as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let block: Vec<u8> =
+        (0..MIB as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     for i in 0..size / MIB {
         let mut b = block.clone();
         b[0] = i as u8;

@@ -58,10 +58,11 @@ pub enum Mode {
     /// start in `upload/{version}/files`, and chunks follow `x-goog-upload-url` as given,
     /// without a key.
     Direct,
-    /// An Azure API Management gateway in front of Gemini (ChatSphere's format, `docs/export-format.md`):
-    /// the key is a subscription key in `Ocp-Apim-Subscription-Key` on every request, chunks
-    /// included; the resumable start goes to `{base}/files`, and chunks go there too with only
-    /// the query string of `x-goog-upload-url` (which still names googleapis.com).
+    /// An Azure API Management gateway in front of Gemini (ChatSphere's format,
+    /// `docs/export-format.md`): the key is a subscription key in `Ocp-Apim-Subscription-Key` on
+    /// every request, chunks included; the resumable start goes to `{base}/files`, and chunks go
+    /// there too with only the query string of `x-goog-upload-url` (which still names
+    /// googleapis.com).
     Gateway,
 }
 
@@ -116,9 +117,17 @@ impl RetryPolicy {
         let builder = backon::ExponentialBuilder::default()
             .with_min_delay(self.min_delay)
             .with_max_delay(self.max_delay)
-            .with_factor(if self.factor.is_finite() && self.factor >= 1.0 { self.factor } else { 1.0 })
+            .with_factor(if self.factor.is_finite() && self.factor >= 1.0 {
+                self.factor
+            } else {
+                1.0
+            })
             .with_max_times(self.max_retries);
-        if self.jitter { builder.with_jitter() } else { builder }
+        if self.jitter {
+            builder.with_jitter()
+        } else {
+            builder
+        }
     }
 
     /// The delay before retrying after `err`: the server's own delay when it gave one (or
@@ -238,8 +247,13 @@ impl Client {
     }
 
     /// A request with the key header (and the short-call timeout unless `long`).
-    pub(crate) fn request(&self, method: reqwest::Method, url: Url) -> Result<reqwest::RequestBuilder> {
-        let mut value = HeaderValue::from_str(self.config.api_key.expose()).map_err(|_| Error::MissingCredentials)?;
+    pub(crate) fn request(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+    ) -> Result<reqwest::RequestBuilder> {
+        let mut value = HeaderValue::from_str(self.config.api_key.expose())
+            .map_err(|_| Error::MissingCredentials)?;
         value.set_sensitive(true);
         Ok(self.http.request(method, url).header(self.config.mode.key_header(), value))
     }
@@ -260,7 +274,8 @@ impl Client {
             .await
     }
 
-    /// `files.get`: the File resource, unwrapped (<https://ai.google.dev/api/files#method:-files.get>).
+    /// `files.get`: the File resource, unwrapped
+    /// (<https://ai.google.dev/api/files#method:-files.get>).
     ///
     /// `name` may be `files/abc`, `abc`, or the File's full `uri`. Transient failures are
     /// retried.
@@ -270,7 +285,11 @@ impl Client {
     pub async fn get_file(&self, name: &str) -> Result<File> {
         let url = self.api_url(&format!("files/{}", bare_id(name)))?;
         self.with_retries("files.get", || async {
-            let res = self.request(reqwest::Method::GET, url.clone())?.timeout(self.config.timeouts.request).send().await?;
+            let res = self
+                .request(reqwest::Method::GET, url.clone())?
+                .timeout(self.config.timeouts.request)
+                .send()
+                .await?;
             json(check(res).await?).await
         })
         .await
@@ -283,18 +302,27 @@ impl Client {
     pub async fn delete_file(&self, name: &str) -> Result<()> {
         let url = self.api_url(&format!("files/{}", bare_id(name)))?;
         self.with_retries("files.delete", || async {
-            let res = self.request(reqwest::Method::DELETE, url.clone())?.timeout(self.config.timeouts.request).send().await?;
+            let res = self
+                .request(reqwest::Method::DELETE, url.clone())?
+                .timeout(self.config.timeouts.request)
+                .send()
+                .await?;
             check(res).await.map(drop)
         })
         .await
     }
 
-    /// `files.list`: one page of the caller's Files (<https://ai.google.dev/api/files#method:-files.list>).
-    /// `page_size` is 1–100 (Gemini's default when `None`: 10).
+    /// `files.list`: one page of the caller's Files
+    /// (<https://ai.google.dev/api/files#method:-files.list>). `page_size` is 1–100 (Gemini's
+    /// default when `None`: 10).
     ///
     /// # Errors
     /// [`Error::Api`] for a bad page token or key.
-    pub async fn list_files(&self, page_size: Option<u32>, page_token: Option<&str>) -> Result<FileList> {
+    pub async fn list_files(
+        &self,
+        page_size: Option<u32>,
+        page_token: Option<&str>,
+    ) -> Result<FileList> {
         let mut url = self.api_url("files")?;
         {
             let mut query = url.query_pairs_mut();
@@ -305,9 +333,14 @@ impl Client {
                 query.append_pair("pageToken", t);
             }
         }
-        let url = Url::parse(url.as_str().trim_end_matches('?')).map_err(|e| Error::Protocol(e.to_string()))?;
+        let url = Url::parse(url.as_str().trim_end_matches('?'))
+            .map_err(|e| Error::Protocol(e.to_string()))?;
         self.with_retries("files.list", || async {
-            let res = self.request(reqwest::Method::GET, url.clone())?.timeout(self.config.timeouts.request).send().await?;
+            let res = self
+                .request(reqwest::Method::GET, url.clone())?
+                .timeout(self.config.timeouts.request)
+                .send()
+                .await?;
             json(check(res).await?).await
         })
         .await
@@ -420,10 +453,18 @@ mod tests {
 
     #[test]
     fn error_bodies_of_gemini_and_gateways() {
-        let gemini = api_error(403, r#"{"error":{"code":403,"message":"nope","status":"PERMISSION_DENIED"}}"#, None);
-        assert!(matches!(gemini, Error::Api { code: 403, ref status, ref message, .. } if status == "PERMISSION_DENIED" && message == "nope"));
+        let gemini = api_error(
+            403,
+            r#"{"error":{"code":403,"message":"nope","status":"PERMISSION_DENIED"}}"#,
+            None,
+        );
+        assert!(
+            matches!(gemini, Error::Api { code: 403, ref status, ref message, .. } if status == "PERMISSION_DENIED" && message == "nope")
+        );
         let apim = api_error(401, r#"{"statusCode":401,"message":"Access denied"}"#, None);
-        assert!(matches!(apim, Error::Api { code: 401, ref message, .. } if message == "Access denied"));
+        assert!(
+            matches!(apim, Error::Api { code: 401, ref message, .. } if message == "Access denied")
+        );
     }
 
     #[test]

@@ -113,7 +113,9 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Api { code, .. } => matches!(code, 429 | 500 | 502 | 503 | 504),
-            Error::Transport(e) => e.is_connect() || e.is_timeout() || e.is_request() || e.is_body(),
+            Error::Transport(e) => {
+                e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()
+            }
             _ => false,
         }
     }
@@ -128,7 +130,8 @@ impl Error {
 
     /// The bare file id named by a 403 `PERMISSION_DENIED` "You do not have permission to
     /// access the File X or it may not exist." — in either of the forms seen in the wild
-    /// (`File abc123` and `File files/abc123`, `403-names-the-file-both-ways` in `docs/behaviour.md`).
+    /// (`File abc123` and `File files/abc123`, `403-names-the-file-both-ways` in
+    /// `docs/behaviour.md`).
     pub fn inaccessible_file_id(&self) -> Option<&str> {
         let Error::Api { code: 403, message, .. } = self else { return None };
         let rest = message.split("access the File ").nth(1)?;
@@ -143,16 +146,28 @@ mod tests {
     use super::*;
 
     fn forbidden(message: &str) -> Error {
-        Error::Api { code: 403, status: "PERMISSION_DENIED".into(), message: message.into(), retry_after: None }
+        Error::Api {
+            code: 403,
+            status: "PERMISSION_DENIED".into(),
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     #[test]
     fn inaccessible_file_id_parses_both_forms() {
-        let bare = forbidden("You do not have permission to access the File 3pkmvw1slxx8 or it may not exist.");
+        let bare = forbidden(
+            "You do not have permission to access the File 3pkmvw1slxx8 or it may not exist.",
+        );
         assert_eq!(bare.inaccessible_file_id(), Some("3pkmvw1slxx8"));
-        let prefixed = forbidden("You do not have permission to access the File files/abc123 or it may not exist.");
+        let prefixed = forbidden(
+            "You do not have permission to access the File files/abc123 or it may not exist.",
+        );
         assert_eq!(prefixed.inaccessible_file_id(), Some("abc123"));
-        assert_eq!(forbidden("Method doesn't allow unregistered callers").inaccessible_file_id(), None);
+        assert_eq!(
+            forbidden("Method doesn't allow unregistered callers").inaccessible_file_id(),
+            None
+        );
     }
 }
 
@@ -175,7 +190,8 @@ mod properties {
             }
         }
 
-        /// Gemini's text names the File bare or as `files/…` (`403-names-the-file-both-ways`): the id comes out of both.
+        /// Gemini's text names the File bare or as `files/…` (`403-names-the-file-both-ways`): the
+        /// id comes out of both.
         #[test]
         fn both_forms_give_the_id(id in "[a-z0-9][a-z0-9-]{0,39}", prefixed in any::<bool>(), tail in "( or it may not exist\\.)?") {
             let named = if prefixed { format!("files/{id}") } else { id.clone() };

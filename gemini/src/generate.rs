@@ -27,7 +27,11 @@ impl Client {
     /// # Errors
     /// [`Error::Api`] — e.g. 403 for an inaccessible File, 400 `FAILED_PRECONDITION` for one
     /// still `PROCESSING`, 404 for an unknown model.
-    pub async fn generate_content(&self, model: &str, req: &GenerateContentRequest) -> Result<GenerateContentResponse> {
+    pub async fn generate_content(
+        &self,
+        model: &str,
+        req: &GenerateContentRequest,
+    ) -> Result<GenerateContentResponse> {
         let url = self.api_url(&format!("models/{}:generateContent", bare_model(model)))?;
         self.with_retries("generateContent", || async {
             let res = self.request(reqwest::Method::POST, url.clone())?.json(req).send().await?;
@@ -44,12 +48,18 @@ impl Client {
     ///
     /// # Errors
     /// The call fails as [`Client::generate_content`] does when the request is refused.
-    pub async fn stream_generate_content(&self, model: &str, req: &GenerateContentRequest) -> Result<SseStream> {
-        let mut url = self.api_url(&format!("models/{}:streamGenerateContent", bare_model(model)))?;
+    pub async fn stream_generate_content(
+        &self,
+        model: &str,
+        req: &GenerateContentRequest,
+    ) -> Result<SseStream> {
+        let mut url =
+            self.api_url(&format!("models/{}:streamGenerateContent", bare_model(model)))?;
         url.query_pairs_mut().append_pair("alt", "sse");
         let res = self
             .with_retries("streamGenerateContent", || async {
-                let res = self.request(reqwest::Method::POST, url.clone())?.json(req).send().await?;
+                let res =
+                    self.request(reqwest::Method::POST, url.clone())?.json(req).send().await?;
                 check(res).await
             })
             .await?;
@@ -78,10 +88,15 @@ where
 }
 
 fn parse_chunk(data: &str) -> Result<GenerateContentResponse> {
-    let value: serde_json::Value = serde_json::from_str(data).map_err(|e| Error::Decode(e.to_string()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(data).map_err(|e| Error::Decode(e.to_string()))?;
     if let Some(err) = value.get("error") {
         let code = err.get("code").and_then(|c| c.as_u64()).unwrap_or(500) as u16;
-        return Err(crate::client::api_error(code, &serde_json::json!({ "error": err }).to_string(), None));
+        return Err(crate::client::api_error(
+            code,
+            &serde_json::json!({ "error": err }).to_string(),
+            None,
+        ));
     }
     serde_json::from_value(value).map_err(|e| Error::Decode(e.to_string()))
 }
@@ -97,9 +112,13 @@ mod tests {
 
     #[test]
     fn error_chunks_become_api_errors() {
-        let err = parse_chunk(r#"{"error":{"code":503,"message":"overloaded","status":"UNAVAILABLE"}}"#).unwrap_err();
+        let err =
+            parse_chunk(r#"{"error":{"code":503,"message":"overloaded","status":"UNAVAILABLE"}}"#)
+                .unwrap_err();
         assert!(matches!(err, Error::Api { code: 503, .. }));
-        let ok = parse_chunk(r#"{"candidates":[{"content":{"parts":[{"text":"hi"}],"role":"model"}}]}"#).unwrap();
+        let ok =
+            parse_chunk(r#"{"candidates":[{"content":{"parts":[{"text":"hi"}],"role":"model"}}]}"#)
+                .unwrap();
         assert_eq!(ok.text(), "hi");
     }
 }
@@ -111,7 +130,10 @@ mod properties {
 
     use super::*;
 
-    fn chunks_of(body: Vec<u8>, cuts: &[usize]) -> Vec<std::result::Result<Vec<u8>, std::convert::Infallible>> {
+    fn chunks_of(
+        body: Vec<u8>,
+        cuts: &[usize],
+    ) -> Vec<std::result::Result<Vec<u8>, std::convert::Infallible>> {
         let mut points: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
         points.sort_unstable();
         points.dedup();
@@ -124,7 +146,9 @@ mod properties {
         pieces
     }
 
-    fn parse(pieces: Vec<std::result::Result<Vec<u8>, std::convert::Infallible>>) -> Vec<Result<GenerateContentResponse>> {
+    fn parse(
+        pieces: Vec<std::result::Result<Vec<u8>, std::convert::Infallible>>,
+    ) -> Vec<Result<GenerateContentResponse>> {
         let stream = sse_chunks(futures::stream::iter(pieces), |never| match never {});
         futures::executor::block_on(stream.collect::<Vec<_>>())
     }

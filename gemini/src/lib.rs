@@ -39,4 +39,6 @@ pub use types::{
     Candidate, Content, File, FileData, FileList, FileState, GenerateContentRequest,
     GenerateContentResponse, InlineData, Part, Status, UsageMetadata, VideoMetadata,
 };
-pub use upload::{upload_target, ByteStream, FileSource, ResumableUpload, UploadRequest, UploadSource, CHUNK_SIZE};
+pub use upload::{
+    upload_target, ByteStream, FileSource, ResumableUpload, UploadRequest, UploadSource, CHUNK_SIZE,
+};

@@ -32,7 +32,12 @@ pub struct UploadOptions {
 
 impl Default for UploadOptions {
     fn default() -> Self {
-        UploadOptions { display_name: None, mime_type: None, poll: PollPolicy::default(), max_bytes: MAX_FILE_BYTES }
+        UploadOptions {
+            display_name: None,
+            mime_type: None,
+            poll: PollPolicy::default(),
+            max_bytes: MAX_FILE_BYTES,
+        }
     }
 }
 
@@ -60,7 +65,11 @@ impl Client {
     /// [`Client::upload_from`] and [`Client::wait_active`]: [`Error::NotActiveInTime`] on
     /// timeout, [`Error::UploadFailed`] (state and details) on `FAILED`, each after one
     /// DELETE when `options.poll.cleanup_on_timeout`.
-    pub async fn upload_and_wait_active(&self, path: impl AsRef<Path>, options: &UploadOptions) -> Result<UploadResult> {
+    pub async fn upload_and_wait_active(
+        &self,
+        path: impl AsRef<Path>,
+        options: &UploadOptions,
+    ) -> Result<UploadResult> {
         let path = path.as_ref();
         let not_found = || Error::FileNotFound { path: path.to_path_buf() };
         let meta = tokio::fs::metadata(path).await.map_err(|_| not_found())?;
@@ -70,10 +79,9 @@ impl Client {
         if meta.len() > options.max_bytes {
             return Err(Error::TooLarge { size: meta.len(), limit: options.max_bytes });
         }
-        let mime_type = options
-            .mime_type
-            .clone()
-            .unwrap_or_else(|| mime_guess::from_path(path).first_or_octet_stream().essence_str().to_string());
+        let mime_type = options.mime_type.clone().unwrap_or_else(|| {
+            mime_guess::from_path(path).first_or_octet_stream().essence_str().to_string()
+        });
         let display_name = options
             .display_name
             .clone()

@@ -2,8 +2,9 @@
 //!
 //! The schedule follows pollux's `upload_and_wait_active` (`docs/gemini-protocol.md`):
 //! first poll after 2 s, delays ×1.5 up to 10 s, plus up to 0.2 s of jitter, never below
-//! 10 ms, giving up after 120 s (`processing-timeout`, `poll-interval-clamped`). The state in the finalize answer counts as the first check,
-//! so a File that is `ACTIVE` at once costs no `files.get` at all.
+//! 10 ms, giving up after 120 s (`processing-timeout`, `poll-interval-clamped`). The state in the
+//! finalize answer counts as the first check, so a File that is `ACTIVE` at once costs no
+//! `files.get` at all.
 
 use std::time::Duration;
 
@@ -55,7 +56,11 @@ impl PollPolicy {
     /// The delays before each poll, without jitter: `poll, poll·f, poll·f², …` capped at
     /// `max_poll`, each at least [`MIN_DELAY`] (a backon exponential schedule).
     pub fn delays(&self) -> impl Iterator<Item = Duration> + '_ {
-        let factor = if self.backoff_factor.is_finite() && self.backoff_factor >= 1.0 { self.backoff_factor } else { 1.0 };
+        let factor = if self.backoff_factor.is_finite() && self.backoff_factor >= 1.0 {
+            self.backoff_factor
+        } else {
+            1.0
+        };
         let schedule = backon::ExponentialBuilder::default()
             .with_min_delay(self.poll)
             .with_max_delay(self.max_poll.max(MIN_DELAY))
@@ -102,7 +107,8 @@ impl Client {
             }
             let now = tokio::time::Instant::now();
             if now >= deadline {
-                let err = Error::NotActiveInTime { name: current.name.clone(), waited: now - started };
+                let err =
+                    Error::NotActiveInTime { name: current.name.clone(), waited: now - started };
                 return Err(self.cleanup(&current.name, policy, err).await);
             }
             let delay = policy.jittered(delays.next().unwrap_or(policy.max_poll));
@@ -127,13 +133,19 @@ mod tests {
 
     #[test]
     fn default_schedule_matches_pollux() {
-        let secs: Vec<f64> = PollPolicy::default().delays().take(7).map(|d| d.as_secs_f64()).collect();
+        let secs: Vec<f64> =
+            PollPolicy::default().delays().take(7).map(|d| d.as_secs_f64()).collect();
         assert_eq!(secs, vec![2.0, 3.0, 4.5, 6.75, 10.0, 10.0, 10.0]);
     }
 
     #[test]
     fn delays_never_drop_below_ten_ms() {
-        let policy = PollPolicy { poll: Duration::ZERO, backoff_factor: 0.0, max_poll: Duration::ZERO, ..PollPolicy::default() };
+        let policy = PollPolicy {
+            poll: Duration::ZERO,
+            backoff_factor: 0.0,
+            max_poll: Duration::ZERO,
+            ..PollPolicy::default()
+        };
         assert!(policy.delays().take(5).all(|d| d >= MIN_DELAY));
         let no_jitter = PollPolicy { jitter: Duration::ZERO, ..PollPolicy::default() };
         assert_eq!(no_jitter.jittered(Duration::from_secs(1)), Duration::from_secs(1));

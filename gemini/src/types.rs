@@ -22,7 +22,12 @@ pub struct File {
     #[serde(default, alias = "mime_type")]
     pub mime_type: String,
     /// Size in bytes. A string on the wire (int64); a number is accepted too.
-    #[serde(default, alias = "size_bytes", deserialize_with = "de_int64", serialize_with = "ser_int64")]
+    #[serde(
+        default,
+        alias = "size_bytes",
+        deserialize_with = "de_int64",
+        serialize_with = "ser_int64"
+    )]
     pub size_bytes: u64,
     /// RFC 3339 creation time.
     #[serde(default, alias = "create_time", skip_serializing_if = "Option::is_none")]
@@ -213,7 +218,10 @@ impl Part {
     /// A `fileData` part referencing an uploaded File.
     pub fn file(mime_type: impl Into<String>, file_uri: impl Into<String>) -> Self {
         Part {
-            file_data: Some(FileData { mime_type: Some(mime_type.into()), file_uri: file_uri.into() }),
+            file_data: Some(FileData {
+                mime_type: Some(mime_type.into()),
+                file_uri: file_uri.into(),
+            }),
             ..Default::default()
         }
     }
@@ -344,8 +352,11 @@ mod tests {
 
     #[test]
     fn parts_accept_both_casings_and_write_camel_case() {
-        let snake: Part = serde_json::from_str(r#"{"file_data":{"mime_type":"image/png","file_uri":"u"}}"#).unwrap();
-        let camel: Part = serde_json::from_str(r#"{"fileData":{"mimeType":"image/png","fileUri":"u"}}"#).unwrap();
+        let snake: Part =
+            serde_json::from_str(r#"{"file_data":{"mime_type":"image/png","file_uri":"u"}}"#)
+                .unwrap();
+        let camel: Part =
+            serde_json::from_str(r#"{"fileData":{"mimeType":"image/png","fileUri":"u"}}"#).unwrap();
         assert_eq!(snake, camel);
         assert_eq!(
             serde_json::to_string(&snake).unwrap(),

@@ -172,11 +172,10 @@ impl Client {
                 crate::client::check(res).await
             })
             .await?;
-        let header = res
-            .headers()
-            .get("x-goog-upload-url")
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| Error::Protocol("the start answer has no x-goog-upload-url".into()))?;
+        let header =
+            res.headers().get("x-goog-upload-url").and_then(|v| v.to_str().ok()).ok_or_else(
+                || Error::Protocol("the start answer has no x-goog-upload-url".into()),
+            )?;
         let url = upload_target(&start, header, self.config.mode)?;
         Ok(ResumableUpload { client: self.clone(), url, offset: 0, total: req.size_bytes })
     }
@@ -191,7 +190,11 @@ impl Client {
     /// [`Error::Source`] when the source cannot be read; the errors of
     /// [`Client::start_upload`] and [`ResumableUpload::send_chunk`] (a source shorter than
     /// announced fails its chunk, which is retried and then refused).
-    pub async fn upload_from(&self, req: &UploadRequest, source: &dyn UploadSource) -> Result<File> {
+    pub async fn upload_from(
+        &self,
+        req: &UploadRequest,
+        source: &dyn UploadSource,
+    ) -> Result<File> {
         let mut session = self.start_upload(req).await?;
         loop {
             let end = session.offset.saturating_add(CHUNK_SIZE as u64).min(session.total);
@@ -252,8 +255,17 @@ impl Client {
     ///
     /// # Errors
     /// As [`Client::upload_stream`].
-    pub async fn upload_bytes(&self, display_name: Option<String>, mime_type: &str, bytes: Bytes) -> Result<File> {
-        let req = UploadRequest { display_name, mime_type: mime_type.into(), size_bytes: bytes.len() as u64 };
+    pub async fn upload_bytes(
+        &self,
+        display_name: Option<String>,
+        mime_type: &str,
+        bytes: Bytes,
+    ) -> Result<File> {
+        let req = UploadRequest {
+            display_name,
+            mime_type: mime_type.into(),
+            size_bytes: bytes.len() as u64,
+        };
         let once = futures::stream::iter([Ok::<_, std::convert::Infallible>(bytes)]);
         self.upload_stream(&req, once).await
     }
@@ -310,7 +322,12 @@ impl ResumableUpload {
     /// # Errors
     /// [`Error::Source`] when `source` cannot be read; otherwise as
     /// [`ResumableUpload::send_chunk`].
-    pub async fn send_range(&mut self, source: &dyn UploadSource, end: u64, last: bool) -> Result<Option<File>> {
+    pub async fn send_range(
+        &mut self,
+        source: &dyn UploadSource,
+        end: u64,
+        last: bool,
+    ) -> Result<Option<File>> {
         self.send_part(end, last, |range| async move {
             let bytes = source.read(range).await.map_err(|e| Error::Source(e.to_string()))?;
             Ok(reqwest::Body::wrap_stream(bytes))
@@ -342,7 +359,9 @@ impl ResumableUpload {
                 match self.query().await {
                     Ok(Progress::Final(file)) if last => return Ok(Some(*file)),
                     Ok(Progress::Final(_)) => {
-                        return Err(Error::Protocol("the upload was finalized with bytes remaining".into()))
+                        return Err(Error::Protocol(
+                            "the upload was finalized with bytes remaining".into(),
+                        ))
                     }
                     Ok(Progress::Active(received)) if (start..=end).contains(&received) => {
                         self.offset = received;
@@ -350,8 +369,8 @@ impl ResumableUpload {
                     }
                     Ok(Progress::Active(received)) => {
                         return Err(Error::Protocol(format!(
-                            "query reports {received} bytes received, outside the chunk {start}..{end}"
-                        )))
+                        "query reports {received} bytes received, outside the chunk {start}..{end}"
+                    )))
                     }
                     Err(e) if e.is_transient() => err = e,
                     Err(e) => return Err(e),
@@ -383,7 +402,11 @@ impl ResumableUpload {
             let body = res.text().await.unwrap_or_default();
             let err = api_error(code.as_u16(), &body, retry_after);
             // `final` on an error ends the session; without it the SDKs retry (§1.5).
-            return if status != "final" && err.is_transient() { Ok(Sent::Resumable(err)) } else { Err(err) };
+            return if status != "final" && err.is_transient() {
+                Ok(Sent::Resumable(err))
+            } else {
+                Err(err)
+            };
         }
         match (last, status.as_str()) {
             (false, "active") => {
@@ -395,8 +418,12 @@ impl ResumableUpload {
                 self.offset += len;
                 Ok(Sent::Done(Some(Box::new(file))))
             }
-            (true, other) => Err(Error::Protocol(format!("upload status is `{other}` after the last byte, not `final`"))),
-            (false, other) => Err(Error::Protocol(format!("upload status is `{other}` with bytes remaining"))),
+            (true, other) => Err(Error::Protocol(format!(
+                "upload status is `{other}` after the last byte, not `final`"
+            ))),
+            (false, other) => {
+                Err(Error::Protocol(format!("upload status is `{other}` with bytes remaining")))
+            }
         }
     }
 
@@ -414,7 +441,10 @@ impl ResumableUpload {
     async fn query(&self) -> Result<Progress> {
         let res = self
             .session_request()?
-            .timeout(self.client.config.timeouts.request).header("X-Goog-Upload-Command", "query").send().await?;
+            .timeout(self.client.config.timeouts.request)
+            .header("X-Goog-Upload-Command", "query")
+            .send()
+            .await?;
         let status = upload_status(&res);
         let res = crate::client::check(res).await?;
         match status.as_str() {
@@ -425,7 +455,9 @@ impl ResumableUpload {
                     .get("x-goog-upload-size-received")
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.trim().parse().ok())
-                    .ok_or_else(|| Error::Protocol("query answer has no X-Goog-Upload-Size-Received".into()))?;
+                    .ok_or_else(|| {
+                        Error::Protocol("query answer has no X-Goog-Upload-Size-Received".into())
+                    })?;
                 Ok(Progress::Active(received))
             }
             other => Err(Error::Protocol(format!("query says the upload is `{other}`"))),
@@ -446,7 +478,8 @@ fn upload_status(res: &Response) -> String {
 /// protocol error (`no-name-no-polling`), so that no polling starts on it.
 async fn finalized_file(res: Response) -> Result<File> {
     let body: Finalized = crate::client::json(res).await?;
-    let file = body.file.ok_or_else(|| Error::Protocol("the finalize answer has no `file`".into()))?;
+    let file =
+        body.file.ok_or_else(|| Error::Protocol("the finalize answer has no `file`".into()))?;
     if file.name.is_empty() && file.uri.is_empty() {
         return Err(Error::Protocol("the finalized File has neither name nor uri".into()));
     }
@@ -470,9 +503,13 @@ mod tests {
     #[test]
     fn gateway_mode_keeps_only_the_query() {
         let header = "https://generativelanguage.googleapis.com/upload/v1beta/files?upload_id=AB-c_9&upload_protocol=resumable";
-        let want = "https://gw.azure-api.net/gemini/files?upload_id=AB-c_9&upload_protocol=resumable";
+        let want =
+            "https://gw.azure-api.net/gemini/files?upload_id=AB-c_9&upload_protocol=resumable";
         assert_eq!(upload_target(&start(), header, Mode::Gateway).unwrap().as_str(), want);
-        for bare in ["?upload_id=AB-c_9&upload_protocol=resumable", "upload_id=AB-c_9&upload_protocol=resumable"] {
+        for bare in [
+            "?upload_id=AB-c_9&upload_protocol=resumable",
+            "upload_id=AB-c_9&upload_protocol=resumable",
+        ] {
             assert_eq!(upload_target(&start(), bare, Mode::Gateway).unwrap().as_str(), want);
             assert_eq!(upload_target(&start(), bare, Mode::Direct).unwrap().as_str(), want);
         }
@@ -495,7 +532,12 @@ mod properties {
     use super::*;
 
     fn start(gateway: bool) -> Url {
-        Url::parse(if gateway { "https://gw.azure-api.net/gemini/files" } else { "https://generativelanguage.googleapis.com/upload/v1beta/files" }).unwrap()
+        Url::parse(if gateway {
+            "https://gw.azure-api.net/gemini/files"
+        } else {
+            "https://generativelanguage.googleapis.com/upload/v1beta/files"
+        })
+        .unwrap()
     }
 
     proptest! {

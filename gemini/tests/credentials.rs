@@ -1,6 +1,6 @@
-//! `credentials-before-network`: credentials precedence — explicit key > configured key > `GEMINI_API_KEY` — and
-//! a missing key as a typed error before any network call. Alone in its test binary
-//! because it changes the process environment.
+//! `credentials-before-network`: credentials precedence — explicit key > configured key >
+//! `GEMINI_API_KEY` — and a missing key as a typed error before any network call. Alone in its test
+//! binary because it changes the process environment.
 
 use gemini::{ApiKey, Error};
 

@@ -12,14 +12,25 @@ use gemini_emulator::EmulatorConfig;
 
 #[tokio::test]
 async fn exact_bytes_arrive_and_processing_is_waited_for() {
-    let emu = emulator(EmulatorConfig { processing: Duration::from_millis(300), ..Default::default() }).await;
+    let emu =
+        emulator(EmulatorConfig { processing: Duration::from_millis(300), ..Default::default() })
+            .await;
     let gemini = client(&emu, "k1");
     let data = bytes_of(100_000, 7);
-    let file = gemini.upload_bytes(Some("notes.txt".into()), "text/plain", Bytes::from(data.clone())).await.unwrap();
+    let file = gemini
+        .upload_bytes(Some("notes.txt".into()), "text/plain", Bytes::from(data.clone()))
+        .await
+        .unwrap();
     assert_eq!(file.state, FileState::Processing, "a fresh File is PROCESSING");
     assert_eq!(file.size_bytes, 100_000);
-    let hash = base64::engine::general_purpose::STANDARD.decode(file.sha256_hash.as_deref().unwrap()).unwrap();
-    assert_eq!(String::from_utf8(hash).unwrap(), sha_hex(&data), "sha256Hash is base64 of the hex digest");
+    let hash = base64::engine::general_purpose::STANDARD
+        .decode(file.sha256_hash.as_deref().unwrap())
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(hash).unwrap(),
+        sha_hex(&data),
+        "sha256Hash is base64 of the hex digest"
+    );
 
     let active = gemini.wait_active(file.clone(), &fast_polls()).await.unwrap();
     assert_eq!(active.state, FileState::Active);
@@ -47,7 +58,11 @@ async fn a_large_stream_goes_in_three_chunks() {
     // Fed in odd-sized pieces, as a multipart body would arrive.
     let pieces: Vec<Result<Bytes, std::io::Error>> =
         data.chunks(1_000_003).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
-    let req = UploadRequest { display_name: Some("big.bin".into()), mime_type: "video/mp4".into(), size_bytes: total as u64 };
+    let req = UploadRequest {
+        display_name: Some("big.bin".into()),
+        mime_type: "video/mp4".into(),
+        size_bytes: total as u64,
+    };
     let file = gemini.upload_stream(&req, futures::stream::iter(pieces)).await.unwrap();
     let hash = base64::engine::general_purpose::STANDARD.decode(file.sha256_hash.unwrap()).unwrap();
     assert_eq!(String::from_utf8(hash).unwrap(), sha_hex(&data));
@@ -81,7 +96,8 @@ async fn a_stream_of_the_wrong_size_is_refused() {
     let short = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"12345"))]);
     let err = gemini.upload_stream(&req, short).await.unwrap_err();
     assert!(matches!(err, Error::SizeMismatch { declared: 10, actual: 5 }), "{err}");
-    let long = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"123456789012"))]);
+    let long =
+        futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"123456789012"))]);
     let err = gemini.upload_stream(&req, long).await.unwrap_err();
     assert!(matches!(err, Error::SizeMismatch { declared: 10, actual: 12 }), "{err}");
 }
@@ -101,10 +117,19 @@ async fn unsupported_mime_types_are_refused_at_start() {
 
 #[tokio::test]
 async fn a_file_that_never_activates_times_out_and_is_deleted() {
-    let emu = emulator(EmulatorConfig { processing: Duration::from_secs(60), ..Default::default() }).await;
+    let emu =
+        emulator(EmulatorConfig { processing: Duration::from_secs(60), ..Default::default() })
+            .await;
     let gemini = client(&emu, "k1");
-    let file = gemini.upload_bytes(None, "video/mp4", Bytes::from_static(b"not really a video")).await.unwrap();
-    let policy = PollPolicy { timeout: Duration::from_millis(300), cleanup_on_timeout: true, ..fast_polls() };
+    let file = gemini
+        .upload_bytes(None, "video/mp4", Bytes::from_static(b"not really a video"))
+        .await
+        .unwrap();
+    let policy = PollPolicy {
+        timeout: Duration::from_millis(300),
+        cleanup_on_timeout: true,
+        ..fast_polls()
+    };
     let err = gemini.wait_active(file.clone(), &policy).await.unwrap_err();
     assert!(matches!(&err, Error::NotActiveInTime { name, .. } if *name == file.name), "{err}");
     let deletes = emu.emulator.request_log().iter().filter(|r| r.method == "DELETE").count();
@@ -116,15 +141,26 @@ async fn a_file_that_never_activates_times_out_and_is_deleted() {
 #[tokio::test]
 async fn files_belong_to_the_key_that_uploaded_them() {
     let emu = emulator(EmulatorConfig { processing: Duration::ZERO, ..Default::default() }).await;
-    let file = client(&emu, "owner").upload_bytes(None, "text/plain", Bytes::from_static(b"mine")).await.unwrap();
+    let file = client(&emu, "owner")
+        .upload_bytes(None, "text/plain", Bytes::from_static(b"mine"))
+        .await
+        .unwrap();
     let err = client(&emu, "stranger").get_file(&file.uri).await.unwrap_err();
-    assert!(matches!(&err, Error::Api { code: 403, status, .. } if status == "PERMISSION_DENIED"), "{err}");
+    assert!(
+        matches!(&err, Error::Api { code: 403, status, .. } if status == "PERMISSION_DENIED"),
+        "{err}"
+    );
     assert_eq!(err.inaccessible_file_id(), Some(file.id()));
 }
 
 #[tokio::test]
 async fn the_answer_streams_and_names_every_file() {
-    let emu = emulator(EmulatorConfig { processing: Duration::ZERO, chunk_delay: Duration::ZERO, ..Default::default() }).await;
+    let emu = emulator(EmulatorConfig {
+        processing: Duration::ZERO,
+        chunk_delay: Duration::ZERO,
+        ..Default::default()
+    })
+    .await;
     let gemini = client(&emu, "k1");
     let data = bytes_of(4096, 9);
     let file = gemini.upload_bytes(None, "text/csv", Bytes::from(data.clone())).await.unwrap();
@@ -144,7 +180,10 @@ async fn the_answer_streams_and_names_every_file() {
     assert_eq!(chunks.last().unwrap().finish_reason(), Some("STOP"));
     assert!(chunks[..chunks.len() - 1].iter().all(|c| c.finish_reason().is_none()));
     let text: String = chunks.iter().map(|c| c.text()).collect();
-    assert!(text.contains(&format!("text/csv, 4096 bytes, SHA-256 {}", &sha_hex(&data)[..12])), "{text}");
+    assert!(
+        text.contains(&format!("text/csv, 4096 bytes, SHA-256 {}", &sha_hex(&data)[..12])),
+        "{text}"
+    );
     assert!(text.contains("What is in it?"));
 
     let logged = emu.emulator.request_log().into_iter().last().unwrap();
@@ -154,17 +193,27 @@ async fn the_answer_streams_and_names_every_file() {
 
 #[tokio::test]
 async fn generate_errors_are_typed() {
-    let emu = emulator(EmulatorConfig { processing: Duration::from_secs(60), ..Default::default() }).await;
+    let emu =
+        emulator(EmulatorConfig { processing: Duration::from_secs(60), ..Default::default() })
+            .await;
     let gemini = client(&emu, "k1");
     let file = gemini.upload_bytes(None, "text/plain", Bytes::from_static(b"slow")).await.unwrap();
     let ask = |uri: &str| GenerateContentRequest {
-        contents: vec![Content { role: Some("user".into()), parts: vec![Part::file("text/plain", uri)] }],
+        contents: vec![Content {
+            role: Some("user".into()),
+            parts: vec![Part::file("text/plain", uri)],
+        }],
         ..Default::default()
     };
-    let err = gemini.stream_generate_content("gemini-2.5-flash", &ask(&file.uri)).await.err().unwrap();
-    assert!(matches!(&err, Error::Api { code: 400, status, .. } if status == "FAILED_PRECONDITION"), "{err}");
+    let err =
+        gemini.stream_generate_content("gemini-2.5-flash", &ask(&file.uri)).await.err().unwrap();
+    assert!(
+        matches!(&err, Error::Api { code: 400, status, .. } if status == "FAILED_PRECONDITION"),
+        "{err}"
+    );
     let missing = format!("{}/v1beta/files/doesnotexist", emu.base_url());
-    let err = gemini.stream_generate_content("gemini-2.5-flash", &ask(&missing)).await.err().unwrap();
+    let err =
+        gemini.stream_generate_content("gemini-2.5-flash", &ask(&missing)).await.err().unwrap();
     assert_eq!(err.inaccessible_file_id(), Some("doesnotexist"));
     let err = gemini.generate_content("no-such-model", &ask(&missing)).await.unwrap_err();
     assert!(matches!(err, Error::Api { code: 404, .. }), "{err}");

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{bytes_of, emulator, fast_polls, quick_retries, sha_hex};
-use gemini_emulator::testing::requests;
 use futures::StreamExt;
 use gemini::{ApiKey, Client, ClientConfig, Content, Error, GenerateContentRequest, Part};
+use gemini_emulator::testing::requests;
 use gemini_emulator::{EmulatorConfig, GatewayConfig, RunningEmulator};
 
 const SUBSCRIPTION: &str = "apim-subscription-7Hq2";
@@ -27,7 +27,10 @@ async fn gateway_emulator() -> RunningEmulator {
 }
 
 fn gateway_client(emu: &RunningEmulator, key: &str) -> Client {
-    let mut config = ClientConfig::gateway(format!("{}/gemini", emu.base_url()).parse().unwrap(), ApiKey::new(key).unwrap());
+    let mut config = ClientConfig::gateway(
+        format!("{}/gemini", emu.base_url()).parse().unwrap(),
+        ApiKey::new(key).unwrap(),
+    );
     config.retry = quick_retries();
     Client::new(config).unwrap()
 }
@@ -37,12 +40,22 @@ async fn upload_wait_generate_list_delete_through_the_gateway() {
     let emu = gateway_emulator().await;
     let gemini = gateway_client(&emu, SUBSCRIPTION);
     let data = bytes_of(9_000_000, 4);
-    let file = gemini.upload_bytes(Some("scan.pdf".into()), "application/pdf", Bytes::from(data.clone())).await.unwrap();
-    assert!(file.uri.starts_with("https://generativelanguage.googleapis.com/v1beta/files/"), "{}", file.uri);
+    let file = gemini
+        .upload_bytes(Some("scan.pdf".into()), "application/pdf", Bytes::from(data.clone()))
+        .await
+        .unwrap();
+    assert!(
+        file.uri.starts_with("https://generativelanguage.googleapis.com/v1beta/files/"),
+        "{}",
+        file.uri
+    );
     let file = gemini.wait_active(file, &fast_polls()).await.unwrap();
 
     let req = GenerateContentRequest {
-        contents: vec![Content { role: Some("user".into()), parts: vec![Part::file("application/pdf", &file.uri), Part::text("Summarise")] }],
+        contents: vec![Content {
+            role: Some("user".into()),
+            parts: vec![Part::file("application/pdf", &file.uri), Part::text("Summarise")],
+        }],
         ..Default::default()
     };
     let mut stream = gemini.stream_generate_content("gemini-2.5-flash", &req).await.unwrap();
@@ -55,11 +68,20 @@ async fn upload_wait_generate_list_delete_through_the_gateway() {
     gemini.delete_file(&file.name).await.unwrap();
 
     let log = emu.emulator.request_log();
-    assert!(log.iter().all(|r| r.path.starts_with("/gemini/")), "everything went through the gateway");
-    assert!(log.iter().all(|r| r.had_subscription_key && !r.had_api_key), "subscription key always, Google key never");
+    assert!(
+        log.iter().all(|r| r.path.starts_with("/gemini/")),
+        "everything went through the gateway"
+    );
+    assert!(
+        log.iter().all(|r| r.had_subscription_key && !r.had_api_key),
+        "subscription key always, Google key never"
+    );
     let chunks: Vec<_> = log.iter().filter(|r| r.upload_offset.is_some()).collect();
     assert_eq!(chunks.len(), 2, "9 MB in two chunks");
-    assert!(chunks.iter().all(|r| r.path == "/gemini/files"), "chunks re-targeted at {{prefix}}/files");
+    assert!(
+        chunks.iter().all(|r| r.path == "/gemini/files"),
+        "chunks re-targeted at {{prefix}}/files"
+    );
 }
 
 #[tokio::test]
@@ -78,7 +100,10 @@ async fn the_upload_url_names_google_so_only_its_query_is_usable() {
         .unwrap();
     assert_eq!(res.status(), 200);
     let url = res.headers()["x-goog-upload-url"].to_str().unwrap().to_string();
-    assert!(url.starts_with("https://generativelanguage.googleapis.com/upload/v1beta/files?upload_id="), "{url}");
+    assert!(
+        url.starts_with("https://generativelanguage.googleapis.com/upload/v1beta/files?upload_id="),
+        "{url}"
+    );
     // What ChatSphere's client does: keep the query, post to the gateway path.
     let query = url.split_once('?').unwrap().1;
     let res = reqwest::Client::new()
@@ -107,7 +132,10 @@ async fn the_gateway_refuses_missing_and_wrong_subscription_keys_with_its_own_bo
     assert_eq!(res.status(), 401);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["statusCode"], 401);
-    assert!(body["message"].as_str().unwrap().starts_with("Access denied due to missing subscription key"));
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Access denied due to missing subscription key"));
     assert_eq!(requests(&emu, "GET", "/gemini/").len(), 2, "refusals are logged too");
 }
 
@@ -115,7 +143,14 @@ async fn the_gateway_refuses_missing_and_wrong_subscription_keys_with_its_own_bo
 #[tokio::test]
 async fn a_direct_mode_client_is_refused_by_the_gateway() {
     let emu = gateway_emulator().await;
-    let config = ClientConfig::new(format!("{}/gemini", emu.base_url()).parse().unwrap(), ApiKey::new(SUBSCRIPTION).unwrap());
-    let err = Client::new(config).unwrap().upload_bytes(None, "text/plain", Bytes::from_static(b"x")).await.unwrap_err();
+    let config = ClientConfig::new(
+        format!("{}/gemini", emu.base_url()).parse().unwrap(),
+        ApiKey::new(SUBSCRIPTION).unwrap(),
+    );
+    let err = Client::new(config)
+        .unwrap()
+        .upload_bytes(None, "text/plain", Bytes::from_static(b"x"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Api { code: 401, .. }), "{err}");
 }

@@ -9,9 +9,11 @@ use std::time::Duration;
 use base64::Engine;
 use bytes::Bytes;
 use common::{bytes_of, client, config, emulator, sha_hex, TempFile};
-use gemini_emulator::testing::requests;
 use futures::StreamExt;
-use gemini::{Client, Content, Error, FileSource, GenerateContentRequest, Part, RetryPolicy, UploadRequest};
+use gemini::{
+    Client, Content, Error, FileSource, GenerateContentRequest, Part, RetryPolicy, UploadRequest,
+};
+use gemini_emulator::testing::requests;
 use gemini_emulator::{EmulatorConfig, Fault, FaultKind, Route};
 
 fn instant() -> EmulatorConfig {
@@ -26,7 +28,8 @@ fn ask(text: &str) -> GenerateContentRequest {
 }
 
 fn generate_calls(emu: &gemini_emulator::RunningEmulator) -> usize {
-    requests(emu, "POST", ":generateContent").len() + requests(emu, "POST", ":streamGenerateContent").len()
+    requests(emu, "POST", ":generateContent").len()
+        + requests(emu, "POST", ":streamGenerateContent").len()
 }
 
 /// Lets the first chunk through, then has the next two chunk requests dropped mid-transfer.
@@ -44,8 +47,13 @@ async fn a_40_mib_upload_survives_two_dropped_connections() {
     let emu = emulator(instant()).await;
     let gemini = client(&emu, "k1");
     let data = bytes_of(40 * 1024 * 1024, 5);
-    let req = UploadRequest { display_name: Some("big.bin".into()), mime_type: "video/mp4".into(), size_bytes: data.len() as u64 };
-    let pieces: Vec<Result<Bytes, std::io::Error>> = data.chunks(3_000_017).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    let req = UploadRequest {
+        display_name: Some("big.bin".into()),
+        mime_type: "video/mp4".into(),
+        size_bytes: data.len() as u64,
+    };
+    let pieces: Vec<Result<Bytes, std::io::Error>> =
+        data.chunks(3_000_017).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
     let uploading = gemini.upload_stream(&req, futures::stream::iter(pieces));
     let (file, ()) = tokio::join!(uploading, drop_two_chunks_after_the_first(&emu));
     let file = file.unwrap();
@@ -56,7 +64,10 @@ async fn a_40_mib_upload_survives_two_dropped_connections() {
     let log = requests(&emu, "POST", "upload");
     let dropped: Vec<_> = log.iter().filter(|r| r.fault.as_deref() == Some("drop")).collect();
     assert_eq!(dropped.len(), 2, "two chunks were cut");
-    assert!(dropped.iter().all(|r| r.body_bytes > 0 && r.body_bytes < 8 * 1024 * 1024), "each took part of its chunk");
+    assert!(
+        dropped.iter().all(|r| r.body_bytes > 0 && r.body_bytes < 8 * 1024 * 1024),
+        "each took part of its chunk"
+    );
     let queries = log.iter().filter(|r| r.upload_command.as_deref() == Some("query")).count();
     assert_eq!(queries, 2, "one query per drop");
     // After each drop, the next chunk starts where the emulator said it stopped.
@@ -75,20 +86,34 @@ async fn a_file_source_upload_survives_dropped_connections() {
     let gemini = client(&emu, "k1");
     let data = bytes_of(20 * 1024 * 1024 + 123, 9);
     let file = TempFile::new("big.mp4", &data);
-    let req = UploadRequest { display_name: Some("big.mp4".into()), mime_type: "video/mp4".into(), size_bytes: data.len() as u64 };
+    let req = UploadRequest {
+        display_name: Some("big.mp4".into()),
+        mime_type: "video/mp4".into(),
+        size_bytes: data.len() as u64,
+    };
     let source = FileSource::new(&file.0);
     let uploading = gemini.upload_from(&req, &source);
     let (uploaded, ()) = tokio::join!(uploading, drop_two_chunks_after_the_first(&emu));
     let uploaded = uploaded.unwrap();
-    let hash = base64::engine::general_purpose::STANDARD.decode(uploaded.sha256_hash.unwrap()).unwrap();
+    let hash =
+        base64::engine::general_purpose::STANDARD.decode(uploaded.sha256_hash.unwrap()).unwrap();
     assert_eq!(String::from_utf8(hash).unwrap(), sha_hex(&data), "byte-exact after two drops");
     let log = requests(&emu, "POST", "upload");
     assert_eq!(log.iter().filter(|r| r.fault.as_deref() == Some("drop")).count(), 2);
     for (i, r) in log.iter().enumerate().filter(|(_, r)| r.fault.as_deref() == Some("drop")) {
-        assert_eq!(log[i + 2].upload_offset.unwrap(), r.upload_offset.unwrap() + r.body_bytes as u64, "resumed where it stopped");
+        assert_eq!(
+            log[i + 2].upload_offset.unwrap(),
+            r.upload_offset.unwrap() + r.body_bytes as u64,
+            "resumed where it stopped"
+        );
     }
-    let sent: u64 = log.iter().filter(|r| r.upload_offset.is_some()).map(|r| r.body_bytes as u64).sum();
-    assert_eq!(sent, data.len() as u64, "every byte sent once: what a drop let through is not sent again");
+    let sent: u64 =
+        log.iter().filter(|r| r.upload_offset.is_some()).map(|r| r.body_bytes as u64).sum();
+    assert_eq!(
+        sent,
+        data.len() as u64,
+        "every byte sent once: what a drop let through is not sent again"
+    );
 }
 
 /// A source that cannot be read is [`Error::Source`], not retried, and nothing is finalized.
@@ -101,14 +126,21 @@ async fn an_unreadable_source_is_a_source_error() {
     let missing = FileSource::new(dir.path().join("no-such-file"));
     let err = gemini.upload_from(&req, &missing).await.unwrap_err();
     assert!(matches!(err, Error::Source(_)), "{err:?}");
-    assert!(requests(&emu, "POST", "upload").iter().all(|r| r.upload_offset.is_none()), "no chunk was sent");
+    assert!(
+        requests(&emu, "POST", "upload").iter().all(|r| r.upload_offset.is_none()),
+        "no chunk was sent"
+    );
 }
 
 /// A network error names the URL it failed on without its query: an upload session's
 /// `upload_id` is a capability, and errors are logged.
 #[tokio::test]
 async fn network_errors_do_not_carry_the_upload_session_url() {
-    let failed = reqwest::Client::new().post("http://127.0.0.1:1/upload/v1beta/files?upload_id=SECRET-SESSION").send().await.unwrap_err();
+    let failed = reqwest::Client::new()
+        .post("http://127.0.0.1:1/upload/v1beta/files?upload_id=SECRET-SESSION")
+        .send()
+        .await
+        .unwrap_err();
     let err = Error::from(failed);
     assert!(matches!(err, Error::Transport(_)));
     let text = format!("{err} {err:?}");
@@ -122,9 +154,15 @@ async fn a_chunk_refused_with_503_is_resent() {
     let emu = emulator(instant()).await;
     emu.emulator.inject(Fault { route: Route::Chunk, kind: FaultKind::Unavailable, count: 1 });
     let data = bytes_of(1000, 1);
-    let file = client(&emu, "k1").upload_bytes(None, "text/plain", Bytes::from(data.clone())).await.unwrap();
+    let file = client(&emu, "k1")
+        .upload_bytes(None, "text/plain", Bytes::from(data.clone()))
+        .await
+        .unwrap();
     assert_eq!(file.size_bytes, 1000);
-    let finals = requests(&emu, "POST", "upload").into_iter().filter(|r| r.upload_command.as_deref() == Some("upload, finalize")).count();
+    let finals = requests(&emu, "POST", "upload")
+        .into_iter()
+        .filter(|r| r.upload_command.as_deref() == Some("upload, finalize"))
+        .count();
     assert_eq!(finals, 2);
 }
 
@@ -133,11 +171,16 @@ async fn a_chunk_refused_with_503_is_resent() {
 #[tokio::test]
 async fn generate_retries_429_500_503() {
     let emu = emulator(instant()).await;
-    emu.emulator.inject(Fault { route: Route::Generate, kind: FaultKind::RateLimited { retry_delay: Duration::from_millis(300) }, count: 1 });
+    emu.emulator.inject(Fault {
+        route: Route::Generate,
+        kind: FaultKind::RateLimited { retry_delay: Duration::from_millis(300) },
+        count: 1,
+    });
     emu.emulator.inject(Fault { route: Route::Generate, kind: FaultKind::Internal, count: 1 });
     emu.emulator.inject(Fault { route: Route::Generate, kind: FaultKind::Unavailable, count: 1 });
     let started = std::time::Instant::now();
-    let answer = client(&emu, "k1").generate_content("gemini-2.5-flash", &ask("hello")).await.unwrap();
+    let answer =
+        client(&emu, "k1").generate_content("gemini-2.5-flash", &ask("hello")).await.unwrap();
     assert!(answer.text().contains("hello"));
     assert_eq!(generate_calls(&emu), 4);
     assert!(started.elapsed() >= Duration::from_millis(300), "RetryInfo honoured");
@@ -148,7 +191,8 @@ async fn generate_retries_429_500_503() {
 async fn stream_retries_before_the_first_chunk() {
     let emu = emulator(instant()).await;
     emu.emulator.inject(Fault { route: Route::Generate, kind: FaultKind::Unavailable, count: 2 });
-    let mut stream = client(&emu, "k1").stream_generate_content("gemini-2.5-flash", &ask("hi")).await.unwrap();
+    let mut stream =
+        client(&emu, "k1").stream_generate_content("gemini-2.5-flash", &ask("hi")).await.unwrap();
     let mut text = String::new();
     while let Some(chunk) = stream.next().await {
         text.push_str(&chunk.unwrap().text());
@@ -161,11 +205,22 @@ async fn stream_retries_before_the_first_chunk() {
 #[tokio::test]
 async fn retries_are_bounded() {
     let emu = emulator(instant()).await;
-    emu.emulator.inject(Fault { route: Route::Generate, kind: FaultKind::RateLimited { retry_delay: Duration::from_millis(10) }, count: 100 });
+    emu.emulator.inject(Fault {
+        route: Route::Generate,
+        kind: FaultKind::RateLimited { retry_delay: Duration::from_millis(10) },
+        count: 100,
+    });
     let mut cfg = config(&emu, "k1");
     cfg.retry.max_retries = 2;
-    let err = Client::new(cfg).unwrap().generate_content("gemini-2.5-flash", &ask("x")).await.unwrap_err();
-    assert!(matches!(&err, Error::Api { code: 429, status, .. } if status == "RESOURCE_EXHAUSTED"), "{err}");
+    let err = Client::new(cfg)
+        .unwrap()
+        .generate_content("gemini-2.5-flash", &ask("x"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Api { code: 429, status, .. } if status == "RESOURCE_EXHAUSTED"),
+        "{err}"
+    );
     assert_eq!(err.retry_after(), Some(Duration::from_millis(10)));
     assert_eq!(generate_calls(&emu), 3);
 }
@@ -174,7 +229,11 @@ async fn retries_are_bounded() {
 #[tokio::test]
 async fn a_retry_delay_beyond_the_cap_is_not_waited_for() {
     let emu = emulator(instant()).await;
-    emu.emulator.inject(Fault { route: Route::Generate, kind: FaultKind::RateLimited { retry_delay: Duration::from_secs(60) }, count: 1 });
+    emu.emulator.inject(Fault {
+        route: Route::Generate,
+        kind: FaultKind::RateLimited { retry_delay: Duration::from_secs(60) },
+        count: 1,
+    });
     let err = client(&emu, "k1").generate_content("gemini-2.5-flash", &ask("x")).await.unwrap_err();
     assert_eq!(err.retry_after(), Some(Duration::from_secs(60)));
     assert_eq!(generate_calls(&emu), 1);
@@ -184,7 +243,11 @@ async fn a_retry_delay_beyond_the_cap_is_not_waited_for() {
 #[tokio::test]
 async fn other_4xx_are_never_retried() {
     let emu = emulator(instant()).await;
-    emu.emulator.inject(Fault { route: Route::Generate, kind: FaultKind::Forbidden { file: Some("abc123".into()), prefixed: true }, count: 1 });
+    emu.emulator.inject(Fault {
+        route: Route::Generate,
+        kind: FaultKind::Forbidden { file: Some("abc123".into()), prefixed: true },
+        count: 1,
+    });
     let gemini = client(&emu, "k1");
     let err = gemini.generate_content("gemini-2.5-flash", &ask("x")).await.unwrap_err();
     assert_eq!(err.inaccessible_file_id(), Some("abc123"), "the files/abc123 form parses");
@@ -199,7 +262,11 @@ async fn a_hang_times_out_and_is_retried() {
     let emu = emulator(instant()).await;
     let gemini = client(&emu, "k1");
     let file = gemini.upload_bytes(None, "text/plain", Bytes::from_static(b"x")).await.unwrap();
-    emu.emulator.inject(Fault { route: Route::Get, kind: FaultKind::Hang { hang_for: Duration::from_secs(30) }, count: 1 });
+    emu.emulator.inject(Fault {
+        route: Route::Get,
+        kind: FaultKind::Hang { hang_for: Duration::from_secs(30) },
+        count: 1,
+    });
     let mut cfg = config(&emu, "k1");
     cfg.timeouts.request = Duration::from_millis(300);
     let started = std::time::Instant::now();
@@ -214,7 +281,10 @@ async fn a_hang_times_out_and_is_retried() {
 async fn a_stream_cut_mid_answer_ends_with_an_error() {
     let emu = emulator(instant()).await;
     emu.emulator.inject(Fault { route: Route::Generate, kind: FaultKind::Drop, count: 1 });
-    let mut stream = client(&emu, "k1").stream_generate_content("gemini-2.5-flash", &ask("one two three four five six seven")).await.unwrap();
+    let mut stream = client(&emu, "k1")
+        .stream_generate_content("gemini-2.5-flash", &ask("one two three four five six seven"))
+        .await
+        .unwrap();
     let mut ok = 0;
     let mut failed = false;
     while let Some(item) = stream.next().await {

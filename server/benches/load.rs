@@ -39,7 +39,11 @@ impl Drop for Server {
 fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -49,8 +53,24 @@ fn start(gemini: &str) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let data_dir = tempfile::tempdir().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_parley"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--gemini-api-key", KEY, "--gemini-base-url", gemini])
-        .args(["--rate-chat", "off", "--rate-upload", "off", "--upload-bytes-per-hour", "0", "--upstream-concurrency", "1024"])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--gemini-api-key",
+            KEY,
+            "--gemini-base-url",
+            gemini,
+        ])
+        .args([
+            "--rate-chat",
+            "off",
+            "--rate-upload",
+            "off",
+            "--upload-bytes-per-hour",
+            "0",
+            "--upstream-concurrency",
+            "1024",
+        ])
         // Every client of the benchmark is on one address: no per-address caps.
         .args(["--upstream-per-address", "1024", "--max-connections-per-address", "0"])
         .arg("--data-dir")
@@ -63,7 +83,11 @@ fn start(gemini: &str) -> Server {
 }
 
 /// Samples the server's RSS every 10 ms until `stop`; the peak, KiB.
-fn sample_peak(pid: u32, stop: Arc<AtomicBool>, peak: Arc<AtomicU64>) -> std::thread::JoinHandle<()> {
+fn sample_peak(
+    pid: u32,
+    stop: Arc<AtomicBool>,
+    peak: Arc<AtomicU64>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         while !stop.load(Ordering::Relaxed) {
             peak.fetch_max(status_kib(pid, "VmRSS:"), Ordering::Relaxed);
@@ -81,7 +105,13 @@ struct Round {
 
 fn report(what: &str, n: usize, mut round: Round) {
     round.latencies.sort();
-    let at = |q: f64| round.latencies.get(((round.latencies.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
+    let at = |q: f64| {
+        round
+            .latencies
+            .get(((round.latencies.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    };
     println!(
         "{what:>22} ×{n:<4} errors {:>5.1}%  p50 {:>7.0} ms  p99 {:>7.0} ms  wall {:>6.2} s  server peak RSS {:>6.1} MiB",
         100.0 * round.errors as f64 / n as f64,
@@ -110,7 +140,8 @@ where
             })
         })
         .collect();
-    let mut round = Round { latencies: Vec::new(), errors: 0, peak_rss_kib: 0, wall: Duration::ZERO };
+    let mut round =
+        Round { latencies: Vec::new(), errors: 0, peak_rss_kib: 0, wall: Duration::ZERO };
     for task in tasks {
         let (latency, ok) = task.await.unwrap();
         round.latencies.push(latency);
@@ -129,7 +160,11 @@ fn browser() -> reqwest::Client {
 
 #[tokio::main]
 async fn main() {
-    let config = gemini_emulator::EmulatorConfig { api_key: Some(KEY.into()), processing: Duration::ZERO, ..Default::default() };
+    let config = gemini_emulator::EmulatorConfig {
+        api_key: Some(KEY.into()),
+        processing: Duration::ZERO,
+        ..Default::default()
+    };
     let emulator = gemini_emulator::testing::spawn_local(config).await;
     let server = start(&emulator.base_url());
     let ready = Instant::now();
@@ -137,7 +172,10 @@ async fn main() {
         assert!(ready.elapsed() < Duration::from_secs(30), "parley did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    println!("parley (release) against an emulator in another process; idle RSS {:.1} MiB", status_kib(server.child.id(), "VmRSS:") as f64 / 1024.0);
+    println!(
+        "parley (release) against an emulator in another process; idle RSS {:.1} MiB",
+        status_kib(server.child.id(), "VmRSS:") as f64 / 1024.0
+    );
 
     for n in CHAT_ROUNDS {
         let url = format!("{}/api/chat", server.url);
@@ -174,5 +212,8 @@ async fn main() {
         .await;
         report("20 MiB uploads", m, round);
     }
-    println!("server peak RSS over the whole run (VmHWM) {:.1} MiB", status_kib(server.child.id(), "VmHWM:") as f64 / 1024.0);
+    println!(
+        "server peak RSS over the whole run (VmHWM) {:.1} MiB",
+        status_kib(server.child.id(), "VmHWM:") as f64 / 1024.0
+    );
 }

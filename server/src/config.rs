@@ -21,7 +21,11 @@ pub struct Config {
     pub api_key: Option<String>,
 
     /// Gemini's base URL (a path prefix is kept).
-    #[arg(long = "gemini-base-url", env = "GEMINI_BASE_URL", default_value = "https://generativelanguage.googleapis.com")]
+    #[arg(
+        long = "gemini-base-url",
+        env = "GEMINI_BASE_URL",
+        default_value = "https://generativelanguage.googleapis.com"
+    )]
     pub base_url: Url,
 
     /// An API gateway in front of Gemini (Azure API Management), e.g.
@@ -32,7 +36,12 @@ pub struct Config {
 
     /// The gateway's subscription key, sent as `Ocp-Apim-Subscription-Key`; never to the
     /// browser or the logs.
-    #[arg(long = "gateway-key", env = "PARLEY_GATEWAY_KEY", hide_env_values = true, requires = "gateway_url")]
+    #[arg(
+        long = "gateway-key",
+        env = "PARLEY_GATEWAY_KEY",
+        hide_env_values = true,
+        requires = "gateway_url"
+    )]
     pub gateway_key: Option<String>,
 
     /// Model that answers.
@@ -189,7 +198,10 @@ fn parse_rate_bytes(text: &str) -> Result<u64, String> {
 
 /// A byte count: a plain number of bytes, or with a unit (`10GiB`, `500 MB`).
 fn parse_bytes(text: &str) -> Result<u64, String> {
-    text.trim().parse::<bytesize::ByteSize>().map(|b| b.as_u64()).map_err(|e| format!("not a byte size: {e}"))
+    text.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|e| format!("not a byte size: {e}"))
 }
 
 impl Config {
@@ -254,16 +266,31 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:3000");
         assert_eq!(c.upload_timeout, Duration::from_secs(90));
         assert_eq!(c.model, "gemini-2.5-flash");
-        assert_eq!((c.upstream_wait, c.shutdown_grace), (Duration::from_secs(30), Duration::from_secs(30)));
+        assert_eq!(
+            (c.upstream_wait, c.shutdown_grace),
+            (Duration::from_secs(30), Duration::from_secs(30))
+        );
         assert!(Config::try_parse_from(["parley", "--upload-timeout", "soon"]).is_err());
     }
 
     #[test]
     fn the_gateway_needs_url_and_key() {
-        let c = Config::try_parse_from(["parley", "--gateway-url", "https://gw.azure-api.net/gemini", "--gateway-key", "k"]).unwrap();
+        let c = Config::try_parse_from([
+            "parley",
+            "--gateway-url",
+            "https://gw.azure-api.net/gemini",
+            "--gateway-key",
+            "k",
+        ])
+        .unwrap();
         let (url, key) = c.gateway().unwrap();
         assert_eq!((url.as_str(), key.expose()), ("https://gw.azure-api.net/gemini", "k"));
-        assert!(Config::try_parse_from(["parley", "--gateway-url", "https://gw.azure-api.net/gemini"]).is_err());
+        assert!(Config::try_parse_from([
+            "parley",
+            "--gateway-url",
+            "https://gw.azure-api.net/gemini"
+        ])
+        .is_err());
         assert!(Config::try_parse_from(["parley", "--gateway-key", "k"]).is_err());
     }
 
@@ -273,7 +300,9 @@ mod tests {
         assert_eq!(c.retain_for, Duration::from_secs(7 * 24 * 3600));
         assert_eq!(c.retain_max_bytes, 10 << 30);
         assert!(c.retain_policy().enabled());
-        let c = Config::try_parse_from(["parley", "--retain-for", "0", "--retain-max-bytes", "500MB"]).unwrap();
+        let c =
+            Config::try_parse_from(["parley", "--retain-for", "0", "--retain-max-bytes", "500MB"])
+                .unwrap();
         assert_eq!(c.retain_max_bytes, 500_000_000);
         assert!(!c.retain_policy().enabled());
         let c = Config::try_parse_from(["parley", "--retain-max-bytes", "0"]).unwrap();
@@ -285,18 +314,42 @@ mod tests {
     #[test]
     fn the_upload_limit_is_a_byte_size() {
         assert_eq!(Config::try_parse_from(["parley"]).unwrap().max_file_bytes, 2 << 30);
-        assert_eq!(Config::try_parse_from(["parley", "--max-file-bytes", "100MB"]).unwrap().max_file_bytes, 100_000_000);
-        assert_eq!(Config::try_parse_from(["parley", "--max-file-bytes", "1024"]).unwrap().max_file_bytes, 1024);
+        assert_eq!(
+            Config::try_parse_from(["parley", "--max-file-bytes", "100MB"]).unwrap().max_file_bytes,
+            100_000_000
+        );
+        assert_eq!(
+            Config::try_parse_from(["parley", "--max-file-bytes", "1024"]).unwrap().max_file_bytes,
+            1024
+        );
     }
 
     #[test]
     fn connection_limits_have_defaults_and_a_proxy_lifts_the_per_address_cap() {
         let c = Config::try_parse_from(["parley"]).unwrap();
-        assert_eq!((c.header_read_timeout, c.write_timeout, c.min_body_rate), (Duration::from_secs(20), Duration::from_secs(60), 1024));
+        assert_eq!(
+            (c.header_read_timeout, c.write_timeout, c.min_body_rate),
+            (Duration::from_secs(20), Duration::from_secs(60), 1024)
+        );
         let limits = c.connection_limits(1024);
         assert_eq!((limits.per_address, limits.total), (64, 384));
-        let c = Config::try_parse_from(["parley", "--trust-proxy", "--max-connections", "10", "--min-body-rate", "2KiB/s"]).unwrap();
-        assert_eq!((c.connection_limits(1024).per_address, c.connection_limits(1024).total, c.min_body_rate), (0, 10, 2048));
+        let c = Config::try_parse_from([
+            "parley",
+            "--trust-proxy",
+            "--max-connections",
+            "10",
+            "--min-body-rate",
+            "2KiB/s",
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                c.connection_limits(1024).per_address,
+                c.connection_limits(1024).total,
+                c.min_body_rate
+            ),
+            (0, 10, 2048)
+        );
     }
 
     #[test]

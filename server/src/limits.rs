@@ -52,7 +52,8 @@ impl FromStr for Rate {
             return Ok(Rate { count: 0, per: Duration::from_secs(1) });
         }
         let (count, per) = text.split_once('/').ok_or("write a rate as N/s, N/min, N/h or N/d")?;
-        let count = count.trim().parse::<u32>().map_err(|_| format!("`{count}` is not a whole number"))?;
+        let count =
+            count.trim().parse::<u32>().map_err(|_| format!("`{count}` is not a whole number"))?;
         let per = match per.trim() {
             "s" | "sec" | "second" => Duration::from_secs(1),
             "m" | "min" | "minute" => Duration::from_secs(60),
@@ -136,7 +137,8 @@ const MIB: u64 = 1 << 20;
 impl Limits {
     /// Limiters for `config`.
     pub fn new(config: LimitsConfig) -> Arc<Self> {
-        let mib_per_hour = u32::try_from(config.upload_bytes_per_hour.div_ceil(MIB)).unwrap_or(u32::MAX);
+        let mib_per_hour =
+            u32::try_from(config.upload_bytes_per_hour.div_ceil(MIB)).unwrap_or(u32::MAX);
         Arc::new(Limits {
             chat: Pair::new(config.chat),
             upload: Pair::new(config.upload),
@@ -164,7 +166,9 @@ fn check(limiter: &Limiter, key: &str, cells: u32) -> Result<(), AppError> {
         Ok(Ok(())) => Ok(()),
         Ok(Err(not_until)) => {
             let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-            Err(AppError::TooManyRequests { retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64 })
+            Err(AppError::TooManyRequests {
+                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+            })
         }
         // More than the whole quota at once: it would never pass.
         Err(_) => Err(AppError::TooManyRequests { retry_after_secs: 3600 }),
@@ -178,7 +182,11 @@ fn forwarded_address(forwarded_for: &str) -> Option<IpAddr> {
 }
 
 /// Puts the request's [`ClientAddress`] in its extensions (see the module's documentation).
-pub async fn client_address(State(TrustProxy(trust_proxy)): State<TrustProxy>, mut req: Request, next: Next) -> Response {
+pub async fn client_address(
+    State(TrustProxy(trust_proxy)): State<TrustProxy>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let forwarded = trust_proxy
         .then(|| req.headers().get("x-forwarded-for")?.to_str().ok().and_then(forwarded_address))
         .flatten();
@@ -216,22 +224,39 @@ impl ByteQuota for UploadBytes {
 
 /// Applies the limits to the server functions that have them (after the session and address
 /// middleware).
-pub async fn rate_limit(State(limits): State<Arc<Limits>>, mut req: Request, next: Next) -> Response {
+pub async fn rate_limit(
+    State(limits): State<Arc<Limits>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let path = req.uri().path();
     let pair = match path {
         p if p == Chat::PATH => &limits.chat,
         p if p == UploadFile::PATH => &limits.upload,
-        p if p == CheckFiles::PATH || p == ListUploads::PATH || p == DeleteUpload::PATH => &limits.files,
+        p if p == CheckFiles::PATH || p == ListUploads::PATH || p == DeleteUpload::PATH => {
+            &limits.files
+        }
         _ => return next.run(req).await,
     };
     let session = req.extensions().get::<Session>().map(|s| s.0.clone()).unwrap_or_default();
     let address = req.extensions().get::<ClientAddress>().map(|a| a.0.clone()).unwrap_or_default();
     let mut verdict = pair.check(&session, &address, 1);
     if verdict.is_ok() && path == UploadFile::PATH && limits.has_byte_quota() {
-        let announced = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()).unwrap_or(0);
+        let announced = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .unwrap_or(0);
         let mib = announced.div_ceil(MIB);
-        verdict = limits.upload_mib.check(&session, &address, u32::try_from(mib).unwrap_or(u32::MAX));
-        let quota = UploadBytes { limits: limits.clone(), session, address: address.clone(), prepaid: mib * MIB, counted: Mutex::new((0, 0)) };
+        verdict =
+            limits.upload_mib.check(&session, &address, u32::try_from(mib).unwrap_or(u32::MAX));
+        let quota = UploadBytes {
+            limits: limits.clone(),
+            session,
+            address: address.clone(),
+            prepaid: mib * MIB,
+            counted: Mutex::new((0, 0)),
+        };
         req.extensions_mut().insert(UploadAllowance(Arc::new(quota)));
     }
     match verdict {
@@ -249,7 +274,10 @@ mod tests {
 
     #[test]
     fn rates_parse() {
-        assert_eq!("20/min".parse::<Rate>().unwrap(), Rate { count: 20, per: Duration::from_secs(60) });
+        assert_eq!(
+            "20/min".parse::<Rate>().unwrap(),
+            Rate { count: 20, per: Duration::from_secs(60) }
+        );
         assert_eq!("5/s".parse::<Rate>().unwrap().per, Duration::from_secs(1));
         assert_eq!("100 / h".parse::<Rate>().unwrap().count, 100);
         assert_eq!("off".parse::<Rate>().unwrap().count, 0);
@@ -258,21 +286,38 @@ mod tests {
         assert!("10/fortnight".parse::<Rate>().is_err());
         assert!("10".parse::<Rate>().is_err());
         let quota = "6/min".parse::<Rate>().unwrap().quota(1).unwrap();
-        assert_eq!((quota.burst_size().get(), quota.replenish_interval()), (6, Duration::from_secs(10)));
+        assert_eq!(
+            (quota.burst_size().get(), quota.replenish_interval()),
+            (6, Duration::from_secs(10))
+        );
     }
 
     #[test]
     fn the_last_forwarded_address_counts() {
-        assert_eq!(forwarded_address("198.51.100.1, 203.0.113.9").unwrap().to_string(), "203.0.113.9");
+        assert_eq!(
+            forwarded_address("198.51.100.1, 203.0.113.9").unwrap().to_string(),
+            "203.0.113.9"
+        );
         assert_eq!(forwarded_address(" 2001:db8::1 ").unwrap().to_string(), "2001:db8::1");
         assert!(forwarded_address("not an address").is_none());
     }
 
     #[test]
     fn upload_bytes_are_counted_as_they_arrive() {
-        let config = LimitsConfig { chat: Rate::OFF, upload: Rate::OFF, files: Rate::OFF, upload_bytes_per_hour: 3 * MIB };
+        let config = LimitsConfig {
+            chat: Rate::OFF,
+            upload: Rate::OFF,
+            files: Rate::OFF,
+            upload_bytes_per_hour: 3 * MIB,
+        };
         let limits = Limits::new(config);
-        let quota = |prepaid| UploadBytes { limits: limits.clone(), session: "s".into(), address: "a".into(), prepaid, counted: Mutex::new((0, 0)) };
+        let quota = |prepaid| UploadBytes {
+            limits: limits.clone(),
+            session: "s".into(),
+            address: "a".into(),
+            prepaid,
+            counted: Mutex::new((0, 0)),
+        };
         // Without a length: 2 MiB in small pieces pass, the third and fourth MiB do not.
         let chunked = quota(0);
         for _ in 0..32 {
@@ -298,11 +343,15 @@ mod tests {
 
     #[test]
     fn a_session_gets_its_burst_then_a_wait() {
-        let limiter: Limiter = "3/min".parse::<Rate>().unwrap().quota(1).map(governor::RateLimiter::keyed);
+        let limiter: Limiter =
+            "3/min".parse::<Rate>().unwrap().quota(1).map(governor::RateLimiter::keyed);
         for _ in 0..3 {
             assert_eq!(check(&limiter, "alice", 1), Ok(()));
         }
-        let Err(AppError::TooManyRequests { retry_after_secs }) = check(&limiter, "alice", 1) else { panic!() };
+        let Err(AppError::TooManyRequests { retry_after_secs }) = check(&limiter, "alice", 1)
+        else {
+            panic!()
+        };
         assert!((1..=20).contains(&retry_after_secs), "{retry_after_secs}");
         assert_eq!(check(&limiter, "bob", 1), Ok(()), "another session has its own");
         assert!(check(&limiter, "carol", 10).is_err(), "more than the whole quota at once");

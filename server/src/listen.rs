@@ -65,7 +65,9 @@ pub fn raise_descriptor_limit() -> u64 {
 /// The connections that fit `descriptors` open descriptors: each may need a second one (its
 /// call to Gemini, a file), and some are kept back for the rest. At least 64.
 pub fn connections_for(descriptors: u64) -> usize {
-    usize::try_from(descriptors.saturating_sub(RESERVED_DESCRIPTORS) / 2).unwrap_or(usize::MAX).max(64)
+    usize::try_from(descriptors.saturating_sub(RESERVED_DESCRIPTORS) / 2)
+        .unwrap_or(usize::MAX)
+        .max(64)
 }
 
 /// The key of a client address for per-address limits: an IPv4 address as it is (also when
@@ -162,11 +164,12 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
         stream.set_write_timeout(Some(limits.write_timeout));
-        let service = router.clone().map_request(move |req: hyper::Request<hyper::body::Incoming>| {
-            let mut req = req.map(axum::body::Body::new);
-            req.extensions_mut().insert(ConnectInfo(peer));
-            req
-        });
+        let service =
+            router.clone().map_request(move |req: hyper::Request<hyper::body::Incoming>| {
+                let mut req = req.map(axum::body::Body::new);
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            });
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)

@@ -45,7 +45,8 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         connections = limits.total,
         "parley listening"
     );
-    crate::listen::serve(listener, router, limits, shutdown_signal(), config.shutdown_grace).await?;
+    crate::listen::serve(listener, router, limits, shutdown_signal(), config.shutdown_grace)
+        .await?;
     drop(upstream);
     Ok(())
 }
@@ -78,14 +79,19 @@ async fn evict_periodically(originals: parley_files::Originals) {
 /// of originals in the data directory cannot be opened.
 pub fn state(config: &Config, upstream: &Upstream) -> Result<ServerState, ServerError> {
     let registry = parley_files::Registry::open(&config.data_dir)?;
-    let originals = parley_files::Originals::local(&config.data_dir, registry.clone(), config.retain_policy())?;
+    let originals =
+        parley_files::Originals::local(&config.data_dir, registry.clone(), config.retain_policy())?;
     let files = parley_files::Lifecycle {
         gemini: upstream.client.clone(),
         registry,
         originals,
         upstream_id: upstream.identity(),
         expiry_margin: config.expiry_margin,
-        poll: gemini::PollPolicy { timeout: config.upload_timeout, cleanup_on_timeout: true, ..gemini::PollPolicy::default() },
+        poll: gemini::PollPolicy {
+            timeout: config.upload_timeout,
+            cleanup_on_timeout: true,
+            ..gemini::PollPolicy::default()
+        },
         flights: Default::default(),
     };
     Ok(ServerState {
@@ -134,19 +140,18 @@ impl Guards {
 /// multipart check and `Cache-Control`.
 pub fn router(options: LeptosOptions, state: ServerState, guards: Guards) -> Router {
     let routes = generate_route_list(App);
-    let body_limits = BodyLimits { max_file_bytes: state.max_file_bytes, min_bytes_per_sec: guards.min_body_rate, rate_window: guards.rate_window };
+    let body_limits = BodyLimits {
+        max_file_bytes: state.max_file_bytes,
+        min_bytes_per_sec: guards.min_body_rate,
+        rate_window: guards.rate_window,
+    };
     let trust = TrustProxy(guards.trust_proxy);
     let sessions = Sessions { key: guards.key, trust_proxy: guards.trust_proxy };
     let app = Router::new()
-        .leptos_routes_with_context(
-            &options,
-            routes,
-            move || provide_context(state.clone()),
-            {
-                let options = options.clone();
-                move || shell(options.clone())
-            },
-        )
+        .leptos_routes_with_context(&options, routes, move || provide_context(state.clone()), {
+            let options = options.clone();
+            move || shell(options.clone())
+        })
         .fallback(leptos_axum::file_and_error_handler(shell))
         .layer(middleware::from_fn(guard::no_store))
         .layer(middleware::from_fn(guard::require_multipart))
@@ -169,7 +174,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -79,8 +79,12 @@ impl SessionKey {
         let path = data_dir.join("session.key");
         let failed = |source| SessionKeyError::File { path: path.display().to_string(), source };
         match std::fs::read_to_string(&path) {
-            Ok(text) if text.trim().len() >= 2 * MIN_SECRET_BYTES => return Ok(SessionKey(Arc::from(text.trim().as_bytes()))),
-            Ok(_) => tracing::warn!(path = %path.display(), "the session key file is too short; making a new one"),
+            Ok(text) if text.trim().len() >= 2 * MIN_SECRET_BYTES => {
+                return Ok(SessionKey(Arc::from(text.trim().as_bytes())))
+            }
+            Ok(_) => {
+                tracing::warn!(path = %path.display(), "the session key file is too short; making a new one")
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(failed(e)),
         }
@@ -125,7 +129,12 @@ impl SessionKey {
 #[cfg(unix)]
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::{io::Write, os::unix::fs::OpenOptionsExt};
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(text.as_bytes())
 }
 
@@ -166,7 +175,10 @@ pub async fn sessions(State(sessions): State<Sessions>, mut req: Request, next: 
     req.extensions_mut().insert(Session(id.clone()));
     let mut res = next.run(req).await;
     let page = res.status().is_success()
-        && res.headers().get(header::CONTENT_TYPE).is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
+        && res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
     if existing.is_none() && (api || page) {
         let cookie = format!(
             "{name}={}; Path=/; Max-Age={MAX_AGE_SECS}; HttpOnly; SameSite=Lax{}",
@@ -209,7 +221,11 @@ mod tests {
         let generated = SessionKey::load(None, &dir).unwrap();
         let again = SessionKey::load(None, &dir).unwrap();
         let id = "0123456789abcdef0123456789abcdef";
-        assert_eq!(again.verify(&generated.sign(id)).as_deref(), Some(id), "the same key after a restart");
+        assert_eq!(
+            again.verify(&generated.sign(id)).as_deref(),
+            Some(id),
+            "the same key after a restart"
+        );
         assert_eq!(configured.verify(&generated.sign(id)), None);
         #[cfg(unix)]
         {

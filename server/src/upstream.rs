@@ -44,7 +44,8 @@ impl Upstream {
             tracing::info!(base_url = %config.base_url, model = %config.model, "using Gemini");
             return Ok(Upstream { client, kind: UpstreamKind::Google, _emulator: None });
         }
-        let key = match config.emulator_api_key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+        let key = match config.emulator_api_key.as_deref().map(str::trim).filter(|k| !k.is_empty())
+        {
             Some(key) => key.to_string(),
             None => rand::rng().sample_iter(&Alphanumeric).map(char::from).take(32).collect(),
         };
@@ -67,7 +68,9 @@ impl Upstream {
 
 /// A client for `upstream` with the configured read timeout and retries.
 fn client(config: &Config, upstream: gemini::ClientConfig) -> Result<gemini::Client, ServerError> {
-    let timeouts = gemini::Timeouts { read: config.upstream_read_timeout, ..upstream.timeouts.clone() };
-    let retry = gemini::RetryPolicy { max_retries: config.upstream_retries, ..upstream.retry.clone() };
+    let timeouts =
+        gemini::Timeouts { read: config.upstream_read_timeout, ..upstream.timeouts.clone() };
+    let retry =
+        gemini::RetryPolicy { max_retries: config.upstream_retries, ..upstream.retry.clone() };
     Ok(gemini::Client::new(gemini::ClientConfig { timeouts, retry, ..upstream })?)
 }

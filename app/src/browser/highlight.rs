@@ -38,7 +38,9 @@ fn hljs() -> Option<JsValue> {
 }
 
 fn apply(hljs: &JsValue, root: &web_sys::Element) {
-    let Ok(function) = js_sys::Reflect::get(hljs, &JsValue::from_str("highlightElement")) else { return };
+    let Ok(function) = js_sys::Reflect::get(hljs, &JsValue::from_str("highlightElement")) else {
+        return;
+    };
     let Some(function) = function.dyn_ref::<js_sys::Function>() else { return };
     let Ok(blocks) = root.query_selector_all("pre code:not([data-highlighted])") else { return };
     for i in 0..blocks.length() {

@@ -10,7 +10,9 @@ pub mod xhr;
 
 /// Sets `data-hydrated="true"` on `<html>`: the page now reacts to input.
 pub fn mark_hydrated() {
-    if let Some(root) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.document_element()) {
+    if let Some(root) =
+        web_sys::window().and_then(|w| w.document()).and_then(|d| d.document_element())
+    {
         let _ = root.set_attribute("data-hydrated", "true");
     }
 }

@@ -45,14 +45,16 @@ pub async fn jpeg_preview(file: &web_sys::File) -> Result<String, String> {
 
 async fn inner(file: &web_sys::File) -> Result<String, JsValue> {
     let window = web_sys::window().ok_or("no window")?;
-    let decoded: ImageBitmap = JsFuture::from(window.create_image_bitmap_with_blob(file)?).await?.dyn_into()?;
+    let decoded: ImageBitmap =
+        JsFuture::from(window.create_image_bitmap_with_blob(file)?).await?.dyn_into()?;
     let (w, h) = fit(decoded.width(), decoded.height());
     let options = ImageBitmapOptions::new();
     options.set_resize_width(w);
     options.set_resize_height(h);
     options.set_resize_quality(ResizeQuality::High);
     let resized: ImageBitmap = JsFuture::from(
-        window.create_image_bitmap_with_image_bitmap_and_image_bitmap_options(&decoded, &options)?,
+        window
+            .create_image_bitmap_with_image_bitmap_and_image_bitmap_options(&decoded, &options)?,
     )
     .await?
     .dyn_into()?;
@@ -65,7 +67,11 @@ async fn inner(file: &web_sys::File) -> Result<String, JsValue> {
     let encode = ImageEncodeOptions::new();
     encode.set_type("image/jpeg");
     encode.set_quality(QUALITY);
-    let blob: Blob = JsFuture::from(canvas.convert_to_blob_with_options(&encode)?).await?.dyn_into()?;
+    let blob: Blob =
+        JsFuture::from(canvas.convert_to_blob_with_options(&encode)?).await?.dyn_into()?;
     let bytes = Uint8Array::new(&JsFuture::from(blob.array_buffer()).await?).to_vec();
-    Ok(format!("data:image/jpeg;base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes)))
+    Ok(format!(
+        "data:image/jpeg;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    ))
 }

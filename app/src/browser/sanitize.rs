@@ -15,7 +15,9 @@ pub fn clean(html: &str, fallback_text: &str) -> String {
 
 fn purify(html: &str) -> Option<String> {
     let window = web_sys::window()?;
-    let purifier = js_sys::Reflect::get(&window, &JsValue::from_str("DOMPurify")).ok().filter(|p| !p.is_undefined())?;
+    let purifier = js_sys::Reflect::get(&window, &JsValue::from_str("DOMPurify"))
+        .ok()
+        .filter(|p| !p.is_undefined())?;
     let sanitize = js_sys::Reflect::get(&purifier, &JsValue::from_str("sanitize")).ok()?;
     let sanitize = sanitize.dyn_ref::<js_sys::Function>()?;
     let config = js_sys::JSON::parse(CONFIG).ok()?;

@@ -9,7 +9,6 @@
 use rexie::{ObjectStore, Rexie, TransactionMode};
 use wasm_bindgen::{JsCast, JsValue};
 
-
 const DATABASE: &str = "parley";
 const STORE: &str = "conversations";
 
@@ -40,7 +39,11 @@ pub fn describe(err: &rexie::Error) -> String {
 }
 
 async fn open() -> Result<Rexie, rexie::Error> {
-    Rexie::builder(DATABASE).version(1).add_object_store(ObjectStore::new(STORE).key_path("id")).build().await
+    Rexie::builder(DATABASE)
+        .version(1)
+        .add_object_store(ObjectStore::new(STORE).key_path("id"))
+        .build()
+        .await
 }
 
 fn get(object: &JsValue, key: &str) -> Option<JsValue> {

@@ -18,7 +18,10 @@ const ENDPOINT: &str = <crate::api::UploadFile as leptos::server_fn::ServerFn>::
 /// # Errors
 /// The server function's [`AppError`] (its JSON body), or [`AppError::Transport`] when the
 /// request itself fails.
-pub async fn upload(form: &FormData, on_progress: impl Fn(f64) + 'static) -> Result<UploadedFile, AppError> {
+pub async fn upload(
+    form: &FormData,
+    on_progress: impl Fn(f64) + 'static,
+) -> Result<UploadedFile, AppError> {
     let transport = |what: &str| AppError::Transport(what.to_string());
     let xhr = XmlHttpRequest::new().map_err(|_| transport("XMLHttpRequest is unavailable"))?;
     xhr.open("POST", ENDPOINT).map_err(|_| transport("the upload could not start"))?;
@@ -47,7 +50,8 @@ pub async fn upload(form: &FormData, on_progress: impl Fn(f64) + 'static) -> Res
     xhr.set_onload(Some(on_load.as_ref().unchecked_ref()));
     xhr.set_onerror(Some(on_error.as_ref().unchecked_ref()));
     xhr.set_onabort(Some(on_error.as_ref().unchecked_ref()));
-    xhr.send_with_opt_form_data(Some(form)).map_err(|_| transport("the upload could not be sent"))?;
+    xhr.send_with_opt_form_data(Some(form))
+        .map_err(|_| transport("the upload could not be sent"))?;
     let loaded = finished.await.unwrap_or(false);
     // The closures must live until the request is over.
     drop((progress, on_load, on_error));

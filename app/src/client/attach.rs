@@ -8,8 +8,8 @@ use wasm_bindgen::JsCast;
 use web_sys::HtmlInputElement;
 
 use crate::{
-    model::{accepted_mime, MAX_ATTACHMENTS},
     client::state::{next_id, Chat, PendingAttachment},
+    model::{accepted_mime, MAX_ATTACHMENTS},
 };
 
 /// Adds the files of a file input's `change` event, then clears the input so that the same
@@ -52,12 +52,14 @@ pub struct EarlyInput {
 /// Reads the message box and the file input as they are now.
 pub fn pre_hydration_input() -> EarlyInput {
     let document = web_sys::window().and_then(|w| w.document());
-    let find = |selector: &str| document.as_ref().and_then(|d| d.query_selector(selector).ok().flatten());
+    let find =
+        |selector: &str| document.as_ref().and_then(|d| d.query_selector(selector).ok().flatten());
     let draft = find(r#"textarea[aria-label="Message"]"#)
         .and_then(|e| e.dyn_into::<web_sys::HtmlTextAreaElement>().ok())
         .map(|t| t.value())
         .unwrap_or_default();
-    let input = find(r#"input[type="file"][aria-label="Attach files"]"#).and_then(|e| e.dyn_into::<HtmlInputElement>().ok());
+    let input = find(r#"input[type="file"][aria-label="Attach files"]"#)
+        .and_then(|e| e.dyn_into::<HtmlInputElement>().ok());
     let files = input.as_ref().map(files_of).unwrap_or_default();
     EarlyInput { draft, files, input }
 }

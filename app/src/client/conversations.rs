@@ -19,7 +19,9 @@ use crate::{
 
 /// The transcript of the open conversation.
 fn current(chat: Chat) -> Transcript {
-    chat.messages.with_untracked(|m| to_transcript(m, &chat.summaries.get_value(), &chat.tracked.get_value(), now_ms()))
+    chat.messages.with_untracked(|m| {
+        to_transcript(m, &chat.summaries.get_value(), &chat.tracked.get_value(), now_ms())
+    })
 }
 
 /// SHA-256 (hex) of a transcript's `conversation`: the identity of an imported file.
@@ -52,13 +54,20 @@ pub async fn persist(chat: Chat) {
 pub async fn refresh(chat: Chat) {
     match store::list().await {
         Ok(all) => chat.list.set(all.into_iter().map(summary).collect()),
-        Err(e) => chat.storage_error.set(Some(format!("Saved conversations could not be read: {e}"))),
+        Err(e) => {
+            chat.storage_error.set(Some(format!("Saved conversations could not be read: {e}")))
+        }
     }
 }
 
 /// A stored conversation as the list shows it.
 fn summary(stored: Stored) -> ConversationSummary {
-    ConversationSummary { id: stored.id, title: stored.title, updated: stored.updated, size: stored.size }
+    ConversationSummary {
+        id: stored.id,
+        title: stored.title,
+        updated: stored.updated,
+        size: stored.size,
+    }
 }
 
 /// Largest stored conversation reopened by itself on page load (2 MiB of export text): a
@@ -70,7 +79,9 @@ const AUTO_OPEN_MAX: u32 = 2 << 20;
 /// larger than [`AUTO_OPEN_MAX`].
 pub async fn restore(chat: Chat) {
     refresh(chat).await;
-    let latest = chat.list.with_untracked(|l| l.first().filter(|s| s.size <= AUTO_OPEN_MAX).map(|s| s.id.clone()));
+    let latest = chat
+        .list
+        .with_untracked(|l| l.first().filter(|s| s.size <= AUTO_OPEN_MAX).map(|s| s.id.clone()));
     if let Some(id) = latest {
         if chat.messages.with_untracked(Vec::is_empty) {
             open(chat, &id).await;
@@ -142,7 +153,8 @@ pub fn export(chat: Chat) {
         .take(8)
         .collect::<Vec<_>>()
         .join("-");
-    let name = format!("parley-{}.json", if slug.is_empty() { "conversation".into() } else { slug });
+    let name =
+        format!("parley-{}.json", if slug.is_empty() { "conversation".into() } else { slug });
     if let Err(e) = download(&name, &text) {
         chat.storage_error.set(Some(format!("The export could not be made: {e:?}")));
     }
@@ -163,8 +175,8 @@ fn download(name: &str, text: &str) -> Result<(), JsValue> {
 }
 
 /// Imports an export file: validates it (nothing changes when it is refused), keeps files
-/// that are still live even when the file does not track them (`import-keeps-live-files`), and opens it. The
-/// same file imported twice opens the existing conversation instead of a copy.
+/// that are still live even when the file does not track them (`import-keeps-live-files`), and
+/// opens it. The same file imported twice opens the existing conversation instead of a copy.
 pub async fn import(chat: Chat, file: web_sys::File) {
     chat.storage_error.set(None);
     let text = match wasm_bindgen_futures::JsFuture::from(file.text()).await {
@@ -189,7 +201,10 @@ pub async fn import(chat: Chat, file: web_sys::File) {
         }
     }
     if let Err(e) = track_untracked(&mut transcript).await {
-        chat.storage_error.set(Some(format!("“{}” was not imported: its files could not be checked. {e}", file.name())));
+        chat.storage_error.set(Some(format!(
+            "“{}” was not imported: its files could not be checked. {e}",
+            file.name()
+        )));
         return;
     }
     show(chat, new_conversation_id(), transcript);
@@ -230,7 +245,11 @@ async fn track_untracked(transcript: &mut Transcript) -> Result<(), crate::error
         }
         transcript.uploaded_files.insert(
             id.to_string(),
-            crate::transcript::TrackedFile { upload_time: crate::transcript::upload_time(now), file_uri: check.uri.clone(), extra },
+            crate::transcript::TrackedFile {
+                upload_time: crate::transcript::upload_time(now),
+                file_uri: check.uri.clone(),
+                extra,
+            },
         );
     }
     Ok(())

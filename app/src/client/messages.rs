@@ -1,6 +1,6 @@
 //! Between the page's messages and the stored/exported form ([`Transcript`]): Gemini
-//! `contents` with snake_case parts, as ChatSphere's format (`docs/export-format.md`) keeps them — for an
-//! image, one part with `inline_data` (the preview, for display) and `file_data` (the File,
+//! `contents` with snake_case parts, as ChatSphere's format (`docs/export-format.md`) keeps them —
+//! for an image, one part with `inline_data` (the preview, for display) and `file_data` (the File,
 //! for requests); for other files only `file_data`.
 
 use std::collections::BTreeMap;
@@ -44,7 +44,12 @@ pub fn title_of(messages: &[Message]) -> String {
 /// The settled messages as a transcript: user turns that were sent and answers that are
 /// complete (or stopped). `summaries` and the known `tracked` files are carried over; every
 /// File of the conversation gets its tracking (with Parley's name, size, MIME type, expiry).
-pub fn to_transcript(messages: &[Message], summaries: &Value, tracked: &BTreeMap<String, TrackedFile>, now_ms: f64) -> Transcript {
+pub fn to_transcript(
+    messages: &[Message],
+    summaries: &Value,
+    tracked: &BTreeMap<String, TrackedFile>,
+    now_ms: f64,
+) -> Transcript {
     let mut uploaded_files = tracked.clone();
     let mut conversation = Vec::new();
     for message in messages {
@@ -54,7 +59,9 @@ pub fn to_transcript(messages: &[Message], summaries: &Value, tracked: &BTreeMap
         for attachment in &message.attachments {
             if let Some(file) = attachment.uploaded.get_untracked() {
                 if let Some(id) = file_id_of(&file.uri) {
-                    uploaded_files.entry(id.to_string()).or_insert_with(|| track(&file, attachment, now_ms));
+                    uploaded_files
+                        .entry(id.to_string())
+                        .or_insert_with(|| track(&file, attachment, now_ms));
                 }
             }
         }
@@ -86,7 +93,10 @@ fn to_json(message: &Message) -> Value {
             }
         }
         if let Some(file) = attachment.uploaded.get_untracked() {
-            part.insert("file_data".into(), json!({"mime_type": file.mime_type, "file_uri": file.uri}));
+            part.insert(
+                "file_data".into(),
+                json!({"mime_type": file.mime_type, "file_uri": file.uri}),
+            );
         }
         if !part.is_empty() {
             parts.push(Value::Object(part));
@@ -136,7 +146,10 @@ pub fn messages_from(transcript: &Transcript) -> Vec<Message> {
         .collect()
 }
 
-fn attachment_of(part: &Map<String, Value>, tracked: &BTreeMap<String, TrackedFile>) -> Option<Attachment> {
+fn attachment_of(
+    part: &Map<String, Value>,
+    tracked: &BTreeMap<String, TrackedFile>,
+) -> Option<Attachment> {
     let inline = field(part, "inline_data", "inlineData").and_then(Value::as_object);
     let file = field(part, "file_data", "fileData").and_then(Value::as_object);
     if inline.is_none() && file.is_none() {
@@ -204,14 +217,27 @@ mod tests {
         let photo = &messages[0].attachments[0];
         assert_eq!((photo.name.as_str(), photo.size), ("cat.jpg", 1234));
         assert_eq!(photo.preview.get_untracked().as_deref(), Some("data:image/jpeg;base64,AAAA"));
-        assert_eq!(photo.uploaded.get_untracked().unwrap().uri, "https://g.example/v1beta/files/abc");
+        assert_eq!(
+            photo.uploaded.get_untracked().unwrap().uri,
+            "https://g.example/v1beta/files/abc"
+        );
         assert_eq!(title_of(&messages), "Look");
-        let back = to_transcript(&messages, &transcript.conversation_summaries, &transcript.uploaded_files, 99.0);
+        let back = to_transcript(
+            &messages,
+            &transcript.conversation_summaries,
+            &transcript.uploaded_files,
+            99.0,
+        );
         assert_eq!(back.to_export(), transcript.to_export());
 
         // An edited message is written anew, in ChatSphere's shape: preview + File in one part.
         messages[0].raw.set_value(None);
-        let edited = to_transcript(&messages, &transcript.conversation_summaries, &transcript.uploaded_files, 99.0);
+        let edited = to_transcript(
+            &messages,
+            &transcript.conversation_summaries,
+            &transcript.uploaded_files,
+            99.0,
+        );
         let part = &edited.conversation[0]["parts"][0];
         assert_eq!(part["inline_data"]["data"], "AAAA");
         assert_eq!(part["file_data"]["file_uri"], "https://g.example/v1beta/files/abc");

@@ -163,7 +163,12 @@ impl Message {
     }
 
     /// A message read back from storage or an import: settled, with its JSON kept.
-    pub fn restored(role: Role, text: String, attachments: Vec<Attachment>, raw: serde_json::Value) -> Self {
+    pub fn restored(
+        role: Role,
+        text: String,
+        attachments: Vec<Attachment>,
+        raw: serde_json::Value,
+    ) -> Self {
         let status = if role == Role::User { Status::Sent } else { Status::Done };
         let message = Message::new(role, text, status, attachments);
         message.raw.set_value(Some(raw));
@@ -186,7 +191,10 @@ impl Message {
                     return Some(Part::text(EXPIRED_CONTENT));
                 }
                 let f = a.uploaded.get_untracked()?;
-                Some(Part { file_data: Some(FileData { mime_type: f.mime_type, file_uri: f.uri }), ..Part::default() })
+                Some(Part {
+                    file_data: Some(FileData { mime_type: f.mime_type, file_uri: f.uri }),
+                    ..Part::default()
+                })
             })
             .collect();
         let text = self.text.get_untracked();
@@ -289,17 +297,22 @@ impl Chat {
     pub fn mark_expired(&self, file_uri: &str) {
         self.messages.with_untracked(|messages| {
             for attachment in messages.iter().flat_map(|m| m.attachments.iter()) {
-                if attachment.uploaded.with_untracked(|u| u.as_ref().is_some_and(|f| f.uri == file_uri)) {
+                if attachment
+                    .uploaded
+                    .with_untracked(|u| u.as_ref().is_some_and(|f| f.uri == file_uri))
+                {
                     attachment.expired.set(true);
                 }
             }
         });
         if let Some(id) = crate::transcript::file_id_of(file_uri) {
             self.tracked.update_value(|tracked| {
-                let entry = tracked.entry(id.to_string()).or_insert_with(|| crate::transcript::TrackedFile {
-                    upload_time: crate::transcript::upload_time(now_ms()),
-                    file_uri: file_uri.to_string(),
-                    extra: Default::default(),
+                let entry = tracked.entry(id.to_string()).or_insert_with(|| {
+                    crate::transcript::TrackedFile {
+                        upload_time: crate::transcript::upload_time(now_ms()),
+                        file_uri: file_uri.to_string(),
+                        extra: Default::default(),
+                    }
                 });
                 entry.extra.insert("expired".into(), serde_json::Value::Bool(true));
             });
@@ -314,7 +327,10 @@ impl Chat {
             for message in messages {
                 let mut touched = false;
                 for attachment in &message.attachments {
-                    if attachment.uploaded.with_untracked(|u| u.as_ref().is_some_and(|f| f.uri == old_uri)) {
+                    if attachment
+                        .uploaded
+                        .with_untracked(|u| u.as_ref().is_some_and(|f| f.uri == old_uri))
+                    {
                         attachment.uploaded.set(Some(file.clone()));
                         attachment.expired.set(false);
                         touched = true;
@@ -329,20 +345,25 @@ impl Chat {
                 }
             }
         });
-        let (Some(old_id), Some(new_id)) = (crate::transcript::file_id_of(old_uri), crate::transcript::file_id_of(&file.uri)) else {
+        let (Some(old_id), Some(new_id)) =
+            (crate::transcript::file_id_of(old_uri), crate::transcript::file_id_of(&file.uri))
+        else {
             return;
         };
         self.tracked.update_value(|tracked| {
-            let mut entry = tracked.remove(old_id).unwrap_or_else(|| crate::transcript::TrackedFile {
-                upload_time: crate::transcript::upload_time(now_ms()),
-                file_uri: String::new(),
-                extra: Default::default(),
-            });
+            let mut entry =
+                tracked.remove(old_id).unwrap_or_else(|| crate::transcript::TrackedFile {
+                    upload_time: crate::transcript::upload_time(now_ms()),
+                    file_uri: String::new(),
+                    extra: Default::default(),
+                });
             entry.upload_time = crate::transcript::upload_time(now_ms());
             entry.file_uri = file.uri.clone();
             entry.extra.remove("expired");
             match &file.expiration_time {
-                Some(t) => entry.extra.insert("expirationTime".into(), serde_json::Value::String(t.clone())),
+                Some(t) => entry
+                    .extra
+                    .insert("expirationTime".into(), serde_json::Value::String(t.clone())),
                 None => entry.extra.remove("expirationTime"),
             };
             tracked.insert(new_id.to_string(), entry);

@@ -9,9 +9,9 @@ use web_sys::FormData;
 
 use crate::{
     api,
+    client::state::{Chat, Message, Progress, Status},
     error::AppError,
     model::{ChatEvent, UploadedFile},
-    client::state::{Chat, Message, Progress, Status},
 };
 
 /// Uploads `message`'s files that are not uploaded yet, marks it `sent`, then asks for the
@@ -122,8 +122,13 @@ async fn receive(chat: Chat, answer: Message, shown: std::rc::Rc<std::cell::Cell
 /// Sends one file to the `upload_file` server function: `size`, `mime_type`, `name`, then
 /// the bytes (see [`crate::api::upload_file`]), showing the bytes sent in `progress` and then
 /// `Processing` until the server answers (the File is `ACTIVE` then).
-async fn upload(file: &web_sys::File, mime_type: &str, progress: ArcRwSignal<Option<Progress>>) -> Result<UploadedFile, AppError> {
-    let form = FormData::new().map_err(|_| AppError::Transport("FormData is unavailable".into()))?;
+async fn upload(
+    file: &web_sys::File,
+    mime_type: &str,
+    progress: ArcRwSignal<Option<Progress>>,
+) -> Result<UploadedFile, AppError> {
+    let form =
+        FormData::new().map_err(|_| AppError::Transport("FormData is unavailable".into()))?;
     let appended = form
         .append_with_str("size", &(file.size() as u64).to_string())
         .and_then(|_| form.append_with_str("mime_type", mime_type))
@@ -131,7 +136,11 @@ async fn upload(file: &web_sys::File, mime_type: &str, progress: ArcRwSignal<Opt
         .and_then(|_| form.append_with_blob_and_filename("file", file, &file.name()));
     appended.map_err(|_| AppError::Transport("the file could not be read".into()))?;
     crate::browser::xhr::upload(&form, move |share| {
-        let next = if share >= 1.0 { Progress::Processing } else { Progress::Sending((share * 100.0) as u8) };
+        let next = if share >= 1.0 {
+            Progress::Processing
+        } else {
+            Progress::Sending((share * 100.0) as u8)
+        };
         if progress.get_untracked() != Some(next) {
             progress.set(Some(next));
         }

@@ -3,14 +3,11 @@
 use std::collections::{BTreeSet, HashMap};
 
 use bytes::Bytes;
-use parley_files::{FileRow, FileState};
 use futures::{stream, StreamExt};
 use leptos::server_fn::codec::ByteStream;
+use parley_files::{FileRow, FileState};
 
-use super::{
-    errors::from_gemini,
-    state,
-};
+use super::{errors::from_gemini, state};
 use crate::{
     error::AppError,
     model::{ChatEvent, Content, UploadedFile, EXPIRED_CONTENT},
@@ -20,10 +17,11 @@ use crate::{
 ///
 /// Before the request, [`precheck`] makes every `fileData` part usable or `expired content`.
 /// When Gemini still answers 403 "You do not have permission to access the File X…" and X
-/// is a File of this conversation (either form of X, `403-names-the-file-both-ways`), X gets the same treatment —
-/// re-uploaded from its retained original, else `expired content` — and the request goes
-/// again, once. A second 403, or one naming a File the conversation does not hold, is the
-/// real cause (billing and key problems give the same text, `403-retried-once`) and is reported as it is.
+/// is a File of this conversation (either form of X, `403-names-the-file-both-ways`), X gets the
+/// same treatment — re-uploaded from its retained original, else `expired content` — and the
+/// request goes again, once. A second 403, or one naming a File the conversation does not hold, is
+/// the real cause (billing and key problems give the same text, `403-retried-once`) and is reported
+/// as it is.
 pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppError> {
     let state = state()?;
     let session = super::session()?;
@@ -50,7 +48,8 @@ pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppErr
     let upstream = match state.files.gemini.stream_generate_content(&state.model, &request).await {
         Ok(upstream) => upstream,
         Err(e) => {
-            let named = e.inaccessible_file_id().map(|id| uris_of(&request, id)).unwrap_or_default();
+            let named =
+                e.inaccessible_file_id().map(|id| uris_of(&request, id)).unwrap_or_default();
             if named.is_empty() {
                 // Not a File of this conversation: re-sending cannot help; say what Gemini said.
                 return Err(super::errors::refused_after_retry(e));
@@ -61,7 +60,11 @@ pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppErr
             for uri in named {
                 match rows.get(&uri) {
                     Some(row) => {
-                        state.files.registry.set_state(&row.owner, &row.uri, FileState::Expired).await?;
+                        state
+                            .files
+                            .registry
+                            .set_state(&row.owner, &row.uri, FileState::Expired)
+                            .await?;
                         treat(&state, row, &mut substitutes, &mut treated).await?;
                     }
                     None => {
@@ -86,33 +89,37 @@ pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppErr
         .chain(treated.expired.into_iter().map(|file_uri| ChatEvent::Expired { file_uri }));
     // Each upstream chunk gives zero or more lines.
     // State: (upstream, finished, the slot held until the answer ends).
-    let lines = stream::unfold((upstream, false, slot), |(mut upstream, finished, slot)| async move {
-        if finished {
-            return None;
-        }
-        let (events, finished) = match upstream.next().await {
-            Some(Ok(chunk)) => {
-                let mut events = Vec::new();
-                let text = chunk.text();
-                if !text.is_empty() {
-                    events.push(ChatEvent::Delta { text });
-                }
-                let finish = chunk.finish_reason().map(str::to_string);
-                let done = finish.is_some();
-                if done {
-                    events.push(ChatEvent::Done { finish_reason: finish });
-                }
-                (events, done)
+    let lines =
+        stream::unfold((upstream, false, slot), |(mut upstream, finished, slot)| async move {
+            if finished {
+                return None;
             }
-            Some(Err(e)) => (vec![ChatEvent::Error { error: from_gemini(e, None) }], true),
-            None => {
-                let error = AppError::Upstream { code: 502, message: "the answer stopped before it was complete".into() };
-                (vec![ChatEvent::Error { error }], true)
-            }
-        };
-        Some((stream::iter(events), (upstream, finished, slot)))
-    })
-    .flatten();
+            let (events, finished) = match upstream.next().await {
+                Some(Ok(chunk)) => {
+                    let mut events = Vec::new();
+                    let text = chunk.text();
+                    if !text.is_empty() {
+                        events.push(ChatEvent::Delta { text });
+                    }
+                    let finish = chunk.finish_reason().map(str::to_string);
+                    let done = finish.is_some();
+                    if done {
+                        events.push(ChatEvent::Done { finish_reason: finish });
+                    }
+                    (events, done)
+                }
+                Some(Err(e)) => (vec![ChatEvent::Error { error: from_gemini(e, None) }], true),
+                None => {
+                    let error = AppError::Upstream {
+                        code: 502,
+                        message: "the answer stopped before it was complete".into(),
+                    };
+                    (vec![ChatEvent::Error { error }], true)
+                }
+            };
+            Some((stream::iter(events), (upstream, finished, slot)))
+        })
+        .flatten();
     let lines = stream::iter(notices.collect::<Vec<_>>()).chain(lines).map(|event| {
         let mut line = serde_json::to_vec(&event).expect("ChatEvent serializes");
         line.push(b'\n');
@@ -141,11 +148,11 @@ type Substitutes = HashMap<String, Option<String>>;
 
 /// The check before every request: each `fileData` URI must be a File this session uploaded,
 /// under this upstream identity, `ACTIVE` and not past its `expirationTime` minus the margin
-/// (`expiry-from-the-file`). One registry query for the whole conversation, one pass over its parts to collect
-/// the URIs and one to put substitutes in. This session's expired Files are replaced
-/// ([`parley_files::Lifecycle::refresh`]: re-uploaded from the retained original); the rest — foreign, unknown, gone for
-/// good — become `expired content`. A browser can never make the server use someone else's
-/// File.
+/// (`expiry-from-the-file`). One registry query for the whole conversation, one pass over its parts
+/// to collect the URIs and one to put substitutes in. This session's expired Files are replaced
+/// ([`parley_files::Lifecycle::refresh`]: re-uploaded from the retained original); the rest —
+/// foreign, unknown, gone for good — become `expired content`. A browser can never make the server
+/// use someone else's File.
 ///
 /// # Errors
 /// [`AppError::BadRequest`] for more than [`MAX_FILES_PER_REQUEST`] distinct Files;
@@ -163,7 +170,9 @@ pub async fn precheck(
 }
 
 /// Runs CPU-bound work on tokio's blocking pool, off the async workers.
-async fn off_workers<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, AppError> {
+async fn off_workers<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
     tokio::task::spawn_blocking(work).await.map_err(|e| {
         tracing::error!(error = %e, "a blocking task failed");
         AppError::Internal("it could not prepare the request".into())
@@ -183,7 +192,11 @@ fn check_file_count(uris: &BTreeSet<String>) -> Result<(), AppError> {
 
 /// What stands in for each of `uris` that this session cannot send as it is (see
 /// [`precheck`]).
-async fn treat_all(state: &super::ServerState, session: &super::Session, uris: BTreeSet<String>) -> Result<(Substitutes, Treated), AppError> {
+async fn treat_all(
+    state: &super::ServerState,
+    session: &super::Session,
+    uris: BTreeSet<String>,
+) -> Result<(Substitutes, Treated), AppError> {
     let mut treated = Treated::default();
     if uris.is_empty() {
         return Ok((Substitutes::new(), treated));
@@ -216,7 +229,12 @@ fn file_uris(request: &gemini::GenerateContentRequest) -> BTreeSet<String> {
 
 /// Decides what stands in for this session's unusable File `row`: its stand-in's URI, or
 /// `expired content` when there is none.
-async fn treat(state: &super::ServerState, row: &FileRow, substitutes: &mut Substitutes, treated: &mut Treated) -> Result<(), AppError> {
+async fn treat(
+    state: &super::ServerState,
+    row: &FileRow,
+    substitutes: &mut Substitutes,
+    treated: &mut Treated,
+) -> Result<(), AppError> {
     match state.files.refresh(row).await? {
         Some(stand_in) => {
             substitutes.insert(row.uri.clone(), Some(stand_in.uri.clone()));
@@ -232,7 +250,10 @@ async fn treat(state: &super::ServerState, row: &FileRow, substitutes: &mut Subs
 
 /// The distinct `fileData` URIs in `request` naming File `id`.
 fn uris_of(request: &gemini::GenerateContentRequest, id: &str) -> Vec<String> {
-    file_uris(request).into_iter().filter(|uri| crate::transcript::file_id_of(uri) == Some(id)).collect()
+    file_uris(request)
+        .into_iter()
+        .filter(|uri| crate::transcript::file_id_of(uri) == Some(id))
+        .collect()
 }
 
 /// Puts the substitutes in, in one pass over the parts: a `fileData` part whose URI has one
@@ -283,35 +304,50 @@ mod tests {
     #[test]
     fn only_the_named_file_is_replaced() {
         let file = |id: &str| Part {
-            file_data: Some(FileData { mime_type: "application/pdf".into(), file_uri: format!("https://x/v1beta/files/{id}") }),
+            file_data: Some(FileData {
+                mime_type: "application/pdf".into(),
+                file_uri: format!("https://x/v1beta/files/{id}"),
+            }),
             ..Part::default()
         };
-        let contents = vec![Content { role: Role::User, parts: vec![file("aaa"), file("bbb"), file("aaa"), file("ccc"), Part::text("hi")] }];
+        let contents = vec![Content {
+            role: Role::User,
+            parts: vec![file("aaa"), file("bbb"), file("aaa"), file("ccc"), Part::text("hi")],
+        }];
         let mut request = to_gemini(&contents);
         assert_eq!(uris_of(&request, "aaa"), vec!["https://x/v1beta/files/aaa".to_string()]);
         assert!(uris_of(&request, "zzz").is_empty());
         let substitutes = Substitutes::from([
             ("https://x/v1beta/files/aaa".to_string(), None),
-            ("https://x/v1beta/files/ccc".to_string(), Some("https://x/v1beta/files/ddd".to_string())),
+            (
+                "https://x/v1beta/files/ccc".to_string(),
+                Some("https://x/v1beta/files/ddd".to_string()),
+            ),
         ]);
         substitute(&mut request, &substitutes);
         let json = serde_json::to_string(&request).unwrap();
         assert_eq!(json.matches("expired content").count(), 2);
-        assert!(json.contains("files/bbb") && json.contains("files/ddd") && !json.contains("files/ccc"));
+        assert!(
+            json.contains("files/bbb") && json.contains("files/ddd") && !json.contains("files/ccc")
+        );
     }
 
     #[test]
     fn previews_never_reach_gemini() {
         let image = Part {
             inline_data: Some(InlineData { mime_type: "image/jpeg".into(), data: "AAAA".into() }),
-            file_data: Some(FileData { mime_type: "image/jpeg".into(), file_uri: "https://x/v1beta/files/a".into() }),
+            file_data: Some(FileData {
+                mime_type: "image/jpeg".into(),
+                file_uri: "https://x/v1beta/files/a".into(),
+            }),
             ..Part::default()
         };
         let preview_only = Part {
             inline_data: Some(InlineData { mime_type: "image/jpeg".into(), data: "BBBB".into() }),
             ..Part::default()
         };
-        let contents = vec![Content { role: Role::User, parts: vec![image, preview_only, Part::text("hi")] }];
+        let contents =
+            vec![Content { role: Role::User, parts: vec![image, preview_only, Part::text("hi")] }];
         let json = serde_json::to_string(&to_gemini(&contents)).unwrap();
         assert_eq!(
             json,

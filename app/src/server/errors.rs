@@ -14,27 +14,39 @@ pub fn from_gemini(err: gemini::Error, file: Option<&str>) -> AppError {
         return AppError::FileUnavailable;
     }
     match err {
-        gemini::Error::Api { code: 400, message, .. } if message.starts_with("Unsupported MIME type: ") => {
-            AppError::UnsupportedType { mime_type: message["Unsupported MIME type: ".len()..].to_string() }
+        gemini::Error::Api { code: 400, message, .. }
+            if message.starts_with("Unsupported MIME type: ") =>
+        {
+            AppError::UnsupportedType {
+                mime_type: message["Unsupported MIME type: ".len()..].to_string(),
+            }
         }
         gemini::Error::Api { code: 429, .. } => AppError::RateLimited,
         gemini::Error::Api { code, message, .. } => AppError::Upstream { code, message },
-        gemini::Error::MissingCredentials => AppError::Upstream { code: 401, message: "the server has no Gemini API key".into() },
-        gemini::Error::UploadFailed { details, .. } => AppError::ProcessingFailed { name, details },
-        gemini::Error::NotActiveInTime { waited, .. } => AppError::NotReadyInTime { name, seconds: waited.as_secs() },
-        gemini::Error::SizeMismatch { declared, actual } => {
-            AppError::BadUpload(format!("the file had {actual} bytes, not the {declared} announced"))
+        gemini::Error::MissingCredentials => {
+            AppError::Upstream { code: 401, message: "the server has no Gemini API key".into() }
         }
+        gemini::Error::UploadFailed { details, .. } => AppError::ProcessingFailed { name, details },
+        gemini::Error::NotActiveInTime { waited, .. } => {
+            AppError::NotReadyInTime { name, seconds: waited.as_secs() }
+        }
+        gemini::Error::SizeMismatch { declared, actual } => AppError::BadUpload(format!(
+            "the file had {actual} bytes, not the {declared} announced"
+        )),
         // The server's own copy (spooled or retained) could not be read: not the person's fault.
         gemini::Error::Source(message) => {
             tracing::error!(%message, "a stored upload could not be read back");
             AppError::Internal("it could not read the file back from its store".into())
         }
-        gemini::Error::TooLarge { size, limit } => {
-            AppError::BadUpload(format!("the file is {size} bytes, over Gemini's limit of {limit} bytes"))
+        gemini::Error::TooLarge { size, limit } => AppError::BadUpload(format!(
+            "the file is {size} bytes, over Gemini's limit of {limit} bytes"
+        )),
+        gemini::Error::FileNotFound { .. } => {
+            AppError::BadUpload(format!("{name} could not be read"))
         }
-        gemini::Error::FileNotFound { .. } => AppError::BadUpload(format!("{name} could not be read")),
-        gemini::Error::Protocol(message) | gemini::Error::Decode(message) => AppError::Upstream { code: 502, message },
+        gemini::Error::Protocol(message) | gemini::Error::Decode(message) => {
+            AppError::Upstream { code: 502, message }
+        }
         gemini::Error::Transport(_) => AppError::Unreachable,
     }
 }
@@ -49,8 +61,12 @@ impl From<FilesError> for AppError {
     fn from(err: FilesError) -> Self {
         match err {
             FilesError::Gemini { source, file } => from_gemini(source, file.as_deref()),
-            FilesError::Originals(OriginalsError::Body(reason)) => AppError::BadUpload(format!("the upload could not be read: {reason}")),
-            FilesError::Originals(e @ OriginalsError::TooLong { .. }) => AppError::BadUpload(e.to_string()),
+            FilesError::Originals(OriginalsError::Body(reason)) => {
+                AppError::BadUpload(format!("the upload could not be read: {reason}"))
+            }
+            FilesError::Originals(e @ OriginalsError::TooLong { .. }) => {
+                AppError::BadUpload(e.to_string())
+            }
             FilesError::Registry(e) => {
                 tracing::error!(error = %e, "the file registry failed");
                 AppError::Internal("its file registry is unavailable".into())

@@ -1,16 +1,13 @@
-//! The session's Files: `check_files` (which URIs can still be used — `import-keeps-live-files`: an import must
-//! not turn live files into `expired content` just because they are untracked; and never
-//! another session's), `list_uploads` and `delete_upload` for the Files view.
+//! The session's Files: `check_files` (which URIs can still be used — `import-keeps-live-files`: an
+//! import must not turn live files into `expired content` just because they are untracked; and
+//! never another session's), `list_uploads` and `delete_upload` for the Files view.
 
 use std::{collections::HashMap, time::Duration};
 
 use futures::{stream, StreamExt};
 use parley_files::{time::is_expired, FileRow, FileState};
 
-use super::{
-    errors::from_gemini,
-    session, state, ServerState,
-};
+use super::{errors::from_gemini, session, state, ServerState};
 use crate::{
     error::AppError,
     model::{FileCheck, UploadRecord, MAX_FILE_CHECKS},
@@ -41,7 +38,12 @@ pub struct StateCache(moka::sync::Cache<(String, String), Said>);
 
 impl Default for StateCache {
     fn default() -> Self {
-        StateCache(moka::sync::Cache::builder().max_capacity(STATE_CACHE_CAPACITY).time_to_live(STATE_CACHE_TTL).build())
+        StateCache(
+            moka::sync::Cache::builder()
+                .max_capacity(STATE_CACHE_CAPACITY)
+                .time_to_live(STATE_CACHE_TTL)
+                .build(),
+        )
     }
 }
 
@@ -56,7 +58,9 @@ impl std::fmt::Debug for StateCache {
 /// slot, at most 4 at a time, reusing what Gemini said within [`STATE_CACHE_TTL`].
 pub async fn check_files(uris: Vec<String>) -> Result<Vec<FileCheck>, AppError> {
     if uris.len() > MAX_FILE_CHECKS {
-        return Err(AppError::BadRequest(format!("at most {MAX_FILE_CHECKS} files can be checked at once.")));
+        return Err(AppError::BadRequest(format!(
+            "at most {MAX_FILE_CHECKS} files can be checked at once."
+        )));
     }
     let state = state()?;
     let owner = session()?;
@@ -84,14 +88,24 @@ pub async fn check_files(uris: Vec<String>) -> Result<Vec<FileCheck>, AppError> 
 
 /// Whether one URI can be used: only this session's Files (`row`), under this key, not expired
 /// by the registry's clock, and live by Gemini's word (or standing to be replaced).
-async fn check_one(state: &ServerState, uri: String, row: Option<&FileRow>, now: std::time::SystemTime) -> Result<FileCheck, AppError> {
+async fn check_one(
+    state: &ServerState,
+    uri: String,
+    row: Option<&FileRow>,
+    now: std::time::SystemTime,
+) -> Result<FileCheck, AppError> {
     let Some(row) = row else {
         return Ok(FileCheck { uri, live: false, expiration_time: None, mime_type: None });
     };
     if !state.files.usable(row, now) {
         // Still usable when the server can stand a File in for it at the next request.
         let live = state.files.refreshable(row, now).await?;
-        return Ok(FileCheck { uri, live, expiration_time: None, mime_type: Some(row.mime_type.clone()) });
+        return Ok(FileCheck {
+            uri,
+            live,
+            expiration_time: None,
+            mime_type: Some(row.mime_type.clone()),
+        });
     }
     let key = (state.files.upstream_id.clone(), uri.clone());
     if let Some(Said { live, expiration_time, mime_type }) = state.file_states.0.get(&key) {
@@ -99,8 +113,14 @@ async fn check_one(state: &ServerState, uri: String, row: Option<&FileRow>, now:
     }
     let slot = super::upstream_slot(state).await?;
     let said = match state.files.gemini.get_file(&uri).await {
-        Ok(file) => Said { live: file.state == gemini::FileState::Active, expiration_time: file.expiration_time, mime_type: Some(file.mime_type) },
-        Err(e) if e.inaccessible_file_id().is_some() => Said { live: false, expiration_time: None, mime_type: None },
+        Ok(file) => Said {
+            live: file.state == gemini::FileState::Active,
+            expiration_time: file.expiration_time,
+            mime_type: Some(file.mime_type),
+        },
+        Err(e) if e.inaccessible_file_id().is_some() => {
+            Said { live: false, expiration_time: None, mime_type: None }
+        }
         Err(e) => return Err(e.into()),
     };
     drop(slot);
@@ -114,13 +134,26 @@ pub async fn list_uploads() -> Result<Vec<UploadRecord>, AppError> {
     let state = state()?;
     let owner = session()?;
     let now = std::time::SystemTime::now();
-    let rows: Vec<_> = state.files.registry.list(&owner.0, MAX_LISTED).await?.into_iter().filter(|r| r.state != FileState::Replaced).collect();
-    let retained = state.files.registry.originals_among(rows.iter().map(|r| r.sha256.clone()).collect()).await?;
+    let rows: Vec<_> = state
+        .files
+        .registry
+        .list(&owner.0, MAX_LISTED)
+        .await?
+        .into_iter()
+        .filter(|r| r.state != FileState::Replaced)
+        .collect();
+    let retained = state
+        .files
+        .registry
+        .originals_among(rows.iter().map(|r| r.sha256.clone()).collect())
+        .await?;
     let retaining = state.files.originals.policy().enabled();
     Ok(rows
         .into_iter()
         .map(|r| UploadRecord {
-            state: if r.state == FileState::Active && is_expired(r.expiration_time.as_deref(), state.files.expiry_margin, now) {
+            state: if r.state == FileState::Active
+                && is_expired(r.expiration_time.as_deref(), state.files.expiry_margin, now)
+            {
                 FileState::Expired.as_str().into()
             } else {
                 r.state.as_str().into()

@@ -13,8 +13,8 @@ pub mod slots;
 pub mod upload;
 
 pub use request::{
-    client_address, session, upload_allowance, upload_body, ByteQuota, ClientAddress, Session, UploadAllowance,
-    UploadBody,
+    client_address, session, upload_allowance, upload_body, ByteQuota, ClientAddress, Session,
+    UploadAllowance, UploadBody,
 };
 
 use leptos::prelude::use_context;
@@ -63,7 +63,9 @@ pub async fn upstream_slot(state: &ServerState) -> Result<slots::UpstreamSlot, A
 /// compiled, images from this origin and the previews' `data:`/`blob:` URLs, requests only to
 /// this origin, no plugins, no `<base>`, no framing. Nothing inline in an answer can run.
 pub fn set_content_security_policy() {
-    let (Some(nonce), Some(response)) = (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>()) else {
+    let (Some(nonce), Some(response)) =
+        (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>())
+    else {
         return;
     };
     let policy = format!(
@@ -83,14 +85,18 @@ pub fn with_status<T>(result: Result<T, AppError>) -> Result<T, AppError> {
     if let (Err(e), Some(response)) = (&result, use_context::<leptos_axum::ResponseOptions>()) {
         response.set_status(e.http_status());
         if let AppError::TooManyRequests { retry_after_secs } = e {
-            response.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(*retry_after_secs));
+            response.insert_header(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from(*retry_after_secs),
+            );
         }
     }
     result
 }
 
 fn state() -> Result<ServerState, AppError> {
-    use_context::<ServerState>().ok_or_else(|| AppError::Internal("it is not configured for this request".into()))
+    use_context::<ServerState>()
+        .ok_or_else(|| AppError::Internal("it is not configured for this request".into()))
 }
 
 /// The [`SiteInfo`] of this server; offline with the default model when called outside a

@@ -101,7 +101,8 @@ fn extension<T: Clone + Send + Sync + 'static>() -> Option<T> {
 /// # Errors
 /// [`AppError::Internal`] when the request has none (the middleware is missing).
 pub fn session() -> Result<Session, AppError> {
-    extension::<Session>().ok_or_else(|| AppError::Internal("the request has no browser session".into()))
+    extension::<Session>()
+        .ok_or_else(|| AppError::Internal("the request has no browser session".into()))
 }
 
 /// The current request's client address (`unknown` outside `parley`'s middleware).

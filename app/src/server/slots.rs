@@ -79,7 +79,9 @@ impl State {
 
     fn give_back(&mut self, holder: &Holder) {
         self.in_use = self.in_use.saturating_sub(1);
-        for (map, key) in [(&mut self.by_session, &holder.session), (&mut self.by_address, &holder.address)] {
+        for (map, key) in
+            [(&mut self.by_session, &holder.session), (&mut self.by_address, &holder.address)]
+        {
             if let Some(count) = map.get_mut(key) {
                 *count -= 1;
                 if *count == 0 {
@@ -113,7 +115,11 @@ impl State {
 impl UpstreamSlots {
     /// Slots with these caps (each at least 1).
     pub fn new(caps: SlotCaps) -> Self {
-        let caps = SlotCaps { total: caps.total.max(1), per_session: caps.per_session.max(1), per_address: caps.per_address.max(1) };
+        let caps = SlotCaps {
+            total: caps.total.max(1),
+            per_session: caps.per_session.max(1),
+            per_address: caps.per_address.max(1),
+        };
         UpstreamSlots { caps, state: Arc::default() }
     }
 
@@ -135,7 +141,12 @@ impl UpstreamSlots {
     ///
     /// # Errors
     /// [`AppError::Busy`] when none is had in time.
-    pub async fn acquire(&self, session: &Session, address: &ClientAddress, wait: Duration) -> Result<UpstreamSlot, AppError> {
+    pub async fn acquire(
+        &self,
+        session: &Session,
+        address: &ClientAddress,
+        wait: Duration,
+    ) -> Result<UpstreamSlot, AppError> {
         let holder = Holder { session: session.0.clone(), address: address.0.clone() };
         let (granted, mut receiver) = oneshot::channel();
         let id = {
@@ -270,7 +281,9 @@ mod tests {
         let abandoned = {
             let slots = slots.clone();
             let (t, b) = (t.clone(), b.clone());
-            tokio::spawn(async move { slots.acquire(&t, &b, Duration::from_secs(60)).await.map(drop) })
+            tokio::spawn(
+                async move { slots.acquire(&t, &b, Duration::from_secs(60)).await.map(drop) },
+            )
         };
         tokio::time::sleep(NOW).await;
         abandoned.abort();

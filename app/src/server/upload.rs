@@ -23,7 +23,8 @@ pub async fn upload_file(data: MultipartData) -> Result<UploadedFile, AppError> 
     let state = state()?;
     let owner = super::session()?;
     let body = super::upload_body();
-    let mut multipart = data.into_inner().ok_or_else(|| AppError::BadUpload("no multipart body".into()))?;
+    let mut multipart =
+        data.into_inner().ok_or_else(|| AppError::BadUpload("no multipart body".into()))?;
     let result = read_fields(&state, &owner, &mut multipart, body.as_ref()).await;
     // A body the guard cut says why (too slow, too much before `file`) better than multer can.
     match (result, body.and_then(|b| b.cut_reason())) {
@@ -44,11 +45,17 @@ async fn read_fields(
         match field.name().unwrap_or_default() {
             "size" => {
                 let text = text_field(&mut field, "size").await?;
-                size = Some(text.trim().parse::<u64>().map_err(|_| bad("`size` is not a number of bytes".into()))?);
+                size = Some(
+                    text.trim()
+                        .parse::<u64>()
+                        .map_err(|_| bad("`size` is not a number of bytes".into()))?,
+                );
             }
             "mime_type" => {
                 let text = text_field(&mut field, "mime_type").await?;
-                mime_type = Some(essence(&text).ok_or_else(|| bad("`mime_type` is not a MIME type".into()))?);
+                mime_type = Some(
+                    essence(&text).ok_or_else(|| bad("`mime_type` is not a MIME type".into()))?,
+                );
             }
             "name" => name = Some(text_field(&mut field, "name").await?),
             "file" => {
@@ -78,11 +85,14 @@ async fn text_field(field: &mut multer::Field<'static>, name: &str) -> Result<St
     let mut bytes = Vec::new();
     while let Some(chunk) = field.chunk().await.map_err(|e| AppError::BadUpload(e.to_string()))? {
         if bytes.len() + chunk.len() > MAX_FIELD_BYTES {
-            return Err(AppError::BadUpload(format!("the `{name}` field is longer than {MAX_FIELD_BYTES} bytes")));
+            return Err(AppError::BadUpload(format!(
+                "the `{name}` field is longer than {MAX_FIELD_BYTES} bytes"
+            )));
         }
         bytes.extend_from_slice(&chunk);
     }
-    String::from_utf8(bytes).map_err(|_| AppError::BadUpload(format!("the `{name}` field is not UTF-8 text")))
+    String::from_utf8(bytes)
+        .map_err(|_| AppError::BadUpload(format!("the `{name}` field is not UTF-8 text")))
 }
 
 /// Spools the bytes (SHA-256 known before anything goes out; every byte counted against the
@@ -112,11 +122,17 @@ async fn upload<E: std::fmt::Display>(
     });
     let originals = &state.files.originals;
     let spooled = originals.spool(body, size).await.map_err(|e| {
-        refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take().unwrap_or_else(|| FilesError::from(e).into())
+        refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .unwrap_or_else(|| FilesError::from(e).into())
     })?;
     if spooled.size_bytes != size {
         originals.discard(spooled).await;
-        return Err(AppError::BadUpload(format!("the file had fewer bytes than the {size} announced")));
+        return Err(AppError::BadUpload(format!(
+            "the file had fewer bytes than the {size} announced"
+        )));
     }
     let head = originals.head(&spooled, 8192).await.unwrap_or_default();
     if let Err(detected) = content_matches(&mime_type, &head) {
@@ -140,7 +156,13 @@ async fn upload<E: std::fmt::Display>(
 }
 
 /// Uploads spooled bytes under a slot towards Gemini.
-async fn send(state: &ServerState, owner: &str, spooled: &Spooled, mime_type: String, name: String) -> Result<UploadedFile, AppError> {
+async fn send(
+    state: &ServerState,
+    owner: &str,
+    spooled: &Spooled,
+    mime_type: String,
+    name: String,
+) -> Result<UploadedFile, AppError> {
     let _slot = super::upstream_slot(state).await?;
     let source = state.files.originals.spooled_bytes(spooled);
     let upload = Upload {

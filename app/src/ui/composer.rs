@@ -3,9 +3,9 @@
 use leptos::prelude::*;
 
 use super::conversation::{badge_for, kind_of};
-use crate::client::state::{Attachment, Chat, PendingAttachment};
 #[cfg(feature = "hydrate")]
 use crate::client::state::Message;
+use crate::client::state::{Attachment, Chat, PendingAttachment};
 use crate::model::{accept_attribute, human_size};
 
 /// Message box, attachments and Send (Stop while an answer streams). Enter sends;
@@ -44,11 +44,11 @@ pub fn Composer(chat: Chat) -> impl IntoView {
                 send();
             }
         >
-            <super::DismissibleAlert message=chat.notice class="notice"/>
+            <super::DismissibleAlert message=chat.notice class="notice" />
             <Show when=move || pending.with(|p| !p.is_empty())>
                 <ul class="pending-list" aria-label="Attachments to send">
                     <For each=move || pending.get() key=|p| p.id let:item>
-                        <PendingView item pending/>
+                        <PendingView item pending />
                     </For>
                 </ul>
             </Show>
@@ -67,8 +67,18 @@ pub fn Composer(chat: Chat) -> impl IntoView {
                             let _ = ev;
                         }
                     />
-                    <svg aria-hidden="true" viewBox="0 0 24 24" width="22" height="22" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">
-                        <path d="M21.44 11.05l-9.19 9.19a6 6 0 0 1-8.49-8.49l9.19-9.19a4 4 0 0 1 5.66 5.66l-9.2 9.19a2 2 0 0 1-2.83-2.83l8.49-8.48"/>
+                    <svg
+                        aria-hidden="true"
+                        viewBox="0 0 24 24"
+                        width="22"
+                        height="22"
+                        fill="none"
+                        stroke="currentColor"
+                        stroke-width="2"
+                        stroke-linecap="round"
+                        stroke-linejoin="round"
+                    >
+                        <path d="M21.44 11.05l-9.19 9.19a6 6 0 0 1-8.49-8.49l9.19-9.19a4 4 0 0 1 5.66 5.66l-9.2 9.19a2 2 0 0 1-2.83-2.83l8.49-8.48" />
                     </svg>
                 </label>
                 <textarea
@@ -78,8 +88,7 @@ pub fn Composer(chat: Chat) -> impl IntoView {
                     prop:value=move || draft.get()
                     on:input=move |ev| draft.set(event_target_value(&ev))
                     on:paste=move |ev| {
-                        #[cfg(feature = "hydrate")]
-                        crate::client::attach::from_paste(&ev, chat);
+                        #[cfg(feature = "hydrate")] crate::client::attach::from_paste(&ev, chat);
                         #[cfg(not(feature = "hydrate"))]
                         let _ = ev;
                     }
@@ -100,7 +109,12 @@ pub fn Composer(chat: Chat) -> impl IntoView {
                         }
                     }
                 >
-                    <button type="button" class="send stop" title="Stop (Esc)" on:click=move |_| chat.stop()>
+                    <button
+                        type="button"
+                        class="send stop"
+                        title="Stop (Esc)"
+                        on:click=move |_| chat.stop()
+                    >
                         "Stop"
                     </button>
                 </Show>
@@ -110,7 +124,10 @@ pub fn Composer(chat: Chat) -> impl IntoView {
 }
 
 #[component]
-fn PendingView(item: PendingAttachment, pending: RwSignal<Vec<PendingAttachment>>) -> impl IntoView {
+fn PendingView(
+    item: PendingAttachment,
+    pending: RwSignal<Vec<PendingAttachment>>,
+) -> impl IntoView {
     let id = item.id;
     let preview = item.preview.clone();
     let name = item.name.clone();
@@ -119,11 +136,15 @@ fn PendingView(item: PendingAttachment, pending: RwSignal<Vec<PendingAttachment>
     view! {
         <li class="pending" data-testid="pending-attachment">
             {move || match preview.get() {
-                Some(src) => view! { <img class="thumb" src=src alt=""/> }.into_any(),
-                None => view! {
-                    <span class="thumb chip-icon" data-kind=kind aria-hidden="true">{badge.clone()}</span>
+                Some(src) => view! { <img class="thumb" src=src alt="" /> }.into_any(),
+                None => {
+                    view! {
+                        <span class="thumb chip-icon" data-kind=kind aria-hidden="true">
+                            {badge.clone()}
+                        </span>
+                    }
+                        .into_any()
                 }
-                .into_any(),
             }}
             <span class="pending-name">{item.name.clone()}</span>
             <span class="pending-size">{human_size(item.size)}</span>

@@ -50,7 +50,11 @@ pub fn Conversation(chat: Chat) -> impl IntoView {
                 </div>
             </Show>
             <Show when=move || { chat.first_shown.get() > 0 }>
-                <button type="button" class="action earlier" on:click=move |_| show_earlier(chat, log)>
+                <button
+                    type="button"
+                    class="action earlier"
+                    on:click=move |_| show_earlier(chat, log)
+                >
                     {move || {
                         let hidden = chat.first_shown.get().min(chat.messages.with(Vec::len));
                         format!("Show earlier messages ({hidden} more)")
@@ -65,11 +69,15 @@ pub fn Conversation(chat: Chat) -> impl IntoView {
                 key=|m| m.id
                 let:message
             >
-                <MessageView message chat/>
+                <MessageView message chat />
             </For>
             <Show when=move || chat.typing.get()>
                 <div class="typing" role="status" aria-label="Gemini is typing">
-                    <span class="dots" aria-hidden="true"><i></i><i></i><i></i></span>
+                    <span class="dots" aria-hidden="true">
+                        <i></i>
+                        <i></i>
+                        <i></i>
+                    </span>
                     "Gemini is typing…"
                 </div>
             </Show>
@@ -109,7 +117,9 @@ fn MessageView(message: Message, chat: Chat) -> impl IntoView {
             text.track();
             if status.get() == Status::Done {
                 if let Some(el) = rendered.get() {
-                    request_animation_frame(move || crate::browser::highlight::highlight_within(&el));
+                    request_animation_frame(move || {
+                        crate::browser::highlight::highlight_within(&el)
+                    });
                 }
             }
         });
@@ -121,7 +131,11 @@ fn MessageView(message: Message, chat: Chat) -> impl IntoView {
             match role {
                 // Answers are Markdown, sanitized: nothing in them can run.
                 Role::Model => view! {
-                    <div class="text markdown" node_ref=rendered inner_html=move || text.with(|t| render_answer(t))></div>
+                    <div
+                        class="text markdown"
+                        node_ref=rendered
+                        inner_html=move || text.with(|t| render_answer(t))
+                    ></div>
                 }
                 .into_any(),
                 Role::User => view! { <div class="text">{move || text.get()}</div> }.into_any(),
@@ -131,13 +145,27 @@ fn MessageView(message: Message, chat: Chat) -> impl IntoView {
     let idle = move || !chat.busy.get();
     let status_for_actions = status.clone();
     let actions = move || {
-        let settled = matches!(status_for_actions.get(), Status::Done | Status::Error | Status::Sent);
+        let settled =
+            matches!(status_for_actions.get(), Status::Done | Status::Error | Status::Sent);
         match role {
             Role::Model if status_for_actions.get() == Status::Done && idle() && chat.is_last(id) => Some(
                 view! {
                     <div class="actions">
                         <button type="button" class="action" on:click=move |_| regenerate(chat, id)>
-                            <svg aria-hidden="true" viewBox="0 0 24 24" width="15" height="15" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M21 12a9 9 0 1 1-3-6.7L21 8"/><path d="M21 3v5h-5"/></svg>
+                            <svg
+                                aria-hidden="true"
+                                viewBox="0 0 24 24"
+                                width="15"
+                                height="15"
+                                fill="none"
+                                stroke="currentColor"
+                                stroke-width="2"
+                                stroke-linecap="round"
+                                stroke-linejoin="round"
+                            >
+                                <path d="M21 12a9 9 0 1 1-3-6.7L21 8" />
+                                <path d="M21 3v5h-5" />
+                            </svg>
                             "Regenerate"
                         </button>
                     </div>
@@ -157,7 +185,20 @@ fn MessageView(message: Message, chat: Chat) -> impl IntoView {
                                     editing.set(true);
                                 }
                             >
-                                <svg aria-hidden="true" viewBox="0 0 24 24" width="15" height="15" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M12 20h9"/><path d="M16.5 3.5a2.1 2.1 0 0 1 3 3L7 19l-4 1 1-4Z"/></svg>
+                                <svg
+                                    aria-hidden="true"
+                                    viewBox="0 0 24 24"
+                                    width="15"
+                                    height="15"
+                                    fill="none"
+                                    stroke="currentColor"
+                                    stroke-width="2"
+                                    stroke-linecap="round"
+                                    stroke-linejoin="round"
+                                >
+                                    <path d="M12 20h9" />
+                                    <path d="M16.5 3.5a2.1 2.1 0 0 1 3 3L7 19l-4 1 1-4Z" />
+                                </svg>
                                 "Edit"
                             </button>
                         </div>
@@ -183,8 +224,7 @@ fn MessageView(message: Message, chat: Chat) -> impl IntoView {
                                 {attachments.into_iter().map(attachment_view).collect_view()}
                             </div>
                         }
-                    })}
-                <Show when=move || editing.get() fallback=body.clone()>
+                    })} <Show when=move || editing.get() fallback=body.clone()>
                     <form
                         class="edit"
                         on:submit={
@@ -192,7 +232,11 @@ fn MessageView(message: Message, chat: Chat) -> impl IntoView {
                             move |ev| {
                                 ev.prevent_default();
                                 editing.set(false);
-                                resend_edited(chat, edit_message.clone(), edit_draft.get_untracked());
+                                resend_edited(
+                                    chat,
+                                    edit_message.clone(),
+                                    edit_draft.get_untracked(),
+                                );
                             }
                         }
                     >
@@ -202,16 +246,23 @@ fn MessageView(message: Message, chat: Chat) -> impl IntoView {
                             on:input=move |ev| edit_draft.set(event_target_value(&ev))
                         ></textarea>
                         <div class="edit-buttons">
-                            <button type="button" class="action" on:click=move |_| editing.set(false)>
+                            <button
+                                type="button"
+                                class="action"
+                                on:click=move |_| editing.set(false)
+                            >
                                 "Cancel"
                             </button>
-                            <button type="submit" class="send" disabled=move || edit_draft.with(|d| d.trim().is_empty())>
+                            <button
+                                type="submit"
+                                class="send"
+                                disabled=move || edit_draft.with(|d| d.trim().is_empty())
+                            >
                                 "Save and send"
                             </button>
                         </div>
                     </form>
-                </Show>
-                <Show when=move || stopped.get()>
+                </Show> <Show when=move || stopped.get()>
                     <p class="stopped">"Stopped"</p>
                 </Show>
             </div>
@@ -284,7 +335,12 @@ fn attachment_view(attachment: Attachment) -> impl IntoView {
                         };
                         view! {
                             <div class="upload-progress">
-                                <progress max="100" value=percent aria-valuenow=percent aria-label=label></progress>
+                                <progress
+                                    max="100"
+                                    value=percent
+                                    aria-valuenow=percent
+                                    aria-label=label
+                                ></progress>
                                 <span>{text}</span>
                             </div>
                         }
@@ -298,28 +354,40 @@ fn file_view(attachment: Attachment) -> impl IntoView {
     let Attachment { name, mime_type, size, preview, expired, .. } = attachment;
     let label = format!("{name} · {}", human_size(size));
     let size_text = if size > 0 { human_size(size) } else { String::new() };
-    move || match preview.get() {
+    move || {
+        match preview.get() {
         _ if expired.get() => view! {
             <span class="chip expired" data-testid="attachment-chip">
                 <span class="chip-name">{crate::model::EXPIRED_CONTENT}</span>
                 <span class="expired-note" role="note">
-                    {format!("“{name}” expired on Gemini and can no longer be used in this conversation.")}
+                    {format!(
+                        "“{name}” expired on Gemini and can no longer be used in this conversation.",
+                    )}
                 </span>
             </span>
         }
         .into_any(),
         Some(src) => view! {
-            <img class="preview" data-testid="attachment-preview" src=src alt=name.clone() title=label.clone()/>
+            <img
+                class="preview"
+                data-testid="attachment-preview"
+                src=src
+                alt=name.clone()
+                title=label.clone()
+            />
         }
         .into_any(),
         None => view! {
             <span class="chip" data-testid="attachment-chip" title=mime_type.clone()>
-                <span class="chip-icon" data-kind=kind_of(&mime_type) aria-hidden="true">{badge_for(&name)}</span>
+                <span class="chip-icon" data-kind=kind_of(&mime_type) aria-hidden="true">
+                    {badge_for(&name)}
+                </span>
                 <span class="chip-name">{name.clone()}</span>
                 <span class="chip-size">{size_text.clone()}</span>
             </span>
         }
         .into_any(),
+    }
     }
 }
 
@@ -341,11 +409,12 @@ pub fn kind_of(mime_type: &str) -> &'static str {
 pub fn badge_for(name: &str) -> String {
     name.rsplit_once('.')
         .map(|(_, ext)| ext)
-        .filter(|ext| !ext.is_empty() && ext.len() <= 4 && ext.chars().all(|c| c.is_ascii_alphanumeric()))
+        .filter(|ext| {
+            !ext.is_empty() && ext.len() <= 4 && ext.chars().all(|c| c.is_ascii_alphanumeric())
+        })
         .map(str::to_ascii_uppercase)
         .unwrap_or_else(|| "FILE".into())
 }
-
 
 /// Retries a failed message: re-sends a user turn (its uploads included), or asks again
 /// for a failed answer.

@@ -19,7 +19,13 @@ pub fn FilesView(chat: Chat) -> impl IntoView {
     let rows = LocalResource::new(move || {
         version.track();
         let wanted = open.get();
-        async move { if wanted { list_uploads().await } else { Ok(Vec::new()) } }
+        async move {
+            if wanted {
+                list_uploads().await
+            } else {
+                Ok(Vec::new())
+            }
+        }
     });
     let delete = move |record: UploadRecord| {
         leptos::task::spawn_local(async move {
@@ -28,66 +34,111 @@ pub fn FilesView(chat: Chat) -> impl IntoView {
                     chat.mark_expired(&record.uri);
                     error.set(None);
                 }
-                Err(e) => error.set(Some(format!("“{}” could not be deleted. {e}", record.display_name))),
+                Err(e) => {
+                    error.set(Some(format!("“{}” could not be deleted. {e}", record.display_name)))
+                }
             }
             version.update(|v| *v += 1);
         });
     };
     view! {
-        <button type="button" class="files-button" on:click=move |_| open.update(|o| *o = !*o) aria-expanded=move || open.get().to_string()>
+        <button
+            type="button"
+            class="files-button"
+            on:click=move |_| open.update(|o| *o = !*o)
+            aria-expanded=move || open.get().to_string()
+        >
             "Files"
         </button>
         <Show when=move || open.get()>
             <div class="dialog files" role="dialog" aria-label="Files">
                 <div class="dialog-head">
                     <h2>"Your uploaded files"</h2>
-                    <button type="button" class="action" on:click=move |_| open.set(false)>"Close"</button>
+                    <button type="button" class="action" on:click=move |_| open.set(false)>
+                        "Close"
+                    </button>
                 </div>
-                {move || error.get().map(|e| view! { <div class="alert" role="alert">{e}</div> })}
-                <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                    {move || {
-                        rows.get().map(|result| match result {
-                            Err(e) => view! { <div class="alert" role="alert">{e.to_string()}</div> }.into_any(),
-                            Ok(rows) if rows.is_empty() => view! { <p class="muted">"No uploads yet."</p> }.into_any(),
-                            Ok(rows) => view! {
-                                <table>
-                                    <thead>
-                                        <tr>
-                                            <th scope="col">"Name"</th>
-                                            <th scope="col">"Size"</th>
-                                            <th scope="col">"State"</th>
-                                            <th scope="col">"Expires"</th>
-                                            <th scope="col">"Kept on server"</th>
-                                            <th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                                        </tr>
-                                    </thead>
-                                    <tbody>
-                                        {rows
-                                            .into_iter()
-                                            .map(|record| {
-                                                let name = record.display_name.clone();
-                                                let row = record.clone();
-                                                view! {
-                                                    <tr>
-                                                        <td class="file-name">{record.display_name.clone()}</td>
-                                                        <td>{human_size(record.size_bytes)}</td>
-                                                        <td>{state_label(&record.state)}</td>
-                                                        <td>{time_to_expiry(record.expiration_time.as_deref(), &record.state)}</td>
-                                                        <td>{if record.retained { "Yes" } else { "No" }}</td>
-                                                        <td>
-                                                            <button type="button" class="action danger" aria-label=format!("Delete {name}") on:click=move |_| delete(row.clone())>
-                                                                "Delete"
-                                                            </button>
-                                                        </td>
-                                                    </tr>
-                                                }
-                                            })
-                                            .collect_view()}
-                                    </tbody>
-                                </table>
+                {move || {
+                    error
+                        .get()
+                        .map(|e| {
+                            view! {
+                                <div class="alert" role="alert">
+                                    {e}
+                                </div>
                             }
-                            .into_any(),
                         })
+                }}
+                <Suspense fallback=|| {
+                    view! { <p class="muted">"Loading…"</p> }
+                }>
+                    {move || {
+                        rows.get()
+                            .map(|result| match result {
+                                Err(e) => {
+                                    view! {
+                                        <div class="alert" role="alert">
+                                            {e.to_string()}
+                                        </div>
+                                    }
+                                        .into_any()
+                                }
+                                Ok(rows) if rows.is_empty() => {
+                                    view! { <p class="muted">"No uploads yet."</p> }.into_any()
+                                }
+                                Ok(rows) => {
+                                    view! {
+                                        <table>
+                                            <thead>
+                                                <tr>
+                                                    <th scope="col">"Name"</th>
+                                                    <th scope="col">"Size"</th>
+                                                    <th scope="col">"State"</th>
+                                                    <th scope="col">"Expires"</th>
+                                                    <th scope="col">"Kept on server"</th>
+                                                    <th scope="col">
+                                                        <span class="visually-hidden">"Actions"</span>
+                                                    </th>
+                                                </tr>
+                                            </thead>
+                                            <tbody>
+                                                {rows
+                                                    .into_iter()
+                                                    .map(|record| {
+                                                        let name = record.display_name.clone();
+                                                        let row = record.clone();
+                                                        view! {
+                                                            <tr>
+                                                                <td class="file-name">{record.display_name.clone()}</td>
+                                                                <td>{human_size(record.size_bytes)}</td>
+                                                                <td>{state_label(&record.state)}</td>
+                                                                <td>
+                                                                    {time_to_expiry(
+                                                                        record.expiration_time.as_deref(),
+                                                                        &record.state,
+                                                                    )}
+                                                                </td>
+                                                                <td>{if record.retained { "Yes" } else { "No" }}</td>
+                                                                <td>
+                                                                    <button
+                                                                        type="button"
+                                                                        class="action danger"
+                                                                        aria-label=format!("Delete {name}")
+                                                                        on:click=move |_| delete(row.clone())
+                                                                    >
+                                                                        "Delete"
+                                                                    </button>
+                                                                </td>
+                                                            </tr>
+                                                        }
+                                                    })
+                                                    .collect_view()}
+                                            </tbody>
+                                        </table>
+                                    }
+                                        .into_any()
+                                }
+                            })
                     }}
                 </Suspense>
             </div>

@@ -10,11 +10,11 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 
 use crate::api::get_site_info;
+use crate::client::state::Chat;
 use composer::Composer;
 use conversation::Conversation;
 use files::FilesView;
 use sidebar::{ConversationActions, Sidebar};
-use crate::client::state::Chat;
 
 /// The HTML document around [`App`], rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -24,17 +24,17 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
         <!DOCTYPE html>
         <html lang="en">
             <head>
-                <meta charset="utf-8"/>
-                <meta name="viewport" content="width=device-width, initial-scale=1"/>
-                <meta name="color-scheme" content="light dark"/>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
                 // The sanitizer for answers, ready before the wasm runs (deferred, in order).
                 <script src="/vendor/dompurify/purify.min.js" defer></script>
-                <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
-                <MetaTags/>
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
             </head>
             <body>
-                <App/>
+                <App />
             </body>
         </html>
     }
@@ -55,14 +55,14 @@ pub fn App() -> impl IntoView {
         leptos::task::spawn_local(crate::client::conversations::restore(chat));
     });
     view! {
-        <Stylesheet id="leptos" href="/pkg/parley.css"/>
-        <Title text="Parley — chat with Gemini about your files"/>
+        <Stylesheet id="leptos" href="/pkg/parley.css" />
+        <Title text="Parley — chat with Gemini about your files" />
         <div class="page">
             <header class="topbar">
                 <span class="brand">"Parley"</span>
-                <ConversationActions chat sidebar_open/>
-                <FilesView chat/>
-                <ThemeToggle/>
+                <ConversationActions chat sidebar_open />
+                <FilesView chat />
+                <ThemeToggle />
                 <Suspense fallback=|| ()>
                     {move || {
                         info.get()
@@ -70,46 +70,55 @@ pub fn App() -> impl IntoView {
                             .map(|i| {
                                 if i.upstream.is_offline() {
                                     view! {
-                                        <div class="banner" role="status" aria-label="Offline demo" data-testid="upstream">
+                                        <div
+                                            class="banner"
+                                            role="status"
+                                            aria-label="Offline demo"
+                                            data-testid="upstream"
+                                        >
                                             <strong>"Offline demo"</strong>
                                             " — answers come from Parley's built-in Gemini emulator, not from Gemini."
                                         </div>
                                     }
-                                    .into_any()
+                                        .into_any()
                                 } else {
                                     view! {
-                                        <span class="upstream" data-testid="upstream" title="Where answers come from">
-                                            {i.upstream.label()} " · " {i.model}
+                                        <span
+                                            class="upstream"
+                                            data-testid="upstream"
+                                            title="Where answers come from"
+                                        >
+                                            {i.upstream.label()}
+                                            " · "
+                                            {i.model}
                                         </span>
                                     }
-                                    .into_any()
+                                        .into_any()
                                 }
                             })
                     }}
                 </Suspense>
             </header>
             <div class="workspace">
-            <Sidebar chat open=sidebar_open/>
-            <main
-                class="chat"
-                class:dragging=move || dragging.get()
-                on:dragover=move |ev| {
-                    ev.prevent_default();
-                    dragging.set(true);
-                }
-                on:dragleave=move |_| dragging.set(false)
-                on:drop=move |ev| {
-                    dragging.set(false);
-                    #[cfg(feature = "hydrate")]
-                    crate::client::attach::from_drop(&ev, chat);
-                    #[cfg(not(feature = "hydrate"))]
-                    ev.prevent_default();
-                }
-            >
-                <DismissibleAlert message=chat.storage_error class="storage"/>
-                <Conversation chat/>
-                <Composer chat/>
-            </main>
+                <Sidebar chat open=sidebar_open />
+                <main
+                    class="chat"
+                    class:dragging=move || dragging.get()
+                    on:dragover=move |ev| {
+                        ev.prevent_default();
+                        dragging.set(true);
+                    }
+                    on:dragleave=move |_| dragging.set(false)
+                    on:drop=move |ev| {
+                        dragging.set(false);
+                        #[cfg(feature = "hydrate")] crate::client::attach::from_drop(&ev, chat);
+                        #[cfg(not(feature = "hydrate"))] ev.prevent_default();
+                    }
+                >
+                    <DismissibleAlert message=chat.storage_error class="storage" />
+                    <Conversation chat />
+                    <Composer chat />
+                </main>
             </div>
         </div>
     }
@@ -131,12 +140,21 @@ fn ThemeToggle() -> impl IntoView {
             on:click=move |_| {
                 let next = !dark.get_untracked();
                 dark.set(next);
-                #[cfg(feature = "hydrate")]
-                crate::browser::theme::choose(next);
+                #[cfg(feature = "hydrate")] crate::browser::theme::choose(next);
             }
         >
-            <svg aria-hidden="true" viewBox="0 0 24 24" width="18" height="18" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">
-                <path d="M21 12.8A9 9 0 1 1 11.2 3a7 7 0 0 0 9.8 9.8Z"/>
+            <svg
+                aria-hidden="true"
+                viewBox="0 0 24 24"
+                width="18"
+                height="18"
+                fill="none"
+                stroke="currentColor"
+                stroke-width="2"
+                stroke-linecap="round"
+                stroke-linejoin="round"
+            >
+                <path d="M21 12.8A9 9 0 1 1 11.2 3a7 7 0 0 0 9.8 9.8Z" />
             </svg>
         </button>
     }

@@ -12,7 +12,11 @@ pub fn Sidebar(chat: Chat, open: RwSignal<bool>) -> impl IntoView {
     let query = RwSignal::new(String::new());
     let shown = move || {
         let q = query.get().to_lowercase();
-        chat.list.get().into_iter().filter(|c| q.is_empty() || c.title.to_lowercase().contains(&q)).collect::<Vec<_>>()
+        chat.list
+            .get()
+            .into_iter()
+            .filter(|c| q.is_empty() || c.title.to_lowercase().contains(&q))
+            .collect::<Vec<_>>()
     };
     view! {
         <nav class="sidebar" class:open=move || open.get() aria-label="Conversations">
@@ -43,7 +47,9 @@ pub fn Sidebar(chat: Chat, open: RwSignal<bool>) -> impl IntoView {
                                         #[cfg(feature = "hydrate")]
                                         {
                                             let id = id.clone();
-                                            leptos::task::spawn_local(async move { crate::client::conversations::open(chat, &id).await });
+                                            leptos::task::spawn_local(async move {
+                                                crate::client::conversations::open(chat, &id).await
+                                            });
                                         }
                                     }
                                 >
@@ -76,7 +82,18 @@ pub fn ConversationActions(chat: Chat, sidebar_open: RwSignal<bool>) -> impl Int
                 aria-expanded=move || sidebar_open.get().to_string()
                 on:click=move |_| sidebar_open.update(|o| *o = !*o)
             >
-                <svg aria-hidden="true" viewBox="0 0 24 24" width="18" height="18" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round"><path d="M4 6h16M4 12h16M4 18h16"/></svg>
+                <svg
+                    aria-hidden="true"
+                    viewBox="0 0 24 24"
+                    width="18"
+                    height="18"
+                    fill="none"
+                    stroke="currentColor"
+                    stroke-width="2"
+                    stroke-linecap="round"
+                >
+                    <path d="M4 6h16M4 12h16M4 18h16" />
+                </svg>
             </button>
             <button
                 type="button"
@@ -86,11 +103,21 @@ pub fn ConversationActions(chat: Chat, sidebar_open: RwSignal<bool>) -> impl Int
                 disabled=move || !idle()
                 on:click=move |_| {
                     sidebar_open.set(false);
-                    #[cfg(feature = "hydrate")]
-                    crate::client::conversations::start_new(chat);
+                    #[cfg(feature = "hydrate")] crate::client::conversations::start_new(chat);
                 }
             >
-                <svg aria-hidden="true" viewBox="0 0 24 24" width="18" height="18" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round"><path d="M12 5v14M5 12h14"/></svg>
+                <svg
+                    aria-hidden="true"
+                    viewBox="0 0 24 24"
+                    width="18"
+                    height="18"
+                    fill="none"
+                    stroke="currentColor"
+                    stroke-width="2"
+                    stroke-linecap="round"
+                >
+                    <path d="M12 5v14M5 12h14" />
+                </svg>
             </button>
             <button
                 type="button"
@@ -99,11 +126,22 @@ pub fn ConversationActions(chat: Chat, sidebar_open: RwSignal<bool>) -> impl Int
                 title="Export conversation (JSON 1.2)"
                 disabled=move || !has_messages()
                 on:click=move |_| {
-                    #[cfg(feature = "hydrate")]
-                    crate::client::conversations::export(chat);
+                    #[cfg(feature = "hydrate")] crate::client::conversations::export(chat);
                 }
             >
-                <svg aria-hidden="true" viewBox="0 0 24 24" width="18" height="18" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M12 3v12M7 10l5 5 5-5M5 21h14"/></svg>
+                <svg
+                    aria-hidden="true"
+                    viewBox="0 0 24 24"
+                    width="18"
+                    height="18"
+                    fill="none"
+                    stroke="currentColor"
+                    stroke-width="2"
+                    stroke-linecap="round"
+                    stroke-linejoin="round"
+                >
+                    <path d="M12 3v12M7 10l5 5 5-5M5 21h14" />
+                </svg>
             </button>
             <label class="icon-button" title="Import conversation">
                 <input
@@ -117,14 +155,28 @@ pub fn ConversationActions(chat: Chat, sidebar_open: RwSignal<bool>) -> impl Int
                             let input: web_sys::HtmlInputElement = event_target(&ev);
                             if let Some(file) = input.files().and_then(|f| f.item(0)) {
                                 input.set_value("");
-                                leptos::task::spawn_local(crate::client::conversations::import(chat, file));
+                                leptos::task::spawn_local(
+                                    crate::client::conversations::import(chat, file),
+                                );
                             }
                         }
                         #[cfg(not(feature = "hydrate"))]
                         let _ = ev;
                     }
                 />
-                <svg aria-hidden="true" viewBox="0 0 24 24" width="18" height="18" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M12 21V9M7 14l5-5 5 5M5 3h14"/></svg>
+                <svg
+                    aria-hidden="true"
+                    viewBox="0 0 24 24"
+                    width="18"
+                    height="18"
+                    fill="none"
+                    stroke="currentColor"
+                    stroke-width="2"
+                    stroke-linecap="round"
+                    stroke-linejoin="round"
+                >
+                    <path d="M12 21V9M7 14l5-5 5 5M5 3h14" />
+                </svg>
             </label>
             <button
                 type="button"
@@ -134,14 +186,38 @@ pub fn ConversationActions(chat: Chat, sidebar_open: RwSignal<bool>) -> impl Int
                 disabled=move || !has_messages() || !idle()
                 on:click=move |_| confirming.set(true)
             >
-                <svg aria-hidden="true" viewBox="0 0 24 24" width="18" height="18" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3"/></svg>
+                <svg
+                    aria-hidden="true"
+                    viewBox="0 0 24 24"
+                    width="18"
+                    height="18"
+                    fill="none"
+                    stroke="currentColor"
+                    stroke-width="2"
+                    stroke-linecap="round"
+                    stroke-linejoin="round"
+                >
+                    <path d="M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3" />
+                </svg>
             </button>
             <Show when=move || confirming.get()>
-                <div class="dialog" role="alertdialog" aria-modal="true" aria-labelledby="delete-title" aria-describedby="delete-text">
+                <div
+                    class="dialog"
+                    role="alertdialog"
+                    aria-modal="true"
+                    aria-labelledby="delete-title"
+                    aria-describedby="delete-text"
+                >
                     <h2 id="delete-title">"Delete this conversation?"</h2>
-                    <p id="delete-text">"It is removed from this browser. Files stay on Gemini until they expire."</p>
+                    <p id="delete-text">
+                        "It is removed from this browser. Files stay on Gemini until they expire."
+                    </p>
                     <div class="dialog-buttons">
-                        <button type="button" class="action" on:click=move |_| confirming.set(false)>
+                        <button
+                            type="button"
+                            class="action"
+                            on:click=move |_| confirming.set(false)
+                        >
                             "Cancel"
                         </button>
                         <button
@@ -150,7 +226,12 @@ pub fn ConversationActions(chat: Chat, sidebar_open: RwSignal<bool>) -> impl Int
                             on:click=move |_| {
                                 confirming.set(false);
                                 #[cfg(feature = "hydrate")]
-                                leptos::task::spawn_local(crate::client::conversations::delete(chat, chat.id.get_untracked()));
+                                leptos::task::spawn_local(
+                                    crate::client::conversations::delete(
+                                        chat,
+                                        chat.id.get_untracked(),
+                                    ),
+                                );
                             }
                         >
                             "Delete"

@@ -78,7 +78,10 @@ async fn clock(AxumState(state): AxumState<Arc<State>>) -> Response {
 
 /// `POST /_emulator/clock {"by": "49h"}` (or `{"seconds": 176400}`): moves the emulator's
 /// clock forward.
-async fn advance_clock(AxumState(state): AxumState<Arc<State>>, Json(advance): Json<Advance>) -> Response {
+async fn advance_clock(
+    AxumState(state): AxumState<Arc<State>>,
+    Json(advance): Json<Advance>,
+) -> Response {
     let by = match (advance.by, advance.seconds) {
         (Some(text), _) => parse_duration(&text),
         (None, Some(secs)) => Ok(std::time::Duration::from_secs(secs)),
@@ -107,7 +110,11 @@ fn default_failure() -> String {
 
 /// `POST /_emulator/files/{id}/fail {"message": "Virus scan failed"}`: the File's state
 /// becomes `FAILED` with that `error.message`.
-async fn fail_file(AxumState(state): AxumState<Arc<State>>, Path(id): Path<String>, body: Option<Json<Failure>>) -> Response {
+async fn fail_file(
+    AxumState(state): AxumState<Arc<State>>,
+    Path(id): Path<String>,
+    body: Option<Json<Failure>>,
+) -> Response {
     let message = body.map_or_else(default_failure, |b| b.0.message);
     let id = id.strip_prefix("files/").unwrap_or(&id);
     if state.fail_file(id, &message) {
@@ -124,7 +131,10 @@ struct Answers {
 }
 
 /// `POST /_emulator/answers {"texts": ["…"]}`: the next answers say exactly these texts.
-async fn queue_answers(AxumState(state): AxumState<Arc<State>>, Json(answers): Json<Answers>) -> Response {
+async fn queue_answers(
+    AxumState(state): AxumState<Arc<State>>,
+    Json(answers): Json<Answers>,
+) -> Response {
     state.queue_answers(answers.texts);
     Json(json!({})).into_response()
 }

@@ -31,7 +31,11 @@ async fn begin(state: &State, ctx: &Ctx, route: Route) -> Result<Option<FaultKin
 }
 
 /// `GET /{v}/files/{id}`: the File, unwrapped.
-pub async fn get(AxumState(state): AxumState<Arc<State>>, Path((version, id)): Path<(String, String)>, ctx: Ctx) -> Response {
+pub async fn get(
+    AxumState(state): AxumState<Arc<State>>,
+    Path((version, id)): Path<(String, String)>,
+    ctx: Ctx,
+) -> Response {
     let fault = match begin(&state, &ctx, Route::Get).await {
         Ok(f) => f,
         Err(res) => return res,
@@ -50,7 +54,11 @@ pub async fn get(AxumState(state): AxumState<Arc<State>>, Path((version, id)): P
 }
 
 /// `DELETE /{v}/files/{id}`: 200 with `{}` (a 204 breaks the Python SDK).
-pub async fn delete(AxumState(state): AxumState<Arc<State>>, Path((version, id)): Path<(String, String)>, ctx: Ctx) -> Response {
+pub async fn delete(
+    AxumState(state): AxumState<Arc<State>>,
+    Path((version, id)): Path<(String, String)>,
+    ctx: Ctx,
+) -> Response {
     if let Err(res) = begin(&state, &ctx, Route::Delete).await {
         return res;
     }
@@ -66,26 +74,40 @@ pub async fn delete(AxumState(state): AxumState<Arc<State>>, Path((version, id))
 
 /// `GET /{v}/files?pageSize=N&pageToken=T`: the caller's Files, oldest first; `pageSize`
 /// defaults to 10 and is capped at 100.
-pub async fn list(AxumState(state): AxumState<Arc<State>>, Path(version): Path<String>, ctx: Ctx) -> Response {
+pub async fn list(
+    AxumState(state): AxumState<Arc<State>>,
+    Path(version): Path<String>,
+    ctx: Ctx,
+) -> Response {
     if let Err(res) = begin(&state, &ctx, Route::List).await {
         return res;
     }
     let result = (|| -> Result<Value, Refusal> {
         check_version(&version)?;
         let owner = ctx.caller(&state)?;
-        let page_size = match ctx.query.get("pageSize").or_else(|| ctx.query.get("page_size")).map(|s| s.parse::<usize>()) {
+        let page_size = match ctx
+            .query
+            .get("pageSize")
+            .or_else(|| ctx.query.get("page_size"))
+            .map(|s| s.parse::<usize>())
+        {
             None => 10,
             Some(Ok(n)) => n.clamp(1, 100),
-            Some(Err(_)) => return Err(ApiError::invalid_argument("Invalid value for pageSize.").into()),
+            Some(Err(_)) => {
+                return Err(ApiError::invalid_argument("Invalid value for pageSize.").into())
+            }
         };
         let token = ctx.query.get("pageToken").or_else(|| ctx.query.get("page_token"));
         let start = match token.filter(|t| !t.is_empty()) {
             None => 0,
-            Some(t) => t.parse::<usize>().map_err(|_| ApiError::invalid_argument("Invalid page token."))?,
+            Some(t) => {
+                t.parse::<usize>().map_err(|_| ApiError::invalid_argument("Invalid page token."))?
+            }
         };
         let mine = state.files_of(&owner);
         let now = state.now();
-        let page: Vec<Value> = mine.iter().skip(start).take(page_size).map(|f| f.resource(now)).collect();
+        let page: Vec<Value> =
+            mine.iter().skip(start).take(page_size).map(|f| f.resource(now)).collect();
         let mut body = json!({});
         if !page.is_empty() {
             body["files"] = json!(page);

@@ -40,7 +40,9 @@ pub async fn call(
     entry.json = request.clone();
     entry.fault = fault.as_ref().map(fault_name);
     state.record(entry);
-    respond(&state, &version, &call, &ctx, request, body.len(), fault).await.unwrap_or_else(IntoResponse::into_response)
+    respond(&state, &version, &call, &ctx, request, body.len(), fault)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn respond(
@@ -63,8 +65,11 @@ async fn respond(
     if !model.starts_with("gemini-") {
         return Err(ApiError::model_not_found(model, version).into());
     }
-    let request = request.ok_or_else(|| ApiError::invalid_argument("Request contains an invalid argument."))?;
-    let drop_mid_stream = stream && fault == Some(FaultKind::Drop) && ctx.query.get("alt").map(String::as_str) == Some("sse");
+    let request = request
+        .ok_or_else(|| ApiError::invalid_argument("Request contains an invalid argument."))?;
+    let drop_mid_stream = stream
+        && fault == Some(FaultKind::Drop)
+        && ctx.query.get("alt").map(String::as_str) == Some("sse");
     match fault {
         Some(FaultKind::Forbidden { file: None, prefixed }) => {
             let first = first_file_id(&request).unwrap_or_else(|| "unknown".into());
@@ -85,7 +90,9 @@ async fn respond(
     let prompt_tokens = (body_len / 4) as u64;
     if !stream {
         let text = answer.concat();
-        return Ok(Json(chunk_json(model, &text, Some("STOP"), prompt_tokens, &text)).into_response());
+        return Ok(
+            Json(chunk_json(model, &text, Some("STOP"), prompt_tokens, &text)).into_response()
+        );
     }
     if ctx.query.get("alt").map(String::as_str) != Some("sse") {
         // Without alt=sse Gemini answers one JSON array of chunks.
@@ -113,7 +120,8 @@ async fn respond(
 fn first_file_id(request: &Value) -> Option<String> {
     request.get("contents")?.as_array()?.iter().find_map(|content| {
         content.get("parts")?.as_array()?.iter().find_map(|part| {
-            let uri = either(either(part, "file_data", "fileData")?, "file_uri", "fileUri")?.as_str()?;
+            let uri =
+                either(either(part, "file_data", "fileData")?, "file_uri", "fileUri")?.as_str()?;
             file_id_of(uri).map(str::to_string)
         })
     })
@@ -121,10 +129,9 @@ fn first_file_id(request: &Value) -> Option<String> {
 
 /// The answer's text pieces (one per SSE chunk), or the error Gemini would give.
 fn answer(state: &State, owner: &str, request: &Value) -> Result<Vec<String>, ApiError> {
-    let contents = request
-        .get("contents")
-        .and_then(Value::as_array)
-        .ok_or_else(|| ApiError::invalid_argument("* GenerateContentRequest.contents: contents is not specified"))?;
+    let contents = request.get("contents").and_then(Value::as_array).ok_or_else(|| {
+        ApiError::invalid_argument("* GenerateContentRequest.contents: contents is not specified")
+    })?;
     let mut files = Vec::new();
     let mut last_user_text = String::new();
     for content in contents {
@@ -196,9 +203,16 @@ fn split_into_chunks(text: &str) -> Vec<String> {
     words.chunks(per_chunk).map(|w| w.concat()).collect()
 }
 
-fn chunk_json(model: &str, text: &str, finish: Option<&str>, prompt_tokens: u64, full: &str) -> Value {
+fn chunk_json(
+    model: &str,
+    text: &str,
+    finish: Option<&str>,
+    prompt_tokens: u64,
+    full: &str,
+) -> Value {
     let candidates_tokens = full.split_whitespace().count() as u64;
-    let mut candidate = json!({"content": {"parts": [{"text": text}], "role": "model"}, "index": 0});
+    let mut candidate =
+        json!({"content": {"parts": [{"text": text}], "role": "model"}, "index": 0});
     if let Some(reason) = finish {
         candidate["finishReason"] = json!(reason);
     }
@@ -215,7 +229,13 @@ fn chunk_json(model: &str, text: &str, finish: Option<&str>, prompt_tokens: u64,
 
 /// `data: {json}\r\n\r\n` per chunk, with `chunk_delay` between chunks. With `cut`, the
 /// connection is closed after two chunks (an injected drop).
-fn sse(model: String, pieces: Vec<String>, prompt_tokens: u64, chunk_delay: Duration, cut: Option<Connection>) -> Response {
+fn sse(
+    model: String,
+    pieces: Vec<String>,
+    prompt_tokens: u64,
+    chunk_delay: Duration,
+    cut: Option<Connection>,
+) -> Response {
     let full = pieces.concat();
     let last = pieces.len().saturating_sub(1);
     let cut_at = last.min(2);
@@ -244,15 +264,16 @@ fn sse(model: String, pieces: Vec<String>, prompt_tokens: u64, chunk_delay: Dura
     res
 }
 
-
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn file_ids_are_taken_from_files_uris_only() {
-        assert_eq!(file_id_of("https://generativelanguage.googleapis.com/v1beta/files/abc123"), Some("abc123"));
+        assert_eq!(
+            file_id_of("https://generativelanguage.googleapis.com/v1beta/files/abc123"),
+            Some("abc123")
+        );
         assert_eq!(file_id_of("http://127.0.0.1:9/v1/files/x-1"), Some("x-1"));
         assert_eq!(file_id_of("gs://bucket/files/abc"), None);
         assert_eq!(file_id_of("https://example.com/files/ABC"), None);
@@ -260,8 +281,12 @@ mod tests {
 
     #[test]
     fn answers_stream_in_several_chunks() {
-        let pieces = split_into_chunks("one two three four five six seven eight nine ten eleven twelve");
+        let pieces =
+            split_into_chunks("one two three four five six seven eight nine ten eleven twelve");
         assert!(pieces.len() >= 3);
-        assert_eq!(pieces.concat(), "one two three four five six seven eight nine ten eleven twelve");
+        assert_eq!(
+            pieces.concat(),
+            "one two three four five six seven eight nine ten eleven twelve"
+        );
     }
 }

@@ -88,7 +88,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
             .extensions
             .get::<OriginalUri>()
             .map_or_else(|| parts.uri.path().to_string(), |u| u.path().to_string());
-        let query = Query::<HashMap<String, String>>::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or_default();
+        let query = Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
+            .map(|q| q.0)
+            .unwrap_or_default();
         Ok(Ctx {
             method: parts.method.clone(),
             path,
@@ -209,7 +211,9 @@ impl IntoResponse for Refusal {
 /// a hang, or for faults that only shape the normal answer).
 pub async fn fault_response(ctx: &Ctx, fault: &FaultKind) -> Option<Response> {
     match fault {
-        FaultKind::RateLimited { retry_delay } => Some(ApiError::rate_limited(*retry_delay).into_response()),
+        FaultKind::RateLimited { retry_delay } => {
+            Some(ApiError::rate_limited(*retry_delay).into_response())
+        }
         FaultKind::Internal => Some(ApiError::internal().into_response()),
         FaultKind::Unavailable => Some(ApiError::unavailable().into_response()),
         FaultKind::Drop => Some(drop_connection(ctx).await),
@@ -233,7 +237,9 @@ pub async fn drop_connection(ctx: &Ctx) -> Response {
     if let Some(conn) = &ctx.connection {
         conn.drop_now().await;
     }
-    let broken = futures::stream::once(async { Err::<axum::body::Bytes, _>(std::io::Error::other("dropped")) });
+    let broken = futures::stream::once(async {
+        Err::<axum::body::Bytes, _>(std::io::Error::other("dropped"))
+    });
     axum::body::Body::from_stream(broken).into_response()
 }
 

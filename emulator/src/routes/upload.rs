@@ -14,7 +14,9 @@ use axum::{
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use super::{check_version, drop_connection, either, fault_name, fault_response, Ctx, Refusal, Via};
+use super::{
+    check_version, drop_connection, either, fault_name, fault_response, Ctx, Refusal, Via,
+};
 use crate::{
     error::ApiError,
     faults::{FaultKind, Route},
@@ -31,12 +33,36 @@ const START_BODY_LIMIT: usize = 1024 * 1024;
 /// MIME types Gemini documents for the Files API (`docs/gemini-protocol.md`); any
 /// `text/*` is taken as well.
 const SUPPORTED: &[&str] = &[
-    "image/png", "image/jpeg", "image/webp", "image/heic", "image/heif",
-    "audio/wav", "audio/mp3", "audio/aiff", "audio/aac", "audio/ogg", "audio/flac", "audio/mpeg",
-    "audio/m4a", "audio/l16", "audio/opus", "audio/alaw", "audio/mulaw", "audio/webm",
-    "video/mp4", "video/mpeg", "video/mov", "video/avi", "video/x-flv", "video/mpg", "video/webm",
-    "video/wmv", "video/3gpp", "video/quicktime",
-    "application/pdf", "application/json",
+    "image/png",
+    "image/jpeg",
+    "image/webp",
+    "image/heic",
+    "image/heif",
+    "audio/wav",
+    "audio/mp3",
+    "audio/aiff",
+    "audio/aac",
+    "audio/ogg",
+    "audio/flac",
+    "audio/mpeg",
+    "audio/m4a",
+    "audio/l16",
+    "audio/opus",
+    "audio/alaw",
+    "audio/mulaw",
+    "audio/webm",
+    "video/mp4",
+    "video/mpeg",
+    "video/mov",
+    "video/avi",
+    "video/x-flv",
+    "video/mpg",
+    "video/webm",
+    "video/wmv",
+    "video/3gpp",
+    "video/quicktime",
+    "application/pdf",
+    "application/json",
 ];
 
 /// Whether Gemini takes uploads of this MIME type.
@@ -46,13 +72,22 @@ pub fn is_supported(mime: &str) -> bool {
 }
 
 /// `POST /upload/{v}/files`: a start without `upload_id`, a chunk command with it.
-pub async fn upload(AxumState(state): AxumState<Arc<State>>, Path(version): Path<String>, ctx: Ctx, body: Body) -> Response {
+pub async fn upload(
+    AxumState(state): AxumState<Arc<State>>,
+    Path(version): Path<String>,
+    ctx: Ctx,
+    body: Body,
+) -> Response {
     handle(&state, &version, ctx, body).await
 }
 
 /// `POST {gateway prefix}/files`: the gateway's single upload operation, start and chunks
 /// alike (ChatSphere's format, `docs/export-format.md`); Gemini behind it is `v1beta`.
-pub async fn gateway_files(AxumState(state): AxumState<Arc<State>>, ctx: Ctx, body: Body) -> Response {
+pub async fn gateway_files(
+    AxumState(state): AxumState<Arc<State>>,
+    ctx: Ctx,
+    body: Body,
+) -> Response {
     handle(&state, "v1beta", ctx, body).await
 }
 
@@ -108,7 +143,13 @@ fn with_upload_status(mut res: Response, status: &'static str) -> Response {
     res
 }
 
-fn start(state: &State, version: &str, ctx: &Ctx, body: Option<Value>, malformed: bool) -> Result<Response, Refusal> {
+fn start(
+    state: &State,
+    version: &str,
+    ctx: &Ctx,
+    body: Option<Value>,
+    malformed: bool,
+) -> Result<Response, Refusal> {
     check_version(version)?;
     let owner = ctx.caller(state)?;
     if !ctx.header("x-goog-upload-protocol").is_some_and(|p| p.eq_ignore_ascii_case("resumable"))
@@ -120,17 +161,27 @@ fn start(state: &State, version: &str, ctx: &Ctx, body: Option<Value>, malformed
     let mime_type = ctx
         .header("x-goog-upload-header-content-type")
         .map(str::to_string)
-        .or_else(|| either(&file, "mime_type", "mimeType").and_then(Value::as_str).map(str::to_string))
+        .or_else(|| {
+            either(&file, "mime_type", "mimeType").and_then(Value::as_str).map(str::to_string)
+        })
         .unwrap_or_default();
     if !is_supported(&mime_type) {
         return Err(ApiError::unsupported_mime(&mime_type).into());
     }
-    let declared_size = ctx.header("x-goog-upload-header-content-length").and_then(|v| v.parse::<u64>().ok()).or_else(|| {
-        either(&file, "size_bytes", "sizeBytes").and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
-    });
-    let display_name = either(&file, "display_name", "displayName").and_then(Value::as_str).map(str::to_string);
+    let declared_size = ctx
+        .header("x-goog-upload-header-content-length")
+        .and_then(|v| v.parse::<u64>().ok())
+        .or_else(|| {
+            either(&file, "size_bytes", "sizeBytes")
+                .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+        });
+    let display_name =
+        either(&file, "display_name", "displayName").and_then(Value::as_str).map(str::to_string);
     if display_name.as_ref().is_some_and(|n| n.chars().count() > 512) {
-        return Err(ApiError::invalid_argument("* CreateFileRequest.file.display_name: must be at most 512 characters").into());
+        return Err(ApiError::invalid_argument(
+            "* CreateFileRequest.file.display_name: must be at most 512 characters",
+        )
+        .into());
     }
     if malformed {
         // A 200 without the upload URL: the client must refuse to go on.
@@ -140,7 +191,9 @@ fn start(state: &State, version: &str, ctx: &Ctx, body: Option<Value>, malformed
     // Direct: the upload URL points back at the path prefix the start came in on.
     let prefix = match ctx.via {
         Via::Gateway => String::new(),
-        Via::Direct => ctx.path.strip_suffix(&format!("/upload/{version}/files")).unwrap_or("").to_string(),
+        Via::Direct => {
+            ctx.path.strip_suffix(&format!("/upload/{version}/files")).unwrap_or("").to_string()
+        }
     };
     let upload_id = state.open_upload(UploadSession {
         owner,
@@ -151,10 +204,15 @@ fn start(state: &State, version: &str, ctx: &Ctx, body: Option<Value>, malformed
         started: state.now(),
         finalized: None,
     });
-    let url = format!("{base}{prefix}/upload/{version}/files?upload_id={upload_id}&upload_protocol=resumable");
+    let url = format!(
+        "{base}{prefix}/upload/{version}/files?upload_id={upload_id}&upload_protocol=resumable"
+    );
     let mut res = with_upload_status(StatusCode::OK.into_response(), "active");
     let h = res.headers_mut();
-    h.insert("x-goog-upload-url", HeaderValue::from_str(&url).map_err(|_| ApiError::invalid_argument("bad Host"))?);
+    h.insert(
+        "x-goog-upload-url",
+        HeaderValue::from_str(&url).map_err(|_| ApiError::invalid_argument("bad Host"))?,
+    );
     h.insert("x-goog-upload-chunk-granularity", HeaderValue::from(GRANULARITY));
     Ok(res)
 }
@@ -174,7 +232,9 @@ async fn chunk(
 ) -> Result<Response, Refusal> {
     let Some(session) = state.upload(upload_id) else {
         state.record(entry);
-        return Err(ApiError::invalid_argument("No upload session found for this upload_id.").into());
+        return Err(
+            ApiError::invalid_argument("No upload session found for this upload_id.").into()
+        );
     };
     let mut session = session.lock().await;
     let parts: Vec<&str> = command.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
@@ -184,7 +244,10 @@ async fn chunk(
         state.record(entry);
         return Ok(match &session.finalized {
             Some(id) => final_answer(state, &session.owner, id, false)?,
-            None => size_received(with_upload_status(StatusCode::OK.into_response(), "active"), session.inspector.size()),
+            None => size_received(
+                with_upload_status(StatusCode::OK.into_response(), "active"),
+                session.inspector.size(),
+            ),
         });
     }
     if parts.contains(&"cancel") {
@@ -194,13 +257,18 @@ async fn chunk(
     }
     if let Some(id) = &session.finalized {
         state.record(entry);
-        return if finalize && !upload { Ok(final_answer(state, &session.owner, id, malformed)?) } else {
+        return if finalize && !upload {
+            Ok(final_answer(state, &session.owner, id, malformed)?)
+        } else {
             Err(ApiError::invalid_argument("The upload is already finalized.").into())
         };
     }
     if !upload && !finalize {
         state.record(entry);
-        return Err(ApiError::invalid_argument(format!("Unknown X-Goog-Upload-Command: {command}")).into());
+        return Err(ApiError::invalid_argument(format!(
+            "Unknown X-Goog-Upload-Command: {command}"
+        ))
+        .into());
     }
     if upload {
         let received = session.inspector.size();
@@ -208,7 +276,10 @@ async fn chunk(
         if offset != Some(received) {
             state.record(entry);
             let got = offset.map_or("none".into(), |o| o.to_string());
-            let mut res = ApiError::invalid_argument(format!("Invalid X-Goog-Upload-Offset: expected {received}, got {got}")).into_response();
+            let mut res = ApiError::invalid_argument(format!(
+                "Invalid X-Goog-Upload-Offset: expected {received}, got {got}"
+            ))
+            .into_response();
             res = size_received(with_upload_status(res, "active"), received);
             return Ok(res);
         }
@@ -216,7 +287,10 @@ async fn chunk(
         if let (Some(declared), Some(length)) = (session.declared_size, length) {
             if received + length > declared {
                 state.record(entry);
-                return Err(ApiError::invalid_argument("The upload is larger than the declared size.").into());
+                return Err(ApiError::invalid_argument(
+                    "The upload is larger than the declared size.",
+                )
+                .into());
             }
         }
         // A dropped connection takes half of the chunk first.
@@ -232,10 +306,16 @@ async fn chunk(
                 return Err(ApiError::invalid_argument("The upload was interrupted.").into());
             };
             let piece = &piece[..piece.len().min((limit - taken) as usize)];
-            if session.declared_size.is_some_and(|d| session.inspector.size() + piece.len() as u64 > d) {
+            if session
+                .declared_size
+                .is_some_and(|d| session.inspector.size() + piece.len() as u64 > d)
+            {
                 state.record(entry);
                 state.close_upload(upload_id);
-                return Err(ApiError::invalid_argument("The upload is larger than the declared size.").into());
+                return Err(ApiError::invalid_argument(
+                    "The upload is larger than the declared size.",
+                )
+                .into());
             }
             session.inspector.feed(piece);
             taken += piece.len() as u64;
@@ -253,7 +333,9 @@ async fn chunk(
     }
     let size = session.inspector.size();
     if session.declared_size.is_some_and(|d| d != size) {
-        return Err(ApiError::invalid_argument("The upload is smaller than the declared size.").into());
+        return Err(
+            ApiError::invalid_argument("The upload is smaller than the declared size.").into()
+        );
     }
     let inspector = std::mem::replace(&mut session.inspector, Inspector::new(""));
     let description = inspector.finish();
@@ -276,8 +358,14 @@ async fn chunk(
 }
 
 /// `200`, `x-goog-upload-status: final`, `{"file": {...}}`.
-fn final_answer(state: &State, owner: &str, id: &str, malformed: bool) -> Result<Response, Refusal> {
-    let resource = if malformed { json!({}) } else { state.file_for(owner, id)?.resource(state.now()) };
+fn final_answer(
+    state: &State,
+    owner: &str,
+    id: &str,
+    malformed: bool,
+) -> Result<Response, Refusal> {
+    let resource =
+        if malformed { json!({}) } else { state.file_for(owner, id)?.resource(state.now()) };
     Ok(with_upload_status(Json(json!({ "file": resource })).into_response(), "final"))
 }
 

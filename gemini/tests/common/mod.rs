@@ -7,14 +7,17 @@ use gemini::{ApiKey, Client, ClientConfig, PollPolicy, RetryPolicy};
 use gemini_emulator::{EmulatorConfig, RunningEmulator};
 use sha2::{Digest, Sha256};
 
-
 pub async fn emulator(config: EmulatorConfig) -> RunningEmulator {
     gemini_emulator::testing::spawn_local(config).await
 }
 
 /// Retries with tiny delays, so that tests of retrying stay fast.
 pub fn quick_retries() -> RetryPolicy {
-    RetryPolicy { min_delay: Duration::from_millis(10), max_delay: Duration::from_secs(2), ..RetryPolicy::default() }
+    RetryPolicy {
+        min_delay: Duration::from_millis(10),
+        max_delay: Duration::from_secs(2),
+        ..RetryPolicy::default()
+    }
 }
 
 pub fn config(emu: &RunningEmulator, key: &str) -> ClientConfig {
@@ -28,12 +31,18 @@ pub fn client(emu: &RunningEmulator, key: &str) -> Client {
 }
 
 pub fn fast_polls() -> PollPolicy {
-    PollPolicy { poll: Duration::from_millis(50), max_poll: Duration::from_millis(100), ..PollPolicy::default() }
+    PollPolicy {
+        poll: Duration::from_millis(50),
+        max_poll: Duration::from_millis(100),
+        ..PollPolicy::default()
+    }
 }
 
 /// Deterministic pseudo-random bytes.
 pub fn bytes_of(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u32).wrapping_mul(2_654_435_761).rotate_left(seed as u32) as u8 ^ seed).collect()
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).rotate_left(seed as u32) as u8 ^ seed)
+        .collect()
 }
 
 pub fn sha_hex(bytes: &[u8]) -> String {

@@ -62,15 +62,29 @@ type Chunks = BoxStream<'static, Result<Bytes, std::io::Error>>;
 /// Applies [`BodyLimits`] (see the module's documentation).
 pub async fn guard_bodies(State(limits): State<BodyLimits>, req: Request, next: Next) -> Response {
     let upload = MULTIPART_ENDPOINTS.contains(&req.uri().path());
-    let limit = if upload { limits.max_file_bytes.saturating_add(MULTIPART_OVERHEAD) } else { JSON_BODY_LIMIT };
-    let announced = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let limit = if upload {
+        limits.max_file_bytes.saturating_add(MULTIPART_OVERHEAD)
+    } else {
+        JSON_BODY_LIMIT
+    };
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     let name = if upload { "The upload" } else { "The request" };
-    let too_large = |size_bytes| Refusal(AppError::TooLarge { name: name.into(), size_bytes, limit_bytes: limit });
+    let too_large = |size_bytes| {
+        Refusal(AppError::TooLarge { name: name.into(), size_bytes, limit_bytes: limit })
+    };
     if let Some(length) = announced.filter(|&l| l > limit) {
         return too_large(length).into_response();
     }
     let (mut parts, body) = req.into_parts();
-    let chunks = at_least(body.into_data_stream().map(|c| c.map_err(std::io::Error::other)).boxed(), limits.min_bytes_per_sec, limits.rate_window);
+    let chunks = at_least(
+        body.into_data_stream().map(|c| c.map_err(std::io::Error::other)).boxed(),
+        limits.min_bytes_per_sec,
+        limits.rate_window,
+    );
     if upload {
         let watch = UploadBody::default();
         parts.extensions.insert(watch.clone());
@@ -82,14 +96,20 @@ pub async fn guard_bodies(State(limits): State<BodyLimits>, req: Request, next: 
                 }
             })
         });
-        let body = http_body_util::Limited::new(Body::from_stream(chunks), usize::try_from(limit).unwrap_or(usize::MAX));
+        let body = http_body_util::Limited::new(
+            Body::from_stream(chunks),
+            usize::try_from(limit).unwrap_or(usize::MAX),
+        );
         return next.run(Request::from_parts(parts, Body::new(body))).await;
     }
     match read_whole(chunks, limit).await {
         Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
         Err(ReadError::TooLarge(size)) => too_large(size).into_response(),
         Err(ReadError::Cut(reason)) => Refusal(reason).into_response(),
-        Err(ReadError::Failed) => Refusal(AppError::BadRequest("the request's body could not be read.".into())).into_response(),
+        Err(ReadError::Failed) => {
+            Refusal(AppError::BadRequest("the request's body could not be read.".into()))
+                .into_response()
+        }
     }
 }
 
@@ -147,7 +167,10 @@ fn at_least(chunks: Chunks, bytes_per_sec: u64, window: Duration) -> Chunks {
             if window_over {
                 if w.arrived < wanted {
                     w.done = true;
-                    let reason = format!("under {bytes_per_sec} bytes a second for {} s", window.as_secs_f64());
+                    let reason = format!(
+                        "under {bytes_per_sec} bytes a second for {} s",
+                        window.as_secs_f64()
+                    );
                     tracing::info!("a request body arrived too slowly: cut");
                     return Some((Err(std::io::Error::other(Cut(AppError::TooSlow(reason)))), w));
                 }
@@ -170,7 +193,10 @@ fn at_least(chunks: Chunks, bytes_per_sec: u64, window: Duration) -> Chunks {
 
 /// `chunks` of an upload, held back once [`MULTIPART_HEAD_LIMIT`] bytes passed before `watch`
 /// says the `file` field is reached, and cut (400) if it is not within [`HEAD_HOLD`].
-fn head_limited(chunks: Chunks, watch: UploadBody) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+fn head_limited(
+    chunks: Chunks,
+    watch: UploadBody,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     futures::stream::unfold((chunks, 0u64, false), move |(mut chunks, passed, done)| {
         let watch = watch.clone();
         async move {
@@ -181,8 +207,13 @@ fn head_limited(chunks: Chunks, watch: UploadBody) -> impl Stream<Item = Result<
                 && !watch.is_file_reached()
                 && tokio::time::timeout(HEAD_HOLD, watch.wait_file_reached()).await.is_err()
             {
-                let reason = format!("the fields before `file` are longer than {MULTIPART_HEAD_LIMIT} bytes");
-                return Some((Err(std::io::Error::other(Cut(AppError::BadUpload(reason)))), (chunks, passed, true)));
+                let reason = format!(
+                    "the fields before `file` are longer than {MULTIPART_HEAD_LIMIT} bytes"
+                );
+                return Some((
+                    Err(std::io::Error::other(Cut(AppError::BadUpload(reason)))),
+                    (chunks, passed, true),
+                ));
             }
             match Pin::new(&mut chunks).next().await? {
                 Ok(chunk) => {
@@ -200,7 +231,10 @@ mod tests {
     use super::*;
 
     fn chunks(parts: Vec<Result<&'static [u8], &'static str>>) -> Chunks {
-        futures::stream::iter(parts.into_iter().map(|p| p.map(Bytes::from_static).map_err(std::io::Error::other))).boxed()
+        futures::stream::iter(
+            parts.into_iter().map(|p| p.map(Bytes::from_static).map_err(std::io::Error::other)),
+        )
+        .boxed()
     }
 
     #[tokio::test(start_paused = true)]
@@ -211,23 +245,41 @@ mod tests {
             Some((Ok(Bytes::from_static(b"x")), ()))
         })
         .boxed();
-        let err = read_whole(at_least(trickle, 1, Duration::from_secs(20)), 1 << 20).await.err().unwrap();
+        let err =
+            read_whole(at_least(trickle, 1, Duration::from_secs(20)), 1 << 20).await.err().unwrap();
         assert!(matches!(err, ReadError::Cut(AppError::TooSlow(_))), "{err:?}");
         // A body that pauses for 15 s but has sent enough is fine.
-        let steady = futures::stream::iter([Bytes::from(vec![0u8; 40]), Bytes::from_static(b"end")])
-            .then(|b| async move {
-                tokio::time::sleep(Duration::from_secs(15)).await;
-                Ok(b)
-            })
-            .boxed();
-        assert_eq!(read_whole(at_least(steady, 1, Duration::from_secs(20)), 1 << 20).await.ok().unwrap().len(), 43);
+        let steady =
+            futures::stream::iter([Bytes::from(vec![0u8; 40]), Bytes::from_static(b"end")])
+                .then(|b| async move {
+                    tokio::time::sleep(Duration::from_secs(15)).await;
+                    Ok(b)
+                })
+                .boxed();
+        assert_eq!(
+            read_whole(at_least(steady, 1, Duration::from_secs(20)), 1 << 20)
+                .await
+                .ok()
+                .unwrap()
+                .len(),
+            43
+        );
     }
 
     #[tokio::test]
     async fn a_whole_body_has_a_limit() {
-        assert!(matches!(read_whole(chunks(vec![Ok(b"12345"), Ok(b"678")]), 6).await, Err(ReadError::TooLarge(8))));
-        assert!(matches!(read_whole(chunks(vec![Ok(b"12"), Err("reset")]), 6).await, Err(ReadError::Failed)));
-        assert_eq!(read_whole(chunks(vec![Ok(b"12"), Ok(b"34")]), 6).await.ok().unwrap(), Bytes::from_static(b"1234"));
+        assert!(matches!(
+            read_whole(chunks(vec![Ok(b"12345"), Ok(b"678")]), 6).await,
+            Err(ReadError::TooLarge(8))
+        ));
+        assert!(matches!(
+            read_whole(chunks(vec![Ok(b"12"), Err("reset")]), 6).await,
+            Err(ReadError::Failed)
+        ));
+        assert_eq!(
+            read_whole(chunks(vec![Ok(b"12"), Ok(b"34")]), 6).await.ok().unwrap(),
+            Bytes::from_static(b"1234")
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -235,7 +287,8 @@ mod tests {
         let big = vec![0u8; MULTIPART_HEAD_LIMIT as usize + 1].leak();
         // Nothing reaches `file`: cut after the hold.
         let watch = UploadBody::default();
-        let got: Vec<_> = head_limited(chunks(vec![Ok(big), Ok(b"more")]), watch.clone()).collect().await;
+        let got: Vec<_> =
+            head_limited(chunks(vec![Ok(big), Ok(b"more")]), watch.clone()).collect().await;
         assert!(got[0].is_ok() && got[1].is_err() && got.len() == 2, "{got:?}");
         // The server function reaches `file` meanwhile: the rest streams.
         let watch = UploadBody::default();

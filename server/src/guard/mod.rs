@@ -48,7 +48,9 @@ pub fn is_cross_site(headers: &HeaderMap, trust_proxy: bool) -> bool {
     if let Some(site) = headers.get("sec-fetch-site") {
         return !matches!(site.as_bytes(), b"same-origin" | b"none");
     }
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else { return false };
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return false;
+    };
     let host = trust_proxy
         .then(|| headers.get("x-forwarded-host"))
         .flatten()
@@ -76,9 +78,16 @@ pub struct TrustProxy(pub bool);
 
 /// Refuses cross-site state-changing calls to the server functions with 403 and
 /// [`AppError::CrossSite`].
-pub async fn same_origin(State(TrustProxy(trust_proxy)): State<TrustProxy>, req: Request, next: Next) -> Response {
+pub async fn same_origin(
+    State(TrustProxy(trust_proxy)): State<TrustProxy>,
+    req: Request,
+    next: Next,
+) -> Response {
     let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if changes_state && req.uri().path().starts_with(app::api::API_PREFIX) && is_cross_site(req.headers(), trust_proxy) {
+    if changes_state
+        && req.uri().path().starts_with(app::api::API_PREFIX)
+        && is_cross_site(req.headers(), trust_proxy)
+    {
         tracing::warn!(path = %req.uri().path(), "cross-site request refused");
         return Refusal(AppError::CrossSite).into_response();
     }
@@ -88,7 +97,10 @@ pub async fn same_origin(State(TrustProxy(trust_proxy)): State<TrustProxy>, req:
 /// True when a request came over HTTPS as far as `parley` can tell: behind a trusted proxy,
 /// its `X-Forwarded-Proto`.
 pub fn is_https(headers: &HeaderMap, trust_proxy: bool) -> bool {
-    trust_proxy && headers.get("x-forwarded-proto").is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"))
+    trust_proxy
+        && headers
+            .get("x-forwarded-proto")
+            .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
 /// `Cache-Control: no-store` on the server functions' answers and the HTML pages (they carry
@@ -96,7 +108,10 @@ pub fn is_https(headers: &HeaderMap, trust_proxy: bool) -> bool {
 pub async fn no_store(req: Request, next: Next) -> Response {
     let api = req.uri().path().starts_with(app::api::API_PREFIX);
     let mut res = next.run(req).await;
-    let html = res.headers().get(header::CONTENT_TYPE).is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
+    let html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
     if (api || html) && !res.headers().contains_key(header::CACHE_CONTROL) {
         res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
@@ -108,8 +123,10 @@ pub async fn no_store(req: Request, next: Next) -> Response {
 /// panics on such requests).
 pub async fn require_multipart(req: Request, next: Next) -> Response {
     if MULTIPART_ENDPOINTS.contains(&req.uri().path()) {
-        let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let is_multipart = content_type.to_ascii_lowercase().starts_with("multipart/form-data") && content_type.contains("boundary=");
+        let content_type =
+            req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let is_multipart = content_type.to_ascii_lowercase().starts_with("multipart/form-data")
+            && content_type.contains("boundary=");
         if !is_multipart {
             let error = AppError::BadUpload("the body must be multipart/form-data".into());
             let mut res = Refusal(error).into_response();
@@ -124,12 +141,17 @@ pub async fn require_multipart(req: Request, next: Next) -> Response {
 /// for responses that set none of their own (everything but the page) — a policy that
 /// allows nothing.
 pub fn security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
-    let header = |name: HeaderName, value: &'static str| SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value));
+    let header = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
     router
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header(header::REFERRER_POLICY, "no-referrer"))
         .layer(header(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(header(header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'"))
+        .layer(header(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ))
 }
 
 #[cfg(test)]
@@ -137,7 +159,10 @@ mod tests {
     use super::*;
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        pairs.iter().map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_static(v))).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_static(v)))
+            .collect()
     }
 
     fn is_cross_site_(headers: &HeaderMap) -> bool {
@@ -146,7 +171,11 @@ mod tests {
 
     #[test]
     fn forwarded_headers_count_only_behind_a_trusted_proxy() {
-        let behind = headers(&[("origin", "https://chat.example.org"), ("host", "10.0.0.5:3000"), ("x-forwarded-host", "chat.example.org")]);
+        let behind = headers(&[
+            ("origin", "https://chat.example.org"),
+            ("host", "10.0.0.5:3000"),
+            ("x-forwarded-host", "chat.example.org"),
+        ]);
         assert!(!is_cross_site(&behind, true));
         assert!(is_cross_site(&behind, false), "X-Forwarded-Host is anyone's to send");
         let https = headers(&[("x-forwarded-proto", "https")]);
@@ -157,13 +186,33 @@ mod tests {
     fn cross_site_requests_are_recognised() {
         assert!(!is_cross_site_(&headers(&[("sec-fetch-site", "same-origin")])));
         assert!(!is_cross_site_(&headers(&[("sec-fetch-site", "none")])));
-        assert!(is_cross_site_(&headers(&[("sec-fetch-site", "cross-site"), ("origin", "http://a:1"), ("host", "a:1")])));
+        assert!(is_cross_site_(&headers(&[
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "http://a:1"),
+            ("host", "a:1")
+        ])));
         assert!(is_cross_site_(&headers(&[("sec-fetch-site", "same-site")])));
-        assert!(!is_cross_site_(&headers(&[("origin", "http://127.0.0.1:3000"), ("host", "127.0.0.1:3000")])));
-        assert!(!is_cross_site_(&headers(&[("origin", "https://Chat.Example.org"), ("host", "chat.example.org")])));
-        assert!(!is_cross_site_(&headers(&[("origin", "https://chat.example.org"), ("host", "10.0.0.5:3000"), ("x-forwarded-host", "chat.example.org")])));
-        assert!(is_cross_site_(&headers(&[("origin", "https://evil.example"), ("host", "chat.example.org")])));
+        assert!(!is_cross_site_(&headers(&[
+            ("origin", "http://127.0.0.1:3000"),
+            ("host", "127.0.0.1:3000")
+        ])));
+        assert!(!is_cross_site_(&headers(&[
+            ("origin", "https://Chat.Example.org"),
+            ("host", "chat.example.org")
+        ])));
+        assert!(!is_cross_site_(&headers(&[
+            ("origin", "https://chat.example.org"),
+            ("host", "10.0.0.5:3000"),
+            ("x-forwarded-host", "chat.example.org")
+        ])));
+        assert!(is_cross_site_(&headers(&[
+            ("origin", "https://evil.example"),
+            ("host", "chat.example.org")
+        ])));
         assert!(is_cross_site_(&headers(&[("origin", "null"), ("host", "chat.example.org")])));
-        assert!(!is_cross_site_(&headers(&[("host", "chat.example.org")])), "no browser headers: not a page");
+        assert!(
+            !is_cross_site_(&headers(&[("host", "chat.example.org")])),
+            "no browser headers: not a page"
+        );
     }
 }

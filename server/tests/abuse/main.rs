@@ -35,32 +35,46 @@ fn elsewhere() -> Option<IpAddr> {
 fn many_files(distinct: usize) -> Vec<u8> {
     let parts: Vec<_> = (0..40_000)
         .map(|i| {
-            let uri = format!("https://generativelanguage.googleapis.com/v1beta/files/made-up-{:06}", i % distinct);
+            let uri = format!(
+                "https://generativelanguage.googleapis.com/v1beta/files/made-up-{:06}",
+                i % distinct
+            );
             serde_json::json!({"file_data": {"mime_type": "application/pdf", "file_uri": uri}})
         })
         .chain([serde_json::json!({"text": "what are they?"})])
         .collect();
-    serde_json::to_vec(&serde_json::json!({"contents": [{"role": "user", "parts": parts}]})).unwrap()
+    serde_json::to_vec(&serde_json::json!({"contents": [{"role": "user", "parts": parts}]}))
+        .unwrap()
 }
 
 async fn post_json(client: &reqwest::Client, url: String, body: Vec<u8>) -> reqwest::Response {
-    client.post(url).header(header::CONTENT_TYPE, "application/json").body(body).send().await.unwrap()
+    client
+        .post(url)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chat_naming_40000_files_is_refused_at_once_and_others_stay_fast() {
     let _serial = SERIAL.lock().await;
     let site = site(&["--rate-chat", "off"]).await;
-    let (refused, bounded) = (many_files(40_000), many_files(app::server::chat::MAX_FILES_PER_REQUEST));
+    let (refused, bounded) =
+        (many_files(40_000), many_files(app::server::chat::MAX_FILES_PER_REQUEST));
     assert!(refused.len() > 2_500_000, "{} bytes", refused.len());
     let url = format!("{}/api/chat", site.url);
     let (took, visits) = while_visited(&site.url, None, async {
         let started = Instant::now();
-        let answers = join_all((0..4).map(|_| post_json(&site.client, url.clone(), refused.clone()))).await;
+        let answers =
+            join_all((0..4).map(|_| post_json(&site.client, url.clone(), refused.clone()))).await;
         let took = started.elapsed();
         for res in answers {
             assert_eq!(res.status(), 400);
-            let AppError::BadRequest(why) = res.json::<AppError>().await.unwrap() else { panic!("not a BadRequest") };
+            let AppError::BadRequest(why) = res.json::<AppError>().await.unwrap() else {
+                panic!("not a BadRequest")
+            };
             assert!(why.contains("40000 files") && why.contains("at most 500"), "{why}");
         }
         // 500 distinct Files (the most allowed), each named 80 times: answered, all expired.
@@ -84,8 +98,12 @@ async fn closed_after(stream: &mut TcpStream, within: Duration) -> Option<(Durat
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
-        match tokio::time::timeout(within.saturating_sub(started.elapsed()), stream.read(&mut buf)).await {
-            Ok(Ok(0) | Err(_)) => return Some((started.elapsed(), String::from_utf8_lossy(&seen).into_owned())),
+        match tokio::time::timeout(within.saturating_sub(started.elapsed()), stream.read(&mut buf))
+            .await
+        {
+            Ok(Ok(0) | Err(_)) => {
+                return Some((started.elapsed(), String::from_utf8_lossy(&seen).into_owned()))
+            }
             Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
             Err(_) => return None,
         }
@@ -97,7 +115,14 @@ async fn idle_half_sent_trickled_and_excess_connections_are_closed() {
     let _serial = SERIAL.lock().await;
     // This test holds more than a thousand sockets itself.
     parley::listen::raise_descriptor_limit();
-    let args = ["--header-read-timeout", "1s", "--max-connections-per-address", "16", "--min-body-rate", "1KiB"];
+    let args = [
+        "--header-read-timeout",
+        "1s",
+        "--max-connections-per-address",
+        "16",
+        "--min-body-rate",
+        "1KiB",
+    ];
     let site = Process::start(&args, Some(1024)).await;
     let addr = site.url.strip_prefix("http://").unwrap().to_string();
     let patience = Duration::from_secs(8);
@@ -125,7 +150,11 @@ async fn idle_half_sent_trickled_and_excess_connections_are_closed() {
     let _ = tokio::time::timeout(patience, reader.read_to_string(&mut answer)).await;
     dripping.abort();
     assert!(answer.starts_with("HTTP/1.1 408"), "a trickled body is cut: {answer:?}");
-    assert!(started.elapsed() < Duration::from_secs(4), "trickle cut after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "trickle cut after {:?}",
+        started.elapsed()
+    );
 
     // 1,100 idle connections from one address under `ulimit -n 1024`: 16 are held, the rest
     // closed at once, and a visitor from elsewhere is served throughout.
@@ -164,9 +193,15 @@ async fn the_descriptor_limit_is_raised_to_the_hard_limit() {
 fn huge_field(huge: usize, in_header: bool) -> reqwest::Body {
     let boundary = "XyZzY";
     let (open, close) = if in_header {
-        (format!("--{boundary}\r\nContent-Disposition: form-data; name=\"size\"\r\nX-Padding: "), String::new())
+        (
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"size\"\r\nX-Padding: "),
+            String::new(),
+        )
     } else {
-        (format!("--{boundary}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n"), format!("\r\n--{boundary}--\r\n"))
+        (
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n"),
+            format!("\r\n--{boundary}--\r\n"),
+        )
     };
     let chunk = bytes::Bytes::from(vec![b'a'; 1 << 20]);
     let rest = bytes::Bytes::from(vec![b'a'; huge % (1 << 20)]);
@@ -195,12 +230,18 @@ async fn huge_text_fields_and_part_headers_are_refused_before_they_are_read() {
     // A 5 KiB name: a clear 400 naming the field.
     let res = send(5 << 10, false).await.unwrap();
     assert_eq!(res.status(), 400);
-    assert!(res.json::<AppError>().await.unwrap().to_string().contains("the `name` field is longer than 4096 bytes"));
+    assert!(res
+        .json::<AppError>()
+        .await
+        .unwrap()
+        .to_string()
+        .contains("the `name` field is longer than 4096 bytes"));
     let (took, visits) = while_visited(&site.url, None, async {
         let started = Instant::now();
         // Four 200 MB names and a 200 MB part header at once: each refused once a few KiB
         // are read (the rest of the body is never taken: the client may see its send fail).
-        let answers = join_all((0..4).map(|_| send(200 << 20, false)).chain([send(200 << 20, true)])).await;
+        let answers =
+            join_all((0..4).map(|_| send(200 << 20, false)).chain([send(200 << 20, true)])).await;
         for res in answers.into_iter().flatten() {
             assert_eq!(res.status(), 400);
         }
@@ -217,7 +258,9 @@ async fn huge_text_fields_and_part_headers_are_refused_before_they_are_read() {
 /// A multipart upload of `bytes` whose length is not announced (chunked).
 fn chunked_upload(bytes: Vec<u8>, name: &str) -> Form {
     let size = bytes.len().to_string();
-    let stream = futures::stream::iter(bytes.chunks(64 << 10).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>());
+    let stream = futures::stream::iter(
+        bytes.chunks(64 << 10).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>(),
+    );
     Form::new()
         .text("size", size)
         .text("mime_type", "text/plain")
@@ -236,7 +279,9 @@ async fn the_upload_byte_quota_counts_bytes_taken_per_session_and_per_address() 
     // 2 MB an hour: two 1 MiB cells a session, eight an address.
     let site = site(&["--upload-bytes-per-hour", "2MB", "--rate-upload", "off"]).await;
     // 3 MB with a length: refused before it is read; the same 3 MB chunked: refused as it comes.
-    let res = upload(&site, upload_form("3000000", "text/plain", "a.txt", text_bytes(3_000_000, 0))).await;
+    let res =
+        upload(&site, upload_form("3000000", "text/plain", "a.txt", text_bytes(3_000_000, 0)))
+            .await;
     assert_eq!(res.status(), 429);
     let res = upload_as(&site, &browser(), chunked_upload(text_bytes(3_000_000, 1), "b.txt")).await;
     assert_eq!(res.status(), 429, "chunked bytes count");
@@ -248,7 +293,9 @@ async fn the_upload_byte_quota_counts_bytes_taken_per_session_and_per_address() 
     // chunked refusal above took 2 MiB of it; each 1.5 MB upload takes 2 more.
     let mut passed = 0;
     for seed in 2..8 {
-        let res = upload_as(&site, &browser(), chunked_upload(text_bytes(1_500_000, seed), "c.txt")).await;
+        let res =
+            upload_as(&site, &browser(), chunked_upload(text_bytes(1_500_000, seed), "c.txt"))
+                .await;
         match res.status().as_u16() {
             200 => passed += 1,
             429 => break,
@@ -279,7 +326,16 @@ async fn check_files_asks_gemini_once_per_file_and_is_rate_limited() {
         let (mut ok, mut refused) = (0, 0);
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(3) {
-            match site.client.post(&url).json(&checks).send().await.expect("an answer, not a cut connection").status().as_u16() {
+            match site
+                .client
+                .post(&url)
+                .json(&checks)
+                .send()
+                .await
+                .expect("an answer, not a cut connection")
+                .status()
+                .as_u16()
+            {
                 200 => ok += 1,
                 429 => refused += 1,
                 other => panic!("{other}"),
@@ -298,18 +354,36 @@ async fn check_files_asks_gemini_once_per_file_and_is_rate_limited() {
 /// A chat from `address` (behind a trusted proxy) with `client`'s cookie.
 async fn chat_from(site: &Site, client: &reqwest::Client, address: &str) -> reqwest::Response {
     let body = serde_json::json!({"contents": [{"role": "user", "parts": [{"text": "tell me a long story"}]}]});
-    client.post(format!("{}/api/chat", site.url)).header("x-forwarded-for", address).json(&body).send().await.unwrap()
+    client
+        .post(format!("{}/api/chat", site.url))
+        .header("x-forwarded-for", address)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_cannot_take_every_upstream_slot() {
     let _serial = SERIAL.lock().await;
     // Answers take about six seconds (six chunks a second apart).
-    let config = gemini_emulator::EmulatorConfig { chunk_delay: Duration::from_secs(1), ..gemini_emulator::testing::instant() };
+    let config = gemini_emulator::EmulatorConfig {
+        chunk_delay: Duration::from_secs(1),
+        ..gemini_emulator::testing::instant()
+    };
     let emulator = gemini_emulator::testing::spawn_local(config).await;
     let args = [
-        "--trust-proxy", "--rate-chat", "off", "--upstream-concurrency", "4", "--upstream-per-address", "2",
-        "--upstream-per-session", "2", "--upstream-wait", "2s",
+        "--trust-proxy",
+        "--rate-chat",
+        "off",
+        "--upstream-concurrency",
+        "4",
+        "--upstream-per-address",
+        "2",
+        "--upstream-per-session",
+        "2",
+        "--upstream-wait",
+        "2s",
     ];
     let site = parley(&emulator, &args).await;
     // The flood: nine long answers from one address over three cookies.
@@ -339,7 +413,11 @@ async fn one_address_cannot_take_every_upstream_slot() {
     let statuses: Vec<u16> = join_all(flood).await.into_iter().map(Result::unwrap).collect();
     println!("9 long answers from one address: {statuses:?}; another address waited {waited:?} for its answer to start");
     assert!(waited < Duration::from_secs(1), "the visitor waited {waited:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 2, "the flood's address held two slots: {statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        2,
+        "the flood's address held two slots: {statuses:?}"
+    );
     assert!(statuses.iter().all(|s| matches!(s, 200 | 503)), "{statuses:?}");
 }
 
@@ -351,14 +429,29 @@ async fn a_flood_of_uploads_evicts_its_own_originals_first() {
         let url = format!("{}/api/upload_file", site.url);
         async move {
             let form = upload_form("1000000", "text/plain", "one.txt", text_bytes(1_000_000, seed));
-            client.post(url).header("x-forwarded-for", address).multipart(form).send().await.unwrap().status()
+            client
+                .post(url)
+                .header("x-forwarded-for", address)
+                .multipart(form)
+                .send()
+                .await
+                .unwrap()
+                .status()
         }
     };
     assert_eq!(upload_from(site.client.clone(), "198.51.100.7", 0).await, 200);
     for seed in 1..7 {
         assert_eq!(upload_from(browser(), "203.0.113.1", seed).await, 200);
     }
-    let mine: Vec<UploadRecord> = site.client.post(format!("{}/api/list_uploads", site.url)).send().await.unwrap().json().await.unwrap();
+    let mine: Vec<UploadRecord> = site
+        .client
+        .post(format!("{}/api/list_uploads", site.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(mine[0].retained, "the visitor's original survives a flood from another address");
     assert_eq!(files_under(&site, "originals"), 5, "the budget holds");
 }
@@ -375,7 +468,8 @@ async fn json_bodies_have_their_documented_limit_and_a_413_past_it() {
     assert_eq!(post_json(&site.client, url.clone(), body(3 << 20)).await.status(), 200);
     let over = body(9 << 20);
     assert_eq!(post_json(&site.client, url.clone(), over.clone()).await.status(), 413);
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = over.chunks(1 << 20).map(|c| Ok(c.to_vec())).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        over.chunks(1 << 20).map(|c| Ok(c.to_vec())).collect();
     let res = site
         .client
         .post(&url)
@@ -385,5 +479,7 @@ async fn json_bodies_have_their_documented_limit_and_a_413_past_it() {
         .await
         .unwrap();
     assert_eq!(res.status(), 413, "chunked too");
-    assert!(matches!(res.json::<AppError>().await.unwrap(), AppError::TooLarge { limit_bytes, .. } if limit_bytes == 8 << 20));
+    assert!(
+        matches!(res.json::<AppError>().await.unwrap(), AppError::TooLarge { limit_bytes, .. } if limit_bytes == 8 << 20)
+    );
 }

@@ -46,20 +46,40 @@ pub async fn site_from(argv: &[&str]) -> Site {
     let url = format!("http://{}", listener.local_addr().unwrap());
     let limits = config.connection_limits(parley::listen::raise_descriptor_limit());
     let task = tokio::spawn(async move {
-        parley::listen::serve(listener, router, limits, std::future::pending(), config.shutdown_grace).await.unwrap();
+        parley::listen::serve(
+            listener,
+            router,
+            limits,
+            std::future::pending(),
+            config.shutdown_grace,
+        )
+        .await
+        .unwrap();
     });
     Site { url, client: browser(), data_dir, _upstream: upstream, _task: task, _data: data }
 }
 
 /// An emulator answering at once whose Files live `file_ttl` (Gemini: 48 h).
 pub async fn emulator(file_ttl: std::time::Duration) -> gemini_emulator::RunningEmulator {
-    gemini_emulator::testing::spawn_local(gemini_emulator::EmulatorConfig { file_ttl, ..gemini_emulator::testing::instant() }).await
+    gemini_emulator::testing::spawn_local(gemini_emulator::EmulatorConfig {
+        file_ttl,
+        ..gemini_emulator::testing::instant()
+    })
+    .await
 }
 
 /// Parley on `emulator` with a key, no expiry margin, and `args`.
 pub async fn parley(emulator: &gemini_emulator::RunningEmulator, args: &[&str]) -> Site {
     let base = emulator.base_url();
-    let mut argv = vec!["parley", "--gemini-api-key", "k", "--gemini-base-url", &base, "--expiry-margin", "0s"];
+    let mut argv = vec![
+        "parley",
+        "--gemini-api-key",
+        "k",
+        "--gemini-base-url",
+        &base,
+        "--expiry-margin",
+        "0s",
+    ];
     argv.extend_from_slice(args);
     site_from(&argv).await
 }
@@ -84,11 +104,15 @@ pub async fn upload_as(site: &Site, client: &reqwest::Client, form: Form) -> req
 /// Files under `site`'s data directory at `path` (e.g. `originals`), counted recursively.
 pub fn files_under(site: &Site, path: &str) -> usize {
     fn walk(dir: &std::path::Path) -> usize {
-        std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum()
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 })
+            .sum()
     }
     walk(&site.data_dir.join(path))
 }
-
 
 /// The real `parley` binary on the built-in emulator, with its own data directory, killed on
 /// drop: for what only a separate process shows (its memory, its descriptor limit).
@@ -117,7 +141,13 @@ impl Process {
             .arg("-c")
             .arg(format!("{limit}exec \"$0\" \"$@\""))
             .arg(binary)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--gemini-api-key=", "--emulator-processing", "0s"])
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--gemini-api-key=",
+                "--emulator-processing",
+                "0s",
+            ])
             .arg("--data-dir")
             .arg(data.path())
             .args(args)
@@ -139,7 +169,11 @@ impl Process {
     pub fn status_kib(&self, field: &str) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .ok()
-            .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with(field))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            })
             .unwrap_or(0)
     }
 }
@@ -158,19 +192,30 @@ impl Visits {
     pub fn assert_fast(&self) {
         assert!(self.count >= 10, "{self:?}");
         assert_eq!(self.failures, 0, "{self:?}");
-        assert!(self.p99 <= std::time::Duration::from_millis(100), "another visitor was slowed: {self:?}");
+        assert!(
+            self.p99 <= std::time::Duration::from_millis(100),
+            "another visitor was slowed: {self:?}"
+        );
     }
 }
 
 /// Runs `attack` while another visitor (its own client; connecting from `from` when given,
 /// another loopback address for per-address limits) calls `site_info` every 10 ms.
-pub async fn while_visited<T>(url: &str, from: Option<std::net::IpAddr>, attack: impl std::future::Future<Output = T>) -> (T, Visits) {
+pub async fn while_visited<T>(
+    url: &str,
+    from: Option<std::net::IpAddr>,
+    attack: impl std::future::Future<Output = T>,
+) -> (T, Visits) {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let visitor = {
         let stop = stop.clone();
         let url = format!("{url}/api/site_info");
         tokio::spawn(async move {
-            let client = reqwest::Client::builder().local_address(from).timeout(std::time::Duration::from_secs(10)).build().unwrap();
+            let client = reqwest::Client::builder()
+                .local_address(from)
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .unwrap();
             let (mut times, mut failures) = (Vec::new(), 0);
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let started = std::time::Instant::now();
@@ -187,7 +232,12 @@ pub async fn while_visited<T>(url: &str, from: Option<std::net::IpAddr>, attack:
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (mut times, failures) = visitor.await.unwrap();
     times.sort();
-    let at = |q: f64| times.get(((times.len() as f64 * q) as usize).min(times.len().saturating_sub(1))).copied().unwrap_or_default();
+    let at = |q: f64| {
+        times
+            .get(((times.len() as f64 * q) as usize).min(times.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
     let visits = Visits { count: times.len(), failures, p50: at(0.5), p99: at(0.99) };
     (out, visits)
 }

@@ -20,21 +20,45 @@ async fn every_response_has_security_headers_and_the_page_a_nonce_csp() {
     assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
     assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
     let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_string();
-    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("'wasm-unsafe-eval'") && csp.contains("object-src 'none'"), "{csp}");
+    assert!(
+        csp.contains("frame-ancestors 'none'")
+            && csp.contains("'wasm-unsafe-eval'")
+            && csp.contains("object-src 'none'"),
+        "{csp}"
+    );
     let script_src = csp.split("script-src").nth(1).unwrap().split(';').next().unwrap();
-    assert!(!script_src.contains("'unsafe-inline'") && !script_src.contains("'unsafe-eval'"), "{script_src}");
-    let nonce = csp.split("'nonce-").nth(1).and_then(|r| r.split('\'').next()).expect("a nonce in script-src");
-    assert!(page.contains(&format!("nonce=\"{nonce}\"")), "the hydration script carries the response's nonce");
+    assert!(
+        !script_src.contains("'unsafe-inline'") && !script_src.contains("'unsafe-eval'"),
+        "{script_src}"
+    );
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|r| r.split('\'').next())
+        .expect("a nonce in script-src");
+    assert!(
+        page.contains(&format!("nonce=\"{nonce}\"")),
+        "the hydration script carries the response's nonce"
+    );
     // Every inline script of the page carries it.
     for script in page.split("<script").skip(1) {
         let tag = script.split('>').next().unwrap();
-        assert!(tag.contains("src=") || tag.contains(&format!("nonce=\"{nonce}\"")), "inline script without the nonce: <script{tag}>");
+        assert!(
+            tag.contains("src=") || tag.contains(&format!("nonce=\"{nonce}\"")),
+            "inline script without the nonce: <script{tag}>"
+        );
     }
     let other = reqwest::get(&site.url).await.unwrap();
-    assert!(!other.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().contains(nonce), "a new nonce per response");
+    assert!(
+        !other.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().contains(nonce),
+        "a new nonce per response"
+    );
 
     let api = site.client.post(format!("{}/api/list_uploads", site.url)).send().await.unwrap();
-    assert_eq!(api.headers()[header::CONTENT_SECURITY_POLICY], "default-src 'none'; frame-ancestors 'none'");
+    assert_eq!(
+        api.headers()[header::CONTENT_SECURITY_POLICY],
+        "default-src 'none'; frame-ancestors 'none'"
+    );
     assert_eq!(api.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
 }
 
@@ -43,39 +67,68 @@ async fn session_cookies_are_signed_and_forgeries_get_a_new_session() {
     let site = site(&[]).await;
     let res = upload(&site, upload_form("5", "text/plain", "mine.txt", b"alice".to_vec())).await;
     let cookie = res.headers()[header::SET_COOKIE].to_str().unwrap().to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && !cookie.contains("Secure"), "{cookie}");
-    let value = cookie.split(';').next().unwrap().strip_prefix("parley_session=").unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Lax")
+            && !cookie.contains("Secure"),
+        "{cookie}"
+    );
+    let value =
+        cookie.split(';').next().unwrap().strip_prefix("parley_session=").unwrap().to_string();
     let (id, mac) = value.split_once('.').unwrap();
     assert_eq!((id.len(), mac.len()), (32, 64));
     let file: app::model::UploadedFile = res.json().await.unwrap();
 
     let list = |cookie: String| {
         let url = format!("{}/api/list_uploads", site.url);
-        async move { reqwest::Client::new().post(url).header(header::COOKIE, cookie).send().await.unwrap() }
+        async move {
+            reqwest::Client::new().post(url).header(header::COOKIE, cookie).send().await.unwrap()
+        }
     };
     // The signed cookie is the session.
-    let mine: Vec<app::model::UploadRecord> = list(format!("parley_session={value}")).await.json().await.unwrap();
+    let mine: Vec<app::model::UploadRecord> =
+        list(format!("parley_session={value}")).await.json().await.unwrap();
     assert_eq!(mine[0].uri, file.uri);
     // The bare id (the old cookie form), or the id with a made-up signature, is not.
     for forged in [id.to_string(), format!("{id}.{}", "0".repeat(64))] {
         let res = list(format!("parley_session={forged}")).await;
         assert!(res.headers().get(header::SET_COOKIE).is_some(), "a new session is started");
-        assert!(res.json::<Vec<app::model::UploadRecord>>().await.unwrap().is_empty(), "{forged} reads nothing");
+        assert!(
+            res.json::<Vec<app::model::UploadRecord>>().await.unwrap().is_empty(),
+            "{forged} reads nothing"
+        );
     }
     // X-Forwarded-Proto is believed only behind a trusted proxy.
-    let res = reqwest::Client::new().get(&site.url).header("x-forwarded-proto", "https").send().await.unwrap();
+    let res = reqwest::Client::new()
+        .get(&site.url)
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
     assert!(res.headers()[header::SET_COOKIE].to_str().unwrap().starts_with("parley_session="));
     let behind_proxy = crate::common::site(&["--trust-proxy"]).await;
-    let res = reqwest::Client::new().get(&behind_proxy.url).header("x-forwarded-proto", "https").send().await.unwrap();
+    let res = reqwest::Client::new()
+        .get(&behind_proxy.url)
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
     let cookie = res.headers()[header::SET_COOKIE].to_str().unwrap().to_string();
-    assert!(cookie.starts_with("__Host-parley_session=") && cookie.contains("; Secure") && cookie.contains("Path=/;"), "{cookie}");
-    // Static files and missing pages start no session; the page and server functions are not stored.
+    assert!(
+        cookie.starts_with("__Host-parley_session=")
+            && cookie.contains("; Secure")
+            && cookie.contains("Path=/;"),
+        "{cookie}"
+    );
+    // Static files and missing pages start no session; the page and server functions are not
+    // stored.
     let res = reqwest::get(format!("{}/no/such/page", site.url)).await.unwrap();
     assert_eq!(res.status(), 404);
     assert!(res.headers().get(header::SET_COOKIE).is_none(), "a 404 starts no session");
     let res = reqwest::get(&site.url).await.unwrap();
     assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
-    let res = reqwest::Client::new().post(format!("{}/api/list_uploads", site.url)).send().await.unwrap();
+    let res =
+        reqwest::Client::new().post(format!("{}/api/list_uploads", site.url)).send().await.unwrap();
     assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
 }
 
@@ -98,7 +151,10 @@ async fn cross_site_requests_are_refused() {
     assert_eq!(evil.json::<app::error::AppError>().await.unwrap(), app::error::AppError::CrossSite);
     assert_eq!(post(Some("https://evil.example"), Some("cross-site")).await.unwrap().status(), 403);
     assert_eq!(post(None, Some("same-site")).await.unwrap().status(), 403);
-    assert_eq!(post(Some(&format!("http://{host}")), Some("same-origin")).await.unwrap().status(), 200);
+    assert_eq!(
+        post(Some(&format!("http://{host}")), Some("same-origin")).await.unwrap().status(),
+        200
+    );
     assert_eq!(post(Some(&format!("http://{host}")), None).await.unwrap().status(), 200);
     // A cross-site upload is refused before a byte is stored.
     let res = site
@@ -119,12 +175,17 @@ async fn uploads_over_the_limit_get_413_and_nothing_is_stored() {
     let res = upload(&site, upload_form("2000", "text/plain", "big.txt", vec![b'a'; 2000])).await;
     assert_eq!(res.status(), 413);
     let error: app::error::AppError = res.json().await.unwrap();
-    assert_eq!(error.to_string(), "“big.txt” is 2.0 KB — larger than this server accepts (1.0 KB).");
+    assert_eq!(
+        error.to_string(),
+        "“big.txt” is 2.0 KB — larger than this server accepts (1.0 KB)."
+    );
     // Announcing less than is sent does not get more in: the spool stops at the announced size…
     let res = upload(&site, upload_form("900", "text/plain", "liar.txt", vec![b'a'; 5000])).await;
     assert_eq!(res.status(), 400);
-    // …and a body past the endpoint's limit (the file limit plus 1 MiB of framing) is refused whole.
-    let res = upload(&site, upload_form("900", "text/plain", "liar.txt", vec![b'a'; 1_100_000])).await;
+    // …and a body past the endpoint's limit (the file limit plus 1 MiB of framing) is refused
+    // whole.
+    let res =
+        upload(&site, upload_form("900", "text/plain", "liar.txt", vec![b'a'; 1_100_000])).await;
     assert_eq!(res.status(), 413);
     assert_eq!(stored(&site), 0, "nothing half-stored");
     let res = upload(&site, upload_form("1000", "text/plain", "fits.txt", vec![b'a'; 1000])).await;
@@ -139,18 +200,34 @@ async fn uploads_over_the_limit_get_413_and_nothing_is_stored() {
 async fn a_file_whose_bytes_are_another_type_is_refused() {
     let site = site(&[]).await;
     let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0".to_vec();
-    let res = upload(&site, upload_form(&png.len().to_string(), "application/pdf", "invoice.pdf", png.clone())).await;
+    let res = upload(
+        &site,
+        upload_form(&png.len().to_string(), "application/pdf", "invoice.pdf", png.clone()),
+    )
+    .await;
     assert_eq!(res.status(), 415);
     let error: app::error::AppError = res.json().await.unwrap();
-    assert_eq!(error.to_string(), "“invoice.pdf” does not look like a application/pdf file (its content is image/png).");
+    assert_eq!(
+        error.to_string(),
+        "“invoice.pdf” does not look like a application/pdf file (its content is image/png)."
+    );
     let mut elf = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3e\0".to_vec();
     elf.resize(64, 0);
-    let res = upload(&site, upload_form(&elf.len().to_string(), "image/jpeg", "cat.jpg", elf)).await;
+    let res =
+        upload(&site, upload_form(&elf.len().to_string(), "image/jpeg", "cat.jpg", elf)).await;
     assert_eq!(res.status(), 415);
     assert_eq!(stored(&site), 0);
     // The same bytes under their own type go through; so does text without a signature.
-    assert_eq!(upload(&site, upload_form(&png.len().to_string(), "image/png", "dot.png", png)).await.status(), 200);
-    assert_eq!(upload(&site, upload_form("5", "text/plain", "a.txt", b"hello".to_vec())).await.status(), 200);
+    assert_eq!(
+        upload(&site, upload_form(&png.len().to_string(), "image/png", "dot.png", png))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        upload(&site, upload_form("5", "text/plain", "a.txt", b"hello".to_vec())).await.status(),
+        200
+    );
     // Names are shown, never used as paths.
     let form = reqwest::multipart::Form::new()
         .text("size", "4")
@@ -159,7 +236,8 @@ async fn a_file_whose_bytes_are_another_type_is_refused() {
         .part("file", reqwest::multipart::Part::bytes(b"evil".to_vec()).file_name("x.txt"));
     let res = upload(&site, form).await;
     let body = res.text().await.unwrap();
-    let file: app::model::UploadedFile = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    let file: app::model::UploadedFile =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
     assert_eq!(file.display_name, "../../x.txt");
 }
 
@@ -167,7 +245,8 @@ async fn a_file_whose_bytes_are_another_type_is_refused() {
 async fn too_many_requests_get_429_with_the_wait() {
     let site = site(&["--rate-chat", "2/min", "--rate-upload", "1/h"]).await;
     let body = serde_json::json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
-    let chat = |client: &reqwest::Client| client.post(format!("{}/api/chat", site.url)).json(&body).send();
+    let chat =
+        |client: &reqwest::Client| client.post(format!("{}/api/chat", site.url)).json(&body).send();
     assert_eq!(chat(&site.client).await.unwrap().status(), 200);
     assert_eq!(chat(&site.client).await.unwrap().status(), 200);
     let refused = chat(&site.client).await.unwrap();
@@ -180,7 +259,10 @@ async fn too_many_requests_get_429_with_the_wait() {
     // Another browser has its own allowance (its address allows four times as many).
     assert_eq!(chat(&crate::common::browser()).await.unwrap().status(), 200);
 
-    assert_eq!(upload(&site, upload_form("5", "text/plain", "a.txt", b"hello".to_vec())).await.status(), 200);
+    assert_eq!(
+        upload(&site, upload_form("5", "text/plain", "a.txt", b"hello".to_vec())).await.status(),
+        200
+    );
     let refused = upload(&site, upload_form("5", "text/plain", "b.txt", b"world".to_vec())).await;
     assert_eq!(refused.status(), 429, "refused before the body is read");
     assert_eq!(stored(&site), 1, "only the first upload's original");
@@ -194,18 +276,42 @@ fn any_multipart_body_gets_a_clear_answer() {
     use proptest::{prelude::*, test_runner::TestRunner};
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let site = runtime.block_on(site(&["--rate-upload", "off", "--upload-bytes-per-hour", "0", "--max-file-bytes", "4096"]));
+    let site = runtime.block_on(site(&[
+        "--rate-upload",
+        "off",
+        "--upload-bytes-per-hour",
+        "0",
+        "--max-file-bytes",
+        "4096",
+    ]));
     let field = (
         prop_oneof![Just("size"), Just("mime_type"), Just("name"), Just("file"), Just("other")],
         prop_oneof![
             "[0-9]{1,5}".prop_map(String::into_bytes),
-            prop_oneof![Just("text/plain"), Just("image/png"), Just("application/pdf"), Just("application/zip")].prop_map(|m| m.as_bytes().to_vec()),
+            prop_oneof![
+                Just("text/plain"),
+                Just("image/png"),
+                Just("application/pdf"),
+                Just("application/zip")
+            ]
+            .prop_map(|m| m.as_bytes().to_vec()),
             proptest::collection::vec(any::<u8>(), 0..300),
         ],
     );
     // Found by this property: a NUL in `mime_type` reached an upstream header (502). Now 400.
-    let nul = reqwest::multipart::Form::new().text("mime_type", "\0").text("size", "4").text("file", "1016");
-    let status = runtime.block_on(async { site.client.post(format!("{}/api/upload_file", site.url)).multipart(nul).send().await.unwrap().status() });
+    let nul = reqwest::multipart::Form::new()
+        .text("mime_type", "\0")
+        .text("size", "4")
+        .text("file", "1016");
+    let status = runtime.block_on(async {
+        site.client
+            .post(format!("{}/api/upload_file", site.url))
+            .multipart(nul)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
     assert_eq!(status, 400);
     let strategy = (proptest::collection::vec(field, 0..6), any::<Option<usize>>());
     let mut runner = TestRunner::new(proptest::test_runner::Config::default());
@@ -237,7 +343,11 @@ fn any_multipart_body_gets_a_clear_answer() {
         .unwrap();
     let page = runtime.block_on(async { reqwest::get(&site.url).await.unwrap().status() });
     assert_eq!(page, 200, "still serving");
-    assert_eq!(std::fs::read_dir(site.data_dir.join("originals/staging")).map(|d| d.count()).unwrap_or(0), 0, "no staging leftovers");
+    assert_eq!(
+        std::fs::read_dir(site.data_dir.join("originals/staging")).map(|d| d.count()).unwrap_or(0),
+        0,
+        "no staging leftovers"
+    );
 }
 
 /// With every slot towards Gemini taken, a request waits `--upstream-wait`, then gets 503 and
@@ -246,8 +356,16 @@ fn any_multipart_body_gets_a_clear_answer() {
 async fn a_full_server_answers_503_busy_and_recovers() {
     use gemini_emulator::{Fault, FaultKind, Route};
     let emulator = crate::common::emulator(std::time::Duration::from_secs(48 * 3600)).await;
-    let site = crate::common::parley(&emulator, &["--upstream-concurrency", "1", "--upstream-wait", "300ms"]).await;
-    emulator.emulator.inject(Fault { route: Route::Generate, kind: FaultKind::Hang { hang_for: std::time::Duration::from_secs(2) }, count: 1 });
+    let site = crate::common::parley(
+        &emulator,
+        &["--upstream-concurrency", "1", "--upstream-wait", "300ms"],
+    )
+    .await;
+    emulator.emulator.inject(Fault {
+        route: Route::Generate,
+        kind: FaultKind::Hang { hang_for: std::time::Duration::from_secs(2) },
+        count: 1,
+    });
     let body = serde_json::json!({"contents": [{"role": "user", "parts": [{"text": "hello"}]}]});
     let chat = || site.client.post(format!("{}/api/chat", site.url)).json(&body).send();
     let first = tokio::spawn(chat());
@@ -256,7 +374,10 @@ async fn a_full_server_answers_503_busy_and_recovers() {
     }
     let waited = std::time::Instant::now();
     let busy = chat().await.unwrap();
-    assert!(waited.elapsed() >= std::time::Duration::from_millis(300), "it waited for a slot first");
+    assert!(
+        waited.elapsed() >= std::time::Duration::from_millis(300),
+        "it waited for a slot first"
+    );
     assert_eq!(busy.status(), 503);
     assert_eq!(busy.json::<app::error::AppError>().await.unwrap(), app::error::AppError::Busy);
     let first = first.await.unwrap().unwrap();

@@ -1,17 +1,25 @@
 //! The file lifecycle through the whole server and the emulator: ownership, expiry from the
-//! File's `expirationTime` (`expiry-from-the-file`), re-upload from the retained original (`live-file-used-as-is`, `expired-reupload-once`) or
-//! `expired content` without one (`expired-without-original`), dedup (`dedup-by-content`), delete (`delete-untracks`), import (`import-keeps-live-files`),
-//! and 403 recovery with one retry at most (`403-names-the-file-both-ways`, `403-retried-once`).
+//! File's `expirationTime` (`expiry-from-the-file`), re-upload from the retained original
+//! (`live-file-used-as-is`, `expired-reupload-once`) or `expired content` without one
+//! (`expired-without-original`), dedup (`dedup-by-content`), delete (`delete-untracks`), import
+//! (`import-keeps-live-files`), and 403 recovery with one retry at most
+//! (`403-names-the-file-both-ways`, `403-retried-once`).
 
 use std::time::Duration;
 
 use app::model::{ChatEvent, UploadRecord, UploadedFile};
-use gemini_emulator::{Fault, FaultKind, RunningEmulator, Route};
+use gemini_emulator::{Fault, FaultKind, Route, RunningEmulator};
 
-use crate::common::{browser, emulator, files_under, parley, site, upload, upload_as, upload_form, Site};
+use crate::common::{
+    browser, emulator, files_under, parley, site, upload, upload_as, upload_form, Site,
+};
 
 async fn upload_text(site: &Site, name: &str, text: &str) -> UploadedFile {
-    let res = upload(site, upload_form(&text.len().to_string(), "text/plain", name, text.as_bytes().to_vec())).await;
+    let res = upload(
+        site,
+        upload_form(&text.len().to_string(), "text/plain", name, text.as_bytes().to_vec()),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     res.json().await.unwrap()
 }
@@ -23,7 +31,11 @@ fn about(uri: &str) -> serde_json::Value {
 }
 
 /// The `chat` events for `body` from `client` (one browser of `site`).
-async fn chat_as(site: &Site, client: &reqwest::Client, body: &serde_json::Value) -> Vec<ChatEvent> {
+async fn chat_as(
+    site: &Site,
+    client: &reqwest::Client,
+    body: &serde_json::Value,
+) -> Vec<ChatEvent> {
     let res = client.post(format!("{}/api/chat", site.url)).json(body).send().await.unwrap();
     assert_eq!(res.status(), 200);
     res.text().await.unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
@@ -34,12 +46,20 @@ async fn chat(site: &Site, body: &serde_json::Value) -> Vec<ChatEvent> {
 }
 
 fn answer(events: &[ChatEvent]) -> String {
-    events.iter().filter_map(|e| if let ChatEvent::Delta { text } = e { Some(text.as_str()) } else { None }).collect()
+    events
+        .iter()
+        .filter_map(|e| if let ChatEvent::Delta { text } = e { Some(text.as_str()) } else { None })
+        .collect()
 }
 
 /// Resumable uploads the emulator has seen started.
 fn starts(emulator: &RunningEmulator) -> usize {
-    emulator.emulator.request_log().iter().filter(|r| r.upload_command.as_deref() == Some("start")).count()
+    emulator
+        .emulator
+        .request_log()
+        .iter()
+        .filter(|r| r.upload_command.as_deref() == Some("start"))
+        .count()
 }
 
 fn generates(emulator: &RunningEmulator) -> usize {
@@ -48,7 +68,15 @@ fn generates(emulator: &RunningEmulator) -> usize {
 
 /// The request body of the last `generateContent`, as text.
 fn last_generate(emulator: &RunningEmulator) -> String {
-    emulator.emulator.request_log().into_iter().rfind(|r| r.path.contains("GenerateContent")).unwrap().json.unwrap().to_string()
+    emulator
+        .emulator
+        .request_log()
+        .into_iter()
+        .rfind(|r| r.path.contains("GenerateContent"))
+        .unwrap()
+        .json
+        .unwrap()
+        .to_string()
 }
 
 /// The retained originals on disk.
@@ -58,12 +86,25 @@ fn originals_on_disk(site: &Site) -> usize {
 
 /// `check_files` for one URI: live?
 async fn check(site: &Site, uri: &str) -> bool {
-    let res = site.client.post(format!("{}/api/check_files", site.url)).json(&serde_json::json!({"uris": [uri]})).send().await.unwrap();
+    let res = site
+        .client
+        .post(format!("{}/api/check_files", site.url))
+        .json(&serde_json::json!({"uris": [uri]}))
+        .send()
+        .await
+        .unwrap();
     res.json::<Vec<app::model::FileCheck>>().await.unwrap()[0].live
 }
 
 async fn uploads(site: &Site, client: &reqwest::Client) -> Vec<UploadRecord> {
-    client.post(format!("{}/api/list_uploads", site.url)).send().await.unwrap().json().await.unwrap()
+    client
+        .post(format!("{}/api/list_uploads", site.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// `live-file-used-as-is`: a File that is not expired is used as it is: no upload, no `files.get`.
@@ -76,11 +117,14 @@ async fn a_live_file_is_used_as_it_is() {
     assert!(matches!(events[0], ChatEvent::Delta { .. }), "no notice first: {events:?}");
     assert!(answer(&events).contains(&format!("SHA-256 {}", &file.sha256[..12])));
     assert_eq!(starts(&emulator), 1);
-    assert!(!emulator.emulator.request_log().iter().any(|r| r.method == "GET"), "the registry answered, not files.get");
+    assert!(
+        !emulator.emulator.request_log().iter().any(|r| r.method == "GET"),
+        "the registry answered, not files.get"
+    );
 }
 
-/// `expired-reupload-once`: an expired File with a retained original is uploaded again — exactly once — and the
-/// old URI resolves to the new File from then on; the browser is told old → new.
+/// `expired-reupload-once`: an expired File with a retained original is uploaded again — exactly
+/// once — and the old URI resolves to the new File from then on; the browser is told old → new.
 #[tokio::test]
 async fn an_expired_file_is_uploaded_again_from_its_retained_original() {
     let emulator = emulator(Duration::from_secs(2)).await;
@@ -88,24 +132,39 @@ async fn an_expired_file_is_uploaded_again_from_its_retained_original() {
     let file = upload_text(&site, "notes.txt", "retained bytes").await;
     assert_eq!(originals_on_disk(&site), 1);
     tokio::time::sleep(Duration::from_millis(2200)).await;
-    assert!(check(&site, &file.uri).await, "an import keeps it: the next request replaces it (`import-keeps-live-files`)");
+    assert!(
+        check(&site, &file.uri).await,
+        "an import keeps it: the next request replaces it (`import-keeps-live-files`)"
+    );
 
     let events = chat(&site, &about(&file.uri)).await;
     let ChatEvent::Replaced { old_uri, file: new } = &events[0] else { panic!("{events:?}") };
     assert_eq!(old_uri, &file.uri);
     assert_ne!(new.uri, file.uri);
-    assert_eq!((new.sha256.as_str(), new.display_name.as_str(), new.size_bytes), (file.sha256.as_str(), "notes.txt", 14));
+    assert_eq!(
+        (new.sha256.as_str(), new.display_name.as_str(), new.size_bytes),
+        (file.sha256.as_str(), "notes.txt", 14)
+    );
     assert_eq!(starts(&emulator), 2, "one re-upload");
     assert!(last_generate(&emulator).contains(&new.uri));
-    assert!(answer(&events).contains(&format!("SHA-256 {}", &file.sha256[..12])), "the emulator got the same bytes again");
+    assert!(
+        answer(&events).contains(&format!("SHA-256 {}", &file.sha256[..12])),
+        "the emulator got the same bytes again"
+    );
 
     // The old URI now resolves to the new File, without another upload.
     let again = chat(&site, &about(&file.uri)).await;
-    assert!(matches!(&again[0], ChatEvent::Replaced { file, .. } if file.uri == new.uri), "{again:?}");
+    assert!(
+        matches!(&again[0], ChatEvent::Replaced { file, .. } if file.uri == new.uri),
+        "{again:?}"
+    );
     assert_eq!(starts(&emulator), 2);
     let rows = uploads(&site, &site.client).await;
     assert_eq!(rows.len(), 1, "the replaced record is not listed: {rows:?}");
-    assert_eq!((rows[0].uri.as_str(), rows[0].state.as_str(), rows[0].retained), (new.uri.as_str(), "ACTIVE", true));
+    assert_eq!(
+        (rows[0].uri.as_str(), rows[0].state.as_str(), rows[0].retained),
+        (new.uri.as_str(), "ACTIVE", true)
+    );
 }
 
 /// Concurrent requests needing the same re-upload wait for one (single flight).
@@ -126,8 +185,9 @@ async fn concurrent_requests_share_one_reupload() {
     assert_eq!(starts(&emulator), 2, "one re-upload for three requests");
 }
 
-/// `expired-without-original`: without a retained original (`--retain-for 0`) an expired File becomes the text
-/// `expired content`, the browser is told, and the request goes on; no bytes stay on disk.
+/// `expired-without-original`: without a retained original (`--retain-for 0`) an expired File
+/// becomes the text `expired content`, the browser is told, and the request goes on; no bytes stay
+/// on disk.
 #[tokio::test]
 async fn without_a_retained_original_the_part_is_expired_content() {
     let emulator = emulator(Duration::from_secs(2)).await;
@@ -146,8 +206,8 @@ async fn without_a_retained_original_the_part_is_expired_content() {
     assert_eq!((rows[0].state.as_str(), rows[0].retained), ("EXPIRED", false));
 }
 
-/// `dedup-by-content`: content this session already has `ACTIVE` is not uploaded again; changed content
-/// is; another session's identical content is its own upload.
+/// `dedup-by-content`: content this session already has `ACTIVE` is not uploaded again; changed
+/// content is; another session's identical content is its own upload.
 #[tokio::test]
 async fn the_same_content_is_uploaded_once_per_session() {
     let emulator = emulator(Duration::from_secs(48 * 3600)).await;
@@ -160,28 +220,47 @@ async fn the_same_content_is_uploaded_once_per_session() {
     assert_ne!(changed.uri, first.uri);
     assert_eq!(starts(&emulator), 2);
 
-    let bobs: UploadedFile = upload_as(&site, &browser(), upload_form("10", "text/plain", "b.txt", b"same bytes".to_vec())).await.json().await.unwrap();
+    let bobs: UploadedFile = upload_as(
+        &site,
+        &browser(),
+        upload_form("10", "text/plain", "b.txt", b"same bytes".to_vec()),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_ne!(bobs.uri, first.uri, "files belong to their session");
     assert_eq!(starts(&emulator), 3);
     assert_eq!(originals_on_disk(&site), 2, "content-addressed: one original per content");
 }
 
-/// `delete-untracks`: Delete removes the File upstream, the record, and the retained original unless
-/// another record holds that content; the conversation then sends `expired content`.
+/// `delete-untracks`: Delete removes the File upstream, the record, and the retained original
+/// unless another record holds that content; the conversation then sends `expired content`.
 #[tokio::test]
 async fn delete_removes_the_file_upstream_its_record_and_its_original() {
     let emulator = emulator(Duration::from_secs(48 * 3600)).await;
     let site = parley(&emulator, &[]).await;
     let bob = browser();
     let file = upload_text(&site, "a.txt", "to delete").await;
-    let res = upload_as(&site, &bob, upload_form("9", "text/plain", "b.txt", b"to delete".to_vec())).await;
+    let res =
+        upload_as(&site, &bob, upload_form("9", "text/plain", "b.txt", b"to delete".to_vec()))
+            .await;
     assert_eq!(res.status(), 200);
     let other = upload_text(&site, "c.txt", "unshared").await;
     assert_eq!(originals_on_disk(&site), 2);
 
-    let delete = |uri: &str| site.client.post(format!("{}/api/delete_upload", site.url)).json(&serde_json::json!({"uri": uri})).send();
+    let delete = |uri: &str| {
+        site.client
+            .post(format!("{}/api/delete_upload", site.url))
+            .json(&serde_json::json!({"uri": uri}))
+            .send()
+    };
     assert_eq!(delete(&file.uri).await.unwrap().status(), 200);
-    assert!(emulator.emulator.request_log().iter().any(|r| r.method == "DELETE" && file.uri.ends_with(r.path.rsplit('/').next().unwrap())));
+    assert!(emulator
+        .emulator
+        .request_log()
+        .iter()
+        .any(|r| r.method == "DELETE" && file.uri.ends_with(r.path.rsplit('/').next().unwrap())));
     assert_eq!(originals_on_disk(&site), 2, "bob's record still holds that content");
     assert!(uploads(&site, &bob).await[0].retained);
     assert_eq!(delete(&other.uri).await.unwrap().status(), 200);
@@ -199,7 +278,11 @@ async fn a_403_with_a_retained_original_is_answered_by_a_reupload() {
     let site = parley(&emulator, &[]).await;
     let file = upload_text(&site, "a.txt", "hello").await;
     let id = file.name.strip_prefix("files/").unwrap().to_string();
-    emulator.emulator.inject(Fault { route: Route::Generate, kind: FaultKind::Forbidden { file: Some(id), prefixed: false }, count: 1 });
+    emulator.emulator.inject(Fault {
+        route: Route::Generate,
+        kind: FaultKind::Forbidden { file: Some(id), prefixed: false },
+        count: 1,
+    });
     let events = chat(&site, &about(&file.uri)).await;
     let ChatEvent::Replaced { file: new, .. } = &events[0] else { panic!("{events:?}") };
     assert!(matches!(events.last(), Some(ChatEvent::Done { .. })));
@@ -207,10 +290,9 @@ async fn a_403_with_a_retained_original_is_answered_by_a_reupload() {
     assert!(last_generate(&emulator).contains(&new.uri));
 }
 
-
 /// A 403 naming a File of the conversation: the File becomes `expired content`, the browser
-/// is told, and the request goes again exactly once (`403-names-the-file-both-ways`). A 403 that persists is reported
-/// with Gemini's words after two calls, never looped (`403-retried-once`).
+/// is told, and the request goes again exactly once (`403-names-the-file-both-ways`). A 403 that
+/// persists is reported with Gemini's words after two calls, never looped (`403-retried-once`).
 #[tokio::test]
 async fn a_403_for_a_file_of_the_conversation_is_cleaned_up_and_retried_once() {
     let emulator = emulator(Duration::from_secs(48 * 3600)).await;
@@ -221,16 +303,32 @@ async fn a_403_for_a_file_of_the_conversation_is_cleaned_up_and_retried_once() {
     let body = serde_json::json!({"contents": [{"role": "user", "parts": [
         {"file_data": {"mime_type": "text/plain", "file_uri": file.uri}}, {"text": "and?"}
     ]}]});
-    let generates = || emulator.emulator.request_log().iter().filter(|r| r.path.contains("GenerateContent")).count();
+    let generates = || {
+        emulator
+            .emulator
+            .request_log()
+            .iter()
+            .filter(|r| r.path.contains("GenerateContent"))
+            .count()
+    };
     let chat = || site.client.post(format!("{}/api/chat", site.url)).json(&body).send();
 
-    emulator.emulator.inject(Fault { route: Route::Generate, kind: FaultKind::Forbidden { file: Some(id.clone()), prefixed: true }, count: 1 });
+    emulator.emulator.inject(Fault {
+        route: Route::Generate,
+        kind: FaultKind::Forbidden { file: Some(id.clone()), prefixed: true },
+        count: 1,
+    });
     let text = chat().await.unwrap().text().await.unwrap();
     let first = text.lines().next().unwrap();
     assert_eq!(first, format!(r#"{{"type":"expired","file_uri":"{}"}}"#, file.uri));
     assert!(text.contains(r#""type":"done""#), "{text}");
     assert_eq!(generates(), 2, "exactly one retry");
-    let retried = emulator.emulator.request_log().into_iter().rfind(|r| r.path.contains("GenerateContent")).unwrap();
+    let retried = emulator
+        .emulator
+        .request_log()
+        .into_iter()
+        .rfind(|r| r.path.contains("GenerateContent"))
+        .unwrap();
     let sent = retried.json.unwrap().to_string();
     assert!(sent.contains("expired content") && !sent.contains("fileData"), "{sent}");
 
@@ -242,14 +340,22 @@ async fn a_403_for_a_file_of_the_conversation_is_cleaned_up_and_retried_once() {
         {"file_data": {"mime_type": "text/plain", "file_uri": second.uri}}, {"text": "and?"}
     ]}]});
     let chat = || site.client.post(format!("{}/api/chat", site.url)).json(&body).send();
-    emulator.emulator.inject(Fault { route: Route::Generate, kind: FaultKind::Forbidden { file: Some(second_id), prefixed: false }, count: 2 });
+    emulator.emulator.inject(Fault {
+        route: Route::Generate,
+        kind: FaultKind::Forbidden { file: Some(second_id), prefixed: false },
+        count: 2,
+    });
     let res = chat().await.unwrap();
     assert_eq!(res.status(), 502);
     let error = res.text().await.unwrap();
     assert!(error.contains("You do not have permission to access the File"), "{error}");
     assert_eq!(generates(), 4, "two calls, no loop");
 
-    emulator.emulator.inject(Fault { route: Route::Generate, kind: FaultKind::Forbidden { file: Some("notinthechat".into()), prefixed: false }, count: 1 });
+    emulator.emulator.inject(Fault {
+        route: Route::Generate,
+        kind: FaultKind::Forbidden { file: Some("notinthechat".into()), prefixed: false },
+        count: 1,
+    });
     let res = chat().await.unwrap();
     assert_eq!(res.status(), 502);
     assert!(res.text().await.unwrap().contains("access the File notinthechat"));
@@ -273,30 +379,55 @@ async fn a_session_can_only_use_its_own_files() {
     let bob = browser();
 
     let mine = post(alice, "chat", body.clone()).await.unwrap().text().await.unwrap();
-    assert!(mine.contains("text/plain, 5 bytes") && !mine.contains(r#""type":"expired""#), "{mine}");
+    assert!(
+        mine.contains("text/plain, 5 bytes") && !mine.contains(r#""type":"expired""#),
+        "{mine}"
+    );
     let theirs = post(&bob, "chat", body.clone()).await.unwrap().text().await.unwrap();
-    assert!(theirs.starts_with(r#"{"type":"expired""#) && theirs.contains("I received no "), "{theirs}");
+    assert!(
+        theirs.starts_with(r#"{"type":"expired""#) && theirs.contains("I received no "),
+        "{theirs}"
+    );
 
     let check = serde_json::json!({"uris": [file.uri]});
-    let live = |text: String| serde_json::from_str::<Vec<app::model::FileCheck>>(&text).unwrap()[0].live;
+    let live =
+        |text: String| serde_json::from_str::<Vec<app::model::FileCheck>>(&text).unwrap()[0].live;
     assert!(live(post(alice, "check_files", check.clone()).await.unwrap().text().await.unwrap()));
     assert!(!live(post(&bob, "check_files", check.clone()).await.unwrap().text().await.unwrap()));
 
     let list = |text: String| serde_json::from_str::<Vec<app::model::UploadRecord>>(&text).unwrap();
-    assert_eq!(list(post(&bob, "list_uploads", serde_json::json!({})).await.unwrap().text().await.unwrap()).len(), 0);
-    let alices = list(post(alice, "list_uploads", serde_json::json!({})).await.unwrap().text().await.unwrap());
-    assert_eq!((alices.len(), alices[0].display_name.as_str(), alices[0].state.as_str()), (1, "mine.txt", "ACTIVE"));
+    assert_eq!(
+        list(
+            post(&bob, "list_uploads", serde_json::json!({})).await.unwrap().text().await.unwrap()
+        )
+        .len(),
+        0
+    );
+    let alices = list(
+        post(alice, "list_uploads", serde_json::json!({})).await.unwrap().text().await.unwrap(),
+    );
+    assert_eq!(
+        (alices.len(), alices[0].display_name.as_str(), alices[0].state.as_str()),
+        (1, "mine.txt", "ACTIVE")
+    );
 
     let delete = serde_json::json!({"uri": file.uri});
     assert_eq!(post(&bob, "delete_upload", delete.clone()).await.unwrap().status(), 410);
     assert_eq!(post(alice, "delete_upload", delete).await.unwrap().status(), 200);
-    assert!(list(post(alice, "list_uploads", serde_json::json!({})).await.unwrap().text().await.unwrap()).is_empty());
+    assert!(list(
+        post(alice, "list_uploads", serde_json::json!({})).await.unwrap().text().await.unwrap()
+    )
+    .is_empty());
     let after = post(alice, "chat", body).await.unwrap().text().await.unwrap();
-    assert!(after.starts_with(r#"{"type":"expired""#), "a deleted upload is expired content: {after}");
+    assert!(
+        after.starts_with(r#"{"type":"expired""#),
+        "a deleted upload is expired content: {after}"
+    );
 }
 
 /// Expiry is read from the File's `expirationTime` minus the margin, not from a local guess
-/// (`expiry-from-the-file`): with a margin longer than Gemini's 48 h, a fresh File already counts as expired.
+/// (`expiry-from-the-file`): with a margin longer than Gemini's 48 h, a fresh File already counts
+/// as expired.
 #[tokio::test]
 async fn expiry_counts_from_the_files_expiration_time_minus_the_margin() {
     let site = site(&["--expiry-margin", "49h", "--retain-for", "0"]).await;
@@ -305,9 +436,25 @@ async fn expiry_counts_from_the_files_expiration_time_minus_the_margin() {
     let body = serde_json::json!({"contents": [{"role": "user", "parts": [
         {"file_data": {"mime_type": "text/plain", "file_uri": file.uri}}, {"text": "still there?"}
     ]}]});
-    let text = site.client.post(format!("{}/api/chat", site.url)).json(&body).send().await.unwrap().text().await.unwrap();
+    let text = site
+        .client
+        .post(format!("{}/api/chat", site.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(text.starts_with(r#"{"type":"expired""#), "{text}");
-    let rows: Vec<app::model::UploadRecord> =
-        site.client.post(format!("{}/api/list_uploads", site.url)).send().await.unwrap().json().await.unwrap();
+    let rows: Vec<app::model::UploadRecord> = site
+        .client
+        .post(format!("{}/api/list_uploads", site.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(rows[0].state, "EXPIRED");
 }

@@ -40,7 +40,8 @@ async fn an_upload_streams_to_gemini_and_returns_the_active_file() {
 #[tokio::test]
 async fn bad_uploads_get_typed_4xx_errors() {
     let site = site(&[]).await;
-    let res = upload(&site, upload_form("5", "text/plain", "a.txt", b"more than five".to_vec())).await;
+    let res =
+        upload(&site, upload_form("5", "text/plain", "a.txt", b"more than five".to_vec())).await;
     assert_eq!(res.status(), 400);
     let error: app::error::AppError = res.json().await.unwrap();
     assert!(matches!(error, app::error::AppError::BadUpload(_)), "{error:?}");
@@ -68,14 +69,18 @@ async fn bad_uploads_get_typed_4xx_errors() {
 #[tokio::test]
 async fn chat_streams_ndjson_events() {
     let site = site(&[]).await;
-    let body = serde_json::json!({"contents": [{"role": "user", "parts": [{"text": "Hello, emulator"}]}]});
+    let body =
+        serde_json::json!({"contents": [{"role": "user", "parts": [{"text": "Hello, emulator"}]}]});
     let res = site.client.post(format!("{}/api/chat", site.url)).json(&body).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let text = res.text().await.unwrap();
     let events: Vec<app::model::ChatEvent> =
         text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(events.len() >= 4, "{events:?}");
-    assert_eq!(events.last(), Some(&app::model::ChatEvent::Done { finish_reason: Some("STOP".into()) }));
+    assert_eq!(
+        events.last(),
+        Some(&app::model::ChatEvent::Done { finish_reason: Some("STOP".into()) })
+    );
     let answer: String = events
         .iter()
         .filter_map(|e| match e {
@@ -127,8 +132,15 @@ async fn the_api_key_never_reaches_the_logs_even_at_trace_level() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let emulator = gemini_emulator::testing::spawn_local(gemini_emulator::EmulatorConfig { api_key: Some(KEY.into()), processing: std::time::Duration::ZERO, ..Default::default() }).await;
-    let site = site_from(&["parley", "--gemini-api-key", KEY, "--gemini-base-url", &emulator.base_url()]).await;
+    let emulator = gemini_emulator::testing::spawn_local(gemini_emulator::EmulatorConfig {
+        api_key: Some(KEY.into()),
+        processing: std::time::Duration::ZERO,
+        ..Default::default()
+    })
+    .await;
+    let site =
+        site_from(&["parley", "--gemini-api-key", KEY, "--gemini-base-url", &emulator.base_url()])
+            .await;
     let res = upload(&site, upload_form("4", "text/plain", "k.txt", b"abcd".to_vec())).await;
     assert_eq!(res.status(), 200);
     let file: app::model::UploadedFile = res.json().await.unwrap();
@@ -153,13 +165,26 @@ async fn the_api_key_never_reaches_the_logs_even_at_trace_level() {
 async fn gateway_mode_uploads_and_chats_through_the_gateway_only() {
     const SUBSCRIPTION: &str = "apim-parley-test-Zr4";
     let emulator = gemini_emulator::testing::spawn_local(gemini_emulator::EmulatorConfig {
-            processing: std::time::Duration::ZERO,
-            chunk_delay: std::time::Duration::ZERO,
-            gateway: Some(gemini_emulator::GatewayConfig { key: SUBSCRIPTION.into(), prefix: "/gemini".into() }),
-            ..Default::default()
-        }).await;
+        processing: std::time::Duration::ZERO,
+        chunk_delay: std::time::Duration::ZERO,
+        gateway: Some(gemini_emulator::GatewayConfig {
+            key: SUBSCRIPTION.into(),
+            prefix: "/gemini".into(),
+        }),
+        ..Default::default()
+    })
+    .await;
     let gateway = format!("{}/gemini", emulator.base_url());
-    let site = site_from(&["parley", "--gateway-url", &gateway, "--gateway-key", SUBSCRIPTION, "--gemini-api-key", "ignored"]).await;
+    let site = site_from(&[
+        "parley",
+        "--gateway-url",
+        &gateway,
+        "--gateway-key",
+        SUBSCRIPTION,
+        "--gemini-api-key",
+        "ignored",
+    ])
+    .await;
 
     let page = reqwest::get(&site.url).await.unwrap().text().await.unwrap();
     assert!(page.contains("Gemini via 127.0.0.1"), "the page names the gateway host");
@@ -168,14 +193,31 @@ async fn gateway_mode_uploads_and_chats_through_the_gateway_only() {
     let res = upload(&site, upload_form("5", "text/plain", "g.txt", b"hello".to_vec())).await;
     assert_eq!(res.status(), 200);
     let file: app::model::UploadedFile = res.json().await.unwrap();
-    assert!(file.uri.starts_with("https://generativelanguage.googleapis.com/v1beta/files/"), "{}", file.uri);
+    assert!(
+        file.uri.starts_with("https://generativelanguage.googleapis.com/v1beta/files/"),
+        "{}",
+        file.uri
+    );
     let body = serde_json::json!({"contents": [{"role": "user", "parts": [
         {"file_data": {"mime_type": "text/plain", "file_uri": file.uri}}, {"text": "what is it?"}
     ]}]});
-    let answer = site.client.post(format!("{}/api/chat", site.url)).json(&body).send().await.unwrap().text().await.unwrap();
+    let answer = site
+        .client
+        .post(format!("{}/api/chat", site.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(answer.contains("text/plain, 5 bytes"), "{answer}");
 
     let log = emulator.emulator.request_log();
-    assert!(!log.is_empty() && log.iter().all(|r| r.path.starts_with("/gemini/") && r.had_subscription_key && !r.had_api_key));
+    assert!(
+        !log.is_empty()
+            && log.iter().all(|r| r.path.starts_with("/gemini/")
+                && r.had_subscription_key
+                && !r.had_api_key)
+    );
 }
-
