@@ -7,6 +7,7 @@
 #   cargo-fuzz 0.13.2 + nightly    (the fuzz targets in fuzz/ build with nightly's sanitizers)
 #   leptosfmt 0.1.33               (formats the `view!` macros; checked by test.sh)
 #   wasm-bindgen-cli               (exactly the wasm-bindgen version in Cargo.lock)
+#   postgresql                     (Debian's package: the tests start a throwaway server)
 #   chromium                       (Debian's package, for Playwright)      -- with --browser
 #   end2end/node_modules           (npm ci: @playwright/test, binaryen's wasm-opt, axe-core)
 #   target/sdk-venv                (Python venv with google-genai, to test the emulator with
@@ -71,6 +72,15 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $wbg_version\$"; then
   say "installing wasm-bindgen-cli $wbg_version (matches Cargo.lock)"
   # Not --locked: 0.2.130's lock file names a dependency version missing from crates.io.
   cargo install wasm-bindgen-cli --version "$wbg_version" --force
+fi
+
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  say "installing Debian's postgresql"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q postgresql
+  # Only the binaries are needed: the tests run their own clusters.
+  $SUDO systemctl disable --now postgresql >/dev/null 2>&1 || true
 fi
 
 if $want_browser && [ ! -x /usr/bin/chromium ]; then

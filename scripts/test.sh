@@ -18,6 +18,12 @@ cargo clippy -p app --features ssr --all-targets -- -D warnings
 # The browser build, in cargo-leptos's own target directory (it builds the same crates there).
 cargo clippy -p app -p frontend --features app/hydrate --target wasm32-unknown-unknown --target-dir target/front -- -D warnings
 
+echo "==> services for the tests: PostgreSQL"
+services=$(mktemp -d /tmp/parley-test-services.XXXXXX)
+trap 'scripts/postgres.sh stop "$services/postgres"; rm -rf "$services"' EXIT
+PARLEY_TEST_DATABASE_URL=$(scripts/postgres.sh start "$services/postgres" 54321)
+export PARLEY_TEST_DATABASE_URL PARLEY_TEST_REQUIRE_SERVICES=1
+
 echo "==> Rust tests"
 cargo test -p gemini -p gemini-emulator -p parley-files -p parley
 # cargo leptos test would skip the app crate's server-side tests: run them explicitly.

@@ -1,20 +1,18 @@
-//! The registry of uploads: an embedded SQLite database (`{data dir}/parley.sqlite3`,
-//! migrated with rusqlite_migration) recording every File a browser session uploaded — who
-//! owns it, under which upstream identity (files belong to the key that uploaded them), its
-//! name, URI, type, size, SHA-256, and the create and expiration times Gemini gave.
+//! The registry of uploads, recording every File a browser session uploaded — who owns it,
+//! under which upstream identity (files belong to the key that uploaded them), its name, URI,
+//! type, size, SHA-256, and the create and expiration times Gemini gave — on one of two
+//! backends behind one interface ([`Registry`]): an embedded SQLite database for a single
+//! server ([`sqlite`], the default `{data dir}/parley.sqlite3`), or PostgreSQL shared by several
+//! replicas ([`postgres`]). Both run the same versioned migrations and the same test suite.
 //!
 //! The registry is what lets the server refuse a File a session does not own, see a File
 //! expire before Gemini says so, find the same content already uploaded (dedup), and know
 //! which retained originals exist (table `originals`, see [`crate::originals`]).
 
-use std::{
-    collections::HashMap,
-    path::Path,
-    sync::{Arc, Mutex},
-};
+pub mod postgres;
+pub mod sqlite;
 
-use rusqlite::{params, Connection, OptionalExtension};
-use rusqlite_migration::{Migrations, M};
+use std::{collections::HashMap, path::Path};
 
 /// What can go wrong with the registry.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +29,15 @@ pub enum RegistryError {
     /// A blocking task was lost (the runtime is shutting down).
     #[error("the file registry task failed: {0}")]
     Task(String),
+    /// PostgreSQL refused or could not be reached.
+    #[error("the file registry (PostgreSQL) failed: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No connection could be had from the pool.
+    #[error("the file registry (PostgreSQL) is unreachable: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// The database URL is not one Parley can use.
+    #[error("the database URL is not usable: {0}")]
+    Url(String),
 }
 
 /// One uploaded File as the registry keeps it.
@@ -85,28 +92,22 @@ impl FileState {
     }
 }
 
-impl std::fmt::Display for FileState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+impl std::str::FromStr for FileState {
+    type Err = String;
 
-impl rusqlite::types::ToSql for FileState {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        Ok(self.as_str().into())
-    }
-}
-
-impl rusqlite::types::FromSql for FileState {
-    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        match value.as_str()? {
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
             "ACTIVE" => Ok(FileState::Active),
             "EXPIRED" => Ok(FileState::Expired),
             "REPLACED" => Ok(FileState::Replaced),
-            other => Err(rusqlite::types::FromSqlError::Other(
-                format!("unknown file state `{other}`").into(),
-            )),
+            other => Err(format!("unknown file state `{other}`")),
         }
+    }
+}
+
+impl std::fmt::Display for FileState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -123,109 +124,109 @@ pub struct Original {
     pub charged_to: String,
 }
 
-fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![
-        M::up(
-            "CREATE TABLE files (
-            id INTEGER PRIMARY KEY,
-            owner TEXT NOT NULL,
-            upstream TEXT NOT NULL,
-            name TEXT NOT NULL,
-            uri TEXT NOT NULL,
-            mime_type TEXT NOT NULL,
-            size_bytes INTEGER NOT NULL,
-            display_name TEXT NOT NULL,
-            sha256 TEXT NOT NULL,
-            create_time TEXT,
-            expiration_time TEXT,
-            state TEXT NOT NULL,
-            recorded_at_ms INTEGER NOT NULL,
-            UNIQUE (owner, uri)
-        );
-        CREATE INDEX files_by_owner ON files (owner, recorded_at_ms);
-        CREATE INDEX files_by_content ON files (owner, upstream, sha256);",
-        ),
-        M::up(
-            "CREATE TABLE originals (
-                sha256 TEXT PRIMARY KEY,
-                size_bytes INTEGER NOT NULL,
-                stored_at_ms INTEGER NOT NULL
-            );
-            CREATE INDEX originals_by_age ON originals (stored_at_ms);
-            CREATE INDEX files_by_sha256 ON files (sha256);",
-        ),
-        M::up("ALTER TABLE originals ADD COLUMN charged_to TEXT NOT NULL DEFAULT '';"),
-    ])
+/// Where the registry lives: `sqlite://PATH` or `postgres://user:pass@host:port/db` (also
+/// `postgresql://`; `sslmode=require` in the query asks for TLS, with rustls and the Web PKI
+/// roots).
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// An SQLite database file.
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL connection URL (it may hold a password: never shown).
+    Postgres(String),
 }
 
-/// The registry. Cheap to clone; calls run on tokio's blocking pool.
-#[derive(Clone)]
-pub struct Registry {
-    conn: Arc<Mutex<Connection>>,
-}
-
-impl std::fmt::Debug for Registry {
+impl std::fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Registry")
+        match self {
+            DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            DatabaseUrl::Postgres(_) => f.write_str("postgres://…"),
+        }
     }
 }
 
-const COLUMNS: &str = "owner, upstream, name, uri, mime_type, size_bytes, display_name, sha256, \
-                       create_time, expiration_time, state, recorded_at_ms";
+impl std::str::FromStr for DatabaseUrl {
+    type Err = RegistryError;
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
-    Ok(FileRow {
-        owner: r.get(0)?,
-        upstream: r.get(1)?,
-        name: r.get(2)?,
-        uri: r.get(3)?,
-        mime_type: r.get(4)?,
-        size_bytes: r.get::<_, i64>(5)?.max(0) as u64,
-        display_name: r.get(6)?,
-        sha256: r.get(7)?,
-        create_time: r.get(8)?,
-        expiration_time: r.get(9)?,
-        state: r.get(10)?,
-        recorded_at_ms: r.get(11)?,
-    })
+    fn from_str(url: &str) -> Result<Self, RegistryError> {
+        let url = url.trim();
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(RegistryError::Url("`sqlite://` needs a path".into()));
+            }
+            return Ok(DatabaseUrl::Sqlite(path.into()));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(url.to_string()));
+        }
+        Err(RegistryError::Url("use sqlite://PATH or postgres://user:pass@host:port/db".into()))
+    }
+}
+
+impl DatabaseUrl {
+    /// True for a database several `parley` processes share (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, DatabaseUrl::Postgres(_))
+    }
+}
+
+/// The registry: SQLite or PostgreSQL, with the same methods. Cheap to clone.
+#[derive(Debug, Clone)]
+pub enum Registry {
+    /// An embedded SQLite database.
+    Sqlite(sqlite::SqliteRegistry),
+    /// A PostgreSQL database with a pool of connections.
+    Postgres(postgres::PgRegistry),
+}
+
+/// Calls the same method on whichever backend.
+macro_rules! dispatch {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match $self {
+            Registry::Sqlite(r) => r.$method($($arg),*).await,
+            Registry::Postgres(r) => r.$method($($arg),*).await,
+        }
+    };
 }
 
 impl Registry {
+    /// Opens the registry at `url`, creating and migrating it (PostgreSQL: under an advisory
+    /// lock, so that replicas starting together apply each migration once).
+    ///
+    /// # Errors
+    /// [`RegistryError`] when it cannot be reached or migrated.
+    pub async fn connect(url: &DatabaseUrl) -> Result<Self, RegistryError> {
+        match url {
+            DatabaseUrl::Sqlite(path) => {
+                Ok(Registry::Sqlite(sqlite::SqliteRegistry::open_file(path)?))
+            }
+            DatabaseUrl::Postgres(url) => {
+                Ok(Registry::Postgres(postgres::PgRegistry::connect(url).await?))
+            }
+        }
+    }
+
     /// Opens (creating and migrating) `{data_dir}/parley.sqlite3`.
     ///
     /// # Errors
     /// [`RegistryError`] when the directory or database cannot be made ready.
     pub fn open(data_dir: &Path) -> Result<Self, RegistryError> {
-        std::fs::create_dir_all(data_dir)?;
-        let mut conn = Connection::open(data_dir.join("parley.sqlite3"))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        migrations().to_latest(&mut conn)?;
-        Ok(Registry { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Registry::Sqlite(sqlite::SqliteRegistry::open(data_dir)?))
     }
 
-    /// A registry in memory (tests).
+    /// An SQLite registry in memory (tests).
     ///
     /// # Errors
     /// As [`Registry::open`].
     pub fn in_memory() -> Result<Self, RegistryError> {
-        let mut conn = Connection::open_in_memory()?;
-        migrations().to_latest(&mut conn)?;
-        Ok(Registry { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Registry::Sqlite(sqlite::SqliteRegistry::in_memory()?))
     }
 
-    async fn with<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T, RegistryError> {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(&mut conn)
-        })
-        .await
-        .map_err(|e| RegistryError::Task(e.to_string()))?
-        .map_err(RegistryError::from)
+    /// Whether the database answers (for readiness checks).
+    ///
+    /// # Errors
+    /// [`RegistryError`] when it does not.
+    pub async fn ping(&self) -> Result<(), RegistryError> {
+        dispatch!(self.ping())
     }
 
     /// Records an upload (replacing an earlier record of the same owner and URI).
@@ -233,18 +234,7 @@ impl Registry {
     /// # Errors
     /// [`RegistryError`]; nothing is written then.
     pub async fn record(&self, file: FileRow) -> Result<(), RegistryError> {
-        self.with(move |c| {
-            c.execute(
-                &format!("INSERT OR REPLACE INTO files ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
-                params![
-                    file.owner, file.upstream, file.name, file.uri, file.mime_type, file.size_bytes as i64,
-                    file.display_name, file.sha256, file.create_time, file.expiration_time, file.state,
-                    file.recorded_at_ms
-                ],
-            )
-            .map(drop)
-        })
-        .await
+        dispatch!(self.record(file))
     }
 
     /// `owner`'s record of the File at `uri` (under whichever upstream identity uploaded it),
@@ -266,20 +256,11 @@ impl Registry {
         owner: &str,
         uris: Vec<String>,
     ) -> Result<HashMap<String, FileRow>, RegistryError> {
-        let owner = owner.to_string();
-        self.with(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM files WHERE owner = ?1 AND uri IN (SELECT value FROM json_each(?2))"
-            ))?;
-            let uris = serde_json::to_string(&uris).unwrap_or_else(|_| "[]".into());
-            let rows = stmt.query_map(params![owner, uris], row)?.map(|r| r.map(|r| (r.uri.clone(), r))).collect();
-            rows
-        })
-        .await
+        dispatch!(self.find_many(owner, uris))
     }
 
-    /// `owner`'s [`FileState::Active`] Files with this content under `upstream`, newest first: the
-    /// candidates for dedup and for what an expired File was replaced by.
+    /// `owner`'s [`FileState::Active`] Files with this content under `upstream`, newest first:
+    /// the candidates for dedup and for what an expired File was replaced by.
     ///
     /// # Errors
     /// [`RegistryError`].
@@ -289,17 +270,7 @@ impl Registry {
         upstream: &str,
         sha256: &str,
     ) -> Result<Vec<FileRow>, RegistryError> {
-        let (owner, upstream, sha256) =
-            (owner.to_string(), upstream.to_string(), sha256.to_string());
-        self.with(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM files WHERE owner = ?1 AND upstream = ?2 AND sha256 = ?3 AND state = 'ACTIVE' \
-                 ORDER BY recorded_at_ms DESC, id DESC"
-            ))?;
-            let rows = stmt.query_map(params![owner, upstream, sha256], row)?.collect();
-            rows
-        })
-        .await
+        dispatch!(self.active_copies(owner, upstream, sha256))
     }
 
     /// `owner`'s newest `limit` Files, newest first.
@@ -307,16 +278,7 @@ impl Registry {
     /// # Errors
     /// [`RegistryError`].
     pub async fn list(&self, owner: &str, limit: usize) -> Result<Vec<FileRow>, RegistryError> {
-        let owner = owner.to_string();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.with(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM files WHERE owner = ?1 ORDER BY recorded_at_ms DESC, id DESC LIMIT ?2"
-            ))?;
-            let rows = stmt.query_map(params![owner, limit], row)?.collect::<rusqlite::Result<Vec<_>>>();
-            rows
-        })
-        .await
+        dispatch!(self.list(owner, limit))
     }
 
     /// Sets the state of `owner`'s File at `uri`.
@@ -329,15 +291,7 @@ impl Registry {
         uri: &str,
         state: FileState,
     ) -> Result<(), RegistryError> {
-        let (owner, uri) = (owner.to_string(), uri.to_string());
-        self.with(move |c| {
-            c.execute(
-                "UPDATE files SET state = ?3 WHERE owner = ?1 AND uri = ?2",
-                params![owner, uri, state],
-            )
-            .map(drop)
-        })
-        .await
+        dispatch!(self.set_state(owner, uri, state))
     }
 
     /// Forgets `owner`'s File at `uri`, and the [`FileState::Replaced`] Files it stood in for;
@@ -346,26 +300,7 @@ impl Registry {
     /// # Errors
     /// [`RegistryError`].
     pub async fn remove(&self, owner: &str, uri: &str) -> Result<bool, RegistryError> {
-        let (owner, uri) = (owner.to_string(), uri.to_string());
-        self.with(move |c| {
-            let tx = c.transaction()?;
-            let sha256: Option<String> = tx
-                .query_row(
-                    "SELECT sha256 FROM files WHERE owner = ?1 AND uri = ?2",
-                    params![owner, uri],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let Some(sha256) = sha256 else { return Ok(false) };
-            tx.execute("DELETE FROM files WHERE owner = ?1 AND uri = ?2", params![owner, uri])?;
-            tx.execute(
-                "DELETE FROM files WHERE owner = ?1 AND sha256 = ?2 AND state = 'REPLACED'",
-                params![owner, sha256],
-            )?;
-            tx.commit()?;
-            Ok(true)
-        })
-        .await
+        dispatch!(self.remove(owner, uri))
     }
 
     /// True when any record (of any owner) holds content `sha256`.
@@ -373,15 +308,7 @@ impl Registry {
     /// # Errors
     /// [`RegistryError`].
     pub async fn is_referenced(&self, sha256: &str) -> Result<bool, RegistryError> {
-        let sha256 = sha256.to_string();
-        self.with(move |c| {
-            c.query_row(
-                "SELECT EXISTS (SELECT 1 FROM files WHERE sha256 = ?1)",
-                params![sha256],
-                |r| r.get(0),
-            )
-        })
-        .await
+        dispatch!(self.is_referenced(sha256))
     }
 
     /// The retained original with content `sha256`, if recorded.
@@ -389,22 +316,7 @@ impl Registry {
     /// # Errors
     /// [`RegistryError`].
     pub async fn original(&self, sha256: &str) -> Result<Option<Original>, RegistryError> {
-        let sha256 = sha256.to_string();
-        self.with(move |c| {
-            c.query_row(
-                "SELECT size_bytes, stored_at_ms, charged_to FROM originals WHERE sha256 = ?1",
-                params![sha256],
-                |r| {
-                    Ok(Original {
-                        size_bytes: r.get::<_, i64>(0)?.max(0) as u64,
-                        stored_at_ms: r.get(1)?,
-                        charged_to: r.get(2)?,
-                    })
-                },
-            )
-            .optional()
-        })
-        .await
+        dispatch!(self.original(sha256))
     }
 
     /// Which of `sha256s` have a retained original.
@@ -415,15 +327,7 @@ impl Registry {
         &self,
         sha256s: Vec<String>,
     ) -> Result<std::collections::HashSet<String>, RegistryError> {
-        self.with(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT sha256 FROM originals WHERE sha256 IN (SELECT value FROM json_each(?1))",
-            )?;
-            let list = serde_json::to_string(&sha256s).unwrap_or_else(|_| "[]".into());
-            let found = stmt.query_map(params![list], |r| r.get(0))?.collect();
-            found
-        })
-        .await
+        dispatch!(self.originals_among(sha256s))
     }
 
     /// Records a retained original (its stored time is refreshed when it already exists; it
@@ -436,16 +340,7 @@ impl Registry {
         sha256: &str,
         original: Original,
     ) -> Result<(), RegistryError> {
-        let sha256 = sha256.to_string();
-        self.with(move |c| {
-            c.execute(
-                "INSERT INTO originals (sha256, size_bytes, stored_at_ms, charged_to) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (sha256) DO UPDATE SET stored_at_ms = excluded.stored_at_ms",
-                params![sha256, original.size_bytes as i64, original.stored_at_ms, original.charged_to],
-            )
-            .map(drop)
-        })
-        .await
+        dispatch!(self.add_original(sha256, original))
     }
 
     /// Forgets a retained original.
@@ -453,11 +348,15 @@ impl Registry {
     /// # Errors
     /// [`RegistryError`].
     pub async fn remove_original(&self, sha256: &str) -> Result<(), RegistryError> {
-        let sha256 = sha256.to_string();
-        self.with(move |c| {
-            c.execute("DELETE FROM originals WHERE sha256 = ?1", params![sha256]).map(drop)
-        })
-        .await
+        dispatch!(self.remove_original(sha256))
+    }
+
+    /// Every retained original, oldest first (by stored time, then SHA-256).
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn all_originals(&self) -> Result<Vec<(String, Original)>, RegistryError> {
+        dispatch!(self.all_originals())
     }
 
     /// The originals to evict: those stored before `stored_before_ms`, then — while the rest
@@ -471,18 +370,19 @@ impl Registry {
         stored_before_ms: i64,
         max_bytes: u64,
     ) -> Result<Vec<String>, RegistryError> {
-        self.with(move |c| {
-            let mut stmt =
-                c.prepare_cached("SELECT sha256, size_bytes, stored_at_ms, charged_to FROM originals ORDER BY stored_at_ms, sha256")?;
-            let all = stmt
-                .query_map([], |r| {
-                    let original = Original { size_bytes: r.get::<_, i64>(1)?.max(0) as u64, stored_at_ms: r.get(2)?, charged_to: r.get(3)? };
-                    Ok((r.get::<_, String>(0)?, original))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(evict_by_share(all, stored_before_ms, max_bytes))
-        })
-        .await
+        let all = self.all_originals().await?;
+        tokio::task::spawn_blocking(move || evict_by_share(all, stored_before_ms, max_bytes))
+            .await
+            .map_err(|e| RegistryError::Task(e.to_string()))
+    }
+
+    /// Every record (of every owner), in recording order: for copying one registry into
+    /// another.
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn all_files(&self) -> Result<Vec<FileRow>, RegistryError> {
+        dispatch!(self.all_files())
     }
 }
 
@@ -557,21 +457,15 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn records_belong_to_their_owner() {
-        let registry = Registry::in_memory().unwrap();
+    /// What every backend must do with records.
+    async fn records_belong_to_their_owner(registry: &Registry) {
+        registry.ping().await.unwrap();
         registry.record(file("alice", "u1")).await.unwrap();
         assert_eq!(registry.find("alice", "u1").await.unwrap().unwrap().display_name, "a.txt");
         assert!(registry.find("bob", "u1").await.unwrap().is_none(), "another session");
         assert_eq!(registry.active_copies("alice", "up", &"00".repeat(32)).await.unwrap().len(), 1);
-        assert!(
-            registry
-                .active_copies("alice", "other-key", &"00".repeat(32))
-                .await
-                .unwrap()
-                .is_empty(),
-            "another upstream identity"
-        );
+        let other_key = registry.active_copies("alice", "other-key", &"00".repeat(32)).await;
+        assert!(other_key.unwrap().is_empty(), "another upstream identity");
         assert!(
             registry.active_copies("bob", "up", &"00".repeat(32)).await.unwrap().is_empty(),
             "another session"
@@ -581,10 +475,12 @@ mod tests {
         assert!(registry.active_copies("alice", "up", &"00".repeat(32)).await.unwrap().is_empty());
         // A re-upload replaces it; removing the new one removes the old one too.
         registry.set_state("alice", "u1", FileState::Replaced).await.unwrap();
-        registry.record(file("alice", "u2")).await.unwrap();
+        registry.record(FileRow { recorded_at_ms: 2, ..file("alice", "u2") }).await.unwrap();
         let found =
             registry.find_many("alice", vec!["u1".into(), "u2".into(), "u3".into()]).await.unwrap();
         assert_eq!((found.len(), found["u1"].state), (2, FileState::Replaced));
+        assert_eq!(registry.list("alice", 1).await.unwrap()[0].uri, "u2", "newest first, limited");
+        assert_eq!(registry.all_files().await.unwrap().len(), 2);
         assert!(registry.is_referenced(&"00".repeat(32)).await.unwrap());
         assert!(registry.remove("alice", "u2").await.unwrap());
         assert!(
@@ -592,33 +488,78 @@ mod tests {
             "the replaced record went with it"
         );
         assert!(!registry.is_referenced(&"00".repeat(32)).await.unwrap());
+        // Recording the same owner and URI again replaces the record.
         registry.record(file("alice", "u1")).await.unwrap();
+        registry
+            .record(FileRow { display_name: "b.txt".into(), ..file("alice", "u1") })
+            .await
+            .unwrap();
+        assert_eq!(registry.list("alice", 10).await.unwrap().len(), 1);
+        assert_eq!(registry.find("alice", "u1").await.unwrap().unwrap().display_name, "b.txt");
         assert!(registry.remove("alice", "u1").await.unwrap());
         assert!(!registry.remove("alice", "u1").await.unwrap());
         assert!(registry.list("alice", 10).await.unwrap().is_empty());
     }
 
-    #[tokio::test]
-    async fn originals_are_evicted_oldest_first() {
-        let registry = Registry::in_memory().unwrap();
+    /// What every backend must do with retained originals.
+    async fn originals_are_evicted_oldest_first(registry: &Registry) {
         for (sha, size, at) in [("a", 40, 1), ("b", 40, 2), ("c", 40, 3)] {
-            registry
-                .add_original(
-                    sha,
-                    Original { size_bytes: size, stored_at_ms: at, charged_to: "x".into() },
-                )
-                .await
-                .unwrap();
+            let original = Original { size_bytes: size, stored_at_ms: at, charged_to: "x".into() };
+            registry.add_original(sha, original).await.unwrap();
         }
         assert!(registry.originals_to_evict(0, 120).await.unwrap().is_empty());
         assert_eq!(registry.originals_to_evict(0, 100).await.unwrap(), vec!["a"], "over budget");
         assert_eq!(registry.originals_to_evict(3, 1000).await.unwrap(), vec!["a", "b"], "too old");
         assert_eq!(registry.originals_to_evict(0, 0).await.unwrap(), vec!["a", "b", "c"]);
+        // Stored again: a new time, still charged to the first holder.
+        let again = Original { size_bytes: 40, stored_at_ms: 9, charged_to: "y".into() };
+        registry.add_original("a", again).await.unwrap();
+        let a = registry.original("a").await.unwrap().unwrap();
+        assert_eq!((a.stored_at_ms, a.charged_to.as_str()), (9, "x"));
         registry.remove_original("a").await.unwrap();
         assert!(registry.original("a").await.unwrap().is_none());
         assert_eq!(registry.original("b").await.unwrap().unwrap().size_bytes, 40);
         let among = registry.originals_among(vec!["a".into(), "c".into()]).await.unwrap();
         assert_eq!(among.into_iter().collect::<Vec<_>>(), vec!["c".to_string()]);
+    }
+
+    #[tokio::test]
+    async fn the_suite_holds_on_sqlite() {
+        records_belong_to_their_owner(&Registry::in_memory().unwrap()).await;
+        originals_are_evicted_oldest_first(&Registry::in_memory().unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn the_suite_holds_on_postgres() {
+        let Some(url) = postgres::testing::fresh_database("suite").await else { return };
+        let registry = Registry::connect(&url.parse().unwrap()).await.unwrap();
+        records_belong_to_their_owner(&registry).await;
+        originals_are_evicted_oldest_first(&registry).await;
+    }
+
+    #[tokio::test]
+    async fn replicas_starting_together_migrate_once() {
+        let Some(url) = postgres::testing::fresh_database("migrate").await else { return };
+        let url: DatabaseUrl = url.parse().unwrap();
+        let starts = futures::future::join_all((0..4).map(|_| Registry::connect(&url))).await;
+        for registry in starts {
+            let Registry::Postgres(pg) = registry.unwrap() else { panic!("not PostgreSQL") };
+            assert_eq!(pg.applied_migrations().await.unwrap(), vec![1], "each migration once");
+        }
+    }
+
+    #[test]
+    fn database_urls_parse_and_never_show_a_password() {
+        let pg: DatabaseUrl =
+            "postgres://parley:s3cret@db:5432/parley?sslmode=require".parse().unwrap();
+        assert!(pg.is_shared() && !format!("{pg:?}").contains("s3cret"));
+        assert!("postgresql://db/parley".parse::<DatabaseUrl>().unwrap().is_shared());
+        let lite: DatabaseUrl = "sqlite:///var/lib/parley/parley.sqlite3".parse().unwrap();
+        assert_eq!(lite, DatabaseUrl::Sqlite("/var/lib/parley/parley.sqlite3".into()));
+        assert!(!lite.is_shared());
+        for bad in ["sqlite://", "mysql://db/parley", "parley.sqlite3", ""] {
+            assert!(bad.parse::<DatabaseUrl>().is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -649,8 +590,7 @@ mod tests {
     }
 
     #[test]
-    fn migrations_are_valid_and_the_database_reopens() {
-        migrations().validate().unwrap();
+    fn an_sqlite_database_reopens() {
         let dir = tempfile::tempdir().unwrap();
         Registry::open(dir.path()).unwrap();
         Registry::open(dir.path()).unwrap();

@@ -1,0 +1,396 @@
+//! The PostgreSQL backend: one database shared by every `parley` replica, through a pool of
+//! connections (deadpool-postgres over tokio-postgres; TLS with rustls when the URL asks for it,
+//! `sslmode=require`).
+//!
+//! Migrations are versioned (table `parley_migrations`) and serialized: each start applies the
+//! missing ones inside one transaction that first takes a transaction-scoped advisory lock, so
+//! replicas starting together on an empty database apply each migration once — the second waits
+//! for the first and finds nothing left to do. (sqlx's migrator does the same, but sqlx 0.9 cannot
+//! share a build with rusqlite 0.40: both link SQLite.)
+
+use std::{collections::HashMap, sync::Arc};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::Row;
+
+use super::{FileRow, FileState, Original, RegistryError};
+
+/// The advisory lock key that serializes migrations (any fixed 64-bit number, the same on
+/// every replica).
+const MIGRATION_LOCK: i64 = 0x7061_726c_6579_6d67; // "parleymg"
+
+/// The schema, one migration per entry, in order. Never edit one that has shipped: add the
+/// next.
+const MIGRATIONS: &[&str] = &["CREATE TABLE files (
+        id BIGSERIAL PRIMARY KEY,
+        owner TEXT NOT NULL,
+        upstream TEXT NOT NULL,
+        name TEXT NOT NULL,
+        uri TEXT NOT NULL,
+        mime_type TEXT NOT NULL,
+        size_bytes BIGINT NOT NULL,
+        display_name TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        create_time TEXT,
+        expiration_time TEXT,
+        state TEXT NOT NULL,
+        recorded_at_ms BIGINT NOT NULL,
+        UNIQUE (owner, uri)
+    );
+    CREATE INDEX files_by_owner ON files (owner, recorded_at_ms);
+    CREATE INDEX files_by_content ON files (owner, upstream, sha256);
+    CREATE INDEX files_by_sha256 ON files (sha256);
+    CREATE TABLE originals (
+        sha256 TEXT PRIMARY KEY,
+        size_bytes BIGINT NOT NULL,
+        stored_at_ms BIGINT NOT NULL,
+        charged_to TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX originals_by_age ON originals (stored_at_ms);"];
+
+/// Connections in the pool, at most.
+const POOL_SIZE: usize = 16;
+
+const COLUMNS: &str = "owner, upstream, name, uri, mime_type, size_bytes, display_name, sha256, \
+                       create_time, expiration_time, state, recorded_at_ms";
+
+/// The PostgreSQL registry. Cheap to clone (the pool is shared).
+#[derive(Clone)]
+pub struct PgRegistry {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PgRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PgRegistry")
+    }
+}
+
+/// TLS for `sslmode=prefer|require`: rustls with the Web PKI roots.
+fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect, RegistryError> {
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| RegistryError::Url(format!("TLS: {e}")))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+fn file_row(r: &Row) -> Result<FileRow, RegistryError> {
+    let state: String = r.try_get(10)?;
+    Ok(FileRow {
+        owner: r.try_get(0)?,
+        upstream: r.try_get(1)?,
+        name: r.try_get(2)?,
+        uri: r.try_get(3)?,
+        mime_type: r.try_get(4)?,
+        size_bytes: r.try_get::<_, i64>(5)?.max(0) as u64,
+        display_name: r.try_get(6)?,
+        sha256: r.try_get(7)?,
+        create_time: r.try_get(8)?,
+        expiration_time: r.try_get(9)?,
+        state: state.parse().map_err(RegistryError::Url)?,
+        recorded_at_ms: r.try_get(11)?,
+    })
+}
+
+fn original(r: &Row) -> Result<Original, RegistryError> {
+    Ok(Original {
+        size_bytes: r.try_get::<_, i64>(0)?.max(0) as u64,
+        stored_at_ms: r.try_get(1)?,
+        charged_to: r.try_get(2)?,
+    })
+}
+
+/// Bytes as PostgreSQL's `BIGINT`.
+fn bigint(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl PgRegistry {
+    /// Connects to `url` (a `postgres://` URL) and applies the missing migrations.
+    ///
+    /// # Errors
+    /// [`RegistryError`] when the URL does not parse, the database cannot be reached, or a
+    /// migration fails (nothing of it is applied then).
+    pub async fn connect(url: &str) -> Result<Self, RegistryError> {
+        let config: tokio_postgres::Config =
+            url.parse().map_err(|e: tokio_postgres::Error| RegistryError::Url(e.to_string()))?;
+        let manager = Manager::from_config(
+            config,
+            tls()?,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(std::time::Duration::from_secs(10)))
+            .create_timeout(Some(std::time::Duration::from_secs(10)))
+            .build()
+            .map_err(|e| RegistryError::Url(e.to_string()))?;
+        let registry = PgRegistry { pool };
+        registry.migrate().await?;
+        Ok(registry)
+    }
+
+    /// Applies the migrations not applied yet, under the migration lock.
+    async fn migrate(&self) -> Result<(), RegistryError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS parley_migrations (
+                version INTEGER PRIMARY KEY,
+                applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )",
+        )
+        .await?;
+        let done: i32 = tx
+            .query_one("SELECT COALESCE(MAX(version), 0) FROM parley_migrations", &[])
+            .await?
+            .get(0);
+        for (version, sql) in (1..).zip(MIGRATIONS) {
+            if version <= done {
+                continue;
+            }
+            tx.batch_execute(sql).await?;
+            tx.execute("INSERT INTO parley_migrations (version) VALUES ($1)", &[&version]).await?;
+            tracing::info!(version, "registry migration applied");
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The migrations applied, in order (tests).
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn applied_migrations(&self) -> Result<Vec<i32>, RegistryError> {
+        let client = self.pool.get().await?;
+        let rows =
+            client.query("SELECT version FROM parley_migrations ORDER BY version", &[]).await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    pub(super) async fn ping(&self) -> Result<(), RegistryError> {
+        self.pool.get().await?.execute("SELECT 1", &[]).await?;
+        Ok(())
+    }
+
+    pub(super) async fn record(&self, f: FileRow) -> Result<(), RegistryError> {
+        let client = self.pool.get().await?;
+        let sql = format!(
+            "INSERT INTO files ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (owner, uri) DO UPDATE SET upstream = EXCLUDED.upstream, name = EXCLUDED.name, \
+             mime_type = EXCLUDED.mime_type, size_bytes = EXCLUDED.size_bytes, \
+             display_name = EXCLUDED.display_name, sha256 = EXCLUDED.sha256, \
+             create_time = EXCLUDED.create_time, expiration_time = EXCLUDED.expiration_time, \
+             state = EXCLUDED.state, recorded_at_ms = EXCLUDED.recorded_at_ms"
+        );
+        client
+            .execute(
+                &sql,
+                &[
+                    &f.owner,
+                    &f.upstream,
+                    &f.name,
+                    &f.uri,
+                    &f.mime_type,
+                    &bigint(f.size_bytes),
+                    &f.display_name,
+                    &f.sha256,
+                    &f.create_time,
+                    &f.expiration_time,
+                    &f.state.as_str(),
+                    &f.recorded_at_ms,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn find_many(
+        &self,
+        owner: &str,
+        uris: Vec<String>,
+    ) -> Result<HashMap<String, FileRow>, RegistryError> {
+        let client = self.pool.get().await?;
+        let sql = format!("SELECT {COLUMNS} FROM files WHERE owner = $1 AND uri = ANY($2)");
+        let rows = client.query(&sql, &[&owner, &uris]).await?;
+        rows.iter().map(|r| file_row(r).map(|f| (f.uri.clone(), f))).collect()
+    }
+
+    pub(super) async fn active_copies(
+        &self,
+        owner: &str,
+        upstream: &str,
+        sha256: &str,
+    ) -> Result<Vec<FileRow>, RegistryError> {
+        let client = self.pool.get().await?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM files WHERE owner = $1 AND upstream = $2 AND sha256 = $3 \
+             AND state = 'ACTIVE' ORDER BY recorded_at_ms DESC, id DESC"
+        );
+        let rows = client.query(&sql, &[&owner, &upstream, &sha256]).await?;
+        rows.iter().map(file_row).collect()
+    }
+
+    pub(super) async fn list(
+        &self,
+        owner: &str,
+        limit: usize,
+    ) -> Result<Vec<FileRow>, RegistryError> {
+        let client = self.pool.get().await?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM files WHERE owner = $1 ORDER BY recorded_at_ms DESC, id DESC LIMIT $2"
+        );
+        let rows = client.query(&sql, &[&owner, &bigint(limit as u64)]).await?;
+        rows.iter().map(file_row).collect()
+    }
+
+    pub(super) async fn set_state(
+        &self,
+        owner: &str,
+        uri: &str,
+        state: FileState,
+    ) -> Result<(), RegistryError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE files SET state = $3 WHERE owner = $1 AND uri = $2",
+                &[&owner, &uri, &state.as_str()],
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn remove(&self, owner: &str, uri: &str) -> Result<bool, RegistryError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let Some(found) = tx
+            .query_opt("SELECT sha256 FROM files WHERE owner = $1 AND uri = $2", &[&owner, &uri])
+            .await?
+        else {
+            return Ok(false);
+        };
+        let sha256: String = found.get(0);
+        tx.execute("DELETE FROM files WHERE owner = $1 AND uri = $2", &[&owner, &uri]).await?;
+        tx.execute(
+            "DELETE FROM files WHERE owner = $1 AND sha256 = $2 AND state = 'REPLACED'",
+            &[&owner, &sha256],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub(super) async fn is_referenced(&self, sha256: &str) -> Result<bool, RegistryError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one("SELECT EXISTS (SELECT 1 FROM files WHERE sha256 = $1)", &[&sha256])
+            .await?;
+        Ok(row.get(0))
+    }
+
+    pub(super) async fn original(&self, sha256: &str) -> Result<Option<Original>, RegistryError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT size_bytes, stored_at_ms, charged_to FROM originals WHERE sha256 = $1",
+                &[&sha256],
+            )
+            .await?;
+        row.as_ref().map(original).transpose()
+    }
+
+    pub(super) async fn originals_among(
+        &self,
+        sha256s: Vec<String>,
+    ) -> Result<std::collections::HashSet<String>, RegistryError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query("SELECT sha256 FROM originals WHERE sha256 = ANY($1)", &[&sha256s])
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    pub(super) async fn add_original(
+        &self,
+        sha256: &str,
+        o: Original,
+    ) -> Result<(), RegistryError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO originals (sha256, size_bytes, stored_at_ms, charged_to) \
+                 VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (sha256) DO UPDATE SET stored_at_ms = EXCLUDED.stored_at_ms",
+                &[&sha256, &bigint(o.size_bytes), &o.stored_at_ms, &o.charged_to],
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn remove_original(&self, sha256: &str) -> Result<(), RegistryError> {
+        let client = self.pool.get().await?;
+        client.execute("DELETE FROM originals WHERE sha256 = $1", &[&sha256]).await?;
+        Ok(())
+    }
+
+    pub(super) async fn all_originals(&self) -> Result<Vec<(String, Original)>, RegistryError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT size_bytes, stored_at_ms, charged_to, sha256 FROM originals \
+                 ORDER BY stored_at_ms, sha256",
+                &[],
+            )
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get(3)?, original(r)?))).collect()
+    }
+
+    pub(super) async fn all_files(&self) -> Result<Vec<FileRow>, RegistryError> {
+        let client = self.pool.get().await?;
+        let rows = client.query(&format!("SELECT {COLUMNS} FROM files ORDER BY id"), &[]).await?;
+        rows.iter().map(file_row).collect()
+    }
+}
+
+/// Test support: a fresh database on the PostgreSQL server named by
+/// `PARLEY_TEST_DATABASE_URL` (`scripts/test.sh` starts one, sets it, and sets
+/// `PARLEY_TEST_REQUIRE_SERVICES` so that a missing server fails instead of skipping).
+#[cfg(test)]
+pub(crate) mod testing {
+    /// The URL of a new, empty database `parley_{name}_{random}` on the test server; `None`
+    /// (with a note on stderr) when `PARLEY_TEST_DATABASE_URL` is not set.
+    pub(crate) async fn fresh_database(name: &str) -> Option<String> {
+        let Ok(admin) = std::env::var("PARLEY_TEST_DATABASE_URL") else {
+            // scripts/test.sh always has a server: there, a missing one is a failure.
+            assert!(
+                std::env::var_os("PARLEY_TEST_REQUIRE_SERVICES").is_none(),
+                "PARLEY_TEST_DATABASE_URL is not set"
+            );
+            eprintln!("PARLEY_TEST_DATABASE_URL is not set: the PostgreSQL case is skipped");
+            return None;
+        };
+        let (client, connection) =
+            tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        let database = format!("parley_{name}_{:08x}", rand_suffix());
+        client.batch_execute(&format!("CREATE DATABASE {database}")).await.unwrap();
+        let (base, query) = admin.split_once('?').map_or((admin.as_str(), ""), |(b, q)| (b, q));
+        let base = base.rsplit_once('/').map_or(base, |(server, _)| server);
+        let query = if query.is_empty() { String::new() } else { format!("?{query}") };
+        Some(format!("{base}/{database}{query}"))
+    }
+
+    fn rand_suffix() -> u32 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        nanos ^ std::process::id().rotate_left(16)
+    }
+}
