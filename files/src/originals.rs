@@ -154,6 +154,17 @@ impl Originals {
         Ok(Originals { store: Arc::new(store), registry, policy })
     }
 
+    /// Whether the store answers (for readiness checks): a missing object is an answer.
+    ///
+    /// # Errors
+    /// [`OriginalsError::Store`] when it does not.
+    pub async fn ping(&self) -> Result<(), OriginalsError> {
+        match self.store.head(&Key::from("readyz")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The retention policy.
     pub fn policy(&self) -> RetainPolicy {
         self.policy

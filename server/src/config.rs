@@ -3,6 +3,8 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
+
+use crate::error::ServerError;
 use url::Url;
 
 /// Parley: chat with Google Gemini about your files.
@@ -24,7 +26,7 @@ pub struct Config {
     #[arg(
         long = "gemini-base-url",
         env = "GEMINI_BASE_URL",
-        default_value = "https://generativelanguage.googleapis.com"
+        default_value = DEFAULT_BASE_URL
     )]
     pub base_url: Url,
 
@@ -86,8 +88,15 @@ pub struct Config {
     #[arg(long, env = "PARLEY_MAX_FILE_BYTES", default_value = "2GiB", value_parser = parse_bytes)]
     pub max_file_bytes: u64,
 
+    /// Where the file registry is: `sqlite://PATH` (default `{data dir}/parley.sqlite3`) or
+    /// `postgres://user:pass@host:port/db` (`?sslmode=require` for TLS), which several replicas
+    /// share. Falls back to `DATABASE_URL`. Never logged (it may hold a password).
+    #[arg(long, env = "PARLEY_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
     /// The key that signs session cookies (at least 32 bytes); without it one is generated
-    /// into `{data dir}/session.key`. Never logged.
+    /// into `{data dir}/session.key`. Required with a PostgreSQL database: every replica must
+    /// sign with the same key. Never logged.
     #[arg(long, env = "PARLEY_SESSION_SECRET", hide_env_values = true)]
     pub session_secret: Option<String>,
 
@@ -196,6 +205,9 @@ fn parse_rate_bytes(text: &str) -> Result<u64, String> {
     parse_bytes(text.trim().trim_end_matches("/s"))
 }
 
+/// Gemini's address.
+pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
+
 /// A byte count: a plain number of bytes, or with a unit (`10GiB`, `500 MB`).
 fn parse_bytes(text: &str) -> Result<u64, String> {
     text.trim()
@@ -241,6 +253,60 @@ impl Config {
     /// What to retain of uploads, from `--retain-for` and `--retain-max-bytes`.
     pub fn retain_policy(&self) -> parley_files::RetainPolicy {
         parley_files::RetainPolicy { retain_for: self.retain_for, max_bytes: self.retain_max_bytes }
+    }
+
+    /// The registry's database: `--database-url`, else `DATABASE_URL`, else
+    /// `sqlite://{data dir}/parley.sqlite3`.
+    ///
+    /// # Errors
+    /// [`ServerError::Config`] for a URL that is neither `sqlite://` nor `postgres://`.
+    pub fn database(&self) -> Result<parley_files::registry::DatabaseUrl, ServerError> {
+        let url = self
+            .database_url
+            .clone()
+            .filter(|u| !u.trim().is_empty())
+            .or_else(|| std::env::var("DATABASE_URL").ok().filter(|u| !u.trim().is_empty()));
+        match url {
+            Some(url) => url.parse().map_err(|e| {
+                ServerError::Config(format!("PARLEY_DATABASE_URL (or DATABASE_URL): {e}"))
+            }),
+            None => Ok(parley_files::registry::DatabaseUrl::Sqlite(
+                self.data_dir.join("parley.sqlite3"),
+            )),
+        }
+    }
+
+    /// True when `GEMINI_BASE_URL` names somewhere other than Google (an emulator, say).
+    pub fn custom_base_url(&self) -> bool {
+        self.base_url.as_str().trim_end_matches('/') != DEFAULT_BASE_URL
+    }
+
+    /// Refuses what cannot work: with a shared (PostgreSQL) database, sessions signed by a
+    /// key of this process only (every replica must share `PARLEY_SESSION_SECRET`), and the
+    /// built-in emulator (each replica would have its own Files), unless `GEMINI_BASE_URL`
+    /// names one emulator they share.
+    ///
+    /// # Errors
+    /// [`ServerError::Config`] saying what to set.
+    pub fn check(&self) -> Result<(), ServerError> {
+        if !self.database()?.is_shared() {
+            return Ok(());
+        }
+        if self.session_secret.as_deref().is_none_or(|s| s.trim().is_empty()) {
+            return Err(ServerError::Config(
+                "PARLEY_SESSION_SECRET is required with a PostgreSQL database (PARLEY_DATABASE_URL): \
+                 every replica must sign sessions with the same key"
+                    .into(),
+            ));
+        }
+        if self.api_key().is_none() && self.gateway().is_none() && !self.custom_base_url() {
+            return Err(ServerError::Config(
+                "the built-in Gemini emulator (no GEMINI_API_KEY) cannot be shared by replicas of a \
+                 PostgreSQL database: set GEMINI_API_KEY, or GEMINI_BASE_URL to one emulator they share"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// The API key, if a non-blank one is configured.
@@ -350,6 +416,37 @@ mod tests {
             ),
             (0, 10, 2048)
         );
+    }
+
+    #[test]
+    fn a_shared_database_needs_one_session_secret_and_no_private_emulator() {
+        let pg = ["--database-url", "postgres://parley:pw@db:5432/parley"];
+        let parse = |extra: &[&str]| {
+            let argv: Vec<&str> =
+                ["parley"].iter().chain(pg.iter()).chain(extra.iter()).copied().collect();
+            Config::try_parse_from(argv).unwrap()
+        };
+        let secret = ["--session-secret", "0123456789abcdef0123456789abcdef"];
+        let no_secret = parse(&["--gemini-api-key", "k"]).check().unwrap_err().to_string();
+        assert!(no_secret.contains("PARLEY_SESSION_SECRET"), "{no_secret}");
+        let offline =
+            parse(&[&secret[..], &["--gemini-api-key="]].concat()).check().unwrap_err().to_string();
+        assert!(offline.contains("GEMINI_BASE_URL"), "{offline}");
+        let shared_emulator =
+            [&secret[..], &["--gemini-api-key=", "--gemini-base-url", "http://emulator:8089"]]
+                .concat();
+        assert!(parse(&shared_emulator).check().is_ok());
+        assert!(parse(&[&secret[..], &["--gemini-api-key", "k"]].concat()).check().is_ok());
+        assert!(parse(&[]).database().unwrap().is_shared());
+        // The embedded default needs none of it.
+        let alone = Config::try_parse_from(["parley", "--data-dir", "/srv/parley"]).unwrap();
+        assert!(alone.check().is_ok());
+        assert_eq!(
+            alone.database().unwrap(),
+            parley_files::registry::DatabaseUrl::Sqlite("/srv/parley/parley.sqlite3".into())
+        );
+        let bad = Config::try_parse_from(["parley", "--database-url", "mysql://db"]).unwrap();
+        assert!(bad.database().is_err());
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub enum ServerError {
     /// The store of retained originals could not be opened.
     #[error("{0}")]
     Originals(#[from] parley_files::OriginalsError),
+    /// The configuration cannot work (the text says what to set).
+    #[error("{0}")]
+    Config(String),
     /// The session-signing key could not be had.
     #[error("{0}")]
     SessionKey(#[from] crate::session::SessionKeyError),

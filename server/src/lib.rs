@@ -9,6 +9,7 @@
 pub mod config;
 pub mod error;
 pub mod guard;
+pub mod health;
 pub mod limits;
 pub mod listen;
 pub mod server;

@@ -22,6 +22,7 @@ use crate::{
 /// # Errors
 /// [`ServerError`] when something it needs cannot be had at start-up, or serving fails.
 pub async fn run(config: Config) -> Result<(), ServerError> {
+    config.check()?;
     let descriptors = crate::listen::raise_descriptor_limit();
     let upstream = Upstream::connect(&config).await?;
     let mut options = get_configuration(None)?.leptos_options;
@@ -29,7 +30,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     if let Some(root) = &config.site_root {
         options.site_root = Arc::from(root.to_string_lossy().as_ref());
     }
-    let state = state(&config, &upstream)?;
+    let state = state(&config, &upstream).await?;
     state.files.originals.tidy().await?;
     tokio::spawn(evict_periodically(state.files.originals.clone()));
     let key = SessionKey::load(config.session_secret.as_deref(), &config.data_dir)?;
@@ -77,8 +78,8 @@ async fn evict_periodically(originals: parley_files::Originals) {
 /// # Errors
 /// [`ServerError::Registry`] / [`ServerError::Originals`] when the file registry or the store
 /// of originals in the data directory cannot be opened.
-pub fn state(config: &Config, upstream: &Upstream) -> Result<ServerState, ServerError> {
-    let registry = parley_files::Registry::open(&config.data_dir)?;
+pub async fn state(config: &Config, upstream: &Upstream) -> Result<ServerState, ServerError> {
+    let registry = parley_files::Registry::connect(&config.database()?).await?;
     let originals =
         parley_files::Originals::local(&config.data_dir, registry.clone(), config.retain_policy())?;
     let files = parley_files::Lifecycle {
@@ -147,11 +148,13 @@ pub fn router(options: LeptosOptions, state: ServerState, guards: Guards) -> Rou
     };
     let trust = TrustProxy(guards.trust_proxy);
     let sessions = Sessions { key: guards.key, trust_proxy: guards.trust_proxy };
+    let probes = crate::health::routes(state.files.clone());
     let app = Router::new()
         .leptos_routes_with_context(&options, routes, move || provide_context(state.clone()), {
             let options = options.clone();
             move || shell(options.clone())
         })
+        .merge(probes)
         .fallback(leptos_axum::file_and_error_handler(shell))
         .layer(middleware::from_fn(guard::no_store))
         .layer(middleware::from_fn(guard::require_multipart))

@@ -41,7 +41,7 @@ pub async fn site_from(argv: &[&str]) -> Site {
     let options = LeptosOptions::builder().output_name("parley").build();
     let key = parley::session::SessionKey::load(None, &data_dir).unwrap();
     let guards = server::Guards::new(&config, key);
-    let router = server::router(options, server::state(&config, &upstream).unwrap(), guards);
+    let router = server::router(options, server::state(&config, &upstream).await.unwrap(), guards);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let limits = config.connection_limits(parley::listen::raise_descriptor_limit());
@@ -240,4 +240,28 @@ pub async fn while_visited<T>(
     };
     let visits = Visits { count: times.len(), failures, p50: at(0.5), p99: at(0.99) };
     (out, visits)
+}
+
+/// A new, empty database on the PostgreSQL server of `PARLEY_TEST_DATABASE_URL`: the admin
+/// client, the database's name and its URL. `None` (a note on stderr) without that variable,
+/// unless `PARLEY_TEST_REQUIRE_SERVICES` is set (`scripts/test.sh`): then it fails.
+pub async fn fresh_postgres(name: &str) -> Option<(tokio_postgres::Client, String, String)> {
+    let Ok(admin) = std::env::var("PARLEY_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var_os("PARLEY_TEST_REQUIRE_SERVICES").is_none(),
+            "PARLEY_TEST_DATABASE_URL is not set"
+        );
+        eprintln!("PARLEY_TEST_DATABASE_URL is not set: the PostgreSQL case is skipped");
+        return None;
+    };
+    let (client, connection) =
+        tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let suffix =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let database = format!("parley_{name}_{suffix:08x}");
+    client.batch_execute(&format!("CREATE DATABASE {database}")).await.unwrap();
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    let url = format!("{base}/{database}");
+    Some((client, database, url))
 }

@@ -221,3 +221,39 @@ async fn gateway_mode_uploads_and_chats_through_the_gateway_only() {
                 && !r.had_api_key)
     );
 }
+
+#[tokio::test]
+async fn health_and_readiness_answer_without_a_session() {
+    let site = site(&[]).await;
+    let health = reqwest::get(format!("{}/healthz", site.url)).await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(health.headers().get(reqwest::header::SET_COOKIE).is_none(), "no session");
+    let ready = reqwest::get(format!("{}/readyz", site.url)).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert!(ready.headers().get(reqwest::header::SET_COOKIE).is_none(), "no session");
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"database": "ok", "originals": "ok"}));
+}
+
+#[tokio::test]
+async fn readiness_names_a_database_that_went_away() {
+    let Some((admin, database, url)) = fresh_postgres("ready").await else { return };
+    let secret = "0123456789abcdef0123456789abcdef";
+    let site = site(&[
+        "--database-url",
+        &url,
+        "--session-secret",
+        secret,
+        "--gemini-base-url",
+        "http://127.0.0.1:9",
+    ])
+    .await;
+    assert_eq!(reqwest::get(format!("{}/readyz", site.url)).await.unwrap().status(), 200);
+    admin.batch_execute(&format!("DROP DATABASE {database} WITH (FORCE)")).await.unwrap();
+    let res = reqwest::get(format!("{}/readyz", site.url)).await.unwrap();
+    assert_eq!(res.status(), 503);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["originals"], "ok");
+    assert_ne!(body["database"], "ok", "{body}");
+    assert!(!body.to_string().contains("postgres://"), "no URL in the answer: {body}");
+}

@@ -1,0 +1,28 @@
+//! Probes for load balancers and orchestrators, without a session: `GET /healthz` (the
+//! process is up: 200) and `GET /readyz` (the registry's database and the store of originals
+//! answer: 200, else 503 naming which does not).
+
+use axum::{extract::State, http::StatusCode, response::IntoResponse, routing::get, Json, Router};
+use leptos::prelude::LeptosOptions;
+
+/// The two probes, with what `/readyz` checks.
+pub fn routes(files: parley_files::Lifecycle) -> Router<LeptosOptions> {
+    let ready = Router::new().route("/readyz", get(readyz)).with_state(files);
+    Router::new().route("/healthz", get(|| async { "ok" })).merge(ready)
+}
+
+/// 200 `{"database": "ok", "originals": "ok"}` when both answer; 503 with the failure in place
+/// of `ok` for the one that does not (the error's words: never a password or key).
+async fn readyz(State(files): State<parley_files::Lifecycle>) -> impl IntoResponse {
+    let (database, originals) = tokio::join!(files.registry.ping(), files.originals.ping());
+    let word = |r: Result<(), String>| r.map_or_else(|e| e, |()| "ok".to_string());
+    let ready = database.is_ok() && originals.is_ok();
+    let body = serde_json::json!({
+        "database": word(database.map_err(|e| e.to_string())),
+        "originals": word(originals.map_err(|e| e.to_string())),
+    });
+    if !ready {
+        tracing::warn!(%body, "not ready");
+    }
+    (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
+}
