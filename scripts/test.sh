@@ -20,6 +20,7 @@ cargo clippy -p app -p frontend --features app/hydrate --target wasm32-unknown-u
 
 echo "==> services for the tests: PostgreSQL"
 services=$(mktemp -d /tmp/parley-test-services.XXXXXX)
+chmod 755 "$services" # the PostgreSQL cluster inside belongs to `postgres` when run as root
 trap 'scripts/postgres.sh stop "$services/postgres"; rm -rf "$services"' EXIT
 PARLEY_TEST_DATABASE_URL=$(scripts/postgres.sh start "$services/postgres" 54321)
 export PARLEY_TEST_DATABASE_URL PARLEY_TEST_REQUIRE_SERVICES=1
