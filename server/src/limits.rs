@@ -263,6 +263,7 @@ pub async fn rate_limit(
         Ok(()) => next.run(req).await,
         Err(error) => {
             tracing::info!(path = %req.uri().path(), %address, "rate limit reached");
+            crate::guard::drain_small_body(req).await;
             Refusal(error).into_response()
         }
     }

@@ -113,6 +113,36 @@ pub async fn guard_bodies(State(limits): State<BodyLimits>, req: Request, next: 
     }
 }
 
+/// Largest body read and thrown away before an early refusal (8 MiB): a client still sending
+/// when the answer comes and the connection closes often sees a broken pipe instead of the
+/// answer; reading a small body first lets the refusal arrive.
+const DRAIN_LIMIT: u64 = 8 << 20;
+
+/// How long a body is drained at most before an early refusal.
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+
+/// Reads and discards `req`'s body before it is refused unread, when it announces at most
+/// [`DRAIN_LIMIT`] bytes, for at most [`DRAIN_TIME`]; larger or slower bodies are left (the
+/// connection closes after the answer).
+pub async fn drain_small_body(req: Request) {
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_none_or(|n| n > DRAIN_LIMIT) {
+        return;
+    }
+    if let Some(watch) = req.extensions().get::<UploadBody>() {
+        // Past the head limit: this body is thrown away, not parsed.
+        watch.file_reached();
+    }
+    let mut chunks = req.into_body().into_data_stream();
+    let _ =
+        tokio::time::timeout(DRAIN_TIME, async { while let Some(Ok(_)) = chunks.next().await {} })
+            .await;
+}
+
 #[derive(Debug)]
 enum ReadError {
     TooLarge(u64),
