@@ -11,7 +11,8 @@
 #   chromium                       (Debian's package, for Playwright)      -- with --browser
 #   end2end/node_modules           (npm ci: @playwright/test, binaryen's wasm-opt, axe-core)
 #   target/sdk-venv                (Python venv with google-genai, to test the emulator with
-#                                   Google's own SDK; emulator/sdk-tests/requirements.txt)
+#                                   Google's own SDK, and moto's S3 server for the tests;
+#                                   emulator/sdk-tests/requirements.txt, scripts/test-requirements.txt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -98,8 +99,9 @@ fi
 
 venv=target/sdk-venv
 requirements=emulator/sdk-tests/requirements.txt
-if [ ! -f "$venv/.installed" ] || [ "$requirements" -nt "$venv/.installed" ]; then
-  say "installing google-genai into $venv"
+services=scripts/test-requirements.txt
+if [ ! -f "$venv/.installed" ] || [ "$requirements" -nt "$venv/.installed" ] || [ "$services" -nt "$venv/.installed" ]; then
+  say "installing google-genai and moto into $venv"
   if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
     $SUDO apt-get update -q
@@ -107,6 +109,6 @@ if [ ! -f "$venv/.installed" ] || [ "$requirements" -nt "$venv/.installed" ]; th
   fi
   rm -rf "$venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements" -r "$services"
   touch "$venv/.installed"
 fi

@@ -18,12 +18,16 @@ cargo clippy -p app --features ssr --all-targets -- -D warnings
 # The browser build, in cargo-leptos's own target directory (it builds the same crates there).
 cargo clippy -p app -p frontend --features app/hydrate --target wasm32-unknown-unknown --target-dir target/front -- -D warnings
 
-echo "==> services for the tests: PostgreSQL"
+echo "==> services for the tests: PostgreSQL, S3 (moto)"
 services=$(mktemp -d /tmp/parley-test-services.XXXXXX)
 chmod 755 "$services" # the PostgreSQL cluster inside belongs to `postgres` when run as root
-trap 'scripts/postgres.sh stop "$services/postgres"; rm -rf "$services"' EXIT
+root=$PWD
+trap '"$root/scripts/postgres.sh" stop "$services/postgres"; "$root/scripts/s3.sh" stop "$services/s3"; rm -rf "$services"' EXIT
 PARLEY_TEST_DATABASE_URL=$(scripts/postgres.sh start "$services/postgres" 54321)
-export PARLEY_TEST_DATABASE_URL PARLEY_TEST_REQUIRE_SERVICES=1
+AWS_ENDPOINT=$(scripts/s3.sh start "$services/s3" 54322 parley-test)
+export PARLEY_TEST_DATABASE_URL PARLEY_TEST_REQUIRE_SERVICES=1 AWS_ENDPOINT
+export PARLEY_TEST_S3_BUCKET=parley-test AWS_ALLOW_HTTP=true AWS_REGION=us-east-1
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 
 echo "==> Rust tests"
 cargo test -p gemini -p gemini-emulator -p parley-files -p parley

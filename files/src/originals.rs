@@ -116,22 +116,103 @@ fn holder_key(client: &crate::ClientKey) -> String {
     hex::encode(&Sha256::digest(client.0.as_bytes())[..8])
 }
 
+/// Milliseconds since the epoch, `age` ago.
+fn millis_ago(age: Duration) -> i64 {
+    now_ms().saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// The store of originals. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Originals {
     store: Arc<dyn ObjectStore>,
     registry: Registry,
     policy: RetainPolicy,
+    /// Bytes of each part an upload is spooled in (the store's minimum for multipart).
+    part_bytes: usize,
 }
 
-/// Bytes an upload being spooled holds in memory before they go to the store (256 KiB), and
-/// how many such parts may be on their way to it at once (2): the local file system needs no
-/// large parts, and every concurrent upload holds up to this much (768 KiB in all).
-const SPOOL_BUFFER_BYTES: usize = 256 << 10;
+/// Bytes an upload being spooled holds in memory before they go to a local store (256 KiB):
+/// the file system needs no large parts.
+const LOCAL_PART_BYTES: usize = 256 << 10;
+
+/// The same for S3 (5 MiB): S3, MinIO and moto refuse multipart parts under 5 MiB but the last.
+const S3_PART_BYTES: usize = 5 << 20;
+
+/// Parts of one upload on their way to the store at once: every concurrent upload holds up to
+/// three parts (one filling, two in flight).
 const SPOOL_PARTS_IN_FLIGHT: usize = 2;
+
+/// Staging objects older than this are a dead process's leftovers (a 2 GiB upload at 1 Mbit/s
+/// takes under 5 h): [`Originals::tidy`] deletes them, whichever replica wrote them.
+const STAGING_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 /// Distinguishes staging keys within one process.
 static STAGED: AtomicU64 = AtomicU64::new(0);
+
+/// This process's staging folder, `staging/{random}`: several replicas share one store, and a
+/// process id is not unique across hosts.
+fn instance() -> &'static str {
+    static INSTANCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    INSTANCE.get_or_init(|| {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let mut hasher = Sha256::new();
+        hasher.update(seed.to_le_bytes());
+        hasher.update(std::process::id().to_le_bytes());
+        hasher.update(format!("{:?}", std::thread::current().id()).as_bytes());
+        hex::encode(&hasher.finalize()[..8])
+    })
+}
+
+/// Where retained originals are kept: `file://PATH` (a folder of this server) or
+/// `s3://bucket/prefix` (an S3-compatible store several replicas share, configured by the
+/// standard `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT` and
+/// `AWS_ALLOW_HTTP`, through `object_store`'s S3 backend, path-style requests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OriginalsUrl {
+    /// A local folder.
+    File(std::path::PathBuf),
+    /// An S3 bucket and a key prefix (possibly empty).
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The key prefix, without leading or trailing `/`.
+        prefix: String,
+    },
+}
+
+impl std::str::FromStr for OriginalsUrl {
+    type Err = String;
+
+    fn from_str(url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        if let Some(path) = url.strip_prefix("file://") {
+            if path.is_empty() {
+                return Err("`file://` needs a path".into());
+            }
+            return Ok(OriginalsUrl::File(path.into()));
+        }
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err("`s3://` needs a bucket".into());
+            }
+            return Ok(OriginalsUrl::S3 {
+                bucket: bucket.into(),
+                prefix: prefix.trim_matches('/').into(),
+            });
+        }
+        Err("use file://PATH or s3://bucket/prefix".into())
+    }
+}
+
+impl OriginalsUrl {
+    /// True for a store several `parley` processes share (S3).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, OriginalsUrl::S3 { .. })
+    }
+}
 
 impl Originals {
     /// Originals under `{data_dir}/originals` (created if needed), recorded in `registry`.
@@ -143,15 +224,43 @@ impl Originals {
         registry: Registry,
         policy: RetainPolicy,
     ) -> Result<Self, OriginalsError> {
-        let root = data_dir.join("originals");
-        std::fs::create_dir_all(&root).map_err(|e| {
-            OriginalsError::Store(object_store::Error::Generic {
-                store: "local",
-                source: Box::new(e),
-            })
-        })?;
-        let store = LocalFileSystem::new_with_prefix(&root)?.with_automatic_cleanup(true);
-        Ok(Originals { store: Arc::new(store), registry, policy })
+        Self::at(&OriginalsUrl::File(data_dir.join("originals")), registry, policy)
+    }
+
+    /// Originals at `url` (a local folder is created if needed), recorded in `registry`.
+    ///
+    /// # Errors
+    /// [`OriginalsError::Store`] when the folder cannot be created or the S3 configuration is
+    /// incomplete (the store is not contacted here: see [`Originals::ping`]).
+    pub fn at(
+        url: &OriginalsUrl,
+        registry: Registry,
+        policy: RetainPolicy,
+    ) -> Result<Self, OriginalsError> {
+        let (store, part_bytes): (Arc<dyn ObjectStore>, usize) = match url {
+            OriginalsUrl::File(root) => {
+                std::fs::create_dir_all(root).map_err(|e| {
+                    OriginalsError::Store(object_store::Error::Generic {
+                        store: "local",
+                        source: Box::new(e),
+                    })
+                })?;
+                let store = LocalFileSystem::new_with_prefix(root)?.with_automatic_cleanup(true);
+                (Arc::new(store), LOCAL_PART_BYTES)
+            }
+            OriginalsUrl::S3 { bucket, prefix } => {
+                let s3 = object_store::aws::AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .build()?;
+                let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+                    Arc::new(s3)
+                } else {
+                    Arc::new(object_store::prefix::PrefixStore::new(s3, prefix.as_str()))
+                };
+                (store, S3_PART_BYTES)
+            }
+        };
+        Ok(Originals { store, registry, policy, part_bytes })
     }
 
     /// Whether the store answers (for readiness checks): a missing object is an answer.
@@ -186,14 +295,13 @@ impl Originals {
         declared: u64,
     ) -> Result<Spooled, OriginalsError> {
         let key = Key::from(format!(
-            "staging/{}-{}-{}",
-            std::process::id(),
+            "staging/{}/{}-{}",
+            instance(),
             now_ms(),
             STAGED.fetch_add(1, Ordering::Relaxed)
         ));
-        let mut writer =
-            BufWriter::with_capacity(self.store.clone(), key.clone(), SPOOL_BUFFER_BYTES)
-                .with_max_concurrency(SPOOL_PARTS_IN_FLIGHT);
+        let mut writer = BufWriter::with_capacity(self.store.clone(), key.clone(), self.part_bytes)
+            .with_max_concurrency(SPOOL_PARTS_IN_FLIGHT);
         let mut hasher = Sha256::new();
         let mut size_bytes = 0u64;
         let mut body = std::pin::pin!(body);
@@ -383,19 +491,22 @@ impl Originals {
         Ok(evict.len())
     }
 
-    /// Removes staging leftovers (a crash mid-upload) and evicts; run at start-up.
+    /// Removes staging leftovers — this process's, and any older than a day (a process that
+    /// died mid-upload) — and evicts; run at start-up. Another replica's upload in flight is
+    /// left alone.
     ///
     /// # Errors
     /// [`OriginalsError`].
     pub async fn tidy(&self) -> Result<(), OriginalsError> {
-        let staged: Vec<Key> = self
-            .store
-            .list(Some(&Key::from("staging")))
-            .map_ok(|m| m.location)
-            .try_collect()
-            .await?;
-        for key in staged {
-            let _ = self.store.delete(&key).await;
+        let mine = Key::from(format!("staging/{}", instance()));
+        let cutoff = millis_ago(STAGING_MAX_AGE);
+        let staged: Vec<object_store::ObjectMeta> =
+            self.store.list(Some(&Key::from("staging"))).try_collect().await?;
+        for meta in staged {
+            let own = meta.location.prefix_matches(&mine);
+            if own || meta.last_modified.timestamp_millis() < cutoff {
+                let _ = self.store.delete(&meta.location).await;
+            }
         }
         self.evict().await?;
         Ok(())
@@ -424,79 +535,180 @@ mod tests {
         crate::ClientKey("127.0.0.1".into())
     }
 
+    /// Every key in the store (under its prefix).
+    async fn keys(originals: &Originals) -> Vec<String> {
+        let all: Vec<object_store::ObjectMeta> =
+            originals.store.list(None).try_collect().await.unwrap();
+        all.into_iter().map(|m| m.location.to_string()).collect()
+    }
+
+    /// A store for each backend the tests have: a local folder, and S3 when
+    /// `PARLEY_TEST_S3_BUCKET` names a bucket (`scripts/test.sh` runs moto; a missing one fails
+    /// there). Each S3 store has a prefix of its own.
+    fn stores(temp: &tempfile::TempDir, name: &str) -> Vec<OriginalsUrl> {
+        let mut urls = vec![OriginalsUrl::File(temp.path().join("originals"))];
+        match std::env::var("PARLEY_TEST_S3_BUCKET") {
+            Ok(bucket) => {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .subsec_nanos();
+                urls.push(OriginalsUrl::S3 { bucket, prefix: format!("test/{name}-{nanos:08x}") });
+            }
+            Err(_) => {
+                assert!(
+                    std::env::var_os("PARLEY_TEST_REQUIRE_SERVICES").is_none(),
+                    "PARLEY_TEST_S3_BUCKET is not set"
+                );
+                eprintln!("PARLEY_TEST_S3_BUCKET is not set: the S3 case is skipped");
+            }
+        }
+        urls
+    }
+
     #[tokio::test]
     async fn originals_are_kept_by_content_and_evicted_oldest_first() {
         let temp = tempfile::tempdir().unwrap();
-        let dir = temp.path();
-        let registry = Registry::in_memory().unwrap();
-        let originals = Originals::local(
-            dir,
-            registry.clone(),
-            RetainPolicy { retain_for: Duration::from_secs(3600), max_bytes: 10 },
-        )
-        .unwrap();
-        let a = originals.spool(body(&[b"hel", b"lo"]), 5).await.unwrap();
-        assert_eq!(
-            (a.size_bytes, a.sha256.as_str()),
-            (5, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
-        );
-        let sha_a = a.sha256.clone();
-        assert!(originals.keep(a, &here()).await.unwrap());
-        assert_eq!(read_all(&originals, &sha_a).await.unwrap(), b"hello");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        // Six more bytes pass the 10-byte budget: the older one goes.
-        let b = originals.spool(body(&[b"world!"]), 6).await.unwrap();
-        let sha_b = b.sha256.clone();
-        assert!(originals.keep(b, &here()).await.unwrap());
-        assert!(read_all(&originals, &sha_a).await.is_none(), "evicted");
-        assert_eq!(read_all(&originals, &sha_b).await.unwrap(), b"world!");
-        // Released when no record needs it.
-        originals.release(&sha_b).await.unwrap();
-        assert!(read_all(&originals, &sha_b).await.is_none());
-        // Too long: refused, nothing staged is left.
-        assert!(matches!(
-            originals.spool(body(&[b"123456"]), 5).await,
-            Err(OriginalsError::TooLong { declared: 5 })
-        ));
-        let failing = futures::stream::iter(vec![
-            Ok(Bytes::from_static(b"ab")),
-            Err(std::io::Error::other("gone")),
-        ]);
-        assert!(matches!(originals.spool(failing, 5).await, Err(OriginalsError::Body(_))));
-        originals.tidy().await.unwrap();
-        assert!(
-            std::fs::read_dir(dir.join("originals/staging")).map(|d| d.count()).unwrap_or(0) == 0,
-            "no staging leftovers"
-        );
+        for url in stores(&temp, "keep") {
+            let registry = Registry::in_memory().unwrap();
+            let policy = RetainPolicy { retain_for: Duration::from_secs(3600), max_bytes: 10 };
+            let originals = Originals::at(&url, registry, policy).unwrap();
+            originals.ping().await.unwrap();
+            let a = originals.spool(body(&[b"hel", b"lo"]), 5).await.unwrap();
+            assert_eq!(
+                (a.size_bytes, a.sha256.as_str()),
+                (5, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
+            );
+            let sha_a = a.sha256.clone();
+            assert!(originals.keep(a, &here()).await.unwrap());
+            assert_eq!(read_all(&originals, &sha_a).await.unwrap(), b"hello", "{url:?}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            // Six more bytes pass the 10-byte budget: the older one goes.
+            let b = originals.spool(body(&[b"world!"]), 6).await.unwrap();
+            let sha_b = b.sha256.clone();
+            assert!(originals.keep(b, &here()).await.unwrap());
+            assert!(read_all(&originals, &sha_a).await.is_none(), "evicted");
+            assert_eq!(read_all(&originals, &sha_b).await.unwrap(), b"world!");
+            // Released when no record needs it.
+            originals.release(&sha_b).await.unwrap();
+            assert!(read_all(&originals, &sha_b).await.is_none());
+            // Too long: refused, nothing staged is left.
+            assert!(matches!(
+                originals.spool(body(&[b"123456"]), 5).await,
+                Err(OriginalsError::TooLong { declared: 5 })
+            ));
+            let failing = futures::stream::iter(vec![
+                Ok(Bytes::from_static(b"ab")),
+                Err(std::io::Error::other("gone")),
+            ]);
+            assert!(matches!(originals.spool(failing, 5).await, Err(OriginalsError::Body(_))));
+            originals.tidy().await.unwrap();
+            assert!(keys(&originals).await.is_empty(), "nothing left in {url:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn large_uploads_are_spooled_in_parts_the_store_takes() {
+        // 12 MiB: three multipart parts on S3 (5 MiB at least each but the last).
+        let temp = tempfile::tempdir().unwrap();
+        let bytes: Vec<u8> = (0..12u32 << 20).map(|i| (i % 251) as u8).collect();
+        let chunks: Vec<Bytes> = bytes.chunks(64 << 10).map(Bytes::copy_from_slice).collect();
+        for url in stores(&temp, "large") {
+            let policy = RetainPolicy { retain_for: Duration::from_secs(3600), max_bytes: 1 << 30 };
+            let originals = Originals::at(&url, Registry::in_memory().unwrap(), policy).unwrap();
+            let spooled = originals
+                .spool(
+                    futures::stream::iter(chunks.clone().into_iter().map(Ok::<_, std::io::Error>)),
+                    bytes.len() as u64,
+                )
+                .await
+                .unwrap();
+            let source = originals.spooled_bytes(&spooled);
+            assert_eq!(
+                read(&source, (5 << 20) - 3..(5 << 20) + 3).await,
+                bytes[(5 << 20) - 3..(5 << 20) + 3]
+            );
+            let sha = spooled.sha256.clone();
+            assert!(originals.keep(spooled, &here()).await.unwrap());
+            assert_eq!(read_all(&originals, &sha).await.unwrap(), bytes, "{url:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_restart_leaves_another_replicas_upload_in_flight_alone() {
+        let temp = tempfile::tempdir().unwrap();
+        for url in stores(&temp, "tidy") {
+            let originals =
+                Originals::at(&url, Registry::in_memory().unwrap(), RetainPolicy::DISABLED)
+                    .unwrap();
+            // Another replica's staging object, written just now, and a dead one's from days ago
+            // (its age can only be faked on a local folder).
+            let theirs = Key::from("staging/0123456789abcdef/1-0");
+            originals.store.put(&theirs, Bytes::from_static(b"in flight").into()).await.unwrap();
+            let mine = originals.spool(body(&[b"mine"]), 4).await.unwrap();
+            originals.tidy().await.unwrap();
+            let left = keys(&originals).await;
+            assert!(left.contains(&theirs.to_string()), "{left:?}");
+            assert!(
+                !left.iter().any(|k| k.starts_with(&format!("staging/{}", instance()))),
+                "own leftovers go: {left:?}"
+            );
+            drop(mine);
+            if let OriginalsUrl::File(root) = &url {
+                let old = root.join("staging/0123456789abcdef/1-0");
+                let long_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
+                std::fs::File::options()
+                    .write(true)
+                    .open(&old)
+                    .unwrap()
+                    .set_modified(long_ago)
+                    .unwrap();
+                originals.tidy().await.unwrap();
+                assert!(keys(&originals).await.is_empty(), "a day-old leftover goes");
+            }
+        }
     }
 
     #[tokio::test]
     async fn nothing_is_retained_when_retention_is_off() {
         let temp = tempfile::tempdir().unwrap();
-        let dir = temp.path();
-        let originals =
-            Originals::local(dir, Registry::in_memory().unwrap(), RetainPolicy::DISABLED).unwrap();
-        let a = originals.spool(body(&[b"hello"]), 5).await.unwrap();
-        let sha = a.sha256.clone();
-        let spooled = originals.spooled_bytes(&a);
-        assert_eq!(read(&spooled, 0..5).await, b"hello");
-        assert_eq!(read(&spooled, 1..4).await, b"ell", "any range, as a resumed chunk reads it");
-        assert_eq!(read(&spooled, 5..5).await, b"", "an empty range (a zero-byte file)");
-        assert!(!originals.keep(a, &here()).await.unwrap());
-        assert!(read_all(&originals, &sha).await.is_none());
-        let files = walk(dir);
-        assert!(files.is_empty(), "no bytes left on disk: {files:?}");
+        for url in stores(&temp, "off") {
+            let originals =
+                Originals::at(&url, Registry::in_memory().unwrap(), RetainPolicy::DISABLED)
+                    .unwrap();
+            let a = originals.spool(body(&[b"hello"]), 5).await.unwrap();
+            let sha = a.sha256.clone();
+            let spooled = originals.spooled_bytes(&a);
+            assert_eq!(read(&spooled, 0..5).await, b"hello");
+            assert_eq!(
+                read(&spooled, 1..4).await,
+                b"ell",
+                "any range, as a resumed chunk reads it"
+            );
+            assert_eq!(read(&spooled, 5..5).await, b"", "an empty range (a zero-byte file)");
+            assert!(!originals.keep(a, &here()).await.unwrap());
+            assert!(read_all(&originals, &sha).await.is_none());
+            let left = keys(&originals).await;
+            assert!(left.is_empty(), "no bytes left in {url:?}: {left:?}");
+        }
     }
 
-    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            if entry.path().is_dir() {
-                out.extend(walk(&entry.path()));
-            } else {
-                out.push(entry.path());
-            }
+    #[test]
+    fn originals_urls_parse() {
+        assert_eq!(
+            "file:///srv/parley/originals".parse(),
+            Ok(OriginalsUrl::File("/srv/parley/originals".into()))
+        );
+        assert_eq!(
+            "s3://bucket/some/prefix/".parse(),
+            Ok(OriginalsUrl::S3 { bucket: "bucket".into(), prefix: "some/prefix".into() })
+        );
+        assert_eq!(
+            "s3://bucket".parse(),
+            Ok(OriginalsUrl::S3 { bucket: "bucket".into(), prefix: String::new() })
+        );
+        for bad in ["file://", "s3://", "s3:///prefix", "gs://bucket", "/srv/originals"] {
+            assert!(bad.parse::<OriginalsUrl>().is_err(), "{bad}");
         }
-        out
     }
 }

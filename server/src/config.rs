@@ -73,6 +73,13 @@ pub struct Config {
     #[arg(long, env = "PARLEY_EXPIRY_MARGIN", default_value = "10m", value_parser = humantime::parse_duration)]
     pub expiry_margin: Duration,
 
+    /// Where retained originals are kept: `file://PATH` (default `{data dir}/originals`) or
+    /// `s3://bucket/prefix` on an S3-compatible store shared by replicas, configured by
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT` (MinIO, Ceph,
+    /// R2, …) and `AWS_ALLOW_HTTP`.
+    #[arg(long, env = "PARLEY_ORIGINALS_URL")]
+    pub originals_url: Option<String>,
+
     /// How long the original bytes of an upload are kept for re-uploading the File once Gemini
     /// has deleted it (humantime: `7d`, `12h`); `0` disables retention.
     #[arg(long, env = "PARLEY_RETAIN_FOR", default_value = "7d", value_parser = humantime::parse_duration)]
@@ -276,6 +283,21 @@ impl Config {
         }
     }
 
+    /// Where retained originals are kept: `--originals-url`, else `file://{data dir}/originals`.
+    ///
+    /// # Errors
+    /// [`ServerError::Config`] for a URL that is neither `file://` nor `s3://`.
+    pub fn originals(&self) -> Result<parley_files::originals::OriginalsUrl, ServerError> {
+        match self.originals_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            Some(url) => {
+                url.parse().map_err(|e| ServerError::Config(format!("PARLEY_ORIGINALS_URL: {e}")))
+            }
+            None => {
+                Ok(parley_files::originals::OriginalsUrl::File(self.data_dir.join("originals")))
+            }
+        }
+    }
+
     /// True when `GEMINI_BASE_URL` names somewhere other than Google (an emulator, say).
     pub fn custom_base_url(&self) -> bool {
         self.base_url.as_str().trim_end_matches('/') != DEFAULT_BASE_URL
@@ -289,8 +311,15 @@ impl Config {
     /// # Errors
     /// [`ServerError::Config`] saying what to set.
     pub fn check(&self) -> Result<(), ServerError> {
+        let originals = self.originals()?;
         if !self.database()?.is_shared() {
             return Ok(());
+        }
+        if !originals.is_shared() {
+            tracing::warn!(
+                "a shared database with originals on a local folder: each replica keeps its own \
+                 (set PARLEY_ORIGINALS_URL=s3://… so that any replica can upload an expired File again)"
+            );
         }
         if self.session_secret.as_deref().is_none_or(|s| s.trim().is_empty()) {
             return Err(ServerError::Config(

@@ -80,8 +80,11 @@ async fn evict_periodically(originals: parley_files::Originals) {
 /// of originals in the data directory cannot be opened.
 pub async fn state(config: &Config, upstream: &Upstream) -> Result<ServerState, ServerError> {
     let registry = parley_files::Registry::connect(&config.database()?).await?;
-    let originals =
-        parley_files::Originals::local(&config.data_dir, registry.clone(), config.retain_policy())?;
+    let originals = parley_files::Originals::at(
+        &config.originals()?,
+        registry.clone(),
+        config.retain_policy(),
+    )?;
     let files = parley_files::Lifecycle {
         gemini: upstream.client.clone(),
         registry,

@@ -257,3 +257,45 @@ async fn readiness_names_a_database_that_went_away() {
     assert_ne!(body["database"], "ok", "{body}");
     assert!(!body.to_string().contains("postgres://"), "no URL in the answer: {body}");
 }
+
+#[tokio::test]
+async fn with_originals_on_s3_nothing_lands_on_the_local_disk() {
+    let Ok(bucket) = std::env::var("PARLEY_TEST_S3_BUCKET") else {
+        assert!(
+            std::env::var_os("PARLEY_TEST_REQUIRE_SERVICES").is_none(),
+            "PARLEY_TEST_S3_BUCKET is not set"
+        );
+        eprintln!("PARLEY_TEST_S3_BUCKET is not set: the S3 case is skipped");
+        return;
+    };
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let prefix = format!("http-{nanos:08x}");
+    let site = site(&["--originals-url", &format!("s3://{bucket}/{prefix}")]).await;
+    let bytes = vec![7u8; 6 << 20];
+    let res =
+        upload(&site, upload_form(&bytes.len().to_string(), "text/plain", "big.txt", bytes)).await;
+    assert_eq!(res.status(), 200);
+    let file: app::model::UploadedFile = res.json().await.unwrap();
+    assert_eq!(files_under(&site, "originals"), 0, "no original on the local disk");
+    // The original is in the bucket, under the prefix, by content.
+    let endpoint = std::env::var("AWS_ENDPOINT").unwrap();
+    let listing = reqwest::get(format!("{endpoint}/{bucket}?list-type=2&prefix={prefix}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        listing.contains(&format!(
+            "<Key>{prefix}/sha256/{}/{}</Key>",
+            &file.sha256[..2],
+            file.sha256
+        )),
+        "{listing}"
+    );
+    assert!(!listing.contains("staging/"), "no staging leftover: {listing}");
+    let ready: serde_json::Value =
+        reqwest::get(format!("{}/readyz", site.url)).await.unwrap().json().await.unwrap();
+    assert_eq!(ready["originals"], "ok");
+}
