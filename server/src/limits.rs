@@ -30,6 +30,7 @@ use axum::{
 };
 use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota};
 use leptos::server_fn::ServerFn;
+use parley_files::registry::postgres::PgRegistry;
 
 use crate::guard::{Refusal, TrustProxy};
 
@@ -95,19 +96,68 @@ type Limiter = Option<DefaultKeyedRateLimiter<String>>;
 /// A limiter per session and one per client address (four times the quota).
 #[derive(Debug, Default)]
 struct Pair {
+    /// The limit's name in the shared store (`chat`, `upload`, `files`).
+    name: &'static str,
+    rate: Option<Rate>,
     session: Limiter,
     address: Limiter,
 }
 
 impl Pair {
-    fn new(rate: Rate) -> Self {
+    fn new(name: &'static str, rate: Rate) -> Self {
         let keyed = |quota: Option<Quota>| quota.map(governor::RateLimiter::keyed);
-        Pair { session: keyed(rate.quota(1)), address: keyed(rate.quota(ADDRESS_FACTOR)) }
+        Pair {
+            name,
+            rate: Some(rate).filter(|r| r.count > 0),
+            session: keyed(rate.quota(1)),
+            address: keyed(rate.quota(ADDRESS_FACTOR)),
+        }
     }
 
-    /// Takes `cells` from the session's quota, then from the address's.
+    /// Takes `cells` from this process's session quota, then from the address's.
     fn check(&self, session: &str, address: &str, cells: u32) -> Result<(), AppError> {
         check(&self.session, session, cells).and_then(|()| check(&self.address, address, cells))
+    }
+
+    /// Takes one request from the quotas: the ones all replicas share when there is a shared
+    /// store, else (or when it fails, logged) this process's.
+    async fn check_request(
+        &self,
+        shared: Option<&PgRegistry>,
+        session: &str,
+        address: &str,
+    ) -> Result<(), AppError> {
+        if let (Some(pg), Some(rate)) = (shared, self.rate) {
+            match self.check_shared(pg, rate, session, address).await {
+                Ok(verdict) => return verdict,
+                Err(e) => tracing::warn!(error = %e, limit = self.name,
+                    "the shared rate limit is unavailable: this process's limit applies"),
+            }
+        }
+        self.check(session, address, 1)
+    }
+
+    /// One request from the shared quotas (GCRA in PostgreSQL, the database's clock).
+    async fn check_shared(
+        &self,
+        pg: &PgRegistry,
+        rate: Rate,
+        session: &str,
+        address: &str,
+    ) -> Result<Result<(), AppError>, parley_files::RegistryError> {
+        for (key, factor) in [
+            (format!("{}:s:{session}", self.name), 1),
+            (format!("{}:a:{address}", self.name), ADDRESS_FACTOR),
+        ] {
+            let burst = rate.count.saturating_mul(factor).max(1);
+            let emission_ms =
+                i64::try_from((rate.per / burst).as_millis()).unwrap_or(i64::MAX).max(1);
+            if let Some(wait_ms) = pg.take_cells(&key, emission_ms, burst, 1).await? {
+                let retry_after_secs = u64::try_from(wait_ms).unwrap_or(0).div_ceil(1000).max(1);
+                return Ok(Err(AppError::TooManyRequests { retry_after_secs }));
+            }
+        }
+        Ok(Ok(()))
     }
 
     fn tidy(&self) {
@@ -118,7 +168,9 @@ impl Pair {
     }
 }
 
-/// The limiters; shared by every request.
+/// The limiters; shared by every request. With a PostgreSQL registry, the request limits are
+/// kept there and shared by every replica (`chat` 4/min means four per session across all of
+/// them); the upload-bytes quota is still counted per process.
 #[derive(Debug, Default)]
 pub struct Limits {
     chat: Pair,
@@ -126,6 +178,7 @@ pub struct Limits {
     files: Pair,
     /// One cell per MiB.
     upload_mib: Pair,
+    shared: Option<PgRegistry>,
 }
 
 /// Per-address limits are this many times the per-session ones (several people behind one NAT).
@@ -135,16 +188,29 @@ const ADDRESS_FACTOR: u32 = 4;
 const MIB: u64 = 1 << 20;
 
 impl Limits {
-    /// Limiters for `config`.
-    pub fn new(config: LimitsConfig) -> Arc<Self> {
+    /// Limiters for `config`, the request limits kept in `shared` when there is one.
+    pub fn new(config: LimitsConfig, shared: Option<PgRegistry>) -> Arc<Self> {
         let mib_per_hour =
             u32::try_from(config.upload_bytes_per_hour.div_ceil(MIB)).unwrap_or(u32::MAX);
         Arc::new(Limits {
-            chat: Pair::new(config.chat),
-            upload: Pair::new(config.upload),
-            files: Pair::new(config.files),
-            upload_mib: Pair::new(Rate { count: mib_per_hour, per: Duration::from_secs(3600) }),
+            chat: Pair::new("chat", config.chat),
+            upload: Pair::new("upload", config.upload),
+            files: Pair::new("files", config.files),
+            upload_mib: Pair::new(
+                "upload-mib",
+                Rate { count: mib_per_hour, per: Duration::from_secs(3600) },
+            ),
+            shared,
         })
+    }
+
+    /// Forgets old keys of the shared limits (a day after their cells came back).
+    pub async fn tidy_shared(&self) {
+        if let Some(pg) = &self.shared {
+            if let Err(e) = pg.tidy_rate_limits().await {
+                tracing::warn!(error = %e, "old shared rate-limit keys could not be removed");
+            }
+        }
     }
 
     /// Forgets keys whose limits have fully replenished (memory stays bounded).
@@ -240,7 +306,7 @@ pub async fn rate_limit(
     };
     let session = req.extensions().get::<Session>().map(|s| s.0.clone()).unwrap_or_default();
     let address = req.extensions().get::<ClientAddress>().map(|a| a.0.clone()).unwrap_or_default();
-    let mut verdict = pair.check(&session, &address, 1);
+    let mut verdict = pair.check_request(limits.shared.as_ref(), &session, &address).await;
     if verdict.is_ok() && path == UploadFile::PATH && limits.has_byte_quota() {
         let announced = req
             .headers()
@@ -311,7 +377,7 @@ mod tests {
             files: Rate::OFF,
             upload_bytes_per_hour: 3 * MIB,
         };
-        let limits = Limits::new(config);
+        let limits = Limits::new(config, None);
         let quota = |prepaid| UploadBytes {
             limits: limits.clone(),
             session: "s".into(),

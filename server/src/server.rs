@@ -34,7 +34,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     state.files.originals.tidy().await?;
     tokio::spawn(evict_periodically(state.files.originals.clone()));
     let key = SessionKey::load(config.session_secret.as_deref(), &config.data_dir)?;
-    let guards = Guards::new(&config, key);
+    let guards = Guards::new(&config, key, &state.files.registry);
     tokio::spawn(tidy_limits_periodically(guards.limits.clone()));
     let router = router(options.clone(), state, guards);
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
@@ -52,12 +52,13 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     Ok(())
 }
 
-/// Forgets replenished rate-limit keys every minute.
+/// Forgets replenished rate-limit keys every minute (and day-old shared ones).
 async fn tidy_limits_periodically(limits: Arc<Limits>) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         every.tick().await;
         limits.tidy();
+        limits.tidy_shared().await;
     }
 }
 
@@ -126,11 +127,12 @@ pub struct Guards {
 }
 
 impl Guards {
-    /// The guards `config` asks for, with sessions signed by `key`.
-    pub fn new(config: &Config, key: SessionKey) -> Self {
+    /// The guards `config` asks for, with sessions signed by `key`, and the request limits
+    /// shared through `registry` when it is PostgreSQL.
+    pub fn new(config: &Config, key: SessionKey, registry: &parley_files::Registry) -> Self {
         Guards {
             key,
-            limits: Limits::new(config.limits()),
+            limits: Limits::new(config.limits(), registry.postgres().cloned()),
             min_body_rate: config.min_body_rate,
             rate_window: config.header_read_timeout,
             trust_proxy: config.trust_proxy,

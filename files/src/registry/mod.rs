@@ -221,6 +221,14 @@ impl Registry {
         Ok(Registry::Sqlite(sqlite::SqliteRegistry::in_memory()?))
     }
 
+    /// The PostgreSQL backend, when it is the one (what several replicas share).
+    pub fn postgres(&self) -> Option<&postgres::PgRegistry> {
+        match self {
+            Registry::Postgres(pg) => Some(pg),
+            Registry::Sqlite(_) => None,
+        }
+    }
+
     /// Whether the database answers (for readiness checks).
     ///
     /// # Errors
@@ -544,8 +552,41 @@ mod tests {
         let starts = futures::future::join_all((0..4).map(|_| Registry::connect(&url))).await;
         for registry in starts {
             let Registry::Postgres(pg) = registry.unwrap() else { panic!("not PostgreSQL") };
-            assert_eq!(pg.applied_migrations().await.unwrap(), vec![1], "each migration once");
+            assert_eq!(pg.applied_migrations().await.unwrap(), vec![1, 2], "each migration once");
         }
+    }
+
+    #[tokio::test]
+    async fn shared_rate_limits_follow_gcra() {
+        let Some(url) = postgres::testing::fresh_database("rates").await else { return };
+        let Registry::Postgres(pg) = Registry::connect(&url.parse().unwrap()).await.unwrap() else {
+            panic!("not PostgreSQL")
+        };
+        // Three a minute (one cell every 20 s, bursts of three).
+        for _ in 0..3 {
+            assert_eq!(pg.take_cells("chat:s:alice", 20_000, 3, 1).await.unwrap(), None);
+        }
+        let wait = pg.take_cells("chat:s:alice", 20_000, 3, 1).await.unwrap().unwrap();
+        assert!((19_000..=20_000).contains(&wait), "{wait} ms");
+        assert_eq!(pg.take_cells("chat:s:bob", 20_000, 3, 1).await.unwrap(), None, "another key");
+        assert!(
+            pg.take_cells("chat:s:carol", 20_000, 3, 4).await.unwrap().is_some(),
+            "over the burst"
+        );
+        assert_eq!(
+            pg.take_cells("chat:s:carol", 20_000, 3, 3).await.unwrap(),
+            None,
+            "nothing was taken"
+        );
+        // Concurrent takes from many connections: exactly the burst passes.
+        let takes = (0..10).map(|_| pg.take_cells("chat:s:dave", 60_000, 5, 1));
+        let passed = futures::future::join_all(takes)
+            .await
+            .into_iter()
+            .filter(|r| matches!(r, Ok(None)))
+            .count();
+        assert_eq!(passed, 5);
+        assert_eq!(pg.tidy_rate_limits().await.unwrap(), 0, "nothing old yet");
     }
 
     #[test]

@@ -21,7 +21,8 @@ const MIGRATION_LOCK: i64 = 0x7061_726c_6579_6d67; // "parleymg"
 
 /// The schema, one migration per entry, in order. Never edit one that has shipped: add the
 /// next.
-const MIGRATIONS: &[&str] = &["CREATE TABLE files (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE files (
         id BIGSERIAL PRIMARY KEY,
         owner TEXT NOT NULL,
         upstream TEXT NOT NULL,
@@ -46,7 +47,13 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE files (
         stored_at_ms BIGINT NOT NULL,
         charged_to TEXT NOT NULL DEFAULT ''
     );
-    CREATE INDEX originals_by_age ON originals (stored_at_ms);"];
+    CREATE INDEX originals_by_age ON originals (stored_at_ms);",
+    "CREATE TABLE rate_limits (
+        key TEXT PRIMARY KEY,
+        tat_ms BIGINT NOT NULL
+    );
+    CREATE INDEX rate_limits_by_time ON rate_limits (tat_ms);",
+];
 
 /// Connections in the pool, at most.
 const POOL_SIZE: usize = 16;
@@ -173,6 +180,65 @@ impl PgRegistry {
         let rows =
             client.query("SELECT version FROM parley_migrations ORDER BY version", &[]).await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Takes `cells` from the rate limit `key`, shared by every replica: GCRA (the generic
+    /// cell rate algorithm, as governor implements it in one process) with one cell every
+    /// `emission_ms` and bursts of `burst` cells, on the database's clock, the key's row locked
+    /// for the decision. `Ok(None)` when the cells are taken; `Ok(Some(ms))` with the wait when
+    /// not (nothing is taken then); more cells than the burst never pass.
+    ///
+    /// # Errors
+    /// [`RegistryError`] when the database fails (callers fall back to a per-process limit).
+    pub async fn take_cells(
+        &self,
+        key: &str,
+        emission_ms: i64,
+        burst: u32,
+        cells: u32,
+    ) -> Result<Option<i64>, RegistryError> {
+        if cells > burst {
+            return Ok(Some(i64::from(cells) * emission_ms));
+        }
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "INSERT INTO rate_limits (key, tat_ms) VALUES ($1, 0) ON CONFLICT (key) DO NOTHING",
+            &[&key],
+        )
+        .await?;
+        let row = tx
+            .query_one(
+                "SELECT tat_ms, (extract(epoch FROM clock_timestamp()) * 1000)::bigint \
+                 FROM rate_limits WHERE key = $1 FOR UPDATE",
+                &[&key],
+            )
+            .await?;
+        let (tat, now): (i64, i64) = (row.get(0), row.get(1));
+        let new_tat = tat.max(now).saturating_add(i64::from(cells).saturating_mul(emission_ms));
+        let allowed_at = new_tat.saturating_sub(i64::from(burst).saturating_mul(emission_ms));
+        if allowed_at > now {
+            return Ok(Some(allowed_at - now));
+        }
+        tx.execute("UPDATE rate_limits SET tat_ms = $2 WHERE key = $1", &[&key, &new_tat]).await?;
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    /// Forgets rate-limit keys whose cells have all been back for a day (the table stays
+    /// small).
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn tidy_rate_limits(&self) -> Result<u64, RegistryError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .execute(
+                "DELETE FROM rate_limits WHERE tat_ms < \
+                 (extract(epoch FROM clock_timestamp()) * 1000)::bigint - 86400000",
+                &[],
+            )
+            .await?)
     }
 
     pub(super) async fn ping(&self) -> Result<(), RegistryError> {

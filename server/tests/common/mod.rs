@@ -39,9 +39,11 @@ pub async fn site_from(argv: &[&str]) -> Site {
     let config = Config::try_parse_from(&argv).unwrap();
     let upstream = Upstream::connect(&config).await.unwrap();
     let options = LeptosOptions::builder().output_name("parley").build();
-    let key = parley::session::SessionKey::load(None, &data_dir).unwrap();
-    let guards = server::Guards::new(&config, key);
-    let router = server::router(options, server::state(&config, &upstream).await.unwrap(), guards);
+    let key =
+        parley::session::SessionKey::load(config.session_secret.as_deref(), &data_dir).unwrap();
+    let state = server::state(&config, &upstream).await.unwrap();
+    let guards = server::Guards::new(&config, key, &state.files.registry);
+    let router = server::router(options, state, guards);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let limits = config.connection_limits(parley::listen::raise_descriptor_limit());

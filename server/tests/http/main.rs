@@ -299,3 +299,66 @@ async fn with_originals_on_s3_nothing_lands_on_the_local_disk() {
         reqwest::get(format!("{}/readyz", site.url)).await.unwrap().json().await.unwrap();
     assert_eq!(ready["originals"], "ok");
 }
+
+#[tokio::test]
+async fn two_replicas_share_sessions_files_and_rate_limits() {
+    let Some((_admin, _database, url)) = fresh_postgres("replicas").await else { return };
+    let emulator = emulator(std::time::Duration::from_secs(48 * 3600)).await;
+    let secret = "0123456789abcdef0123456789abcdef";
+    let args = ["--database-url", url.as_str(), "--session-secret", secret, "--rate-chat", "4/min"];
+    let (a, b) = (parley(&emulator, &args).await, parley(&emulator, &args).await);
+    // One browser (cookies go by host, not port): its session is valid on both.
+    let browser = browser();
+    let res =
+        upload_as(&a, &browser, upload_form("5", "text/plain", "a.txt", b"hello".to_vec())).await;
+    assert_eq!(res.status(), 200);
+    let file: app::model::UploadedFile = res.json().await.unwrap();
+    let listed: Vec<app::model::UploadRecord> = browser
+        .post(format!("{}/api/list_uploads", b.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|r| r.uri.as_str()).collect::<Vec<_>>(),
+        [file.uri.as_str()],
+        "B knows A's upload"
+    );
+    // Four chats a minute across both replicas, not four each.
+    let body = serde_json::json!({"contents": [{"role": "user", "parts": [
+        {"file_data": {"mime_type": "text/plain", "file_uri": file.uri}}, {"text": "which file?"}
+    ]}]});
+    for site in [&a, &b, &a, &b] {
+        let res = browser.post(format!("{}/api/chat", site.url)).json(&body).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(
+            res.text().await.unwrap().contains("text/plain, 5 bytes"),
+            "the File is usable on both"
+        );
+    }
+    let refused = browser.post(format!("{}/api/chat", a.url)).json(&body).send().await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let wait: u64 =
+        refused.headers()[reqwest::header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    assert!((1..=15).contains(&wait), "{wait}");
+}
+
+#[tokio::test]
+async fn without_the_shared_store_each_replica_still_limits() {
+    let Some((admin, database, url)) = fresh_postgres("fallback").await else { return };
+    let emulator = emulator(std::time::Duration::from_secs(48 * 3600)).await;
+    let secret = "0123456789abcdef0123456789abcdef";
+    let site = parley(
+        &emulator,
+        &["--database-url", &url, "--session-secret", secret, "--rate-chat", "2/min"],
+    )
+    .await;
+    admin.batch_execute(&format!("DROP DATABASE {database} WITH (FORCE)")).await.unwrap();
+    let body = serde_json::json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
+    let chat = || site.client.post(format!("{}/api/chat", site.url)).json(&body).send();
+    assert_eq!(chat().await.unwrap().status(), 200);
+    assert_eq!(chat().await.unwrap().status(), 200);
+    assert_eq!(chat().await.unwrap().status(), 429, "this process's limit took over");
+}
