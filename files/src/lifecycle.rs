@@ -6,7 +6,8 @@
 //! resumable upload → wait for `ACTIVE` → record, or delete the File upstream again if it
 //! cannot be recorded. [`Lifecycle::refresh`] stands a File in for an expired one: the
 //! session's `ACTIVE` File with the same content, or a re-upload of the retained original —
-//! one per content at a time ([`Flights`]): concurrent requests wait for it and use its result.
+//! one per content at a time ([`Flights`] in the process, then an exclusive turn in the
+//! registry across replicas): concurrent requests wait for it and use its result.
 
 use std::{
     collections::HashMap,
@@ -20,6 +21,11 @@ use crate::{
     registry::{FileRow, FileState, Registry},
     time::{is_expired, now_ms},
 };
+
+/// How long a re-upload waits for another replica's re-upload of the same content before it
+/// gives up (with [`crate::RegistryError::LockTimeout`]): longer than an upload and its
+/// `ACTIVE` wait take.
+const FLIGHT_PATIENCE: Duration = Duration::from_secs(10 * 60);
 
 /// Single flight per key: one async lock per key in use, dropped with its last holder.
 #[derive(Debug, Clone, Default)]
@@ -159,9 +165,19 @@ impl Lifecycle {
     /// [`FilesError`] when the registry, the store or the re-upload fails (the conversation is
     /// not changed then: the person can try again).
     pub async fn refresh(&self, row: &FileRow) -> Result<Option<FileRow>, FilesError> {
-        let flight =
-            self.flights.slot(format!("{}\n{}\n{}", row.owner, self.upstream_id, row.sha256));
+        let key = format!("{}\n{}\n{}", row.owner, self.upstream_id, row.sha256);
+        let flight = self.flights.slot(key.clone());
         let _turn = flight.lock().await;
+        // Then across replicas: the second finds the first one's upload among the copies.
+        let shared =
+            self.registry.exclusive(&format!("parley:refresh\n{key}"), FLIGHT_PATIENCE).await?;
+        let outcome = self.refresh_now(row).await;
+        shared.release().await;
+        outcome
+    }
+
+    /// [`Lifecycle::refresh`], its turn taken.
+    async fn refresh_now(&self, row: &FileRow) -> Result<Option<FileRow>, FilesError> {
         let now = SystemTime::now();
         let copies =
             self.registry.active_copies(&row.owner, &self.upstream_id, &row.sha256).await?;
@@ -197,7 +213,15 @@ impl Lifecycle {
     }
 
     /// Uploads `row`'s retained original again ([`Lifecycle::upload`]); `None` without one.
+    /// The original is leased meanwhile, so that no eviction removes it while it is read.
     async fn reupload(&self, row: &FileRow) -> Result<Option<FileRow>, FilesError> {
+        let lease = self.originals.lease(&row.sha256).await?;
+        let outcome = self.reupload_leased(row).await;
+        self.originals.end_lease(lease).await;
+        outcome
+    }
+
+    async fn reupload_leased(&self, row: &FileRow) -> Result<Option<FileRow>, FilesError> {
         let Some((bytes, size_bytes)) = self.originals.open(&row.sha256).await? else {
             tracing::info!(file = %row.name, "expired, and no retained original");
             return Ok(None);

@@ -146,6 +146,15 @@ const SPOOL_PARTS_IN_FLIGHT: usize = 2;
 /// takes under 5 h): [`Originals::tidy`] deletes them, whichever replica wrote them.
 const STAGING_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
+/// How long a lease on an original lasts unless ended sooner ([`Originals::lease`]): longer
+/// than any re-upload takes.
+pub const LEASE_FOR: Duration = Duration::from_secs(2 * 3600);
+
+/// A lease on a retained original (see [`Originals::lease`]).
+#[derive(Debug)]
+#[must_use = "end the lease with Originals::end_lease"]
+pub struct Lease(i64);
+
 /// Distinguishes staging keys within one process.
 static STAGED: AtomicU64 = AtomicU64::new(0);
 
@@ -426,7 +435,7 @@ impl Originals {
                     sha256,
                     "a retained original is missing from the store; forgetting it"
                 );
-                self.registry.remove_original(sha256).await?;
+                self.registry.remove_original(sha256, now_ms()).await?;
                 Ok(None)
             }
             Err(e) => Err(e.into()),
@@ -457,13 +466,35 @@ impl Originals {
         Ok(())
     }
 
-    async fn delete(&self, sha256: &str) -> Result<(), OriginalsError> {
-        match self.store.delete(&Self::content_key(sha256)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
+    /// Forgets the original of `sha256` and deletes its bytes, unless it is leased (being read
+    /// for a re-upload, perhaps by another replica); true when it went.
+    async fn delete(&self, sha256: &str) -> Result<bool, OriginalsError> {
+        if !self.registry.remove_original(sha256, now_ms()).await? {
+            return Ok(false);
         }
-        self.registry.remove_original(sha256).await?;
-        Ok(())
+        match self.store.delete(&Self::content_key(sha256)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(true),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Leases the original of `sha256` while it is read for a re-upload: no eviction (on any
+    /// replica) removes it until [`Originals::end_lease`], or [`LEASE_FOR`] if this process
+    /// dies first.
+    ///
+    /// # Errors
+    /// [`OriginalsError::Registry`].
+    pub async fn lease(&self, sha256: &str) -> Result<Lease, OriginalsError> {
+        let until = now_ms().saturating_add(i64::try_from(LEASE_FOR.as_millis()).unwrap_or(0));
+        Ok(Lease(self.registry.lease_original(sha256, until).await?))
+    }
+
+    /// Ends a lease taken by [`Originals::lease`] (a failure is logged: the lease then ends by
+    /// itself after [`LEASE_FOR`]).
+    pub async fn end_lease(&self, lease: Lease) {
+        if let Err(e) = self.registry.end_lease(lease.0, now_ms()).await {
+            tracing::warn!(error = %e, "a lease on a retained original could not be ended");
+        }
     }
 
     fn stored_before_ms(&self) -> i64 {
@@ -483,12 +514,24 @@ impl Originals {
         } else {
             (i64::MAX, 0)
         };
-        let evict = self.registry.originals_to_evict(before, max).await?;
-        for sha256 in &evict {
-            self.delete(sha256).await?;
-            tracing::info!(%sha256, "retained original evicted");
+        // One replica at a time: the others skip, the holder evicts for all of them.
+        let Some(turn) = self.registry.try_exclusive("parley:evict-originals").await? else {
+            return Ok(0);
+        };
+        let outcome = self.evict_now(before, max).await;
+        turn.release().await;
+        outcome
+    }
+
+    async fn evict_now(&self, before: i64, max: u64) -> Result<usize, OriginalsError> {
+        let mut evicted = 0;
+        for sha256 in self.registry.originals_to_evict(before, max, now_ms()).await? {
+            if self.delete(&sha256).await? {
+                tracing::info!(%sha256, "retained original evicted");
+                evicted += 1;
+            }
         }
-        Ok(evict.len())
+        Ok(evicted)
     }
 
     /// Removes staging leftovers — this process's, and any older than a day (a process that
@@ -604,6 +647,34 @@ mod tests {
             assert!(matches!(originals.spool(failing, 5).await, Err(OriginalsError::Body(_))));
             originals.tidy().await.unwrap();
             assert!(keys(&originals).await.is_empty(), "nothing left in {url:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_original_being_read_is_not_evicted_under_it() {
+        let temp = tempfile::tempdir().unwrap();
+        for url in stores(&temp, "lease") {
+            let policy = RetainPolicy { retain_for: Duration::from_secs(3600), max_bytes: 10 };
+            let originals = Originals::at(&url, Registry::in_memory().unwrap(), policy).unwrap();
+            let a = originals.spool(body(&[b"hello"]), 5).await.unwrap();
+            let sha_a = a.sha256.clone();
+            assert!(originals.keep(a, &here()).await.unwrap());
+            // A re-upload starts reading it; meanwhile the budget is passed.
+            let lease = originals.lease(&sha_a).await.unwrap();
+            let (reading, _) = originals.open(&sha_a).await.unwrap().unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let b = originals.spool(body(&[b"world!"]), 6).await.unwrap();
+            let sha_b = b.sha256.clone();
+            assert!(!originals.keep(b, &here()).await.unwrap(), "the newer one had to go");
+            assert_eq!(read(&reading, 0..5).await, b"hello", "still readable in {url:?}");
+            assert!(originals.release(&sha_a).await.is_ok());
+            assert!(originals.is_retained(&sha_a).await.unwrap(), "a release waits for the lease");
+            // Once the re-upload is done, the policy applies again.
+            originals.end_lease(lease).await;
+            assert_eq!(originals.evict().await.unwrap(), 0, "within the budget now");
+            originals.release(&sha_a).await.unwrap();
+            assert!(read_all(&originals, &sha_a).await.is_none());
+            assert!(read_all(&originals, &sha_b).await.is_none());
         }
     }
 

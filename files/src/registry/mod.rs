@@ -38,6 +38,37 @@ pub enum RegistryError {
     /// The database URL is not one Parley can use.
     #[error("the database URL is not usable: {0}")]
     Url(String),
+    /// Another replica held a lock for longer than this process would wait.
+    #[error("another replica held the lock for over {0:?}")]
+    LockTimeout(std::time::Duration),
+}
+
+/// Work only one holder at a time may do, across every replica sharing the registry: an
+/// advisory lock on PostgreSQL; on SQLite (one process) nothing to hold — the callers' own
+/// in-process locks suffice. Held until [`Exclusive::release`] (or dropped).
+#[derive(Debug)]
+pub enum Exclusive {
+    /// SQLite: this process is the only one.
+    Local,
+    /// PostgreSQL: an advisory lock.
+    Postgres(postgres::AdvisoryLock),
+}
+
+impl Exclusive {
+    /// Lets the next holder in.
+    pub async fn release(self) {
+        if let Exclusive::Postgres(lock) = self {
+            lock.release().await;
+        }
+    }
+}
+
+/// The advisory-lock key of `name`: the first 8 bytes of its SHA-256 (any two names that
+/// collide only wait for each other).
+fn lock_key(name: &str) -> i64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(name.as_bytes());
+    i64::from_be_bytes(digest[..8].try_into().unwrap_or([0; 8]))
 }
 
 /// One uploaded File as the registry keeps it.
@@ -351,12 +382,74 @@ impl Registry {
         dispatch!(self.add_original(sha256, original))
     }
 
-    /// Forgets a retained original.
+    /// Forgets a retained original unless it is leased ([`Registry::lease_original`]) past
+    /// `now_ms`; true when it was forgotten.
     ///
     /// # Errors
     /// [`RegistryError`].
-    pub async fn remove_original(&self, sha256: &str) -> Result<(), RegistryError> {
-        dispatch!(self.remove_original(sha256))
+    pub async fn remove_original(&self, sha256: &str, now_ms: i64) -> Result<bool, RegistryError> {
+        dispatch!(self.remove_original(sha256, now_ms))
+    }
+
+    /// Leases the original `sha256` until `until_ms` (ms since the epoch): while it is being
+    /// read for a re-upload, no eviction on any replica removes it. Returns the lease's id for
+    /// [`Registry::end_lease`].
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn lease_original(&self, sha256: &str, until_ms: i64) -> Result<i64, RegistryError> {
+        dispatch!(self.lease_original(sha256, until_ms))
+    }
+
+    /// Ends the lease `id` (and forgets leases that ended before `now_ms`).
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn end_lease(&self, id: i64, now_ms: i64) -> Result<(), RegistryError> {
+        dispatch!(self.end_lease(id, now_ms))
+    }
+
+    /// The SHA-256 of every original leased past `now_ms`.
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn leased_originals(
+        &self,
+        now_ms: i64,
+    ) -> Result<std::collections::HashSet<String>, RegistryError> {
+        dispatch!(self.leased_originals(now_ms))
+    }
+
+    /// Takes the exclusive turn `name` if nobody holds it (on PostgreSQL, across replicas);
+    /// `None` when another holder has it (the caller skips the work).
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn try_exclusive(&self, name: &str) -> Result<Option<Exclusive>, RegistryError> {
+        match self {
+            Registry::Sqlite(_) => Ok(Some(Exclusive::Local)),
+            Registry::Postgres(pg) => {
+                Ok(pg.try_advisory_lock(lock_key(name)).await?.map(Exclusive::Postgres))
+            }
+        }
+    }
+
+    /// Waits for the exclusive turn `name` (on PostgreSQL, across replicas) for at most
+    /// `patience`.
+    ///
+    /// # Errors
+    /// [`RegistryError::LockTimeout`] after `patience`; [`RegistryError`].
+    pub async fn exclusive(
+        &self,
+        name: &str,
+        patience: std::time::Duration,
+    ) -> Result<Exclusive, RegistryError> {
+        match self {
+            Registry::Sqlite(_) => Ok(Exclusive::Local),
+            Registry::Postgres(pg) => {
+                Ok(Exclusive::Postgres(pg.advisory_lock(lock_key(name), patience).await?))
+            }
+        }
     }
 
     /// Every retained original, oldest first (by stored time, then SHA-256).
@@ -369,7 +462,7 @@ impl Registry {
 
     /// The originals to evict: those stored before `stored_before_ms`, then — while the rest
     /// pass `max_bytes` — the oldest original of whoever holds the most bytes (see
-    /// [`evict_by_share`]).
+    /// [`evict_by_share`]); none leased past `now_ms`.
     ///
     /// # Errors
     /// [`RegistryError`].
@@ -377,11 +470,15 @@ impl Registry {
         &self,
         stored_before_ms: i64,
         max_bytes: u64,
+        now_ms: i64,
     ) -> Result<Vec<String>, RegistryError> {
         let all = self.all_originals().await?;
-        tokio::task::spawn_blocking(move || evict_by_share(all, stored_before_ms, max_bytes))
-            .await
-            .map_err(|e| RegistryError::Task(e.to_string()))
+        let leased = self.leased_originals(now_ms).await?;
+        tokio::task::spawn_blocking(move || {
+            evict_by_share(all, stored_before_ms, max_bytes, &leased)
+        })
+        .await
+        .map_err(|e| RegistryError::Task(e.to_string()))
     }
 
     /// Every record (of every owner), in recording order: for copying one registry into
@@ -392,17 +489,53 @@ impl Registry {
     pub async fn all_files(&self) -> Result<Vec<FileRow>, RegistryError> {
         dispatch!(self.all_files())
     }
+
+    /// Copies every record and every retained original's entry into `target` (records by
+    /// owner and URI, originals by SHA-256: what `target` already has is updated, so a second
+    /// run changes nothing). Leases and rate limits are not copied: they are momentary.
+    ///
+    /// # Errors
+    /// [`RegistryError`]; what was written before stays.
+    pub async fn copy_into(&self, target: &Registry) -> Result<Copied, RegistryError> {
+        let files = self.all_files().await?;
+        let originals = self.all_originals().await?;
+        let copied = Copied { files: files.len(), originals: originals.len() };
+        for file in files {
+            target.record(file).await?;
+        }
+        for (sha256, original) in originals {
+            target.add_original(&sha256, original).await?;
+        }
+        Ok(copied)
+    }
+}
+
+/// What [`Registry::copy_into`] copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Copied {
+    /// File records.
+    pub files: usize,
+    /// Retained originals' entries.
+    pub originals: usize,
+}
+
+impl std::fmt::Display for Copied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "copied {} file records and {} retained originals", self.files, self.originals)
+    }
 }
 
 /// Which of `originals` (oldest first) to evict: every one stored before `stored_before_ms`;
 /// then, while the rest pass `max_bytes`, the oldest of the heaviest holder's — the holder
 /// ([`Original::charged_to`]) whose originals add up to the most bytes, the one with the older
 /// original among equals. So a visitor who fills the budget (with many cookies: holders are
-/// addresses) evicts their own copies, not other people's. `O(n log n)`.
+/// addresses) evicts their own copies, not other people's. Originals in `leased` (being read)
+/// are never chosen, but count towards the total. `O(n log n)`.
 pub fn evict_by_share(
     originals: Vec<(String, Original)>,
     stored_before_ms: i64,
     max_bytes: u64,
+    leased: &std::collections::HashSet<String>,
 ) -> Vec<String> {
     use std::{
         cmp::Reverse,
@@ -414,6 +547,10 @@ pub fn evict_by_share(
     let mut holders: HashMap<String, Holding> = HashMap::new();
     let mut total = 0u64;
     for (sha256, original) in originals {
+        if leased.contains(&sha256) {
+            total += original.size_bytes;
+            continue;
+        }
         if original.stored_at_ms < stored_before_ms {
             evict.push(sha256);
             continue;
@@ -515,16 +652,27 @@ mod tests {
             let original = Original { size_bytes: size, stored_at_ms: at, charged_to: "x".into() };
             registry.add_original(sha, original).await.unwrap();
         }
-        assert!(registry.originals_to_evict(0, 120).await.unwrap().is_empty());
-        assert_eq!(registry.originals_to_evict(0, 100).await.unwrap(), vec!["a"], "over budget");
-        assert_eq!(registry.originals_to_evict(3, 1000).await.unwrap(), vec!["a", "b"], "too old");
-        assert_eq!(registry.originals_to_evict(0, 0).await.unwrap(), vec!["a", "b", "c"]);
+        assert!(registry.originals_to_evict(0, 120, 0).await.unwrap().is_empty());
+        assert_eq!(registry.originals_to_evict(0, 100, 0).await.unwrap(), vec!["a"], "over budget");
+        assert_eq!(
+            registry.originals_to_evict(3, 1000, 0).await.unwrap(),
+            vec!["a", "b"],
+            "too old"
+        );
+        assert_eq!(registry.originals_to_evict(0, 0, 0).await.unwrap(), vec!["a", "b", "c"]);
+        // A leased original (being read for a re-upload) is neither chosen nor removed.
+        let lease = registry.lease_original("a", 100).await.unwrap();
+        assert_eq!(registry.originals_to_evict(0, 0, 50).await.unwrap(), vec!["b", "c"]);
+        assert!(!registry.remove_original("a", 50).await.unwrap(), "leased");
+        assert_eq!(registry.originals_to_evict(0, 0, 100).await.unwrap(), vec!["a", "b", "c"]);
+        registry.end_lease(lease, 50).await.unwrap();
+        assert!(registry.leased_originals(0).await.unwrap().is_empty());
         // Stored again: a new time, still charged to the first holder.
         let again = Original { size_bytes: 40, stored_at_ms: 9, charged_to: "y".into() };
         registry.add_original("a", again).await.unwrap();
         let a = registry.original("a").await.unwrap().unwrap();
         assert_eq!((a.stored_at_ms, a.charged_to.as_str()), (9, "x"));
-        registry.remove_original("a").await.unwrap();
+        assert!(registry.remove_original("a", 50).await.unwrap());
         assert!(registry.original("a").await.unwrap().is_none());
         assert_eq!(registry.original("b").await.unwrap().unwrap().size_bytes, 40);
         let among = registry.originals_among(vec!["a".into(), "c".into()]).await.unwrap();
@@ -546,14 +694,64 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_single_servers_registry_copies_into_postgres() {
+        let Some(url) = postgres::testing::fresh_database("copy").await else { return };
+        let lite = Registry::in_memory().unwrap();
+        lite.record(file("alice", "u1")).await.unwrap();
+        let replaced =
+            FileRow { state: FileState::Replaced, recorded_at_ms: 2, ..file("bob", "u2") };
+        lite.record(replaced.clone()).await.unwrap();
+        let original = Original { size_bytes: 5, stored_at_ms: 7, charged_to: "x".into() };
+        lite.add_original(&"00".repeat(32), original.clone()).await.unwrap();
+        let pg = Registry::connect(&url.parse().unwrap()).await.unwrap();
+        for _ in 0..2 {
+            let copied = lite.copy_into(&pg).await.unwrap();
+            assert_eq!(copied, Copied { files: 2, originals: 1 });
+            assert_eq!(pg.all_files().await.unwrap(), vec![file("alice", "u1"), replaced.clone()]);
+            assert_eq!(
+                pg.all_originals().await.unwrap(),
+                vec![("00".repeat(32), original.clone())]
+            );
+        }
+        let said = Copied { files: 2, originals: 1 }.to_string();
+        assert_eq!(said, "copied 2 file records and 1 retained originals");
+    }
+
+    #[tokio::test]
     async fn replicas_starting_together_migrate_once() {
         let Some(url) = postgres::testing::fresh_database("migrate").await else { return };
         let url: DatabaseUrl = url.parse().unwrap();
         let starts = futures::future::join_all((0..4).map(|_| Registry::connect(&url))).await;
         for registry in starts {
             let Registry::Postgres(pg) = registry.unwrap() else { panic!("not PostgreSQL") };
-            assert_eq!(pg.applied_migrations().await.unwrap(), vec![1, 2], "each migration once");
+            assert_eq!(
+                pg.applied_migrations().await.unwrap(),
+                vec![1, 2, 3],
+                "each migration once"
+            );
         }
+    }
+
+    #[tokio::test]
+    async fn an_exclusive_turn_is_one_replicas_at_a_time() {
+        let Some(url) = postgres::testing::fresh_database("exclusive").await else { return };
+        let url: DatabaseUrl = url.parse().unwrap();
+        let (a, b) =
+            (Registry::connect(&url).await.unwrap(), Registry::connect(&url).await.unwrap());
+        let held = a.try_exclusive("evict").await.unwrap().expect("free");
+        assert!(b.try_exclusive("evict").await.unwrap().is_none(), "A holds it");
+        assert!(b.try_exclusive("other").await.unwrap().is_some(), "another name is free");
+        let patience = std::time::Duration::from_millis(300);
+        assert!(matches!(b.exclusive("evict", patience).await, Err(RegistryError::LockTimeout(_))));
+        held.release().await;
+        let turn = b.exclusive("evict", patience).await.expect("released");
+        // Dropped without release (a cancelled request): the lock goes with its connection.
+        drop(turn);
+        let again = a.exclusive("evict", std::time::Duration::from_secs(10)).await;
+        assert!(again.is_ok(), "{again:?}");
+        // SQLite has one process: always its turn.
+        let lite = Registry::in_memory().unwrap();
+        assert!(lite.try_exclusive("evict").await.unwrap().is_some());
     }
 
     #[tokio::test]
@@ -613,21 +811,28 @@ mod tests {
         // One visitor's original, then six of a flood from another address: a 5-unit budget.
         let mut all = vec![("victim".to_string(), original(1, 1, "v"))];
         all.extend((0..6).map(|i| (format!("flood{i}"), original(2 + i, 1, "f"))));
+        let none = std::collections::HashSet::new();
         assert_eq!(
-            evict_by_share(all.clone(), 0, 5),
+            evict_by_share(all.clone(), 0, 5, &none),
             vec!["flood0", "flood1"],
             "the flood evicts its own"
         );
         assert_eq!(
-            evict_by_share(all.clone(), 3, 5),
+            evict_by_share(all.clone(), 3, 5, &none),
             vec!["victim", "flood0"],
             "age still comes first"
+        );
+        let leased = std::collections::HashSet::from(["flood0".to_string()]);
+        assert_eq!(
+            evict_by_share(all.clone(), 0, 5, &leased),
+            vec!["flood1", "flood2"],
+            "a leased original stays, and still counts"
         );
         // Equal shares: the older goes first.
         let even =
             vec![("a".to_string(), original(1, 2, "p")), ("b".to_string(), original(2, 2, "q"))];
-        assert_eq!(evict_by_share(even, 0, 3), vec!["a"]);
-        assert!(evict_by_share(all, 0, 100).is_empty());
+        assert_eq!(evict_by_share(even, 0, 3, &none), vec!["a"]);
+        assert!(evict_by_share(all, 0, 100, &none).is_empty());
     }
 
     #[test]

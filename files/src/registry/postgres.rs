@@ -53,7 +53,49 @@ const MIGRATIONS: &[&str] = &[
         tat_ms BIGINT NOT NULL
     );
     CREATE INDEX rate_limits_by_time ON rate_limits (tat_ms);",
+    "CREATE TABLE original_leases (
+        id BIGSERIAL PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        until_ms BIGINT NOT NULL
+    );
+    CREATE INDEX original_leases_by_sha256 ON original_leases (sha256, until_ms);",
 ];
+
+/// A PostgreSQL advisory lock (session-scoped) this process holds on a pooled connection of its
+/// own; other replicas asking for the same key wait or pass. [`AdvisoryLock::release`] unlocks
+/// it and gives the connection back; dropped unreleased (a cancelled request), the connection
+/// is closed instead, which releases the lock on the server.
+pub struct AdvisoryLock {
+    client: Option<deadpool_postgres::Object>,
+    key: i64,
+}
+
+impl std::fmt::Debug for AdvisoryLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AdvisoryLock({:#x})", self.key)
+    }
+}
+
+impl AdvisoryLock {
+    /// Unlocks, giving the connection back to the pool (or closing it if the unlock fails).
+    pub async fn release(mut self) {
+        if let Some(client) = self.client.take() {
+            match client.query_one("SELECT pg_advisory_unlock($1)", &[&self.key]).await {
+                Ok(row) if row.try_get::<_, bool>(0).unwrap_or(false) => drop(client),
+                _ => drop(deadpool_postgres::Object::take(client)),
+            }
+        }
+    }
+}
+
+impl Drop for AdvisoryLock {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            // Closing the connection releases every lock its session held.
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
+}
 
 /// Connections in the pool, at most.
 const POOL_SIZE: usize = 16;
@@ -400,10 +442,91 @@ impl PgRegistry {
         Ok(())
     }
 
-    pub(super) async fn remove_original(&self, sha256: &str) -> Result<(), RegistryError> {
+    pub(super) async fn remove_original(
+        &self,
+        sha256: &str,
+        now_ms: i64,
+    ) -> Result<bool, RegistryError> {
         let client = self.pool.get().await?;
-        client.execute("DELETE FROM originals WHERE sha256 = $1", &[&sha256]).await?;
+        let removed = client
+            .execute(
+                "DELETE FROM originals WHERE sha256 = $1 AND NOT EXISTS \
+                 (SELECT 1 FROM original_leases WHERE sha256 = $1 AND until_ms > $2)",
+                &[&sha256, &now_ms],
+            )
+            .await?;
+        Ok(removed > 0)
+    }
+
+    pub(super) async fn lease_original(
+        &self,
+        sha256: &str,
+        until_ms: i64,
+    ) -> Result<i64, RegistryError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "INSERT INTO original_leases (sha256, until_ms) VALUES ($1, $2) RETURNING id",
+                &[&sha256, &until_ms],
+            )
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    pub(super) async fn end_lease(&self, id: i64, now_ms: i64) -> Result<(), RegistryError> {
+        let client = self.pool.get().await?;
+        client
+            .execute("DELETE FROM original_leases WHERE id = $1 OR until_ms <= $2", &[&id, &now_ms])
+            .await?;
         Ok(())
+    }
+
+    pub(super) async fn leased_originals(
+        &self,
+        now_ms: i64,
+    ) -> Result<std::collections::HashSet<String>, RegistryError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query("SELECT DISTINCT sha256 FROM original_leases WHERE until_ms > $1", &[&now_ms])
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// Takes the advisory lock `key` for this process if no other session holds it (on a
+    /// connection of its own, kept until the lock is released); `None` when another does.
+    ///
+    /// # Errors
+    /// [`RegistryError`] when the database fails.
+    pub async fn try_advisory_lock(&self, key: i64) -> Result<Option<AdvisoryLock>, RegistryError> {
+        let client = self.pool.get().await?;
+        let got: bool =
+            client.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).await?.try_get(0)?;
+        Ok(got.then(|| AdvisoryLock { client: Some(client), key }))
+    }
+
+    /// Waits for the advisory lock `key` — trying again every 50 ms, backing off to 1 s, so that
+    /// no connection is held while waiting — for at most `patience`.
+    ///
+    /// # Errors
+    /// [`RegistryError::LockTimeout`] after `patience`; [`RegistryError`] when the database
+    /// fails.
+    pub async fn advisory_lock(
+        &self,
+        key: i64,
+        patience: std::time::Duration,
+    ) -> Result<AdvisoryLock, RegistryError> {
+        let deadline = tokio::time::Instant::now() + patience;
+        let mut pause = std::time::Duration::from_millis(50);
+        loop {
+            if let Some(lock) = self.try_advisory_lock(key).await? {
+                return Ok(lock);
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                return Err(RegistryError::LockTimeout(patience));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_secs(1));
+        }
     }
 
     pub(super) async fn all_originals(&self) -> Result<Vec<(String, Original)>, RegistryError> {

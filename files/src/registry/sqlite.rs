@@ -56,6 +56,14 @@ fn migrations() -> Migrations<'static> {
             CREATE INDEX files_by_sha256 ON files (sha256);",
         ),
         M::up("ALTER TABLE originals ADD COLUMN charged_to TEXT NOT NULL DEFAULT '';"),
+        M::up(
+            "CREATE TABLE original_leases (
+                id INTEGER PRIMARY KEY,
+                sha256 TEXT NOT NULL,
+                until_ms INTEGER NOT NULL
+            );
+            CREATE INDEX original_leases_by_sha256 ON original_leases (sha256, until_ms);",
+        ),
     ])
 }
 
@@ -350,14 +358,69 @@ impl SqliteRegistry {
         .await
     }
 
-    /// Forgets a retained original.
+    /// Forgets a retained original unless a lease on it lasts past `now_ms`; true when it was
+    /// forgotten.
     ///
     /// # Errors
     /// [`RegistryError`].
-    pub async fn remove_original(&self, sha256: &str) -> Result<(), RegistryError> {
+    pub async fn remove_original(&self, sha256: &str, now_ms: i64) -> Result<bool, RegistryError> {
         let sha256 = sha256.to_string();
         self.with(move |c| {
-            c.execute("DELETE FROM originals WHERE sha256 = ?1", params![sha256]).map(drop)
+            c.execute(
+                "DELETE FROM originals WHERE sha256 = ?1 AND NOT EXISTS \
+                 (SELECT 1 FROM original_leases WHERE sha256 = ?1 AND until_ms > ?2)",
+                params![sha256, now_ms],
+            )
+            .map(|n| n > 0)
+        })
+        .await
+    }
+
+    /// Leases the original `sha256` until `until_ms` (it is being read); the lease's id.
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn lease_original(&self, sha256: &str, until_ms: i64) -> Result<i64, RegistryError> {
+        let sha256 = sha256.to_string();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO original_leases (sha256, until_ms) VALUES (?1, ?2)",
+                params![sha256, until_ms],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+        .await
+    }
+
+    /// Ends the lease `id`, and forgets every lease that ended before `now_ms`.
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn end_lease(&self, id: i64, now_ms: i64) -> Result<(), RegistryError> {
+        self.with(move |c| {
+            c.execute(
+                "DELETE FROM original_leases WHERE id = ?1 OR until_ms <= ?2",
+                params![id, now_ms],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    /// The originals leased past `now_ms`.
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn leased_originals(
+        &self,
+        now_ms: i64,
+    ) -> Result<std::collections::HashSet<String>, RegistryError> {
+        self.with(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT DISTINCT sha256 FROM original_leases WHERE until_ms > ?1",
+            )?;
+            let found = stmt.query_map(params![now_ms], |r| r.get(0))?.collect();
+            found
         })
         .await
     }
