@@ -4,7 +4,11 @@
 //!
 //! ```text
 //! cargo bench -p app --features ssr --bench precheck
+//! PARLEY_BENCH_DATABASE_URL=postgres://… cargo bench -p app --features ssr --bench precheck
 //! ```
+//!
+//! With `PARLEY_BENCH_DATABASE_URL` (an empty PostgreSQL database), the 50-File check is
+//! measured on that registry too, after the SQLite one.
 
 use std::time::{Duration, Instant};
 
@@ -20,8 +24,17 @@ const ROUNDS: usize = 500;
 fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let temp = tempfile::tempdir().unwrap();
-    let dir = temp.path();
-    let registry = Registry::open(dir).unwrap();
+    let state = state_on(temp.path(), Registry::open(temp.path()).unwrap());
+    live_files(&runtime, &state, "SQLite");
+    hostile(&runtime, &state);
+    if let Ok(url) = std::env::var("PARLEY_BENCH_DATABASE_URL") {
+        let registry = runtime.block_on(Registry::connect(&url.parse().unwrap())).unwrap();
+        live_files(&runtime, &state_on(temp.path(), registry), "PostgreSQL");
+    }
+}
+
+/// The server functions' context on `registry` (Gemini is never called: no File expires).
+fn state_on(dir: &std::path::Path, registry: Registry) -> ServerState {
     let originals = Originals::local(
         dir,
         registry.clone(),
@@ -34,14 +47,14 @@ fn main() {
             .unwrap();
     let files = Lifecycle {
         gemini,
-        registry: registry.clone(),
+        registry,
         originals,
         upstream_id: "upstream".into(),
         expiry_margin: Duration::from_secs(600),
         poll: gemini::PollPolicy::default(),
         flights: Default::default(),
     };
-    let state = ServerState {
+    ServerState {
         files,
         model: "gemini-2.5-flash".into(),
         upstream: app::model::UpstreamKind::Offline,
@@ -49,7 +62,12 @@ fn main() {
         upstream_slots: UpstreamSlots::new(SlotCaps { total: 64, per_session: 8, per_address: 16 }),
         upstream_wait: std::time::Duration::from_secs(30),
         file_states: Default::default(),
-    };
+    }
+}
+
+/// The check for a conversation with [`FILES`] live Files, among 20 other sessions' uploads.
+fn live_files(runtime: &tokio::runtime::Runtime, state: &ServerState, backend: &str) {
+    let registry = &state.files.registry;
     let uris: Vec<String> = (0..FILES)
         .map(|i| format!("https://generativelanguage.googleapis.com/v1beta/files/f{i:011}"))
         .collect();
@@ -78,7 +96,7 @@ fn main() {
             runtime.block_on(async {
                 let mut request = request.clone();
                 let started = Instant::now();
-                let treated = app::server::precheck(&state, &session, &mut request).await.unwrap();
+                let treated = app::server::precheck(state, &session, &mut request).await.unwrap();
                 let elapsed = started.elapsed();
                 assert!(treated.expired.is_empty() && treated.replaced.is_empty());
                 elapsed
@@ -88,11 +106,17 @@ fn main() {
     times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
-        "pre-request check, {FILES} live files, {ROUNDS} rounds: median {:.3} ms, p90 {:.3} ms, max {:.3} ms",
+        "pre-request check on {backend}, {FILES} live files, {ROUNDS} rounds: median {:.3} ms, p90 {:.3} ms, max {:.3} ms",
         ms(times[ROUNDS / 2]),
         ms(times[ROUNDS * 9 / 10]),
         ms(times[ROUNDS - 1])
     );
+}
+
+/// Hostile requests: how long the check takes to refuse or pass them.
+fn hostile(runtime: &tokio::runtime::Runtime, state: &ServerState) {
+    let session = Session("session-7".into());
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     // A hostile request: 40,000 parts naming 500 made-up Files (the most one request may
     // name), each 80 times; and 40,000 distinct ones (refused).
     for distinct in [app::server::chat::MAX_FILES_PER_REQUEST, 40_000] {
@@ -116,7 +140,7 @@ fn main() {
                 runtime.block_on(async {
                     let mut request = request.clone();
                     let started = Instant::now();
-                    let outcome = app::server::precheck(&state, &session, &mut request).await;
+                    let outcome = app::server::precheck(state, &session, &mut request).await;
                     let elapsed = started.elapsed();
                     assert_eq!(
                         outcome.is_ok(),

@@ -6,7 +6,13 @@
 //!
 //! ```text
 //! cargo bench -p parley --bench load
+//! PARLEY_BENCH_DATABASE_URL=postgres://… cargo bench -p parley --bench load
 //! ```
+//!
+//! With `PARLEY_BENCH_DATABASE_URL` (a PostgreSQL database, e.g. from `scripts/postgres.sh
+//! start`), it also compares chat throughput and p99 for one and two replicas on that shared
+//! registry, the shared rate limit on (one GCRA row update per chat), the clients alternating
+//! between the replicas.
 
 use std::{
     process::{Child, Command, Stdio},
@@ -49,7 +55,7 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 
 const KEY: &str = "load-test-key";
 
-fn start(gemini: &str) -> Server {
+fn start(gemini: &str, extra: &[&str]) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let data_dir = tempfile::tempdir().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_parley"))
@@ -75,6 +81,7 @@ fn start(gemini: &str) -> Server {
         .args(["--upstream-per-address", "1024", "--max-connections-per-address", "0"])
         .arg("--data-dir")
         .arg(data_dir.path())
+        .args(extra)
         .env("PARLEY_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
@@ -122,13 +129,16 @@ fn report(what: &str, n: usize, mut round: Round) {
     );
 }
 
-async fn run_round<F, Fut>(server: &Server, n: usize, one: F) -> Round
+async fn run_round<F, Fut>(servers: &[&Server], n: usize, one: F) -> Round
 where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = bool> + Send + 'static,
 {
     let (stop, peak) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
-    let sampler = sample_peak(server.child.id(), stop.clone(), peak.clone());
+    let samplers: Vec<_> = servers
+        .iter()
+        .map(|server| sample_peak(server.child.id(), stop.clone(), peak.clone()))
+        .collect();
     let started = Instant::now();
     let tasks: Vec<_> = (0..n)
         .map(|i| {
@@ -149,7 +159,9 @@ where
     }
     round.wall = started.elapsed();
     stop.store(true, Ordering::Relaxed);
-    sampler.join().unwrap();
+    for sampler in samplers {
+        sampler.join().unwrap();
+    }
     round.peak_rss_kib = peak.load(Ordering::Relaxed);
     round
 }
@@ -166,36 +178,20 @@ async fn main() {
         ..Default::default()
     };
     let emulator = gemini_emulator::testing::spawn_local(config).await;
-    let server = start(&emulator.base_url());
-    let ready = Instant::now();
-    while reqwest::get(&server.url).await.is_err() {
-        assert!(ready.elapsed() < Duration::from_secs(30), "parley did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let server = start(&emulator.base_url(), &[]);
+    wait_up(&server).await;
     println!(
         "parley (release) against an emulator in another process; idle RSS {:.1} MiB",
         status_kib(server.child.id(), "VmRSS:") as f64 / 1024.0
     );
 
     for n in CHAT_ROUNDS {
-        let url = format!("{}/api/chat", server.url);
-        let round = run_round(&server, n, |i| {
-            let url = url.clone();
-            async move {
-                let body = serde_json::json!({"contents": [{"role": "user", "parts": [{"text": format!("load {i}: tell me something")}]}]});
-                match browser().post(&url).json(&body).send().await {
-                    Ok(res) if res.status().is_success() => res.text().await.is_ok_and(|t| t.contains(r#""type":"done""#)),
-                    _ => false,
-                }
-            }
-        })
-        .await;
-        report("streaming chats", n, round);
+        report("streaming chats", n, chats(&[&server], n).await);
     }
 
     for m in UPLOAD_ROUNDS {
         let url = format!("{}/api/upload_file", server.url);
-        let round = run_round(&server, m, |i| {
+        let round = run_round(&[&server], m, |i| {
             let url = url.clone();
             async move {
                 // Distinct bytes per upload: no dedup.
@@ -216,4 +212,59 @@ async fn main() {
         "server peak RSS over the whole run (VmHWM) {:.1} MiB",
         status_kib(server.child.id(), "VmHWM:") as f64 / 1024.0
     );
+    drop(server);
+    if let Ok(database) = std::env::var("PARLEY_BENCH_DATABASE_URL") {
+        replicas(&emulator.base_url(), &database).await;
+    }
+}
+
+/// Chat throughput and latency for one and two replicas sharing the registry at `database`.
+async fn replicas(gemini: &str, database: &str) {
+    let shared = [
+        "--database-url",
+        database,
+        "--session-secret",
+        "load-benchmark-session-secret-0123456789",
+        "--rate-chat",
+        "1000000/min",
+    ];
+    println!("on a shared PostgreSQL registry, the shared chat rate limit on:");
+    for count in [1, 2] {
+        let servers: Vec<Server> = (0..count).map(|_| start(gemini, &shared)).collect();
+        for server in &servers {
+            wait_up(server).await;
+        }
+        let refs: Vec<&Server> = servers.iter().collect();
+        for n in [200, 1000] {
+            let round = chats(&refs, n).await;
+            let throughput = n as f64 / round.wall.as_secs_f64();
+            println!("{count} replica(s), {throughput:>6.0} chats/s:");
+            report("streaming chats", n, round);
+        }
+    }
+}
+
+/// `n` concurrent streaming chats, each from its own browser, alternating between `servers`.
+async fn chats(servers: &[&Server], n: usize) -> Round {
+    let urls: Vec<String> = servers.iter().map(|s| format!("{}/api/chat", s.url)).collect();
+    run_round(servers, n, |i| {
+        let url = urls[i % urls.len()].clone();
+        async move {
+            let body = serde_json::json!({"contents": [{"role": "user", "parts": [{"text": format!("load {i}: tell me something")}]}]});
+            match browser().post(&url).json(&body).send().await {
+                Ok(res) if res.status().is_success() => res.text().await.is_ok_and(|t| t.contains(r#""type":"done""#)),
+                _ => false,
+            }
+        }
+    })
+    .await
+}
+
+/// Waits (up to 30 s) until `server` answers.
+async fn wait_up(server: &Server) {
+    let ready = Instant::now();
+    while reqwest::get(&server.url).await.is_err() {
+        assert!(ready.elapsed() < Duration::from_secs(30), "parley did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

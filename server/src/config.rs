@@ -205,6 +205,36 @@ pub struct Config {
     /// what people sent.
     #[arg(long, env = "PARLEY_EMULATOR_CONTROL", default_value_t = false)]
     pub emulator_control: bool,
+
+    /// A maintenance command instead of serving the site.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// `parley`'s maintenance commands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// The file registry.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+}
+
+/// `parley registry …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum RegistryCommand {
+    /// Copies every File record and every retained original's entry of one registry into
+    /// another — a single server's SQLite into the PostgreSQL its replicas will share — and
+    /// says how many. Running it again changes nothing more. The originals' bytes are not
+    /// copied: their keys (`sha256/ab/<sha256>`) are the same in every store, so any sync tool
+    /// moves them (`aws s3 sync data/originals s3://bucket/prefix`).
+    Copy {
+        /// The registry to read: `sqlite://PATH` or `postgres://…`.
+        #[arg(long)]
+        from: String,
+        /// The registry to write (created and migrated if needed).
+        #[arg(long)]
+        to: String,
+    },
 }
 
 /// Bytes per second: a byte count, optionally followed by `/s` (`1KiB`, `1KiB/s`).

@@ -119,31 +119,36 @@ impl Pair {
         check(&self.session, session, cells).and_then(|()| check(&self.address, address, cells))
     }
 
-    /// Takes one request from the quotas: the ones all replicas share when there is a shared
-    /// store, else (or when it fails, logged) this process's.
-    async fn check_request(
+    /// Takes `cells` (requests, or MiB of uploads) from the quotas: the ones all replicas
+    /// share when there is a shared store, else (or when it fails, logged) this process's.
+    async fn take(
         &self,
         shared: Option<&PgRegistry>,
         session: &str,
         address: &str,
+        cells: u32,
     ) -> Result<(), AppError> {
+        if cells == 0 {
+            return Ok(());
+        }
         if let (Some(pg), Some(rate)) = (shared, self.rate) {
-            match self.check_shared(pg, rate, session, address).await {
+            match self.take_shared(pg, rate, session, address, cells).await {
                 Ok(verdict) => return verdict,
                 Err(e) => tracing::warn!(error = %e, limit = self.name,
                     "the shared rate limit is unavailable: this process's limit applies"),
             }
         }
-        self.check(session, address, 1)
+        self.check(session, address, cells)
     }
 
-    /// One request from the shared quotas (GCRA in PostgreSQL, the database's clock).
-    async fn check_shared(
+    /// `cells` from the shared quotas (GCRA in PostgreSQL, the database's clock).
+    async fn take_shared(
         &self,
         pg: &PgRegistry,
         rate: Rate,
         session: &str,
         address: &str,
+        cells: u32,
     ) -> Result<Result<(), AppError>, parley_files::RegistryError> {
         for (key, factor) in [
             (format!("{}:s:{session}", self.name), 1),
@@ -152,7 +157,7 @@ impl Pair {
             let burst = rate.count.saturating_mul(factor).max(1);
             let emission_ms =
                 i64::try_from((rate.per / burst).as_millis()).unwrap_or(i64::MAX).max(1);
-            if let Some(wait_ms) = pg.take_cells(&key, emission_ms, burst, 1).await? {
+            if let Some(wait_ms) = pg.take_cells(&key, emission_ms, burst, cells).await? {
                 let retry_after_secs = u64::try_from(wait_ms).unwrap_or(0).div_ceil(1000).max(1);
                 return Ok(Err(AppError::TooManyRequests { retry_after_secs }));
             }
@@ -168,9 +173,9 @@ impl Pair {
     }
 }
 
-/// The limiters; shared by every request. With a PostgreSQL registry, the request limits are
-/// kept there and shared by every replica (`chat` 4/min means four per session across all of
-/// them); the upload-bytes quota is still counted per process.
+/// The limiters; shared by every request. With a PostgreSQL registry, the limits are kept
+/// there and shared by every replica (`chat` 4/min means four per session across all of them,
+/// and the upload-bytes quota is the same across them).
 #[derive(Debug, Default)]
 pub struct Limits {
     chat: Pair,
@@ -275,16 +280,24 @@ struct UploadBytes {
 }
 
 impl ByteQuota for UploadBytes {
-    fn take(&self, bytes: u64) -> Result<(), AppError> {
-        let mut counted = self.counted.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        counted.0 += bytes;
-        let owed = counted.0.saturating_sub(self.prepaid).div_ceil(MIB);
-        if owed > counted.1 {
-            let cells = u32::try_from(owed - counted.1).unwrap_or(u32::MAX);
-            self.limits.upload_mib.check(&self.session, &self.address, cells)?;
-            counted.1 = owed;
-        }
-        Ok(())
+    fn take(&self, bytes: u64) -> futures::future::BoxFuture<'_, Result<(), AppError>> {
+        let cells = {
+            let mut counted =
+                self.counted.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            counted.0 += bytes;
+            let owed = counted.0.saturating_sub(self.prepaid).div_ceil(MIB);
+            let cells = owed.saturating_sub(counted.1);
+            // Counted as taken even if refused: a refusal ends the upload.
+            counted.1 = counted.1.max(owed);
+            u32::try_from(cells).unwrap_or(u32::MAX)
+        };
+        let limits = &self.limits;
+        Box::pin(async move {
+            limits
+                .upload_mib
+                .take(limits.shared.as_ref(), &self.session, &self.address, cells)
+                .await
+        })
     }
 }
 
@@ -306,7 +319,7 @@ pub async fn rate_limit(
     };
     let session = req.extensions().get::<Session>().map(|s| s.0.clone()).unwrap_or_default();
     let address = req.extensions().get::<ClientAddress>().map(|a| a.0.clone()).unwrap_or_default();
-    let mut verdict = pair.check_request(limits.shared.as_ref(), &session, &address).await;
+    let mut verdict = pair.take(limits.shared.as_ref(), &session, &address, 1).await;
     if verdict.is_ok() && path == UploadFile::PATH && limits.has_byte_quota() {
         let announced = req
             .headers()
@@ -314,8 +327,8 @@ pub async fn rate_limit(
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
             .unwrap_or(0);
         let mib = announced.div_ceil(MIB);
-        verdict =
-            limits.upload_mib.check(&session, &address, u32::try_from(mib).unwrap_or(u32::MAX));
+        let cells = u32::try_from(mib).unwrap_or(u32::MAX);
+        verdict = limits.upload_mib.take(limits.shared.as_ref(), &session, &address, cells).await;
         let quota = UploadBytes {
             limits: limits.clone(),
             session,
@@ -369,8 +382,8 @@ mod tests {
         assert!(forwarded_address("not an address").is_none());
     }
 
-    #[test]
-    fn upload_bytes_are_counted_as_they_arrive() {
+    #[tokio::test]
+    async fn upload_bytes_are_counted_as_they_arrive() {
         let config = LimitsConfig {
             chat: Rate::OFF,
             upload: Rate::OFF,
@@ -388,24 +401,24 @@ mod tests {
         // Without a length: 2 MiB in small pieces pass, the third and fourth MiB do not.
         let chunked = quota(0);
         for _ in 0..32 {
-            chunked.take(64 << 10).unwrap();
+            chunked.take(64 << 10).await.unwrap();
         }
-        chunked.take(MIB).unwrap();
-        assert!(matches!(chunked.take(1), Err(AppError::TooManyRequests { .. })));
+        chunked.take(MIB).await.unwrap();
+        assert!(matches!(chunked.take(1).await, Err(AppError::TooManyRequests { .. })));
         // Another cookie at the same address shares the address's quota (4 × 3 MiB).
         let other = UploadBytes { session: "t".into(), ..quota(0) };
-        assert!(other.take(3 * MIB).is_ok());
+        assert!(other.take(3 * MIB).await.is_ok());
         let third = UploadBytes { session: "u".into(), ..quota(0) };
-        assert!(third.take(3 * MIB).is_ok());
+        assert!(third.take(3 * MIB).await.is_ok());
         let fourth = UploadBytes { session: "v".into(), ..quota(0) };
-        assert!(fourth.take(3 * MIB).is_ok(), "the address has used 11 MiB");
+        assert!(fourth.take(3 * MIB).await.is_ok(), "the address has used 11 MiB");
         let fifth = UploadBytes { session: "x".into(), ..quota(0) };
-        assert!(fifth.take(2 * MIB).is_err(), "the address has used its 12 MiB");
+        assert!(fifth.take(2 * MIB).await.is_err(), "the address has used its 12 MiB");
         // What was prepaid is not taken twice.
         let prepaid = UploadBytes { session: "w".into(), address: "b".into(), ..quota(3 * MIB) };
-        prepaid.take(3 * MIB).unwrap();
+        prepaid.take(3 * MIB).await.unwrap();
         let after = UploadBytes { session: "w".into(), address: "b".into(), ..quota(0) };
-        after.take(3 * MIB).expect("the prepaid bytes took nothing more");
+        after.take(3 * MIB).await.expect("the prepaid bytes took nothing more");
     }
 
     #[test]

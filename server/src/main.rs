@@ -2,11 +2,13 @@
 //!
 //! With `GEMINI_API_KEY` set it talks to Gemini at `GEMINI_BASE_URL`; without it, it starts
 //! the built-in Gemini emulator on a loopback port and the page shows an `Offline demo`
-//! banner. See `parley --help` for every option.
+//! banner. See `parley --help` for every option; `parley registry copy --from … --to …`
+//! moves a registry into another database.
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use parley::config::{Command, RegistryCommand};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -17,8 +19,14 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let config = parley::config::Config::parse();
-    match parley::server::run(config).await {
+    let mut config = parley::config::Config::parse();
+    let outcome = match config.command.take() {
+        Some(Command::Registry(RegistryCommand::Copy { from, to })) => {
+            parley::server::copy_registry(&from, &to).await.map(|copied| println!("{copied}"))
+        }
+        None => parley::server::run(config).await,
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "parley stopped");

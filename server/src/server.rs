@@ -52,6 +52,25 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// `parley registry copy`: every record and original entry of the registry at `from` into the
+/// one at `to` (created and migrated if needed).
+///
+/// # Errors
+/// [`ServerError::Registry`] when either cannot be opened or a write fails (what was written
+/// stays: running the command again completes it).
+pub async fn copy_registry(
+    from: &str,
+    to: &str,
+) -> Result<parley_files::registry::Copied, ServerError> {
+    let (from, to): (parley_files::registry::DatabaseUrl, parley_files::registry::DatabaseUrl) =
+        (from.parse()?, to.parse()?);
+    let source = parley_files::Registry::connect(&from).await?;
+    let target = parley_files::Registry::connect(&to).await?;
+    let copied = source.copy_into(&target).await?;
+    tracing::info!(from = ?from, to = ?to, files = copied.files, originals = copied.originals, "registry copied");
+    Ok(copied)
+}
+
 /// Forgets replenished rate-limit keys every minute (and day-old shared ones).
 async fn tidy_limits_periodically(limits: Arc<Limits>) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(60));

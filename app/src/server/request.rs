@@ -26,11 +26,12 @@ pub struct ClientAddress(pub String);
 /// and per address), as they arrive: a body without `Content-Length` is counted as well as one
 /// with it.
 pub trait ByteQuota: Send + Sync {
-    /// Takes `bytes` more from the quotas.
+    /// Takes `bytes` more from the quotas (asynchronous: with several replicas the quotas are
+    /// kept in their shared database).
     ///
     /// # Errors
     /// [`AppError::TooManyRequests`] (with the wait) when a quota has no room for them.
-    fn take(&self, bytes: u64) -> Result<(), AppError>;
+    fn take(&self, bytes: u64) -> futures::future::BoxFuture<'_, Result<(), AppError>>;
 }
 
 /// The upload-bytes quotas of the current request (see [`ByteQuota`]); absent when no quota

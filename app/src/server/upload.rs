@@ -110,15 +110,18 @@ async fn upload<E: std::fmt::Display>(
 ) -> Result<UploadedFile, AppError> {
     let allowance = super::upload_allowance();
     let refused = std::sync::Mutex::new(None);
-    let body = body.map(|chunk| {
-        let chunk = chunk.map_err(|e| e.to_string())?;
-        if let Some(allowance) = &allowance {
-            if let Err(e) = allowance.0.take(chunk.len() as u64) {
-                *refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
-                return Err("the upload-bytes quota is used up".to_string());
+    let body = body.then(|chunk| {
+        let (allowance, refused) = (allowance.clone(), &refused);
+        async move {
+            let chunk = chunk.map_err(|e| e.to_string())?;
+            if let Some(allowance) = &allowance {
+                if let Err(e) = allowance.0.take(chunk.len() as u64).await {
+                    *refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
+                    return Err("the upload-bytes quota is used up".to_string());
+                }
             }
+            Ok(chunk)
         }
-        Ok(chunk)
     });
     let originals = &state.files.originals;
     let spooled = originals.spool(body, size).await.map_err(|e| {

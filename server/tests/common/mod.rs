@@ -132,9 +132,17 @@ impl Drop for Process {
 }
 
 impl Process {
-    /// Starts `parley` with `args` (and, with `open_files`, that soft and hard descriptor
-    /// limit, as `ulimit -n` sets it) and waits until it answers.
+    /// Starts `parley` on the built-in emulator with `args` (and, with `open_files`, that soft
+    /// and hard descriptor limit, as `ulimit -n` sets it) and waits until it answers.
     pub async fn start(args: &[&str], open_files: Option<u32>) -> Process {
+        let mut argv = vec!["--gemini-api-key=", "--emulator-processing", "0s"];
+        argv.extend_from_slice(args);
+        Process::launch(&argv, open_files).await
+    }
+
+    /// Starts `parley` with exactly `args` (besides its port and data directory) and waits
+    /// until it answers.
+    pub async fn launch(args: &[&str], open_files: Option<u32>) -> Process {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let data = tempfile::tempdir().unwrap();
         let binary = env!("CARGO_BIN_EXE_parley");
@@ -143,13 +151,7 @@ impl Process {
             .arg("-c")
             .arg(format!("{limit}exec \"$0\" \"$@\""))
             .arg(binary)
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--gemini-api-key=",
-                "--emulator-processing",
-                "0s",
-            ])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(data.path())
             .args(args)
@@ -157,14 +159,23 @@ impl Process {
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("parley starts");
-        let process = Process { child, url: format!("http://127.0.0.1:{port}"), _data: data };
+        let mut process = Process { child, url: format!("http://127.0.0.1:{port}"), _data: data };
         for _ in 0..600 {
-            if reqwest::get(format!("{}/api/site_info", process.url)).await.is_ok() {
+            if reqwest::get(format!("{}/healthz", process.url)).await.is_ok() {
                 return process;
+            }
+            if let Ok(Some(status)) = process.child.try_wait() {
+                panic!("parley exited at start-up: {status}");
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         panic!("parley did not start");
+    }
+
+    /// Kills the process at once (SIGKILL), as a crashed host would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// A `/proc/{pid}/status` figure (`VmRSS`, `VmHWM`), KiB.

@@ -1,0 +1,324 @@
+//! Several replicas: real `parley` processes sharing one PostgreSQL database, one S3 bucket
+//! (both started by `scripts/test.sh`) and one Gemini emulator (in this test process), with no
+//! sticky sessions — one browser's requests go to whichever replica. What must hold: a cookie
+//! and a File of one replica are good on the other, an expired File is uploaded again once
+//! for both, the upload-bytes quota is shared, start-up migrates once and refuses without the
+//! shared session secret, a restart leaves another replica's upload alone, and a replica killed
+//! mid-upload or mid-answer loses nothing the other cannot redo.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::time::Duration;
+
+use app::model::{ChatEvent, UploadRecord, UploadedFile};
+use common::*;
+use gemini_emulator::RunningEmulator;
+use reqwest::multipart::{Form, Part};
+
+/// The session secret every replica shares.
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+/// What the replicas of one test share: a fresh database and an S3 prefix of its own.
+struct Shared {
+    database_url: String,
+    originals_url: String,
+    /// The S3 bucket and the prefix in it.
+    bucket: String,
+    prefix: String,
+}
+
+/// A fresh database and S3 prefix; `None` (the test is skipped, with a note) when the test
+/// services are not there, unless `PARLEY_TEST_REQUIRE_SERVICES` is set.
+async fn shared(name: &str) -> Option<Shared> {
+    let (_admin, _database, database_url) = fresh_postgres(name).await?;
+    let Ok(bucket) = std::env::var("PARLEY_TEST_S3_BUCKET") else {
+        assert!(
+            std::env::var_os("PARLEY_TEST_REQUIRE_SERVICES").is_none(),
+            "PARLEY_TEST_S3_BUCKET is not set"
+        );
+        eprintln!("PARLEY_TEST_S3_BUCKET is not set: the replica case is skipped");
+        return None;
+    };
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let prefix = format!("replicas/{name}-{nanos:08x}");
+    let originals_url = format!("s3://{bucket}/{prefix}");
+    Some(Shared { database_url, originals_url, bucket, prefix })
+}
+
+/// A `parley` process on `emulator` with the shared stores and `extra` flags.
+async fn replica(emulator: &RunningEmulator, shared: &Shared, extra: &[&str]) -> Process {
+    let base = emulator.base_url();
+    let mut args = vec![
+        "--gemini-api-key",
+        "k",
+        "--gemini-base-url",
+        &base,
+        "--expiry-margin",
+        "0s",
+        "--database-url",
+        &shared.database_url,
+        "--originals-url",
+        &shared.originals_url,
+        "--session-secret",
+        SECRET,
+    ];
+    args.extend_from_slice(extra);
+    Process::launch(&args, None).await
+}
+
+/// Every key under the test's S3 prefix.
+async fn s3_keys(shared: &Shared) -> Vec<String> {
+    let endpoint = std::env::var("AWS_ENDPOINT").unwrap();
+    let listing =
+        reqwest::get(format!("{endpoint}/{}?list-type=2&prefix={}/", shared.bucket, shared.prefix))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    listing
+        .split("<Key>")
+        .skip(1)
+        .filter_map(|k| k.split("</Key>").next())
+        .map(String::from)
+        .collect()
+}
+
+fn about(uri: &str) -> serde_json::Value {
+    serde_json::json!({"contents": [{"role": "user", "parts": [
+        {"file_data": {"mime_type": "text/plain", "file_uri": uri}}, {"text": "what is it?"}
+    ]}]})
+}
+
+/// The events of one `chat` through `url`.
+async fn chat(browser: &reqwest::Client, url: &str, body: &serde_json::Value) -> Vec<ChatEvent> {
+    let res = browser.post(format!("{url}/api/chat")).json(body).send().await.unwrap();
+    assert_eq!(res.status(), 200, "{url}");
+    res.text().await.unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn answer(events: &[ChatEvent]) -> String {
+    events
+        .iter()
+        .filter_map(|e| if let ChatEvent::Delta { text } = e { Some(text.as_str()) } else { None })
+        .collect()
+}
+
+/// Resumable uploads the emulator has seen started.
+fn starts(emulator: &RunningEmulator) -> usize {
+    emulator
+        .emulator
+        .request_log()
+        .iter()
+        .filter(|r| r.upload_command.as_deref() == Some("start"))
+        .count()
+}
+
+async fn upload_text(browser: &reqwest::Client, url: &str, name: &str, text: &str) -> UploadedFile {
+    let form = upload_form(&text.len().to_string(), "text/plain", name, text.as_bytes().to_vec());
+    let res = browser.post(format!("{url}/api/upload_file")).multipart(form).send().await.unwrap();
+    assert_eq!(res.status(), 200, "{url}");
+    res.json().await.unwrap()
+}
+
+async fn uploads(browser: &reqwest::Client, url: &str) -> Vec<UploadRecord> {
+    browser.post(format!("{url}/api/list_uploads")).send().await.unwrap().json().await.unwrap()
+}
+
+/// An upload form without `Content-Length` (chunked) declaring `size` bytes, whose file part
+/// starts with `first`; what is sent on the returned channel follows, and dropping it ends
+/// the body.
+fn trickled_form(
+    size: usize,
+    first: Vec<u8>,
+) -> (Form, tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let head = futures::stream::once(async move { Ok::<_, std::io::Error>(first) });
+    let tail = tokio_stream_from(rx);
+    let body = reqwest::Body::wrap_stream(futures::StreamExt::chain(head, tail));
+    let part = Part::stream(body).file_name("big.txt");
+    let form = Form::new()
+        .text("size", size.to_string())
+        .text("mime_type", "text/plain")
+        .text("name", "big.txt")
+        .part("file", part);
+    (form, tx)
+}
+
+/// The receiver as a stream.
+fn tokio_stream_from<T: Send + 'static>(
+    rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+}
+
+/// Upload via A, chat via B (one browser, one cookie); then, 49 hours later by the emulator's
+/// clock, chats on A and B at once about the expired File: one re-upload between them, read
+/// from S3, and both answers describe the same bytes. No original lands on either local disk.
+#[tokio::test]
+async fn a_file_uploaded_through_one_replica_lives_on_through_both() {
+    let Some(shared) = shared("lives").await else { return };
+    let emulator = emulator(Duration::from_secs(48 * 3600)).await;
+    let (a, b) = tokio::join!(replica(&emulator, &shared, &[]), replica(&emulator, &shared, &[]));
+    let browser = browser();
+    let file = upload_text(&browser, &a.url, "notes.txt", "bytes kept in S3").await;
+    let sha = format!("SHA-256 {}", &file.sha256[..12]);
+    let events = chat(&browser, &b.url, &about(&file.uri)).await;
+    assert!(answer(&events).contains(&sha), "B uses A's File: {events:?}");
+    let keys = s3_keys(&shared).await;
+    assert!(
+        keys.iter().any(|k| k.ends_with(&format!("sha256/{}/{}", &file.sha256[..2], file.sha256))),
+        "{keys:?}"
+    );
+    assert_eq!(starts(&emulator), 1);
+
+    emulator.emulator.advance_clock(Duration::from_secs(49 * 3600));
+    let body = about(&file.uri);
+    let (on_a, on_b) = tokio::join!(chat(&browser, &a.url, &body), chat(&browser, &b.url, &body));
+    for events in [&on_a, &on_b] {
+        assert!(answer(events).contains(&sha), "the same bytes again: {events:?}");
+        assert!(
+            matches!(&events[0], ChatEvent::Replaced { old_uri, .. } if old_uri == &file.uri),
+            "{events:?}"
+        );
+    }
+    assert_eq!(starts(&emulator), 2, "one re-upload for both replicas");
+    let listed = uploads(&browser, &b.url).await;
+    assert_eq!(listed.len(), 1, "one ACTIVE record, not two: {listed:?}");
+    assert_eq!((listed[0].state.as_str(), listed[0].retained), ("ACTIVE", true));
+}
+
+/// The upload-bytes quota counts what reaches either replica (3 MiB an hour: 2 MiB through A,
+/// then 2 MiB through B is over it), with and without `Content-Length`.
+#[tokio::test]
+async fn the_upload_bytes_quota_is_shared() {
+    let Some(shared) = shared("quota").await else { return };
+    let emulator = emulator(Duration::from_secs(48 * 3600)).await;
+    let quota = ["--upload-bytes-per-hour", "3MiB"];
+    let (a, b) =
+        tokio::join!(replica(&emulator, &shared, &quota), replica(&emulator, &shared, &quota));
+    let browser = browser();
+    let two_mib = |fill: u8| upload_form("2097152", "text/plain", "a.txt", vec![fill; 2 << 20]);
+    let first = browser.post(format!("{}/api/upload_file", a.url)).multipart(two_mib(b'a'));
+    assert_eq!(first.send().await.unwrap().status(), 200);
+    let second = browser.post(format!("{}/api/upload_file", b.url)).multipart(two_mib(b'b'));
+    let refused = second.send().await.unwrap();
+    assert_eq!(refused.status(), 429, "B counts what A took");
+    assert!(refused.headers().contains_key(reqwest::header::RETRY_AFTER));
+    // Chunked (no Content-Length), from new browsers at the same address, through either: the
+    // address's quota (four times the session's) counts every byte that reached either.
+    // (A took 3 MiB of the address's 12: the multipart body is a little over 2 MiB.)
+    for (fill, site, expected) in
+        [(b'c', &b, 200), (b'd', &a, 200), (b'e', &b, 200), (b'f', &a, 200), (b'g', &b, 429)]
+    {
+        let (form, tx) = trickled_form(2 << 20, vec![fill; 2 << 20]);
+        drop(tx);
+        let res =
+            common::browser().post(format!("{}/api/upload_file", site.url)).multipart(form).send();
+        assert_eq!(res.await.unwrap().status(), expected, "upload {}", fill as char);
+    }
+}
+
+/// Replicas starting together on an empty database apply each migration once and both serve;
+/// one started without the shared session secret refuses to start and names the variable.
+#[tokio::test]
+async fn start_up_migrates_once_and_needs_the_session_secret() {
+    let Some(shared) = shared("startup").await else { return };
+    let url = shared.database_url.clone();
+    let emulator = emulator(Duration::from_secs(48 * 3600)).await;
+    let (a, b) = tokio::join!(replica(&emulator, &shared, &[]), replica(&emulator, &shared, &[]));
+    for site in [&a, &b] {
+        assert_eq!(reqwest::get(format!("{}/readyz", site.url)).await.unwrap().status(), 200);
+    }
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let rows = client.query("SELECT version FROM parley_migrations ORDER BY version", &[]).await;
+    let versions: Vec<i32> = rows.unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(versions, [1, 2, 3]);
+
+    let base = emulator.base_url();
+    let mut refused = std::process::Command::new(env!("CARGO_BIN_EXE_parley"));
+    refused
+        .args(["--listen", "127.0.0.1:0", "--gemini-api-key", "k", "--gemini-base-url", &base])
+        .args(["--database-url", &url])
+        .env_remove("PARLEY_SESSION_SECRET");
+    let out = tokio::task::spawn_blocking(move || refused.output()).await.unwrap().unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("PARLEY_SESSION_SECRET"), "{said}");
+}
+
+/// B restarting (its start-up tidies staging) while A receives an upload leaves A's upload
+/// alone: it completes, and its answer names the right bytes.
+#[tokio::test]
+async fn a_restart_leaves_another_replicas_upload_alone() {
+    let Some(shared) = shared("restart").await else { return };
+    let emulator = emulator(Duration::from_secs(48 * 3600)).await;
+    let (a, mut b) =
+        tokio::join!(replica(&emulator, &shared, &[]), replica(&emulator, &shared, &[]));
+    let browser = browser();
+    // 12 MiB: two 5 MiB parts reach S3 while the rest is still on its way.
+    let size = 12 << 20;
+    let bytes: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
+    let (form, tx) = trickled_form(size, bytes[..size / 2].to_vec());
+    let upload = tokio::spawn({
+        let (browser, url) = (browser.clone(), a.url.clone());
+        async move { browser.post(format!("{url}/api/upload_file")).multipart(form).send().await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    b.kill();
+    let b = replica(&emulator, &shared, &[]).await;
+    tx.send(Ok(bytes[size / 2..].to_vec())).await.unwrap();
+    drop(tx);
+    let res = upload.await.unwrap().unwrap();
+    assert_eq!(res.status(), 200);
+    let file: UploadedFile = res.json().await.unwrap();
+    use sha2::Digest;
+    assert_eq!(file.sha256, hex::encode(sha2::Sha256::digest(&bytes)));
+    let events = chat(&browser, &b.url, &about(&file.uri)).await;
+    assert!(answer(&events).contains(&file.sha256[..12]), "{events:?}");
+}
+
+/// A replica killed (SIGKILL) in the middle of an upload, and in the middle of an answer:
+/// the browser's Retry through the other replica succeeds, and no duplicate record is left.
+#[tokio::test]
+async fn a_replica_killed_mid_upload_or_mid_answer_loses_nothing() {
+    let Some(shared) = shared("killed").await else { return };
+    let emulator = gemini_emulator::testing::spawn_local(gemini_emulator::EmulatorConfig {
+        chunk_delay: Duration::from_millis(200),
+        ..gemini_emulator::testing::instant()
+    })
+    .await;
+    let (mut a, b) =
+        tokio::join!(replica(&emulator, &shared, &[]), replica(&emulator, &shared, &[]));
+    let browser = browser();
+    let bytes = vec![b'k'; 1 << 20];
+    let (form, tx) = trickled_form(bytes.len(), bytes[..1000].to_vec());
+    let cut = tokio::spawn({
+        let (browser, url) = (browser.clone(), a.url.clone());
+        async move { browser.post(format!("{url}/api/upload_file")).multipart(form).send().await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.kill();
+    drop(tx);
+    assert!(cut.await.unwrap().is_err(), "the upload through A was cut off");
+    let retry = upload_form("1048576", "text/plain", "big.txt", bytes.clone());
+    let res = browser.post(format!("{}/api/upload_file", b.url)).multipart(retry).send().await;
+    let file: UploadedFile = res.unwrap().json().await.unwrap();
+    assert_eq!(uploads(&browser, &b.url).await.len(), 1, "one record");
+
+    // An answer cut off by A's death: Retry through B answers whole.
+    let mut a = replica(&emulator, &shared, &[]).await;
+    let res = browser.post(format!("{}/api/chat", a.url)).json(&about(&file.uri)).send();
+    let mut stream = res.await.unwrap().bytes_stream();
+    let first = futures::StreamExt::next(&mut stream).await.unwrap().unwrap();
+    assert!(!first.is_empty());
+    a.kill();
+    while let Some(Ok(_)) = futures::StreamExt::next(&mut stream).await {}
+    let events = chat(&browser, &b.url, &about(&file.uri)).await;
+    assert!(matches!(events.last(), Some(ChatEvent::Done { .. })), "{events:?}");
+    assert!(answer(&events).contains(&file.sha256[..12]));
+    assert_eq!(uploads(&browser, &b.url).await.len(), 1, "still one record");
+}
