@@ -50,8 +50,8 @@ pub enum RegistryError {
 pub enum Exclusive {
     /// SQLite: this process is the only one.
     Local,
-    /// PostgreSQL: an advisory lock.
-    Postgres(postgres::AdvisoryLock),
+    /// PostgreSQL: an advisory lock (boxed: it holds a pooled connection).
+    Postgres(Box<postgres::AdvisoryLock>),
 }
 
 impl Exclusive {
@@ -429,7 +429,8 @@ impl Registry {
         match self {
             Registry::Sqlite(_) => Ok(Some(Exclusive::Local)),
             Registry::Postgres(pg) => {
-                Ok(pg.try_advisory_lock(lock_key(name)).await?.map(Exclusive::Postgres))
+                let lock = pg.try_advisory_lock(lock_key(name)).await?;
+                Ok(lock.map(|lock| Exclusive::Postgres(Box::new(lock))))
             }
         }
     }
@@ -447,7 +448,8 @@ impl Registry {
         match self {
             Registry::Sqlite(_) => Ok(Exclusive::Local),
             Registry::Postgres(pg) => {
-                Ok(Exclusive::Postgres(pg.advisory_lock(lock_key(name), patience).await?))
+                let lock = pg.advisory_lock(lock_key(name), patience).await?;
+                Ok(Exclusive::Postgres(Box::new(lock)))
             }
         }
     }

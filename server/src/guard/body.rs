@@ -77,6 +77,9 @@ pub async fn guard_bodies(State(limits): State<BodyLimits>, req: Request, next: 
         Refusal(AppError::TooLarge { name: name.into(), size_bytes, limit_bytes: limit })
     };
     if let Some(length) = announced.filter(|&l| l > limit) {
+        // A request a little over the limit is read first, so that the 413 reaches a client
+        // still sending it (see `drain_small_body`).
+        drain_small_body(req).await;
         return too_large(length).into_response();
     }
     let (mut parts, body) = req.into_parts();
@@ -113,10 +116,10 @@ pub async fn guard_bodies(State(limits): State<BodyLimits>, req: Request, next: 
     }
 }
 
-/// Largest body read and thrown away before an early refusal (8 MiB): a client still sending
-/// when the answer comes and the connection closes often sees a broken pipe instead of the
-/// answer; reading a small body first lets the refusal arrive.
-const DRAIN_LIMIT: u64 = 8 << 20;
+/// Largest body read and thrown away before an early refusal (16 MiB: twice the JSON limit): a
+/// client still sending when the answer comes and the connection closes often sees a broken
+/// pipe instead of the answer; reading a small body first lets the refusal arrive.
+const DRAIN_LIMIT: u64 = 16 << 20;
 
 /// How long a body is drained at most before an early refusal.
 const DRAIN_TIME: Duration = Duration::from_secs(2);
@@ -160,6 +163,18 @@ async fn read_whole(mut chunks: Chunks, limit: u64) -> Result<Bytes, ReadError> 
         })?;
         let size = (whole.len() + chunk.len()) as u64;
         if size > limit {
+            // Read on (a little: see `drain_small_body`) so that the 413 reaches the client.
+            drop(whole);
+            let _ = tokio::time::timeout(DRAIN_TIME, async {
+                let mut drained = size;
+                while drained <= DRAIN_LIMIT {
+                    match chunks.next().await {
+                        Some(Ok(chunk)) => drained += chunk.len() as u64,
+                        _ => break,
+                    }
+                }
+            })
+            .await;
             return Err(ReadError::TooLarge(size));
         }
         whole.extend_from_slice(&chunk);

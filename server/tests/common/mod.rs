@@ -259,14 +259,7 @@ pub async fn while_visited<T>(
 /// client, the database's name and its URL. `None` (a note on stderr) without that variable,
 /// unless `PARLEY_TEST_REQUIRE_SERVICES` is set (`scripts/test.sh`): then it fails.
 pub async fn fresh_postgres(name: &str) -> Option<(tokio_postgres::Client, String, String)> {
-    let Ok(admin) = std::env::var("PARLEY_TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var_os("PARLEY_TEST_REQUIRE_SERVICES").is_none(),
-            "PARLEY_TEST_DATABASE_URL is not set"
-        );
-        eprintln!("PARLEY_TEST_DATABASE_URL is not set: the PostgreSQL case is skipped");
-        return None;
-    };
+    let admin = test_service("PARLEY_TEST_DATABASE_URL")?;
     let (client, connection) =
         tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
@@ -277,4 +270,47 @@ pub async fn fresh_postgres(name: &str) -> Option<(tokio_postgres::Client, Strin
     let (base, _) = admin.rsplit_once('/').unwrap();
     let url = format!("{base}/{database}");
     Some((client, database, url))
+}
+
+/// The value of `variable`, which names a test service (`scripts/test.sh` starts PostgreSQL and
+/// S3 and sets them); `None`, with a note that the case is skipped, when it is not set — unless
+/// `PARLEY_TEST_REQUIRE_SERVICES` is set: then a missing service fails the test.
+pub fn test_service(variable: &str) -> Option<String> {
+    let Ok(value) = std::env::var(variable) else {
+        assert!(
+            std::env::var_os("PARLEY_TEST_REQUIRE_SERVICES").is_none(),
+            "{variable} is not set"
+        );
+        eprintln!("{variable} is not set: the case that needs it is skipped");
+        return None;
+    };
+    Some(value)
+}
+
+/// A user turn about the text File at `uri`.
+pub fn about(uri: &str) -> serde_json::Value {
+    serde_json::json!({"contents": [{"role": "user", "parts": [
+        {"file_data": {"mime_type": "text/plain", "file_uri": uri}}, {"text": "what is it?"}
+    ]}]})
+}
+
+/// The answer's text: every `delta` of `events`, joined.
+pub fn answer(events: &[app::model::ChatEvent]) -> String {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            app::model::ChatEvent::Delta { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Resumable uploads the emulator has seen started.
+pub fn starts(emulator: &gemini_emulator::RunningEmulator) -> usize {
+    emulator
+        .emulator
+        .request_log()
+        .iter()
+        .filter(|r| r.upload_command.as_deref() == Some("start"))
+        .count()
 }

@@ -11,7 +11,8 @@ use app::model::{ChatEvent, UploadRecord, UploadedFile};
 use gemini_emulator::{Fault, FaultKind, Route, RunningEmulator};
 
 use crate::common::{
-    browser, emulator, files_under, parley, site, upload, upload_as, upload_form, Site,
+    about, answer, browser, emulator, files_under, parley, site, starts, upload, upload_as,
+    upload_form, Site,
 };
 
 async fn upload_text(site: &Site, name: &str, text: &str) -> UploadedFile {
@@ -22,12 +23,6 @@ async fn upload_text(site: &Site, name: &str, text: &str) -> UploadedFile {
     .await;
     assert_eq!(res.status(), 200);
     res.json().await.unwrap()
-}
-
-fn about(uri: &str) -> serde_json::Value {
-    serde_json::json!({"contents": [{"role": "user", "parts": [
-        {"file_data": {"mime_type": "text/plain", "file_uri": uri}}, {"text": "what is it?"}
-    ]}]})
 }
 
 /// The `chat` events for `body` from `client` (one browser of `site`).
@@ -43,23 +38,6 @@ async fn chat_as(
 
 async fn chat(site: &Site, body: &serde_json::Value) -> Vec<ChatEvent> {
     chat_as(site, &site.client, body).await
-}
-
-fn answer(events: &[ChatEvent]) -> String {
-    events
-        .iter()
-        .filter_map(|e| if let ChatEvent::Delta { text } = e { Some(text.as_str()) } else { None })
-        .collect()
-}
-
-/// Resumable uploads the emulator has seen started.
-fn starts(emulator: &RunningEmulator) -> usize {
-    emulator
-        .emulator
-        .request_log()
-        .iter()
-        .filter(|r| r.upload_command.as_deref() == Some("start"))
-        .count()
 }
 
 fn generates(emulator: &RunningEmulator) -> usize {

@@ -32,14 +32,7 @@ struct Shared {
 /// services are not there, unless `PARLEY_TEST_REQUIRE_SERVICES` is set.
 async fn shared(name: &str) -> Option<Shared> {
     let (_admin, _database, database_url) = fresh_postgres(name).await?;
-    let Ok(bucket) = std::env::var("PARLEY_TEST_S3_BUCKET") else {
-        assert!(
-            std::env::var_os("PARLEY_TEST_REQUIRE_SERVICES").is_none(),
-            "PARLEY_TEST_S3_BUCKET is not set"
-        );
-        eprintln!("PARLEY_TEST_S3_BUCKET is not set: the replica case is skipped");
-        return None;
-    };
+    let bucket = test_service("PARLEY_TEST_S3_BUCKET")?;
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     let prefix = format!("replicas/{name}-{nanos:08x}");
@@ -86,34 +79,11 @@ async fn s3_keys(shared: &Shared) -> Vec<String> {
         .collect()
 }
 
-fn about(uri: &str) -> serde_json::Value {
-    serde_json::json!({"contents": [{"role": "user", "parts": [
-        {"file_data": {"mime_type": "text/plain", "file_uri": uri}}, {"text": "what is it?"}
-    ]}]})
-}
-
 /// The events of one `chat` through `url`.
 async fn chat(browser: &reqwest::Client, url: &str, body: &serde_json::Value) -> Vec<ChatEvent> {
     let res = browser.post(format!("{url}/api/chat")).json(body).send().await.unwrap();
     assert_eq!(res.status(), 200, "{url}");
     res.text().await.unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
-fn answer(events: &[ChatEvent]) -> String {
-    events
-        .iter()
-        .filter_map(|e| if let ChatEvent::Delta { text } = e { Some(text.as_str()) } else { None })
-        .collect()
-}
-
-/// Resumable uploads the emulator has seen started.
-fn starts(emulator: &RunningEmulator) -> usize {
-    emulator
-        .emulator
-        .request_log()
-        .iter()
-        .filter(|r| r.upload_command.as_deref() == Some("start"))
-        .count()
 }
 
 async fn upload_text(browser: &reqwest::Client, url: &str, name: &str, text: &str) -> UploadedFile {
