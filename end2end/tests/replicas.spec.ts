@@ -11,9 +11,9 @@ import { control, fixture, openChat, send, sha12, startParley, uploadStarts, wai
  * bucket `scripts/test.sh` starts, both talking to one standalone emulator. A person attaches,
  * sends, and — after the File expired — sends again; everything works whichever replica answers.
  */
-const PROXY = 'http://127.0.0.1:3413';
-const REPLICAS = [3411, 3412];
-const EMULATOR = 'http://127.0.0.1:3410';
+const PROXY = 'http://127.0.0.1:3423';
+const REPLICAS = [3421, 3422];
+const EMULATOR = 'http://127.0.0.1:3420';
 const CONTROL = `${EMULATOR}/_emulator`;
 
 const database = process.env.PARLEY_TEST_DATABASE_URL;
@@ -56,7 +56,7 @@ test('through one origin in front of two replicas: attach, send, expire, send ag
   const root = path.join(__dirname, '..', '..');
   const emulator: ChildProcess = spawn(
     'target/debug/gemini-emulator',
-    ['--listen', '127.0.0.1:3410', '--api-key', SECRET_KEY, '--control', '--processing-ms', '200', '--chunk-delay-ms', '5'],
+    ['--listen', '127.0.0.1:3420', '--api-key', SECRET_KEY, '--control', '--processing-ms', '200', '--chunk-delay-ms', '5'],
     { cwd: root, stdio: 'ignore' },
   );
   const shared = {
@@ -71,7 +71,7 @@ test('through one origin in front of two replicas: attach, send, expire, send ag
   try {
     await waitUp(`${EMULATOR}/_emulator/clock`);
     await Promise.all(REPLICAS.map((port) => waitUp(`http://127.0.0.1:${port}/readyz`)));
-    await new Promise<void>((resolve) => proxy.listen(3413, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => proxy.listen(3423, '127.0.0.1', resolve));
 
     const pdf = fixture('report-3-pages.pdf');
     await openChat(page, PROXY);
