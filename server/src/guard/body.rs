@@ -99,11 +99,21 @@ pub async fn guard_bodies(State(limits): State<BodyLimits>, req: Request, next: 
                 }
             })
         });
+        let (chunks, rest) = keep_the_rest(chunks.boxed());
         let body = http_body_util::Limited::new(
             Body::from_stream(chunks),
             usize::try_from(limit).unwrap_or(usize::MAX),
         );
-        return next.run(Request::from_parts(parts, Body::new(body))).await;
+        let res = next.run(Request::from_parts(parts, Body::new(body))).await;
+        if !res.status().is_success() {
+            // Refused part-way (a quota, a bad field, a cut): read on a little, so that the
+            // answer reaches a client still sending instead of a reset.
+            let rest = rest.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+            if let Some(rest) = rest {
+                drain(rest).await;
+            }
+        }
+        return res;
     }
     match read_whole(chunks, limit).await {
         Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
@@ -146,6 +156,37 @@ pub async fn drain_small_body(req: Request) {
             .await;
 }
 
+/// Reads and throws away up to [`DRAIN_LIMIT`] bytes of `chunks`, for at most [`DRAIN_TIME`]
+/// (see [`drain_small_body`]).
+async fn drain(mut chunks: Chunks) {
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        let mut drained = 0u64;
+        while drained <= DRAIN_LIMIT {
+            match chunks.next().await {
+                Some(Ok(chunk)) => drained += chunk.len() as u64,
+                _ => break,
+            }
+        }
+    })
+    .await;
+}
+
+/// `chunks` for the server function to read, and a handle on what it leaves unread once it is
+/// done with the body, for [`drain`].
+fn keep_the_rest(chunks: Chunks) -> (Chunks, std::sync::Arc<std::sync::Mutex<Option<Chunks>>>) {
+    // Fused: what the server function read to its end reads as ended again, not a panic.
+    let rest = std::sync::Arc::new(std::sync::Mutex::new(Some(chunks.fuse().boxed())));
+    let reader = rest.clone();
+    let read = futures::stream::poll_fn(move |cx| {
+        let mut chunks = reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match chunks.as_mut() {
+            Some(chunks) => chunks.poll_next_unpin(cx),
+            None => std::task::Poll::Ready(None),
+        }
+    });
+    (read.boxed(), rest)
+}
+
 #[derive(Debug)]
 enum ReadError {
     TooLarge(u64),
@@ -165,16 +206,7 @@ async fn read_whole(mut chunks: Chunks, limit: u64) -> Result<Bytes, ReadError> 
         if size > limit {
             // Read on (a little: see `drain_small_body`) so that the 413 reaches the client.
             drop(whole);
-            let _ = tokio::time::timeout(DRAIN_TIME, async {
-                let mut drained = size;
-                while drained <= DRAIN_LIMIT {
-                    match chunks.next().await {
-                        Some(Ok(chunk)) => drained += chunk.len() as u64,
-                        _ => break,
-                    }
-                }
-            })
-            .await;
+            drain(chunks).await;
             return Err(ReadError::TooLarge(size));
         }
         whole.extend_from_slice(&chunk);
