@@ -6,7 +6,8 @@ import { defineConfig } from '@playwright/test';
  *    with that emulator's control surface                 http://127.0.0.1:3404/_emulator
  *  - a standalone gemini-emulator that demands a key      http://127.0.0.1:3401
  *  - parley with GEMINI_API_KEY, pointed at that emulator http://127.0.0.1:3402
- *  - parley on the built-in emulator, retention off     http://127.0.0.1:3406
+ *  - parley on the built-in emulator, retention off,    http://127.0.0.1:3406
+ *    logging JSON
  *    with that emulator's control surface                 http://127.0.0.1:3407/_emulator
  * Browsers: Debian's chromium (Playwright's own download does not work here).
  */
@@ -111,6 +112,8 @@ export default defineConfig({
         PARLEY_EMULATOR_LISTEN: '127.0.0.1:3407',
         PARLEY_EMULATOR_CONTROL: 'true',
         PARLEY_RETAIN_FOR: '0',
+        // Its log is JSON: secrets.spec.ts scans that format too.
+        PARLEY_LOG_FORMAT: 'json',
       },
       reuseExistingServer: false,
       timeout: 60_000,

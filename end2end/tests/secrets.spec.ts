@@ -57,8 +57,12 @@ test('the API key reaches no page, asset or server-function response', async ({ 
 test('no secret is in any parley log of the run (every server of the suite, the keyed one at debug level)', async () => {
   const root = path.join(__dirname, '..', '..');
   const logs = readdirSync(path.join(root, 'target', 'e2e-data')).filter((f) => /^parley-\d+\.log$/.test(f));
-  // The suite's servers, and those the restart and fault specs started themselves.
-  expect(logs).toEqual(expect.arrayContaining([3400, 3402, 3406, 3408, 3410].map((port) => path.basename(logOf(port)))));
+  // The suite's servers, and those the restart, fault and replica specs started themselves.
+  expect(logs).toEqual(expect.arrayContaining([3400, 3402, 3406, 3408, 3410, 3421, 3422].map((port) => path.basename(logOf(port)))));
+  // 3406 logs JSON: one object a line, and the same scan below covers it.
+  const json = readFileSync(path.join(root, logOf(3406)), 'utf8').trim().split('\n');
+  expect(json.length).toBeGreaterThan(10);
+  for (const line of json) expect(() => JSON.parse(line), line).not.toThrow();
   const keyed = readFileSync(path.join(root, logOf(3402)), 'utf8');
   expect(keyed).toContain('upload ACTIVE'); // the log is the real one, and it saw this run's uploads
   expect(keyed).toContain('gemini call failed'); // and the refused upload

@@ -115,6 +115,18 @@ impl Lifecycle {
     /// [`FilesError::Gemini`] for the upload or the wait (a `FAILED` File and one not `ACTIVE`
     /// in time are deleted by the wait); [`FilesError::NotRecorded`].
     pub async fn upload(&self, upload: Upload<'_>) -> Result<FileRow, FilesError> {
+        self.upload_as(upload, "upload").await
+    }
+
+    /// [`Lifecycle::upload`], counted under `kind` (`upload`, or `reupload` of an expired
+    /// File) in `parley_uploads_total`, `parley_upload_bytes_total` and
+    /// `parley_upload_active_seconds` (from the first byte sent to `ACTIVE`).
+    async fn upload_as(
+        &self,
+        upload: Upload<'_>,
+        kind: &'static str,
+    ) -> Result<FileRow, FilesError> {
+        let started = std::time::Instant::now();
         let name = upload.display_name.as_str();
         let req = gemini::UploadRequest {
             display_name: Some(upload.display_name.clone()),
@@ -150,6 +162,10 @@ impl Lifecycle {
             return Err(FilesError::NotRecorded { name: row.name, source });
         }
         tracing::info!(file = %row.name, bytes = row.size_bytes, mime = %row.mime_type, "upload ACTIVE and recorded");
+        metrics::counter!("parley_uploads_total", "kind" => kind).increment(1);
+        metrics::counter!("parley_upload_bytes_total", "kind" => kind).increment(row.size_bytes);
+        metrics::histogram!("parley_upload_active_seconds", "kind" => kind)
+            .record(started.elapsed().as_secs_f64());
         Ok(row)
     }
 
@@ -234,7 +250,7 @@ impl Lifecycle {
             sha256: row.sha256.clone(),
             owner: row.owner.clone(),
         };
-        let new = self.upload(upload).await?;
+        let new = self.upload_as(upload, "reupload").await?;
         tracing::info!(old = %row.name, new = %new.name, "expired File uploaded again from its retained original");
         if let Err(e) = self.originals.touch(&row.sha256).await {
             tracing::warn!(error = %e, "a retained original's time could not be refreshed");

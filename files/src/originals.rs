@@ -528,6 +528,7 @@ impl Originals {
         for sha256 in self.registry.originals_to_evict(before, max, now_ms()).await? {
             if self.delete(&sha256).await? {
                 tracing::info!(%sha256, "retained original evicted");
+                metrics::counter!("parley_original_evictions_total").increment(1);
                 evicted += 1;
             }
         }

@@ -267,11 +267,20 @@ impl Client {
     {
         use backon::Retryable;
         let policy = &self.config.retry;
-        call.retry(policy.backoff())
+        let started = std::time::Instant::now();
+        let outcome = call
+            .retry(policy.backoff())
             .when(Error::is_transient)
             .adjust(|err, scheduled| policy.delay_after(err, scheduled))
             .notify(|err, delay| tracing::warn!(call = what, error = %err, ?delay, "retrying a Gemini call"))
-            .await
+            .await;
+        // One line a call (never its URL or key), in the span of the request that made it.
+        let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match &outcome {
+            Ok(_) => tracing::info!(call = what, ms, "gemini call answered"),
+            Err(e) => tracing::info!(call = what, ms, error = %e, "gemini call failed"),
+        }
+        outcome
     }
 
     /// `files.get`: the File resource, unwrapped

@@ -121,7 +121,7 @@ fn report(what: &str, n: usize, mut round: Round) {
     };
     println!(
         "{what:>22} ×{n:<4} errors {:>5.1}%  p50 {:>7.0} ms  p99 {:>7.0} ms  wall {:>6.2} s  server peak RSS {:>6.1} MiB",
-        100.0 * round.errors as f64 / n as f64,
+        100.0 * round.errors as f64 / round.latencies.len().max(1) as f64,
         at(0.5).as_secs_f64() * 1e3,
         at(0.99).as_secs_f64() * 1e3,
         round.wall.as_secs_f64(),
@@ -188,6 +188,23 @@ async fn main() {
     for n in CHAT_ROUNDS {
         report("streaming chats", n, chats(&[&server], n).await);
     }
+    // What the metrics cost: 10 s of rounds of 200 chats, without and with /metrics scraped
+    // every second.
+    let n = 200;
+    report("chats, no scraping", n, sustained(&server, n, Duration::from_secs(10)).await);
+    let scraper = tokio::spawn({
+        let url = format!("{}/metrics", server.url);
+        async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                let scraped = reqwest::get(&url).await.and_then(|r| r.error_for_status());
+                assert!(scraped.is_ok(), "/metrics answers");
+            }
+        }
+    });
+    report("chats, /metrics each 1 s", n, sustained(&server, n, Duration::from_secs(10)).await);
+    scraper.abort();
 
     for m in UPLOAD_ROUNDS {
         let url = format!("{}/api/upload_file", server.url);
@@ -258,6 +275,21 @@ async fn chats(servers: &[&Server], n: usize) -> Round {
         }
     })
     .await
+}
+
+/// Rounds of `n` concurrent chats, one after another, for `how_long`: their latencies and
+/// errors together (the count printed is per round; the peak RSS is the highest).
+async fn sustained(server: &Server, n: usize, how_long: Duration) -> Round {
+    let started = Instant::now();
+    let mut all = Round { latencies: Vec::new(), errors: 0, peak_rss_kib: 0, wall: Duration::ZERO };
+    while started.elapsed() < how_long {
+        let round = chats(&[server], n).await;
+        all.latencies.extend(round.latencies);
+        all.errors += round.errors;
+        all.peak_rss_kib = all.peak_rss_kib.max(round.peak_rss_kib);
+    }
+    all.wall = started.elapsed();
+    all
 }
 
 /// Waits (up to 30 s) until `server` answers.

@@ -206,6 +206,16 @@ pub struct Config {
     #[arg(long, env = "PARLEY_EMULATOR_CONTROL", default_value_t = false)]
     pub emulator_control: bool,
 
+    /// Log format on stderr: `text` (human) or `json` (one object a line, with the request id
+    /// of the request each line belongs to).
+    #[arg(long, env = "PARLEY_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: crate::observe::LogFormat,
+
+    /// Serve `GET /metrics` (Prometheus) on this address only, instead of on the site's
+    /// listener (e.g. `127.0.0.1:9464`, out of the public's reach).
+    #[arg(long, env = "PARLEY_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// A maintenance command instead of serving the site.
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -293,10 +293,16 @@ impl ByteQuota for UploadBytes {
         };
         let limits = &self.limits;
         Box::pin(async move {
-            limits
+            let verdict = limits
                 .upload_mib
                 .take(limits.shared.as_ref(), &self.session, &self.address, cells)
-                .await
+                .await;
+            if verdict.is_err() {
+                let limit = limits.upload_mib.name;
+                metrics::counter!("parley_rate_limit_refusals_total", "limit" => limit)
+                    .increment(1);
+            }
+            verdict
         })
     }
 }
@@ -320,7 +326,9 @@ pub async fn rate_limit(
     let session = req.extensions().get::<Session>().map(|s| s.0.clone()).unwrap_or_default();
     let address = req.extensions().get::<ClientAddress>().map(|a| a.0.clone()).unwrap_or_default();
     let mut verdict = pair.take(limits.shared.as_ref(), &session, &address, 1).await;
+    let mut limit = pair.name;
     if verdict.is_ok() && path == UploadFile::PATH && limits.has_byte_quota() {
+        limit = limits.upload_mib.name;
         let announced = req
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -341,7 +349,8 @@ pub async fn rate_limit(
     match verdict {
         Ok(()) => next.run(req).await,
         Err(error) => {
-            tracing::info!(path = %req.uri().path(), %address, "rate limit reached");
+            tracing::info!(path = %req.uri().path(), %address, limit, "rate limit reached");
+            metrics::counter!("parley_rate_limit_refusals_total", "limit" => limit).increment(1);
             crate::guard::drain_small_body(req).await;
             Refusal(error).into_response()
         }

@@ -12,14 +12,8 @@ use parley::config::{Command, RegistryCommand};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PARLEY_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let mut config = parley::config::Config::parse();
+    parley::observe::init_logging(config.log_format);
     let outcome = match config.command.take() {
         Some(Command::Registry(RegistryCommand::Copy { from, to })) => {
             parley::server::copy_registry(&from, &to).await.map(|copied| println!("{copied}"))

@@ -35,6 +35,20 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     tokio::spawn(evict_periodically(state.files.originals.clone()));
     let key = SessionKey::load(config.session_secret.as_deref(), &config.data_dir)?;
     let guards = Guards::new(&config, key, &state.files.registry);
+    if let Some(addr) = config.metrics_listen {
+        let scrape = crate::observe::Scrape {
+            registry: state.files.registry.clone(),
+            slots: state.upstream_slots.clone(),
+        };
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        tracing::info!(url = %format!("http://{}/metrics", listener.local_addr()?), "metrics listening");
+        let metrics = crate::observe::routes::<()>(scrape);
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, metrics).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     tokio::spawn(tidy_limits_periodically(guards.limits.clone()));
     let router = router(options.clone(), state, guards);
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
@@ -143,6 +157,9 @@ pub struct Guards {
     pub rate_window: std::time::Duration,
     /// `--trust-proxy`.
     pub trust_proxy: bool,
+    /// Whether `GET /metrics` is served with the site (not when `--metrics-listen` gives it
+    /// a listener of its own).
+    pub metrics_with_site: bool,
 }
 
 impl Guards {
@@ -155,15 +172,19 @@ impl Guards {
             min_body_rate: config.min_body_rate,
             rate_window: config.header_read_timeout,
             trust_proxy: config.trust_proxy,
+            metrics_with_site: config.metrics_listen.is_none(),
         }
     }
 }
 
 /// The whole application: Leptos pages, server functions (with `state` as context), static
-/// files from `options.site_root`; and around it, outermost first, security headers, tracing,
-/// the same-origin check, the client address, sessions, body limits, rate limits, the
+/// files from `options.site_root`, `/healthz`, `/readyz` and `/metrics`; and around it,
+/// outermost first, the request id, tracing, HTTP metrics, security headers, the same-origin
+/// check, the client address, sessions, body limits, rate limits, the
 /// multipart check and `Cache-Control`.
 pub fn router(options: LeptosOptions, state: ServerState, guards: Guards) -> Router {
+    // Installed before the first request, so that nothing counted is lost.
+    crate::observe::metrics();
     let routes = generate_route_list(App);
     let body_limits = BodyLimits {
         max_file_bytes: state.max_file_bytes,
@@ -172,7 +193,14 @@ pub fn router(options: LeptosOptions, state: ServerState, guards: Guards) -> Rou
     };
     let trust = TrustProxy(guards.trust_proxy);
     let sessions = Sessions { key: guards.key, trust_proxy: guards.trust_proxy };
-    let probes = crate::health::routes(state.files.clone());
+    let mut probes = crate::health::routes(state.files.clone());
+    if guards.metrics_with_site {
+        let scrape = crate::observe::Scrape {
+            registry: state.files.registry.clone(),
+            slots: state.upstream_slots.clone(),
+        };
+        probes = probes.merge(crate::observe::routes(scrape));
+    }
     let app = Router::new()
         .leptos_routes_with_context(&options, routes, move || provide_context(state.clone()), {
             let options = options.clone();
@@ -191,7 +219,11 @@ pub fn router(options: LeptosOptions, state: ServerState, guards: Guards) -> Rou
         .layer(middleware::from_fn_with_state(sessions, crate::session::sessions))
         .layer(middleware::from_fn_with_state(trust, crate::limits::client_address))
         .layer(middleware::from_fn_with_state(trust, guard::same_origin));
-    guard::security_headers(app).layer(TraceLayer::new_for_http()).with_state(options)
+    guard::security_headers(app)
+        .layer(middleware::from_fn(crate::observe::http_metrics))
+        .layer(TraceLayer::new_for_http().make_span_with(crate::observe::request_span))
+        .layer(middleware::from_fn_with_state(trust, crate::observe::request_id))
+        .with_state(options)
 }
 
 /// Ctrl-C or SIGTERM.

@@ -23,6 +23,7 @@ use crate::{
 /// the real cause (billing and key problems give the same text, `403-retried-once`) and is reported
 /// as it is.
 pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppError> {
+    let received = std::time::Instant::now();
     let state = state()?;
     let session = super::session()?;
     // Passes over every part run on the blocking pool: a request may hold tens of thousands.
@@ -54,6 +55,7 @@ pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppErr
                 // Not a File of this conversation: re-sending cannot help; say what Gemini said.
                 return Err(super::errors::refused_after_retry(e));
             }
+            super::errors::count_upstream_error(&e);
             tracing::info!(files = ?named, "Gemini says files are gone: treating them and asking once more");
             let rows = state.files.registry.find_many(&session.0, named.clone()).await?;
             let mut substitutes = Substitutes::new();
@@ -82,15 +84,18 @@ pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppErr
                 .map_err(super::errors::refused_after_retry)?
         }
     };
+    metrics::counter!("parley_expired_content_total").increment(treated.expired.len() as u64);
     let notices = treated
         .replaced
         .into_iter()
         .map(|(old_uri, file)| ChatEvent::Replaced { old_uri, file })
         .chain(treated.expired.into_iter().map(|file_uri| ChatEvent::Expired { file_uri }));
     // Each upstream chunk gives zero or more lines.
-    // State: (upstream, finished, the slot held until the answer ends).
-    let lines =
-        stream::unfold((upstream, false, slot), |(mut upstream, finished, slot)| async move {
+    // State: (upstream, finished, the slot held until the answer ends, the stream's metrics).
+    let watch = StreamWatch::start(received);
+    let lines = stream::unfold(
+        (upstream, false, slot, watch),
+        |(mut upstream, finished, slot, mut watch)| async move {
             if finished {
                 return None;
             }
@@ -99,6 +104,7 @@ pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppErr
                     let mut events = Vec::new();
                     let text = chunk.text();
                     if !text.is_empty() {
+                        watch.token();
                         events.push(ChatEvent::Delta { text });
                     }
                     let finish = chunk.finish_reason().map(str::to_string);
@@ -117,15 +123,48 @@ pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppErr
                     (vec![ChatEvent::Error { error }], true)
                 }
             };
-            Some((stream::iter(events), (upstream, finished, slot)))
-        })
-        .flatten();
+            Some((stream::iter(events), (upstream, finished, slot, watch)))
+        },
+    )
+    .flatten();
     let lines = stream::iter(notices.collect::<Vec<_>>()).chain(lines).map(|event| {
         let mut line = serde_json::to_vec(&event).expect("ChatEvent serializes");
         line.push(b'\n');
         Ok::<_, AppError>(Bytes::from(line))
     });
     Ok(ByteStream::new(lines))
+}
+
+/// The metrics of one answer stream: `parley_chat_streams_in_flight` while it lives,
+/// `parley_chat_first_token_seconds` (from the request's arrival to the first text) and
+/// `parley_chat_stream_seconds` (to its end, or to the browser going away) when it ends.
+struct StreamWatch {
+    received: std::time::Instant,
+    first_token: bool,
+}
+
+impl StreamWatch {
+    fn start(received: std::time::Instant) -> Self {
+        metrics::gauge!("parley_chat_streams_in_flight").increment(1.0);
+        StreamWatch { received, first_token: false }
+    }
+
+    /// Text arrived.
+    fn token(&mut self) {
+        if !self.first_token {
+            self.first_token = true;
+            metrics::histogram!("parley_chat_first_token_seconds")
+                .record(self.received.elapsed().as_secs_f64());
+        }
+    }
+}
+
+impl Drop for StreamWatch {
+    fn drop(&mut self) {
+        metrics::gauge!("parley_chat_streams_in_flight").decrement(1.0);
+        metrics::histogram!("parley_chat_stream_seconds")
+            .record(self.received.elapsed().as_secs_f64());
+    }
 }
 
 /// What the check before a request did to the conversation's Files.

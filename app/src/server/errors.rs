@@ -9,6 +9,7 @@ use crate::error::AppError;
 /// Maps a Gemini failure to what the person is told. `file` names the file concerned, if any.
 pub fn from_gemini(err: gemini::Error, file: Option<&str>) -> AppError {
     tracing::warn!(error = %err, file, "gemini call failed");
+    count_upstream_error(&err);
     let name = file.unwrap_or("the file").to_string();
     if err.inaccessible_file_id().is_some() {
         return AppError::FileUnavailable;
@@ -49,6 +50,20 @@ pub fn from_gemini(err: gemini::Error, file: Option<&str>) -> AppError {
         }
         gemini::Error::Transport(_) => AppError::Unreachable,
     }
+}
+
+/// Counts a failure of Gemini (after the client's retries) in `parley_upstream_errors_total`
+/// by kind: `429`, `5xx`, `403_file` (a File Gemini no longer gives access to), `transport`
+/// (unreachable, dropped, timed out) or `other`.
+pub fn count_upstream_error(err: &gemini::Error) {
+    let kind = match err {
+        _ if err.inaccessible_file_id().is_some() => "403_file",
+        gemini::Error::Api { code: 429, .. } => "429",
+        gemini::Error::Api { code: 500..=599, .. } => "5xx",
+        gemini::Error::Transport(_) => "transport",
+        _ => "other",
+    };
+    metrics::counter!("parley_upstream_errors_total", "kind" => kind).increment(1);
 }
 
 impl From<gemini::Error> for AppError {

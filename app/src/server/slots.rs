@@ -155,6 +155,7 @@ impl UpstreamSlots {
                 state.take(&holder);
                 return Ok(UpstreamSlot { slots: self.clone(), holder });
             }
+            metrics::counter!("parley_upstream_slot_waits_total").increment(1);
             let id = state.next_id;
             state.next_id += 1;
             state.waiting.push_back(Waiter { id, holder: holder.clone(), granted });
@@ -168,6 +169,7 @@ impl UpstreamSlots {
             }
             _ => {
                 tracing::warn!("no free slot towards Gemini");
+                metrics::counter!("parley_upstream_busy_total").increment(1);
                 Err(AppError::Busy)
             }
         }

@@ -146,6 +146,7 @@ async fn upload<E: std::fmt::Display>(
     let now = std::time::SystemTime::now();
     if let Ok(Some(copy)) = state.files.usable_copy(owner, &spooled.sha256, now).await {
         tracing::info!(file = %copy.name, "same content already ACTIVE for this session: no new upload");
+        metrics::counter!("parley_upload_dedup_hits_total").increment(1);
         keep(state, spooled).await;
         return Ok(copy.into());
     }

@@ -454,6 +454,14 @@ impl Registry {
         }
     }
 
+    /// How many retained originals there are, and their bytes in all (for the metrics).
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn originals_total(&self) -> Result<(u64, u64), RegistryError> {
+        dispatch!(self.originals_total())
+    }
+
     /// Every retained original, oldest first (by stored time, then SHA-256).
     ///
     /// # Errors
@@ -654,6 +662,7 @@ mod tests {
             let original = Original { size_bytes: size, stored_at_ms: at, charged_to: "x".into() };
             registry.add_original(sha, original).await.unwrap();
         }
+        assert_eq!(registry.originals_total().await.unwrap(), (3, 120));
         assert!(registry.originals_to_evict(0, 120, 0).await.unwrap().is_empty());
         assert_eq!(registry.originals_to_evict(0, 100, 0).await.unwrap(), vec!["a"], "over budget");
         assert_eq!(

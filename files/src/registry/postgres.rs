@@ -529,6 +529,15 @@ impl PgRegistry {
         }
     }
 
+    pub(super) async fn originals_total(&self) -> Result<(u64, u64), RegistryError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one("SELECT COUNT(*), COALESCE(SUM(size_bytes), 0)::BIGINT FROM originals", &[])
+            .await?;
+        let (count, bytes): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        Ok((count.max(0) as u64, bytes.max(0) as u64))
+    }
+
     pub(super) async fn all_originals(&self) -> Result<Vec<(String, Original)>, RegistryError> {
         let client = self.pool.get().await?;
         let rows = client

@@ -425,6 +425,19 @@ impl SqliteRegistry {
         .await
     }
 
+    /// How many retained originals there are, and their bytes in all.
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn originals_total(&self) -> Result<(u64, u64), RegistryError> {
+        self.with(|c| {
+            c.query_row("SELECT COUNT(*), COALESCE(SUM(size_bytes), 0) FROM originals", [], |r| {
+                Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get::<_, i64>(1)?.max(0) as u64))
+            })
+        })
+        .await
+    }
+
     /// Every retained original, oldest first.
     ///
     /// # Errors

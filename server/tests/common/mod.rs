@@ -143,6 +143,16 @@ impl Process {
     /// Starts `parley` with exactly `args` (besides its port and data directory) and waits
     /// until it answers.
     pub async fn launch(args: &[&str], open_files: Option<u32>) -> Process {
+        Process::launch_with(args, open_files, &[], None).await
+    }
+
+    /// [`Process::launch`] with `env` added and, with `log`, stderr written to that file.
+    pub async fn launch_with(
+        args: &[&str],
+        open_files: Option<u32>,
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> Process {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let data = tempfile::tempdir().unwrap();
         let binary = env!("CARGO_BIN_EXE_parley");
@@ -156,7 +166,13 @@ impl Process {
             .arg(data.path())
             .args(args)
             .env("PARLEY_LOG", "warn")
+            // What cargo-leptos sets at build time (else Leptos prints a warning on stderr).
+            .env("LEPTOS_OUTPUT_NAME", "parley")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
+            .stderr(log.map_or_else(std::process::Stdio::inherit, |path| {
+                std::fs::File::create(path).expect("the log file can be made").into()
+            }))
             .spawn()
             .expect("parley starts");
         let mut process = Process { child, url: format!("http://127.0.0.1:{port}"), _data: data };

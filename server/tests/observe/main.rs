@@ -1,0 +1,162 @@
+//! What an operator sees, from a real `parley` process: `/metrics` after a scripted session
+//! (each counter moved by exactly what the session did; no key, URI or session id in the
+//! text), and JSON logs in which the request id a response names is on the log line of the
+//! Gemini call that request made.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::{collections::HashMap, time::Duration};
+
+use app::model::UploadedFile;
+use common::*;
+
+const KEY: &str = "observe-test-key-7QxPw2";
+
+/// The samples of a Prometheus text exposition: `name{labels}` → value.
+fn samples(text: &str) -> HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+async fn scrape(url: &str) -> (String, HashMap<String, f64>) {
+    let res = reqwest::get(format!("{url}/metrics")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(res.headers().get("set-cookie").is_none(), "no session for the scraper");
+    let text = res.text().await.unwrap();
+    let parsed = samples(&text);
+    (text, parsed)
+}
+
+/// A `parley` process on `emulator` with the key, no expiry margin, and `extra`.
+async fn parley_on(
+    emulator: &gemini_emulator::RunningEmulator,
+    extra: &[&str],
+    env: &[(&str, &str)],
+    log: Option<&std::path::Path>,
+) -> Process {
+    let base = emulator.base_url();
+    let mut args =
+        vec!["--gemini-api-key", KEY, "--gemini-base-url", &base, "--expiry-margin", "0s"];
+    args.extend_from_slice(extra);
+    Process::launch_with(&args, None, env, log).await
+}
+
+/// Upload, dedup, chat, expiry and re-upload, a 429: each moves its counters by exactly that.
+#[tokio::test]
+async fn metrics_count_what_a_session_did() {
+    let emulator = emulator(Duration::from_secs(48 * 3600)).await;
+    let site = parley_on(&emulator, &["--rate-chat", "3/min"], &[], None).await;
+    let (_, before) = scrape(&site.url).await;
+    assert_eq!(before.get("parley_chat_streams_in_flight").copied().unwrap_or(0.0), 0.0);
+
+    let browser = browser();
+    let text = b"bytes to count".to_vec();
+    let upload = |bytes: Vec<u8>| {
+        let form = upload_form(&bytes.len().to_string(), "text/plain", "n.txt", bytes);
+        browser.post(format!("{}/api/upload_file", site.url)).multipart(form).send()
+    };
+    let first = upload(text.clone()).await.unwrap();
+    let cookie = first.headers()["set-cookie"].to_str().unwrap().to_string();
+    let file: UploadedFile = first.json().await.unwrap();
+    let again: UploadedFile = upload(text.clone()).await.unwrap().json().await.unwrap();
+    assert_eq!(again.uri, file.uri, "dedup");
+    let chat = || browser.post(format!("{}/api/chat", site.url)).json(&about(&file.uri)).send();
+    assert_eq!(chat().await.unwrap().text().await.unwrap().matches("\"done\"").count(), 1);
+    emulator.emulator.advance_clock(Duration::from_secs(49 * 3600));
+    let replaced = chat().await.unwrap().text().await.unwrap();
+    assert!(replaced.contains("\"replaced\""), "{replaced}");
+    assert_eq!(chat().await.unwrap().status(), 200);
+    assert_eq!(chat().await.unwrap().status(), 429, "the fourth chat of the minute");
+
+    let (text_after, after) = scrape(&site.url).await;
+    let moved = |series: &str| {
+        after.get(series).copied().unwrap_or(0.0) - before.get(series).copied().unwrap_or(0.0)
+    };
+    let expect = [
+        (r#"parley_uploads_total{kind="upload"}"#, 1.0),
+        (r#"parley_uploads_total{kind="reupload"}"#, 1.0),
+        (r#"parley_upload_bytes_total{kind="upload"}"#, text.len() as f64),
+        (r#"parley_upload_active_seconds_count{kind="upload"}"#, 1.0),
+        ("parley_upload_dedup_hits_total", 1.0),
+        (r#"parley_upstream_errors_total{kind="403_file"}"#, 1.0),
+        ("parley_expired_content_total", 0.0),
+        (r#"parley_rate_limit_refusals_total{limit="chat"}"#, 1.0),
+        (r#"parley_http_requests_total{route="/api/chat",status="200"}"#, 3.0),
+        (r#"parley_http_requests_total{route="/api/chat",status="429"}"#, 1.0),
+        (r#"parley_http_requests_total{route="/api/upload_file",status="200"}"#, 2.0),
+        ("parley_chat_first_token_seconds_count", 3.0),
+        ("parley_chat_stream_seconds_count", 3.0),
+    ];
+    for (series, by) in expect {
+        assert_eq!(moved(series), by, "{series}\n{text_after}");
+    }
+    assert_eq!(after["parley_chat_streams_in_flight"], 0.0);
+    assert_eq!(after["parley_upstream_slots_in_use"], 0.0);
+    assert_eq!(after["parley_retained_originals"], 1.0);
+    assert_eq!(after["parley_retained_original_bytes"], text.len() as f64);
+    assert!(text_after.contains("# HELP parley_uploads_total"));
+
+    // Nothing that identifies anyone or opens anything.
+    let session = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
+    let id = file.uri.rsplit('/').next().unwrap();
+    for secret in [KEY, file.uri.as_str(), id, session, &file.sha256] {
+        assert!(!text_after.contains(secret), "{secret} in the metrics");
+    }
+}
+
+/// `--metrics-listen` serves `/metrics` there only.
+#[tokio::test]
+async fn metrics_can_have_a_listener_of_their_own() {
+    let emulator = emulator(Duration::from_secs(48 * 3600)).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let site = parley_on(&emulator, &["--metrics-listen", &listen], &[], None).await;
+    assert_eq!(reqwest::get(format!("{}/metrics", site.url)).await.unwrap().status(), 404);
+    let (_, parsed) = scrape(&format!("http://{listen}")).await;
+    assert!(parsed.contains_key("parley_upstream_slots_in_use"));
+}
+
+/// With `PARLEY_LOG_FORMAT=json` every stderr line is a JSON object, and the chat's request id
+/// (its `X-Request-Id`) is on the line of its `streamGenerateContent` call. A client's own
+/// `X-Request-Id` is not believed without `--trust-proxy`.
+#[tokio::test]
+async fn json_logs_carry_the_request_id_to_the_upstream_call() {
+    let emulator = emulator(Duration::from_secs(48 * 3600)).await;
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("parley.log");
+    let env = [("PARLEY_LOG_FORMAT", "json"), ("PARLEY_LOG", "info")];
+    let site = parley_on(&emulator, &[], &env, Some(&log)).await;
+    let body = serde_json::json!({"contents": [{"role": "user", "parts": [{"text": "hello"}]}]});
+    let res = browser()
+        .post(format!("{}/api/chat", site.url))
+        .header("x-request-id", "chosen-by-the-client")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_ne!(id, "chosen-by-the-client", "not behind a trusted proxy");
+    assert_eq!(id.len(), 32);
+    assert!(res.text().await.unwrap().contains("\"done\""));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(lines.iter().all(|l| l["timestamp"].is_string() && l["level"].is_string()));
+    let upstream = lines
+        .iter()
+        .find(|l| l["fields"]["call"] == "streamGenerateContent")
+        .unwrap_or_else(|| panic!("no line of the upstream call:\n{text}"));
+    assert_eq!(upstream["fields"]["message"], "gemini call answered");
+    assert_eq!(upstream["span"]["request_id"], id.as_str(), "{upstream}");
+    assert!(!text.contains(KEY), "the key in the log");
+}
