@@ -7,6 +7,7 @@
 #   cargo-fuzz 0.13.2 + nightly    (the fuzz targets in fuzz/ build with nightly's sanitizers)
 #   leptosfmt 0.1.33               (formats the `view!` macros; checked by test.sh)
 #   wasm-bindgen-cli               (exactly the wasm-bindgen version in Cargo.lock)
+#   cargo-deb                      (only for the Debian package: scripts/package.sh)
 #   postgresql                     (Debian's package: the tests start a throwaway server)
 #   chromium                       (Debian's package, for Playwright)      -- with --browser
 #   end2end/node_modules           (npm ci: @playwright/test, binaryen's wasm-opt, axe-core)
@@ -27,6 +28,7 @@ done
 CARGO_LEPTOS_VERSION=0.3.11
 CARGO_FUZZ_VERSION=0.13.2
 LEPTOSFMT_VERSION=0.1.33
+CARGO_DEB_VERSION=3.7.0
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 export PATH="$HOME/.cargo/bin:$PATH"
 
@@ -66,6 +68,11 @@ fi
 if ! leptosfmt --version 2>/dev/null | grep -q "$LEPTOSFMT_VERSION"; then
   say "installing leptosfmt $LEPTOSFMT_VERSION"
   cargo install leptosfmt --version "$LEPTOSFMT_VERSION" --locked
+fi
+
+if ! cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
+  say "installing cargo-deb $CARGO_DEB_VERSION (for scripts/package.sh)"
+  cargo install cargo-deb --version "$CARGO_DEB_VERSION" --locked --no-default-features
 fi
 
 wbg_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting (rustfmt, leptosfmt) and clippy with warnings denied,
 # Rust unit and integration tests (gemini ↔ emulator, the file lifecycle, the whole server over
-# HTTP, the abuse cases), a short run of each fuzz target, Google's Python SDK against the
-# emulator, then the Playwright suite in Debian's headless chromium against the real server.
+# HTTP, the abuse cases, replicas on PostgreSQL and S3, metrics and logs), a short run of each
+# fuzz target, the Debian package, Google's Python SDK against the emulator, then the
+# Playwright suite in Debian's headless chromium against the real server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --browser
@@ -40,6 +41,9 @@ scripts/fuzz.sh 20s sse forbidden upload_target import
 echo "==> building the site and the standalone emulator"
 cargo build -p gemini-emulator --bin gemini-emulator
 cargo leptos build
+
+echo "==> the Debian package (from the debug build): contents, unit, unpacked and run"
+scripts/test-package.sh
 
 echo "==> Google's google-genai SDK against the emulator"
 target/sdk-venv/bin/python emulator/sdk-tests/google_genai_sdk.py --emulator target/debug/gemini-emulator
