@@ -68,8 +68,6 @@ fn start(gemini: &str, extra: &[&str]) -> Server {
             gemini,
         ])
         .args([
-            "--rate-chat",
-            "off",
             "--rate-upload",
             "off",
             "--upload-bytes-per-hour",
@@ -178,7 +176,7 @@ async fn main() {
         ..Default::default()
     };
     let emulator = gemini_emulator::testing::spawn_local(config).await;
-    let server = start(&emulator.base_url(), &[]);
+    let server = start(&emulator.base_url(), &["--rate-chat", "off"]);
     wait_up(&server).await;
     println!(
         "parley (release) against an emulator in another process; idle RSS {:.1} MiB",
