@@ -226,8 +226,8 @@ impl PgRegistry {
 
     /// Takes `cells` from the rate limit `key`, shared by every replica: GCRA (the generic
     /// cell rate algorithm, as governor implements it in one process) with one cell every
-    /// `emission_ms` and bursts of `burst` cells, on the database's clock, the key's row locked
-    /// for the decision. `Ok(None)` when the cells are taken; `Ok(Some(ms))` with the wait when
+    /// `emission_ms` and bursts of `burst` cells, on the database's clock, decided in one
+    /// statement with the key's row locked (a second one, on refusal, reads the wait). `Ok(None)` when the cells are taken; `Ok(Some(ms))` with the wait when
     /// not (nothing is taken then); more cells than the burst never pass.
     ///
     /// # Errors
@@ -242,29 +242,37 @@ impl PgRegistry {
         if cells > burst {
             return Ok(Some(i64::from(cells) * emission_ms));
         }
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        tx.execute(
-            "INSERT INTO rate_limits (key, tat_ms) VALUES ($1, 0) ON CONFLICT (key) DO NOTHING",
-            &[&key],
-        )
-        .await?;
-        let row = tx
+        let increment = i64::from(cells).saturating_mul(emission_ms);
+        let tolerance = i64::from(burst).saturating_mul(emission_ms);
+        let client = self.pool.get().await?;
+        // One statement, the row locked by the upsert: a new key takes the cells (at most the
+        // burst: checked above); an existing one moves its theoretical arrival time only when
+        // the cells fit. `EXCLUDED.tat_ms - $2` is the database's now.
+        let taken = client
+            .query_opt(
+                "INSERT INTO rate_limits AS r (key, tat_ms) \
+                 VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000)::bigint + $2) \
+                 ON CONFLICT (key) DO UPDATE \
+                 SET tat_ms = GREATEST(r.tat_ms, EXCLUDED.tat_ms - $2) + $2 \
+                 WHERE GREATEST(r.tat_ms, EXCLUDED.tat_ms - $2) + $2 - $3 <= EXCLUDED.tat_ms - $2 \
+                 RETURNING tat_ms",
+                &[&key, &increment, &tolerance],
+            )
+            .await?;
+        if taken.is_some() {
+            return Ok(None);
+        }
+        // Refused: how long until the cells would fit.
+        let row = client
             .query_one(
                 "SELECT tat_ms, (extract(epoch FROM clock_timestamp()) * 1000)::bigint \
-                 FROM rate_limits WHERE key = $1 FOR UPDATE",
+                 FROM rate_limits WHERE key = $1",
                 &[&key],
             )
             .await?;
-        let (tat, now): (i64, i64) = (row.get(0), row.get(1));
-        let new_tat = tat.max(now).saturating_add(i64::from(cells).saturating_mul(emission_ms));
-        let allowed_at = new_tat.saturating_sub(i64::from(burst).saturating_mul(emission_ms));
-        if allowed_at > now {
-            return Ok(Some(allowed_at - now));
-        }
-        tx.execute("UPDATE rate_limits SET tat_ms = $2 WHERE key = $1", &[&key, &new_tat]).await?;
-        tx.commit().await?;
-        Ok(None)
+        let (tat, now): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        let allowed_at = tat.max(now).saturating_add(increment).saturating_sub(tolerance);
+        Ok(Some((allowed_at - now).max(1)))
     }
 
     /// Forgets rate-limit keys whose cells have all been back for a day (the table stays
