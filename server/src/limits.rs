@@ -120,7 +120,8 @@ impl Pair {
     }
 
     /// Takes `cells` (requests, or MiB of uploads) from the quotas: the ones all replicas
-    /// share when there is a shared store, else (or when it fails, logged) this process's.
+    /// share when there is a shared store, else (or when it fails, logged) this process's. A
+    /// refusal is counted in `parley_rate_limit_refusals_total{limit}`.
     async fn take(
         &self,
         shared: Option<&PgRegistry>,
@@ -131,14 +132,20 @@ impl Pair {
         if cells == 0 {
             return Ok(());
         }
+        let mut verdict = None;
         if let (Some(pg), Some(rate)) = (shared, self.rate) {
             match self.take_shared(pg, rate, session, address, cells).await {
-                Ok(verdict) => return verdict,
+                Ok(shared) => verdict = Some(shared),
                 Err(e) => tracing::warn!(error = %e, limit = self.name,
                     "the shared rate limit is unavailable: this process's limit applies"),
             }
         }
-        self.check(session, address, cells)
+        let verdict = verdict.unwrap_or_else(|| self.check(session, address, cells));
+        if verdict.is_err() {
+            metrics::counter!("parley_rate_limit_refusals_total", "limit" => self.name)
+                .increment(1);
+        }
+        verdict
     }
 
     /// `cells` from the shared quotas (GCRA in PostgreSQL, the database's clock).
@@ -293,16 +300,10 @@ impl ByteQuota for UploadBytes {
         };
         let limits = &self.limits;
         Box::pin(async move {
-            let verdict = limits
+            limits
                 .upload_mib
                 .take(limits.shared.as_ref(), &self.session, &self.address, cells)
-                .await;
-            if verdict.is_err() {
-                let limit = limits.upload_mib.name;
-                metrics::counter!("parley_rate_limit_refusals_total", "limit" => limit)
-                    .increment(1);
-            }
-            verdict
+                .await
         })
     }
 }
@@ -350,8 +351,6 @@ pub async fn rate_limit(
         Ok(()) => next.run(req).await,
         Err(error) => {
             tracing::info!(path = %req.uri().path(), %address, limit, "rate limit reached");
-            metrics::counter!("parley_rate_limit_refusals_total", "limit" => limit).increment(1);
-            crate::guard::drain_small_body(req).await;
             Refusal(error).into_response()
         }
     }

@@ -190,6 +190,13 @@ pub struct Scrape {
     pub slots: app::server::slots::UpstreamSlots,
 }
 
+impl Scrape {
+    /// What `/metrics` reads of `state`.
+    pub fn of(state: &app::server::ServerState) -> Self {
+        Scrape { registry: state.files.registry.clone(), slots: state.upstream_slots.clone() }
+    }
+}
+
 /// `GET /metrics` on its own router (for the main one, or `--metrics-listen`).
 pub fn routes<S: Clone + Send + Sync + 'static>(scrape: Scrape) -> Router<S> {
     Router::new().route("/metrics", get(render)).with_state(scrape)

@@ -36,10 +36,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let key = SessionKey::load(config.session_secret.as_deref(), &config.data_dir)?;
     let guards = Guards::new(&config, key, &state.files.registry);
     if let Some(addr) = config.metrics_listen {
-        let scrape = crate::observe::Scrape {
-            registry: state.files.registry.clone(),
-            slots: state.upstream_slots.clone(),
-        };
+        let scrape = crate::observe::Scrape::of(&state);
         let listener = tokio::net::TcpListener::bind(addr).await?;
         tracing::info!(url = %format!("http://{}/metrics", listener.local_addr()?), "metrics listening");
         let metrics = crate::observe::routes::<()>(scrape);
@@ -195,11 +192,7 @@ pub fn router(options: LeptosOptions, state: ServerState, guards: Guards) -> Rou
     let sessions = Sessions { key: guards.key, trust_proxy: guards.trust_proxy };
     let mut probes = crate::health::routes(state.files.clone());
     if guards.metrics_with_site {
-        let scrape = crate::observe::Scrape {
-            registry: state.files.registry.clone(),
-            slots: state.upstream_slots.clone(),
-        };
-        probes = probes.merge(crate::observe::routes(scrape));
+        probes = probes.merge(crate::observe::routes(crate::observe::Scrape::of(&state)));
     }
     let app = Router::new()
         .leptos_routes_with_context(&options, routes, move || provide_context(state.clone()), {

@@ -78,8 +78,11 @@ pub async fn guard_bodies(State(limits): State<BodyLimits>, req: Request, next: 
     };
     if let Some(length) = announced.filter(|&l| l > limit) {
         // A request a little over the limit is read first, so that the 413 reaches a client
-        // still sending it (see `drain_small_body`).
-        drain_small_body(req).await;
+        // still sending it; a much larger one is not (see `drain`).
+        if length <= DRAIN_LIMIT {
+            let body = req.into_body().into_data_stream();
+            drain(body.map(|c| c.map_err(std::io::Error::other)).boxed()).await;
+        }
         return too_large(length).into_response();
     }
     let (mut parts, body) = req.into_parts();
@@ -92,10 +95,11 @@ pub async fn guard_bodies(State(limits): State<BodyLimits>, req: Request, next: 
         let watch = UploadBody::default();
         parts.extensions.insert(watch.clone());
         let chunks = head_limited(chunks, watch.clone());
+        let cuts = watch.clone();
         let chunks = chunks.map(move |chunk| {
             chunk.inspect_err(|e| {
                 if let Some(Cut(reason)) = e.get_ref().and_then(|e| e.downcast_ref::<Cut>()) {
-                    watch.cut(reason.clone());
+                    cuts.cut(reason.clone());
                 }
             })
         });
@@ -106,10 +110,12 @@ pub async fn guard_bodies(State(limits): State<BodyLimits>, req: Request, next: 
         );
         let res = next.run(Request::from_parts(parts, Body::new(body))).await;
         if !res.status().is_success() {
-            // Refused part-way (a quota, a bad field, a cut): read on a little, so that the
-            // answer reaches a client still sending instead of a reset.
+            // Refused — before a byte was read (a rate limit, a quota) or part-way (a quota, a
+            // bad field, a cut): read on a little, so that the answer reaches a client still
+            // sending instead of a reset. The rest is thrown away, not parsed: no head hold.
             let rest = rest.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
             if let Some(rest) = rest {
+                watch.file_reached();
                 drain(rest).await;
             }
         }
@@ -134,30 +140,10 @@ const DRAIN_LIMIT: u64 = 16 << 20;
 /// How long a body is drained at most before an early refusal.
 const DRAIN_TIME: Duration = Duration::from_secs(2);
 
-/// Reads and discards `req`'s body before it is refused unread, when it announces at most
-/// [`DRAIN_LIMIT`] bytes, for at most [`DRAIN_TIME`]; larger or slower bodies are left (the
-/// connection closes after the answer).
-pub async fn drain_small_body(req: Request) {
-    let announced = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_none_or(|n| n > DRAIN_LIMIT) {
-        return;
-    }
-    if let Some(watch) = req.extensions().get::<UploadBody>() {
-        // Past the head limit: this body is thrown away, not parsed.
-        watch.file_reached();
-    }
-    let mut chunks = req.into_body().into_data_stream();
-    let _ =
-        tokio::time::timeout(DRAIN_TIME, async { while let Some(Ok(_)) = chunks.next().await {} })
-            .await;
-}
-
-/// Reads and throws away up to [`DRAIN_LIMIT`] bytes of `chunks`, for at most [`DRAIN_TIME`]
-/// (see [`drain_small_body`]).
+/// Reads and throws away up to [`DRAIN_LIMIT`] bytes of `chunks`, for at most [`DRAIN_TIME`],
+/// before a refusal is answered: a client still sending when the answer comes and the
+/// connection closes often sees a broken pipe instead of the answer. Larger or slower bodies
+/// are left (the connection closes after the answer).
 async fn drain(mut chunks: Chunks) {
     let _ = tokio::time::timeout(DRAIN_TIME, async {
         let mut drained = 0u64;
@@ -204,7 +190,7 @@ async fn read_whole(mut chunks: Chunks, limit: u64) -> Result<Bytes, ReadError> 
         })?;
         let size = (whole.len() + chunk.len()) as u64;
         if size > limit {
-            // Read on (a little: see `drain_small_body`) so that the 413 reaches the client.
+            // Read on (a little: see `drain`) so that the 413 reaches the client.
             drop(whole);
             drain(chunks).await;
             return Err(ReadError::TooLarge(size));

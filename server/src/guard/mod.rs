@@ -6,7 +6,7 @@
 
 mod body;
 
-pub use body::{drain_small_body, guard_bodies, BodyLimits, JSON_BODY_LIMIT, MULTIPART_HEAD_LIMIT};
+pub use body::{guard_bodies, BodyLimits, JSON_BODY_LIMIT, MULTIPART_HEAD_LIMIT};
 
 use app::{api::UploadFile, error::AppError};
 use axum::{
