@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use app::{error::AppError, model::UploadRecord};
+use app::error::AppError;
 use common::*;
 use futures::{future::join_all, StreamExt};
 use reqwest::{
@@ -443,15 +443,7 @@ async fn a_flood_of_uploads_evicts_its_own_originals_first() {
     for seed in 1..7 {
         assert_eq!(upload_from(browser(), "203.0.113.1", seed).await, 200);
     }
-    let mine: Vec<UploadRecord> = site
-        .client
-        .post(format!("{}/api/list_uploads", site.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mine = list_uploads(&site.client, &site.url).await;
     assert!(mine[0].retained, "the visitor's original survives a flood from another address");
     assert_eq!(files_under(&site, "originals"), 5, "the budget holds");
 }

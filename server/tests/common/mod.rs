@@ -73,15 +73,8 @@ pub async fn emulator(file_ttl: std::time::Duration) -> gemini_emulator::Running
 /// Parley on `emulator` with a key, no expiry margin, and `args`.
 pub async fn parley(emulator: &gemini_emulator::RunningEmulator, args: &[&str]) -> Site {
     let base = emulator.base_url();
-    let mut argv = vec![
-        "parley",
-        "--gemini-api-key",
-        "k",
-        "--gemini-base-url",
-        &base,
-        "--expiry-margin",
-        "0s",
-    ];
+    let mut argv = vec!["parley"];
+    argv.extend(on_emulator(&base, "k"));
     argv.extend_from_slice(args);
     site_from(&argv).await
 }
@@ -319,6 +312,41 @@ pub fn answer(events: &[app::model::ChatEvent]) -> String {
             _ => None,
         })
         .collect()
+}
+
+/// The events of one `chat` of `body` from `client` (one browser) to the site at `url`; the
+/// answer must be 200.
+pub async fn chat_events(
+    client: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+) -> Vec<app::model::ChatEvent> {
+    let res = client.post(format!("{url}/api/chat")).json(body).send().await.unwrap();
+    assert_eq!(res.status(), 200, "{url}");
+    res.text().await.unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// Uploads `text` as the text file `name` from `client` to the site at `url`; it must pass.
+pub async fn upload_text(
+    client: &reqwest::Client,
+    url: &str,
+    name: &str,
+    text: &str,
+) -> app::model::UploadedFile {
+    let form = upload_form(&text.len().to_string(), "text/plain", name, text.as_bytes().to_vec());
+    let res = client.post(format!("{url}/api/upload_file")).multipart(form).send().await.unwrap();
+    assert_eq!(res.status(), 200, "{url}");
+    res.json().await.unwrap()
+}
+
+/// What `list_uploads` at `url` answers `client` (one browser).
+pub async fn list_uploads(client: &reqwest::Client, url: &str) -> Vec<app::model::UploadRecord> {
+    client.post(format!("{url}/api/list_uploads")).send().await.unwrap().json().await.unwrap()
+}
+
+/// The flags that point `parley` at an emulator's `base` URL with `key`, no expiry margin.
+pub fn on_emulator<'a>(base: &'a str, key: &'a str) -> Vec<&'a str> {
+    vec!["--gemini-api-key", key, "--gemini-base-url", base, "--expiry-margin", "0s"]
 }
 
 /// Resumable uploads the emulator has seen started.

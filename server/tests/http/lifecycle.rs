@@ -7,38 +7,13 @@
 
 use std::time::Duration;
 
-use app::model::{ChatEvent, UploadRecord, UploadedFile};
+use app::model::{ChatEvent, UploadedFile};
 use gemini_emulator::{Fault, FaultKind, Route, RunningEmulator};
 
 use crate::common::{
-    about, answer, browser, emulator, files_under, parley, site, starts, upload, upload_as,
-    upload_form, Site,
+    about, answer, browser, chat_events, emulator, files_under, list_uploads, parley, site, starts,
+    upload, upload_as, upload_form, upload_text, Site,
 };
-
-async fn upload_text(site: &Site, name: &str, text: &str) -> UploadedFile {
-    let res = upload(
-        site,
-        upload_form(&text.len().to_string(), "text/plain", name, text.as_bytes().to_vec()),
-    )
-    .await;
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
-}
-
-/// The `chat` events for `body` from `client` (one browser of `site`).
-async fn chat_as(
-    site: &Site,
-    client: &reqwest::Client,
-    body: &serde_json::Value,
-) -> Vec<ChatEvent> {
-    let res = client.post(format!("{}/api/chat", site.url)).json(body).send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    res.text().await.unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
-async fn chat(site: &Site, body: &serde_json::Value) -> Vec<ChatEvent> {
-    chat_as(site, &site.client, body).await
-}
 
 fn generates(emulator: &RunningEmulator) -> usize {
     emulator.emulator.request_log().iter().filter(|r| r.path.contains("GenerateContent")).count()
@@ -74,24 +49,13 @@ async fn check(site: &Site, uri: &str) -> bool {
     res.json::<Vec<app::model::FileCheck>>().await.unwrap()[0].live
 }
 
-async fn uploads(site: &Site, client: &reqwest::Client) -> Vec<UploadRecord> {
-    client
-        .post(format!("{}/api/list_uploads", site.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 /// `live-file-used-as-is`: a File that is not expired is used as it is: no upload, no `files.get`.
 #[tokio::test]
 async fn a_live_file_is_used_as_it_is() {
     let emulator = emulator(Duration::from_secs(48 * 3600)).await;
     let site = parley(&emulator, &[]).await;
-    let file = upload_text(&site, "a.txt", "hello").await;
-    let events = chat(&site, &about(&file.uri)).await;
+    let file = upload_text(&site.client, &site.url, "a.txt", "hello").await;
+    let events = chat_events(&site.client, &site.url, &about(&file.uri)).await;
     assert!(matches!(events[0], ChatEvent::Delta { .. }), "no notice first: {events:?}");
     assert!(answer(&events).contains(&format!("SHA-256 {}", &file.sha256[..12])));
     assert_eq!(starts(&emulator), 1);
@@ -107,7 +71,7 @@ async fn a_live_file_is_used_as_it_is() {
 async fn an_expired_file_is_uploaded_again_from_its_retained_original() {
     let emulator = emulator(Duration::from_secs(2)).await;
     let site = parley(&emulator, &[]).await;
-    let file = upload_text(&site, "notes.txt", "retained bytes").await;
+    let file = upload_text(&site.client, &site.url, "notes.txt", "retained bytes").await;
     assert_eq!(originals_on_disk(&site), 1);
     tokio::time::sleep(Duration::from_millis(2200)).await;
     assert!(
@@ -115,7 +79,7 @@ async fn an_expired_file_is_uploaded_again_from_its_retained_original() {
         "an import keeps it: the next request replaces it (`import-keeps-live-files`)"
     );
 
-    let events = chat(&site, &about(&file.uri)).await;
+    let events = chat_events(&site.client, &site.url, &about(&file.uri)).await;
     let ChatEvent::Replaced { old_uri, file: new } = &events[0] else { panic!("{events:?}") };
     assert_eq!(old_uri, &file.uri);
     assert_ne!(new.uri, file.uri);
@@ -131,13 +95,13 @@ async fn an_expired_file_is_uploaded_again_from_its_retained_original() {
     );
 
     // The old URI now resolves to the new File, without another upload.
-    let again = chat(&site, &about(&file.uri)).await;
+    let again = chat_events(&site.client, &site.url, &about(&file.uri)).await;
     assert!(
         matches!(&again[0], ChatEvent::Replaced { file, .. } if file.uri == new.uri),
         "{again:?}"
     );
     assert_eq!(starts(&emulator), 2);
-    let rows = uploads(&site, &site.client).await;
+    let rows = list_uploads(&site.client, &site.url).await;
     assert_eq!(rows.len(), 1, "the replaced record is not listed: {rows:?}");
     assert_eq!(
         (rows[0].uri.as_str(), rows[0].state.as_str(), rows[0].retained),
@@ -150,10 +114,14 @@ async fn an_expired_file_is_uploaded_again_from_its_retained_original() {
 async fn concurrent_requests_share_one_reupload() {
     let emulator = emulator(Duration::from_secs(2)).await;
     let site = parley(&emulator, &[]).await;
-    let file = upload_text(&site, "a.txt", "shared").await;
+    let file = upload_text(&site.client, &site.url, "a.txt", "shared").await;
     tokio::time::sleep(Duration::from_millis(2200)).await;
     let body = about(&file.uri);
-    let (a, b, c) = tokio::join!(chat(&site, &body), chat(&site, &body), chat(&site, &body));
+    let (a, b, c) = tokio::join!(
+        chat_events(&site.client, &site.url, &body),
+        chat_events(&site.client, &site.url, &body),
+        chat_events(&site.client, &site.url, &body)
+    );
     let uri = |events: &[ChatEvent]| match &events[0] {
         ChatEvent::Replaced { file, .. } => file.uri.clone(),
         other => panic!("{other:?}"),
@@ -170,17 +138,17 @@ async fn concurrent_requests_share_one_reupload() {
 async fn without_a_retained_original_the_part_is_expired_content() {
     let emulator = emulator(Duration::from_secs(2)).await;
     let site = parley(&emulator, &["--retain-for", "0"]).await;
-    let file = upload_text(&site, "a.txt", "not kept").await;
+    let file = upload_text(&site.client, &site.url, "a.txt", "not kept").await;
     assert_eq!(originals_on_disk(&site), 0);
     tokio::time::sleep(Duration::from_millis(2200)).await;
     assert!(!check(&site, &file.uri).await);
-    let events = chat(&site, &about(&file.uri)).await;
+    let events = chat_events(&site.client, &site.url, &about(&file.uri)).await;
     assert_eq!(events[0], ChatEvent::Expired { file_uri: file.uri.clone() });
     assert!(matches!(events.last(), Some(ChatEvent::Done { .. })));
     assert_eq!(starts(&emulator), 1);
     let sent = last_generate(&emulator);
     assert!(sent.contains("expired content") && !sent.contains("fileData"), "{sent}");
-    let rows = uploads(&site, &site.client).await;
+    let rows = list_uploads(&site.client, &site.url).await;
     assert_eq!((rows[0].state.as_str(), rows[0].retained), ("EXPIRED", false));
 }
 
@@ -190,11 +158,11 @@ async fn without_a_retained_original_the_part_is_expired_content() {
 async fn the_same_content_is_uploaded_once_per_session() {
     let emulator = emulator(Duration::from_secs(48 * 3600)).await;
     let site = parley(&emulator, &[]).await;
-    let first = upload_text(&site, "a.txt", "same bytes").await;
-    let second = upload_text(&site, "copy of a.txt", "same bytes").await;
+    let first = upload_text(&site.client, &site.url, "a.txt", "same bytes").await;
+    let second = upload_text(&site.client, &site.url, "copy of a.txt", "same bytes").await;
     assert_eq!(second.uri, first.uri);
     assert_eq!(starts(&emulator), 1, "dedup");
-    let changed = upload_text(&site, "a.txt", "same bytes, edited").await;
+    let changed = upload_text(&site.client, &site.url, "a.txt", "same bytes, edited").await;
     assert_ne!(changed.uri, first.uri);
     assert_eq!(starts(&emulator), 2);
 
@@ -219,12 +187,12 @@ async fn delete_removes_the_file_upstream_its_record_and_its_original() {
     let emulator = emulator(Duration::from_secs(48 * 3600)).await;
     let site = parley(&emulator, &[]).await;
     let bob = browser();
-    let file = upload_text(&site, "a.txt", "to delete").await;
+    let file = upload_text(&site.client, &site.url, "a.txt", "to delete").await;
     let res =
         upload_as(&site, &bob, upload_form("9", "text/plain", "b.txt", b"to delete".to_vec()))
             .await;
     assert_eq!(res.status(), 200);
-    let other = upload_text(&site, "c.txt", "unshared").await;
+    let other = upload_text(&site.client, &site.url, "c.txt", "unshared").await;
     assert_eq!(originals_on_disk(&site), 2);
 
     let delete = |uri: &str| {
@@ -240,11 +208,11 @@ async fn delete_removes_the_file_upstream_its_record_and_its_original() {
         .iter()
         .any(|r| r.method == "DELETE" && file.uri.ends_with(r.path.rsplit('/').next().unwrap())));
     assert_eq!(originals_on_disk(&site), 2, "bob's record still holds that content");
-    assert!(uploads(&site, &bob).await[0].retained);
+    assert!(list_uploads(&bob, &site.url).await[0].retained);
     assert_eq!(delete(&other.uri).await.unwrap().status(), 200);
     assert_eq!(originals_on_disk(&site), 1, "nobody else held it");
-    assert_eq!(uploads(&site, &site.client).await.len(), 0);
-    let events = chat(&site, &about(&file.uri)).await;
+    assert_eq!(list_uploads(&site.client, &site.url).await.len(), 0);
+    let events = chat_events(&site.client, &site.url, &about(&file.uri)).await;
     assert_eq!(events[0], ChatEvent::Expired { file_uri: file.uri.clone() });
 }
 
@@ -254,14 +222,14 @@ async fn delete_removes_the_file_upstream_its_record_and_its_original() {
 async fn a_403_with_a_retained_original_is_answered_by_a_reupload() {
     let emulator = emulator(Duration::from_secs(48 * 3600)).await;
     let site = parley(&emulator, &[]).await;
-    let file = upload_text(&site, "a.txt", "hello").await;
+    let file = upload_text(&site.client, &site.url, "a.txt", "hello").await;
     let id = file.name.strip_prefix("files/").unwrap().to_string();
     emulator.emulator.inject(Fault {
         route: Route::Generate,
         kind: FaultKind::Forbidden { file: Some(id), prefixed: false },
         count: 1,
     });
-    let events = chat(&site, &about(&file.uri)).await;
+    let events = chat_events(&site.client, &site.url, &about(&file.uri)).await;
     let ChatEvent::Replaced { file: new, .. } = &events[0] else { panic!("{events:?}") };
     assert!(matches!(events.last(), Some(ChatEvent::Done { .. })));
     assert_eq!((generates(&emulator), starts(&emulator)), (2, 2), "one re-upload, one retry");

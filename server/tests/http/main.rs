@@ -306,14 +306,7 @@ async fn two_replicas_share_sessions_files_and_rate_limits() {
         upload_as(&a, &browser, upload_form("5", "text/plain", "a.txt", b"hello".to_vec())).await;
     assert_eq!(res.status(), 200);
     let file: app::model::UploadedFile = res.json().await.unwrap();
-    let listed: Vec<app::model::UploadRecord> = browser
-        .post(format!("{}/api/list_uploads", b.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = list_uploads(&browser, &b.url).await;
     assert_eq!(
         listed.iter().map(|r| r.uri.as_str()).collect::<Vec<_>>(),
         [file.uri.as_str()],

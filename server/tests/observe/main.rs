@@ -42,8 +42,7 @@ async fn parley_on(
     log: Option<&std::path::Path>,
 ) -> Process {
     let base = emulator.base_url();
-    let mut args =
-        vec!["--gemini-api-key", KEY, "--gemini-base-url", &base, "--expiry-margin", "0s"];
+    let mut args = on_emulator(&base, KEY);
     args.extend_from_slice(extra);
     Process::launch_with(&args, None, env, log).await
 }

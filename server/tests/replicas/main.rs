@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use app::model::{ChatEvent, UploadRecord, UploadedFile};
+use app::model::{ChatEvent, UploadedFile};
 use common::*;
 use gemini_emulator::RunningEmulator;
 use reqwest::multipart::{Form, Part};
@@ -43,20 +43,15 @@ async fn shared(name: &str) -> Option<Shared> {
 /// A `parley` process on `emulator` with the shared stores and `extra` flags.
 async fn replica(emulator: &RunningEmulator, shared: &Shared, extra: &[&str]) -> Process {
     let base = emulator.base_url();
-    let mut args = vec![
-        "--gemini-api-key",
-        "k",
-        "--gemini-base-url",
-        &base,
-        "--expiry-margin",
-        "0s",
+    let mut args = on_emulator(&base, "k");
+    args.extend([
         "--database-url",
         &shared.database_url,
         "--originals-url",
         &shared.originals_url,
         "--session-secret",
         SECRET,
-    ];
+    ]);
     args.extend_from_slice(extra);
     Process::launch(&args, None).await
 }
@@ -79,35 +74,16 @@ async fn s3_keys(shared: &Shared) -> Vec<String> {
         .collect()
 }
 
-/// The events of one `chat` through `url`.
-async fn chat(browser: &reqwest::Client, url: &str, body: &serde_json::Value) -> Vec<ChatEvent> {
-    let res = browser.post(format!("{url}/api/chat")).json(body).send().await.unwrap();
-    assert_eq!(res.status(), 200, "{url}");
-    res.text().await.unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
-async fn upload_text(browser: &reqwest::Client, url: &str, name: &str, text: &str) -> UploadedFile {
-    let form = upload_form(&text.len().to_string(), "text/plain", name, text.as_bytes().to_vec());
-    let res = browser.post(format!("{url}/api/upload_file")).multipart(form).send().await.unwrap();
-    assert_eq!(res.status(), 200, "{url}");
-    res.json().await.unwrap()
-}
-
-async fn uploads(browser: &reqwest::Client, url: &str) -> Vec<UploadRecord> {
-    browser.post(format!("{url}/api/list_uploads")).send().await.unwrap().json().await.unwrap()
-}
-
 /// An upload form without `Content-Length` (chunked) declaring `size` bytes, whose file part
 /// starts with `first`; what is sent on the returned channel follows, and dropping it ends
 /// the body.
 fn trickled_form(
     size: usize,
     first: Vec<u8>,
-) -> (Form, tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>) {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+) -> (Form, futures::channel::mpsc::Sender<Result<Vec<u8>, std::io::Error>>) {
+    let (tx, rx) = futures::channel::mpsc::channel(4);
     let head = futures::stream::once(async move { Ok::<_, std::io::Error>(first) });
-    let tail = tokio_stream_from(rx);
-    let body = reqwest::Body::wrap_stream(futures::StreamExt::chain(head, tail));
+    let body = reqwest::Body::wrap_stream(futures::StreamExt::chain(head, rx));
     let part = Part::stream(body).file_name("big.txt");
     let form = Form::new()
         .text("size", size.to_string())
@@ -115,13 +91,6 @@ fn trickled_form(
         .text("name", "big.txt")
         .part("file", part);
     (form, tx)
-}
-
-/// The receiver as a stream.
-fn tokio_stream_from<T: Send + 'static>(
-    rx: tokio::sync::mpsc::Receiver<T>,
-) -> impl futures::Stream<Item = T> + Send {
-    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
 }
 
 /// Upload via A, chat via B (one browser, one cookie); then, 49 hours later by the emulator's
@@ -135,7 +104,7 @@ async fn a_file_uploaded_through_one_replica_lives_on_through_both() {
     let browser = browser();
     let file = upload_text(&browser, &a.url, "notes.txt", "bytes kept in S3").await;
     let sha = format!("SHA-256 {}", &file.sha256[..12]);
-    let events = chat(&browser, &b.url, &about(&file.uri)).await;
+    let events = chat_events(&browser, &b.url, &about(&file.uri)).await;
     assert!(answer(&events).contains(&sha), "B uses A's File: {events:?}");
     let keys = s3_keys(&shared).await;
     assert!(
@@ -146,7 +115,8 @@ async fn a_file_uploaded_through_one_replica_lives_on_through_both() {
 
     emulator.emulator.advance_clock(Duration::from_secs(49 * 3600));
     let body = about(&file.uri);
-    let (on_a, on_b) = tokio::join!(chat(&browser, &a.url, &body), chat(&browser, &b.url, &body));
+    let (on_a, on_b) =
+        tokio::join!(chat_events(&browser, &a.url, &body), chat_events(&browser, &b.url, &body));
     for events in [&on_a, &on_b] {
         assert!(answer(events).contains(&sha), "the same bytes again: {events:?}");
         assert!(
@@ -155,7 +125,7 @@ async fn a_file_uploaded_through_one_replica_lives_on_through_both() {
         );
     }
     assert_eq!(starts(&emulator), 2, "one re-upload for both replicas");
-    let listed = uploads(&browser, &b.url).await;
+    let listed = list_uploads(&browser, &b.url).await;
     assert_eq!(listed.len(), 1, "one ACTIVE record, not two: {listed:?}");
     assert_eq!((listed[0].state.as_str(), listed[0].retained), ("ACTIVE", true));
 }
@@ -232,7 +202,7 @@ async fn a_restart_leaves_another_replicas_upload_alone() {
     // 12 MiB: two 5 MiB parts reach S3 while the rest is still on its way.
     let size = 12 << 20;
     let bytes: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
-    let (form, tx) = trickled_form(size, bytes[..size / 2].to_vec());
+    let (form, mut tx) = trickled_form(size, bytes[..size / 2].to_vec());
     let upload = tokio::spawn({
         let (browser, url) = (browser.clone(), a.url.clone());
         async move { browser.post(format!("{url}/api/upload_file")).multipart(form).send().await }
@@ -240,14 +210,14 @@ async fn a_restart_leaves_another_replicas_upload_alone() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     b.kill();
     let b = replica(&emulator, &shared, &[]).await;
-    tx.send(Ok(bytes[size / 2..].to_vec())).await.unwrap();
+    futures::SinkExt::send(&mut tx, Ok(bytes[size / 2..].to_vec())).await.unwrap();
     drop(tx);
     let res = upload.await.unwrap().unwrap();
     assert_eq!(res.status(), 200);
     let file: UploadedFile = res.json().await.unwrap();
     use sha2::Digest;
     assert_eq!(file.sha256, hex::encode(sha2::Sha256::digest(&bytes)));
-    let events = chat(&browser, &b.url, &about(&file.uri)).await;
+    let events = chat_events(&browser, &b.url, &about(&file.uri)).await;
     assert!(answer(&events).contains(&file.sha256[..12]), "{events:?}");
 }
 
@@ -277,7 +247,7 @@ async fn a_replica_killed_mid_upload_or_mid_answer_loses_nothing() {
     let retry = upload_form("1048576", "text/plain", "big.txt", bytes.clone());
     let res = browser.post(format!("{}/api/upload_file", b.url)).multipart(retry).send().await;
     let file: UploadedFile = res.unwrap().json().await.unwrap();
-    assert_eq!(uploads(&browser, &b.url).await.len(), 1, "one record");
+    assert_eq!(list_uploads(&browser, &b.url).await.len(), 1, "one record");
 
     // An answer cut off by A's death: Retry through B answers whole.
     let mut a = replica(&emulator, &shared, &[]).await;
@@ -287,8 +257,8 @@ async fn a_replica_killed_mid_upload_or_mid_answer_loses_nothing() {
     assert!(!first.is_empty());
     a.kill();
     while let Some(Ok(_)) = futures::StreamExt::next(&mut stream).await {}
-    let events = chat(&browser, &b.url, &about(&file.uri)).await;
+    let events = chat_events(&browser, &b.url, &about(&file.uri)).await;
     assert!(matches!(events.last(), Some(ChatEvent::Done { .. })), "{events:?}");
     assert!(answer(&events).contains(&file.sha256[..12]));
-    assert_eq!(uploads(&browser, &b.url).await.len(), 1, "still one record");
+    assert_eq!(list_uploads(&browser, &b.url).await.len(), 1, "still one record");
 }
