@@ -61,7 +61,8 @@ export default defineConfig({
     },
     trace: 'retain-on-failure',
   },
-  webServer: [
+  // scripts/bench-first-visit.sh brings its own release server (PARLEY_FIGURES_URL).
+  webServer: process.env.PARLEY_FIGURES_URL ? [] : [
     {
       command: parley(3400),
       cwd: '..',

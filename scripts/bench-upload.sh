@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Benchmark (not a test): upload throughput of the gemini client versus curl's resumable
-# upload to the same release-built emulator, and the client's peak RSS for a 1 GiB upload.
-# Needs curl and ~1.3 GB of free space in $TMPDIR.
+# Benchmarks (not tests), on release builds with the release emulator:
+#  - the gemini client's upload throughput versus curl's resumable upload, and its peak RSS
+#    for a 1 GiB upload (gemini/benches/upload.rs);
+#  - an upload through parley (relayed while it arrives) versus curl straight to the emulator,
+#    a re-attached file, and parley's peak RSS for a 1 GiB upload (server/benches/upload.rs).
+# Needs curl and ~2.5 GB of free space in $TMPDIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p gemini-emulator --bin gemini-emulator
-GEMINI_EMULATOR_BIN="$PWD/target/release/gemini-emulator" cargo bench -p gemini --bench upload
+export GEMINI_EMULATOR_BIN="$PWD/target/release/gemini-emulator"
+cargo bench -p gemini --bench upload
+cargo bench -p parley --bench upload

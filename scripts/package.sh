@@ -4,7 +4,8 @@
 # parley.service and the conffile /etc/parley/parley.env ([package.metadata.deb] in
 # server/Cargo.toml; the unit and env file are in packaging/).
 #
-#   scripts/package.sh           the release site and binary (cargo leptos build --release)
+#   scripts/package.sh           the release site (brotli and gzip variants beside each file)
+#                                and binary (cargo leptos build --release --precompress)
 #   scripts/package.sh --debug   the debug build already in target/ (what the tests package)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,10 +21,13 @@ case "${1:-}" in
     trap 'rm -rf "$stage"' EXIT
     mkdir -p "$stage/release"
     cp target/debug/parley "$stage/release/parley"
+    # The hashed asset names (server/src/site.rs looks for them in the site too).
+    cp target/debug/hash.txt target/site/hash.txt
     CARGO_TARGET_DIR="$stage" cargo deb -p parley --no-build --fast --output target/debian/
     ;;
   "")
-    cargo leptos build --release
+    cargo leptos build --release --precompress
+    cp target/release/hash.txt target/site/hash.txt
     cargo deb -p parley --no-build --output target/debian/
     ;;
   *) echo "package.sh: unknown option $1" >&2; exit 2 ;;

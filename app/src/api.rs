@@ -27,15 +27,30 @@ pub async fn get_site_info() -> Result<SiteInfo, AppError> {
     Ok(crate::server::site_info())
 }
 
+/// This session's `ACTIVE` File with the content whose SHA-256 is `sha256` (64 hex digits),
+/// if there is one: the page asks before it sends a file, so that content already uploaded
+/// is not sent again (not even to Parley). A registry lookup; no upstream call.
+///
+/// # Errors
+/// [`AppError::BadRequest`] when `sha256` is not 64 hex digits; [`AppError::Internal`] when
+/// the registry fails.
+#[server(prefix = "/api", endpoint = "find_upload", input = Json)]
+pub async fn find_upload(sha256: String) -> Result<Option<UploadedFile>, AppError> {
+    crate::server::with_status(crate::server::upload::find_upload(sha256).await)
+}
+
 /// Uploads one file to Gemini and waits until its File is `ACTIVE`.
 ///
 /// The body is `multipart/form-data` with, in this order, the text fields `size` (bytes),
-/// `mime_type` and `name`, then the field `file` with the bytes. The bytes are streamed to
-/// Gemini's resumable upload in 8 MiB chunks as they arrive: the whole file is never held in
-/// memory.
+/// `mime_type`, `name` and optionally `sha256` (the content's SHA-256, 64 hex digits), then
+/// the field `file` with the bytes. The bytes are relayed to Gemini's resumable upload in
+/// 8 MiB chunks while they arrive, and spooled as the retained original on the way: the whole
+/// file is never held in memory. Content this session already has `ACTIVE` is answered with
+/// that File (with a declared `sha256`, before the bytes are read); bytes whose SHA-256 is not
+/// the declared one are refused and their upstream upload cancelled.
 ///
 /// # Errors
-/// [`AppError::BadUpload`] for a malformed body or a size that does not match;
+/// [`AppError::BadUpload`] for a malformed body, a size or SHA-256 that does not match;
 /// [`AppError::UnsupportedType`], [`AppError::ProcessingFailed`],
 /// [`AppError::NotReadyInTime`] and the upstream errors from Gemini.
 #[server(prefix = "/api", endpoint = "upload_file", input = MultipartFormData)]

@@ -23,7 +23,7 @@ pub mod registry;
 pub mod time;
 
 pub use error::FilesError;
-pub use lifecycle::{Flights, Lifecycle, Upload};
+pub use lifecycle::{Flights, Lifecycle, Upload, UploadBytes};
 pub use originals::{Originals, OriginalsError, RetainPolicy, Spooled, StoredBytes};
 pub use registry::{FileRow, FileState, Original, Registry, RegistryError};
 

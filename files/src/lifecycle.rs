@@ -45,19 +45,38 @@ impl Flights {
     }
 }
 
-/// What one upload sends: the bytes (read again from any offset for a resumed chunk), their
-/// size, type, SHA-256 and the person's name for them, and who owns the File.
+/// Where an upload's bytes come from, and how their SHA-256 is known.
+pub enum UploadBytes<'a> {
+    /// Bytes that can be read again from any offset — a retained original (a re-upload) —
+    /// sent with [`gemini::Client::upload_from`]; their SHA-256 is known.
+    Stored {
+        /// The bytes.
+        source: &'a dyn gemini::UploadSource,
+        /// Lowercase hex SHA-256 of the bytes.
+        sha256: String,
+    },
+    /// Bytes still arriving, relayed as they come ([`gemini::Client::upload_pipelined`]): a
+    /// failure of the stream, even at its very end, cancels the upload.
+    Arriving {
+        /// The bytes.
+        stream: futures::stream::BoxStream<'a, Result<bytes::Bytes, String>>,
+        /// Their SHA-256 (lowercase hex), sent by the stream's owner once the whole content
+        /// has arrived and passed its checks, before the stream ends.
+        sha256: futures::channel::oneshot::Receiver<String>,
+    },
+}
+
+/// What one upload sends: the bytes, their size and type, the person's name for them, and
+/// who owns the File.
 pub struct Upload<'a> {
-    /// The bytes: a spooled upload or a retained original.
-    pub source: &'a dyn gemini::UploadSource,
+    /// The bytes.
+    pub source: UploadBytes<'a>,
     /// Size, bytes.
     pub size_bytes: u64,
     /// MIME type (its essence).
     pub mime_type: String,
     /// The person's file name, made safe ([`crate::content::display_name`]).
     pub display_name: String,
-    /// Lowercase hex SHA-256 of the bytes.
-    pub sha256: String,
     /// The browser session that owns it.
     pub owner: String,
 }
@@ -133,11 +152,25 @@ impl Lifecycle {
             mime_type: upload.mime_type.clone(),
             size_bytes: upload.size_bytes,
         };
-        let file = self
-            .gemini
-            .upload_from(&req, upload.source)
-            .await
-            .map_err(|e| FilesError::gemini(e, Some(name)))?;
+        let (file, sha256) = match upload.source {
+            UploadBytes::Stored { source, sha256 } => {
+                (self.gemini.upload_from(&req, source).await, sha256)
+            }
+            UploadBytes::Arriving { stream, sha256 } => {
+                let file = self.gemini.upload_pipelined(&req, stream).await;
+                let sha256 = match (&file, sha256.await) {
+                    (Err(_), _) => String::new(),
+                    (Ok(_), Ok(sha256)) => sha256,
+                    (Ok(file), Err(_)) => {
+                        let _ = self.gemini.delete_file(&file.name).await;
+                        let lost = gemini::Error::Source("its SHA-256 was never given".into());
+                        return Err(FilesError::gemini(lost, Some(name)));
+                    }
+                };
+                (file, sha256)
+            }
+        };
+        let file = file.map_err(|e| FilesError::gemini(e, Some(name)))?;
         let file = self
             .gemini
             .wait_active(file, &self.poll)
@@ -151,7 +184,7 @@ impl Lifecycle {
             mime_type: if file.mime_type.is_empty() { upload.mime_type } else { file.mime_type },
             size_bytes: upload.size_bytes,
             display_name: upload.display_name,
-            sha256: upload.sha256,
+            sha256,
             create_time: file.create_time,
             expiration_time: file.expiration_time,
             state: FileState::Active,
@@ -243,11 +276,10 @@ impl Lifecycle {
             return Ok(None);
         };
         let upload = Upload {
-            source: &bytes,
+            source: UploadBytes::Stored { source: &bytes, sha256: row.sha256.clone() },
             size_bytes,
             mime_type: row.mime_type.clone(),
             display_name: row.display_name.clone(),
-            sha256: row.sha256.clone(),
             owner: row.owner.clone(),
         };
         let new = self.upload_as(upload, "reupload").await?;

@@ -5,8 +5,9 @@
 //! * the **resumable upload** of the Files API (`start` → `x-goog-upload-url` → 8 MiB
 //!   `upload` chunks, the last one `upload, finalize`) — [`Client::upload_from`] for bytes
 //!   that can be read again ([`UploadSource`], [`FileSource`]: no chunk held in memory),
-//!   [`Client::upload_stream`] for a one-pass stream; resumed after a dropped connection, in
-//!   direct or gateway mode ([`Mode`]);
+//!   [`Client::upload_stream`] for a one-pass stream, [`Client::upload_pipelined`] for one
+//!   relayed while it arrives; resumed after a dropped connection, in direct or gateway mode
+//!   ([`Mode`]);
 //! * `files.get` / `files.list` / `files.delete` and the wait for a File to become `ACTIVE`,
 //!   polling with exponential backoff and jitter — [`Client::wait_active`], [`PollPolicy`],
 //!   and for local files [`Client::upload_and_wait_active`];
@@ -26,6 +27,7 @@ mod client;
 mod error;
 mod generate;
 mod local;
+mod pipeline;
 mod poll;
 mod types;
 mod upload;

@@ -272,7 +272,7 @@ impl Client {
 }
 
 /// What a chunk POST came back with.
-enum Sent {
+pub(crate) enum Sent {
     /// The session goes on (`active`) or is done (`final`, with the File).
     Done(Option<Box<File>>),
     /// It failed in a way that may be resumed.
@@ -289,6 +289,11 @@ impl ResumableUpload {
     /// Bytes accepted so far.
     pub fn offset(&self) -> u64 {
         self.offset
+    }
+
+    /// Bytes the session was started for.
+    pub fn total(&self) -> u64 {
+        self.total
     }
 
     /// Sends one chunk at the current offset: `upload`, or `upload, finalize` when `last`.
@@ -309,11 +314,44 @@ impl ResumableUpload {
     pub async fn send_chunk(&mut self, chunk: Bytes, last: bool) -> Result<Option<File>> {
         let start = self.offset;
         let end = start + chunk.len() as u64;
-        self.send_part(end, last, |range| {
+        self.send_part(end, last, None, |range| {
             let piece = chunk.slice((range.start - start) as usize..(range.end - start) as usize);
             std::future::ready(Ok(reqwest::Body::from(piece)))
         })
         .await
+    }
+
+    /// The rest of a chunk whose first attempt failed with `failed` (resumable): the session
+    /// is asked how much it holds and the missing bytes of `chunk` (which starts at the
+    /// current offset) are sent, as [`ResumableUpload::send_chunk`] does after a failure.
+    pub(crate) async fn resume_chunk(
+        &mut self,
+        chunk: Bytes,
+        last: bool,
+        failed: Error,
+    ) -> Result<Option<File>> {
+        let start = self.offset;
+        let end = start + chunk.len() as u64;
+        self.send_part(end, last, Some(failed), |range| {
+            let piece = chunk.slice((range.start - start) as usize..(range.end - start) as usize);
+            std::future::ready(Ok(reqwest::Body::from(piece)))
+        })
+        .await
+    }
+
+    /// `X-Goog-Upload-Command: cancel`: ends the session without a File (a best effort: the
+    /// session also lapses by itself upstream).
+    ///
+    /// # Errors
+    /// [`Error::Api`] / [`Error::Transport`] when the cancel itself fails.
+    pub async fn cancel(&self) -> Result<()> {
+        let res = self
+            .session_request()?
+            .timeout(self.client.config.timeouts.request)
+            .header("X-Goog-Upload-Command", "cancel")
+            .send()
+            .await?;
+        crate::client::check(res).await.map(drop)
     }
 
     /// [`ResumableUpload::send_chunk`] for the bytes from the current offset to `end`, read
@@ -328,7 +366,7 @@ impl ResumableUpload {
         end: u64,
         last: bool,
     ) -> Result<Option<File>> {
-        self.send_part(end, last, |range| async move {
+        self.send_part(end, last, None, |range| async move {
             let bytes = source.read(range).await.map_err(|e| Error::Source(e.to_string()))?;
             Ok(reqwest::Body::wrap_stream(bytes))
         })
@@ -336,8 +374,15 @@ impl ResumableUpload {
     }
 
     /// Sends the bytes from the current offset to `end`, each attempt's body made by `body`
-    /// for the range still missing; resumes as [`ResumableUpload::send_chunk`] says.
-    async fn send_part<F, Fut>(&mut self, end: u64, last: bool, body: F) -> Result<Option<File>>
+    /// for the range still missing; resumes as [`ResumableUpload::send_chunk`] says. With
+    /// `failed`, the first attempt has already been made and failed so.
+    async fn send_part<F, Fut>(
+        &mut self,
+        end: u64,
+        last: bool,
+        mut failed: Option<Error>,
+        body: F,
+    ) -> Result<Option<File>>
     where
         F: Fn(Range<u64>) -> Fut,
         Fut: Future<Output = Result<reqwest::Body>>,
@@ -346,10 +391,15 @@ impl ResumableUpload {
         let policy = self.client.config.retry.clone();
         let mut delays = backon::BackoffBuilder::build(policy.backoff());
         loop {
-            let rest = body(self.offset..end).await?;
-            let mut err = match self.post(rest, end - self.offset, last).await? {
-                Sent::Done(file) => return Ok(file.map(|f| *f)),
-                Sent::Resumable(err) => err,
+            let mut err = match failed.take() {
+                Some(err) => err,
+                None => {
+                    let rest = body(self.offset..end).await?;
+                    match self.post(rest, end - self.offset, last).await? {
+                        Sent::Done(file) => return Ok(file.map(|f| *f)),
+                        Sent::Resumable(err) => err,
+                    }
+                }
             };
             // Resume: wait, ask how much arrived, go on from there.
             loop {
@@ -381,7 +431,7 @@ impl ResumableUpload {
 
     /// Sends `len` bytes (`body`) at the current offset, with an explicit `Content-Length` so
     /// that a streamed body is not sent chunked.
-    async fn post(&mut self, body: reqwest::Body, len: u64, last: bool) -> Result<Sent> {
+    pub(crate) async fn post(&mut self, body: reqwest::Body, len: u64, last: bool) -> Result<Sent> {
         let command = if last { "upload, finalize" } else { "upload" };
         tracing::debug!(offset = self.offset, len, command, "gemini upload chunk");
         let req = self

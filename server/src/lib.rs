@@ -16,4 +16,5 @@ pub mod listen;
 pub mod observe;
 pub mod server;
 pub mod session;
+pub mod site;
 pub mod upstream;

@@ -18,7 +18,7 @@ use std::{
 };
 
 use app::{
-    api::{Chat, CheckFiles, DeleteUpload, ListUploads, UploadFile},
+    api::{Chat, CheckFiles, DeleteUpload, FindUpload, ListUploads, UploadFile},
     error::AppError,
     server::{ByteQuota, ClientAddress, Session, UploadAllowance},
 };
@@ -319,7 +319,11 @@ pub async fn rate_limit(
     let pair = match path {
         p if p == Chat::PATH => &limits.chat,
         p if p == UploadFile::PATH => &limits.upload,
-        p if p == CheckFiles::PATH || p == ListUploads::PATH || p == DeleteUpload::PATH => {
+        p if p == CheckFiles::PATH
+            || p == ListUploads::PATH
+            || p == DeleteUpload::PATH
+            || p == FindUpload::PATH =>
+        {
             &limits.files
         }
         _ => return next.run(req).await,

@@ -179,9 +179,10 @@ impl Guards {
 /// outermost first, the request id, tracing, HTTP metrics, security headers, the same-origin
 /// check, the client address, sessions, body limits, rate limits, the
 /// multipart check and `Cache-Control`.
-pub fn router(options: LeptosOptions, state: ServerState, guards: Guards) -> Router {
+pub fn router(mut options: LeptosOptions, state: ServerState, guards: Guards) -> Router {
     // Installed before the first request, so that nothing counted is lost.
     crate::observe::metrics();
+    crate::site::use_hashed_names(&mut options);
     let routes = generate_route_list(App);
     let body_limits = BodyLimits {
         max_file_bytes: state.max_file_bytes,
@@ -200,8 +201,8 @@ pub fn router(options: LeptosOptions, state: ServerState, guards: Guards) -> Rou
             move || shell(options.clone())
         })
         .merge(probes)
-        .fallback(leptos_axum::file_and_error_handler(shell))
-        .layer(middleware::from_fn(guard::no_store))
+        .fallback(crate::site::files)
+        .layer(middleware::from_fn(guard::cache_control))
         .layer(middleware::from_fn(guard::require_multipart))
         .layer(middleware::from_fn_with_state(guards.limits, crate::limits::rate_limit))
         // The body guard reads JSON bodies whole within its own limit (server_fn's default,
@@ -213,6 +214,7 @@ pub fn router(options: LeptosOptions, state: ServerState, guards: Guards) -> Rou
         .layer(middleware::from_fn_with_state(trust, crate::limits::client_address))
         .layer(middleware::from_fn_with_state(trust, guard::same_origin));
     guard::security_headers(app)
+        .layer(crate::site::compression())
         .layer(middleware::from_fn(crate::observe::http_metrics))
         .layer(TraceLayer::new_for_http().make_span_with(crate::observe::request_span))
         .layer(middleware::from_fn_with_state(trust, crate::observe::request_id))

@@ -1,6 +1,8 @@
 //! Web APIs only (feature `hydrate`), knowing nothing of the page's state: JPEG previews,
-//! IndexedDB, uploads with progress (XHR), DOMPurify, highlight.js, the theme setting.
+//! IndexedDB, uploads with progress (XHR), SHA-256 in a worker, DOMPurify, highlight.js, the
+//! theme setting.
 
+pub mod digest;
 pub mod highlight;
 pub mod preview;
 pub mod sanitize;

@@ -108,6 +108,8 @@ fn add(files: Vec<web_sys::File>, chat: Chat) {
             preview: ArcRwSignal::new(None),
             file: SendWrapper::new(file.clone()),
         };
+        // Its SHA-256, for asking the server before sending (`find_upload`), beside the preview.
+        let _started = crate::browser::digest::start(&file);
         if crate::browser::preview::can_preview(&mime_type) {
             let slot = item.preview.clone();
             leptos::task::spawn_local(async move {

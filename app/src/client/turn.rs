@@ -119,20 +119,39 @@ async fn receive(chat: Chat, answer: Message, shown: std::rc::Rc<std::cell::Cell
     answer.fail("The answer was cut off. Please try again.");
 }
 
-/// Sends one file to the `upload_file` server function: `size`, `mime_type`, `name`, then
-/// the bytes (see [`crate::api::upload_file`]), showing the bytes sent in `progress` and then
-/// `Processing` until the server answers (the File is `ACTIVE` then).
+/// Sends one file to the `upload_file` server function: `size`, `mime_type`, `name`,
+/// `sha256`, then the bytes (see [`crate::api::upload_file`]), showing the bytes sent in
+/// `progress` and then `Processing` until the server answers (the File is `ACTIVE` then).
+/// Content this session already has `ACTIVE` (asked first with its SHA-256,
+/// [`crate::api::find_upload`]) is not sent at all; a file whose hash cannot be made is sent
+/// without one.
 async fn upload(
     file: &web_sys::File,
     mime_type: &str,
     progress: ArcRwSignal<Option<Progress>>,
 ) -> Result<UploadedFile, AppError> {
+    let sha256 = match crate::browser::digest::sha256(file).await {
+        Ok(sha256) => Some(sha256),
+        Err(e) => {
+            leptos::logging::warn!("no SHA-256 for {}: {e}", file.name());
+            None
+        }
+    };
+    if let Some(sha256) = &sha256 {
+        if let Ok(Some(found)) = api::find_upload(sha256.clone()).await {
+            return Ok(found);
+        }
+    }
     let form =
         FormData::new().map_err(|_| AppError::Transport("FormData is unavailable".into()))?;
     let appended = form
         .append_with_str("size", &(file.size() as u64).to_string())
         .and_then(|_| form.append_with_str("mime_type", mime_type))
         .and_then(|_| form.append_with_str("name", &file.name()))
+        .and_then(|_| match &sha256 {
+            Some(sha256) => form.append_with_str("sha256", sha256),
+            None => Ok(()),
+        })
         .and_then(|_| form.append_with_blob_and_filename("file", file, &file.name()));
     appended.map_err(|_| AppError::Transport("the file could not be read".into()))?;
     crate::browser::xhr::upload(&form, move |share| {

@@ -6,7 +6,7 @@ use futures::StreamExt;
 use leptos::server_fn::codec::MultipartData;
 use parley_files::{
     content::{content_matches, display_name, essence},
-    ClientKey, FilesError, Spooled, Upload,
+    ClientKey, Spooled, Upload, UploadBytes,
 };
 
 use super::{state, ServerState};
@@ -16,6 +16,23 @@ use crate::{error::AppError, model::UploadedFile};
 /// [`parley_files::content::MAX_NAME_CHARS`] characters fits with room to spare. A longer field
 /// is refused as soon as its bytes pass this, before the rest is read.
 pub const MAX_FIELD_BYTES: usize = 4 << 10;
+
+/// See [`crate::api::find_upload`].
+pub async fn find_upload(sha256: String) -> Result<Option<UploadedFile>, AppError> {
+    let state = state()?;
+    let owner = super::session()?;
+    let sha256 = parse_sha256(&sha256)
+        .ok_or_else(|| AppError::BadRequest("`sha256` is not 64 hex digits".into()))?;
+    let now = std::time::SystemTime::now();
+    let copy = state.files.usable_copy(&owner.0, &sha256, now).await?;
+    Ok(copy.map(duplicate))
+}
+
+/// `text` as a lowercase hex SHA-256, if it is one.
+fn parse_sha256(text: &str) -> Option<String> {
+    let text = text.trim().to_ascii_lowercase();
+    (text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())).then_some(text)
+}
 
 /// Reads `size`, `mime_type`, `name`, then streams `file` to Gemini. See
 /// [`crate::api::upload_file`].
@@ -40,7 +57,7 @@ async fn read_fields(
     body: Option<&super::UploadBody>,
 ) -> Result<UploadedFile, AppError> {
     let bad = |e: String| AppError::BadUpload(e);
-    let (mut size, mut mime_type, mut name) = (None, None, None);
+    let (mut size, mut mime_type, mut name, mut sha256) = (None, None, None, None);
     while let Some(mut field) = multipart.next_field().await.map_err(|e| bad(e.to_string()))? {
         match field.name().unwrap_or_default() {
             "size" => {
@@ -58,6 +75,13 @@ async fn read_fields(
                 );
             }
             "name" => name = Some(text_field(&mut field, "name").await?),
+            "sha256" => {
+                let text = text_field(&mut field, "sha256").await?;
+                sha256 = Some(
+                    parse_sha256(&text)
+                        .ok_or_else(|| bad("`sha256` is not 64 hex digits".into()))?,
+                );
+            }
             "file" => {
                 if let Some(body) = body {
                     body.file_reached();
@@ -72,7 +96,8 @@ async fn read_fields(
                     // Nothing is read, nothing stored.
                     return Err(AppError::TooLarge { name, size_bytes: size, limit_bytes: limit });
                 }
-                return upload(state, &owner.0, field, size, mime_type, name).await;
+                let file = FileFields { size, mime_type, name, sha256 };
+                return upload(state, &owner.0, field, file).await;
             }
             other => return Err(bad(format!("unexpected field `{other}`"))),
         }
@@ -95,89 +120,278 @@ async fn text_field(field: &mut multer::Field<'static>, name: &str) -> Result<St
         .map_err(|_| AppError::BadUpload(format!("the `{name}` field is not UTF-8 text")))
 }
 
-/// Spools the bytes (SHA-256 known before anything goes out; every byte counted against the
-/// upload-bytes quotas as it arrives), checks them against the declared type, returns this
-/// session's `ACTIVE` File with the same content if there is one (dedup), else uploads the
-/// spooled bytes under a slot towards Gemini ([`parley_files::Lifecycle::upload`]) and retains
-/// the original.
-async fn upload<E: std::fmt::Display>(
+/// Bytes of the file's start read before anything goes upstream, for the magic-byte check.
+const HEAD_BYTES: usize = 8192;
+
+/// Pieces queued from the upload towards the spool before the body stops being read.
+const SPOOL_PIECES_IN_FLIGHT: usize = 8;
+
+/// Why the body stream given to the upload stopped with an error of Parley's own making
+/// (the upload is cancelled upstream then, and this is the answer).
+enum Stopped {
+    /// Refused: the quota ran out, or the bytes are not the SHA-256 declared.
+    Refused(AppError),
+    /// The whole content turned out to be this session's `ACTIVE` File already.
+    Duplicate(Box<parley_files::FileRow>),
+}
+
+/// Uploads the bytes while they arrive: the first [`HEAD_BYTES`] are checked against the
+/// declared type, then (under a slot towards Gemini) every piece goes on to Gemini's resumable
+/// upload ([`parley_files::UploadBytes::Arriving`]) and to the spool of originals at once,
+/// hashed on the way and counted against the upload-bytes quotas. Only once the body has
+/// ended, its size and SHA-256 are known: a SHA-256 other than the `declared` one, or content
+/// this session already has `ACTIVE`, cancels the upstream upload before its last chunk.
+/// With a `declared` SHA-256 this session already has `ACTIVE`, nothing is read at all.
+async fn upload<E: std::fmt::Display + Send>(
     state: &ServerState,
     owner: &str,
-    body: impl futures::Stream<Item = Result<bytes::Bytes, E>>,
-    size: u64,
-    mime_type: String,
-    name: String,
+    body: impl futures::Stream<Item = Result<bytes::Bytes, E>> + Send,
+    file: FileFields,
 ) -> Result<UploadedFile, AppError> {
+    let now = std::time::SystemTime::now();
+    if let Some(sha256) = &file.sha256 {
+        if let Some(copy) = state.files.usable_copy(owner, sha256, now).await? {
+            return Ok(duplicate(copy));
+        }
+    }
+    let stopped = std::sync::Mutex::new(None);
+    // The first reason stands: a quota refusal also ends the body with an error.
+    let stop = |why: Stopped| {
+        stopped.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_or_insert(why);
+    };
     let allowance = super::upload_allowance();
-    let refused = std::sync::Mutex::new(None);
     let body = body.then(|chunk| {
-        let (allowance, refused) = (allowance.clone(), &refused);
+        let (allowance, stop) = (allowance.clone(), &stop);
         async move {
             let chunk = chunk.map_err(|e| e.to_string())?;
             if let Some(allowance) = &allowance {
                 if let Err(e) = allowance.0.take(chunk.len() as u64).await {
-                    *refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
+                    stop(Stopped::Refused(e));
                     return Err("the upload-bytes quota is used up".to_string());
                 }
             }
             Ok(chunk)
         }
     });
+    let mut body = Box::pin(body);
+    let head = match read_head(&mut body).await {
+        Ok(head) => head,
+        Err(e) => return Err(stopped_or(&stopped, AppError::BadUpload(e))),
+    };
+    let start: Vec<u8> = head.iter().flat_map(|piece| piece.iter().copied()).collect();
+    if let Err(detected) = content_matches(&file.mime_type, &start) {
+        tracing::info!(declared = %file.mime_type, %detected, "upload refused: its bytes are another type");
+        let (name, declared) = (file.name, file.mime_type);
+        return Err(AppError::ContentMismatch { name, declared, detected });
+    }
+    let body = futures::stream::iter(head.into_iter().map(Ok)).chain(body);
+
     let originals = &state.files.originals;
-    let spooled = originals.spool(body, size).await.map_err(|e| {
-        refused
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-            .unwrap_or_else(|| FilesError::from(e).into())
-    })?;
-    if spooled.size_bytes != size {
-        originals.discard(spooled).await;
-        return Err(AppError::BadUpload(format!(
-            "the file had fewer bytes than the {size} announced"
-        )));
+    let (to_spool, spool_rx) = futures::channel::mpsc::channel(SPOOL_PIECES_IN_FLIGHT);
+    let (spool_done, spooled_summary) = futures::channel::oneshot::channel();
+    // Hashing and writing the original run as a task of their own, beside the relay: another
+    // core can take them. A spool whose upload has gone (the request was dropped) is deleted.
+    let (spooled_tx, spooled_rx) = futures::channel::oneshot::channel();
+    let spooling = originals.clone();
+    tokio::spawn(async move {
+        let spooled = spooling.spool(spool_rx.map(Ok::<_, String>), file.size).await;
+        let _ = spool_done.send(spooled.as_ref().map(|s| (s.sha256.clone(), s.size_bytes)).ok());
+        if let Err(Ok(orphan)) = spooled_tx.send(spooled) {
+            spooling.discard(orphan).await;
+        }
+    });
+    let spool = async move {
+        spooled_rx
+            .await
+            .unwrap_or_else(|_| Err(parley_files::OriginalsError::Body("the spool stopped".into())))
+    };
+    let checks = Checks { state, owner, declared: file.sha256.clone(), stop: &stop };
+    let (sha256_out, sha256) = futures::channel::oneshot::channel();
+    let arriving = teed(body, to_spool, spooled_summary, checks, sha256_out);
+    let send = async {
+        let _slot = super::upstream_slot(state).await?;
+        let upload = Upload {
+            source: UploadBytes::Arriving { stream: arriving.boxed(), sha256 },
+            size_bytes: file.size,
+            mime_type: file.mime_type,
+            display_name: file.name,
+            owner: owner.to_string(),
+        };
+        state.files.upload(upload).await.map_err(AppError::from)
+    };
+    let (spooled, sent) = futures::join!(spool, send);
+    let stopped = stopped.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    match (sent, spooled, stopped) {
+        (Ok(row), Ok(spooled), _) => {
+            keep(state, spooled).await;
+            Ok(row.into())
+        }
+        (Err(_), Ok(spooled), Some(Stopped::Duplicate(copy))) => {
+            keep(state, spooled).await;
+            Ok(duplicate(*copy))
+        }
+        (sent, spooled, stopped) => {
+            match spooled {
+                Ok(spooled) => originals.discard(spooled).await,
+                Err(e) => tracing::warn!(error = %e, "an upload could not be spooled"),
+            }
+            Err(match (stopped, sent) {
+                (Some(Stopped::Refused(e)), _) => e,
+                (_, Err(e)) => e,
+                (_, Ok(row)) => {
+                    // Uploaded, but the original could not be staged: the File is usable;
+                    // only a later re-upload is lost.
+                    tracing::warn!(file = %row.name, "an upload's original could not be spooled");
+                    return Ok(row.into());
+                }
+            })
+        }
     }
-    let head = originals.head(&spooled, 8192).await.unwrap_or_default();
-    if let Err(detected) = content_matches(&mime_type, &head) {
-        originals.discard(spooled).await;
-        tracing::info!(declared = %mime_type, %detected, "upload refused: its bytes are another type");
-        return Err(AppError::ContentMismatch { name, declared: mime_type, detected });
-    }
-    let now = std::time::SystemTime::now();
-    if let Ok(Some(copy)) = state.files.usable_copy(owner, &spooled.sha256, now).await {
-        tracing::info!(file = %copy.name, "same content already ACTIVE for this session: no new upload");
-        metrics::counter!("parley_upload_dedup_hits_total").increment(1);
-        keep(state, spooled).await;
-        return Ok(copy.into());
-    }
-    let result = send(state, owner, &spooled, mime_type, name).await;
-    if result.is_ok() {
-        keep(state, spooled).await;
-    } else {
-        originals.discard(spooled).await;
-    }
-    result
 }
 
-/// Uploads spooled bytes under a slot towards Gemini.
-async fn send(
-    state: &ServerState,
-    owner: &str,
-    spooled: &Spooled,
+/// What the multipart fields said about the file.
+struct FileFields {
+    size: u64,
     mime_type: String,
     name: String,
-) -> Result<UploadedFile, AppError> {
-    let _slot = super::upstream_slot(state).await?;
-    let source = state.files.originals.spooled_bytes(spooled);
-    let upload = Upload {
-        source: &source,
-        size_bytes: spooled.size_bytes,
-        mime_type,
-        display_name: name,
-        sha256: spooled.sha256.clone(),
-        owner: owner.to_string(),
+    /// The SHA-256 the browser computed, lowercase hex.
+    sha256: Option<String>,
+}
+
+/// `copy`, counted as a dedup hit.
+fn duplicate(copy: parley_files::FileRow) -> UploadedFile {
+    tracing::info!(file = %copy.name, "same content already ACTIVE for this session: no new upload");
+    metrics::counter!("parley_upload_dedup_hits_total").increment(1);
+    copy.into()
+}
+
+/// The body's first pieces, up to [`HEAD_BYTES`] or the end.
+async fn read_head(
+    body: &mut (impl futures::Stream<Item = Result<bytes::Bytes, String>> + Unpin),
+) -> Result<Vec<bytes::Bytes>, String> {
+    let (mut head, mut len) = (Vec::new(), 0);
+    while len < HEAD_BYTES {
+        match body.next().await {
+            Some(piece) => {
+                let piece = piece?;
+                len += piece.len();
+                head.push(piece);
+            }
+            None => break,
+        }
+    }
+    Ok(head)
+}
+
+/// The reason recorded in `stopped` if there is one, else `otherwise`.
+fn stopped_or(stopped: &std::sync::Mutex<Option<Stopped>>, otherwise: AppError) -> AppError {
+    match stopped.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+        Some(Stopped::Refused(e)) => e,
+        _ => otherwise,
+    }
+}
+
+/// What is checked once the whole body has arrived.
+struct Checks<'a, F> {
+    state: &'a ServerState,
+    owner: &'a str,
+    declared: Option<String>,
+    stop: &'a F,
+}
+
+/// `body` as it goes upstream, each piece also sent to the spool; at its end the spool is
+/// finished and its SHA-256 checked ([`Checks`]): passed, it goes to `sha256_out` and the
+/// stream ends; failed, the stream ends with an error (so the upload is cancelled before its
+/// last chunk).
+fn teed<'a, F: Fn(Stopped) + Sync>(
+    body: impl futures::Stream<Item = Result<bytes::Bytes, String>> + Send + 'a,
+    to_spool: futures::channel::mpsc::Sender<bytes::Bytes>,
+    spooled: futures::channel::oneshot::Receiver<Option<(String, u64)>>,
+    checks: Checks<'a, F>,
+    sha256_out: futures::channel::oneshot::Sender<String>,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, String>> + Send + 'a {
+    use futures::SinkExt;
+    struct Tee<B, C> {
+        body: std::pin::Pin<Box<B>>,
+        to_spool: Option<futures::channel::mpsc::Sender<bytes::Bytes>>,
+        spooled: Option<futures::channel::oneshot::Receiver<Option<(String, u64)>>>,
+        checks: C,
+        sha256_out: Option<futures::channel::oneshot::Sender<String>>,
+    }
+    let tee = Tee {
+        body: Box::pin(body),
+        to_spool: Some(to_spool),
+        spooled: Some(spooled),
+        checks,
+        sha256_out: Some(sha256_out),
     };
-    Ok(state.files.upload(upload).await?.into())
+    futures::stream::unfold(tee, |mut tee| async move {
+        let mut to_spool = tee.to_spool.take()?;
+        match tee.body.next().await {
+            Some(Ok(piece)) => {
+                if to_spool.send(piece.clone()).await.is_err() {
+                    (tee.checks.stop)(Stopped::Refused(not_spooled()));
+                    return Some((Err("the upload could not be spooled".into()), tee));
+                }
+                tee.to_spool = Some(to_spool);
+                Some((Ok(piece), tee))
+            }
+            Some(Err(e)) => {
+                (tee.checks.stop)(Stopped::Refused(AppError::BadUpload(e.clone())));
+                Some((Err(e), tee))
+            }
+            None => {
+                drop(to_spool);
+                let spooled = tee.spooled.take()?.await.ok().flatten();
+                let verdict = match spooled {
+                    None => {
+                        (tee.checks.stop)(Stopped::Refused(not_spooled()));
+                        Err("the upload could not be spooled".to_string())
+                    }
+                    Some((sha256, _)) => {
+                        whole_body_checks(&tee.checks, &sha256).await.map(|()| sha256)
+                    }
+                };
+                match verdict {
+                    Ok(sha256) => {
+                        let _ = tee.sha256_out.take()?.send(sha256);
+                        None
+                    }
+                    Err(e) => Some((Err(e), tee)),
+                }
+            }
+        }
+    })
+}
+
+/// The answer when the spool of originals fails under an upload (its cause is logged by the
+/// spool's caller).
+fn not_spooled() -> AppError {
+    AppError::Internal("it could not store the upload".into())
+}
+
+/// The checks of the whole content: the SHA-256 declared, and whether this session already
+/// has it `ACTIVE`. Err stops the upload (its reason recorded through `checks.stop`).
+async fn whole_body_checks<F: Fn(Stopped)>(
+    checks: &Checks<'_, F>,
+    sha256: &str,
+) -> Result<(), String> {
+    if let Some(declared) = &checks.declared {
+        if declared != sha256 {
+            tracing::info!(%declared, received = %sha256, "upload refused: its bytes are not the SHA-256 declared");
+            (checks.stop)(Stopped::Refused(AppError::BadUpload(
+                "the file's bytes do not have the SHA-256 declared for them".into(),
+            )));
+            return Err("SHA-256 mismatch".into());
+        }
+        return Ok(());
+    }
+    let now = std::time::SystemTime::now();
+    if let Ok(Some(copy)) = checks.state.files.usable_copy(checks.owner, sha256, now).await {
+        (checks.stop)(Stopped::Duplicate(Box::new(copy)));
+        return Err("already uploaded".into());
+    }
+    Ok(())
 }
 
 /// Retains a spooled upload per the policy, charged to the client address it came from; a

@@ -7,7 +7,7 @@ mod files;
 mod sidebar;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 
 use crate::api::get_site_info;
 use crate::client::state::Chat;
@@ -30,6 +30,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 // The sanitizer for answers, ready before the wasm runs (deferred, in order).
                 <script src="/vendor/dompurify/purify.min.js" defer></script>
                 <AutoReload options=options.clone() />
+                <HashedStylesheet options=options.clone() id="leptos" />
                 <HydrationScripts options />
                 <MetaTags />
             </head>
@@ -55,7 +56,6 @@ pub fn App() -> impl IntoView {
         leptos::task::spawn_local(crate::client::conversations::restore(chat));
     });
     view! {
-        <Stylesheet id="leptos" href="/pkg/parley.css" />
         <Title text="Parley — chat with Gemini about your files" />
         <div class="page">
             <header class="topbar">

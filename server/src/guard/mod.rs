@@ -103,17 +103,24 @@ pub fn is_https(headers: &HeaderMap, trust_proxy: bool) -> bool {
             .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
-/// `Cache-Control: no-store` on the server functions' answers and the HTML pages (they carry
-/// a nonce, a session and a person's data), unless the response set its own.
-pub async fn no_store(req: Request, next: Next) -> Response {
+/// `Cache-Control` of what is not a static file, unless the response set its own: the server
+/// functions' answers `no-store` (they carry a person's data); HTML pages `no-cache, private`
+/// (revalidated on every visit, so a new release is seen at once, and never kept by a shared
+/// cache: a page may set the session cookie).
+pub async fn cache_control(req: Request, next: Next) -> Response {
     let api = req.uri().path().starts_with(app::api::API_PREFIX);
     let mut res = next.run(req).await;
     let html = res
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
-    if (api || html) && !res.headers().contains_key(header::CACHE_CONTROL) {
-        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if !res.headers().contains_key(header::CACHE_CONTROL) {
+        let policy = match (api, html) {
+            (true, _) => "no-store",
+            (false, true) => "no-cache, private",
+            (false, false) => return res,
+        };
+        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
     }
     res
 }

@@ -120,13 +120,13 @@ async fn session_cookies_are_signed_and_forgeries_get_a_new_session() {
             && cookie.contains("Path=/;"),
         "{cookie}"
     );
-    // Static files and missing pages start no session; the page and server functions are not
-    // stored.
+    // Static files and missing pages start no session; the page is revalidated and server
+    // functions are not stored.
     let res = reqwest::get(format!("{}/no/such/page", site.url)).await.unwrap();
     assert_eq!(res.status(), 404);
     assert!(res.headers().get(header::SET_COOKIE).is_none(), "a 404 starts no session");
     let res = reqwest::get(&site.url).await.unwrap();
-    assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+    assert_eq!(res.headers()[header::CACHE_CONTROL], "no-cache, private");
     let res =
         reqwest::Client::new().post(format!("{}/api/list_uploads", site.url)).send().await.unwrap();
     assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");

@@ -6,6 +6,7 @@
 
 mod hardening;
 mod lifecycle;
+mod pipelined;
 
 #[path = "../common/mod.rs"]
 mod common;
