@@ -14,8 +14,11 @@ deb="target/debian/parley_${version}_amd64.deb"
 [ -f "$deb" ] || fail "no $deb"
 
 contents=$(dpkg-deb --contents "$deb")
-for path in ./usr/bin/parley ./usr/share/parley/site/pkg/parley.wasm ./usr/share/parley/site/pkg/parley.js \
-            ./etc/parley/parley.env ./usr/share/doc/parley/README.md; do
+# The page's files carry their content's hash in their names (target/site/hash.txt).
+hash_of() { awk -v k="$1:" '$1 == k { print $2 }' target/site/hash.txt; }
+wasm="pkg/parley.$(hash_of wasm).wasm" js="pkg/parley.$(hash_of js).js"
+for path in ./usr/bin/parley "./usr/share/parley/site/$wasm" "./usr/share/parley/site/$js" \
+            ./usr/share/parley/site/hash.txt ./etc/parley/parley.env ./usr/share/doc/parley/README.md; do
   grep -q " $path\$" <<<"$contents" || fail "$path is not in the package"
 done
 unit=$(grep -oE '\./(usr/)?lib/systemd/system/parley\.service$' <<<"$contents") || fail "no parley.service"
@@ -63,7 +66,10 @@ url="http://127.0.0.1:$port"
 for _ in $(seq 100); do curl -fs "$url/healthz" >/dev/null && break; sleep 0.1; done
 page=$(curl -fs "$url/") || { cat "$root/parley.log"; fail "the page did not load"; }
 grep -q 'Offline demo' <<<"$page" || fail "the page is not the Offline demo"
-curl -fs -o /dev/null "$url/pkg/parley.wasm" || fail "the wasm is not served from the unpacked site"
+grep -q "/$js" <<<"$page" || fail "the page does not name the hashed $js"
+cache=$(curl -fs -o /dev/null -D - "$url/$wasm" | tr -d '\r' | awk -F': ' 'tolower($1) == "cache-control" { print $2 }') \
+  || fail "the wasm is not served from the unpacked site"
+[ "$cache" = "public, max-age=31536000, immutable" ] || fail "the hashed wasm is served with Cache-Control: $cache"
 answer=$(curl -fs -H 'content-type: application/json' \
   -d '{"contents":[{"role":"user","parts":[{"text":"hello from the package test"}]}]}' "$url/api/chat")
 grep -q '"type":"done"' <<<"$answer" || fail "no answer: $answer"

@@ -18,7 +18,7 @@ test('a file attached again is found by its SHA-256 and not sent again', async (
 
   await page.getByLabel('Attach files').setInputFiles([pdf]);
   await send(page, 'What is this?');
-  await expect(page.locator('article[data-role="model"]').last()).toContainText('report-3-pages.pdf', { timeout: 30_000 });
+  await expect(page.locator('article[data-role="model"]').last()).toContainText('application/pdf, 304199 bytes', { timeout: 30_000 });
   expect(finds).toHaveLength(1);
   expect(uploads).toHaveLength(1);
   const sha256 = JSON.parse(finds[0]).sha256 as string;
@@ -28,7 +28,7 @@ test('a file attached again is found by its SHA-256 and not sent again', async (
   const t0 = Date.now();
   await send(page, 'And again?');
   await expect(page.locator('article[data-role="model"]')).toHaveCount(2, { timeout: 30_000 });
-  await expect(page.locator('article[data-role="model"]').last()).toContainText('report-3-pages.pdf', { timeout: 30_000 });
+  await expect(page.locator('article[data-role="model"]').last()).toContainText('application/pdf, 304199 bytes', { timeout: 30_000 });
   console.log(`re-attached PDF: answered ${Date.now() - t0} ms after Send, with no upload request`);
   expect(finds).toHaveLength(2);
   expect(JSON.parse(finds[1]).sha256, 'the same content, the same hash').toBe(sha256);

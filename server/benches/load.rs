@@ -9,6 +9,9 @@
 //! PARLEY_BENCH_DATABASE_URL=postgres://… cargo bench -p parley --bench load
 //! ```
 //!
+//! A last round holds 10,000 streaming chats open at the same moment on one process (counted
+//! by the server's own in-flight gauge) and prints its RSS then.
+//!
 //! With `PARLEY_BENCH_DATABASE_URL` (a PostgreSQL database, e.g. from `scripts/postgres.sh
 //! start`), it also compares chat throughput and p99 for one and two replicas on that shared
 //! registry, the shared rate limit on (one GCRA row update per chat), the clients alternating
@@ -228,9 +231,85 @@ async fn main() {
         status_kib(server.child.id(), "VmHWM:") as f64 / 1024.0
     );
     drop(server);
+    ten_thousand_open_at_once().await;
     if let Ok(database) = std::env::var("PARLEY_BENCH_DATABASE_URL") {
         replicas(&emulator.base_url(), &database).await;
     }
+}
+
+/// Streams held open together in the concurrency round.
+const HELD_OPEN: usize = 10_000;
+
+/// `HELD_OPEN` streaming chats open at the same moment on one fresh process: each answer
+/// takes seconds (an emulator of its own with a slow chunk pace), so they overlap; the
+/// server's `parley_chat_streams_in_flight` is read every 100 ms to prove how many were open
+/// at once, and its RSS at that moment is printed (then per stream, over the idle RSS).
+async fn ten_thousand_open_at_once() {
+    // Root may raise its own hard limit; the server inherits it (it raises its soft limit to
+    // the hard one): HELD_OPEN connections in and HELD_OPEN to the emulator, on each side.
+    let want = 4 * HELD_OPEN as u64 + 4096;
+    if let Err(e) = rlimit::setrlimit(rlimit::Resource::NOFILE, want, want) {
+        let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap_or((0, 0));
+        println!("{HELD_OPEN} open at once: skipped, descriptors {soft}/{hard} and {e} raising them");
+        return;
+    }
+    let config = gemini_emulator::EmulatorConfig {
+        api_key: Some(KEY.into()),
+        processing: Duration::ZERO,
+        chunk_delay: Duration::from_millis(1500),
+        ..Default::default()
+    };
+    let emulator = gemini_emulator::testing::spawn_local(config).await;
+    let metrics_port =
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let metrics_listen = format!("127.0.0.1:{metrics_port}");
+    let caps = (HELD_OPEN * 2).to_string();
+    let server = start(
+        &emulator.base_url(),
+        &["--rate-chat", "off", "--upstream-concurrency", &caps, "--upstream-per-address", &caps]
+            .into_iter()
+            .chain(["--metrics-listen", metrics_listen.as_str()])
+            .collect::<Vec<_>>(),
+    );
+    wait_up(&server).await;
+    let idle_kib = status_kib(server.child.id(), "VmRSS:");
+    let (done, most, rss_at_most) =
+        (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let watcher = tokio::spawn({
+        let (done, most, rss_at_most) = (done.clone(), most.clone(), rss_at_most.clone());
+        let (url, pid) = (format!("http://{metrics_listen}/metrics"), server.child.id());
+        async move {
+            while !done.load(Ordering::Relaxed) {
+                if let Some(open) = in_flight(&url).await {
+                    if open > most.load(Ordering::Relaxed) {
+                        most.store(open, Ordering::Relaxed);
+                        rss_at_most.store(status_kib(pid, "VmRSS:"), Ordering::Relaxed);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    });
+    let round = chats(&[&server], HELD_OPEN).await;
+    done.store(true, Ordering::Relaxed);
+    watcher.await.unwrap();
+    let (open, at_most) = (most.load(Ordering::Relaxed), rss_at_most.load(Ordering::Relaxed));
+    println!(
+        "{HELD_OPEN} chats: {open} streams open at the same moment; RSS then {:.1} MiB (idle {:.1} MiB: {:.1} KiB a stream)",
+        at_most as f64 / 1024.0,
+        idle_kib as f64 / 1024.0,
+        at_most.saturating_sub(idle_kib) as f64 / open.max(1) as f64
+    );
+    report("chats held open", HELD_OPEN, round);
+}
+
+/// `parley_chat_streams_in_flight` as `/metrics` at `url` gives it.
+async fn in_flight(url: &str) -> Option<u64> {
+    let text = reqwest::get(url).await.ok()?.text().await.ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("parley_chat_streams_in_flight "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
 }
 
 /// Chat throughput and latency for one and two replicas sharing the registry at `database`.
