@@ -62,6 +62,7 @@ fn state_on(dir: &std::path::Path, registry: Registry) -> ServerState {
         upstream_slots: UpstreamSlots::new(SlotCaps { total: 64, per_session: 8, per_address: 16 }),
         upstream_wait: std::time::Duration::from_secs(30),
         file_states: Default::default(),
+        relay: app::server::upload::RelayBudget::new(0),
     }
 }
 

@@ -52,22 +52,7 @@ fn main() {
     wait_for(&gemini);
     let temp = tempfile::tempdir().unwrap();
     let data_dir = temp.path().join("data");
-    let port = free_port();
-    let parley_url = format!("http://127.0.0.1:{port}");
-    let parley = Running(
-        Command::new(env!("CARGO_BIN_EXE_parley"))
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--gemini-api-key", "bench"])
-            .args(["--gemini-base-url", &gemini, "--rate-upload", "off"])
-            .args(["--upload-bytes-per-hour", "0"])
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .env("PARLEY_LOG", "warn")
-            .env("LEPTOS_OUTPUT_NAME", "parley")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("parley starts"),
-    );
-    wait_for(&parley_url);
+    let (parley, parley_url) = start_parley(&gemini, &data_dir);
     let jar = temp.path().join("cookies");
 
     let (mut direct, mut through) = (Vec::new(), Vec::new());
@@ -85,7 +70,25 @@ fn main() {
     }
     let (direct, through) = (median(direct), median(through));
     let mibps = |d: Duration| 256.0 / d.as_secs_f64();
-    println!("upload of 256 MiB on loopback (median of 3):");
+    println!("upload of 256 MiB on loopback, as fast as the CPUs go (median of 3):");
+    println!("  curl → emulator          : {:>6.0} ms  {:>5.0} MiB/s", ms(direct), mibps(direct));
+    println!("  curl → parley → emulator : {:>6.0} ms  {:>5.0} MiB/s", ms(through), mibps(through));
+    println!("  ratio parley/direct time : {:.2}", through.as_secs_f64() / direct.as_secs_f64());
+
+    // The same with the browser's side at a network's pace (curl --limit-rate), where the
+    // relay's overlap shows: a server that stored the upload first would add its whole
+    // transfer to Gemini after it.
+    let (mut direct, mut through) = (Vec::new(), Vec::new());
+    for seed in 0..3u8 {
+        let file = temp.path().join(format!("256mib-paced-{seed}.bin"));
+        write_file(&file, 256 * MIB, seed.wrapping_add(50));
+        direct.push(upload_direct_paced(&gemini, &file, Some(PACE)));
+        write_file(&file, 256 * MIB, seed.wrapping_add(150));
+        through.push(upload_through_paced(&parley_url, &jar, &file, Some(PACE)).0);
+        std::fs::remove_file(&file).unwrap();
+    }
+    let (direct, through) = (median(direct), median(through));
+    println!("the same with the client sending at most {PACE}B/s (median of 3):");
     println!("  curl → emulator          : {:>6.0} ms  {:>5.0} MiB/s", ms(direct), mibps(direct));
     println!("  curl → parley → emulator : {:>6.0} ms  {:>5.0} MiB/s", ms(through), mibps(through));
     println!("  ratio parley/direct time : {:.2}", through.as_secs_f64() / direct.as_secs_f64());
@@ -103,28 +106,68 @@ fn main() {
     );
     std::fs::remove_file(&last).unwrap();
 
+    // The peak of a process that has done nothing else.
+    drop(parley);
+    let (parley, parley_url) = start_parley(&gemini, &temp.path().join("data-1gib"));
     let big = temp.path().join("1gib.bin");
     write_file(&big, 1024 * MIB, 7);
     let before = status_kib(parley.0.id(), "VmHWM:");
     let (took, _) = upload_through(&parley_url, &jar, &big);
     let peak = status_kib(parley.0.id(), "VmHWM:");
     println!(
-        "upload of 1 GiB through parley: {:.1} s; parley's peak RSS {:.1} MiB (before {:.1} MiB)",
+        "upload of 1 GiB through a fresh parley: {:.1} s; its peak RSS {:.1} MiB (before {:.1} MiB)",
         took.as_secs_f64(),
         peak as f64 / 1024.0,
         before as f64 / 1024.0
     );
 }
 
+/// The release `parley` on `gemini` with its limits off, and its URL.
+fn start_parley(gemini: &str, data_dir: &Path) -> (Running, String) {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let parley = Running(
+        Command::new(env!("CARGO_BIN_EXE_parley"))
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--gemini-api-key", "bench"])
+            .args(["--gemini-base-url", gemini, "--rate-upload", "off"])
+            .args(["--upload-bytes-per-hour", "0"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("PARLEY_LOG", "warn")
+            .env("LEPTOS_OUTPUT_NAME", "parley")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("parley starts"),
+    );
+    wait_for(&url);
+    (parley, url)
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// The client's pace in the second comparison (curl's `--limit-rate`: 100 MiB/s).
+const PACE: &str = "100M";
+
 /// `upload_file` with curl (multipart streamed from the file); the time and the answer.
 fn upload_through(parley: &str, jar: &Path, path: &Path) -> (Duration, String) {
+    upload_through_paced(parley, jar, path, None)
+}
+
+/// [`upload_through`] with curl sending at most `pace` bytes a second.
+fn upload_through_paced(
+    parley: &str,
+    jar: &Path,
+    path: &Path,
+    pace: Option<&str>,
+) -> (Duration, String) {
     let size = std::fs::metadata(path).unwrap().len();
     let mut curl = Command::new("curl");
     curl.args(["-sS", "-f", "-b"]).arg(jar).arg("-c").arg(jar);
+    if let Some(pace) = pace {
+        curl.args(["--limit-rate", pace]);
+    }
     curl.args(["-F", &format!("size={size}"), "-F", "mime_type=video/mp4", "-F", "name=bench.mp4"]);
     curl.arg("-F").arg(format!("file=@{};type=video/mp4", path.display()));
     curl.arg(format!("{parley}/api/upload_file"));
@@ -151,6 +194,11 @@ fn curl_json(parley: &str, jar: &Path, function: &str, body: &str) -> String {
 
 /// curl's own resumable upload: `start`, then one streamed `upload, finalize`.
 fn upload_direct(base: &str, path: &Path) -> Duration {
+    upload_direct_paced(base, path, None)
+}
+
+/// [`upload_direct`] with curl sending at most `pace` bytes a second.
+fn upload_direct_paced(base: &str, path: &Path, pace: Option<&str>) -> Duration {
     let size = std::fs::metadata(path).unwrap().len();
     let started = Instant::now();
     let start = Command::new("curl")
@@ -171,7 +219,8 @@ fn upload_direct(base: &str, path: &Path) -> Duration {
         .trim()
         .to_string();
     let done = Command::new("curl")
-        .args(["-sS", "-f", "-o", "/dev/null", "-X", "POST", "-T"])
+        .args(["-sS", "-f", "-o", "/dev/null", "--limit-rate", pace.unwrap_or("0")])
+        .args(["-X", "POST", "-T"])
         .arg(path)
         .args(["-H", "X-Goog-Upload-Command: upload, finalize", "-H", "X-Goog-Upload-Offset: 0"])
         .arg(url)

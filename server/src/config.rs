@@ -95,6 +95,12 @@ pub struct Config {
     #[arg(long, env = "PARLEY_MAX_FILE_BYTES", default_value = "2GiB", value_parser = parse_bytes)]
     pub max_file_bytes: u64,
 
+    /// Memory for uploads relayed to Gemini while they arrive (`256MiB`, or bytes; `0`: none):
+    /// each holds one 8 MiB chunk until Gemini has it. An upload that finds none free is
+    /// stored whole first and sent after, as fast for the person but not overlapped.
+    #[arg(long, env = "PARLEY_RELAY_MEMORY", default_value = "256MiB", value_parser = parse_bytes)]
+    pub relay_memory: u64,
+
     /// Where the file registry is: `sqlite://PATH` (default `{data dir}/parley.sqlite3`) or
     /// `postgres://user:pass@host:port/db` (`?sslmode=require` for TLS), which several replicas
     /// share. Falls back to `DATABASE_URL`. Never logged (it may hold a password).

@@ -137,6 +137,7 @@ pub async fn state(config: &Config, upstream: &Upstream) -> Result<ServerState, 
         upstream_slots: app::server::slots::UpstreamSlots::new(config.slot_caps()),
         upstream_wait: config.upstream_wait,
         file_states: Default::default(),
+        relay: app::server::upload::RelayBudget::new(config.relay_memory),
     })
 }
 

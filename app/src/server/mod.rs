@@ -47,6 +47,10 @@ pub struct ServerState {
     /// What `files.get` said of a File lately, by URI: `check_files` asks Gemini about a File
     /// at most once per [`files::STATE_CACHE_TTL`].
     pub file_states: files::StateCache,
+    /// Memory for uploads relayed while they arrive (each holds one chunk, 8 MiB, until Gemini
+    /// has it): [`upload::RelayBudget`]; an upload that finds none is stored first, then sent
+    /// (`PARLEY_RELAY_MEMORY`).
+    pub relay: upload::RelayBudget,
 }
 
 /// A slot towards Gemini for the current request's session and address (see

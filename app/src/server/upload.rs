@@ -136,7 +136,8 @@ enum Stopped {
 }
 
 /// Uploads the bytes while they arrive: the first [`HEAD_BYTES`] are checked against the
-/// declared type, then (under a slot towards Gemini) every piece goes on to Gemini's resumable
+/// declared type, then — with [`RelayBudget`] memory free, else [`store_then_send`] — (under a
+/// slot towards Gemini) every piece goes on to Gemini's resumable
 /// upload ([`parley_files::UploadBytes::Arriving`]) and to the spool of originals at once,
 /// hashed on the way and counted against the upload-bytes quotas. Only once the body has
 /// ended, its size and SHA-256 are known: a SHA-256 other than the `declared` one, or content
@@ -185,7 +186,97 @@ async fn upload<E: std::fmt::Display + Send>(
         return Err(AppError::ContentMismatch { name, declared, detected });
     }
     let body = futures::stream::iter(head.into_iter().map(Ok)).chain(body);
+    match state.relay.take() {
+        Some(_held) => relay(state, owner, body, file, &stopped, &stop).await,
+        None => store_then_send(state, owner, body, file, &stopped).await,
+    }
+}
 
+/// Memory for uploads relayed while they arrive, counted in chunks of [`gemini::CHUNK_SIZE`]
+/// (8 MiB: what a relayed upload holds until Gemini acknowledges it). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct RelayBudget(std::sync::Arc<tokio::sync::Semaphore>);
+
+impl RelayBudget {
+    /// A budget of `bytes` (rounded down to whole chunks; `0`: no upload is relayed).
+    pub fn new(bytes: u64) -> Self {
+        let chunks = usize::try_from(bytes / gemini::CHUNK_SIZE as u64).unwrap_or(usize::MAX);
+        RelayBudget(std::sync::Arc::new(tokio::sync::Semaphore::new(
+            chunks.min(tokio::sync::Semaphore::MAX_PERMITS),
+        )))
+    }
+
+    /// One chunk's memory, if there is some free now (given back when dropped).
+    fn take(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.0.clone().try_acquire_owned().ok()
+    }
+}
+
+/// Without relay memory free: the whole body is spooled (hashed, counted against the quotas)
+/// first, checked (size, declared SHA-256, content this session already has), then sent from
+/// the spool under a slot towards Gemini ([`parley_files::UploadBytes::Stored`]), and retained.
+async fn store_then_send(
+    state: &ServerState,
+    owner: &str,
+    body: impl futures::Stream<Item = Result<bytes::Bytes, String>>,
+    file: FileFields,
+    stopped: &std::sync::Mutex<Option<Stopped>>,
+) -> Result<UploadedFile, AppError> {
+    let originals = &state.files.originals;
+    let spooled = originals
+        .spool(body, file.size)
+        .await
+        .map_err(|e| stopped_or(stopped, parley_files::FilesError::from(e).into()))?;
+    let refused = if spooled.size_bytes != file.size {
+        Some(format!("the file had {} bytes, not the {} announced", spooled.size_bytes, file.size))
+    } else if file.sha256.as_ref().is_some_and(|declared| *declared != spooled.sha256) {
+        Some("the file's bytes do not have the SHA-256 declared for them".to_string())
+    } else {
+        None
+    };
+    if let Some(reason) = refused {
+        originals.discard(spooled).await;
+        return Err(AppError::BadUpload(reason));
+    }
+    let now = std::time::SystemTime::now();
+    if let Ok(Some(copy)) = state.files.usable_copy(owner, &spooled.sha256, now).await {
+        keep(state, spooled).await;
+        return Ok(duplicate(copy));
+    }
+    let sent = async {
+        let _slot = super::upstream_slot(state).await?;
+        let source = originals.spooled_bytes(&spooled);
+        let upload = Upload {
+            source: UploadBytes::Stored { source: &source, sha256: spooled.sha256.clone() },
+            size_bytes: spooled.size_bytes,
+            mime_type: file.mime_type,
+            display_name: file.name,
+            owner: owner.to_string(),
+        };
+        state.files.upload(upload).await.map_err(AppError::from)
+    }
+    .await;
+    match sent {
+        Ok(row) => {
+            keep(state, spooled).await;
+            Ok(row.into())
+        }
+        Err(e) => {
+            originals.discard(spooled).await;
+            Err(e)
+        }
+    }
+}
+
+/// With relay memory: each piece goes to Gemini and to the spool at once (see [`upload`]).
+async fn relay<F: Fn(Stopped) + Sync>(
+    state: &ServerState,
+    owner: &str,
+    body: impl futures::Stream<Item = Result<bytes::Bytes, String>> + Send,
+    file: FileFields,
+    stopped: &std::sync::Mutex<Option<Stopped>>,
+    stop: &F,
+) -> Result<UploadedFile, AppError> {
     let originals = &state.files.originals;
     let (to_spool, spool_rx) = futures::channel::mpsc::channel(SPOOL_PIECES_IN_FLIGHT);
     let (spool_done, spooled_summary) = futures::channel::oneshot::channel();
@@ -205,7 +296,7 @@ async fn upload<E: std::fmt::Display + Send>(
             .await
             .unwrap_or_else(|_| Err(parley_files::OriginalsError::Body("the spool stopped".into())))
     };
-    let checks = Checks { state, owner, declared: file.sha256.clone(), stop: &stop };
+    let checks = Checks { state, owner, declared: file.sha256.clone(), stop };
     let (sha256_out, sha256) = futures::channel::oneshot::channel();
     let arriving = teed(body, to_spool, spooled_summary, checks, sha256_out);
     let send = async {

@@ -27,6 +27,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
+                // No icon: the browser does not ask for /favicon.ico (a not-found page) on
+                // every visit.
+                <link rel="icon" href="data:," />
                 // The sanitizer for answers, ready before the wasm runs (deferred, in order).
                 <script src="/vendor/dompurify/purify.min.js" defer></script>
                 <AutoReload options=options.clone() />

@@ -128,3 +128,24 @@ async fn undeclared_duplicate_content_is_cancelled_before_finalize() {
     assert_eq!(commands(&emulator, "cancel"), 1);
     assert_eq!(commands(&emulator, "upload, finalize"), 1);
 }
+
+/// With no relay memory (`--relay-memory 0`) uploads are stored whole, then sent: the same
+/// answers, and what is refused or already there never reaches Gemini at all.
+#[tokio::test]
+async fn without_relay_memory_uploads_are_stored_then_sent() {
+    let emulator = emulator(std::time::Duration::from_secs(48 * 3600)).await;
+    let site = parley(&emulator, &["--relay-memory", "0"]).await;
+    let bytes = nine_mib(4);
+    let sha = sha_hex(&bytes);
+    let res = upload(&site, form(bytes.clone(), Some(&sha_hex(b"not these bytes")))).await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("SHA-256"));
+    assert_eq!(starts(&emulator), 0, "refused before any upstream call");
+    let first: UploadedFile = upload(&site, form(bytes.clone(), None)).await.json().await.unwrap();
+    assert_eq!(first.sha256, sha);
+    assert_eq!(bytes_uploaded(&emulator), bytes.len());
+    let again: UploadedFile = upload(&site, form(bytes, None)).await.json().await.unwrap();
+    assert_eq!(again.uri, first.uri);
+    assert_eq!(starts(&emulator), 1, "the duplicate is found before any upstream call");
+    assert_eq!(commands(&emulator, "cancel"), 0);
+}
