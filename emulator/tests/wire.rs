@@ -429,3 +429,19 @@ async fn the_control_surface_is_off_by_default() {
     let res = reqwest::get(format!("{}/_emulator/requests", emu.base_url())).await.unwrap();
     assert_eq!(res.status(), 404);
 }
+
+/// The answer is Markdown in blocks: the list of files ends (a blank line) before "You asked",
+/// so that a renderer does not run the question into the last item.
+#[tokio::test]
+async fn the_answer_ends_its_list_before_the_question() {
+    let emu = emulator(controlled()).await;
+    let file = file_of(upload(&emu, "v1beta", "k", "text/plain", b"hello", json!({})).await).await;
+    let body = json!({"contents": [{"role": "user", "parts": [
+        {"file_data": {"file_uri": file["uri"], "mime_type": "text/plain"}},
+        {"text": "What is it?"}
+    ]}]});
+    let answer: Value = generate(&emu, "k", &body).await.json().await.unwrap();
+    let text = answer["candidates"][0]["content"]["parts"][0]["text"].as_str().unwrap();
+    assert!(text.starts_with("I received 1 file:\n\n1. "), "{text}");
+    assert!(text.contains("\n\nYou asked: “What is it?”\n\n(This answer"), "{text}");
+}

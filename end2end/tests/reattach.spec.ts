@@ -21,6 +21,9 @@ test('a file attached again is found by its SHA-256 and not sent again', async (
   await expect(page.locator('article[data-role="model"]').last()).toContainText('application/pdf, 304199 bytes', { timeout: 30_000 });
   expect(finds).toHaveLength(1);
   expect(uploads).toHaveLength(1);
+  // The emulator's list of files ends before its "You asked" line.
+  await expect(page.locator('article[data-role="model"] li').first()).not.toContainText('You asked');
+  await expect(page.locator('article[data-role="model"] p', { hasText: 'You asked: “What is this?”' })).toHaveCount(1);
   const sha256 = JSON.parse(finds[0]).sha256 as string;
   expect(sha256).toMatch(/^[0-9a-f]{64}$/);
 

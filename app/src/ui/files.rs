@@ -88,15 +88,27 @@ pub fn FilesView(chat: Chat) -> impl IntoView {
                                 }
                                 Ok(rows) => {
                                     view! {
-                                        <table>
+                                        // Explicit roles: on a phone the rows are laid out as
+                                        // cards (style/main.css), which must stay a table.
+                                        <table role="table">
                                             <thead>
-                                                <tr>
-                                                    <th scope="col">"Name"</th>
-                                                    <th scope="col">"Size"</th>
-                                                    <th scope="col">"State"</th>
-                                                    <th scope="col">"Expires"</th>
-                                                    <th scope="col">"Kept on server"</th>
-                                                    <th scope="col">
+                                                <tr role="row">
+                                                    <th scope="col" role="columnheader">
+                                                        "Name"
+                                                    </th>
+                                                    <th scope="col" role="columnheader">
+                                                        "Size"
+                                                    </th>
+                                                    <th scope="col" role="columnheader">
+                                                        "State"
+                                                    </th>
+                                                    <th scope="col" role="columnheader">
+                                                        "Expires"
+                                                    </th>
+                                                    <th scope="col" role="columnheader">
+                                                        "Kept on server"
+                                                    </th>
+                                                    <th scope="col" role="columnheader">
                                                         <span class="visually-hidden">"Actions"</span>
                                                     </th>
                                                 </tr>
@@ -108,18 +120,26 @@ pub fn FilesView(chat: Chat) -> impl IntoView {
                                                         let name = record.display_name.clone();
                                                         let row = record.clone();
                                                         view! {
-                                                            <tr>
-                                                                <td class="file-name">{record.display_name.clone()}</td>
-                                                                <td>{human_size(record.size_bytes)}</td>
-                                                                <td>{state_label(&record.state)}</td>
-                                                                <td>
+                                                            <tr role="row">
+                                                                <td class="file-name" role="cell">
+                                                                    {record.display_name.clone()}
+                                                                </td>
+                                                                <td role="cell" data-label="Size">
+                                                                    {human_size(record.size_bytes)}
+                                                                </td>
+                                                                <td role="cell" data-label="State">
+                                                                    {state_label(&record.state)}
+                                                                </td>
+                                                                <td role="cell" data-label="Expires">
                                                                     {time_to_expiry(
                                                                         record.expiration_time.as_deref(),
                                                                         &record.state,
                                                                     )}
                                                                 </td>
-                                                                <td>{if record.retained { "Yes" } else { "No" }}</td>
-                                                                <td>
+                                                                <td role="cell" data-label="Kept on server">
+                                                                    {if record.retained { "Yes" } else { "No" }}
+                                                                </td>
+                                                                <td role="cell" class="actions">
                                                                     <button
                                                                         type="button"
                                                                         class="action danger"

@@ -151,17 +151,23 @@ fn answer(state: &State, owner: &str, request: &Value) -> Result<Vec<String>, Ap
             last_user_text = texts.join("\n");
         }
     }
-    let mut lines = vec![match files.len() {
+    // Markdown blocks, separated by blank lines: a line right after a list item would continue
+    // the item (and run into it when rendered), so the list ends before what follows.
+    let mut blocks = vec![match files.len() {
         0 => "I received no files.".to_string(),
         1 => "I received 1 file:".to_string(),
         n => format!("I received {n} files:"),
     }];
-    lines.extend(files.iter().enumerate().map(|(i, d)| format!("{}. {}", i + 1, d.summary())));
-    if !last_user_text.is_empty() {
-        lines.push(format!("You asked: “{last_user_text}”"));
+    if !files.is_empty() {
+        let items: Vec<String> =
+            files.iter().enumerate().map(|(i, d)| format!("{}. {}", i + 1, d.summary())).collect();
+        blocks.push(items.join("\n"));
     }
-    lines.push("(This answer comes from Parley's built-in Gemini emulator.)".into());
-    Ok(split_into_chunks(&lines.join("\n")))
+    if !last_user_text.is_empty() {
+        blocks.push(format!("You asked: “{last_user_text}”"));
+    }
+    blocks.push("(This answer comes from Parley's built-in Gemini emulator.)".into());
+    Ok(split_into_chunks(&blocks.join("\n\n")))
 }
 
 fn describe_file_data(state: &State, owner: &str, fd: &Value) -> Result<Description, ApiError> {
