@@ -5,7 +5,7 @@
 //! starts with the chunk's first byte and its body follows the incoming stream, so the two
 //! transfers overlap: the slower side sets the pace (the stream is not read faster than
 //! Gemini takes it, beyond a few pieces). The pieces of the chunk in flight are kept
-//! (reference-counted, not copied) until Gemini acknowledges it, so that a chunk cut short is
+//! (reference-counted, never copied into one buffer) until Gemini acknowledges it, so that a chunk cut short is
 //! resumed from where Gemini says it stopped (`query`, as in [`ResumableUpload::send_chunk`]).
 //!
 //! The last chunk (`upload, finalize`) is sent only once the stream has ended cleanly, so a
@@ -15,7 +15,7 @@
 //! to overlap: its session starts once the stream has ended, so that a failed one costs no
 //! upstream call.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::{channel::mpsc, SinkExt, Stream, StreamExt};
 
 use crate::{
@@ -53,7 +53,7 @@ impl Client {
             return self
                 .start_upload(req)
                 .await?
-                .send_chunk(joined(pieces), true)
+                .send_pieces(pieces, true, None)
                 .await?
                 .ok_or_else(|| Error::Protocol("finalize did not return a File".into()));
         }
@@ -155,17 +155,6 @@ async fn fail(out: Option<mpsc::Sender<std::io::Result<Bytes>>>, err: Error) -> 
     err
 }
 
-fn joined(pieces: Vec<Bytes>) -> Bytes {
-    if pieces.len() == 1 {
-        return pieces.into_iter().next().unwrap_or_default();
-    }
-    let mut chunk = BytesMut::with_capacity(pieces.iter().map(Bytes::len).sum());
-    for piece in pieces {
-        chunk.extend_from_slice(&piece);
-    }
-    chunk.freeze()
-}
-
 impl ResumableUpload {
     /// Sends `stream` chunk by chunk while it arrives; the last chunk once it has ended.
     async fn pipe<S>(&mut self, mut incoming: Incoming<S>) -> Result<File>
@@ -179,7 +168,7 @@ impl ResumableUpload {
                 let pieces = incoming.take(len, None).await?;
                 incoming.end().await?;
                 return self
-                    .send_chunk(joined(pieces), true)
+                    .send_pieces(pieces, true, None)
                     .await?
                     .ok_or_else(|| Error::Protocol("finalize did not return a File".into()));
             }
@@ -196,7 +185,7 @@ impl ResumableUpload {
                     ))
                 }
                 Sent::Resumable(failed) => {
-                    if self.resume_chunk(joined(pieces), false, failed).await?.is_some() {
+                    if self.send_pieces(pieces, false, Some(failed)).await?.is_some() {
                         return Err(Error::Protocol(
                             "the upload was finalized with bytes remaining".into(),
                         ));

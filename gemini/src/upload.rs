@@ -321,20 +321,21 @@ impl ResumableUpload {
         .await
     }
 
-    /// The rest of a chunk whose first attempt failed with `failed` (resumable): the session
-    /// is asked how much it holds and the missing bytes of `chunk` (which starts at the
-    /// current offset) are sent, as [`ResumableUpload::send_chunk`] does after a failure.
-    pub(crate) async fn resume_chunk(
+    /// Sends the chunk made of `pieces` (starting at the current offset), the pieces sliced for
+    /// each attempt's body rather than copied into one buffer. With `failed`, a first attempt
+    /// was made and failed so (resumable): the session is asked how much it holds and the
+    /// missing bytes are sent, as [`ResumableUpload::send_chunk`] does after a failure.
+    pub(crate) async fn send_pieces(
         &mut self,
-        chunk: Bytes,
+        pieces: Vec<Bytes>,
         last: bool,
-        failed: Error,
+        failed: Option<Error>,
     ) -> Result<Option<File>> {
         let start = self.offset;
-        let end = start + chunk.len() as u64;
-        self.send_part(end, last, Some(failed), |range| {
-            let piece = chunk.slice((range.start - start) as usize..(range.end - start) as usize);
-            std::future::ready(Ok(reqwest::Body::from(piece)))
+        let end = start + pieces.iter().map(|p| p.len() as u64).sum::<u64>();
+        self.send_part(end, last, failed, |range| {
+            let part = pieces_in(&pieces, start, range);
+            std::future::ready(Ok(reqwest::Body::wrap_stream(coalesced(part))))
         })
         .await
     }
@@ -515,6 +516,50 @@ impl ResumableUpload {
     }
 }
 
+/// The bytes of `pieces` (which together start at offset `start`) in `range`, as slices of
+/// them: nothing is copied.
+fn pieces_in(pieces: &[Bytes], start: u64, range: Range<u64>) -> Vec<Bytes> {
+    let mut at = start;
+    let mut part = Vec::new();
+    for piece in pieces {
+        let (from, to) = (at, at + piece.len() as u64);
+        at = to;
+        if to <= range.start || from >= range.end {
+            continue;
+        }
+        let first = range.start.saturating_sub(from) as usize;
+        let past = (range.end.min(to) - from) as usize;
+        part.push(piece.slice(first..past));
+    }
+    part
+}
+
+/// Bytes per write when small pieces are sent again: they are joined into buffers of about this
+/// size as they go out (one buffer at a time, not the whole chunk), so that the connection is
+/// written in large pieces.
+const COALESCE_BYTES: usize = 256 * 1024;
+
+/// `part` as a body stream of buffers of about [`COALESCE_BYTES`] (pieces that large already go
+/// as they are).
+fn coalesced(part: Vec<Bytes>) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    let mut pieces = part.into_iter().peekable();
+    futures::stream::iter(std::iter::from_fn(move || {
+        let first = pieces.next()?;
+        if first.len() >= COALESCE_BYTES || pieces.peek().is_none() {
+            return Some(Ok(first));
+        }
+        let mut buffer = BytesMut::with_capacity(COALESCE_BYTES + first.len());
+        buffer.extend_from_slice(&first);
+        while buffer.len() < COALESCE_BYTES {
+            match pieces.next_if(|p| buffer.len() + p.len() <= 2 * COALESCE_BYTES) {
+                Some(piece) => buffer.extend_from_slice(&piece),
+                None => break,
+            }
+        }
+        Some(Ok(buffer.freeze()))
+    }))
+}
+
 fn upload_status(res: &Response) -> String {
     res.headers()
         .get("x-goog-upload-status")
@@ -563,6 +608,33 @@ mod tests {
             assert_eq!(upload_target(&start(), bare, Mode::Gateway).unwrap().as_str(), want);
             assert_eq!(upload_target(&start(), bare, Mode::Direct).unwrap().as_str(), want);
         }
+    }
+
+    #[test]
+    fn pieces_are_sliced_not_copied() {
+        let pieces =
+            vec![Bytes::from_static(b"abc"), Bytes::from_static(b"defg"), Bytes::from_static(b"h")];
+        let text = |range: Range<u64>| {
+            pieces_in(&pieces, 10, range).iter().flat_map(|p| p.to_vec()).collect::<Vec<u8>>()
+        };
+        assert_eq!(text(10..18), b"abcdefgh");
+        assert_eq!(text(12..15), b"cde");
+        assert_eq!(text(13..17), b"defg");
+        assert_eq!(text(17..18), b"h");
+        assert_eq!(text(18..18), b"");
+        assert_eq!(pieces_in(&pieces, 10, 14..16)[0].as_ptr(), pieces[1][1..].as_ptr(), "a slice");
+    }
+
+    #[test]
+    fn small_pieces_go_out_joined() {
+        let small: Vec<Bytes> = (0..100u8).map(|i| Bytes::from(vec![i; 10_000])).collect();
+        let all: Vec<u8> = small.iter().flat_map(|p| p.to_vec()).collect();
+        let out: Vec<Bytes> = futures::executor::block_on_stream(Box::pin(coalesced(small)))
+            .map(Result::unwrap)
+            .collect();
+        assert!(out.len() < 10, "{} buffers", out.len());
+        assert!(out.iter().all(|b| b.len() <= 2 * COALESCE_BYTES));
+        assert_eq!(out.iter().flat_map(|b| b.to_vec()).collect::<Vec<u8>>(), all, "the same bytes");
     }
 
     #[test]
