@@ -227,16 +227,19 @@ async fn store_then_send(
         .spool(body, file.size)
         .await
         .map_err(|e| stopped_or(stopped, parley_files::FilesError::from(e).into()))?;
-    let refused = if spooled.size_bytes != file.size {
-        Some(format!("the file had {} bytes, not the {} announced", spooled.size_bytes, file.size))
-    } else if file.sha256.as_ref().is_some_and(|declared| *declared != spooled.sha256) {
-        Some("the file's bytes do not have the SHA-256 declared for them".to_string())
-    } else {
-        None
+    let refused = match &file.sha256 {
+        _ if spooled.size_bytes != file.size => Some(AppError::BadUpload(format!(
+            "the file had {} bytes, not the {} announced",
+            spooled.size_bytes, file.size
+        ))),
+        Some(declared) if *declared != spooled.sha256 => {
+            Some(not_as_declared(declared, &spooled.sha256))
+        }
+        _ => None,
     };
-    if let Some(reason) = refused {
+    if let Some(e) = refused {
         originals.discard(spooled).await;
-        return Err(AppError::BadUpload(reason));
+        return Err(e);
     }
     let now = std::time::SystemTime::now();
     if let Ok(Some(copy)) = state.files.usable_copy(owner, &spooled.sha256, now).await {
@@ -461,6 +464,13 @@ fn not_spooled() -> AppError {
     AppError::Internal("it could not store the upload".into())
 }
 
+/// The refusal of bytes whose SHA-256 (`received`) is not the one `declared` for them, logged
+/// once (both upload paths refuse so).
+fn not_as_declared(declared: &str, received: &str) -> AppError {
+    tracing::info!(%declared, %received, "upload refused: its bytes are not the SHA-256 declared");
+    AppError::BadUpload("the file's bytes do not have the SHA-256 declared for them".into())
+}
+
 /// The checks of the whole content: the SHA-256 declared, and whether this session already
 /// has it `ACTIVE`. Err stops the upload (its reason recorded through `checks.stop`).
 async fn whole_body_checks<F: Fn(Stopped)>(
@@ -469,10 +479,7 @@ async fn whole_body_checks<F: Fn(Stopped)>(
 ) -> Result<(), String> {
     if let Some(declared) = &checks.declared {
         if declared != sha256 {
-            tracing::info!(%declared, received = %sha256, "upload refused: its bytes are not the SHA-256 declared");
-            (checks.stop)(Stopped::Refused(AppError::BadUpload(
-                "the file's bytes do not have the SHA-256 declared for them".into(),
-            )));
+            (checks.stop)(Stopped::Refused(not_as_declared(declared, sha256)));
             return Err("SHA-256 mismatch".into());
         }
         return Ok(());
