@@ -139,7 +139,7 @@ pub fn FilesView(chat: Chat) -> impl IntoView {
                                                                 <td role="cell" data-label="Kept on server">
                                                                     {if record.retained { "Yes" } else { "No" }}
                                                                 </td>
-                                                                <td role="cell" class="actions">
+                                                                <td role="cell" class="file-actions">
                                                                     <button
                                                                         type="button"
                                                                         class="action danger"
