@@ -56,7 +56,9 @@ fn state_on(dir: &std::path::Path, registry: Registry) -> ServerState {
     };
     ServerState {
         files,
-        model: "gemini-2.5-flash".into(),
+        models: app::server::models::Models::new("gemini-2.5-flash", &[]),
+        context_budget: app::server::models::ContextBudget::Off,
+        caching: None,
         upstream: app::model::UpstreamKind::Offline,
         max_file_bytes: gemini::MAX_FILE_BYTES,
         upstream_slots: UpstreamSlots::new(SlotCaps { total: 64, per_session: 8, per_address: 16 }),

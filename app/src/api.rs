@@ -15,7 +15,7 @@ use leptos::server_fn::codec::{ByteStream, Json, MultipartData, MultipartFormDat
 
 use crate::{
     error::AppError,
-    model::{Content, FileCheck, SiteInfo, UploadRecord, UploadedFile},
+    model::{ChatOptions, Content, FileCheck, SiteInfo, UploadRecord, UploadedFile},
 };
 
 /// Whether the site runs on the built-in emulator, and which model answers.
@@ -61,14 +61,33 @@ pub async fn upload_file(data: MultipartData) -> Result<UploadedFile, AppError> 
 /// Sends the conversation to Gemini's `streamGenerateContent` and streams the answer back as
 /// newline-delimited JSON [`crate::model::ChatEvent`]s (`delta`…, then `done` or `error`).
 ///
-/// Only text and `file_data` parts go to Gemini; `inline_data` previews are dropped.
+/// Only text and `file_data` parts go to Gemini; `inline_data` previews are dropped. The
+/// conversation's model, its latest summary and its "Cache files" switch come in `options`
+/// (all optional): past `PARLEY_CONTEXT_BUDGET` the oldest turns are summarized (a
+/// `summarized` line), and with caching on the files are sent from a `cachedContents`
+/// resource (a `cache` line). Each answer ends with a `usage` line before `done`.
 ///
 /// # Errors
-/// Errors before the first token come back as the call's error (e.g.
-/// [`AppError::FileUnavailable`]); later ones as a `ChatEvent::Error` line.
+/// [`AppError::BadRequest`] for a model outside `PARLEY_MODELS`; errors before the first
+/// token come back as the call's error (e.g. [`AppError::FileUnavailable`]); later ones as a
+/// `ChatEvent::Error` line.
 #[server(prefix = "/api", endpoint = "chat", input = JsonOffWorkers, output = Streaming)]
-pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppError> {
-    crate::server::with_status(crate::server::chat::chat(contents).await)
+pub async fn chat(
+    contents: Vec<Content>,
+    #[server(default)] options: ChatOptions,
+) -> Result<ByteStream<AppError>, AppError> {
+    crate::server::with_status(crate::server::chat::chat(contents, options).await)
+}
+
+/// Deletes the `cachedContents` this session made for these Files (a conversation being
+/// deleted sends its File URIs): upstream, then their records. Unknown URIs are ignored.
+///
+/// # Errors
+/// [`AppError::BadRequest`] for more than [`crate::model::MAX_FILE_CHECKS`] URIs; registry
+/// errors.
+#[server(prefix = "/api", endpoint = "forget_caches", input = Json)]
+pub async fn forget_caches(uris: Vec<String>) -> Result<(), AppError> {
+    crate::server::with_status(crate::server::caching::forget(uris).await)
 }
 
 /// Which of these File URIs can still be used (one `files.get` each, up to

@@ -49,6 +49,11 @@ pub struct Part {
     /// The uploaded File this part refers to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_data: Option<FileData>,
+    /// Gemini's opaque `thoughtSignature` of a model part (Gemini 3 sends one even on an empty
+    /// final text part): sent back as it came on the next request, never shown
+    /// (<https://ai.google.dev/gemini-api/docs/thought-signatures>).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thought_signature: Option<String>,
 }
 
 impl Part {
@@ -201,8 +206,121 @@ pub fn accept_attribute() -> String {
 pub struct SiteInfo {
     /// Where answers come from.
     pub upstream: UpstreamKind,
-    /// The model name, e.g. `gemini-2.5-flash`.
+    /// The default model's id, e.g. `gemini-2.5-flash` (`PARLEY_MODEL`).
     pub model: String,
+    /// The models a person may pick (`PARLEY_MODELS`), the default first.
+    pub models: Vec<ModelChoice>,
+    /// Whether the "Cache files" switch is offered (`PARLEY_CONTEXT_CACHING=opt-in`).
+    pub context_caching: bool,
+}
+
+/// One model a person may pick, as the "Model" select shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelChoice {
+    /// The model's id, e.g. `gemini-2.5-pro` (what a conversation stores and `chat` takes).
+    pub id: String,
+    /// Gemini's `displayName`, e.g. `Gemini 2.5 Pro` (the id when unknown).
+    pub display_name: String,
+    /// Gemini's `inputTokenLimit`, tokens (0 when unknown).
+    pub input_token_limit: u64,
+}
+
+/// What a `chat` request asks for besides the conversation; every field may be left out.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ChatOptions {
+    /// The conversation's model id; `None` for the site's default. One outside
+    /// [`SiteInfo::models`] is refused.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The conversation's latest [`Summary`], if it has one: reused while it still matches
+    /// the turns it covers.
+    #[serde(default)]
+    pub summary: Option<Summary>,
+    /// The conversation's "Cache files" switch (used only with `PARLEY_CONTEXT_CACHING=opt-in`).
+    #[serde(default)]
+    pub cache_files: bool,
+}
+
+/// Parley's element of seed 002's `conversation_summaries`: the first `turns` turns of the
+/// conversation (as sent: settled messages, oldest first) said in `text`, which requests
+/// send instead of them (`docs/export-format.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// How many turns, from the first, it stands for.
+    pub turns: usize,
+    /// Lowercase hex SHA-256 of those turns' roles and texts (see
+    /// `app::server::summary::digest`): a summary whose turns were edited since is not reused.
+    pub turns_sha256: String,
+    /// The summary.
+    pub text: String,
+    /// When it was made, RFC 3339.
+    pub created_at: String,
+    /// The model id that made it.
+    pub model: String,
+    /// The prompt's tokens without it and with it.
+    pub tokens_before: u64,
+    /// The prompt's tokens with it (what was sent).
+    pub tokens_after: u64,
+}
+
+impl Summary {
+    /// The latest of Parley's summaries among `conversation_summaries` (other apps' elements
+    /// are kept but not used).
+    pub fn latest_of(summaries: &serde_json::Value) -> Option<Summary> {
+        summaries
+            .as_array()?
+            .iter()
+            .rev()
+            .find_map(|value| serde_json::from_value::<Summary>(value.clone()).ok())
+    }
+}
+
+/// An answer's token counts, from Gemini's `usageMetadata`
+/// (<https://ai.google.dev/api/generate-content#UsageMetadata>), tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Usage {
+    /// `promptTokenCount`: the whole prompt, including what came from a cache.
+    #[serde(default)]
+    pub prompt_token_count: u64,
+    /// `candidatesTokenCount`: the answer.
+    #[serde(default)]
+    pub candidates_token_count: u64,
+    /// `cachedContentTokenCount`: the part of the prompt that came from a cache.
+    #[serde(default)]
+    pub cached_content_token_count: u64,
+    /// `thoughtsTokenCount`: the model's thinking.
+    #[serde(default)]
+    pub thoughts_token_count: u64,
+    /// `totalTokenCount`.
+    #[serde(default)]
+    pub total_token_count: u64,
+}
+
+/// What "Cache files" did for this request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum CacheState {
+    /// The conversation's files were sent from a `cachedContents` resource.
+    Active {
+        /// Its tokens.
+        tokens: u64,
+        /// RFC 3339 time Gemini deletes it unless it is used again.
+        expire_time: Option<String>,
+    },
+    /// The files are fewer tokens than Gemini caches: nothing was cached.
+    TooSmall {
+        /// Their tokens.
+        tokens: u64,
+        /// Gemini's minimum for this model.
+        minimum: u64,
+    },
+    /// The conversation has no file to cache.
+    NoFiles,
+    /// Caching failed this time; the request went without it.
+    Failed {
+        /// Why, as a sentence.
+        reason: String,
+    },
 }
 
 /// Which Gemini the server talks to, as the page may show it: never a key, never a URL path.
@@ -262,6 +380,28 @@ pub enum ChatEvent {
         /// The File's URI.
         file_uri: String,
     },
+    /// Token counts of the answer, sent once before `done`.
+    Usage {
+        /// The counts.
+        usage: Usage,
+    },
+    /// A `thoughtSignature` Gemini gave with the answer: kept in the model turn (as a part of
+    /// its own with empty text) and sent back with the next request, never shown.
+    Signature {
+        /// The opaque signature.
+        thought_signature: String,
+    },
+    /// The oldest turns were summarized for this request (a new or renewed summary): the page
+    /// stores it in `conversation_summaries` and shows it. Sent before any `delta`.
+    Summarized {
+        /// The summary.
+        summary: Summary,
+    },
+    /// What "Cache files" did. Sent before any `delta`, when the switch is on.
+    Cache {
+        /// The state.
+        cache: CacheState,
+    },
     /// This File expired and `file` stands in for it (uploaded again from the retained
     /// original, or the same content already uploaded): the request went with `file`'s URI.
     /// The browser rewrites its history and `uploaded_files` tracking. Sent before any `delta`.
@@ -271,6 +411,56 @@ pub enum ChatEvent {
         /// The File now used instead.
         file: UploadedFile,
     },
+}
+
+/// A count with thousands separated by commas, e.g. `25,800`.
+pub fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl Usage {
+    /// The line under an answer: `1,234 tokens in · 56 out`, then `· 1,000 cached` and
+    /// `· 20 thinking` when there are such tokens.
+    pub fn line(&self) -> String {
+        let mut line = format!(
+            "{} tokens in · {} out",
+            grouped(self.prompt_token_count),
+            grouped(self.candidates_token_count)
+        );
+        if self.cached_content_token_count > 0 {
+            line.push_str(&format!(" · {} cached", grouped(self.cached_content_token_count)));
+        }
+        if self.thoughts_token_count > 0 {
+            line.push_str(&format!(" · {} thinking", grouped(self.thoughts_token_count)));
+        }
+        line
+    }
+}
+
+impl CacheState {
+    /// What the "Cache files" switch says of it.
+    pub fn sentence(&self) -> String {
+        match self {
+            CacheState::Active { tokens, .. } => {
+                format!("{} tokens of files are cached.", grouped(*tokens))
+            }
+            CacheState::TooSmall { tokens, minimum } => format!(
+                "Nothing is cached: the files are {} tokens, and Gemini caches {} or more.",
+                grouped(*tokens),
+                grouped(*minimum)
+            ),
+            CacheState::NoFiles => "Nothing is cached: this conversation has no files.".into(),
+            CacheState::Failed { reason } => format!("Nothing was cached this time: {reason}"),
+        }
+    }
 }
 
 /// Human size with one decimal, e.g. `1.2 MB`, `340 KB`, `12 bytes` (SI units, as browsers
@@ -307,6 +497,21 @@ mod tests {
         assert_eq!(accepted_mime("archive.zip", "application/zip"), None);
         assert_eq!(accepted_mime("noext", ""), None);
         assert!(accept_attribute().contains(".pdf") && accept_attribute().contains("image/png"));
+    }
+
+    #[test]
+    fn token_counts_read_well() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(25_800), "25,800");
+        assert_eq!(grouped(1_048_576), "1,048,576");
+        let usage = Usage {
+            prompt_token_count: 26_000,
+            candidates_token_count: 40,
+            cached_content_token_count: 25_800,
+            ..Usage::default()
+        };
+        assert_eq!(usage.line(), "26,000 tokens in · 40 out · 25,800 cached");
     }
 
     #[test]

@@ -68,6 +68,11 @@ pub struct Transcript {
     pub conversation_summaries: Value,
     /// File id → tracking.
     pub uploaded_files: BTreeMap<String, TrackedFile>,
+    /// Parley's extra field `model`: the conversation's model id, when one was chosen
+    /// (seed 002's importer ignores fields it does not know).
+    pub model: Option<String>,
+    /// Parley's extra field `cache_files`: the conversation's "Cache files" switch, when on.
+    pub cache_files: bool,
 }
 
 /// Why a file could not be imported. Nothing is imported when any of these occurs.
@@ -104,6 +109,12 @@ impl Transcript {
             other => other.clone(),
         };
         root.insert("conversation_summaries".into(), summaries);
+        if let Some(model) = &self.model {
+            root.insert("model".into(), Value::String(model.clone()));
+        }
+        if self.cache_files {
+            root.insert("cache_files".into(), Value::Bool(true));
+        }
         root.insert(
             "uploaded_files".into(),
             serde_json::to_value(&self.uploaded_files)
@@ -125,8 +136,8 @@ impl Transcript {
         let value: Value =
             serde_json::from_str(text).map_err(|e| ImportError::NotJson(e.to_string()))?;
         check_shape(&value, 0)?;
-        let (conversation, summaries, files) = match value {
-            Value::Array(messages) => (messages, Value::Array(Vec::new()), None),
+        let (conversation, summaries, files, settings) = match value {
+            Value::Array(messages) => (messages, Value::Array(Vec::new()), None, (None, false)),
             Value::Object(mut root) => {
                 let version = match root.remove("version") {
                     Some(Value::String(v)) => v,
@@ -153,7 +164,15 @@ impl Transcript {
                         ))
                     }
                 };
-                (conversation, summaries, root.remove("uploaded_files"))
+                let model = match root.remove("model") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(m)) if !m.is_empty() && m.len() <= 200 => Some(m),
+                    Some(_) => {
+                        return Err(ImportError::Malformed("`model` must be a model name".into()))
+                    }
+                };
+                let cache_files = matches!(root.remove("cache_files"), Some(Value::Bool(true)));
+                (conversation, summaries, root.remove("uploaded_files"), (model, cache_files))
             }
             _ => {
                 return Err(ImportError::Malformed(
@@ -187,7 +206,14 @@ impl Transcript {
                 ))
             }
         };
-        Ok(Transcript { conversation, conversation_summaries: summaries, uploaded_files })
+        let (model, cache_files) = settings;
+        Ok(Transcript {
+            conversation,
+            conversation_summaries: summaries,
+            uploaded_files,
+            model,
+            cache_files,
+        })
     }
 }
 

@@ -25,7 +25,7 @@ pub mod time;
 pub use error::FilesError;
 pub use lifecycle::{Flights, Lifecycle, Upload, UploadBytes};
 pub use originals::{Originals, OriginalsError, RetainPolicy, Spooled, StoredBytes};
-pub use registry::{FileRow, FileState, Original, Registry, RegistryError};
+pub use registry::{CacheRow, FileRow, FileState, Original, Registry, RegistryError};
 
 /// Whom an upload's stored bytes are charged to: a key of the client it came from (its
 /// address, IPv6 by /64). The registry keeps only a hash of it.

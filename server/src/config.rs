@@ -46,9 +46,28 @@ pub struct Config {
     )]
     pub gateway_key: Option<String>,
 
-    /// Model that answers.
+    /// Model that answers by default.
     #[arg(long, env = "PARLEY_MODEL", default_value = "gemini-2.5-flash")]
     pub model: String,
+
+    /// Models a person may pick for a conversation, comma-separated (the `--model` is always
+    /// one of them, first); empty: the `--model` alone.
+    #[arg(long, env = "PARLEY_MODELS", value_delimiter = ',', default_value = "")]
+    pub models: Vec<String>,
+
+    /// Prompt tokens a request may send before its oldest turns are summarized: a count
+    /// (`200000`) or a share of the model's `inputTokenLimit` (`80%`); `off` never summarizes.
+    #[arg(long, env = "PARLEY_CONTEXT_BUDGET", default_value = "80%")]
+    pub context_budget: app::server::models::ContextBudget,
+
+    /// Context caching of a conversation's files: `off`, or `opt-in` (a "Cache files" switch
+    /// per conversation).
+    #[arg(long, env = "PARLEY_CONTEXT_CACHING", value_enum, default_value = "off")]
+    pub context_caching: ContextCaching,
+
+    /// How long a context cache lives after its last use (humantime); each use extends it.
+    #[arg(long, env = "PARLEY_CONTEXT_CACHE_TTL", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub context_cache_ttl: Duration,
 
     /// Folder with the built site (`pkg/` with the wasm, JS and CSS); defaults to
     /// LEPTOS_SITE_ROOT, else `target/site`.
@@ -269,7 +288,22 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
         .map_err(|e| format!("not a byte size: {e}"))
 }
 
+/// `PARLEY_CONTEXT_CACHING`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ContextCaching {
+    /// Never cache.
+    Off,
+    /// Offer "Cache files" per conversation, off until switched on.
+    OptIn,
+}
+
 impl Config {
+    /// The context-caching policy, `None` when off.
+    pub fn caching(&self) -> Option<app::server::caching::CachePolicy> {
+        (self.context_caching == ContextCaching::OptIn)
+            .then(|| app::server::caching::CachePolicy::new(self.context_cache_ttl))
+    }
+
     /// The rate limits and quotas, from `--rate-chat`, `--rate-upload`, `--rate-files` and
     /// `--upload-bytes-per-hour`.
     pub fn limits(&self) -> crate::limits::LimitsConfig {
@@ -407,6 +441,22 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:3000");
         assert_eq!(c.upload_timeout, Duration::from_secs(90));
         assert_eq!(c.model, "gemini-2.5-flash");
+        assert!(c.models.iter().all(String::is_empty), "{:?}", c.models);
+        assert_eq!(c.context_caching, ContextCaching::Off);
+        let c = Config::try_parse_from([
+            "parley",
+            "--models",
+            "gemini-2.5-pro,gemini-2.5-flash-lite",
+            "--context-budget",
+            "20000",
+            "--context-caching",
+            "opt-in",
+        ])
+        .unwrap();
+        assert_eq!(c.models, ["gemini-2.5-pro", "gemini-2.5-flash-lite"]);
+        assert_eq!(c.context_budget, app::server::models::ContextBudget::Tokens(20_000));
+        assert!(c.caching().is_some());
+        assert!(Config::try_parse_from(["parley", "--context-budget", "lots"]).is_err());
         assert_eq!(
             (c.upstream_wait, c.shutdown_grace),
             (Duration::from_secs(30), Duration::from_secs(30))

@@ -129,9 +129,18 @@ pub async fn state(config: &Config, upstream: &Upstream) -> Result<ServerState, 
         },
         flights: Default::default(),
     };
+    let models = app::server::models::Models::new(&config.model, &config.models);
+    // What Gemini says of each model (names, limits) is asked for in the background: an
+    // upstream that is slow to answer must not hold up the start.
+    tokio::spawn({
+        let (models, gemini) = (models.clone(), files.gemini.clone());
+        async move { models.learn(&gemini).await }
+    });
     Ok(ServerState {
         files,
-        model: config.model.clone(),
+        models,
+        context_budget: config.context_budget,
+        caching: config.caching(),
         upstream: upstream.kind.clone(),
         max_file_bytes: config.max_file_bytes.min(gemini::MAX_FILE_BYTES),
         upstream_slots: app::server::slots::UpstreamSlots::new(config.slot_caps()),

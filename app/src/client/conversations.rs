@@ -19,9 +19,12 @@ use crate::{
 
 /// The transcript of the open conversation.
 fn current(chat: Chat) -> Transcript {
-    chat.messages.with_untracked(|m| {
+    let mut transcript = chat.messages.with_untracked(|m| {
         to_transcript(m, &chat.summaries.get_value(), &chat.tracked.get_value(), now_ms())
-    })
+    });
+    transcript.model = chat.model.get_untracked();
+    transcript.cache_files = chat.cache_files.get_untracked();
+    transcript
 }
 
 /// SHA-256 (hex) of a transcript's `conversation`: the identity of an imported file.
@@ -112,8 +115,12 @@ fn show(chat: Chat, id: String, transcript: Transcript) {
     let messages = messages_from(&transcript);
     chat.first_shown.set(messages.len().saturating_sub(MESSAGES_SHOWN));
     chat.messages.set(messages);
+    chat.summary.set(crate::model::Summary::latest_of(&transcript.conversation_summaries));
     chat.summaries.set_value(transcript.conversation_summaries);
     chat.tracked.set_value(transcript.uploaded_files);
+    chat.model.set(transcript.model);
+    chat.cache_files.set(transcript.cache_files);
+    chat.cache_state.set(None);
     chat.pending.set(Vec::new());
     chat.notice.set(None);
     chat.id.set(id);
@@ -128,8 +135,21 @@ pub fn start_new(chat: Chat) {
     chat.summaries.set_value(Value::Array(Vec::new()));
 }
 
-/// Deletes the conversation `id`; when it is the open one, a new chat takes its place.
+/// Deletes the conversation `id`, and the context caches the server made for its Files; when
+/// it is the open one, a new chat takes its place.
 pub async fn delete(chat: Chat, id: String) {
+    let uris: Vec<String> = match store::load(&id).await {
+        Ok(Some(record)) => Transcript::from_export(&record.export)
+            .map(|t| t.uploaded_files.into_values().map(|f| f.file_uri).collect())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    if !uris.is_empty() {
+        let uris = uris.into_iter().take(crate::model::MAX_FILE_CHECKS).collect();
+        if let Err(e) = api::forget_caches(uris).await {
+            leptos::logging::warn!("the conversation's caches could not be deleted: {e}");
+        }
+    }
     if let Err(e) = store::delete(&id).await {
         chat.storage_error.set(Some(format!("The conversation could not be deleted: {e}")));
         return;

@@ -68,7 +68,12 @@ pub fn to_transcript(
         let value = message.raw.get_value().unwrap_or_else(|| to_json(message));
         conversation.push(value);
     }
-    Transcript { conversation, conversation_summaries: summaries.clone(), uploaded_files }
+    Transcript {
+        conversation,
+        conversation_summaries: summaries.clone(),
+        uploaded_files,
+        ..Transcript::default()
+    }
 }
 
 fn track(file: &UploadedFile, attachment: &Attachment, now_ms: f64) -> TrackedFile {
@@ -82,7 +87,9 @@ fn track(file: &UploadedFile, attachment: &Attachment, now_ms: f64) -> TrackedFi
     TrackedFile { upload_time: upload_time(now_ms), file_uri: file.uri.clone(), extra }
 }
 
-/// A message made in Parley, as JSON: file parts first, then the text.
+/// A message made in Parley, as JSON: file parts first, then the text; an answer's
+/// `thoughtSignature`s as parts of their own with empty text (what Gemini sends back, and
+/// seed 002's app would send on as they are), its token counts as `usage_metadata`.
 fn to_json(message: &Message) -> Value {
     let mut parts = Vec::new();
     for attachment in &message.attachments {
@@ -106,7 +113,14 @@ fn to_json(message: &Message) -> Value {
     if !text.is_empty() {
         parts.push(json!({"text": text}));
     }
-    json!({"role": message.role.as_str(), "parts": parts})
+    for signature in message.signatures.get_value() {
+        parts.push(json!({"text": "", "thought_signature": signature}));
+    }
+    let mut value = json!({"role": message.role.as_str(), "parts": parts});
+    if let Some(usage) = message.usage.get_untracked() {
+        value["usage_metadata"] = serde_json::to_value(usage).unwrap_or(Value::Null);
+    }
+    value
 }
 
 /// `("image/jpeg", "<base64>")` from `data:image/jpeg;base64,<base64>`.
@@ -131,9 +145,20 @@ pub fn messages_from(transcript: &Transcript) -> Vec<Message> {
             };
             let mut texts = Vec::new();
             let mut attachments = Vec::new();
+            let mut signatures = Vec::new();
             for part in object.get("parts")?.as_array()? {
                 let Some(part) = part.as_object() else { continue };
-                if let Some(text) = part.get("text").and_then(Value::as_str) {
+                let signature = field(part, "thought_signature", "thoughtSignature")
+                    .and_then(Value::as_str)
+                    .filter(|s| role == Role::Model && !s.is_empty());
+                let text = part.get("text").and_then(Value::as_str);
+                if let Some(signature) = signature {
+                    signatures.push(signature.to_string());
+                    // A signature's own empty text part is not text of the message.
+                    if text.is_some_and(|t| !t.is_empty()) {
+                        texts.extend(text.map(str::to_string));
+                    }
+                } else if let Some(text) = text {
                     texts.push(text.to_string());
                 }
                 if let Some(attachment) = attachment_of(part, &transcript.uploaded_files) {
@@ -141,6 +166,10 @@ pub fn messages_from(transcript: &Transcript) -> Vec<Message> {
                 }
             }
             let message = Message::restored(role, texts.join("\n"), attachments, value.clone());
+            message.signatures.set_value(signatures);
+            let usage = field(object, "usage_metadata", "usageMetadata")
+                .and_then(|u| serde_json::from_value(u.clone()).ok());
+            message.usage.set(usage);
             Some(message)
         })
         .collect()

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use leptos::prelude::*;
 
-use crate::model::{Content, FileData, Part, Role, UploadedFile};
+use crate::model::{CacheState, Content, FileData, Part, Role, Summary, UploadedFile, Usage};
 
 /// A message's lifecycle, shown as `data-status` (see `docs/ui-contract.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +101,10 @@ pub struct Message {
     pub error: ArcRwSignal<Option<String>>,
     /// True for an answer stopped before its end (it keeps what arrived).
     pub stopped: ArcRwSignal<bool>,
+    /// An answer's token counts, once it is complete.
+    pub usage: ArcRwSignal<Option<Usage>>,
+    /// An answer's `thoughtSignature`s, sent back with the next requests, never shown.
+    pub signatures: ArcStoredValue<Vec<String>>,
     /// The message's JSON as it was imported or stored, written back unchanged on export
     /// (so that fields Parley does not use survive); `None` once Parley changes it.
     pub raw: ArcStoredValue<Option<serde_json::Value>>,
@@ -142,6 +146,8 @@ impl Message {
             attachments,
             error: ArcRwSignal::new(None),
             stopped: ArcRwSignal::new(false),
+            usage: ArcRwSignal::new(None),
+            signatures: ArcStoredValue::new(Vec::new()),
             raw: ArcStoredValue::new(None),
             #[cfg(feature = "hydrate")]
             files: send_wrapper::SendWrapper::new(std::rc::Rc::new(Vec::new())),
@@ -201,6 +207,11 @@ impl Message {
         if !text.trim().is_empty() {
             parts.push(Part::text(text));
         }
+        parts.extend(self.signatures.get_value().into_iter().map(|signature| Part {
+            text: Some(String::new()),
+            thought_signature: Some(signature),
+            ..Part::default()
+        }));
         Content { role: self.role, parts }
     }
 }
@@ -234,6 +245,14 @@ pub struct Chat {
     pub first_shown: RwSignal<usize>,
     /// The open conversation's `conversation_summaries`, kept as imported.
     pub summaries: StoredValue<serde_json::Value>,
+    /// The open conversation's model id (`None`: the site's default).
+    pub model: RwSignal<Option<String>>,
+    /// The open conversation's "Cache files" switch.
+    pub cache_files: RwSignal<bool>,
+    /// What "Cache files" did on the last answer.
+    pub cache_state: RwSignal<Option<CacheState>>,
+    /// The open conversation's latest summary (Parley's element of `summaries`), shown as a note.
+    pub summary: RwSignal<Option<Summary>>,
     /// The open conversation's `uploaded_files` tracking, by File id.
     pub tracked: StoredValue<std::collections::BTreeMap<String, crate::transcript::TrackedFile>>,
     /// Every stored conversation, most recent first.
@@ -268,6 +287,10 @@ impl Chat {
             messages: RwSignal::new(Vec::new()),
             first_shown: RwSignal::new(0),
             summaries: StoredValue::new(serde_json::Value::Array(Vec::new())),
+            model: RwSignal::new(None),
+            cache_files: RwSignal::new(false),
+            cache_state: RwSignal::new(None),
+            summary: RwSignal::new(None),
             tracked: StoredValue::new(Default::default()),
             list: RwSignal::new(Vec::new()),
             storage_error: RwSignal::new(None),
@@ -388,6 +411,44 @@ impl Chat {
                 .map(Message::request_content)
                 .filter(|c| !c.parts.is_empty())
                 .collect()
+        })
+    }
+
+    /// What the next `chat` request asks for besides the conversation.
+    pub fn options(&self) -> crate::model::ChatOptions {
+        crate::model::ChatOptions {
+            model: self.model.get_untracked(),
+            summary: self.summary.get_untracked(),
+            cache_files: self.cache_files.get_untracked(),
+        }
+    }
+
+    /// Keeps a summary the server made: in `conversation_summaries` (exported) and as the note.
+    pub fn add_summary(&self, summary: Summary) {
+        self.summaries.update_value(|all| {
+            if !all.is_array() {
+                *all = serde_json::Value::Array(Vec::new());
+            }
+            if let (Some(list), Ok(value)) = (all.as_array_mut(), serde_json::to_value(&summary)) {
+                list.push(value);
+            }
+        });
+        self.summary.set(Some(summary));
+    }
+
+    /// Tokens of the conversation's answers so far: (prompt, answer, cached) summed.
+    pub fn total_usage(&self) -> Option<Usage> {
+        self.messages.with(|messages| {
+            let mut total: Option<Usage> = None;
+            for usage in messages.iter().filter_map(|m| m.usage.get()) {
+                let sum = total.get_or_insert_with(Usage::default);
+                sum.prompt_token_count += usage.prompt_token_count;
+                sum.candidates_token_count += usage.candidates_token_count;
+                sum.cached_content_token_count += usage.cached_content_token_count;
+                sum.thoughts_token_count += usage.thoughts_token_count;
+                sum.total_token_count += usage.total_token_count;
+            }
+            total
         })
     }
 

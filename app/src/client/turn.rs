@@ -73,7 +73,7 @@ fn show(chat: Chat, answer: &Message, shown: &std::cell::Cell<bool>) {
 
 /// Calls the `chat` server function and appends its NDJSON events to `answer`.
 async fn receive(chat: Chat, answer: Message, shown: std::rc::Rc<std::cell::Cell<bool>>) {
-    let stream = match api::chat(chat.request_contents()).await {
+    let stream = match api::chat(chat.request_contents(), chat.options()).await {
         Ok(stream) => stream,
         Err(e) => {
             show(chat, &answer, &shown);
@@ -100,6 +100,12 @@ async fn receive(chat: Chat, answer: Message, shown: std::rc::Rc<std::cell::Cell
                 Ok(ChatEvent::Delta { text }) => answer.text.update(|t| t.push_str(&text)),
                 Ok(ChatEvent::Expired { file_uri }) => chat.mark_expired(&file_uri),
                 Ok(ChatEvent::Replaced { old_uri, file }) => chat.replace_file(&old_uri, &file),
+                Ok(ChatEvent::Usage { usage }) => answer.usage.set(Some(usage)),
+                Ok(ChatEvent::Signature { thought_signature }) => {
+                    answer.signatures.update_value(|all| all.push(thought_signature))
+                }
+                Ok(ChatEvent::Summarized { summary }) => chat.add_summary(summary),
+                Ok(ChatEvent::Cache { cache }) => chat.cache_state.set(Some(cache)),
                 Ok(ChatEvent::Done { .. }) => {
                     answer.status.set(Status::Done);
                     return;

@@ -10,22 +10,28 @@ use parley_files::{FileRow, FileState};
 use super::{errors::from_gemini, state};
 use crate::{
     error::AppError,
-    model::{ChatEvent, Content, UploadedFile, EXPIRED_CONTENT},
+    model::{CacheState, ChatEvent, ChatOptions, Content, UploadedFile, Usage, EXPIRED_CONTENT},
 };
 
 /// See [`crate::api::chat`].
 ///
-/// Before the request, [`precheck`] makes every `fileData` part usable or `expired content`.
+/// Before the request, [`precheck`] makes every `fileData` part usable or `expired content`;
+/// then the conversation is fitted into the context budget ([`super::summary::fit`]) and, with
+/// "Cache files" on, its files are sent from a context cache ([`super::caching::apply`]).
 /// When Gemini still answers 403 "You do not have permission to access the File X…" and X
 /// is a File of this conversation (either form of X, `403-names-the-file-both-ways`), X gets the
 /// same treatment — re-uploaded from its retained original, else `expired content` — and the
 /// request goes again, once. A second 403, or one naming a File the conversation does not hold, is
 /// the real cause (billing and key problems give the same text, `403-retried-once`) and is reported
-/// as it is.
-pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppError> {
+/// as it is. A cache Gemini no longer has is forgotten and the request sent once without it.
+pub async fn chat(
+    contents: Vec<Content>,
+    options: ChatOptions,
+) -> Result<ByteStream<AppError>, AppError> {
     let received = std::time::Instant::now();
     let state = state()?;
     let session = super::session()?;
+    let model = state.models.choose(options.model.as_deref())?;
     // Passes over every part run on the blocking pool: a request may hold tens of thousands.
     let (mut request, uris) = off_workers(move || {
         let request = to_gemini(&contents);
@@ -46,8 +52,38 @@ pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppErr
         })
         .await?;
     }
-    let upstream = match state.files.gemini.stream_generate_content(&state.model, &request).await {
+    let mut notices = Vec::new();
+    let fitted = super::summary::fit(&state, &model, &mut request, options.summary).await?;
+    if let Some(summary) = fitted.new_summary {
+        notices.push(ChatEvent::Summarized { summary });
+    }
+    let uncached = request.clone();
+    if let Some(policy) = state.caching.as_ref().filter(|_| options.cache_files) {
+        let replaced: Vec<String> = treated.replaced.iter().map(|(old, _)| old.clone()).collect();
+        if !replaced.is_empty() {
+            super::caching::delete_holding(&state, &session, &replaced).await?;
+        }
+        let cache = super::caching::apply(&state, policy, &session, &model, &mut request).await;
+        notices.push(ChatEvent::Cache { cache });
+    }
+    let gemini = &state.files.gemini;
+    let upstream = match gemini.stream_generate_content(&model, &request).await {
         Ok(upstream) => upstream,
+        Err(e) if request.cached_content.is_some() && is_gone_cache(&e) => {
+            tracing::info!(error = %e, "Gemini no longer has the context cache: sending the files");
+            let name = request.cached_content.take().unwrap_or_default();
+            state.files.registry.remove_cache(&session.0, &name).await?;
+            request = uncached;
+            notices.push(ChatEvent::Cache {
+                cache: CacheState::Failed {
+                    reason: "the cache had expired upstream; the files were sent instead.".into(),
+                },
+            });
+            gemini
+                .stream_generate_content(&model, &request)
+                .await
+                .map_err(super::errors::refused_after_retry)?
+        }
         Err(e) => {
             let named =
                 e.inaccessible_file_id().map(|id| uris_of(&request, id)).unwrap_or_default();
@@ -76,63 +112,119 @@ pub async fn chat(contents: Vec<Content>) -> Result<ByteStream<AppError>, AppErr
                 }
             }
             substitute(&mut request, &substitutes);
-            state
-                .files
-                .gemini
-                .stream_generate_content(&state.model, &request)
+            gemini
+                .stream_generate_content(&model, &request)
                 .await
                 .map_err(super::errors::refused_after_retry)?
         }
     };
     metrics::counter!("parley_expired_content_total").increment(treated.expired.len() as u64);
-    let notices = treated
+    let files = treated
         .replaced
         .into_iter()
         .map(|(old_uri, file)| ChatEvent::Replaced { old_uri, file })
         .chain(treated.expired.into_iter().map(|file_uri| ChatEvent::Expired { file_uri }));
-    // Each upstream chunk gives zero or more lines.
-    // State: (upstream, finished, the slot held until the answer ends, the stream's metrics).
-    let watch = StreamWatch::start(received);
-    let lines = stream::unfold(
-        (upstream, false, slot, watch),
-        |(mut upstream, finished, slot, mut watch)| async move {
-            if finished {
-                return None;
-            }
-            let (events, finished) = match upstream.next().await {
-                Some(Ok(chunk)) => {
-                    let mut events = Vec::new();
-                    let text = chunk.text();
-                    if !text.is_empty() {
-                        watch.token();
-                        events.push(ChatEvent::Delta { text });
-                    }
-                    let finish = chunk.finish_reason().map(str::to_string);
-                    let done = finish.is_some();
-                    if done {
-                        events.push(ChatEvent::Done { finish_reason: finish });
-                    }
-                    (events, done)
-                }
-                Some(Err(e)) => (vec![ChatEvent::Error { error: from_gemini(e, None) }], true),
-                None => {
-                    let error = AppError::Upstream {
-                        code: 502,
-                        message: "the answer stopped before it was complete".into(),
-                    };
-                    (vec![ChatEvent::Error { error }], true)
-                }
-            };
-            Some((stream::iter(events), (upstream, finished, slot, watch)))
-        },
-    )
-    .flatten();
-    let lines = stream::iter(notices.collect::<Vec<_>>()).chain(lines).map(|event| {
+    let notices: Vec<ChatEvent> = files.chain(notices).collect();
+    let lines = stream::iter(notices).chain(answer_events(upstream, slot, received)).map(|event| {
         let mut line = serde_json::to_vec(&event).expect("ChatEvent serializes");
         line.push(b'\n');
         Ok::<_, AppError>(Bytes::from(line))
     });
     Ok(ByteStream::new(lines))
+}
+
+/// Whether Gemini's refusal says the request's `cachedContent` is gone (expired, deleted): a
+/// 403 or 404 that does not name a File.
+fn is_gone_cache(e: &gemini::Error) -> bool {
+    matches!(e, gemini::Error::Api { code: 403 | 404, .. }) && e.inaccessible_file_id().is_none()
+}
+
+/// The answer's events, chunk by chunk: `delta`s of its visible text, a `signature` for each
+/// `thoughtSignature`, then `usage` (the last `usageMetadata`) and `done` — or an `error`. The
+/// upstream slot is held until the stream ends.
+fn answer_events(
+    upstream: gemini::SseStream,
+    slot: super::slots::UpstreamSlot,
+    received: std::time::Instant,
+) -> impl futures::Stream<Item = ChatEvent> + Send {
+    struct Answer {
+        upstream: gemini::SseStream,
+        finished: bool,
+        usage: Option<gemini::UsageMetadata>,
+        _slot: super::slots::UpstreamSlot,
+        watch: StreamWatch,
+    }
+    let answer = Answer {
+        upstream,
+        finished: false,
+        usage: None,
+        _slot: slot,
+        watch: StreamWatch::start(received),
+    };
+    stream::unfold(answer, |mut answer| async move {
+        if answer.finished {
+            return None;
+        }
+        let events = match answer.upstream.next().await {
+            Some(Ok(chunk)) => {
+                let mut events = Vec::new();
+                let parts = chunk
+                    .candidates
+                    .first()
+                    .and_then(|c| c.content.as_ref())
+                    .map(|c| c.parts.as_slice())
+                    .unwrap_or_default();
+                let text: String = parts
+                    .iter()
+                    .filter(|p| p.thought != Some(true))
+                    .filter_map(|p| p.text.as_deref())
+                    .collect();
+                if !text.is_empty() {
+                    answer.watch.token();
+                    events.push(ChatEvent::Delta { text });
+                }
+                for signature in parts.iter().filter_map(|p| p.thought_signature.clone()) {
+                    events.push(ChatEvent::Signature { thought_signature: signature });
+                }
+                if chunk.usage_metadata.is_some() {
+                    answer.usage = chunk.usage_metadata.clone();
+                }
+                if let Some(finish) = chunk.finish_reason().map(str::to_string) {
+                    answer.finished = true;
+                    if let Some(usage) = answer.usage.take() {
+                        events.push(ChatEvent::Usage { usage: usage_of(&usage) });
+                    }
+                    events.push(ChatEvent::Done { finish_reason: Some(finish) });
+                }
+                events
+            }
+            Some(Err(e)) => {
+                answer.finished = true;
+                vec![ChatEvent::Error { error: from_gemini(e, None) }]
+            }
+            None => {
+                answer.finished = true;
+                let error = AppError::Upstream {
+                    code: 502,
+                    message: "the answer stopped before it was complete".into(),
+                };
+                vec![ChatEvent::Error { error }]
+            }
+        };
+        Some((stream::iter(events), answer))
+    })
+    .flatten()
+}
+
+/// The page's [`Usage`] from Gemini's `usageMetadata`.
+fn usage_of(usage: &gemini::UsageMetadata) -> Usage {
+    Usage {
+        prompt_token_count: usage.prompt_token_count,
+        candidates_token_count: usage.candidates_token_count,
+        cached_content_token_count: usage.cached_content_token_count,
+        thoughts_token_count: usage.thoughts_token_count,
+        total_token_count: usage.total_token_count,
+    }
 }
 
 /// The metrics of one answer stream: `parley_chat_streams_in_flight` while it lives,
@@ -311,8 +403,9 @@ fn substitute(request: &mut gemini::GenerateContentRequest, substitutes: &Substi
     }
 }
 
-/// Gemini's request from the stored conversation: text and `file_data` only — the
-/// `inline_data` previews are for display and never leave the server.
+/// Gemini's request from the stored conversation: text, `file_data` and the model's
+/// `thoughtSignature` parts only — the `inline_data` previews are for display and never leave
+/// the server.
 pub fn to_gemini(contents: &[Content]) -> gemini::GenerateContentRequest {
     let contents = contents
         .iter()
@@ -324,6 +417,13 @@ pub fn to_gemini(contents: &[Content]) -> gemini::GenerateContentRequest {
                 .filter_map(|p| {
                     if let Some(fd) = &p.file_data {
                         Some(gemini::Part::file(&fd.mime_type, &fd.file_uri))
+                    } else if let Some(signature) = &p.thought_signature {
+                        // Sent back as it came, in the model's turn (its text may be empty).
+                        Some(gemini::Part {
+                            text: Some(p.text.clone().unwrap_or_default()),
+                            thought_signature: Some(signature.clone()),
+                            ..Default::default()
+                        })
                     } else {
                         p.text.as_ref().filter(|t| !t.is_empty()).map(gemini::Part::text)
                     }

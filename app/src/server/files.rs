@@ -189,6 +189,8 @@ pub async fn delete_upload(uri: String) -> Result<(), AppError> {
     if let Err(e) = state.files.originals.release(&row.sha256).await {
         tracing::warn!(error = %e, "a retained original could not be deleted");
     }
+    // A context cache holding the File goes with it.
+    super::caching::delete_holding(&state, &owner, std::slice::from_ref(&uri)).await?;
     tracing::info!(file = %row.name, "upload deleted");
     Ok(())
 }

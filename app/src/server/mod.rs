@@ -4,12 +4,15 @@
 //! The axum binary (`parley`) builds a [`ServerState`] and provides it as Leptos context to
 //! every request; the server functions take it from there.
 
+pub mod caching;
 pub mod chat;
 pub use chat::precheck;
 mod errors;
 pub mod files;
+pub mod models;
 mod request;
 pub mod slots;
+pub mod summary;
 pub mod upload;
 
 pub use request::{
@@ -30,8 +33,12 @@ pub struct ServerState {
     /// Gemini (or the built-in emulator), the registry, the retained originals and the rules
     /// of a File's life. `files.gemini` is the client for every call.
     pub files: parley_files::Lifecycle,
-    /// Model name for `generateContent`, e.g. `gemini-2.5-flash`.
-    pub model: String,
+    /// The models a person may pick, the default (`PARLEY_MODEL`) first (`PARLEY_MODELS`).
+    pub models: models::Models,
+    /// When the oldest turns are summarized (`PARLEY_CONTEXT_BUDGET`).
+    pub context_budget: models::ContextBudget,
+    /// Context caching, when offered (`PARLEY_CONTEXT_CACHING=opt-in`); `None` when off.
+    pub caching: Option<caching::CachePolicy>,
     /// Where Gemini is: the built-in emulator, Google, or a gateway.
     pub upstream: UpstreamKind,
     /// Largest upload accepted, bytes (`PARLEY_MAX_FILE_BYTES`; never above Gemini's 2 GiB).
@@ -107,8 +114,18 @@ fn state() -> Result<ServerState, AppError> {
 /// request (e.g. while pre-rendering).
 pub fn site_info() -> SiteInfo {
     match use_context::<ServerState>() {
-        Some(s) => SiteInfo { upstream: s.upstream, model: s.model },
-        None => SiteInfo { upstream: UpstreamKind::Offline, model: String::new() },
+        Some(s) => SiteInfo {
+            upstream: s.upstream,
+            model: s.models.default_id().to_string(),
+            models: s.models.choices(),
+            context_caching: s.caching.is_some(),
+        },
+        None => SiteInfo {
+            upstream: UpstreamKind::Offline,
+            model: String::new(),
+            models: Vec::new(),
+            context_caching: false,
+        },
     }
 }
 

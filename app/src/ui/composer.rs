@@ -11,7 +11,10 @@ use crate::model::{accept_attribute, human_size};
 /// Message box, attachments and Send (Stop while an answer streams). Enter sends;
 /// Shift+Enter inserts a newline; Esc stops the answer; pasting an image attaches it.
 #[component]
-pub fn Composer(chat: Chat) -> impl IntoView {
+pub fn Composer(
+    chat: Chat,
+    info: OnceResource<Result<crate::model::SiteInfo, crate::error::AppError>>,
+) -> impl IntoView {
     let draft = RwSignal::new(String::new());
     let pending = chat.pending;
     // Whatever was typed or picked before the wasm took over is kept, not lost: read now,
@@ -119,6 +122,7 @@ pub fn Composer(chat: Chat) -> impl IntoView {
                     </button>
                 </Show>
             </div>
+            <super::settings::ConversationSettings chat info />
         </form>
     }
 }

@@ -61,6 +61,25 @@ pub fn Conversation(chat: Chat) -> impl IntoView {
                     }}
                 </button>
             </Show>
+            {move || {
+                chat.summary
+                    .get()
+                    .map(|summary| {
+                        view! {
+                            <div class="summary-note" role="note">
+                                <details>
+                                    <summary>
+                                        {format!(
+                                            "Earlier messages summarized: the first {} are sent as this summary",
+                                            summary.turns,
+                                        )}
+                                    </summary>
+                                    <p class="summary-text">{summary.text}</p>
+                                </details>
+                            </div>
+                        }
+                    })
+            }}
             <For
                 each=move || {
                     let first = chat.first_shown.get();
@@ -266,6 +285,15 @@ fn MessageView(message: Message, chat: Chat) -> impl IntoView {
                     <p class="stopped">"Stopped"</p>
                 </Show>
             </div>
+            {
+                let (usage, status) = (message.usage.clone(), message.status.clone());
+                move || {
+                    usage
+                        .get()
+                        .filter(|_| status.get() == Status::Done)
+                        .map(|u| view! { <p class="usage">{u.line()}</p> })
+                }
+            }
             {actions}
             {move || {
                 error

@@ -4,6 +4,7 @@
 mod composer;
 mod conversation;
 mod files;
+mod settings;
 mod sidebar;
 
 use leptos::prelude::*;
@@ -120,7 +121,7 @@ pub fn App() -> impl IntoView {
                 >
                     <DismissibleAlert message=chat.storage_error class="storage" />
                     <Conversation chat />
-                    <Composer chat />
+                    <Composer chat info />
                 </main>
             </div>
         </div>

@@ -100,6 +100,37 @@ pub struct FileRow {
     pub recorded_at_ms: i64,
 }
 
+/// A `cachedContents` resource a session made for a conversation's Files
+/// (<https://ai.google.dev/api/caching>): which, for which model, until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheRow {
+    /// The browser session it was made for.
+    pub owner: String,
+    /// Gemini's resource name, `cachedContents/{id}`.
+    pub name: String,
+    /// The model id it was made for (a cache serves only its own model).
+    pub model: String,
+    /// Lowercase hex SHA-256 of its File URIs, sorted and newline-joined: the key it is found by.
+    pub files_key: String,
+    /// The File URIs it holds.
+    pub uris: Vec<String>,
+    /// Its tokens (`usageMetadata.totalTokenCount`).
+    pub tokens: u64,
+    /// When Gemini deletes it unless its TTL is extended, ms since the epoch.
+    pub expire_ms: i64,
+}
+
+impl CacheRow {
+    /// The key of a set of File URIs (see [`CacheRow::files_key`]).
+    pub fn key_of(uris: &[String]) -> String {
+        use sha2::Digest;
+        let mut sorted: Vec<&str> = uris.iter().map(String::as_str).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        hex::encode(sha2::Sha256::digest(sorted.join("\n").as_bytes()))
+    }
+}
+
 /// Where a recorded File stands (kept in the `state` column as its upper-case name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FileState {
@@ -340,6 +371,58 @@ impl Registry {
     /// [`RegistryError`].
     pub async fn remove(&self, owner: &str, uri: &str) -> Result<bool, RegistryError> {
         dispatch!(self.remove(owner, uri))
+    }
+
+    /// Records a `cachedContents` resource (replacing one of the same owner and name), and
+    /// forgets `owner`'s caches that expired before `now_ms`.
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn record_cache(&self, cache: CacheRow, now_ms: i64) -> Result<(), RegistryError> {
+        dispatch!(self.record_cache(cache, now_ms))
+    }
+
+    /// `owner`'s cache for `model` holding exactly the Files of `files_key`, the
+    /// latest-expiring one, if any (expired ones included: the caller checks `expire_ms`).
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn find_cache(
+        &self,
+        owner: &str,
+        model: &str,
+        files_key: &str,
+    ) -> Result<Option<CacheRow>, RegistryError> {
+        dispatch!(self.find_cache(owner, model, files_key))
+    }
+
+    /// `owner`'s caches holding any of `uris`.
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn caches_holding(
+        &self,
+        owner: &str,
+        uris: &[String],
+    ) -> Result<Vec<CacheRow>, RegistryError> {
+        let all = self.caches_of(owner).await?;
+        Ok(all.into_iter().filter(|c| c.uris.iter().any(|u| uris.contains(u))).collect())
+    }
+
+    /// Every cache recorded for `owner`.
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn caches_of(&self, owner: &str) -> Result<Vec<CacheRow>, RegistryError> {
+        dispatch!(self.caches_of(owner))
+    }
+
+    /// Forgets `owner`'s cache `name`; false when there was none.
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn remove_cache(&self, owner: &str, name: &str) -> Result<bool, RegistryError> {
+        dispatch!(self.remove_cache(owner, name))
     }
 
     /// True when any record (of any owner) holds content `sha256`.
@@ -690,10 +773,42 @@ mod tests {
         assert_eq!(among.into_iter().collect::<Vec<_>>(), vec!["c".to_string()]);
     }
 
+    /// What every backend must do with `cachedContents` records.
+    async fn caches_belong_to_their_owner(registry: &Registry) {
+        let uris = vec!["u2".to_string(), "u1".to_string()];
+        let cache = |name: &str, expire_ms| CacheRow {
+            owner: "alice".into(),
+            name: name.into(),
+            model: "gemini-2.5-flash".into(),
+            files_key: CacheRow::key_of(&uris),
+            uris: uris.clone(),
+            tokens: 30_000,
+            expire_ms,
+        };
+        registry.record_cache(cache("cachedContents/old", 5), 0).await.unwrap();
+        registry.record_cache(cache("cachedContents/new", 50), 0).await.unwrap();
+        let key = CacheRow::key_of(&["u1".to_string(), "u2".to_string(), "u1".to_string()]);
+        assert_eq!(key, cache("x", 0).files_key, "the key ignores order and repeats");
+        let found = registry.find_cache("alice", "gemini-2.5-flash", &key).await.unwrap();
+        assert_eq!(found, Some(cache("cachedContents/new", 50)), "the latest-expiring one");
+        assert!(registry.find_cache("bob", "gemini-2.5-flash", &key).await.unwrap().is_none());
+        assert!(registry.find_cache("alice", "gemini-2.5-pro", &key).await.unwrap().is_none());
+        assert_eq!(registry.caches_holding("alice", &["u1".into()]).await.unwrap().len(), 2);
+        assert!(registry.caches_holding("alice", &["u3".into()]).await.unwrap().is_empty());
+        assert!(registry.caches_holding("bob", &["u1".into()]).await.unwrap().is_empty());
+        // Recording at time 10 forgets the one that expired at 5.
+        registry.record_cache(cache("cachedContents/new", 60), 10).await.unwrap();
+        assert_eq!(registry.caches_holding("alice", &["u1".into()]).await.unwrap().len(), 1);
+        assert!(!registry.remove_cache("bob", "cachedContents/new").await.unwrap());
+        assert!(registry.remove_cache("alice", "cachedContents/new").await.unwrap());
+        assert!(registry.find_cache("alice", "gemini-2.5-flash", &key).await.unwrap().is_none());
+    }
+
     #[tokio::test]
     async fn the_suite_holds_on_sqlite() {
         records_belong_to_their_owner(&Registry::in_memory().unwrap()).await;
         originals_are_evicted_oldest_first(&Registry::in_memory().unwrap()).await;
+        caches_belong_to_their_owner(&Registry::in_memory().unwrap()).await;
     }
 
     #[tokio::test]
@@ -702,6 +817,7 @@ mod tests {
         let registry = Registry::connect(&url.parse().unwrap()).await.unwrap();
         records_belong_to_their_owner(&registry).await;
         originals_are_evicted_oldest_first(&registry).await;
+        caches_belong_to_their_owner(&registry).await;
     }
 
     #[tokio::test]
@@ -737,7 +853,7 @@ mod tests {
             let Registry::Postgres(pg) = registry.unwrap() else { panic!("not PostgreSQL") };
             assert_eq!(
                 pg.applied_migrations().await.unwrap(),
-                vec![1, 2, 3],
+                vec![1, 2, 3, 4],
                 "each migration once"
             );
         }

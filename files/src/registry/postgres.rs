@@ -13,7 +13,7 @@ use std::{collections::HashMap, sync::Arc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::Row;
 
-use super::{FileRow, FileState, Original, RegistryError};
+use super::{CacheRow, FileRow, FileState, Original, RegistryError};
 
 /// The advisory lock key that serializes migrations (any fixed 64-bit number, the same on
 /// every replica).
@@ -59,6 +59,17 @@ const MIGRATIONS: &[&str] = &[
         until_ms BIGINT NOT NULL
     );
     CREATE INDEX original_leases_by_sha256 ON original_leases (sha256, until_ms);",
+    "CREATE TABLE context_caches (
+        owner TEXT NOT NULL,
+        name TEXT NOT NULL,
+        model TEXT NOT NULL,
+        files_key TEXT NOT NULL,
+        uris TEXT NOT NULL,
+        tokens BIGINT NOT NULL,
+        expire_ms BIGINT NOT NULL,
+        PRIMARY KEY (owner, name)
+    );
+    CREATE INDEX context_caches_by_files ON context_caches (owner, model, files_key);",
 ];
 
 /// A PostgreSQL advisory lock (session-scoped) this process holds on a pooled connection of its
@@ -155,6 +166,21 @@ fn original(r: &Row) -> Result<Original, RegistryError> {
 }
 
 /// Bytes as PostgreSQL's `BIGINT`.
+const CACHE_COLUMNS: &str = "owner, name, model, files_key, uris, tokens, expire_ms";
+
+fn cache_row(r: &Row) -> CacheRow {
+    let uris: String = r.get(4);
+    CacheRow {
+        owner: r.get(0),
+        name: r.get(1),
+        model: r.get(2),
+        files_key: r.get(3),
+        uris: uris.lines().map(str::to_string).collect(),
+        tokens: r.get::<_, i64>(5).max(0) as u64,
+        expire_ms: r.get(6),
+    }
+}
+
 fn bigint(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -401,6 +427,74 @@ impl PgRegistry {
         .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    pub(super) async fn record_cache(
+        &self,
+        cache: CacheRow,
+        now_ms: i64,
+    ) -> Result<(), RegistryError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "DELETE FROM context_caches WHERE owner = $1 AND expire_ms < $2",
+            &[&cache.owner, &now_ms],
+        )
+        .await?;
+        tx.execute(
+            &format!(
+                "INSERT INTO context_caches ({CACHE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (owner, name) DO UPDATE SET model = EXCLUDED.model, \
+                 files_key = EXCLUDED.files_key, uris = EXCLUDED.uris, tokens = EXCLUDED.tokens, \
+                 expire_ms = EXCLUDED.expire_ms"
+            ),
+            &[
+                &cache.owner,
+                &cache.name,
+                &cache.model,
+                &cache.files_key,
+                &cache.uris.join("\n"),
+                &bigint(cache.tokens),
+                &cache.expire_ms,
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn find_cache(
+        &self,
+        owner: &str,
+        model: &str,
+        files_key: &str,
+    ) -> Result<Option<CacheRow>, RegistryError> {
+        let client = self.pool.get().await?;
+        let sql = format!(
+            "SELECT {CACHE_COLUMNS} FROM context_caches WHERE owner = $1 AND model = $2 \
+             AND files_key = $3 ORDER BY expire_ms DESC LIMIT 1"
+        );
+        let row = client.query_opt(&sql, &[&owner, &model, &files_key]).await?;
+        Ok(row.as_ref().map(cache_row))
+    }
+
+    pub(super) async fn caches_of(&self, owner: &str) -> Result<Vec<CacheRow>, RegistryError> {
+        let client = self.pool.get().await?;
+        let sql = format!("SELECT {CACHE_COLUMNS} FROM context_caches WHERE owner = $1");
+        let rows = client.query(&sql, &[&owner]).await?;
+        Ok(rows.iter().map(cache_row).collect())
+    }
+
+    pub(super) async fn remove_cache(
+        &self,
+        owner: &str,
+        name: &str,
+    ) -> Result<bool, RegistryError> {
+        let client = self.pool.get().await?;
+        let removed = client
+            .execute("DELETE FROM context_caches WHERE owner = $1 AND name = $2", &[&owner, &name])
+            .await?;
+        Ok(removed > 0)
     }
 
     pub(super) async fn is_referenced(&self, sha256: &str) -> Result<bool, RegistryError> {

@@ -10,7 +10,7 @@ use std::{
 use rusqlite::{params, Connection, OptionalExtension};
 use rusqlite_migration::{Migrations, M};
 
-use super::{FileRow, FileState, Original, RegistryError};
+use super::{CacheRow, FileRow, FileState, Original, RegistryError};
 
 impl rusqlite::types::ToSql for FileState {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
@@ -64,6 +64,19 @@ fn migrations() -> Migrations<'static> {
             );
             CREATE INDEX original_leases_by_sha256 ON original_leases (sha256, until_ms);",
         ),
+        M::up(
+            "CREATE TABLE context_caches (
+                owner TEXT NOT NULL,
+                name TEXT NOT NULL,
+                model TEXT NOT NULL,
+                files_key TEXT NOT NULL,
+                uris TEXT NOT NULL,
+                tokens INTEGER NOT NULL,
+                expire_ms INTEGER NOT NULL,
+                PRIMARY KEY (owner, name)
+            );
+            CREATE INDEX context_caches_by_files ON context_caches (owner, model, files_key);",
+        ),
     ])
 }
 
@@ -81,6 +94,21 @@ impl std::fmt::Debug for SqliteRegistry {
 
 const COLUMNS: &str = "owner, upstream, name, uri, mime_type, size_bytes, display_name, sha256, \
                        create_time, expiration_time, state, recorded_at_ms";
+
+const CACHE_COLUMNS: &str = "owner, name, model, files_key, uris, tokens, expire_ms";
+
+fn cache_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CacheRow> {
+    let uris: String = r.get(4)?;
+    Ok(CacheRow {
+        owner: r.get(0)?,
+        name: r.get(1)?,
+        model: r.get(2)?,
+        files_key: r.get(3)?,
+        uris: uris.lines().map(str::to_string).collect(),
+        tokens: r.get::<_, i64>(5)?.max(0) as u64,
+        expire_ms: r.get(6)?,
+    })
+}
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
     Ok(FileRow {
@@ -274,6 +302,82 @@ impl SqliteRegistry {
             )?;
             tx.commit()?;
             Ok(true)
+        })
+        .await
+    }
+
+    /// See [`super::Registry::record_cache`].
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn record_cache(&self, cache: CacheRow, now_ms: i64) -> Result<(), RegistryError> {
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "DELETE FROM context_caches WHERE owner = ?1 AND expire_ms < ?2",
+                params![cache.owner, now_ms],
+            )?;
+            tx.execute(
+                &format!("INSERT OR REPLACE INTO context_caches ({CACHE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                params![
+                    cache.owner, cache.name, cache.model, cache.files_key, cache.uris.join("\n"),
+                    cache.tokens as i64, cache.expire_ms
+                ],
+            )?;
+            tx.commit()
+        })
+        .await
+    }
+
+    /// See [`super::Registry::find_cache`].
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn find_cache(
+        &self,
+        owner: &str,
+        model: &str,
+        files_key: &str,
+    ) -> Result<Option<CacheRow>, RegistryError> {
+        let (owner, model, key) = (owner.to_string(), model.to_string(), files_key.to_string());
+        self.with(move |c| {
+            c.query_row(
+                &format!("SELECT {CACHE_COLUMNS} FROM context_caches WHERE owner = ?1 AND model = ?2 AND files_key = ?3 ORDER BY expire_ms DESC LIMIT 1"),
+                params![owner, model, key],
+                cache_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    /// Every cache of `owner`.
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn caches_of(&self, owner: &str) -> Result<Vec<CacheRow>, RegistryError> {
+        let owner = owner.to_string();
+        self.with(move |c| {
+            let mut stmt =
+                c.prepare(&format!("SELECT {CACHE_COLUMNS} FROM context_caches WHERE owner = ?1"))?;
+            let rows = stmt.query_map(params![owner], cache_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// See [`super::Registry::remove_cache`].
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn remove_cache(&self, owner: &str, name: &str) -> Result<bool, RegistryError> {
+        let (owner, name) = (owner.to_string(), name.to_string());
+        self.with(move |c| {
+            c.execute(
+                "DELETE FROM context_caches WHERE owner = ?1 AND name = ?2",
+                params![owner, name],
+            )
+            .map(|n| n > 0)
         })
         .await
     }

@@ -4,6 +4,7 @@
 //! the public-site guards. (`tests/abuse` holds what one hostile visitor tries against everyone
 //! else, each measured while another visitor is served.)
 
+mod context;
 mod hardening;
 mod lifecycle;
 mod pipelined;

@@ -1,0 +1,335 @@
+//! Context caching, opt-in per conversation ("Cache files", `PARLEY_CONTEXT_CACHING=opt-in`):
+//! the conversation's file parts go into a `cachedContents` resource
+//! (<https://ai.google.dev/api/caching>, <https://ai.google.dev/gemini-api/docs/caching>), and
+//! requests name it in `cachedContent` instead of sending the files again — cached input tokens
+//! cost far less. Caching is for reusing large inputs, never a way to upload: the Files stay
+//! the Files API's.
+//!
+//! A cache is this session's (recorded in the registry with its owner, model and the set of
+//! File URIs it holds), found again by that set, its TTL extended while the conversation is
+//! used, re-created once it has expired or its Files were uploaded again, and deleted when the
+//! conversation or one of its Files is deleted. Below Gemini's minimum token count nothing is
+//! cached, and the page is told why.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use parley_files::{time::now_ms, CacheRow};
+
+use super::{errors::from_gemini, ServerState, Session};
+use crate::{
+    error::AppError,
+    model::{CacheState, MAX_FILE_CHECKS},
+};
+
+/// Most live caches one session keeps: making another deletes the one expiring first (each
+/// costs storage on the site's key for as long as it lives).
+pub const MAX_CACHES_PER_SESSION: usize = 4;
+
+/// Most "too small" verdicts remembered (so that a small set of files is not offered to Gemini
+/// again on every request); the memory is cleared when full.
+const MAX_REMEMBERED: usize = 10_000;
+
+/// Sets of Files Gemini found too small to cache: (model, files key) → (tokens, minimum).
+type TooSmall = HashMap<(String, String), (u64, u64)>;
+
+/// How caching is done on this server (`PARLEY_CONTEXT_CACHING=opt-in`).
+#[derive(Debug, Clone)]
+pub struct CachePolicy {
+    /// A cache's time to live, extended while it is used (`PARLEY_CONTEXT_CACHE_TTL`).
+    pub ttl: Duration,
+    /// What Gemini found too small to cache, per process (asked again after a restart).
+    too_small: Arc<Mutex<TooSmall>>,
+}
+
+impl CachePolicy {
+    /// Caches living `ttl` past their last use.
+    pub fn new(ttl: Duration) -> Self {
+        CachePolicy { ttl, too_small: Arc::default() }
+    }
+
+    fn remembered(&self, key: &(String, String)) -> Option<(u64, u64)> {
+        self.too_small.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(key).copied()
+    }
+
+    fn remember(&self, key: (String, String), verdict: (u64, u64)) {
+        let mut memory = self.too_small.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if memory.len() >= MAX_REMEMBERED {
+            memory.clear();
+        }
+        memory.insert(key, verdict);
+    }
+}
+
+/// The `fileData` parts of `request`, in order, each File once.
+fn file_parts(request: &gemini::GenerateContentRequest) -> Vec<gemini::Part> {
+    let mut seen = std::collections::HashSet::new();
+    request
+        .contents
+        .iter()
+        .flat_map(|c| c.parts.iter())
+        .filter(|p| p.file_data.as_ref().is_some_and(|f| seen.insert(f.file_uri.clone())))
+        .cloned()
+        .collect()
+}
+
+/// `request` without its file parts, naming `cache` instead. A turn left without parts gets a
+/// short text (Gemini refuses a turn with none).
+fn use_cache(request: &mut gemini::GenerateContentRequest, cache: &str) {
+    for content in &mut request.contents {
+        let before = content.parts.len();
+        content.parts.retain(|p| p.file_data.is_none());
+        if content.parts.is_empty() && before > 0 {
+            content.parts.push(gemini::Part::text("(the files are in the cached content)"));
+        }
+    }
+    request.cached_content = Some(cache.to_string());
+}
+
+/// Sends `request`'s files from this session's cache for `model` (found, extended, or made):
+/// on success the file parts are taken out and `cachedContent` set. What was done is returned
+/// for the page; a failure leaves `request` as it was and says why.
+pub async fn apply(
+    state: &ServerState,
+    policy: &CachePolicy,
+    session: &Session,
+    model: &str,
+    request: &mut gemini::GenerateContentRequest,
+) -> CacheState {
+    let parts = file_parts(request);
+    if parts.is_empty() {
+        return CacheState::NoFiles;
+    }
+    let uris: Vec<String> =
+        parts.iter().filter_map(|p| p.file_data.as_ref().map(|f| f.file_uri.clone())).collect();
+    let files_key = CacheRow::key_of(&uris);
+    let memo = (model.to_string(), files_key.clone());
+    if let Some((tokens, minimum)) = policy.remembered(&memo) {
+        return CacheState::TooSmall { tokens, minimum };
+    }
+    match find_or_make(state, policy, session, model, parts, uris, files_key).await {
+        Ok(Made::Cache(row)) => {
+            use_cache(request, &row.name);
+            CacheState::Active {
+                tokens: row.tokens,
+                expire_time: parley_files::time::rfc3339_of_ms(row.expire_ms),
+            }
+        }
+        Ok(Made::TooSmall { tokens, minimum }) => {
+            policy.remember(memo, (tokens, minimum));
+            CacheState::TooSmall { tokens, minimum }
+        }
+        Err(e) => CacheState::Failed { reason: e.to_string() },
+    }
+}
+
+enum Made {
+    Cache(CacheRow),
+    TooSmall { tokens: u64, minimum: u64 },
+}
+
+async fn find_or_make(
+    state: &ServerState,
+    policy: &CachePolicy,
+    session: &Session,
+    model: &str,
+    parts: Vec<gemini::Part>,
+    uris: Vec<String>,
+    files_key: String,
+) -> Result<Made, AppError> {
+    let registry = &state.files.registry;
+    let gemini = &state.files.gemini;
+    let now = now_ms();
+    let ttl_ms = i64::try_from(policy.ttl.as_millis()).unwrap_or(i64::MAX);
+    // A cache counts as gone a little before Gemini deletes it, so that a request never names
+    // one that expires on the way.
+    let margin_ms = 30_000.min(ttl_ms / 4);
+    if let Some(mut row) = registry.find_cache(&session.0, model, &files_key).await? {
+        if row.expire_ms > now + margin_ms {
+            if row.expire_ms - now < ttl_ms / 2 {
+                match gemini.update_cached_content_ttl(&row.name, policy.ttl).await {
+                    Ok(updated) => {
+                        row.expire_ms = updated
+                            .expire_time
+                            .as_deref()
+                            .and_then(parley_files::time::ms_of_rfc3339)
+                            .unwrap_or(now + ttl_ms);
+                        registry.record_cache(row.clone(), now).await?;
+                    }
+                    Err(e) => {
+                        tracing::info!(error = %e, "a cache could not be extended: making another");
+                        registry.remove_cache(&session.0, &row.name).await?;
+                        return make(state, policy, session, model, parts, uris, files_key).await;
+                    }
+                }
+            }
+            return Ok(Made::Cache(row));
+        }
+        registry.remove_cache(&session.0, &row.name).await?;
+    }
+    make(state, policy, session, model, parts, uris, files_key).await
+}
+
+async fn make(
+    state: &ServerState,
+    policy: &CachePolicy,
+    session: &Session,
+    model: &str,
+    parts: Vec<gemini::Part>,
+    uris: Vec<String>,
+    files_key: String,
+) -> Result<Made, AppError> {
+    let registry = &state.files.registry;
+    let gemini = &state.files.gemini;
+    let now = now_ms();
+    let mut live: Vec<CacheRow> =
+        registry.caches_of(&session.0).await?.into_iter().filter(|c| c.expire_ms > now).collect();
+    live.sort_by_key(|c| c.expire_ms);
+    while live.len() >= MAX_CACHES_PER_SESSION {
+        let oldest = live.remove(0);
+        delete(state, session, &oldest).await;
+    }
+    let request = gemini::CachedContent {
+        model: format!("models/{model}"),
+        display_name: Some("parley".into()),
+        contents: vec![gemini::Content { role: Some("user".into()), parts }],
+        ttl: Some(format!("{}s", policy.ttl.as_secs().max(1))),
+        ..Default::default()
+    };
+    let made = match gemini.create_cached_content(&request).await {
+        Ok(made) => made,
+        Err(e) => {
+            if let Some((tokens, minimum)) = too_small(&e) {
+                return Ok(Made::TooSmall { tokens, minimum });
+            }
+            return Err(from_gemini(e, None));
+        }
+    };
+    let row = CacheRow {
+        owner: session.0.clone(),
+        name: made.name.clone(),
+        model: model.to_string(),
+        files_key,
+        uris,
+        tokens: made.usage_metadata.map_or(0, |u| u.total_token_count),
+        expire_ms: made
+            .expire_time
+            .as_deref()
+            .and_then(parley_files::time::ms_of_rfc3339)
+            .unwrap_or(now + i64::try_from(policy.ttl.as_millis()).unwrap_or(i64::MAX)),
+    };
+    if let Err(e) = registry.record_cache(row.clone(), now).await {
+        // Unrecorded, it could never be found or deleted again: delete it now.
+        let _ = gemini.delete_cached_content(&made.name).await;
+        return Err(e.into());
+    }
+    metrics::counter!("parley_context_caches_created_total").increment(1);
+    tracing::info!(tokens = row.tokens, files = row.uris.len(), "context cache created");
+    Ok(Made::Cache(row))
+}
+
+/// `(tokens, minimum)` from Gemini's refusal of a cache below its minimum, e.g. "Cached
+/// content is too small. total_token_count=300, min_total_token_count=1024".
+fn too_small(e: &gemini::Error) -> Option<(u64, u64)> {
+    let gemini::Error::Api { code: 400, message, .. } = e else { return None };
+    let number_after = |key: &str| -> Option<u64> {
+        let at = message.find(key)? + key.len();
+        let digits: String = message[at..].chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    let minimum = number_after("min_total_token_count=")?;
+    Some((number_after(" total_token_count=").unwrap_or(0), minimum))
+}
+
+/// Deletes `cache` upstream and forgets it. A failure upstream is logged: the cache expires by
+/// itself at its `expireTime`.
+pub async fn delete(state: &ServerState, session: &Session, cache: &CacheRow) {
+    if let Err(e) = state.files.gemini.delete_cached_content(&cache.name).await {
+        tracing::info!(error = %e, "a cache could not be deleted upstream; it expires by itself");
+    }
+    if let Err(e) = state.files.registry.remove_cache(&session.0, &cache.name).await {
+        tracing::warn!(error = %e, "a deleted cache could not be forgotten");
+    }
+}
+
+/// Deletes this session's caches holding any of `uris` (their Files were deleted, replaced, or
+/// their conversation deleted).
+///
+/// # Errors
+/// [`AppError`] when the registry fails.
+pub async fn delete_holding(
+    state: &ServerState,
+    session: &Session,
+    uris: &[String],
+) -> Result<usize, AppError> {
+    let caches = state.files.registry.caches_holding(&session.0, uris).await?;
+    for cache in &caches {
+        delete(state, session, cache).await;
+    }
+    Ok(caches.len())
+}
+
+/// See [`crate::api::forget_caches`].
+///
+/// # Errors
+/// [`AppError::BadRequest`] for more than [`MAX_FILE_CHECKS`] URIs; registry failures.
+pub async fn forget(uris: Vec<String>) -> Result<(), AppError> {
+    if uris.len() > MAX_FILE_CHECKS {
+        return Err(AppError::BadRequest(format!(
+            "at most {MAX_FILE_CHECKS} files can be named at once."
+        )));
+    }
+    let state = super::state()?;
+    let session = super::session()?;
+    let deleted = delete_holding(&state, &session, &uris).await?;
+    if deleted > 0 {
+        tracing::info!(deleted, "context caches deleted with their conversation");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gemini_s_refusal_of_a_small_cache_is_read() {
+        let e = gemini::Error::Api {
+            code: 400,
+            status: "INVALID_ARGUMENT".into(),
+            message:
+                "Cached content is too small. total_token_count=300, min_total_token_count=1024"
+                    .into(),
+            retry_after: None,
+        };
+        assert_eq!(too_small(&e), Some((300, 1024)));
+    }
+
+    #[test]
+    fn cached_requests_keep_their_text_and_name_the_cache() {
+        let mut request = gemini::GenerateContentRequest {
+            contents: vec![
+                gemini::Content {
+                    role: Some("user".into()),
+                    parts: vec![
+                        gemini::Part::file("application/pdf", "https://x/files/a"),
+                        gemini::Part::text("What is it?"),
+                    ],
+                },
+                gemini::Content {
+                    role: Some("user".into()),
+                    parts: vec![gemini::Part::file("application/pdf", "https://x/files/a")],
+                },
+            ],
+            ..Default::default()
+        };
+        assert_eq!(file_parts(&request).len(), 1, "each File once");
+        use_cache(&mut request, "cachedContents/c1");
+        assert_eq!(request.cached_content.as_deref(), Some("cachedContents/c1"));
+        assert_eq!(request.contents[0].parts, vec![gemini::Part::text("What is it?")]);
+        assert_eq!(request.contents[1].parts.len(), 1, "a turn never goes without parts");
+    }
+}

@@ -1,0 +1,204 @@
+//! The models a person may pick (`PARLEY_MODELS`), what Gemini says of each (`models.get`:
+//! `displayName`, `inputTokenLimit`), and the context budget (`PARLEY_CONTEXT_BUDGET`) that
+//! decides when the oldest turns are summarized.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
+
+use crate::{error::AppError, model::ModelChoice};
+
+/// The allow-list of models and what is known of them. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Models {
+    /// Model ids, the default first, no repeats.
+    allowed: Vec<String>,
+    /// `models.get` answers, by model id: fetched at start-up, or on first use when that failed.
+    known: Arc<RwLock<HashMap<String, gemini::Model>>>,
+}
+
+impl Models {
+    /// `default` (`PARLEY_MODEL`) and the others a person may pick (`PARLEY_MODELS`; ids with
+    /// or without `models/`). The default is always allowed and comes first.
+    pub fn new(default: &str, allowed: &[String]) -> Self {
+        let mut ids = vec![bare(default).to_string()];
+        for id in allowed.iter().map(|m| bare(m.trim())).filter(|m| !m.is_empty()) {
+            if !ids.iter().any(|known| known == id) {
+                ids.push(id.to_string());
+            }
+        }
+        Models { allowed: ids, known: Arc::default() }
+    }
+
+    /// The default model's id.
+    pub fn default_id(&self) -> &str {
+        &self.allowed[0]
+    }
+
+    /// Asks Gemini (`models.get`) about every allowed model not known yet; one that cannot be
+    /// had is logged and asked about again on its first use.
+    pub async fn learn(&self, gemini: &gemini::Client) {
+        for id in self.allowed.clone() {
+            self.info(gemini, &id).await;
+        }
+    }
+
+    /// What Gemini says of `id`, asked once (`None`, logged, when it cannot say).
+    async fn info(&self, gemini: &gemini::Client, id: &str) -> Option<gemini::Model> {
+        if let Some(model) = self.read().get(id) {
+            return Some(model.clone());
+        }
+        match gemini.get_model(id).await {
+            Ok(model) => {
+                self.known
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(id.to_string(), model.clone());
+                Some(model)
+            }
+            Err(e) => {
+                tracing::warn!(model = id, error = %e, "models.get failed: its limits are unknown");
+                None
+            }
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, gemini::Model>> {
+        self.known.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The model a request uses: `asked` (with or without `models/`) when it is allowed, the
+    /// default when nothing is asked.
+    ///
+    /// # Errors
+    /// [`AppError::BadRequest`] naming the allowed models when `asked` is not one of them.
+    pub fn choose(&self, asked: Option<&str>) -> Result<String, AppError> {
+        let Some(asked) = asked.map(str::trim).filter(|a| !a.is_empty()) else {
+            return Ok(self.default_id().to_string());
+        };
+        let id = bare(asked);
+        if self.allowed.iter().any(|m| m == id) {
+            return Ok(id.to_string());
+        }
+        let shown: String = id.chars().take(80).collect();
+        Err(AppError::BadRequest(format!(
+            "the model “{shown}” is not offered here; choose one of: {}.",
+            self.allowed.join(", ")
+        )))
+    }
+
+    /// The allowed models as the "Model" select lists them, the default first.
+    pub fn choices(&self) -> Vec<ModelChoice> {
+        let known = self.read();
+        self.allowed
+            .iter()
+            .map(|id| {
+                let model = known.get(id);
+                ModelChoice {
+                    id: id.clone(),
+                    display_name: model
+                        .map(|m| m.display_name.clone())
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or_else(|| id.clone()),
+                    input_token_limit: model.map_or(0, |m| m.input_token_limit),
+                }
+            })
+            .collect()
+    }
+
+    /// `id`'s `inputTokenLimit`, tokens, when Gemini says it.
+    pub async fn input_token_limit(&self, gemini: &gemini::Client, id: &str) -> Option<u64> {
+        self.info(gemini, id).await.map(|m| m.input_token_limit).filter(|l| *l > 0)
+    }
+}
+
+/// `gemini-2.5-flash` from `models/gemini-2.5-flash`.
+fn bare(model: &str) -> &str {
+    model.strip_prefix("models/").unwrap_or(model)
+}
+
+/// How many prompt tokens a request may send before its oldest turns are summarized
+/// (`PARLEY_CONTEXT_BUDGET`): a count (`200000`) or a share of the model's
+/// `inputTokenLimit` (`80%`, the default); `0` or `off` never summarizes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ContextBudget {
+    /// Never summarize.
+    Off,
+    /// At most this many tokens.
+    Tokens(u64),
+    /// At most this share (0–1] of the model's `inputTokenLimit`.
+    Share(f64),
+}
+
+impl Default for ContextBudget {
+    fn default() -> Self {
+        ContextBudget::Share(0.8)
+    }
+}
+
+impl ContextBudget {
+    /// The budget in tokens for a model whose `inputTokenLimit` is `limit` (`None` when the
+    /// budget is a share and the limit is unknown, or when it is off).
+    pub fn tokens(self, limit: Option<u64>) -> Option<u64> {
+        match self {
+            ContextBudget::Off => None,
+            ContextBudget::Tokens(n) => Some(n),
+            ContextBudget::Share(share) => limit.map(|l| (l as f64 * share).floor() as u64),
+        }
+    }
+}
+
+impl std::str::FromStr for ContextBudget {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        if text == "0" || text.eq_ignore_ascii_case("off") {
+            return Ok(ContextBudget::Off);
+        }
+        if let Some(percent) = text.strip_suffix('%') {
+            let percent: f64 = percent
+                .trim()
+                .parse()
+                .map_err(|_| format!("“{text}” is not a percentage such as 80%"))?;
+            if !(percent > 0.0 && percent <= 100.0) {
+                return Err(format!("{percent}% is not between 0 and 100%"));
+            }
+            return Ok(ContextBudget::Share(percent / 100.0));
+        }
+        let tokens: u64 = text.replace('_', "").parse().map_err(|_| {
+            format!("“{text}” is neither a token count (200000) nor a percentage (80%)")
+        })?;
+        Ok(ContextBudget::Tokens(tokens))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_comes_first_and_others_are_refused() {
+        let models = Models::new(
+            "gemini-2.5-flash",
+            &["models/gemini-2.5-pro".into(), "gemini-2.5-flash".into(), " ".into()],
+        );
+        let ids: Vec<String> = models.choices().into_iter().map(|c| c.id).collect();
+        assert_eq!(ids, ["gemini-2.5-flash", "gemini-2.5-pro"]);
+        assert_eq!(models.choose(None).unwrap(), "gemini-2.5-flash");
+        assert_eq!(models.choose(Some("models/gemini-2.5-pro")).unwrap(), "gemini-2.5-pro");
+        let refused = models.choose(Some("gemini-1.0-ultra")).unwrap_err();
+        assert!(refused.to_string().contains("gemini-1.0-ultra"), "{refused}");
+    }
+
+    #[test]
+    fn budgets_are_counts_or_shares() {
+        assert_eq!("80%".parse::<ContextBudget>().unwrap().tokens(Some(1_000_000)), Some(800_000));
+        assert_eq!("200_000".parse::<ContextBudget>().unwrap().tokens(None), Some(200_000));
+        assert_eq!("off".parse::<ContextBudget>().unwrap().tokens(Some(10)), None);
+        assert_eq!(ContextBudget::default().tokens(None), None);
+        assert!("150%".parse::<ContextBudget>().is_err());
+        assert!("lots".parse::<ContextBudget>().is_err());
+    }
+}

@@ -1,0 +1,98 @@
+//! The open conversation's settings, under the message box: its "Model", its "Cache files"
+//! switch (when the site offers caching) with what caching did, and its tokens so far.
+
+use leptos::prelude::*;
+
+use crate::{
+    client::state::Chat,
+    error::AppError,
+    model::{grouped, SiteInfo},
+};
+
+/// The "Model" select, the "Cache files" switch and the conversation's token total.
+#[component]
+pub fn ConversationSettings(
+    chat: Chat,
+    info: OnceResource<Result<SiteInfo, AppError>>,
+) -> impl IntoView {
+    let choose = move |model: Option<String>| {
+        chat.model.set(model);
+        #[cfg(feature = "hydrate")]
+        leptos::task::spawn_local(crate::client::conversations::persist(chat));
+    };
+    let switch = move |on: bool| {
+        chat.cache_files.set(on);
+        chat.cache_state.set(None);
+        #[cfg(feature = "hydrate")]
+        leptos::task::spawn_local(crate::client::conversations::persist(chat));
+    };
+    view! {
+        <div class="conversation-settings">
+            <Suspense fallback=|| ()>
+                {move || {
+                    info.get()
+                        .and_then(Result::ok)
+                        .map(|site| {
+                            let default = site.model.clone();
+                            let shown = move || {
+                                chat.model.get().unwrap_or_else(|| default.clone())
+                            };
+                            view! {
+                                <label class="model-choice">
+                                    <span>"Model"</span>
+                                    <select
+                                        aria-label="Model"
+                                        prop:value=shown
+                                        on:change=move |ev| choose(Some(event_target_value(&ev)))
+                                    >
+                                        {site
+                                            .models
+                                            .into_iter()
+                                            .map(|m| {
+                                                view! {
+                                                    <option value=m.id.clone()>{m.display_name}</option>
+                                                }
+                                            })
+                                            .collect_view()}
+                                    </select>
+                                </label>
+                                {site
+                                    .context_caching
+                                    .then(|| {
+                                        view! {
+                                            <label class="cache-switch">
+                                                <input
+                                                    type="checkbox"
+                                                    role="switch"
+                                                    aria-label="Cache files"
+                                                    aria-describedby="cache-note"
+                                                    prop:checked=move || chat.cache_files.get()
+                                                    on:change=move |ev| switch(event_target_checked(&ev))
+                                                />
+                                                "Cache files"
+                                            </label>
+                                            <span id="cache-note" class="cache-note">
+                                                {move || {
+                                                    chat.cache_files
+                                                        .get()
+                                                        .then(|| chat.cache_state.get().map(|c| c.sentence()))
+                                                        .flatten()
+                                                }}
+                                            </span>
+                                        }
+                                    })}
+                            }
+                        })
+                }}
+            </Suspense>
+            <span class="usage-total">
+                {move || {
+                    chat.total_usage()
+                        .map(|u| {
+                            format!("This conversation: {} tokens", grouped(u.total_token_count))
+                        })
+                }}
+            </span>
+        </div>
+    }
+}
