@@ -314,7 +314,8 @@ pub enum CacheState {
         /// Gemini's minimum for this model.
         minimum: u64,
     },
-    /// The conversation has no file to cache.
+    /// The request carries no file to cache (the conversation has none, or only summarized
+    /// messages had them).
     NoFiles,
     /// Caching failed this time; the request went without it.
     Failed {
@@ -457,7 +458,9 @@ impl CacheState {
                 grouped(*tokens),
                 grouped(*minimum)
             ),
-            CacheState::NoFiles => "Nothing is cached: this conversation has no files.".into(),
+            CacheState::NoFiles => {
+                "Nothing is cached: no file goes with this request (files of summarized messages do not).".into()
+            }
             CacheState::Failed { reason } => format!("Nothing was cached this time: {reason}"),
         }
     }

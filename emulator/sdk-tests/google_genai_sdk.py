@@ -1,8 +1,9 @@
 """Google's `google-genai` Python SDK as a client of `gemini-emulator`.
 
 If the emulator is faithful, the official SDK cannot tell it from Gemini: upload (resumable,
-two chunks), wait for ACTIVE, generate with the File, stream, list with paging, delete, and
-the 403 an expired File gives. Run by scripts/sdk-test.sh:
+two chunks), wait for ACTIVE, generate with the File, stream, list with paging, delete, the
+403 an expired File gives, models list/get, count_tokens, and context caches (create, get,
+update, list, generate with one, delete). Run by scripts/sdk-test.sh:
 
     python google_genai_sdk.py --emulator target/debug/gemini-emulator
 """
@@ -159,11 +160,86 @@ def run(base: str) -> None:
         assert "/v1/files/" in f.uri, f.uri
         assert "text/plain, 2 bytes" in v1.models.generate_content(model="gemini-2.5-flash", contents=[f, "?"]).text
 
+    def models_list_and_get():
+        models = list(client.models.list())
+        names = [m.name for m in models]
+        assert "models/gemini-2.5-flash" in names and "models/gemini-2.5-pro" in names, names
+        flash = client.models.get(model="gemini-2.5-flash")
+        assert flash.name == "models/gemini-2.5-flash", flash.name
+        assert flash.input_token_limit == 1048576 and flash.output_token_limit == 65536, flash
+        assert "createCachedContent" in flash.supported_actions, flash.supported_actions
+        assert flash.thinking is True, flash.thinking
+        try:
+            client.models.get(model="gemini-1.0-ultra")
+            raise AssertionError("an unknown model was found")
+        except errors.ClientError as e:
+            assert e.code == 404 and e.status == "NOT_FOUND", (e.code, e.status)
+
+    def count_tokens():
+        # 14 characters: 4 tokens; the PDF File (9 MB that are no PDF): one page, 258.
+        res = client.models.count_tokens(model="gemini-2.5-flash", contents="What is in it?")
+        assert res.total_tokens == 4, res
+        res = client.models.count_tokens(model="gemini-2.5-flash", contents=[state["file"], "What is in it?"])
+        assert res.total_tokens == 258 + 4, res
+        answer = client.models.generate_content(model="gemini-2.5-flash", contents=[state["file"], "What is in it?"])
+        assert answer.usage_metadata.prompt_token_count == 262, answer.usage_metadata
+
+    def caches():
+        handbook = "word " * 1000  # 5000 characters: 1250 tokens, over 2.5 Flash's 1024
+        try:
+            client.caches.create(model="gemini-2.5-flash", config=types.CreateCachedContentConfig(
+                contents=["too small"], ttl="300s"))
+            raise AssertionError("a tiny cache was made")
+        except errors.ClientError as e:
+            assert e.code == 400 and e.message.startswith("Cached content is too small."), e.message
+        cache = client.caches.create(model="gemini-2.5-flash", config=types.CreateCachedContentConfig(
+            contents=[handbook], display_name="handbook", ttl="300s"))
+        assert cache.name.startswith("cachedContents/"), cache.name
+        assert cache.model == "models/gemini-2.5-flash", cache.model
+        assert cache.display_name == "handbook", cache.display_name
+        assert cache.usage_metadata.total_token_count == 1250, cache.usage_metadata
+        assert (cache.expire_time - cache.create_time).total_seconds() == 300, (cache.create_time, cache.expire_time)
+        got = client.caches.get(name=cache.name)
+        assert got.name == cache.name and got.expire_time == cache.expire_time, got
+        updated = client.caches.update(name=cache.name, config=types.UpdateCachedContentConfig(ttl="600s"))
+        assert (updated.expire_time - updated.update_time).total_seconds() == 600, updated
+        assert cache.name in [c.name for c in client.caches.list()]
+        res = client.models.generate_content(model="gemini-2.5-flash", contents="Summarize the handbook",
+                                             config=types.GenerateContentConfig(cached_content=cache.name))
+        assert res.usage_metadata.cached_content_token_count == 1250, res.usage_metadata
+        assert res.usage_metadata.prompt_token_count == 1250 + 6, res.usage_metadata
+        assert "Summarize the handbook" in res.text, res.text
+        last = control(base, "/requests", method="GET")["requests"][-1]
+        assert last["json"]["cachedContent"] == cache.name, last["json"]
+        client.caches.delete(name=cache.name)
+        try:
+            client.caches.get(name=cache.name)
+            raise AssertionError("a deleted cache is still there")
+        except errors.ClientError as e:
+            assert e.code == 403 and e.message == "CachedContent not found (or permission denied)", e.message
+        assert cache.name not in [c.name for c in client.caches.list()]
+
+    def thought_signature():
+        res = client.models.generate_content(model="gemini-3-pro-preview", contents="Sign this")
+        parts = res.candidates[0].content.parts
+        assert parts[-1].text == "" and parts[-1].thought_signature, parts[-1]
+        assert "model gemini-3-pro-preview" in res.text, res.text
+        chat = client.chats.create(model="gemini-3-pro-preview")
+        chat.send_message("first")
+        again = chat.send_message("second")  # the signed part goes back in the history
+        assert "You asked: “second”" in again.text, again.text
+        sent = control(base, "/requests", method="GET")["requests"][-1]["json"]["contents"]
+        assert sent[1]["role"] == "model" and "thoughtSignature" in sent[1]["parts"][-1], sent[1]
+
     check("upload (two chunks) and wait for ACTIVE", upload_and_wait)
     check("generateContent with the File as fileData", generate_with_file)
     check("streamGenerateContent", stream)
     check("files.list follows nextPageToken", list_with_paging)
     check("files.delete, then get is 403", delete)
+    check("models.list and models.get", models_list_and_get)
+    check("count_tokens equals promptTokenCount", count_tokens)
+    check("caches: create, get, update, list, use, delete", caches)
+    check("Gemini 3 answers carry a thoughtSignature", thought_signature)
     check("an expired File gives the 403", expired_file_403)
     check("the SDK's default v1", sdk_default_version_v1)
     print("google-genai SDK: all checks passed")

@@ -5,7 +5,7 @@ use axum::{
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// An error answer, with Gemini's exact texts.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -63,17 +63,90 @@ impl ApiError {
         Self::invalid_argument(format!("Unsupported MIME type: {mime}"))
     }
 
-    /// 404: an unknown model.
+    /// 404: an unknown model, on `generateContent`.
     pub fn model_not_found(model: &str, version: &str) -> Self {
+        Self::model_not_found_for(model, version, "generateContent")
+    }
+
+    /// 404: an unknown model, on `method` (`generateContent`, `countTokens`,
+    /// `createCachedContent`): Gemini's generateContent text with the method named.
+    pub fn model_not_found_for(model: &str, version: &str, method: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
             format!(
                 "models/{model} is not found for API version {version}, or is not supported for \
-                 generateContent. Call ListModels to see the list of available models and their \
+                 {method}. Call ListModels to see the list of available models and their \
                  supported methods."
             ),
         )
+    }
+
+    /// 404: `models.get` of an unknown model.
+    pub fn unknown_model(model: &str, version: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("Model is not found: models/{model} for api version {version}"),
+        )
+    }
+
+    /// 403: a missing, expired, deleted or foreign context cache (on `get`, `patch`,
+    /// `delete` and when a request names it).
+    pub fn cache_not_found() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
+            "CachedContent not found (or permission denied)",
+        )
+    }
+
+    /// 400: a context cache below the model's minimum.
+    pub fn cache_too_small(total: u64, min: u64) -> Self {
+        Self::invalid_argument(format!(
+            "Cached content is too small. total_token_count={total}, min_total_token_count={min}"
+        ))
+    }
+
+    /// 400: a request naming a `cachedContent` that also sets `systemInstruction`, `tools`
+    /// or `toolConfig`.
+    pub fn cache_with_request_settings() -> Self {
+        Self::invalid_argument(
+            "CachedContent can not be used with GenerateContent request setting \
+             system_instruction, tools or tool_config.\n\nProposed fix: move those values to \
+             CachedContent from GenerateContent request.",
+        )
+    }
+
+    /// 400: a request whose model is not its cache's (both `models/{id}`).
+    pub fn cache_model_mismatch(request_model: &str, cache_model: &str) -> Self {
+        Self::invalid_argument(format!(
+            "Model used by GenerateContent request ({request_model}) and CachedContent \
+             ({cache_model}) has to be the same."
+        ))
+    }
+
+    /// 429: the emulator's own bound on context caches (`crate::caches`); Gemini documents
+    /// no such limit, so the text is the emulator's.
+    pub fn too_many_caches() -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RESOURCE_EXHAUSTED",
+            format!(
+                "Too many cached contents: the emulator keeps at most {} per API key ({} MiB), \
+                 {} in all ({} MiB). Delete some or let them expire.",
+                crate::caches::MAX_PER_OWNER,
+                crate::caches::MAX_BYTES_PER_OWNER >> 20,
+                crate::caches::MAX_CACHES,
+                crate::caches::MAX_BYTES >> 20,
+            ),
+        )
+    }
+
+    /// 400: a JSON value the proto parser refuses, in its words, e.g. `Invalid value at
+    /// 'cached_content.ttl' (type.googleapis.com/google.protobuf.Duration), "soon"`.
+    pub fn bad_value(field: &str, proto_type: &str, raw: &Value) -> Self {
+        Self::invalid_argument(format!("Invalid value at '{field}' ({proto_type}), {raw}"))
     }
 
     /// 404: no such route.

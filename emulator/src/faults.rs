@@ -31,6 +31,15 @@ pub enum Route {
     /// `generateContent` and `streamGenerateContent`.
     #[serde(alias = "generateContent", alias = "streamGenerateContent", alias = "stream")]
     Generate,
+    /// `countTokens`.
+    #[serde(alias = "countTokens")]
+    CountTokens,
+    /// `models.list` and `models.get`.
+    #[serde(alias = "models.list", alias = "models.get")]
+    Models,
+    /// `cachedContents` create, get, list, patch and delete.
+    #[serde(alias = "cachedContents")]
+    Caches,
     /// Every route above.
     Any,
 }

@@ -1,10 +1,11 @@
 //! What the emulator reports about a file's bytes: MIME type, size, SHA-256, and the pixel
 //! size of images, the page count of PDFs or the duration of MP4/QuickTime videos. This is
-//! how an answer proves the exact bytes arrived.
+//! how an answer proves the exact bytes arrived. The page count and the durations of videos
+//! and WAV audio also make its token counts ([`crate::tokens`]).
 //!
 //! Bytes arrive chunk by chunk ([`Inspector::feed`]); only what a detail needs is kept (image
-//! headers, PDFs and videos up to [`KEEP_BYTES`], nothing of text or audio), so a 1 GiB upload
-//! costs the emulator at most that much memory.
+//! headers, PDFs and videos up to [`KEEP_BYTES`], the first [`AUDIO_HEADER_BYTES`] of audio,
+//! nothing of text), so a 1 GiB upload costs the emulator at most that much memory.
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -12,6 +13,10 @@ use sha2::{Digest, Sha256};
 /// Bytes of a file kept for parsing its detail (64 MiB). Larger files are hashed whole but
 /// parsed from this prefix only (images still work; PDFs and videos get no detail).
 pub const KEEP_BYTES: usize = 64 * 1024 * 1024;
+
+/// Bytes of an audio file kept for its WAV header (64 KiB: `fmt ` and the start of `data`
+/// come first, after at most a few small chunks).
+pub const AUDIO_HEADER_BYTES: usize = 64 * 1024;
 
 /// Facts about one file's bytes.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +31,10 @@ pub struct Description {
     pub detail: Option<String>,
     /// A video's duration, seconds, when its `mvhd` box parses.
     pub video_seconds: Option<f64>,
+    /// A PDF's page count, when the whole PDF was kept and parses.
+    pub pdf_pages: Option<usize>,
+    /// A WAV file's duration, seconds (`data` size / byte rate), when its header parses.
+    pub audio_seconds: Option<f64>,
 }
 
 /// Builds a [`Description`] from bytes fed in pieces.
@@ -53,13 +62,16 @@ impl Inspector {
     }
 
     /// Bytes worth keeping for [`Description::detail`]: image headers (1 MiB holds any
-    /// EXIF block before the size), whole PDFs and videos up to [`KEEP_BYTES`], nothing of
-    /// other types (text, audio): the emulator's memory stays flat however large they are.
+    /// EXIF block before the size), whole PDFs and videos up to [`KEEP_BYTES`], audio headers
+    /// ([`AUDIO_HEADER_BYTES`]), nothing of other types (text): the emulator's memory stays
+    /// flat however large they are.
     fn keep_limit(&self) -> usize {
         if self.mime_type.starts_with("image/") {
             1 << 20
         } else if self.mime_type == "application/pdf" || self.mime_type.starts_with("video/") {
             KEEP_BYTES
+        } else if self.mime_type.starts_with("audio/") {
+            AUDIO_HEADER_BYTES
         } else {
             0
         }
@@ -79,13 +91,23 @@ impl Inspector {
         let video_seconds = (complete && self.mime_type.starts_with("video/"))
             .then(|| mp4_duration(&self.kept))
             .flatten();
-        let detail = detail(&self.mime_type, &self.kept, complete, video_seconds);
+        let pdf_pages = (complete && self.mime_type == "application/pdf")
+            .then(|| Some(lopdf::Document::load_mem(&self.kept).ok()?.get_pages().len()))
+            .flatten();
+        let audio_seconds = self
+            .mime_type
+            .starts_with("audio/")
+            .then(|| wav_duration(&self.kept, self.size))
+            .flatten();
+        let detail = detail(&self.mime_type, &self.kept, pdf_pages, video_seconds);
         Description {
             mime_type: self.mime_type,
             size_bytes: self.size,
             sha256_hex: hex::encode(self.hasher.finalize()),
             detail,
             video_seconds,
+            pdf_pages,
+            audio_seconds,
         }
     }
 }
@@ -123,18 +145,49 @@ impl Description {
 fn detail(
     mime_type: &str,
     bytes: &[u8],
-    complete: bool,
+    pdf_pages: Option<usize>,
     video_seconds: Option<f64>,
 ) -> Option<String> {
     if mime_type.starts_with("image/") {
         let size = imagesize::blob_size(bytes).ok()?;
         return Some(format!("{}×{} px", size.width, size.height));
     }
-    if mime_type == "application/pdf" && complete {
-        let pages = lopdf::Document::load_mem(bytes).ok()?.get_pages().len();
+    if let Some(pages) = pdf_pages {
         return Some(format!("{pages} page{}", if pages == 1 { "" } else { "s" }));
     }
     video_seconds.map(|s| format!("{s:.1} s"))
+}
+
+/// The duration of a RIFF/WAVE file, seconds: the `data` chunk's size over the `fmt ` chunk's
+/// byte rate (<http://soundfile.sapp.org/doc/WaveFormat/>; sizes little-endian). `header` is
+/// the start of the file, `total` its whole size: a `data` size past the end of the file (a
+/// stream's placeholder such as `0xFFFFFFFF`) is cut to what is there.
+fn wav_duration(header: &[u8], total: u64) -> Option<f64> {
+    if header.get(0..4)? != b"RIFF" || header.get(8..12)? != b"WAVE" {
+        return None;
+    }
+    let mut at = 12usize;
+    let mut byte_rate = None;
+    while let Some(chunk) = header.get(at..at.checked_add(8)?) {
+        let size = le(&chunk[4..8]);
+        let body = at + 8;
+        match &chunk[0..4] {
+            b"fmt " => byte_rate = Some(le(header.get(body + 8..body + 12)?)),
+            b"data" => {
+                let rate = byte_rate.filter(|&r| r > 0)?;
+                let present = total.saturating_sub(body as u64);
+                return Some(size.min(present) as f64 / rate as f64);
+            }
+            _ => {}
+        }
+        // Chunks are padded to an even size.
+        at = body.checked_add(usize::try_from(size + (size & 1)).ok()?)?;
+    }
+    None
+}
+
+fn le(bytes: &[u8]) -> u64 {
+    bytes.iter().rev().fold(0, |acc, &b| (acc << 8) | u64::from(b))
 }
 
 /// The duration of an MP4/QuickTime file from its `moov/mvhd` box, seconds
@@ -207,6 +260,27 @@ mod tests {
             .unwrap();
         assert_eq!(Description::of("image/png", &png).detail.as_deref(), Some("1×1 px"));
         assert_eq!(Description::of("image/png", b"not a png").detail, None);
+    }
+
+    #[test]
+    fn wav_duration_comes_from_the_header() {
+        let wav = crate::testing::tiny_wav(8000, 20_000);
+        assert_eq!(Description::of("audio/wav", &wav).audio_seconds, Some(2.5));
+        // A placeholder size past the end counts what is there.
+        let mut streamed = wav.clone();
+        streamed[40..44].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(Description::of("audio/x-wav", &streamed).audio_seconds, Some(2.5));
+        assert_eq!(Description::of("audio/mpeg", b"ID3 not a wav").audio_seconds, None);
+        assert_eq!(Description::of("audio/wav", &wav[..30]).audio_seconds, None);
+    }
+
+    #[test]
+    fn pdf_pages_are_counted() {
+        let pdf = crate::testing::tiny_pdf(3);
+        let d = Description::of("application/pdf", &pdf);
+        assert_eq!(d.pdf_pages, Some(3));
+        assert_eq!(d.detail.as_deref(), Some("3 pages"));
+        assert_eq!(Description::of("application/pdf", b"%PDF-garbage").pdf_pages, None);
     }
 
     #[test]

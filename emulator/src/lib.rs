@@ -1,9 +1,11 @@
 //! # gemini-emulator — Gemini's REST surface, locally
 //!
 //! A faithful stand-in for the parts of the Gemini Developer API that Parley uses: the
-//! resumable upload of the Files API, `files.get` / `files.list` / `files.delete`, and
-//! `generateContent` / `streamGenerateContent?alt=sse`, served under `v1`, `v1beta` and
-//! `v1alpha`. It is the backend of every Parley test and the site's offline default.
+//! resumable upload of the Files API, `files.get` / `files.list` / `files.delete`,
+//! `generateContent` / `streamGenerateContent?alt=sse`, `models.list` / `models.get`
+//! ([`MODELS`]), `countTokens` ([`tokens`]) and context caches (`cachedContents`), served
+//! under `v1`, `v1beta` and `v1alpha`. It is the backend of every Parley test and the site's
+//! offline default.
 //!
 //! Its answers are deterministic and prove the bytes arrived: for every attached part it
 //! names the MIME type, the size in bytes and the first 12 hex digits of the SHA-256, plus the
@@ -18,18 +20,23 @@
 //! # Ok(()) }
 //! ```
 
+mod caches;
 mod error;
 pub mod faults;
 pub mod inspect;
+pub mod models;
+mod prompt;
 mod routes;
 pub mod serve;
 mod state;
 pub mod testing;
+pub mod tokens;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 pub use error::ApiError;
 pub use faults::{Fault, FaultKind, Route};
+pub use models::{ModelInfo, MODELS};
 pub use state::LoggedRequest;
 
 /// How the emulator behaves.
@@ -115,7 +122,8 @@ impl Emulator {
         self.state.faults().push(fault);
     }
 
-    /// Moves the emulator's clock forward by `by` (Files expire by this clock).
+    /// Moves the emulator's clock forward by `by` (Files and context caches expire by this
+    /// clock).
     pub fn advance_clock(&self, by: Duration) {
         self.state.advance_clock(by);
     }

@@ -1,9 +1,12 @@
-//! The emulator's memory: Files, open upload sessions, armed faults, the clock and the
-//! request log.
+//! The emulator's memory: Files, open upload sessions, context caches, armed faults, the
+//! clock and the request log.
 
 use std::{
     collections::{HashMap, VecDeque},
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
     time::{Duration, SystemTime},
 };
 
@@ -12,6 +15,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::{
+    caches::Caches,
     error::ApiError,
     faults::{proto_duration, FaultKind, Faults, Route},
     inspect::{Description, Inspector},
@@ -27,6 +31,9 @@ pub struct State {
     pub config: EmulatorConfig,
     files: Mutex<HashMap<String, FileRecord>>,
     uploads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<UploadSession>>>>,
+    caches: Mutex<Caches>,
+    /// Answers given so far: each answer's number makes its `thoughtSignature` unique.
+    answers_given: AtomicU64,
     log: Mutex<Vec<LoggedRequest>>,
     faults: Mutex<Faults>,
     answers: Mutex<VecDeque<String>>,
@@ -99,6 +106,8 @@ impl State {
             config,
             files: Mutex::default(),
             uploads: Mutex::default(),
+            caches: Mutex::default(),
+            answers_given: AtomicU64::new(0),
             log: Mutex::default(),
             faults: Mutex::default(),
             answers: Mutex::default(),
@@ -152,6 +161,16 @@ impl State {
 
     pub fn next_answer(&self) -> Option<String> {
         lock(&self.answers).pop_front()
+    }
+
+    /// The number of the next answer: 1, 2, 3, …
+    pub fn answer_number(&self) -> u64 {
+        self.answers_given.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The context caches, locked (never across an `.await`).
+    pub fn caches(&self) -> MutexGuard<'_, Caches> {
+        lock(&self.caches)
     }
 
     /// How long a new File of this MIME type stays `PROCESSING`: the longest matching
@@ -295,10 +314,19 @@ pub fn rfc3339(t: SystemTime) -> String {
 
 /// A new File id: 12 characters of `[a-z0-9]`, like Gemini's.
 pub fn new_file_id() -> String {
+    lowercase_id(12)
+}
+
+/// A new context cache id: 40 characters of `[a-z0-9]`, like Gemini's.
+pub fn new_cache_id() -> String {
+    lowercase_id(40)
+}
+
+fn lowercase_id(len: usize) -> String {
     rand::rng()
         .sample_iter(&Alphanumeric)
         .map(|c| (c as char).to_ascii_lowercase())
-        .take(12)
+        .take(len)
         .collect()
 }
 

@@ -1,5 +1,6 @@
 //! Test support, for Parley's crates and anyone testing a client against the emulator: an
-//! emulator on a loopback port that answers at once, request-log filters, and a tiny MP4.
+//! emulator on a loopback port that answers at once, request-log filters, and tiny MP4, WAV
+//! and PDF files.
 
 use std::time::Duration;
 
@@ -55,5 +56,61 @@ pub fn tiny_mp4(timescale: u32, duration: u32) -> Vec<u8> {
     };
     let mut out = boxed(b"ftyp", b"isom\0\0\0\0isom");
     out.extend(boxed(b"moov", &boxed(b"mvhd", &mvhd)));
+    out
+}
+
+/// The smallest WAV the emulator can time: a RIFF/WAVE header for mono 16-bit PCM at
+/// `sample_rate` (Hz) followed by `samples` silent samples, so `tiny_wav(8000, 20_000)` lasts
+/// 2.5 s and is 40,044 bytes.
+pub fn tiny_wav(sample_rate: u32, samples: u32) -> Vec<u8> {
+    let data_len = samples.saturating_mul(2);
+    let mut out = Vec::with_capacity(44 + data_len as usize);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&data_len.saturating_add(36).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    out.extend_from_slice(&1u16.to_le_bytes()); // mono
+    out.extend_from_slice(&sample_rate.to_le_bytes());
+    out.extend_from_slice(&sample_rate.saturating_mul(2).to_le_bytes()); // byte rate
+    out.extend_from_slice(&2u16.to_le_bytes()); // block align
+    out.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    out.resize(44 + data_len as usize, 0);
+    out
+}
+
+/// A valid PDF of `pages` empty Letter-size pages (catalog, page tree, pages, and an exact
+/// cross-reference table), as small as a PDF gets.
+pub fn tiny_pdf(pages: usize) -> Vec<u8> {
+    let kids: Vec<String> = (0..pages).map(|i| format!("{} 0 R", i + 3)).collect();
+    let mut objects = vec![
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        format!("<< /Type /Pages /Kids [{}] /Count {pages} >>", kids.join(" ")),
+    ];
+    objects.extend(
+        (0..pages).map(|_| "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>".to_string()),
+    );
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::with_capacity(objects.len());
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for offset in offsets {
+        out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
     out
 }

@@ -445,3 +445,192 @@ async fn the_answer_ends_its_list_before_the_question() {
     assert!(text.starts_with("I received 1 file:\n\n1. "), "{text}");
     assert!(text.contains("\n\nYou asked: “What is it?”\n\n(This answer"), "{text}");
 }
+
+async fn call(
+    emu: &RunningEmulator,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Response {
+    let mut req = Client::new()
+        .request(method, format!("{}{path}", emu.base_url()))
+        .header("x-goog-api-key", "k");
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn models_page_and_an_unknown_one_is_gemini_s_404() {
+    let emu = emulator(controlled()).await;
+    let mut names = Vec::new();
+    let mut token = String::new();
+    for _ in 0..10 {
+        let page: Value = call(
+            &emu,
+            reqwest::Method::GET,
+            &format!("/v1beta/models?pageSize=2&pageToken={token}"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        names.extend(
+            page["models"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["name"].as_str().unwrap().to_string()),
+        );
+        match page["nextPageToken"].as_str() {
+            Some(next) => token = next.to_string(),
+            None => break,
+        }
+    }
+    let all: Vec<String> =
+        gemini_emulator::MODELS.iter().map(|m| format!("models/{}", m.id)).collect();
+    assert_eq!(names, all);
+    let res = call(&emu, reqwest::Method::GET, "/v1/models/gemini-1.0-ultra", None).await;
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"error": {"code": 404, "message": "Model is not found: models/gemini-1.0-ultra for api version v1", "status": "NOT_FOUND"}})
+    );
+    let flash: Value = call(&emu, reqwest::Method::GET, "/v1alpha/models/gemini-2.5-flash", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        flash["supportedGenerationMethods"],
+        json!(["generateContent", "countTokens", "createCachedContent", "batchGenerateContent"])
+    );
+}
+
+#[tokio::test]
+async fn count_tokens_takes_either_shape_but_not_both() {
+    let emu = emulator(controlled()).await;
+    let path = "/v1beta/models/gemini-2.5-flash:countTokens";
+    let contents = json!([{"role": "user", "parts": [{"text": "abcdefgh"}]}]);
+    let bare: Value = call(&emu, reqwest::Method::POST, path, Some(json!({"contents": contents})))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bare, json!({"totalTokens": 2}));
+    let wrapped = json!({"generateContentRequest": {"model": "models/gemini-2.5-flash", "contents": contents,
+        "systemInstruction": {"parts": [{"text": "abcd"}]}}});
+    let res: Value =
+        call(&emu, reqwest::Method::POST, path, Some(wrapped)).await.json().await.unwrap();
+    assert_eq!(res, json!({"totalTokens": 3}));
+    let both = json!({"contents": contents, "generateContentRequest": {"contents": contents}});
+    assert_eq!(call(&emu, reqwest::Method::POST, path, Some(both)).await.status(), 400);
+    let empty: Value =
+        call(&emu, reqwest::Method::POST, path, Some(json!({}))).await.json().await.unwrap();
+    assert_eq!(empty, json!({"totalTokens": 0}));
+    // Its own fault route.
+    Client::new()
+        .post(format!("{}/_emulator/faults", emu.base_url()))
+        .json(&json!({"route": "countTokens", "kind": "503"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(call(&emu, reqwest::Method::POST, path, Some(json!({}))).await.status(), 503);
+    let log = emu.emulator.request_log();
+    assert_eq!(log.last().unwrap().fault.as_deref(), Some("unavailable"));
+}
+
+#[tokio::test]
+async fn cached_contents_on_the_wire() {
+    let emu = emulator(controlled()).await;
+    let text = "a".repeat(4096);
+    let body = json!({"model": "models/gemini-2.5-flash", "contents": [{"role": "user", "parts": [{"text": text}]}],
+        "systemInstruction": {"parts": [{"text": "abcd"}]}, "expireTime": "2099-01-01T00:00:00Z"});
+    let made: Value = call(&emu, reqwest::Method::POST, "/v1beta/cachedContents", Some(body))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut keys: Vec<&str> = made.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["createTime", "displayName", "expireTime", "model", "name", "updateTime", "usageMetadata"]
+    );
+    assert_eq!(made["expireTime"], "2099-01-01T00:00:00.000000Z");
+    assert_eq!(made["displayName"], "");
+    assert_eq!(made["usageMetadata"], json!({"totalTokenCount": 1025}));
+    let name = made["name"].as_str().unwrap();
+    let logged = emu.emulator.request_log().pop().unwrap();
+    assert_eq!(logged.json.unwrap()["model"], "models/gemini-2.5-flash", "the body is logged");
+
+    // updateMask picks the field: the ttl here is not applied.
+    let patched: Value = call(
+        &emu,
+        reqwest::Method::PATCH,
+        &format!("/v1beta/{name}?updateMask=expireTime"),
+        Some(json!({"expireTime": "2098-01-01T00:00:00Z", "ttl": "1s"})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(patched["expireTime"], "2098-01-01T00:00:00.000000Z");
+
+    let refusals = [
+        (json!({"contents": []}), "* CreateCachedContentRequest.cached_content.model: model is not specified"),
+        (json!({"model": "gemini-2.5-flash", "ttl": "1s", "expireTime": "2099-01-01T00:00:00Z"}),
+         "Invalid JSON payload received. Oneof field 'expiration' is already set. Cannot set 'ttl'"),
+        (json!({"model": "gemini-2.5-flash", "expireTime": "tomorrow"}),
+         "Invalid value at 'cached_content.expire_time' (type.googleapis.com/google.protobuf.Timestamp), \"tomorrow\""),
+    ];
+    for (body, message) in refusals {
+        let res = call(&emu, reqwest::Method::POST, "/v1beta/cachedContents", Some(body)).await;
+        assert_eq!(error_of(res).await, (400, "INVALID_ARGUMENT".into(), message.into()));
+    }
+    let deleted: Value = call(&emu, reqwest::Method::DELETE, &format!("/v1/{name}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(deleted, json!({}));
+    let list: Value = call(&emu, reqwest::Method::GET, "/v1beta/cachedContents", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list, json!({}), "an empty list is {{}}");
+    let gone = call(&emu, reqwest::Method::GET, &format!("/v1beta/{name}"), None).await;
+    assert_eq!(
+        error_of(gone).await,
+        (403, "PERMISSION_DENIED".into(), "CachedContent not found (or permission denied)".into())
+    );
+}
+
+#[tokio::test]
+async fn gemini_3_answers_end_with_a_signed_empty_part() {
+    let emu = emulator(controlled()).await;
+    let body = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
+    let res = call(
+        &emu,
+        reqwest::Method::POST,
+        "/v1beta/models/gemini-3-flash-preview:streamGenerateContent?alt=sse",
+        Some(body),
+    )
+    .await;
+    let text = res.text().await.unwrap();
+    let frames: Vec<Value> = text
+        .split("\r\n\r\n")
+        .filter(|f| !f.is_empty())
+        .map(|f| serde_json::from_str(f.strip_prefix("data: ").unwrap()).unwrap())
+        .collect();
+    let last = frames.last().unwrap();
+    let parts = last["candidates"][0]["content"]["parts"].as_array().unwrap();
+    assert_eq!(parts.last().unwrap()["text"], "");
+    let signature = parts.last().unwrap()["thoughtSignature"].as_str().unwrap();
+    assert_eq!(base64::engine::general_purpose::STANDARD.decode(signature).unwrap().len(), 32);
+    assert_eq!(last["candidates"][0]["finishReason"], "STOP");
+    assert_eq!(last["usageMetadata"]["thoughtsTokenCount"], 64);
+    assert!(last["usageMetadata"].get("cachedContentTokenCount").is_none());
+}

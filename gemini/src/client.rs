@@ -246,6 +246,16 @@ impl Client {
         self.url(&format!("{}/{}", self.config.api_version, path))
     }
 
+    /// `{base}/{version}/{collection}/{item}{suffix}`, `item` percent-encoded as one path
+    /// segment (a `/` or `?` in it cannot reach another resource).
+    pub(crate) fn item_url(&self, collection: &str, item: &str, suffix: &str) -> Result<Url> {
+        let mut url = self.api_url(collection)?;
+        url.path_segments_mut()
+            .map_err(|()| Error::Protocol(format!("bad URL for {collection}")))?
+            .push(&format!("{item}{suffix}"));
+        Ok(url)
+    }
+
     /// A request with the key header (and the short-call timeout unless `long`).
     pub(crate) fn request(
         &self,
@@ -371,6 +381,17 @@ impl Client {
             }
         }
     }
+}
+
+/// `url` with the given query pairs appended, those whose value is `None` or empty left
+/// out (and no bare `?` when none is left).
+pub(crate) fn with_query(mut url: Url, pairs: &[(&str, Option<&str>)]) -> Url {
+    let present: Vec<(&str, &str)> =
+        pairs.iter().filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (*k, v))).collect();
+    if !present.is_empty() {
+        url.query_pairs_mut().extend_pairs(present);
+    }
+    url
 }
 
 /// `abc` from `files/abc`, `abc` or `https://…/files/abc`.

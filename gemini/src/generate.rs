@@ -102,7 +102,7 @@ fn parse_chunk(data: &str) -> Result<GenerateContentResponse> {
 }
 
 /// `gemini-2.5-flash` from `models/gemini-2.5-flash` or `gemini-2.5-flash`.
-fn bare_model(model: &str) -> &str {
+pub(crate) fn bare_model(model: &str) -> &str {
     model.strip_prefix("models/").unwrap_or(model)
 }
 

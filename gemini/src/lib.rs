@@ -14,29 +14,41 @@
 //! * retries of transient failures (429 honouring `RetryInfo`, 5xx, dropped connections)
 //!   with backon — [`RetryPolicy`] — and timeouts on every call — [`Timeouts`];
 //! * `streamGenerateContent?alt=sse` — [`Client::stream_generate_content`];
+//! * `models.list` / `models.get` — [`Client::list_models`], [`Client::get_model`], [`Model`];
+//! * `countTokens` — [`Client::count_tokens`], [`CountTokensResponse`];
+//! * context caches (`cachedContents` create / get / list / patch / delete) —
+//!   [`Client::create_cached_content`], [`CachedContent`], used by
+//!   [`GenerateContentRequest::cached_content`];
 //! * one typed [`Error`] for everything that can go wrong.
 //!
 //! The wire protocol is described, with sources, in `docs/gemini-protocol.md`; the
-//! official references are <https://ai.google.dev/api/files> and
-//! <https://ai.google.dev/api/generate-content>.
+//! official references are <https://ai.google.dev/api/files>,
+//! <https://ai.google.dev/api/generate-content>, <https://ai.google.dev/api/models>,
+//! <https://ai.google.dev/api/tokens> and <https://ai.google.dev/api/caching>.
 //!
 //! The API key travels only in the `x-goog-api-key` header, never in a URL, and [`ApiKey`]
 //! redacts itself in `Debug` output so that it cannot reach a log by accident.
 
+mod caching;
 mod client;
 mod error;
 mod generate;
 mod local;
+mod models;
 mod pipeline;
 mod poll;
+mod tokens;
 mod types;
 mod upload;
 
+pub use caching::{CachedContent, CachedContentList, CachedContentUsage};
 pub use client::{ApiKey, Client, ClientConfig, Mode, RetryPolicy, Timeouts, CONNECT_TIMEOUT};
 pub use error::{Error, Result};
 pub use generate::{sse_chunks, SseStream};
 pub use local::{UploadOptions, UploadResult, MAX_FILE_BYTES};
+pub use models::{Model, ModelList};
 pub use poll::{PollPolicy, MIN_DELAY};
+pub use tokens::CountTokensResponse;
 pub use types::{
     Candidate, Content, File, FileData, FileList, FileState, GenerateContentRequest,
     GenerateContentResponse, InlineData, Part, Status, UsageMetadata, VideoMetadata,

@@ -194,7 +194,8 @@ pub struct Content {
     pub parts: Vec<Part>,
 }
 
-/// One part of a [`Content`]: exactly one of the fields is set.
+/// One part of a [`Content`] (<https://ai.google.dev/api/caching#Part>): one of `text`,
+/// `inlineData` and `fileData` is set, optionally with `thought` and `thoughtSignature`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Part {
@@ -207,6 +208,15 @@ pub struct Part {
     /// A reference to an uploaded File.
     #[serde(default, alias = "file_data", skip_serializing_if = "Option::is_none")]
     pub file_data: Option<FileData>,
+    /// `true` when the part is a summary of the model's thinking, not its answer
+    /// (<https://ai.google.dev/gemini-api/docs/thinking>).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thought: Option<bool>,
+    /// An opaque signature of the model's thinking (base64 bytes), to be sent back unchanged
+    /// in the model turn it came with (<https://ai.google.dev/gemini-api/docs/thought-signatures>).
+    /// Gemini 3 sends one even on an empty final text part.
+    #[serde(default, alias = "thought_signature", skip_serializing_if = "Option::is_none")]
+    pub thought_signature: Option<String>,
 }
 
 impl Part {
@@ -250,15 +260,22 @@ pub struct FileData {
     pub file_uri: String,
 }
 
-/// The body of `generateContent` / `streamGenerateContent`.
+/// The body of `generateContent` / `streamGenerateContent`
+/// (<https://ai.google.dev/api/generate-content#request-body>).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct GenerateContentRequest {
     /// The conversation so far, oldest first.
     pub contents: Vec<Content>,
-    /// Optional system instruction.
+    /// Optional system instruction. Gemini refuses it (400) together with `cached_content`:
+    /// a cache carries its own.
     #[serde(default, alias = "system_instruction", skip_serializing_if = "Option::is_none")]
     pub system_instruction: Option<Content>,
+    /// A context cache to put before `contents`: its resource name, `cachedContents/{id}`
+    /// (<https://ai.google.dev/api/caching>). It must belong to the same key and name the
+    /// same model as the request.
+    #[serde(default, alias = "cached_content", skip_serializing_if = "Option::is_none")]
+    pub cached_content: Option<String>,
 }
 
 /// One response, or one SSE chunk of a streamed response (deltas per chunk).
@@ -277,12 +294,19 @@ pub struct GenerateContentResponse {
 }
 
 impl GenerateContentResponse {
-    /// The concatenated text of the first candidate's parts (empty when there is none).
+    /// The concatenated text of the first candidate's parts, thought summaries
+    /// (`thought: true`) left out (empty when there is none).
     pub fn text(&self) -> String {
         self.candidates
             .first()
             .and_then(|c| c.content.as_ref())
-            .map(|c| c.parts.iter().filter_map(|p| p.text.as_deref()).collect())
+            .map(|c| {
+                c.parts
+                    .iter()
+                    .filter(|p| p.thought != Some(true))
+                    .filter_map(|p| p.text.as_deref())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -307,17 +331,24 @@ pub struct Candidate {
     pub index: u32,
 }
 
-/// Token counts of a request.
+/// Token counts of a request
+/// (<https://ai.google.dev/api/generate-content#UsageMetadata>), tokens. Absent counts are 0.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageMetadata {
-    /// Tokens in the prompt.
+    /// Tokens in the prompt, the cached content included.
     #[serde(default, alias = "prompt_token_count")]
     pub prompt_token_count: u64,
     /// Tokens in the candidates.
     #[serde(default, alias = "candidates_token_count")]
     pub candidates_token_count: u64,
-    /// Sum of all.
+    /// Tokens of the prompt that came from the request's `cachedContent`.
+    #[serde(default, alias = "cached_content_token_count")]
+    pub cached_content_token_count: u64,
+    /// Tokens the model spent thinking (thinking models only).
+    #[serde(default, alias = "thoughts_token_count")]
+    pub thoughts_token_count: u64,
+    /// Sum of all: prompt + candidates + thoughts.
     #[serde(default, alias = "total_token_count")]
     pub total_token_count: u64,
 }

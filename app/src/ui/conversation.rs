@@ -70,7 +70,7 @@ pub fn Conversation(chat: Chat) -> impl IntoView {
                                 <details>
                                     <summary>
                                         {format!(
-                                            "Earlier messages summarized: the first {} are sent as this summary",
+                                            "Earlier messages summarized (the first {} messages are sent as this summary)",
                                             summary.turns,
                                         )}
                                     </summary>

@@ -9,26 +9,11 @@ use axum::{
 };
 use serde_json::{json, Value};
 
-use super::{check_version, fault_name, fault_response, Ctx, Refusal};
+use super::{begin, check_version, paged, Ctx, Refusal};
 use crate::{
-    error::ApiError,
     faults::{FaultKind, Route},
     state::State,
 };
-
-/// Logs the request, takes its fault, and answers for the fault when it decides the answer.
-async fn begin(state: &State, ctx: &Ctx, route: Route) -> Result<Option<FaultKind>, Response> {
-    let fault = state.take_fault(route);
-    let mut entry = ctx.entry();
-    entry.fault = fault.as_ref().map(fault_name);
-    state.record(entry);
-    if let Some(f) = &fault {
-        if let Some(res) = fault_response(ctx, f).await {
-            return Err(res);
-        }
-    }
-    Ok(fault)
-}
 
 /// `GET /{v}/files/{id}`: the File, unwrapped.
 pub async fn get(
@@ -36,7 +21,7 @@ pub async fn get(
     Path((version, id)): Path<(String, String)>,
     ctx: Ctx,
 ) -> Response {
-    let fault = match begin(&state, &ctx, Route::Get).await {
+    let fault = match begin(&state, &ctx, Route::Get, None).await {
         Ok(f) => f,
         Err(res) => return res,
     };
@@ -59,7 +44,7 @@ pub async fn delete(
     Path((version, id)): Path<(String, String)>,
     ctx: Ctx,
 ) -> Response {
-    if let Err(res) = begin(&state, &ctx, Route::Delete).await {
+    if let Err(res) = begin(&state, &ctx, Route::Delete, None).await {
         return res;
     }
     let result = (|| -> Result<Value, Refusal> {
@@ -79,43 +64,14 @@ pub async fn list(
     Path(version): Path<String>,
     ctx: Ctx,
 ) -> Response {
-    if let Err(res) = begin(&state, &ctx, Route::List).await {
+    if let Err(res) = begin(&state, &ctx, Route::List, None).await {
         return res;
     }
     let result = (|| -> Result<Value, Refusal> {
         check_version(&version)?;
         let owner = ctx.caller(&state)?;
-        let page_size = match ctx
-            .query
-            .get("pageSize")
-            .or_else(|| ctx.query.get("page_size"))
-            .map(|s| s.parse::<usize>())
-        {
-            None => 10,
-            Some(Ok(n)) => n.clamp(1, 100),
-            Some(Err(_)) => {
-                return Err(ApiError::invalid_argument("Invalid value for pageSize.").into())
-            }
-        };
-        let token = ctx.query.get("pageToken").or_else(|| ctx.query.get("page_token"));
-        let start = match token.filter(|t| !t.is_empty()) {
-            None => 0,
-            Some(t) => {
-                t.parse::<usize>().map_err(|_| ApiError::invalid_argument("Invalid page token."))?
-            }
-        };
-        let mine = state.files_of(&owner);
         let now = state.now();
-        let page: Vec<Value> =
-            mine.iter().skip(start).take(page_size).map(|f| f.resource(now)).collect();
-        let mut body = json!({});
-        if !page.is_empty() {
-            body["files"] = json!(page);
-        }
-        if start + page_size < mine.len() {
-            body["nextPageToken"] = json!((start + page_size).to_string());
-        }
-        Ok(body)
+        Ok(paged(&ctx, &state.files_of(&owner), (10, 100), "files", |f| f.resource(now))?)
     })();
     result.map(Json).into_response()
 }

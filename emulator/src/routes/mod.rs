@@ -1,9 +1,13 @@
 //! The REST routes, under `/{version}` for `v1`, `v1beta` and `v1alpha`; the same routes
 //! behind a gateway prefix in gateway mode; the control surface under `/_emulator`.
 
+mod answer;
+mod caching;
 mod control;
 mod files;
 mod generate;
+mod models;
+mod tokens;
 mod upload;
 
 use std::{collections::HashMap, sync::Arc};
@@ -15,14 +19,17 @@ use axum::{
     routing::{get, post},
     Extension, Router,
 };
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::{
     error::{ApiError, GatewayError},
-    faults::FaultKind,
+    faults::{FaultKind, Route},
     serve::Connection,
     state::{LoggedRequest, State},
 };
+
+/// Largest JSON body of a generate, `countTokens` or cache create (64 MiB: inline data).
+const JSON_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 /// API versions served, as path segments.
 const VERSIONS: [&str; 3] = ["v1", "v1beta", "v1alpha"];
@@ -59,9 +66,18 @@ fn api_routes() -> Router<Arc<State>> {
         .route("/upload/{version}/files", post(upload::upload).layer(DefaultBodyLimit::disable()))
         .route("/{version}/files", get(files::list))
         .route("/{version}/files/{id}", get(files::get).delete(files::delete))
+        .route("/{version}/models", get(models::list))
         .route(
             "/{version}/models/{call}",
-            post(generate::call).layer(DefaultBodyLimit::max(64 * 1024 * 1024)),
+            get(models::get).post(generate::call).layer(DefaultBodyLimit::max(JSON_BODY_LIMIT)),
+        )
+        .route(
+            "/{version}/cachedContents",
+            get(caching::list).post(caching::create).layer(DefaultBodyLimit::max(JSON_BODY_LIMIT)),
+        )
+        .route(
+            "/{version}/cachedContents/{id}",
+            get(caching::get).patch(caching::update).delete(caching::delete),
         )
 }
 
@@ -207,6 +223,68 @@ impl IntoResponse for Refusal {
     }
 }
 
+/// Logs the request (with its JSON body, if any), takes its fault, and answers for the fault
+/// when it decides the answer.
+pub async fn begin(
+    state: &State,
+    ctx: &Ctx,
+    route: Route,
+    body: Option<(Value, usize)>,
+) -> Result<Option<FaultKind>, Response> {
+    let fault = state.take_fault(route);
+    let mut entry = ctx.entry();
+    entry.fault = fault.as_ref().map(fault_name);
+    if let Some((json, len)) = body {
+        entry.json = Some(json);
+        entry.body_bytes = len;
+    }
+    state.record(entry);
+    if let Some(f) = &fault {
+        if let Some(res) = fault_response(ctx, f).await {
+            return Err(res);
+        }
+    }
+    Ok(fault)
+}
+
+/// One page of `items` as `{key: [...], "nextPageToken": "…"}` (`{}` when empty, as Gemini
+/// writes an empty list), from `?pageSize` (default `default`, at most `max`) and
+/// `?pageToken` (the offset, as the emulator's tokens are).
+///
+/// # Errors
+/// 400 for a `pageSize` that is not a number or a token the emulator did not give.
+pub fn paged<T>(
+    ctx: &Ctx,
+    items: &[T],
+    (default, max): (usize, usize),
+    key: &str,
+    resource: impl Fn(&T) -> Value,
+) -> Result<Value, ApiError> {
+    let size = match ctx.query.get("pageSize").or_else(|| ctx.query.get("page_size")) {
+        None => default,
+        Some(n) => n
+            .parse::<usize>()
+            .map_err(|_| ApiError::invalid_argument("Invalid value for pageSize."))?
+            .clamp(1, max),
+    };
+    let token = ctx.query.get("pageToken").or_else(|| ctx.query.get("page_token"));
+    let start = match token.filter(|t| !t.is_empty()) {
+        None => 0,
+        Some(t) => {
+            t.parse::<usize>().map_err(|_| ApiError::invalid_argument("Invalid page token."))?
+        }
+    };
+    let page: Vec<Value> = items.iter().skip(start).take(size).map(resource).collect();
+    let mut body = json!({});
+    if !page.is_empty() {
+        body[key] = json!(page);
+    }
+    if start.saturating_add(size) < items.len() {
+        body["nextPageToken"] = json!((start + size).to_string());
+    }
+    Ok(body)
+}
+
 /// The answer to a request hit by `fault`, or `None` when the request should go on (after
 /// a hang, or for faults that only shape the normal answer).
 pub async fn fault_response(ctx: &Ctx, fault: &FaultKind) -> Option<Response> {
@@ -250,6 +328,6 @@ pub fn fault_name(fault: &FaultKind) -> String {
 }
 
 /// A JSON field under either of its proto3 names (`file_data` / `fileData`).
-fn either<'a>(value: &'a Value, snake: &str, camel: &str) -> Option<&'a Value> {
+pub(crate) fn either<'a>(value: &'a Value, snake: &str, camel: &str) -> Option<&'a Value> {
     value.get(snake).or_else(|| value.get(camel))
 }

@@ -60,3 +60,18 @@ impl TempFile {
         TempFile(path, dir)
     }
 }
+
+/// Seconds since the Unix epoch of an RFC 3339 UTC time such as
+/// `2026-09-07T01:18:17.438678Z` (the fraction dropped), by the days-from-civil algorithm
+/// (<https://howardhinnant.github.io/date_algorithms.html#days_from_civil>).
+pub fn rfc3339_secs(text: &str) -> i64 {
+    let num = |range: std::ops::Range<usize>| -> i64 { text[range].parse().unwrap() };
+    assert!(text.ends_with('Z') && text.as_bytes()[10] == b'T', "{text}");
+    let (y, m, d) = (num(0..4), num(5..7), num(8..10));
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    days * 86_400 + num(11..13) * 3600 + num(14..16) * 60 + num(17..19)
+}
