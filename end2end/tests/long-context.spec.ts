@@ -14,7 +14,7 @@ let server: ChildProcess | undefined;
 
 test.beforeAll(async () => {
   server = startParley(3430, 3431, {
-    PARLEY_MODELS: 'gemini-2.5-flash,gemini-2.5-pro',
+    PARLEY_MODELS: 'gemini-2.5-flash,gemini-2.5-pro,gemini-3-pro-preview',
     PARLEY_CONTEXT_BUDGET: '400',
     PARLEY_CONTEXT_CACHING: 'opt-in',
   });
@@ -48,7 +48,8 @@ async function cachesUpstream(): Promise<any[]> {
 test('the Model select decides who answers, and stays with the conversation', async ({ page }) => {
   await openChat(page, URL);
   const select = page.getByRole('combobox', { name: 'Model' });
-  await expect(select.locator('option')).toHaveCount(2);
+  await expect(select.locator('option')).toHaveCount(3);
+  await expect(select.locator('option').nth(1)).toHaveText('Gemini 2.5 Pro');
   await expect(select).toHaveValue('gemini-2.5-flash');
   await select.selectOption('gemini-2.5-pro');
   await sendAndWait(page, 'Which model are you?');
@@ -155,6 +156,31 @@ test('Cache files: below the minimum it says why; above it answers report cached
   await page.getByRole('button', { name: 'Delete conversation' }).click();
   await page.getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
   await expect.poll(async () => (await cachesUpstream()).length).toBe(cachesBefore);
+});
+
+test("Gemini 3's thought signatures go back with their turn, never shown, and survive a reload", async ({ page }) => {
+  await openChat(page, URL);
+  await page.getByRole('combobox', { name: 'Model' }).selectOption('gemini-3-pro-preview');
+  await sendAndWait(page, 'First question for Gemini 3');
+  await expect(answers(page).last().locator('.usage')).toContainText('thinking');
+  const signature = (await logged()).length;
+  await sendAndWait(page, 'Second question');
+  const sent = (await logged()).slice(signature).filter((r) => r.path.includes(':streamGenerateContent')).at(-1)!.json;
+  const modelTurn = sent.contents[1];
+  expect(modelTurn.role).toBe('model');
+  const signed = modelTurn.parts.filter((p: any) => p.thoughtSignature);
+  expect(signed.length).toBe(1);
+  await expect(page.locator('.log')).not.toContainText(signed[0].thoughtSignature);
+  // No empty bubble: two answers, each with text.
+  await expect(answers(page)).toHaveCount(2);
+  for (const answer of await answers(page).all()) await expect(answer.locator('.text')).toContainText('You asked');
+  // Stored with the conversation and sent again after a reload.
+  await page.reload();
+  await expect(page.locator('html[data-hydrated="true"]')).toBeAttached();
+  const before = (await logged()).length;
+  await sendAndWait(page, 'Third question');
+  const again = (await logged()).slice(before).filter((r) => r.path.includes(':streamGenerateContent')).at(-1)!.json;
+  expect(again.contents[1].parts.some((p: any) => p.thoughtSignature === signed[0].thoughtSignature)).toBe(true);
 });
 
 test('a model outside PARLEY_MODELS is refused with a clear error', async ({ page }) => {

@@ -74,6 +74,7 @@ pub async fn chat(
             let name = request.cached_content.take().unwrap_or_default();
             state.files.registry.remove_cache(&session.0, &name).await?;
             request = uncached;
+            notices.retain(|n| !matches!(n, ChatEvent::Cache { .. }));
             notices.push(ChatEvent::Cache {
                 cache: CacheState::Failed {
                     reason: "the cache had expired upstream; the files were sent instead.".into(),

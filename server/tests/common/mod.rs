@@ -322,7 +322,10 @@ pub async fn chat_events(
     body: &serde_json::Value,
 ) -> Vec<app::model::ChatEvent> {
     let res = client.post(format!("{url}/api/chat")).json(body).send().await.unwrap();
-    assert_eq!(res.status(), 200, "{url}");
+    let status = res.status();
+    if status != 200 {
+        panic!("{url}: {status} {}", res.text().await.unwrap_or_default());
+    }
     res.text().await.unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 

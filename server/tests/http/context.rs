@@ -260,3 +260,149 @@ async fn one_session_holds_a_bounded_number_of_caches() {
     }
     assert_eq!(caches_upstream(&emulator).await, app::server::caching::MAX_CACHES_PER_SESSION);
 }
+
+/// Gemini 3's `thoughtSignature`s reach the page as `signature` events (never as text), and the
+/// model turn that carries them goes back to Gemini with them, as Google's docs ask.
+#[tokio::test]
+async fn thought_signatures_go_back_with_their_turn_and_are_never_shown() {
+    let emulator = emulator(DAY).await;
+    let site = parley(&emulator, &["--models", "gemini-3-pro-preview"]).await;
+    let first = json!({"contents": turns(1), "options": {"model": "gemini-3-pro-preview"}});
+    let events = chat_events(&site.client, &site.url, &first).await;
+    let signatures: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::Signature { thought_signature } => Some(thought_signature.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(signatures.len(), 1, "{events:?}");
+    assert!(!answer(&events).contains(&signatures[0]));
+    assert!(events.iter().all(|e| !matches!(e, ChatEvent::Delta { text } if text.is_empty())));
+    let usage = events.iter().find_map(|e| match e {
+        ChatEvent::Usage { usage } => Some(*usage),
+        _ => None,
+    });
+    assert!(usage.unwrap().thoughts_token_count > 0);
+
+    let next = json!({"contents": [
+        turns(1)[0],
+        {"role": "model", "parts": [{"text": answer(&events)}, {"text": "", "thought_signature": signatures[0]}]},
+        {"role": "user", "parts": [{"text": "and then?"}]},
+    ], "options": {"model": "gemini-3-pro-preview"}});
+    chat_events(&site.client, &site.url, &next).await;
+    let sent = calls(&emulator, ":streamGenerateContent").last().unwrap()["json"].clone();
+    let model_turn = &sent["contents"][1];
+    assert_eq!(model_turn["role"], "model");
+    assert_eq!(model_turn["parts"][1]["thoughtSignature"], signatures[0].as_str());
+    assert_eq!(model_turn["parts"][1]["text"], "");
+}
+
+/// A cache Gemini has let expire (the emulator's clock moved on) is forgotten: the request goes
+/// once without it, and the next one makes a new cache. One used again past half its TTL has it
+/// extended (`PATCH …?updateMask=ttl`).
+#[tokio::test]
+async fn an_expired_cache_is_made_again_and_a_used_one_is_extended() {
+    let emulator = emulator(DAY).await;
+    let site =
+        parley(&emulator, &["--context-caching", "opt-in", "--context-cache-ttl", "2s"]).await;
+    let file = upload_text(&site.client, &site.url, "big.txt", &text_of_tokens(2_000, 9)).await;
+    chat_events(&site.client, &site.url, &with_cache(&file.uri)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let events = chat_events(&site.client, &site.url, &with_cache(&file.uri)).await;
+    assert!(matches!(cache_state(&events), Some(CacheState::Active { .. })), "{events:?}");
+    let patches =
+        calls(&emulator, "/cachedContents/").into_iter().filter(|c| c["method"] == "PATCH");
+    assert_eq!(patches.count(), 1, "extended once, past half its TTL");
+
+    emulator.emulator.advance_clock(std::time::Duration::from_secs(3_600));
+    let events = chat_events(&site.client, &site.url, &with_cache(&file.uri)).await;
+    assert!(matches!(cache_state(&events), Some(CacheState::Failed { .. })), "{events:?}");
+    assert!(answer(&events).contains("1 file"), "sent with its file instead: {events:?}");
+    let events = chat_events(&site.client, &site.url, &with_cache(&file.uri)).await;
+    assert!(matches!(cache_state(&events), Some(CacheState::Active { .. })), "{events:?}");
+    let creates = calls(&emulator, "/cachedContents").into_iter().filter(|c| c["method"] == "POST");
+    assert_eq!(creates.count(), 2, "made again after it expired");
+}
+
+/// The closing figures of issue 15, and what they must show: a 40-turn conversation about a
+/// 100-page PDF (25,800 tokens on the emulator), its prompt tokens per request four ways —
+/// as it is, with summaries past a 27,000-token budget, with the PDF cached, with both.
+/// `cargo test -p parley --test http forty_turns -- --nocapture` prints the table.
+#[tokio::test]
+async fn forty_turns_about_a_100_page_pdf() {
+    let pdf = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../end2end/fixtures/report-100-pages.pdf"
+    ))
+    .unwrap();
+    let emulator = emulator(DAY).await;
+    let ways: [(&str, &[&str], bool); 4] = [
+        ("as it is", &["--context-budget", "off"], false),
+        ("summaries (budget 27,000)", &["--context-budget", "27000"], false),
+        ("cached PDF", &["--context-budget", "off", "--context-caching", "opt-in"], true),
+        ("both", &["--context-budget", "27000", "--context-caching", "opt-in"], true),
+    ];
+    let mut table = String::from(
+        "| | request 1 | 10 | 20 | 30 | 40 | all 40: prompt | of it cached | uncached | summaries made |\n|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for (name, args, cache_files) in ways {
+        let site = parley(&emulator, &[args, &["--rate-chat", "off"]].concat()).await;
+        let form =
+            upload_form(&pdf.len().to_string(), "application/pdf", "report.pdf", pdf.clone());
+        let file: app::model::UploadedFile = upload(&site, form).await.json().await.unwrap();
+        let mut contents = vec![json!({"role": "user", "parts": [
+            {"file_data": {"mime_type": "application/pdf", "file_uri": file.uri}},
+            {"text": "Question 1 about the report: what does it say about revenue this quarter?"}
+        ]})];
+        let (mut summary, mut prompts, mut cached) = (None::<Summary>, Vec::new(), Vec::new());
+        let mut summaries = 0;
+        for turn in 1..=40 {
+            let body = json!({"contents": contents, "options": {"summary": summary, "cache_files": cache_files}});
+            let events = chat_events(&site.client, &site.url, &body).await;
+            if let Some(made) = summarized(&events) {
+                summary = Some(made);
+                summaries += 1;
+            }
+            let usage = events
+                .iter()
+                .find_map(|e| match e {
+                    ChatEvent::Usage { usage } => Some(*usage),
+                    _ => None,
+                })
+                .expect("usage on every answer");
+            prompts.push(usage.prompt_token_count);
+            cached.push(usage.cached_content_token_count);
+            contents.push(json!({"role": "model", "parts": [{"text": answer(&events)}]}));
+            contents.push(json!({"role": "user", "parts": [{"text": format!(
+                "Question {} about the report: and what does it say on page {}?", turn + 1, turn * 2
+            )}]}));
+        }
+        let (all, all_cached): (u64, u64) = (prompts.iter().sum(), cached.iter().sum());
+        let at = |i: usize| {
+            let c = cached[i - 1];
+            if c > 0 {
+                format!("{} ({} cached)", prompts[i - 1], c)
+            } else {
+                prompts[i - 1].to_string()
+            }
+        };
+        table.push_str(&format!(
+            "| {name} | {} | {} | {} | {} | {} | {all} | {all_cached} | {} | {summaries} |\n",
+            at(1),
+            at(10),
+            at(20),
+            at(30),
+            at(40),
+            all - all_cached
+        ));
+        // What each way must show.
+        assert!(prompts[0] >= 25_800, "{name}: the PDF counts 258 a page");
+        match (args.contains(&"27000"), cache_files) {
+            (false, false) => assert!(prompts.windows(2).all(|w| w[1] > w[0]), "{name}: grows"),
+            (true, _) => assert!(prompts.iter().skip(1).all(|p| *p < 40_000), "{name}: bounded"),
+            (false, true) => assert!(cached.iter().all(|c| *c == 25_800), "{name}: cached"),
+        }
+    }
+    println!("{table}");
+}
