@@ -393,13 +393,18 @@ impl Chat {
         });
     }
 
-    /// Removes every message after `id`.
+    /// Removes every message after `id`. A summary of turns that are gone is no longer shown
+    /// (it stays in `conversation_summaries`; the server would not use it).
     pub fn truncate_after(&self, id: u64) {
         self.messages.update(|m| {
             if let Some(at) = m.iter().position(|x| x.id == id) {
                 m.truncate(at + 1);
             }
         });
+        let left = self.messages.with_untracked(Vec::len);
+        if self.summary.with_untracked(|s| s.as_ref().is_some_and(|s| s.turns >= left)) {
+            self.summary.set(None);
+        }
     }
 
     /// The conversation to send: accepted user turns and complete answers.

@@ -106,8 +106,14 @@ async fn receive(chat: Chat, answer: Message, shown: std::rc::Rc<std::cell::Cell
                 }
                 Ok(ChatEvent::Summarized { summary }) => chat.add_summary(summary),
                 Ok(ChatEvent::Cache { cache }) => chat.cache_state.set(Some(cache)),
-                Ok(ChatEvent::Done { .. }) => {
-                    answer.status.set(Status::Done);
+                Ok(ChatEvent::Done { finish_reason }) => {
+                    if answer.text.with_untracked(|t| t.trim().is_empty()) {
+                        // Never an empty bubble: say so, with Retry.
+                        let why = finish_reason.unwrap_or_else(|| "none given".into());
+                        answer.fail(format!("Gemini's answer had no text (finish reason: {why})."));
+                    } else {
+                        answer.status.set(Status::Done);
+                    }
                     return;
                 }
                 Ok(ChatEvent::Error { error }) => {
