@@ -10,8 +10,9 @@ use sha2::{Digest, Sha256};
 use super::ServerState;
 use crate::{error::AppError, model::Summary};
 
-/// Exchanges (a user turn and its answer) always sent as they are, besides the new question.
-pub const RECENT_EXCHANGES: usize = 2;
+/// Exchanges (a user turn and its answer) always sent as they are, besides the new question:
+/// the last one, so that a follow-up question still has the answer it follows.
+pub const RECENT_EXCHANGES: usize = 1;
 
 /// What a summary asks of the model.
 const INSTRUCTION: &str = "Summarize the conversation so far in at most 300 words, so that the \
@@ -208,11 +209,11 @@ mod tests {
 
     #[test]
     fn the_cut_leaves_the_recent_exchanges_and_the_question() {
-        assert_eq!(cut(&conversation(5), 0), None, "nothing older than the recent turns");
-        assert_eq!(cut(&conversation(7), 0), Some(2));
-        assert_eq!(cut(&conversation(9), 0), Some(4));
-        assert_eq!(cut(&conversation(9), 4), None, "already covered");
-        assert_eq!(cut(&conversation(11), 4), Some(6));
+        assert_eq!(cut(&conversation(3), 0), None, "nothing older than the recent turns");
+        assert_eq!(cut(&conversation(5), 0), Some(2));
+        assert_eq!(cut(&conversation(7), 0), Some(4));
+        assert_eq!(cut(&conversation(7), 4), None, "already covered");
+        assert_eq!(cut(&conversation(9), 4), Some(6));
     }
 
     #[test]

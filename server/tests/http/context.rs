@@ -96,26 +96,26 @@ async fn a_conversation_picks_a_listed_model_and_no_other() {
 async fn past_the_budget_the_oldest_turns_go_as_one_summary_reused_until_it_is_stale() {
     let emulator = emulator(DAY).await;
     let site = parley(&emulator, &["--context-budget", "200"]).await;
-    // Five turns cannot be shortened (two exchanges and the question stay): no summary.
-    let short = chat_events(&site.client, &site.url, &json!({"contents": turns(5)})).await;
+    // Three turns cannot be shortened (the last exchange and the question stay): no summary.
+    let short = chat_events(&site.client, &site.url, &json!({"contents": turns(3)})).await;
     assert!(summarized(&short).is_none());
     assert!(calls(&emulator, ":generateContent").is_empty());
 
-    let seven = turns(7);
-    let events = chat_events(&site.client, &site.url, &json!({"contents": seven})).await;
+    let five = turns(5);
+    let events = chat_events(&site.client, &site.url, &json!({"contents": five})).await;
     let summary = summarized(&events).expect("a summary past the budget");
     assert_eq!((summary.turns, summary.model.as_str()), (2, "gemini-2.5-flash"));
     assert!(summary.tokens_before > 200 && summary.tokens_after < summary.tokens_before);
     assert!(summary.text.contains("Summarize the conversation so far"), "{}", summary.text);
     assert_eq!(calls(&emulator, ":generateContent").len(), 1, "one call made it");
     let sent = calls(&emulator, ":streamGenerateContent").last().unwrap()["json"].clone();
-    assert_eq!(sent["contents"].as_array().unwrap().len(), 5);
+    assert_eq!(sent["contents"].as_array().unwrap().len(), 3);
     let first = sent["contents"][0]["parts"][0]["text"].as_str().unwrap();
     assert!(first.starts_with("[Summary of the 2 earlier messages"), "{first}");
-    assert!(!sent.to_string().contains("turn 0:") && sent.to_string().contains("turn 6:"));
+    assert!(!sent.to_string().contains("turn 0:") && sent.to_string().contains("turn 4:"));
 
     // Sent back with the same turns, it is reused: no new summary, no new call.
-    let again = json!({"contents": turns(7), "options": {"summary": summary}});
+    let again = json!({"contents": turns(5), "options": {"summary": summary}});
     let reused = chat_events(&site.client, &site.url, &again).await;
     assert!(summarized(&reused).is_none());
     assert_eq!(calls(&emulator, ":generateContent").len(), 1);
@@ -124,8 +124,8 @@ async fn past_the_budget_the_oldest_turns_go_as_one_summary_reused_until_it_is_s
 
     // Two turns later the budget is crossed again: a renewed summary of the old one and the
     // next turns, covering four.
-    let nine = json!({"contents": turns(9), "options": {"summary": summary}});
-    let renewed = summarized(&chat_events(&site.client, &site.url, &nine).await).unwrap();
+    let seven = json!({"contents": turns(7), "options": {"summary": summary}});
+    let renewed = summarized(&chat_events(&site.client, &site.url, &seven).await).unwrap();
     assert_eq!(renewed.turns, 4);
     let made_from = calls(&emulator, ":generateContent").last().unwrap()["json"].to_string();
     assert!(
@@ -133,7 +133,7 @@ async fn past_the_budget_the_oldest_turns_go_as_one_summary_reused_until_it_is_s
     );
 
     // An edited old turn makes the summary stale: it is not used, a new one is made.
-    let mut edited = turns(7);
+    let mut edited = turns(5);
     edited[1] = json!({"role": "model", "parts": [{"text": "an edited answer"}]});
     let stale = json!({"contents": edited, "options": {"summary": summary}});
     let fresh = summarized(&chat_events(&site.client, &site.url, &stale).await).unwrap();
