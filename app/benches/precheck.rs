@@ -59,6 +59,7 @@ fn state_on(dir: &std::path::Path, registry: Registry) -> ServerState {
         models: app::server::models::Models::new("gemini-2.5-flash", &[]),
         context_budget: app::server::models::ContextBudget::Off,
         caching: None,
+        summaries: Default::default(),
         upstream: app::model::UpstreamKind::Offline,
         max_file_bytes: gemini::MAX_FILE_BYTES,
         upstream_slots: UpstreamSlots::new(SlotCaps { total: 64, per_session: 8, per_address: 16 }),

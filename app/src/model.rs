@@ -280,19 +280,19 @@ impl Summary {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Usage {
     /// `promptTokenCount`: the whole prompt, including what came from a cache.
-    #[serde(default)]
+    #[serde(default, alias = "promptTokenCount")]
     pub prompt_token_count: u64,
     /// `candidatesTokenCount`: the answer.
-    #[serde(default)]
+    #[serde(default, alias = "candidatesTokenCount")]
     pub candidates_token_count: u64,
     /// `cachedContentTokenCount`: the part of the prompt that came from a cache.
-    #[serde(default)]
+    #[serde(default, alias = "cachedContentTokenCount")]
     pub cached_content_token_count: u64,
     /// `thoughtsTokenCount`: the model's thinking.
-    #[serde(default)]
+    #[serde(default, alias = "thoughtsTokenCount")]
     pub thoughts_token_count: u64,
     /// `totalTokenCount`.
-    #[serde(default)]
+    #[serde(default, alias = "totalTokenCount")]
     pub total_token_count: u64,
 }
 

@@ -18,7 +18,7 @@ use std::{
 };
 
 use app::{
-    api::{Chat, CheckFiles, DeleteUpload, FindUpload, ListUploads, UploadFile},
+    api::{Chat, CheckFiles, DeleteUpload, FindUpload, ForgetCaches, ListUploads, UploadFile},
     error::AppError,
     server::{ByteQuota, ClientAddress, Session, UploadAllowance},
 };
@@ -322,7 +322,8 @@ pub async fn rate_limit(
         p if p == CheckFiles::PATH
             || p == ListUploads::PATH
             || p == DeleteUpload::PATH
-            || p == FindUpload::PATH =>
+            || p == FindUpload::PATH
+            || p == ForgetCaches::PATH =>
         {
             &limits.files
         }

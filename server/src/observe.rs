@@ -9,7 +9,9 @@
 
 use std::{sync::OnceLock, time::Instant};
 
-use app::api::{Chat, CheckFiles, DeleteUpload, GetSiteInfo, ListUploads, UploadFile};
+use app::api::{
+    Chat, CheckFiles, DeleteUpload, FindUpload, ForgetCaches, GetSiteInfo, ListUploads, UploadFile,
+};
 use axum::{
     extract::{Request, State},
     http::{header, HeaderName, HeaderValue},
@@ -223,13 +225,15 @@ async fn render(State(scrape): State<Scrape>) -> Response {
 /// The route label of `path`: a server function's path, `page`, `static`, a probe, or `other`
 /// (a fixed set: a visitor cannot make new series).
 fn route_label(path: &str) -> &'static str {
-    const FUNCTIONS: [&str; 6] = [
+    const FUNCTIONS: [&str; 8] = [
         Chat::PATH,
         UploadFile::PATH,
         CheckFiles::PATH,
         ListUploads::PATH,
         DeleteUpload::PATH,
         GetSiteInfo::PATH,
+        FindUpload::PATH,
+        ForgetCaches::PATH,
     ];
     if let Some(function) = FUNCTIONS.into_iter().find(|f| *f == path) {
         return function;

@@ -25,8 +25,8 @@ use crate::{
     model::{CacheState, MAX_FILE_CHECKS},
 };
 
-/// Most live caches one session keeps: making another deletes the one expiring first (each
-/// costs storage on the site's key for as long as it lives).
+/// Most live caches one session keeps: once another is made, the ones expiring first are
+/// deleted (each costs storage on the site's key for as long as it lives).
 pub const MAX_CACHES_PER_SESSION: usize = 4;
 
 /// Most "too small" verdicts remembered (so that a small set of files is not offered to Gemini
@@ -159,10 +159,13 @@ async fn find_or_make(
                             .unwrap_or(now + ttl_ms);
                         registry.record_cache(row.clone(), now).await?;
                     }
-                    Err(e) => {
-                        tracing::info!(error = %e, "a cache could not be extended: making another");
+                    Err(e) if is_gone(&e) => {
                         registry.remove_cache(&session.0, &row.name).await?;
                         return make(state, policy, session, model, parts, uris, files_key).await;
+                    }
+                    Err(e) => {
+                        // Still alive until its expireTime: used as it is, extended next time.
+                        super::errors::from_gemini(e, None);
                     }
                 }
             }
@@ -185,13 +188,6 @@ async fn make(
     let registry = &state.files.registry;
     let gemini = &state.files.gemini;
     let now = now_ms();
-    let mut live: Vec<CacheRow> =
-        registry.caches_of(&session.0).await?.into_iter().filter(|c| c.expire_ms > now).collect();
-    live.sort_by_key(|c| c.expire_ms);
-    while live.len() >= MAX_CACHES_PER_SESSION {
-        let oldest = live.remove(0);
-        delete(state, session, &oldest).await;
-    }
     let request = gemini::CachedContent {
         model: format!("models/{model}"),
         display_name: Some("parley".into()),
@@ -228,6 +224,14 @@ async fn make(
     }
     metrics::counter!("parley_context_caches_created_total").increment(1);
     tracing::info!(tokens = row.tokens, files = row.uris.len(), "context cache created");
+    // Past the bound, the ones expiring first go (only now that this one exists).
+    let mut live: Vec<CacheRow> =
+        registry.caches_of(&session.0).await?.into_iter().filter(|c| c.expire_ms > now).collect();
+    live.sort_by_key(|c| c.expire_ms);
+    let over = live.len().saturating_sub(MAX_CACHES_PER_SESSION);
+    for oldest in live.iter().filter(|c| c.name != row.name).take(over) {
+        delete(state, session, oldest).await;
+    }
     Ok(Made::Cache(row))
 }
 
@@ -244,14 +248,31 @@ fn too_small(e: &gemini::Error) -> Option<(u64, u64)> {
     Some((number_after(" total_token_count=").unwrap_or(0), minimum))
 }
 
+/// Whether Gemini's refusal says a `cachedContents` resource is gone (expired, deleted) — or
+/// was never the caller's: 403 "CachedContent not found (or permission denied)".
+pub fn is_gone(e: &gemini::Error) -> bool {
+    matches!(e, gemini::Error::Api { code: 403 | 404, message, .. }
+        if message.contains("CachedContent not found"))
+}
+
 /// Deletes `cache` upstream and forgets it. A failure upstream is logged: the cache expires by
 /// itself at its `expireTime`.
 pub async fn delete(state: &ServerState, session: &Session, cache: &CacheRow) {
-    if let Err(e) = state.files.gemini.delete_cached_content(&cache.name).await {
-        tracing::info!(error = %e, "a cache could not be deleted upstream; it expires by itself");
+    forget_one(state, session, &cache.name).await;
+}
+
+/// Deletes this session's cache `name` upstream and forgets it (see [`delete`]).
+pub async fn forget_one(state: &ServerState, session: &Session, name: &str) {
+    match state.files.gemini.delete_cached_content(name).await {
+        Ok(()) => {}
+        Err(e) if is_gone(&e) => {}
+        Err(e) => {
+            super::errors::from_gemini(e, None);
+            tracing::info!("a context cache could not be deleted upstream; it expires by itself");
+        }
     }
-    if let Err(e) = state.files.registry.remove_cache(&session.0, &cache.name).await {
-        tracing::warn!(error = %e, "a deleted cache could not be forgotten");
+    if let Err(e) = state.files.registry.remove_cache(&session.0, name).await {
+        tracing::warn!(error = %e, "a deleted context cache could not be forgotten");
     }
 }
 
@@ -284,6 +305,7 @@ pub async fn forget(uris: Vec<String>) -> Result<(), AppError> {
     }
     let state = super::state()?;
     let session = super::session()?;
+    let _slot = super::upstream_slot(&state).await?;
     let deleted = delete_holding(&state, &session, &uris).await?;
     if deleted > 0 {
         tracing::info!(deleted, "context caches deleted with their conversation");

@@ -33,10 +33,13 @@ pub async fn chat(
     let session = super::session()?;
     let model = state.models.choose(options.model.as_deref())?;
     // Passes over every part run on the blocking pool: a request may hold tens of thousands.
-    let (mut request, uris) = off_workers(move || {
-        let request = to_gemini(&contents);
+    // The page's summary goes in first: the Files of the turns it covers are not checked, not
+    // uploaded again and not sent.
+    let (mut request, conversation, uris) = off_workers(move || {
+        let (request, conversation) =
+            super::summary::prepare(to_gemini(&contents), options.summary);
         let uris = file_uris(&request);
-        (request, uris)
+        (request, conversation, uris)
     })
     .await?;
     if request.contents.is_empty() {
@@ -53,70 +56,68 @@ pub async fn chat(
         .await?;
     }
     let mut notices = Vec::new();
-    let fitted = super::summary::fit(&state, &model, &mut request, options.summary).await?;
+    let fitted = super::summary::fit(&state, &session, &model, &mut request, &conversation).await?;
+    drop(conversation);
     if let Some(summary) = fitted.new_summary {
         notices.push(ChatEvent::Summarized { summary });
     }
-    let uncached = request.clone();
+    let mut uncached = None;
     if let Some(policy) = state.caching.as_ref().filter(|_| options.cache_files) {
         let replaced: Vec<String> = treated.replaced.iter().map(|(old, _)| old.clone()).collect();
         if !replaced.is_empty() {
             super::caching::delete_holding(&state, &session, &replaced).await?;
         }
+        let before = request.clone();
         let cache = super::caching::apply(&state, policy, &session, &model, &mut request).await;
+        if request.cached_content.is_some() {
+            uncached = Some(before);
+        }
         notices.push(ChatEvent::Cache { cache });
     }
     let gemini = &state.files.gemini;
     let upstream = match gemini.stream_generate_content(&model, &request).await {
         Ok(upstream) => upstream,
-        Err(e) if request.cached_content.is_some() && is_gone_cache(&e) => {
-            tracing::info!(error = %e, "Gemini no longer has the context cache: sending the files");
-            let name = request.cached_content.take().unwrap_or_default();
-            state.files.registry.remove_cache(&session.0, &name).await?;
-            request = uncached;
-            notices.retain(|n| !matches!(n, ChatEvent::Cache { .. }));
-            notices.push(ChatEvent::Cache {
-                cache: CacheState::Failed {
-                    reason: "the cache had expired upstream; the files were sent instead.".into(),
-                },
-            });
-            gemini
-                .stream_generate_content(&model, &request)
-                .await
-                .map_err(super::errors::refused_after_retry)?
-        }
         Err(e) => {
-            let named =
-                e.inaccessible_file_id().map(|id| uris_of(&request, id)).unwrap_or_default();
-            if named.is_empty() {
-                // Not a File of this conversation: re-sending cannot help; say what Gemini said.
-                return Err(super::errors::refused_after_retry(e));
-            }
-            super::errors::count_upstream_error(&e);
-            tracing::info!(files = ?named, "Gemini says files are gone: treating them and asking once more");
-            let rows = state.files.registry.find_many(&session.0, named.clone()).await?;
-            let mut substitutes = Substitutes::new();
-            for uri in named {
-                match rows.get(&uri) {
-                    Some(row) => {
-                        state
-                            .files
-                            .registry
-                            .set_state(&row.owner, &row.uri, FileState::Expired)
-                            .await?;
-                        treat(&state, row, &mut substitutes, &mut treated).await?;
+            // A cache Gemini no longer has, or one holding a File it no longer gives access to:
+            // the cache is deleted and forgotten, and the request goes with its files.
+            let cached = request.cached_content.take();
+            if let (Some(name), Some(plain)) = (cached, uncached.take()) {
+                if super::caching::is_gone(&e) || e.inaccessible_file_id().is_some() {
+                    super::errors::count_upstream_error(&e);
+                    tracing::info!("the context cache cannot be used: sending the files instead");
+                    super::caching::forget_one(&state, &session, &name).await;
+                    request = plain;
+                    notices.retain(|n| !matches!(n, ChatEvent::Cache { .. }));
+                    notices.push(ChatEvent::Cache {
+                        cache: CacheState::Failed {
+                            reason:
+                                "the cache could no longer be used; the files were sent instead."
+                                    .into(),
+                        },
+                    });
+                    if super::caching::is_gone(&e) {
+                        gemini
+                            .stream_generate_content(&model, &request)
+                            .await
+                            .map_err(super::errors::refused_after_retry)?
+                    } else {
+                        retry_without_gone_files(
+                            &state,
+                            &session,
+                            &model,
+                            &mut request,
+                            &mut treated,
+                            e,
+                        )
+                        .await?
                     }
-                    None => {
-                        substitutes.insert(uri.clone(), None);
-                        treated.expired.push(uri);
-                    }
+                } else {
+                    return Err(super::errors::refused_after_retry(e));
                 }
+            } else {
+                retry_without_gone_files(&state, &session, &model, &mut request, &mut treated, e)
+                    .await?
             }
-            substitute(&mut request, &substitutes);
-            gemini
-                .stream_generate_content(&model, &request)
-                .await
-                .map_err(super::errors::refused_after_retry)?
         }
     };
     metrics::counter!("parley_expired_content_total").increment(treated.expired.len() as u64);
@@ -134,10 +135,45 @@ pub async fn chat(
     Ok(ByteStream::new(lines))
 }
 
-/// Whether Gemini's refusal says the request's `cachedContent` is gone (expired, deleted): a
-/// 403 or 404 that does not name a File.
-fn is_gone_cache(e: &gemini::Error) -> bool {
-    matches!(e, gemini::Error::Api { code: 403 | 404, .. }) && e.inaccessible_file_id().is_none()
+/// After a 403 naming File X: when X is a File of this conversation (either form of X), it is
+/// treated — re-uploaded from its retained original, else `expired content` — and the request
+/// goes again, once; otherwise Gemini's refusal is the answer.
+async fn retry_without_gone_files(
+    state: &super::ServerState,
+    session: &super::Session,
+    model: &str,
+    request: &mut gemini::GenerateContentRequest,
+    treated: &mut Treated,
+    e: gemini::Error,
+) -> Result<gemini::SseStream, AppError> {
+    let named = e.inaccessible_file_id().map(|id| uris_of(request, id)).unwrap_or_default();
+    if named.is_empty() {
+        // Not a File of this conversation: re-sending cannot help; say what Gemini said.
+        return Err(super::errors::refused_after_retry(e));
+    }
+    super::errors::count_upstream_error(&e);
+    tracing::info!(files = ?named, "Gemini says files are gone: treating them and asking once more");
+    let rows = state.files.registry.find_many(&session.0, named.clone()).await?;
+    let mut substitutes = Substitutes::new();
+    for uri in named {
+        match rows.get(&uri) {
+            Some(row) => {
+                state.files.registry.set_state(&row.owner, &row.uri, FileState::Expired).await?;
+                treat(state, row, &mut substitutes, treated).await?;
+            }
+            None => {
+                substitutes.insert(uri.clone(), None);
+                treated.expired.push(uri);
+            }
+        }
+    }
+    substitute(request, &substitutes);
+    state
+        .files
+        .gemini
+        .stream_generate_content(model, request)
+        .await
+        .map_err(super::errors::refused_after_retry)
 }
 
 /// The answer's events, chunk by chunk: `delta`s of its visible text, a `signature` for each

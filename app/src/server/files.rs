@@ -177,7 +177,6 @@ pub async fn delete_upload(uri: String) -> Result<(), AppError> {
     };
     let slot = super::upstream_slot(&state).await?;
     let deleted = state.files.gemini.delete_file(&row.name).await;
-    drop(slot);
     state.file_states.0.invalidate(&(state.files.upstream_id.clone(), uri.clone()));
     match deleted {
         Ok(()) => {}
@@ -191,6 +190,7 @@ pub async fn delete_upload(uri: String) -> Result<(), AppError> {
     }
     // A context cache holding the File goes with it.
     super::caching::delete_holding(&state, &owner, std::slice::from_ref(&uri)).await?;
+    drop(slot);
     tracing::info!(file = %row.name, "upload deleted");
     Ok(())
 }

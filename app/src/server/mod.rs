@@ -39,6 +39,8 @@ pub struct ServerState {
     pub context_budget: models::ContextBudget,
     /// Context caching, when offered (`PARLEY_CONTEXT_CACHING=opt-in`); `None` when off.
     pub caching: Option<caching::CachePolicy>,
+    /// Summaries made lately, so that a failed request's summary is not paid for twice.
+    pub summaries: summary::Memo,
     /// Where Gemini is: the built-in emulator, Google, or a gateway.
     pub upstream: UpstreamKind,
     /// Largest upload accepted, bytes (`PARLEY_MAX_FILE_BYTES`; never above Gemini's 2 GiB).

@@ -16,7 +16,12 @@ pub struct Models {
     allowed: Vec<String>,
     /// `models.get` answers, by model id: fetched at start-up, or on first use when that failed.
     known: Arc<RwLock<HashMap<String, gemini::Model>>>,
+    /// When `models.get` last failed, by model id: not asked again for [`ASK_AGAIN_AFTER`].
+    failed: Arc<RwLock<HashMap<String, std::time::Instant>>>,
 }
+
+/// How long a model Gemini could not describe is not asked about again.
+const ASK_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl Models {
     /// `default` (`PARLEY_MODEL`) and the others a person may pick (`PARLEY_MODELS`; ids with
@@ -28,7 +33,7 @@ impl Models {
                 ids.push(id.to_string());
             }
         }
-        Models { allowed: ids, known: Arc::default() }
+        Models { allowed: ids, known: Arc::default(), failed: Arc::default() }
     }
 
     /// The default model's id.
@@ -44,10 +49,16 @@ impl Models {
         }
     }
 
-    /// What Gemini says of `id`, asked once (`None`, logged, when it cannot say).
+    /// What Gemini says of `id`, asked once; after a failure (logged), not asked again for
+    /// [`ASK_AGAIN_AFTER`].
     async fn info(&self, gemini: &gemini::Client, id: &str) -> Option<gemini::Model> {
         if let Some(model) = self.read().get(id) {
             return Some(model.clone());
+        }
+        let failed =
+            self.failed.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(id).copied();
+        if failed.is_some_and(|at| at.elapsed() < ASK_AGAIN_AFTER) {
+            return None;
         }
         match gemini.get_model(id).await {
             Ok(model) => {
@@ -58,7 +69,15 @@ impl Models {
                 Some(model)
             }
             Err(e) => {
-                tracing::warn!(model = id, error = %e, "models.get failed: its limits are unknown");
+                super::errors::from_gemini(e, None);
+                tracing::warn!(
+                    model = id,
+                    "models.get failed: a budget in % of its limit does nothing until it answers"
+                );
+                self.failed
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(id.to_string(), std::time::Instant::now());
                 None
             }
         }

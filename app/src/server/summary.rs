@@ -26,23 +26,20 @@ fn preamble(turns: usize, text: &str) -> String {
     )
 }
 
-/// Lowercase hex SHA-256 of `contents`' roles and texts (a file part counts as its MIME
-/// type: its URI changes when it is uploaded again, what it says does not). A summary covers the
-/// turns whose digest it holds.
+/// Lowercase hex SHA-256 of `contents`' roles and texts. File parts, and the `expired content`
+/// that stands in for a File that is gone, do not count: a File uploaded again, or expired, is
+/// still the same turn. A summary covers the turns whose digest it holds.
 pub fn digest(contents: &[gemini::Content]) -> String {
     let mut hash = Sha256::new();
     for content in contents {
         hash.update(content.role.as_deref().unwrap_or("user").as_bytes());
         hash.update([0]);
-        for part in &content.parts {
-            if let Some(file) = &part.file_data {
-                hash.update(b"file:");
-                hash.update(file.mime_type.as_deref().unwrap_or("").as_bytes());
-            } else if let Some(text) = &part.text {
-                hash.update(b"text:");
+        for part in content.parts.iter().filter(|p| p.file_data.is_none()) {
+            if let Some(text) = part.text.as_deref().filter(|t| *t != crate::model::EXPIRED_CONTENT)
+            {
                 hash.update(text.as_bytes());
+                hash.update([1]);
             }
-            hash.update([1]);
         }
         hash.update([2]);
     }
@@ -58,10 +55,8 @@ fn still_covers(summary: &Summary, contents: &[gemini::Content]) -> bool {
         && digest(&contents[..summary.turns]) == summary.turns_sha256
 }
 
-/// `contents` with the first `summary.turns` replaced by the summary, put before the first
-/// recent (user) turn's parts.
-fn with_summary(contents: &[gemini::Content], summary: &Summary) -> Vec<gemini::Content> {
-    let mut recent = contents[summary.turns..].to_vec();
+/// `recent` with `summary` put before the first (user) turn's parts.
+fn after_summary(mut recent: Vec<gemini::Content>, summary: &Summary) -> Vec<gemini::Content> {
     if let Some(first) = recent.first_mut() {
         first.parts.insert(0, gemini::Part::text(preamble(summary.turns, &summary.text)));
     }
@@ -76,6 +71,61 @@ fn cut(contents: &[gemini::Content], after: usize) -> Option<usize> {
     (1..=last).rev().find(|&i| contents[i].role.as_deref() == Some("user")).filter(|&i| i > after)
 }
 
+/// A conversation as the page sent it, and the request made of it: with its latest summary in
+/// place of the turns that summary covers, when it still covers them (see [`prepare`]).
+#[derive(Debug)]
+pub struct Conversation {
+    /// The turns as they came (what digests are made of).
+    full: Vec<gemini::Content>,
+    /// The summary in place, if one is.
+    known: Option<Summary>,
+}
+
+impl Conversation {
+    /// Turns of the conversation the request's first turn stands after (0 without a summary).
+    fn from(&self) -> usize {
+        self.known.as_ref().map_or(0, |s| s.turns)
+    }
+}
+
+/// The request for `request` (the conversation as it came) with `asked` — the page's latest
+/// summary — in place of the turns it covers, when it still covers them; every later check (the
+/// Files, the budget) sees only what is sent. CPU work over every part: run it off the async
+/// workers.
+pub fn prepare(
+    mut request: gemini::GenerateContentRequest,
+    asked: Option<Summary>,
+) -> (gemini::GenerateContentRequest, Conversation) {
+    let known = asked.filter(|s| still_covers(s, &request.contents));
+    let full = request.contents.clone();
+    if let Some(summary) = &known {
+        request.contents = after_summary(request.contents.split_off(summary.turns), summary);
+    }
+    (request, Conversation { full, known })
+}
+
+/// Summaries made lately, by session and the digest of the turns they cover: a request that
+/// failed after its summary was made (the page never got it) does not pay for it again.
+#[derive(Clone)]
+pub struct Memo(moka::sync::Cache<(String, String), Summary>);
+
+impl Default for Memo {
+    fn default() -> Self {
+        Memo(
+            moka::sync::Cache::builder()
+                .max_capacity(2_000)
+                .time_to_live(std::time::Duration::from_secs(3600))
+                .build(),
+        )
+    }
+}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Memo({} summaries)", self.0.entry_count())
+    }
+}
+
 /// What [`fit`] did.
 #[derive(Debug, Default)]
 pub struct Fitted {
@@ -85,93 +135,109 @@ pub struct Fitted {
     pub tokens: Option<u64>,
 }
 
-/// Fits `request` into the context budget of `model`: puts in `known` (the conversation's
-/// latest summary) while it still covers its turns; counts the prompt (`countTokens`); past the
-/// budget, summarizes the turns before the recent ones (with `known`'s text in place of the
-/// turns it covered) in one `generateContent` call, and sends that summary instead.
+/// An upper bound of `request`'s tokens when it has no file part: its text bytes (no
+/// tokenizer makes more tokens than bytes) and a few per turn; `None` with files.
+fn text_only_bound(request: &gemini::GenerateContentRequest) -> Option<u64> {
+    let mut bytes = 0u64;
+    for content in &request.contents {
+        bytes += 8;
+        for part in &content.parts {
+            if part.file_data.is_some() {
+                return None;
+            }
+            bytes += part.text.as_ref().map_or(0, |t| t.len() as u64);
+        }
+    }
+    Some(bytes)
+}
+
+/// Fits `request` (made by [`prepare`]; its Files checked) into the context budget of
+/// `model`: counts the prompt (`countTokens`), and past the budget summarizes the turns before
+/// the recent ones — after the summary already in place, whose text stands for what it covers —
+/// in one `generateContent` call, and sends that summary instead.
 ///
-/// Nothing happens without a budget (off, or a share of a limit Gemini does not say) or with
-/// fewer turns than a summary could shorten.
+/// Nothing is asked of Gemini without a budget (off, or a share of a limit Gemini does not
+/// say), with fewer turns than a summary could shorten, or when the text alone is under the
+/// budget.
 ///
 /// # Errors
-/// The summary call's failure, mapped to [`AppError`]. A failed `countTokens` is logged and
-/// the request goes as it is.
+/// The summary call's failure, mapped to [`AppError`]. A failed `countTokens` leaves the request
+/// as it is.
 pub async fn fit(
     state: &ServerState,
+    session: &super::Session,
     model: &str,
     request: &mut gemini::GenerateContentRequest,
-    known: Option<Summary>,
+    conversation: &Conversation,
 ) -> Result<Fitted, AppError> {
     let gemini = &state.files.gemini;
+    let from = conversation.from();
+    let Some(end) = cut(&conversation.full, from) else { return Ok(Fitted::default()) };
     let limit = state.models.input_token_limit(gemini, model).await;
     let Some(budget) = state.context_budget.tokens(limit) else {
         return Ok(Fitted::default());
     };
-    let known = known.filter(|s| still_covers(s, &request.contents));
-    if known.is_none() && cut(&request.contents, 0).is_none() {
+    if text_only_bound(request).is_some_and(|bound| bound <= budget) {
         return Ok(Fitted::default());
     }
-    let mut candidate = request.clone();
-    if let Some(summary) = &known {
-        candidate.contents = with_summary(&request.contents, summary);
-    }
-    let tokens = match gemini.count_tokens(model, &candidate).await {
+    let tokens = match gemini.count_tokens(model, request).await {
         Ok(count) => count.total_tokens,
         Err(e) => {
-            tracing::warn!(error = %e, "countTokens failed: the request goes without a new summary");
-            *request = candidate;
+            super::errors::from_gemini(e, None);
+            tracing::info!("the request goes without a new summary: its tokens are unknown");
             return Ok(Fitted::default());
         }
     };
-    let after = known.as_ref().map_or(0, |s| s.turns);
-    let Some(end) = cut(&request.contents, after).filter(|_| tokens > budget) else {
-        *request = candidate;
+    if tokens <= budget {
         return Ok(Fitted { new_summary: None, tokens: Some(tokens) });
-    };
-    let text = summarize(state, model, &request.contents, known.as_ref(), end).await?;
-    let mut summary = Summary {
-        turns: end,
-        turns_sha256: digest(&request.contents[..end]),
-        text,
-        created_at: parley_files::time::rfc3339_now(),
-        model: model.to_string(),
-        tokens_before: tokens,
-        tokens_after: 0,
-    };
-    let shortened = with_summary(&request.contents, &summary);
-    request.contents = shortened;
-    let after_tokens = match gemini.count_tokens(model, request).await {
-        Ok(count) => Some(count.total_tokens),
-        Err(e) => {
-            tracing::warn!(error = %e, "countTokens failed after the summary");
-            None
+    }
+    let turns_sha256 = digest(&conversation.full[..end]);
+    let memo_key = (session.0.clone(), turns_sha256.clone());
+    let mut summary = match state.summaries.0.get(&memo_key) {
+        Some(summary) => summary,
+        None => {
+            let text = summarize(state, model, &request.contents[..end - from]).await?;
+            Summary {
+                turns: end,
+                turns_sha256,
+                text,
+                created_at: parley_files::time::rfc3339_now(),
+                model: model.to_string(),
+                tokens_before: tokens,
+                tokens_after: 0,
+            }
         }
     };
-    summary.tokens_after = after_tokens.unwrap_or(0);
-    tracing::info!(
-        turns = end,
-        tokens_before = tokens,
-        tokens_after = summary.tokens_after,
-        budget,
-        "older turns summarized"
-    );
-    metrics::counter!("parley_summaries_total").increment(1);
-    Ok(Fitted { new_summary: Some(summary), tokens: after_tokens })
+    request.contents = after_summary(request.contents.split_off(end - from), &summary);
+    if summary.tokens_after == 0 {
+        summary.tokens_after = match gemini.count_tokens(model, request).await {
+            Ok(count) => count.total_tokens,
+            Err(e) => {
+                super::errors::from_gemini(e, None);
+                0
+            }
+        };
+        state.summaries.0.insert(memo_key, summary.clone());
+        tracing::info!(
+            turns = end,
+            tokens_before = tokens,
+            tokens_after = summary.tokens_after,
+            budget,
+            "older turns summarized"
+        );
+        metrics::counter!("parley_summaries_total").increment(1);
+    }
+    Ok(Fitted { tokens: Some(summary.tokens_after), new_summary: Some(summary) })
 }
 
-/// One `generateContent` call: the turns `[known.turns, end)` (after `known`'s text, when
-/// there is one) and the instruction; the answer's text.
+/// One `generateContent` call: `turns` (after the summary in place, when there is one) and the
+/// instruction; the answer's text.
 async fn summarize(
     state: &ServerState,
     model: &str,
-    contents: &[gemini::Content],
-    known: Option<&Summary>,
-    end: usize,
+    turns: &[gemini::Content],
 ) -> Result<String, AppError> {
-    let mut turns = match known {
-        Some(summary) => with_summary(&contents[..end], summary),
-        None => contents[..end].to_vec(),
-    };
+    let mut turns = turns.to_vec();
     turns.push(gemini::Content {
         role: Some("user".into()),
         parts: vec![gemini::Part::text(INSTRUCTION)],
@@ -229,7 +295,11 @@ mod tests {
             tokens_after: 0,
         };
         assert!(still_covers(&summary, &contents));
-        let shortened = with_summary(&contents, &summary);
+        let request =
+            gemini::GenerateContentRequest { contents: contents.clone(), ..Default::default() };
+        let (prepared, conversation) = prepare(request, Some(summary.clone()));
+        assert_eq!(conversation.from(), 4);
+        let shortened = prepared.contents;
         assert_eq!(shortened.len(), 5);
         assert!(shortened[0].parts[0].text.as_deref().unwrap().contains("they talked"));
         assert_eq!(shortened[0].parts[1].text.as_deref(), Some("turn 4"));
@@ -241,12 +311,32 @@ mod tests {
     }
 
     #[test]
-    fn the_digest_ignores_file_uris() {
+    fn the_digest_ignores_files_and_their_expiry() {
         let file = |uri: &str| gemini::Content {
             role: Some("user".into()),
-            parts: vec![gemini::Part::file("application/pdf", uri)],
+            parts: vec![gemini::Part::file("application/pdf", uri), gemini::Part::text("see")],
+        };
+        let expired = gemini::Content {
+            role: Some("user".into()),
+            parts: vec![
+                gemini::Part::text(crate::model::EXPIRED_CONTENT),
+                gemini::Part::text("see"),
+            ],
         };
         assert_eq!(digest(&[file("https://x/files/a")]), digest(&[file("https://x/files/b")]));
+        assert_eq!(digest(&[file("https://x/files/a")]), digest(&[expired]));
         assert_ne!(digest(&[turn("user", "a")]), digest(&[turn("user", "b")]));
+    }
+
+    #[test]
+    fn text_alone_under_the_budget_needs_no_count() {
+        let request =
+            gemini::GenerateContentRequest { contents: conversation(5), ..Default::default() };
+        assert!(text_only_bound(&request).is_some_and(|b| b < 200));
+        let mut with_file = request.clone();
+        with_file.contents[0]
+            .parts
+            .push(gemini::Part::file("application/pdf", "https://x/files/a"));
+        assert_eq!(text_only_bound(&with_file), None);
     }
 }

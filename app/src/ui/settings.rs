@@ -34,9 +34,30 @@ pub fn ConversationSettings(
                         .and_then(Result::ok)
                         .map(|site| {
                             let default = site.model.clone();
+                            let offered: Vec<String> = site
+                                .models
+                                .iter()
+                                .map(|m| m.id.clone())
+                                .collect();
                             let shown = move || {
-                                chat.model.get().unwrap_or_else(|| default.clone())
+                                chat.model
+                                    .get()
+                                    .filter(|m| offered.contains(m))
+                                    .unwrap_or_else(|| default.clone())
                             };
+                            let offered: Vec<String> = site
+                                .models
+                                .iter()
+                                .map(|m| m.id.clone())
+                                .collect();
+                            Effect::new(move |_| {
+                                if chat.model.get().is_some_and(|m| !offered.contains(&m)) {
+                                    chat.model.set(None);
+                                }
+                            });
+                            let is_shown = shown.clone();
+                            // A conversation's model that this site does not offer (an import, or
+                            // a list changed since) shows, and is asked for, as the default.
                             view! {
                                 <label class="model-choice">
                                     <span>"Model"</span>
@@ -49,8 +70,15 @@ pub fn ConversationSettings(
                                             .models
                                             .into_iter()
                                             .map(|m| {
+                                                let is_shown = is_shown.clone();
+                                                let id = m.id.clone();
                                                 view! {
-                                                    <option value=m.id.clone()>{m.display_name}</option>
+                                                    <option
+                                                        value=m.id.clone()
+                                                        selected=move || is_shown() == id
+                                                    >
+                                                        {m.display_name}
+                                                    </option>
                                                 }
                                             })
                                             .collect_view()}

@@ -406,3 +406,35 @@ async fn forty_turns_about_a_100_page_pdf() {
     }
     println!("{table}");
 }
+
+/// A summary is made once even when the page never got it (its request failed, it retried):
+/// the server remembers it. And the Files of the turns a summary covers are neither checked nor
+/// sent: a File there that is gone is not reported, nor uploaded again.
+#[tokio::test]
+async fn a_summary_is_paid_for_once_and_its_turns_files_are_left_alone() {
+    let emulator = emulator(DAY).await;
+    let site = parley(&emulator, &["--context-budget", "200"]).await;
+    let first = chat_events(&site.client, &site.url, &json!({"contents": turns(5)})).await;
+    let summary = summarized(&first).unwrap();
+    let again = chat_events(&site.client, &site.url, &json!({"contents": turns(5)})).await;
+    assert_eq!(summarized(&again), Some(summary.clone()), "the same summary, remembered");
+    assert_eq!(calls(&emulator, ":generateContent").len(), 1, "one summary call in all");
+    // Another session pays for its own.
+    let other = browser();
+    chat_events(&other, &site.url, &json!({"contents": turns(5)})).await;
+    assert_eq!(calls(&emulator, ":generateContent").len(), 2);
+
+    let mut with_gone_file = turns(5);
+    with_gone_file[0]["parts"].as_array_mut().unwrap().push(json!({"file_data": {
+        "mime_type": "application/pdf",
+        "file_uri": "https://generativelanguage.googleapis.com/v1beta/files/gone123"
+    }}));
+    let body = json!({"contents": with_gone_file, "options": {"summary": summary}});
+    let events = chat_events(&site.client, &site.url, &body).await;
+    assert!(
+        !events.iter().any(|e| matches!(e, ChatEvent::Expired { .. })),
+        "a summarized turn's File is not checked: {events:?}"
+    );
+    let sent = calls(&emulator, ":streamGenerateContent").last().unwrap()["json"].to_string();
+    assert!(!sent.contains("gone123") && !sent.contains("expired content"), "{sent}");
+}

@@ -71,7 +71,9 @@ async fn metrics_count_what_a_session_did() {
     emulator.emulator.advance_clock(Duration::from_secs(49 * 3600));
     let replaced = chat().await.unwrap().text().await.unwrap();
     assert!(replaced.contains("\"replaced\""), "{replaced}");
-    assert_eq!(chat().await.unwrap().status(), 200);
+    // Read to its end, so that the stream's metrics are final when scraped.
+    let third = chat().await.unwrap().text().await.unwrap();
+    assert_eq!(third.matches("\"done\"").count(), 1, "{third}");
     assert_eq!(chat().await.unwrap().status(), 429, "the fourth chat of the minute");
 
     let (text_after, after) = scrape(&site.url).await;
