@@ -32,8 +32,8 @@ const FLIGHT_PATIENCE: Duration = Duration::from_secs(10 * 60);
 pub struct Flights(Arc<Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>>);
 
 impl Flights {
-    /// The lock for `key`, shared with everyone holding it now.
-    fn slot(&self, key: String) -> Arc<tokio::sync::Mutex<()>> {
+    /// The lock for `key`, shared with everyone holding it now (lock it for the turn).
+    pub fn slot(&self, key: String) -> Arc<tokio::sync::Mutex<()>> {
         let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         map.retain(|_, slot| slot.strong_count() > 0);
         if let Some(slot) = map.get(&key).and_then(Weak::upgrade) {

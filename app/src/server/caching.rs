@@ -29,6 +29,9 @@ use crate::{
 /// deleted (each costs storage on the site's key for as long as it lives).
 pub const MAX_CACHES_PER_SESSION: usize = 4;
 
+/// How long a request waits for its session's turn at the caches before it goes without one.
+const TURN_PATIENCE: Duration = Duration::from_secs(30);
+
 /// Most "too small" verdicts remembered (so that a small set of files is not offered to Gemini
 /// again on every request); the memory is cleared when full.
 const MAX_REMEMBERED: usize = 10_000;
@@ -110,7 +113,18 @@ pub async fn apply(
     if let Some((tokens, minimum)) = policy.remembered(&memo) {
         return CacheState::TooSmall { tokens, minimum };
     }
-    match find_or_make(state, policy, session, model, parts, uris, files_key).await {
+    // One request of a session at a time finds or makes its caches (across replicas too): two
+    // at once would make two caches of the same Files.
+    let key = format!("parley:context-cache\n{}", session.0);
+    let flight = state.files.flights.slot(key.clone());
+    let _turn = flight.lock().await;
+    let shared = match state.files.registry.exclusive(&key, TURN_PATIENCE).await {
+        Ok(shared) => shared,
+        Err(e) => return CacheState::Failed { reason: AppError::from(e).to_string() },
+    };
+    let made = find_or_make(state, policy, session, model, parts, uris, files_key).await;
+    shared.release().await;
+    match made {
         Ok(Made::Cache(row)) => {
             use_cache(request, &row.name);
             CacheState::Active {

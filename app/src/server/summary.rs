@@ -191,6 +191,12 @@ pub async fn fit(
     if tokens <= budget {
         return Ok(Fitted { new_summary: None, tokens: Some(tokens) });
     }
+    // Past the model's own limit (an import, a smaller model), the turns to summarize may not
+    // fit in one call either: fewer are summarized now, the rest by the next requests.
+    let end = match limit.filter(|limit| tokens > *limit) {
+        Some(limit) => fitting_end(state, model, request, conversation, end, limit).await,
+        None => end,
+    };
     let turns_sha256 = digest(&conversation.full[..end]);
     let memo_key = (session.0.clone(), turns_sha256.clone());
     let mut summary = match state.summaries.0.get(&memo_key) {
@@ -228,6 +234,41 @@ pub async fn fit(
         metrics::counter!("parley_summaries_total").increment(1);
     }
     Ok(Fitted { tokens: Some(summary.tokens_after), new_summary: Some(summary) })
+}
+
+/// Most times [`fitting_end`] halves the turns to summarize.
+const HALVINGS: usize = 4;
+
+/// The latest cut at or before `end` whose summary call — the turns from the request's start to
+/// it, and the instruction — fits in `limit` tokens (counted; halved up to [`HALVINGS`] times).
+async fn fitting_end(
+    state: &ServerState,
+    model: &str,
+    request: &gemini::GenerateContentRequest,
+    conversation: &Conversation,
+    mut end: usize,
+    limit: u64,
+) -> usize {
+    let from = conversation.from();
+    for _ in 0..HALVINGS {
+        let call = gemini::GenerateContentRequest {
+            contents: request.contents[..end - from].to_vec(),
+            ..Default::default()
+        };
+        match state.files.gemini.count_tokens(model, &call).await {
+            Ok(count) if count.total_tokens > limit => {}
+            _ => return end,
+        }
+        let half = from + (end - from) / 2;
+        match (from + 1..=half)
+            .rev()
+            .find(|&i| conversation.full[i].role.as_deref() == Some("user"))
+        {
+            Some(earlier) => end = earlier,
+            None => return end,
+        }
+    }
+    end
 }
 
 /// One `generateContent` call: `turns` (after the summary in place, when there is one) and the

@@ -438,3 +438,38 @@ async fn a_summary_is_paid_for_once_and_its_turns_files_are_left_alone() {
     let sent = calls(&emulator, ":streamGenerateContent").last().unwrap()["json"].to_string();
     assert!(!sent.contains("gone123") && !sent.contains("expired content"), "{sent}");
 }
+
+/// Two answers of one session asked at once about the same Files make one cache between them.
+#[tokio::test]
+async fn requests_at_once_make_one_cache() {
+    let emulator = emulator(DAY).await;
+    let site = parley(&emulator, &["--context-caching", "opt-in"]).await;
+    let file = upload_text(&site.client, &site.url, "big.txt", &text_of_tokens(2_000, 4)).await;
+    let body = with_cache(&file.uri);
+    let (a, b) = tokio::join!(
+        chat_events(&site.client, &site.url, &body),
+        chat_events(&site.client, &site.url, &body)
+    );
+    for events in [a, b] {
+        assert!(matches!(cache_state(&events), Some(CacheState::Active { .. })), "{events:?}");
+    }
+    let creates = calls(&emulator, "/cachedContents").into_iter().filter(|c| c["method"] == "POST");
+    assert_eq!(creates.count(), 1);
+    assert_eq!(caches_upstream(&emulator).await, 1);
+}
+
+/// A conversation already past the model's whole input limit (1,048,576 tokens on the emulator)
+/// cannot be summarized in one call either: fewer turns are summarized, so that the call fits.
+#[tokio::test]
+async fn past_the_models_limit_fewer_turns_are_summarized() {
+    let emulator = emulator(DAY).await;
+    let site = parley(&emulator, &["--rate-chat", "off"]).await;
+    let mut contents = turns(7);
+    contents[0] = json!({"role": "user", "parts": [{"text": "a".repeat(3_200_000)}]}); // 800,000 tokens
+    contents[2] = json!({"role": "user", "parts": [{"text": "b".repeat(1_200_000)}]}); // 300,000 tokens
+    let events = chat_events(&site.client, &site.url, &json!({"contents": contents})).await;
+    let summary = summarized(&events).expect("summarized");
+    assert_eq!(summary.turns, 2, "the four older turns would not fit in one call");
+    let made_from = calls(&emulator, ":generateContent").last().unwrap()["json"].to_string();
+    assert!(made_from.len() < 3_300_000, "only the first two turns went to the summary call");
+}
