@@ -401,7 +401,12 @@ impl Chat {
                 m.truncate(at + 1);
             }
         });
-        let left = self.messages.with_untracked(Vec::len);
+        // Counted as a summary counts turns: the settled messages, as requests send them.
+        let left = self.messages.with_untracked(|m| {
+            m.iter()
+                .filter(|x| matches!(x.status.get_untracked(), Status::Sent | Status::Done))
+                .count()
+        });
         if self.summary.with_untracked(|s| s.as_ref().is_some_and(|s| s.turns >= left)) {
             self.summary.set(None);
         }
