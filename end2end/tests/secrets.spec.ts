@@ -54,11 +54,11 @@ test('the API key reaches no page, asset or server-function response', async ({ 
   expect(JSON.stringify(await page.evaluate(() => ({ ...localStorage })))).not.toContain(SECRET_KEY);
 });
 
-test('no secret is in any parley log of the run (every server of the suite, the keyed one at debug level)', async () => {
+test('no secret, and no panic, is in any parley log of the run (every server of the suite, the keyed one at debug level)', async () => {
   const root = path.join(__dirname, '..', '..');
   const logs = readdirSync(path.join(root, 'target', 'e2e-data')).filter((f) => /^parley-\d+\.log$/.test(f));
   // The suite's servers, and those the restart, fault and replica specs started themselves.
-  expect(logs).toEqual(expect.arrayContaining([3400, 3402, 3406, 3408, 3410, 3421, 3422].map((port) => path.basename(logOf(port)))));
+  expect(logs).toEqual(expect.arrayContaining([3400, 3402, 3406, 3408, 3410, 3421, 3422, 3430].map((port) => path.basename(logOf(port)))));
   // 3406 logs JSON: one object a line, and the same scan below covers it.
   const json = readFileSync(path.join(root, logOf(3406)), 'utf8').trim().split('\n');
   expect(json.length).toBeGreaterThan(10);
@@ -68,6 +68,8 @@ test('no secret is in any parley log of the run (every server of the suite, the 
   expect(keyed).toContain('gemini call failed'); // and the refused upload
   for (const log of logs) {
     const text = readFileSync(path.join(root, 'target', 'e2e-data', log), 'utf8');
+    // Nor a panic: a render or a request that panicked is a bug even when the page survived it.
+    expect(text.includes('panicked at'), `a panic in ${log}`).toBe(false);
     for (const { name, pattern } of SECRETS) {
       const found = typeof pattern === 'string' ? text.includes(pattern) : pattern.test(text);
       expect(found, `${name} in ${log}`).toBe(false);

@@ -69,10 +69,13 @@ pub fn App() -> impl IntoView {
                 <ThemeToggle />
                 <Suspense fallback=|| ()>
                     {move || {
-                        info.get()
+                        info.try_get()
+                            .flatten()
                             .and_then(Result::ok)
                             .map(|i| {
                                 if i.upstream.is_offline() {
+                                    // `try_get`: a render still resolving after its request's owner is gone (the
+                                    // browser left) renders nothing rather than panicking.
                                     view! {
                                         <div
                                             class="banner"

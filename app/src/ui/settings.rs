@@ -30,7 +30,8 @@ pub fn ConversationSettings(
         <div class="conversation-settings">
             <Suspense fallback=|| ()>
                 {move || {
-                    info.get()
+                    info.try_get()
+                        .flatten()
                         .and_then(Result::ok)
                         .map(|site| {
                             let default = site.model.clone();
@@ -56,6 +57,7 @@ pub fn ConversationSettings(
                                 }
                             });
                             let is_shown = shown.clone();
+                            // As the banner's: nothing rather than a panic once the owner is gone.
                             // A conversation's model that this site does not offer (an import, or
                             // a list changed since) shows, and is asked for, as the default.
                             view! {
