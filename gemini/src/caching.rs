@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    client::{check, json, with_query, Client},
+    client::{check, with_query, Client},
     error::Result,
     types::Content,
 };
@@ -126,16 +126,7 @@ impl Client {
             body.model = format!("models/{}", body.model);
         }
         let url = self.api_url("cachedContents")?;
-        self.with_retries("cachedContents.create", || async {
-            let res = self
-                .request(reqwest::Method::POST, url.clone())?
-                .timeout(self.config.timeouts.request)
-                .json(&body)
-                .send()
-                .await?;
-            json(check(res).await?).await
-        })
-        .await
+        self.call_json("cachedContents.create", reqwest::Method::POST, url, Some(&body)).await
     }
 
     /// `GET {ver}/cachedContents/{id}`: the cache's metadata
@@ -147,15 +138,7 @@ impl Client {
     /// permission denied)" for a missing, expired, deleted or foreign cache.
     pub async fn get_cached_content(&self, name: &str) -> Result<CachedContent> {
         let url = self.item_url("cachedContents", bare_cache_id(name), "")?;
-        self.with_retries("cachedContents.get", || async {
-            let res = self
-                .request(reqwest::Method::GET, url.clone())?
-                .timeout(self.config.timeouts.request)
-                .send()
-                .await?;
-            json(check(res).await?).await
-        })
-        .await
+        self.call_json("cachedContents.get", reqwest::Method::GET, url, None::<&()>).await
     }
 
     /// `GET {ver}/cachedContents?pageSize=1000&pageToken=…`: one page of the caller's caches
@@ -172,15 +155,7 @@ impl Client {
             self.api_url("cachedContents")?,
             &[("pageSize", Some(PAGE_SIZE)), ("pageToken", page_token)],
         );
-        self.with_retries("cachedContents.list", || async {
-            let res = self
-                .request(reqwest::Method::GET, url.clone())?
-                .timeout(self.config.timeouts.request)
-                .send()
-                .await?;
-            json(check(res).await?).await
-        })
-        .await
+        self.call_json("cachedContents.list", reqwest::Method::GET, url, None::<&()>).await
     }
 
     /// `PATCH {ver}/cachedContents/{id}?updateMask=ttl` with `{"ttl": "<secs>s"}`: the cache
@@ -200,16 +175,7 @@ impl Client {
             &[("updateMask", Some("ttl"))],
         );
         let body = TtlUpdate { ttl: proto_duration(ttl) };
-        self.with_retries("cachedContents.patch", || async {
-            let res = self
-                .request(reqwest::Method::PATCH, url.clone())?
-                .timeout(self.config.timeouts.request)
-                .json(&body)
-                .send()
-                .await?;
-            json(check(res).await?).await
-        })
-        .await
+        self.call_json("cachedContents.patch", reqwest::Method::PATCH, url, Some(&body)).await
     }
 
     /// `DELETE {ver}/cachedContents/{id}` (200 with `{}` on Gemini)

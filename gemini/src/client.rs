@@ -293,6 +293,31 @@ impl Client {
         outcome
     }
 
+    /// One JSON call: `method url` with `body` as JSON (when given), the client's request
+    /// timeout, transient failures retried ([`Client::with_retries`]; `what` names the call in
+    /// logs), the answer decoded as `T`.
+    pub(crate) async fn call_json<T, B>(
+        &self,
+        what: &'static str,
+        method: reqwest::Method,
+        url: Url,
+        body: Option<&B>,
+    ) -> Result<T>
+    where
+        T: serde::de::DeserializeOwned,
+        B: serde::Serialize + ?Sized,
+    {
+        self.with_retries(what, || async {
+            let mut request =
+                self.request(method.clone(), url.clone())?.timeout(self.config.timeouts.request);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            json(check(request.send().await?).await?).await
+        })
+        .await
+    }
+
     /// `files.get`: the File resource, unwrapped
     /// (<https://ai.google.dev/api/files#method:-files.get>).
     ///
@@ -303,15 +328,7 @@ impl Client {
     /// [`Error::Api`] — 403 `PERMISSION_DENIED` for a missing, expired or foreign File.
     pub async fn get_file(&self, name: &str) -> Result<File> {
         let url = self.api_url(&format!("files/{}", bare_id(name)))?;
-        self.with_retries("files.get", || async {
-            let res = self
-                .request(reqwest::Method::GET, url.clone())?
-                .timeout(self.config.timeouts.request)
-                .send()
-                .await?;
-            json(check(res).await?).await
-        })
-        .await
+        self.call_json("files.get", reqwest::Method::GET, url, None::<&()>).await
     }
 
     /// `files.delete` (200 with `{}` on Gemini). Transient failures are retried.
@@ -354,15 +371,7 @@ impl Client {
         }
         let url = Url::parse(url.as_str().trim_end_matches('?'))
             .map_err(|e| Error::Protocol(e.to_string()))?;
-        self.with_retries("files.list", || async {
-            let res = self
-                .request(reqwest::Method::GET, url.clone())?
-                .timeout(self.config.timeouts.request)
-                .send()
-                .await?;
-            json(check(res).await?).await
-        })
-        .await
+        self.call_json("files.list", reqwest::Method::GET, url, None::<&()>).await
     }
 
     /// Every File of the caller, following `nextPageToken` through all pages (100 per page).

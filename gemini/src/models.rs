@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    client::{check, json, with_query, Client},
+    client::{with_query, Client},
     error::Result,
     generate::bare_model,
 };
@@ -91,15 +91,7 @@ impl Client {
             self.api_url("models")?,
             &[("pageSize", Some(PAGE_SIZE)), ("pageToken", page_token)],
         );
-        self.with_retries("models.list", || async {
-            let res = self
-                .request(reqwest::Method::GET, url.clone())?
-                .timeout(self.config.timeouts.request)
-                .send()
-                .await?;
-            json(check(res).await?).await
-        })
-        .await
+        self.call_json("models.list", reqwest::Method::GET, url, None::<&()>).await
     }
 
     /// `GET {ver}/models/{id}`: one model (<https://ai.google.dev/api/models#method:-models.get>).
@@ -110,15 +102,7 @@ impl Client {
     /// [`crate::Error::Api`] with code 404 (`NOT_FOUND`) for a model Gemini does not have.
     pub async fn get_model(&self, model: &str) -> Result<Model> {
         let url = self.item_url("models", bare_model(model), "")?;
-        self.with_retries("models.get", || async {
-            let res = self
-                .request(reqwest::Method::GET, url.clone())?
-                .timeout(self.config.timeouts.request)
-                .send()
-                .await?;
-            json(check(res).await?).await
-        })
-        .await
+        self.call_json("models.get", reqwest::Method::GET, url, None::<&()>).await
     }
 }
 

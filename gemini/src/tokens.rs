@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    client::{check, json, Client},
+    client::Client,
     error::Result,
     generate::bare_model,
     types::{Content, GenerateContentRequest},
@@ -74,16 +74,7 @@ impl Client {
     ) -> Result<CountTokensResponse> {
         let url = self.item_url("models", bare_model(model), ":countTokens")?;
         let body = CountTokensRequest::new(model, req);
-        self.with_retries("countTokens", || async {
-            let res = self
-                .request(reqwest::Method::POST, url.clone())?
-                .timeout(self.config.timeouts.request)
-                .json(&body)
-                .send()
-                .await?;
-            json(check(res).await?).await
-        })
-        .await
+        self.call_json("countTokens", reqwest::Method::POST, url, Some(&body)).await
     }
 }
 
