@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    client::{check, with_query, Client},
+    client::{with_query, Client},
     error::Result,
     types::Content,
 };
@@ -187,15 +187,7 @@ impl Client {
     /// the cache already deleted).
     pub async fn delete_cached_content(&self, name: &str) -> Result<()> {
         let url = self.item_url("cachedContents", bare_cache_id(name), "")?;
-        self.with_retries("cachedContents.delete", || async {
-            let res = self
-                .request(reqwest::Method::DELETE, url.clone())?
-                .timeout(self.config.timeouts.request)
-                .send()
-                .await?;
-            check(res).await.map(drop)
-        })
-        .await
+        self.delete_item("cachedContents.delete", url).await
     }
 }
 

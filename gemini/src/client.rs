@@ -318,6 +318,20 @@ impl Client {
         .await
     }
 
+    /// `DELETE url` (Gemini answers `{}`), with the client's request timeout, transient
+    /// failures retried as [`Client::call_json`]'s are.
+    pub(crate) async fn delete_item(&self, what: &'static str, url: Url) -> Result<()> {
+        self.with_retries(what, || async {
+            let res = self
+                .request(reqwest::Method::DELETE, url.clone())?
+                .timeout(self.config.timeouts.request)
+                .send()
+                .await?;
+            check(res).await.map(drop)
+        })
+        .await
+    }
+
     /// `files.get`: the File resource, unwrapped
     /// (<https://ai.google.dev/api/files#method:-files.get>).
     ///
@@ -337,15 +351,7 @@ impl Client {
     /// [`Error::Api`] as for [`Client::get_file`].
     pub async fn delete_file(&self, name: &str) -> Result<()> {
         let url = self.api_url(&format!("files/{}", bare_id(name)))?;
-        self.with_retries("files.delete", || async {
-            let res = self
-                .request(reqwest::Method::DELETE, url.clone())?
-                .timeout(self.config.timeouts.request)
-                .send()
-                .await?;
-            check(res).await.map(drop)
-        })
-        .await
+        self.delete_item("files.delete", url).await
     }
 
     /// `files.list`: one page of the caller's Files

@@ -140,6 +140,11 @@ pub async fn apply(
     }
 }
 
+/// `cache`'s `expireTime` in ms since the epoch, or `otherwise` when Gemini gave none readable.
+fn expire_ms(cache: &gemini::CachedContent, otherwise: i64) -> i64 {
+    cache.expire_time.as_deref().and_then(parley_files::time::ms_of_rfc3339).unwrap_or(otherwise)
+}
+
 enum Made {
     Cache(CacheRow),
     TooSmall { tokens: u64, minimum: u64 },
@@ -166,11 +171,7 @@ async fn find_or_make(
             if row.expire_ms - now < ttl_ms / 2 {
                 match gemini.update_cached_content_ttl(&row.name, policy.ttl).await {
                     Ok(updated) => {
-                        row.expire_ms = updated
-                            .expire_time
-                            .as_deref()
-                            .and_then(parley_files::time::ms_of_rfc3339)
-                            .unwrap_or(now + ttl_ms);
+                        row.expire_ms = expire_ms(&updated, now + ttl_ms);
                         registry.record_cache(row.clone(), now).await?;
                     }
                     Err(e) if is_gone(&e) => {
@@ -224,12 +225,11 @@ async fn make(
         model: model.to_string(),
         files_key,
         uris,
-        tokens: made.usage_metadata.map_or(0, |u| u.total_token_count),
-        expire_ms: made
-            .expire_time
-            .as_deref()
-            .and_then(parley_files::time::ms_of_rfc3339)
-            .unwrap_or(now + i64::try_from(policy.ttl.as_millis()).unwrap_or(i64::MAX)),
+        tokens: made.usage_metadata.as_ref().map_or(0, |u| u.total_token_count),
+        expire_ms: expire_ms(
+            &made,
+            now + i64::try_from(policy.ttl.as_millis()).unwrap_or(i64::MAX),
+        ),
     };
     if let Err(e) = registry.record_cache(row.clone(), now).await {
         // Unrecorded, it could never be found or deleted again: delete it now.
