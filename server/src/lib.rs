@@ -4,7 +4,7 @@
 //! Around the application shared with the browser (`app`), it owns everything that is one
 //! process's concern: the configuration ([`config`]), accepting connections with their
 //! timeouts and caps ([`listen`]), the guards every request passes ([`guard`], [`session`],
-//! [`limits`]), which Gemini answers ([`upstream`]), metrics, request ids and log format
+//! [`limits`], composed in [`middleware`]), which Gemini answers ([`upstream`]), metrics, request ids and log format
 //! ([`observe`]), and the router ([`server`]).
 
 pub mod config;
@@ -13,6 +13,7 @@ pub mod guard;
 pub mod health;
 pub mod limits;
 pub mod listen;
+pub mod middleware;
 pub mod observe;
 pub mod server;
 pub mod session;

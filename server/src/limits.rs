@@ -10,6 +10,7 @@
 //! ones are the client's to write); IPv6 keyed by its /64.
 
 use std::{
+    future::Future,
     net::{IpAddr, SocketAddr},
     num::NonZeroU32,
     str::FromStr,
@@ -23,16 +24,15 @@ use app::{
     server::{ByteQuota, ClientAddress, Session, UploadAllowance},
 };
 use axum::{
-    extract::{ConnectInfo, Request, State},
+    extract::{ConnectInfo, Request},
     http::header,
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota};
 use leptos::server_fn::ServerFn;
 use parley_files::registry::postgres::PgRegistry;
 
-use crate::guard::{Refusal, TrustProxy};
+use crate::guard::Refusal;
 
 /// A rate: `count` per `per`, written `20/min`, `5/s`, `100/h`, `1000/d`; `0` or `off` for
 /// none.
@@ -260,10 +260,10 @@ fn forwarded_address(forwarded_for: &str) -> Option<IpAddr> {
 }
 
 /// Puts the request's [`ClientAddress`] in its extensions (see the module's documentation).
-pub async fn client_address(
-    State(TrustProxy(trust_proxy)): State<TrustProxy>,
+pub async fn client_address<F: Future<Output = Response>>(
+    trust_proxy: bool,
     mut req: Request,
-    next: Next,
+    next: impl FnOnce(Request) -> F,
 ) -> Response {
     let forwarded = trust_proxy
         .then(|| req.headers().get("x-forwarded-for")?.to_str().ok().and_then(forwarded_address))
@@ -271,7 +271,7 @@ pub async fn client_address(
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let key = forwarded.or(peer).map_or_else(|| "unknown".to_string(), crate::listen::address_key);
     req.extensions_mut().insert(ClientAddress(key));
-    next.run(req).await
+    next(req).await
 }
 
 /// Counts an upload's bytes against the session's and the address's byte quotas as they
@@ -310,10 +310,10 @@ impl ByteQuota for UploadBytes {
 
 /// Applies the limits to the server functions that have them (after the session and address
 /// middleware).
-pub async fn rate_limit(
-    State(limits): State<Arc<Limits>>,
+pub async fn rate_limit<F: Future<Output = Response>>(
+    limits: &Arc<Limits>,
     mut req: Request,
-    next: Next,
+    next: impl FnOnce(Request) -> F,
 ) -> Response {
     let path = req.uri().path();
     let pair = match path {
@@ -327,7 +327,7 @@ pub async fn rate_limit(
         {
             &limits.files
         }
-        _ => return next.run(req).await,
+        _ => return next(req).await,
     };
     let session = req.extensions().get::<Session>().map(|s| s.0.clone()).unwrap_or_default();
     let address = req.extensions().get::<ClientAddress>().map(|a| a.0.clone()).unwrap_or_default();
@@ -353,7 +353,7 @@ pub async fn rate_limit(
         req.extensions_mut().insert(UploadAllowance(Arc::new(quota)));
     }
     match verdict {
-        Ok(()) => next.run(req).await,
+        Ok(()) => next(req).await,
         Err(error) => {
             tracing::info!(path = %req.uri().path(), %address, limit, "rate limit reached");
             Refusal(error).into_response()

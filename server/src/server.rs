@@ -13,6 +13,7 @@ use crate::{
     error::ServerError,
     guard::{self, BodyLimits, TrustProxy},
     limits::Limits,
+    middleware::Guarded,
     session::{SessionKey, Sessions},
     upstream::Upstream,
 };
@@ -187,9 +188,10 @@ impl Guards {
 
 /// The whole application: Leptos pages, server functions (with `state` as context), static
 /// files from `options.site_root`, `/healthz`, `/readyz` and `/metrics`; and around it,
-/// outermost first, the request id, tracing, HTTP metrics, security headers, the same-origin
-/// check, the client address, sessions, body limits, rate limits, the
-/// multipart check and `Cache-Control`.
+/// outermost first, the request id, tracing, HTTP metrics, compression, security headers,
+/// then the one middleware of [`crate::middleware::guard_requests`] (the same-origin check,
+/// the client address, sessions, body limits, rate limits, the multipart check and
+/// `Cache-Control`).
 pub fn router(mut options: LeptosOptions, state: ServerState, guards: Guards) -> Router {
     // Installed before the first request, so that nothing counted is lost.
     crate::observe::metrics();
@@ -201,11 +203,19 @@ pub fn router(mut options: LeptosOptions, state: ServerState, guards: Guards) ->
         rate_window: guards.rate_window,
     };
     let trust = TrustProxy(guards.trust_proxy);
-    let sessions = Sessions { key: guards.key, trust_proxy: guards.trust_proxy };
+    let guarded = Arc::new(Guarded {
+        trust_proxy: guards.trust_proxy,
+        sessions: Sessions { key: guards.key, trust_proxy: guards.trust_proxy },
+        body_limits,
+        limits: guards.limits,
+    });
     let mut probes = crate::health::routes(state.files.clone());
     if guards.metrics_with_site {
         probes = probes.merge(crate::observe::routes(crate::observe::Scrape::of(&state)));
     }
+    // One shared state: each request clones the router's services (and this closure), so
+    // what they hold by value is copied per request.
+    let state = std::sync::Arc::new(state);
     let app = Router::new()
         .leptos_routes_with_context(&options, routes, move || provide_context(state.clone()), {
             let options = options.clone();
@@ -213,17 +223,11 @@ pub fn router(mut options: LeptosOptions, state: ServerState, guards: Guards) ->
         })
         .merge(probes)
         .fallback(crate::site::files)
-        .layer(middleware::from_fn(guard::cache_control))
-        .layer(middleware::from_fn(guard::require_multipart))
-        .layer(middleware::from_fn_with_state(guards.limits, crate::limits::rate_limit))
         // The body guard reads JSON bodies whole within its own limit (server_fn's default,
         // 2 MiB, would cut them short), so that a refusal after it comes once the browser has
         // sent its request; an upload's body is only watched, and refused before it is read.
         .layer(DefaultBodyLimit::disable())
-        .layer(middleware::from_fn_with_state(body_limits, guard::guard_bodies))
-        .layer(middleware::from_fn_with_state(sessions, crate::session::sessions))
-        .layer(middleware::from_fn_with_state(trust, crate::limits::client_address))
-        .layer(middleware::from_fn_with_state(trust, guard::same_origin));
+        .layer(middleware::from_fn_with_state(guarded, crate::middleware::guard_requests));
     guard::security_headers(app)
         .layer(crate::site::compression())
         .layer(middleware::from_fn(crate::observe::http_metrics))

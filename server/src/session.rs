@@ -12,13 +12,12 @@
 //! The signing key comes from `PARLEY_SESSION_SECRET`, or is generated once into
 //! `{data dir}/session.key` (mode 0600), so that sessions survive restarts.
 
-use std::{path::Path, sync::Arc};
+use std::{future::Future, path::Path, sync::Arc};
 
 use app::server::Session;
 use axum::{
-    extract::{Request, State},
+    extract::Request,
     http::{header, HeaderValue},
-    middleware::Next,
     response::Response,
 };
 use hmac::{Hmac, Mac};
@@ -166,14 +165,18 @@ pub struct Sessions {
 
 /// Gives the request its session, creating one when it has none or its cookie does not
 /// verify; a new session's signed cookie is set on a page or a server function's answer.
-pub async fn sessions(State(sessions): State<Sessions>, mut req: Request, next: Next) -> Response {
+pub async fn sessions<F: Future<Output = Response>>(
+    sessions: &Sessions,
+    mut req: Request,
+    next: impl FnOnce(Request) -> F,
+) -> Response {
     let secure = crate::guard::is_https(req.headers(), sessions.trust_proxy);
     let name = if secure { SECURE_COOKIE } else { COOKIE };
     let existing = from_cookies(&req, name).find_map(|value| sessions.key.verify(value));
     let id = existing.clone().unwrap_or_else(|| hex::encode(rand::rng().random::<[u8; 16]>()));
     let api = req.uri().path().starts_with(app::api::API_PREFIX);
     req.extensions_mut().insert(Session(id.clone()));
-    let mut res = next.run(req).await;
+    let mut res = next(req).await;
     let page = res.status().is_success()
         && res
             .headers()

@@ -1,8 +1,9 @@
 //! Server-side bodies of the server functions (feature `ssr`): take the session, call into
 //! `parley_files` (the life of a File) or Gemini, map the error.
 //!
-//! The axum binary (`parley`) builds a [`ServerState`] and provides it as Leptos context to
-//! every request; the server functions take it from there.
+//! The axum binary (`parley`) builds a [`ServerState`] and provides it, as one shared
+//! `Arc<ServerState>`, as Leptos context to every request; the server functions take it from
+//! there.
 
 pub mod caching;
 pub mod chat;
@@ -107,17 +108,18 @@ pub fn with_status<T>(result: Result<T, AppError>) -> Result<T, AppError> {
     result
 }
 
-fn state() -> Result<ServerState, AppError> {
-    use_context::<ServerState>()
+/// The request's [`ServerState`], shared (one `Arc` per request, not a copy).
+fn state() -> Result<std::sync::Arc<ServerState>, AppError> {
+    use_context::<std::sync::Arc<ServerState>>()
         .ok_or_else(|| AppError::Internal("it is not configured for this request".into()))
 }
 
 /// The [`SiteInfo`] of this server; offline with the default model when called outside a
 /// request (e.g. while pre-rendering).
 pub fn site_info() -> SiteInfo {
-    match use_context::<ServerState>() {
+    match use_context::<std::sync::Arc<ServerState>>() {
         Some(s) => SiteInfo {
-            upstream: s.upstream,
+            upstream: s.upstream.clone(),
             model: s.models.default_id().to_string(),
             models: s.models.choices(),
             context_caching: s.caching.is_some(),

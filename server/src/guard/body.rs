@@ -12,14 +12,13 @@
 //!   multipart parser would otherwise buffer whole): past it the body is held back for a
 //!   moment — a real upload's `file` field is parsed from what already arrived — and then cut.
 
-use std::{pin::Pin, time::Duration};
+use std::{future::Future, pin::Pin, time::Duration};
 
 use app::{error::AppError, server::UploadBody};
 use axum::{
     body::{Body, Bytes},
-    extract::{Request, State},
+    extract::Request,
     http::header,
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use futures::{stream::BoxStream, Stream, StreamExt};
@@ -60,7 +59,11 @@ struct Cut(AppError);
 type Chunks = BoxStream<'static, Result<Bytes, std::io::Error>>;
 
 /// Applies [`BodyLimits`] (see the module's documentation).
-pub async fn guard_bodies(State(limits): State<BodyLimits>, req: Request, next: Next) -> Response {
+pub async fn guard_bodies<F: Future<Output = Response>>(
+    limits: BodyLimits,
+    req: Request,
+    next: impl FnOnce(Request) -> F,
+) -> Response {
     let upload = MULTIPART_ENDPOINTS.contains(&req.uri().path());
     let limit = if upload {
         limits.max_file_bytes.saturating_add(MULTIPART_OVERHEAD)
@@ -108,7 +111,7 @@ pub async fn guard_bodies(State(limits): State<BodyLimits>, req: Request, next: 
             Body::from_stream(chunks),
             usize::try_from(limit).unwrap_or(usize::MAX),
         );
-        let res = next.run(Request::from_parts(parts, Body::new(body))).await;
+        let res = next(Request::from_parts(parts, Body::new(body))).await;
         if !res.status().is_success() {
             // Refused — before a byte was read (a rate limit, a quota) or part-way (a quota, a
             // bad field, a cut): read on a little, so that the answer reaches a client still
@@ -122,7 +125,7 @@ pub async fn guard_bodies(State(limits): State<BodyLimits>, req: Request, next: 
         return res;
     }
     match read_whole(chunks, limit).await {
-        Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Ok(bytes) => next(Request::from_parts(parts, Body::from(bytes))).await,
         Err(ReadError::TooLarge(size)) => too_large(size).into_response(),
         Err(ReadError::Cut(reason)) => Refusal(reason).into_response(),
         Err(ReadError::Failed) => {

@@ -8,11 +8,12 @@ mod body;
 
 pub use body::{guard_bodies, BodyLimits, JSON_BODY_LIMIT, MULTIPART_HEAD_LIMIT};
 
+use std::future::Future;
+
 use app::{api::UploadFile, error::AppError};
 use axum::{
-    extract::{Request, State},
+    extract::Request,
     http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode},
-    middleware::Next,
     response::{IntoResponse, Response},
     Router,
 };
@@ -78,10 +79,10 @@ pub struct TrustProxy(pub bool);
 
 /// Refuses cross-site state-changing calls to the server functions with 403 and
 /// [`AppError::CrossSite`].
-pub async fn same_origin(
-    State(TrustProxy(trust_proxy)): State<TrustProxy>,
+pub async fn same_origin<F: Future<Output = Response>>(
+    trust_proxy: bool,
     req: Request,
-    next: Next,
+    next: impl FnOnce(Request) -> F,
 ) -> Response {
     let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if changes_state
@@ -91,7 +92,7 @@ pub async fn same_origin(
         tracing::warn!(path = %req.uri().path(), "cross-site request refused");
         return Refusal(AppError::CrossSite).into_response();
     }
-    next.run(req).await
+    next(req).await
 }
 
 /// True when a request came over HTTPS as far as `parley` can tell: behind a trusted proxy,
@@ -107,9 +108,12 @@ pub fn is_https(headers: &HeaderMap, trust_proxy: bool) -> bool {
 /// functions' answers `no-store` (they carry a person's data); HTML pages `no-cache, private`
 /// (revalidated on every visit, so a new release is seen at once, and never kept by a shared
 /// cache: a page may set the session cookie).
-pub async fn cache_control(req: Request, next: Next) -> Response {
+pub async fn cache_control<F: Future<Output = Response>>(
+    req: Request,
+    next: impl FnOnce(Request) -> F,
+) -> Response {
     let api = req.uri().path().starts_with(app::api::API_PREFIX);
-    let mut res = next.run(req).await;
+    let mut res = next(req).await;
     let html = res
         .headers()
         .get(header::CONTENT_TYPE)
@@ -128,7 +132,10 @@ pub async fn cache_control(req: Request, next: Next) -> Response {
 /// Refuses a request to a multipart server function that has no multipart boundary, with
 /// 415 and an [`AppError`] body, before `server_fn` sets up its multipart parser (which
 /// panics on such requests).
-pub async fn require_multipart(req: Request, next: Next) -> Response {
+pub async fn require_multipart<F: Future<Output = Response>>(
+    req: Request,
+    next: impl FnOnce(Request) -> F,
+) -> Response {
     if MULTIPART_ENDPOINTS.contains(&req.uri().path()) {
         let content_type =
             req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -141,7 +148,7 @@ pub async fn require_multipart(req: Request, next: Next) -> Response {
             return res;
         }
     }
-    next.run(req).await
+    next(req).await
 }
 
 /// Security headers on every response: no MIME sniffing, no referrer, no framing, and —
