@@ -21,7 +21,13 @@ const FAST_4G = {
   latency: 60 * 2.75,
 };
 
-type Visit = { bytes: number; ms: number; requests: number; encodings: Record<string, string> };
+type Visit = {
+  bytes: number;
+  ms: number;
+  requests: number;
+  encodings: Record<string, string>;
+  timeline: string;
+};
 
 test.describe.configure({ mode: 'serial' });
 
@@ -51,7 +57,28 @@ async function visit(page: import('@playwright/test').Page, throttled: boolean):
   const ms = Date.now() - started;
   await cdp.send('Emulation.setCPUThrottlingRate', { rate: 1 });
   await cdp.detach();
-  return { bytes, ms, requests, encodings };
+  return { bytes, ms, requests, encodings, timeline: await timeline(page) };
+}
+
+/**
+ * Where the time went, from the page's own Resource Timing: for the document and each
+ * asset, when its connection began (`c`, only for a new one), its request went (`q`) and its
+ * last byte arrived (`e`), in ms since navigation started.
+ */
+async function timeline(page: import('@playwright/test').Page): Promise<string> {
+  return page.evaluate(() => {
+    const entries = [
+      ...performance.getEntriesByType('navigation'),
+      ...performance.getEntriesByType('resource'),
+    ] as PerformanceResourceTiming[];
+    return entries
+      .map((e) => {
+        const name = e.entryType === 'navigation' ? 'html' : new URL(e.name).pathname.split('.').pop();
+        const connect = e.connectEnd > e.connectStart ? ` c${Math.round(e.connectStart)}` : '';
+        return `${name}${connect} q${Math.round(e.requestStart)} e${Math.round(e.responseEnd)}`;
+      })
+      .join(', ');
+  });
 }
 
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
@@ -67,6 +94,7 @@ test('figures: the first visit and a repeat visit, wired and on Fast 4G with a 4
       `first visit (${profile}): ${kib(first.bytes)} in ${first.requests} responses before hydration, hydrated after ${first.ms} ms; ` +
         `repeat visit: ${kib(repeat.bytes)} in ${repeat.requests} responses, hydrated after ${repeat.ms} ms`,
     );
+    console.log(`first visit (${profile}) timeline: ${first.timeline}`);
     if (!throttled) console.log(`encodings: ${JSON.stringify(first.encodings)}`);
     expect(repeat.bytes, 'a repeat visit fetches much less').toBeLessThan(first.bytes / 4);
     await context.close();
