@@ -40,17 +40,13 @@ pub fn ConversationSettings(
                                 .iter()
                                 .map(|m| m.id.clone())
                                 .collect();
+                            let offered_here = offered.clone();
                             let shown = move || {
                                 chat.model
                                     .get()
-                                    .filter(|m| offered.contains(m))
+                                    .filter(|m| offered_here.contains(m))
                                     .unwrap_or_else(|| default.clone())
                             };
-                            let offered: Vec<String> = site
-                                .models
-                                .iter()
-                                .map(|m| m.id.clone())
-                                .collect();
                             Effect::new(move |_| {
                                 if chat.model.get().is_some_and(|m| !offered.contains(&m)) {
                                     chat.model.set(None);
