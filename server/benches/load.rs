@@ -9,8 +9,11 @@
 //! PARLEY_BENCH_DATABASE_URL=postgres://… cargo bench -p parley --bench load
 //! ```
 //!
-//! A last round (alone with `PARLEY_BENCH_ONLY=held-open`) holds 10,000 streaming chats open at the same moment on one process (counted
-//! by the server's own in-flight gauge) and prints its RSS then.
+//! A round of chats one after another times the first token through Parley against the same
+//! request straight to the emulator (alone with `PARLEY_BENCH_ONLY=first-token`). A last round
+//! (alone with `PARLEY_BENCH_ONLY=held-open`) holds 10,000 streaming chats open at the same
+//! moment on one process (counted by the server's own in-flight gauge) and prints its RSS
+//! then.
 //!
 //! With `PARLEY_BENCH_DATABASE_URL` (a PostgreSQL database, e.g. from `scripts/postgres.sh
 //! start`), it also compares chat throughput and p99 for one and two replicas on that shared
@@ -173,8 +176,9 @@ fn browser() -> reqwest::Client {
 
 #[tokio::main]
 async fn main() {
-    // `PARLEY_BENCH_ONLY=held-open`: only the round of streams held open at once.
-    if std::env::var("PARLEY_BENCH_ONLY").is_ok_and(|only| only == "held-open") {
+    // `PARLEY_BENCH_ONLY=held-open` or `first-token`: only that round.
+    let only = std::env::var("PARLEY_BENCH_ONLY").unwrap_or_default();
+    if only == "held-open" {
         return ten_thousand_open_at_once().await;
     }
     let config = gemini_emulator::EmulatorConfig {
@@ -189,6 +193,10 @@ async fn main() {
         "parley (release) against an emulator in another process; idle RSS {:.1} MiB",
         status_kib(server.child.id(), "VmRSS:") as f64 / 1024.0
     );
+    first_token(&server, &emulator.base_url()).await;
+    if only == "first-token" {
+        return;
+    }
 
     for n in CHAT_ROUNDS {
         report("streaming chats", n, chats(&[&server], n).await);
@@ -364,6 +372,105 @@ async fn chats(servers: &[&Server], n: usize) -> Round {
         }
     })
     .await
+}
+
+/// Chats timed from the request to their first text, each way.
+const FIRST_TOKEN_CHATS: usize = 100;
+
+/// The model of [`first_token`]'s direct requests: `parley`'s default `--model`.
+const MODEL: &str = "gemini-2.5-flash";
+
+/// What Parley adds to the first token: [`FIRST_TOKEN_CHATS`] chats one after another from one
+/// browser session (after 10 to warm up), each timed from the request to its first text
+/// (`"type":"delta"`), in turn with the same request straight to the emulator
+/// (`streamGenerateContent?alt=sse`, its first `"text"`) and through a bare TCP relay to it (a
+/// thread of its own, as `parley` is a process of its own: the floor of anything in between,
+/// the wake-ups of one more hop each way).
+async fn first_token(server: &Server, gemini: &str) {
+    let relay = tcp_relay(gemini.trim_start_matches("http://").to_string());
+    let (page, direct) = (browser(), reqwest::Client::new());
+    let through_url = format!("{}/api/chat", server.url);
+    let direct_url = format!("{gemini}/v1beta/models/{MODEL}:streamGenerateContent?alt=sse");
+    let relayed_url = format!("http://{relay}/v1beta/models/{MODEL}:streamGenerateContent?alt=sse");
+    let mut times = [Vec::new(), Vec::new(), Vec::new()];
+    for i in 0..FIRST_TOKEN_CHATS + 10 {
+        let text = format!("first token {i}: tell me something");
+        let body = serde_json::json!({"contents": [{"role": "user", "parts": [{"text": text}]}]});
+        let straight = direct.post(&direct_url).header("x-goog-api-key", KEY).json(&body);
+        let relayed = direct.post(&relayed_url).header("x-goog-api-key", KEY).json(&body);
+        let took = [
+            until_first(straight, r#""text""#).await,
+            until_first(relayed, r#""text""#).await,
+            until_first(page.post(&through_url).json(&body), r#""type":"delta""#).await,
+        ];
+        if i >= 10 {
+            for (all, took) in times.iter_mut().zip(took) {
+                all.push(took);
+            }
+        }
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let [p50, p90] = [0.5, 0.9].map(|q| {
+        times.clone().map(|mut all| {
+            all.sort();
+            ms(all[((all.len() - 1) as f64 * q).round() as usize])
+        })
+    });
+    println!("first token, {FIRST_TOKEN_CHATS} chats one after another (p50 / p90):");
+    for (i, what) in
+        ["client → emulator", "client → TCP relay → emulator", "client → parley → emulator"]
+            .iter()
+            .enumerate()
+    {
+        println!("  {what:<30}: {:6.2} / {:6.2} ms", p50[i], p90[i]);
+    }
+    println!(
+        "  added by parley (p50)         : {:+6.2} ms over direct, {:+6.2} ms over the relay",
+        p50[2] - p50[0],
+        p50[2] - p50[1]
+    );
+}
+
+/// A bare TCP relay to `target` (`host:port`) on a thread and runtime of its own: its address.
+fn tcp_relay(target: String) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            while let Ok((mut client, _)) = listener.accept().await {
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let mut upstream = tokio::net::TcpStream::connect(target).await.unwrap();
+                    let _ = (client.set_nodelay(true), upstream.set_nodelay(true));
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                });
+            }
+        });
+    });
+    addr
+}
+
+/// The time from sending `req` until `marker` first appears in its streamed answer (the rest
+/// is read too, so that the connection is reused).
+async fn until_first(req: reqwest::RequestBuilder, marker: &str) -> Duration {
+    use futures::StreamExt;
+    let started = Instant::now();
+    let res = req.send().await.expect("an answer").error_for_status().expect("a 2xx answer");
+    let mut body = res.bytes_stream();
+    let (mut seen, mut first) = (Vec::new(), None);
+    while let Some(piece) = body.next().await {
+        let piece = piece.expect("the answer streams");
+        if first.is_none() {
+            seen.extend_from_slice(&piece);
+            if String::from_utf8_lossy(&seen).contains(marker) {
+                first = Some(started.elapsed());
+            }
+        }
+    }
+    first.unwrap_or_else(|| panic!("no {marker} in the answer: {}", String::from_utf8_lossy(&seen)))
 }
 
 /// Rounds of `n` concurrent chats, one after another, for `how_long`: their latencies and
