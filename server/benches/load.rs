@@ -114,15 +114,15 @@ struct Round {
     wall: Duration,
 }
 
+/// The `q` quantile (0–1) of `sorted`, nearest rank; zero when it is empty.
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    let rank = ((sorted.len().max(1) - 1) as f64 * q).round() as usize;
+    sorted.get(rank).copied().unwrap_or_default()
+}
+
 fn report(what: &str, n: usize, mut round: Round) {
     round.latencies.sort();
-    let at = |q: f64| {
-        round
-            .latencies
-            .get(((round.latencies.len() as f64 - 1.0) * q).round() as usize)
-            .copied()
-            .unwrap_or_default()
-    };
+    let at = |q: f64| quantile(&round.latencies, q);
     println!(
         "{what:>22} ×{n:<4} errors {:>5.1}%  p50 {:>7.0} ms  p99 {:>7.0} ms  wall {:>6.2} s  server peak RSS {:>6.1} MiB",
         100.0 * round.errors as f64 / round.latencies.len().max(1) as f64,
@@ -409,13 +409,11 @@ async fn first_token(server: &Server, gemini: &str) {
             }
         }
     }
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let [p50, p90] = [0.5, 0.9].map(|q| {
-        times.clone().map(|mut all| {
-            all.sort();
-            ms(all[((all.len() - 1) as f64 * q).round() as usize])
-        })
-    });
+    for all in &mut times {
+        all.sort();
+    }
+    let [p50, p90] =
+        [0.5, 0.9].map(|q| times.each_ref().map(|all| quantile(all, q).as_secs_f64() * 1e3));
     println!("first token, {FIRST_TOKEN_CHATS} chats one after another (p50 / p90):");
     for (i, what) in
         ["client → emulator", "client → TCP relay → emulator", "client → parley → emulator"]
