@@ -60,6 +60,7 @@ fn state_on(dir: &std::path::Path, registry: Registry) -> ServerState {
         context_budget: app::server::models::ContextBudget::Off,
         caching: None,
         summaries: Default::default(),
+        summary_signer: app::server::summary::Signer::new([0; 32]),
         upstream: app::model::UpstreamKind::Offline,
         max_file_bytes: gemini::MAX_FILE_BYTES,
         upstream_slots: UpstreamSlots::new(SlotCaps { total: 64, per_session: 8, per_address: 16 }),

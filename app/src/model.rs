@@ -261,6 +261,12 @@ pub struct Summary {
     pub tokens_before: u64,
     /// The prompt's tokens with it (what was sent).
     pub tokens_after: u64,
+    /// The server's HMAC-SHA-256 over the fields above, hex: a summary is used only with a
+    /// signature the server made, so a page can send back only what the server summarized
+    /// (never a text of its own in place of the turns). Empty on summaries of older versions,
+    /// which are not used (a new one is made when needed).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub signature: String,
 }
 
 impl Summary {

@@ -110,12 +110,6 @@ impl gemini::UploadSource for StoredBytes {
     }
 }
 
-/// The opaque key an original is charged to: the first 16 hex digits of the SHA-256 of the
-/// client's key (its address), so that the registry never holds an address.
-fn holder_key(client: &crate::ClientKey) -> String {
-    hex::encode(&Sha256::digest(client.0.as_bytes())[..8])
-}
-
 /// Milliseconds since the epoch, `age` ago.
 fn millis_ago(age: Duration) -> i64 {
     now_ms().saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX))
@@ -380,7 +374,7 @@ impl Originals {
         let original = Original {
             size_bytes: spooled.size_bytes,
             stored_at_ms: now_ms(),
-            charged_to: holder_key(from),
+            charged_to: crate::registry::holder_key(from),
         };
         self.registry.add_original(&spooled.sha256, original).await?;
         self.evict().await?;

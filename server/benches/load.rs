@@ -187,7 +187,7 @@ async fn main() {
         ..Default::default()
     };
     let emulator = gemini_emulator::testing::spawn_local(config).await;
-    let server = start(&emulator.base_url(), &["--rate-chat", "off"]);
+    let server = start(&emulator.base_url(), &["--rate-chat", "off", "--metrics-on-site"]);
     wait_up(&server).await;
     println!(
         "parley (release) against an emulator in another process; idle RSS {:.1} MiB",

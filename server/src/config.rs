@@ -51,9 +51,10 @@ pub struct Config {
     pub model: String,
 
     /// Models a person may pick for a conversation, comma-separated (the `--model` is always
-    /// one of them, first); empty: the `--model` alone.
+    /// one of them, first); empty: the `--model` alone. An entry may carry a weight after `*`,
+    /// the chat requests one request with it counts as: `gemini-2.5-flash,gemini-2.5-pro*4`.
     #[arg(long, env = "PARLEY_MODELS", value_delimiter = ',', default_value = "")]
-    pub models: Vec<String>,
+    pub models: Vec<app::server::models::ModelEntry>,
 
     /// Prompt tokens a request may send before its oldest turns are summarized: a count
     /// (`200000`) or a share of the model's `inputTokenLimit` (`80%`); `off` never summarizes.
@@ -236,10 +237,16 @@ pub struct Config {
     #[arg(long, env = "PARLEY_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: crate::observe::LogFormat,
 
-    /// Serve `GET /metrics` (Prometheus) on this address only, instead of on the site's
-    /// listener (e.g. `127.0.0.1:9464`, out of the public's reach).
+    /// Serve `GET /metrics` (Prometheus) on this address (e.g. `127.0.0.1:9464`, out of the
+    /// public's reach). Without it, and without `--metrics-on-site`, there is no `/metrics`.
     #[arg(long, env = "PARLEY_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+
+    /// Also serve `GET /metrics` on the site's own listener, to anyone who can reach the site.
+    /// Off by default: some metrics (retained originals, their bytes) move when anyone uploads,
+    /// which tells a visitor whether content was already there.
+    #[arg(long, env = "PARLEY_METRICS_ON_SITE", default_value_t = false)]
+    pub metrics_on_site: bool,
 
     /// A maintenance command instead of serving the site.
     #[command(subcommand)]
@@ -391,6 +398,15 @@ impl Config {
     /// # Errors
     /// [`ServerError::Config`] saying what to set.
     pub fn check(&self) -> Result<(), ServerError> {
+        if let Some(heavy) =
+            self.models.iter().find(|m| self.rate_chat.count > 0 && m.weight > self.rate_chat.count)
+        {
+            return Err(ServerError::Config(format!(
+                "PARLEY_MODELS gives {} the weight {}, more chat requests than PARLEY_RATE_CHAT \
+                 allows a session at once ({}): it could never be used",
+                heavy.id, heavy.weight, self.rate_chat.count
+            )));
+        }
         let originals = self.originals()?;
         if !self.database()?.is_shared() {
             return Ok(());
@@ -441,19 +457,32 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:3000");
         assert_eq!(c.upload_timeout, Duration::from_secs(90));
         assert_eq!(c.model, "gemini-2.5-flash");
-        assert!(c.models.iter().all(String::is_empty), "{:?}", c.models);
+        assert!(c.models.iter().all(|m| m.id.is_empty()), "{:?}", c.models);
         assert_eq!(c.context_caching, ContextCaching::Off);
         let c = Config::try_parse_from([
             "parley",
             "--models",
-            "gemini-2.5-pro,gemini-2.5-flash-lite",
+            "gemini-2.5-pro*4,gemini-2.5-flash-lite",
             "--context-budget",
             "20000",
             "--context-caching",
             "opt-in",
         ])
         .unwrap();
-        assert_eq!(c.models, ["gemini-2.5-pro", "gemini-2.5-flash-lite"]);
+        let models: Vec<(&str, u32)> = c.models.iter().map(|m| (m.id.as_str(), m.weight)).collect();
+        assert_eq!(models, [("gemini-2.5-pro", 4), ("gemini-2.5-flash-lite", 1)]);
+        assert!(Config::try_parse_from(["parley", "--models", "gemini-2.5-pro*lots"]).is_err());
+        let too_heavy = Config::try_parse_from([
+            "parley",
+            "--models",
+            "gemini-2.5-pro*40",
+            "--rate-chat",
+            "30/min",
+        ])
+        .unwrap();
+        assert!(
+            matches!(too_heavy.check(), Err(ServerError::Config(why)) if why.contains("gemini-2.5-pro"))
+        );
         assert_eq!(c.context_budget, app::server::models::ContextBudget::Tokens(20_000));
         assert!(c.caching().is_some());
         assert!(Config::try_parse_from(["parley", "--context-budget", "lots"]).is_err());

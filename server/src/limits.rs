@@ -21,7 +21,7 @@ use std::{
 use app::{
     api::{Chat, CheckFiles, DeleteUpload, FindUpload, ForgetCaches, ListUploads, UploadFile},
     error::AppError,
-    server::{ByteQuota, ClientAddress, Session, UploadAllowance},
+    server::{ByteQuota, ChatAllowance, ClientAddress, RequestQuota, Session, UploadAllowance},
 };
 use axum::{
     extract::{ConnectInfo, Request},
@@ -308,6 +308,23 @@ impl ByteQuota for UploadBytes {
     }
 }
 
+/// Takes a chat's extra weight (a dearer model) from the chat rate limits of its session and
+/// address (see [`app::server::RequestQuota`]).
+struct ChatRequests {
+    limits: Arc<Limits>,
+    session: String,
+    address: String,
+}
+
+impl RequestQuota for ChatRequests {
+    fn take(&self, requests: u32) -> futures::future::BoxFuture<'_, Result<(), AppError>> {
+        let limits = &self.limits;
+        Box::pin(async move {
+            limits.chat.take(limits.shared.as_ref(), &self.session, &self.address, requests).await
+        })
+    }
+}
+
 /// Applies the limits to the server functions that have them (after the session and address
 /// middleware).
 pub async fn rate_limit<F: Future<Output = Response>>(
@@ -333,6 +350,7 @@ pub async fn rate_limit<F: Future<Output = Response>>(
     let address = req.extensions().get::<ClientAddress>().map(|a| a.0.clone()).unwrap_or_default();
     let mut verdict = pair.take(limits.shared.as_ref(), &session, &address, 1).await;
     let mut limit = pair.name;
+    let chat = path == Chat::PATH;
     if verdict.is_ok() && path == UploadFile::PATH && limits.has_byte_quota() {
         limit = limits.upload_mib.name;
         let announced = req
@@ -345,12 +363,16 @@ pub async fn rate_limit<F: Future<Output = Response>>(
         verdict = limits.upload_mib.take(limits.shared.as_ref(), &session, &address, cells).await;
         let quota = UploadBytes {
             limits: limits.clone(),
-            session,
+            session: session.clone(),
             address: address.clone(),
             prepaid: mib * MIB,
             counted: Mutex::new((0, 0)),
         };
         req.extensions_mut().insert(UploadAllowance(Arc::new(quota)));
+    }
+    if verdict.is_ok() && chat {
+        let requests = ChatRequests { limits: limits.clone(), session, address: address.clone() };
+        req.extensions_mut().insert(ChatAllowance(Arc::new(requests)));
     }
     match verdict {
         Ok(()) => next(req).await,

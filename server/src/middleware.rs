@@ -38,7 +38,7 @@ pub struct Guarded {
 /// [`limits::client_address`], [`session::sessions`], [`guard::guard_bodies`],
 /// [`limits::rate_limit`], [`guard::require_multipart`], then [`guard::cache_control`] on what
 /// the application answers. A guard's refusal is the response; the guards outside it still
-/// see it (a new session's cookie is set on a refused server-function call).
+/// see it (the session guard sets no cookie on a refusal).
 pub async fn guard_requests(
     State(guarded): State<Arc<Guarded>>,
     req: Request,

@@ -31,10 +31,10 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     if let Some(root) = &config.site_root {
         options.site_root = Arc::from(root.to_string_lossy().as_ref());
     }
-    let state = state(&config, &upstream).await?;
+    let key = SessionKey::load(config.session_secret.as_deref(), &config.data_dir)?;
+    let state = state(&config, &upstream, &key).await?;
     state.files.originals.tidy().await?;
     tokio::spawn(evict_periodically(state.files.originals.clone()));
-    let key = SessionKey::load(config.session_secret.as_deref(), &config.data_dir)?;
     let guards = Guards::new(&config, key, &state.files.registry);
     if let Some(addr) = config.metrics_listen {
         let scrape = crate::observe::Scrape::of(&state);
@@ -47,7 +47,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             }
         });
     }
-    tokio::spawn(tidy_limits_periodically(guards.limits.clone()));
+    tokio::spawn(tidy_periodically(guards.limits.clone(), state.files.registry.clone()));
     let router = router(options.clone(), state, guards);
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let limits = config.connection_limits(descriptors);
@@ -83,13 +83,17 @@ pub async fn copy_registry(
     Ok(copied)
 }
 
-/// Forgets replenished rate-limit keys every minute (and day-old shared ones).
-async fn tidy_limits_periodically(limits: Arc<Limits>) {
+/// Every minute, forgets replenished rate-limit keys (and day-old shared ones) and the
+/// exclusive turns of replicas that died.
+async fn tidy_periodically(limits: Arc<Limits>, registry: parley_files::Registry) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         every.tick().await;
         limits.tidy();
         limits.tidy_shared().await;
+        if let Err(e) = registry.tidy_leases().await {
+            tracing::warn!(error = %e, "old exclusive turns could not be removed");
+        }
     }
 }
 
@@ -105,12 +109,17 @@ async fn evict_periodically(originals: parley_files::Originals) {
     }
 }
 
-/// The server functions' context for this configuration and upstream.
+/// The server functions' context for this configuration and upstream, with what it signs
+/// (summaries) signed under a key derived from the session `key`.
 ///
 /// # Errors
 /// [`ServerError::Registry`] / [`ServerError::Originals`] when the file registry or the store
 /// of originals in the data directory cannot be opened.
-pub async fn state(config: &Config, upstream: &Upstream) -> Result<ServerState, ServerError> {
+pub async fn state(
+    config: &Config,
+    upstream: &Upstream,
+    key: &SessionKey,
+) -> Result<ServerState, ServerError> {
     let registry = parley_files::Registry::connect(&config.database()?).await?;
     let originals = parley_files::Originals::at(
         &config.originals()?,
@@ -143,6 +152,7 @@ pub async fn state(config: &Config, upstream: &Upstream) -> Result<ServerState, 
         context_budget: config.context_budget,
         caching: config.caching(),
         summaries: Default::default(),
+        summary_signer: app::server::summary::Signer::new(key.derive("parley:summaries")),
         upstream: upstream.kind.clone(),
         max_file_bytes: config.max_file_bytes.min(gemini::MAX_FILE_BYTES),
         upstream_slots: app::server::slots::UpstreamSlots::new(config.slot_caps()),
@@ -166,8 +176,8 @@ pub struct Guards {
     pub rate_window: std::time::Duration,
     /// `--trust-proxy`.
     pub trust_proxy: bool,
-    /// Whether `GET /metrics` is served with the site (not when `--metrics-listen` gives it
-    /// a listener of its own).
+    /// Whether `GET /metrics` is served with the site (`--metrics-on-site`; else only on
+    /// `--metrics-listen`, if given).
     pub metrics_with_site: bool,
 }
 
@@ -181,7 +191,7 @@ impl Guards {
             min_body_rate: config.min_body_rate,
             rate_window: config.header_read_timeout,
             trust_proxy: config.trust_proxy,
-            metrics_with_site: config.metrics_listen.is_none(),
+            metrics_with_site: config.metrics_on_site,
         }
     }
 }

@@ -6,8 +6,9 @@
 //! so) the cookie is `__Host-parley_session`, `Secure`: the prefix keeps a sibling subdomain
 //! from planting its own session cookie on this site.
 //!
-//! A session starts (its cookie is set) only on a page or a server function: static files
-//! and error pages get none.
+//! A session starts (its cookie is set) only on a page or a server function that answered
+//! (2xx) a `GET`, `HEAD` or `POST`: static files, error pages, refusals and preflights
+//! (`OPTIONS`) get none.
 //!
 //! The signing key comes from `PARLEY_SESSION_SECRET`, or is generated once into
 //! `{data dir}/session.key` (mode 0600), so that sessions survive restarts.
@@ -17,7 +18,7 @@ use std::{future::Future, path::Path, sync::Arc};
 use app::server::Session;
 use axum::{
     extract::Request,
-    http::{header, HeaderValue},
+    http::{header, HeaderValue, Method},
     response::Response,
 };
 use hmac::{Hmac, Mac};
@@ -103,6 +104,15 @@ impl SessionKey {
         Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length")
     }
 
+    /// A key for another `purpose` (e.g. signing summaries), derived from this one:
+    /// HMAC-SHA-256 of the purpose under the secret. The secret itself signs only cookies.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = self.mac();
+        mac.update(b"parley derived key\0");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// The cookie value for session `id`: `{id}.{hex HMAC-SHA-256 of id}`.
     pub fn sign(&self, id: &str) -> String {
         let mut mac = self.mac();
@@ -175,14 +185,17 @@ pub async fn sessions<F: Future<Output = Response>>(
     let existing = from_cookies(&req, name).find_map(|value| sessions.key.verify(value));
     let id = existing.clone().unwrap_or_else(|| hex::encode(rand::rng().random::<[u8; 16]>()));
     let api = req.uri().path().starts_with(app::api::API_PREFIX);
+    // A preflight, or any method a page or server function does not answer, starts nothing.
+    let starts = matches!(*req.method(), Method::GET | Method::HEAD | Method::POST);
     req.extensions_mut().insert(Session(id.clone()));
     let mut res = next(req).await;
-    let page = res.status().is_success()
-        && res
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
-    if existing.is_none() && (api || page) {
+    let page = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
+    // Only an answer starts a session: a refusal (a rate limit, a bad request, a failure) keeps
+    // nothing for the browser, so it gets no cookie to keep.
+    if existing.is_none() && starts && res.status().is_success() && (api || page) {
         let cookie = format!(
             "{name}={}; Path=/; Max-Age={MAX_AGE_SECS}; HttpOnly; SameSite=Lax{}",
             sessions.key.sign(&id),
@@ -212,6 +225,10 @@ mod tests {
         assert_eq!(key.verify(&format!("{id}.zz")), None);
         assert_eq!(key.verify(""), None);
         assert!(!format!("{key:?}").contains('7'));
+        let derived = key.derive("parley:summaries");
+        assert_eq!(derived, key.derive("parley:summaries"));
+        assert_ne!(derived, key.derive("parley:other"));
+        assert_ne!(derived, SessionKey::from_bytes(&[8; 32]).derive("parley:summaries"));
     }
 
     #[test]

@@ -11,11 +11,7 @@
 //! conversation or one of its Files is deleted. Below Gemini's minimum token count nothing is
 //! cached, and the page is told why.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
 use parley_files::{time::now_ms, CacheRow};
 
@@ -32,38 +28,52 @@ pub const MAX_CACHES_PER_SESSION: usize = 4;
 /// How long a request waits for its session's turn at the caches before it goes without one.
 const TURN_PATIENCE: Duration = Duration::from_secs(30);
 
-/// Most "too small" verdicts remembered (so that a small set of files is not offered to Gemini
-/// again on every request); the memory is cleared when full.
-const MAX_REMEMBERED: usize = 10_000;
+/// Most live caches the sessions of one client address keep between them (four sessions'
+/// worth): sessions are free to make, addresses are not. Past it, a request goes without a
+/// cache (its files are sent as they are) until one expires or is deleted.
+pub const MAX_CACHES_PER_ADDRESS: u64 = 4 * MAX_CACHES_PER_SESSION as u64;
 
-/// Sets of Files Gemini found too small to cache: (model, files key) → (tokens, minimum).
-type TooSmall = HashMap<(String, String), (u64, u64)>;
+/// Most "too small" verdicts remembered (so that a small set of files is not offered to Gemini
+/// again on every request); past it the least recently used is forgotten.
+const MAX_REMEMBERED: u64 = 10_000;
 
 /// How caching is done on this server (`PARLEY_CONTEXT_CACHING=opt-in`).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CachePolicy {
     /// A cache's time to live, extended while it is used (`PARLEY_CONTEXT_CACHE_TTL`).
     pub ttl: Duration,
-    /// What Gemini found too small to cache, per process (asked again after a restart).
-    too_small: Arc<Mutex<TooSmall>>,
+    /// Sets of Files Gemini found too small to cache, per process (asked again after a
+    /// restart): (model, files key) → (tokens, minimum).
+    too_small: moka::sync::Cache<(String, String), (u64, u64)>,
+}
+
+impl std::fmt::Debug for CachePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CachePolicy({:?}, {} too small)", self.ttl, self.too_small.entry_count())
+    }
 }
 
 impl CachePolicy {
     /// Caches living `ttl` past their last use.
     pub fn new(ttl: Duration) -> Self {
-        CachePolicy { ttl, too_small: Arc::default() }
+        CachePolicy::with_memory(ttl, MAX_REMEMBERED)
+    }
+
+    /// [`CachePolicy::new`], remembering at most `remembered` "too small" verdicts.
+    fn with_memory(ttl: Duration, remembered: u64) -> Self {
+        let too_small = moka::sync::Cache::builder()
+            .max_capacity(remembered)
+            .eviction_policy(moka::policy::EvictionPolicy::lru())
+            .build();
+        CachePolicy { ttl, too_small }
     }
 
     fn remembered(&self, key: &(String, String)) -> Option<(u64, u64)> {
-        self.too_small.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(key).copied()
+        self.too_small.get(key)
     }
 
     fn remember(&self, key: (String, String), verdict: (u64, u64)) {
-        let mut memory = self.too_small.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if memory.len() >= MAX_REMEMBERED {
-            memory.clear();
-        }
-        memory.insert(key, verdict);
+        self.too_small.insert(key, verdict);
     }
 }
 
@@ -122,7 +132,10 @@ pub async fn apply(
         Ok(shared) => shared,
         Err(e) => return CacheState::Failed { reason: AppError::from(e).to_string() },
     };
-    let made = find_or_make(state, policy, session, model, parts, uris, files_key).await;
+    let charged_to =
+        parley_files::registry::holder_key(&parley_files::ClientKey(super::client_address().0));
+    let asking = Asking { state, policy, session, charged_to: &charged_to, model };
+    let made = asking.find_or_make(parts, uris, files_key).await;
     shared.release().await;
     match made {
         Ok(Made::Cache(row)) => {
@@ -136,6 +149,12 @@ pub async fn apply(
             policy.remember(memo, (tokens, minimum));
             CacheState::TooSmall { tokens, minimum }
         }
+        Ok(Made::NoRoom) => CacheState::Failed {
+            reason: format!(
+                "{MAX_CACHES_PER_ADDRESS} context caches are live from this network already; \
+                 the files were sent without one."
+            ),
+        },
         Err(e) => CacheState::Failed { reason: e.to_string() },
     }
 }
@@ -147,106 +166,140 @@ fn expire_ms(cache: &gemini::CachedContent, otherwise: i64) -> i64 {
 
 enum Made {
     Cache(CacheRow),
-    TooSmall { tokens: u64, minimum: u64 },
+    TooSmall {
+        tokens: u64,
+        minimum: u64,
+    },
+    /// The address holds [`MAX_CACHES_PER_ADDRESS`] live caches already.
+    NoRoom,
 }
 
-async fn find_or_make(
-    state: &ServerState,
-    policy: &CachePolicy,
-    session: &Session,
-    model: &str,
-    parts: Vec<gemini::Part>,
-    uris: Vec<String>,
-    files_key: String,
-) -> Result<Made, AppError> {
-    let registry = &state.files.registry;
-    let gemini = &state.files.gemini;
-    let now = now_ms();
-    let ttl_ms = i64::try_from(policy.ttl.as_millis()).unwrap_or(i64::MAX);
-    // A cache counts as gone a little before Gemini deletes it, so that a request never names
-    // one that expires on the way.
-    let margin_ms = 30_000.min(ttl_ms / 4);
-    if let Some(mut row) = registry.find_cache(&session.0, model, &files_key).await? {
-        if row.expire_ms > now + margin_ms {
-            if row.expire_ms - now < ttl_ms / 2 {
-                match gemini.update_cached_content_ttl(&row.name, policy.ttl).await {
-                    Ok(updated) => {
-                        row.expire_ms = expire_ms(&updated, now + ttl_ms);
-                        registry.record_cache(row.clone(), now).await?;
-                    }
-                    Err(e) if is_gone(&e) => {
-                        registry.remove_cache(&session.0, &row.name).await?;
-                        return make(state, policy, session, model, parts, uris, files_key).await;
-                    }
-                    Err(e) => {
-                        // Still alive until its expireTime: used as it is, extended next time.
-                        super::errors::from_gemini(e, None);
+/// One request's turn at its session's caches: who asks, from where, for which model.
+struct Asking<'a> {
+    state: &'a ServerState,
+    policy: &'a CachePolicy,
+    session: &'a Session,
+    /// The client address's key ([`parley_files::registry::holder_key`]).
+    charged_to: &'a str,
+    model: &'a str,
+}
+
+impl Asking<'_> {
+    async fn find_or_make(
+        &self,
+        parts: Vec<gemini::Part>,
+        uris: Vec<String>,
+        files_key: String,
+    ) -> Result<Made, AppError> {
+        let (registry, gemini, session) =
+            (&self.state.files.registry, &self.state.files.gemini, self.session);
+        let now = now_ms();
+        let ttl_ms = i64::try_from(self.policy.ttl.as_millis()).unwrap_or(i64::MAX);
+        // A cache counts as gone a little before Gemini deletes it, so that a request never
+        // names one that expires on the way.
+        let margin_ms = 30_000.min(ttl_ms / 4);
+        if let Some(mut row) = registry.find_cache(&session.0, self.model, &files_key).await? {
+            if row.expire_ms > now + margin_ms {
+                if row.expire_ms - now < ttl_ms / 2 {
+                    match gemini.update_cached_content_ttl(&row.name, self.policy.ttl).await {
+                        Ok(updated) => {
+                            row.expire_ms = expire_ms(&updated, now + ttl_ms);
+                            registry.record_cache(row.clone(), now).await?;
+                        }
+                        Err(e) if is_gone(&e) => {
+                            registry.remove_cache(&session.0, &row.name).await?;
+                            return self.make(parts, uris, files_key).await;
+                        }
+                        Err(e) => {
+                            // Still alive until its expireTime: used as it is, extended next time.
+                            super::errors::from_gemini(e, None);
+                        }
                     }
                 }
+                return Ok(Made::Cache(row));
             }
-            return Ok(Made::Cache(row));
+            registry.remove_cache(&session.0, &row.name).await?;
         }
-        registry.remove_cache(&session.0, &row.name).await?;
+        self.make(parts, uris, files_key).await
     }
-    make(state, policy, session, model, parts, uris, files_key).await
-}
 
-async fn make(
-    state: &ServerState,
-    policy: &CachePolicy,
-    session: &Session,
-    model: &str,
-    parts: Vec<gemini::Part>,
-    uris: Vec<String>,
-    files_key: String,
-) -> Result<Made, AppError> {
-    let registry = &state.files.registry;
-    let gemini = &state.files.gemini;
-    let now = now_ms();
-    let request = gemini::CachedContent {
-        model: format!("models/{model}"),
-        display_name: Some("parley".into()),
-        contents: vec![gemini::Content { role: Some("user".into()), parts }],
-        ttl: Some(format!("{}s", policy.ttl.as_secs().max(1))),
-        ..Default::default()
-    };
-    let made = match gemini.create_cached_content(&request).await {
-        Ok(made) => made,
-        Err(e) => {
-            if let Some((tokens, minimum)) = too_small(&e) {
-                return Ok(Made::TooSmall { tokens, minimum });
-            }
-            return Err(from_gemini(e, None));
+    /// Whether a new cache would pass the address's bound: the session replaces one of its own
+    /// once it holds [`MAX_CACHES_PER_SESSION`], else the address must have room.
+    async fn address_has_room(&self, now: i64) -> Result<bool, AppError> {
+        let registry = &self.state.files.registry;
+        let own = registry.caches_of(&self.session.0).await?;
+        if own.iter().filter(|c| c.expire_ms > now).count() >= MAX_CACHES_PER_SESSION {
+            return Ok(true);
         }
-    };
-    let row = CacheRow {
-        owner: session.0.clone(),
-        name: made.name.clone(),
-        model: model.to_string(),
-        files_key,
-        uris,
-        tokens: made.usage_metadata.as_ref().map_or(0, |u| u.total_token_count),
-        expire_ms: expire_ms(
-            &made,
-            now + i64::try_from(policy.ttl.as_millis()).unwrap_or(i64::MAX),
-        ),
-    };
-    if let Err(e) = registry.record_cache(row.clone(), now).await {
-        // Unrecorded, it could never be found or deleted again: delete it now.
-        let _ = gemini.delete_cached_content(&made.name).await;
-        return Err(e.into());
+        Ok(registry.live_caches_charged_to(self.charged_to, now).await? < MAX_CACHES_PER_ADDRESS)
     }
-    metrics::counter!("parley_context_caches_created_total").increment(1);
-    tracing::info!(tokens = row.tokens, files = row.uris.len(), "context cache created");
-    // Past the bound, the ones expiring first go (only now that this one exists).
-    let mut live: Vec<CacheRow> =
-        registry.caches_of(&session.0).await?.into_iter().filter(|c| c.expire_ms > now).collect();
-    live.sort_by_key(|c| c.expire_ms);
-    let over = live.len().saturating_sub(MAX_CACHES_PER_SESSION);
-    for oldest in live.iter().filter(|c| c.name != row.name).take(over) {
-        delete(state, session, oldest).await;
+
+    async fn make(
+        &self,
+        parts: Vec<gemini::Part>,
+        uris: Vec<String>,
+        files_key: String,
+    ) -> Result<Made, AppError> {
+        let (state, session) = (self.state, self.session);
+        let (registry, gemini) = (&state.files.registry, &state.files.gemini);
+        let now = now_ms();
+        if !self.address_has_room(now).await? {
+            return Ok(Made::NoRoom);
+        }
+        let ttl = self.policy.ttl;
+        let request = gemini::CachedContent {
+            model: format!("models/{}", self.model),
+            display_name: Some("parley".into()),
+            contents: vec![gemini::Content { role: Some("user".into()), parts }],
+            ttl: Some(format!("{}s", ttl.as_secs().max(1))),
+            ..Default::default()
+        };
+        let made = match gemini.create_cached_content(&request).await {
+            Ok(made) => made,
+            Err(e) => {
+                if let Some((tokens, minimum)) = too_small(&e) {
+                    return Ok(Made::TooSmall { tokens, minimum });
+                }
+                return Err(from_gemini(e, None));
+            }
+        };
+        let row = CacheRow {
+            owner: session.0.clone(),
+            name: made.name.clone(),
+            model: self.model.to_string(),
+            files_key,
+            uris,
+            tokens: made.usage_metadata.as_ref().map_or(0, |u| u.total_token_count),
+            expire_ms: expire_ms(&made, now + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)),
+            charged_to: self.charged_to.to_string(),
+        };
+        if let Err(e) = registry.record_cache(row.clone(), now).await {
+            // Unrecorded, it could never be found or deleted again: delete it now.
+            let _ = gemini.delete_cached_content(&made.name).await;
+            return Err(e.into());
+        }
+        metrics::counter!("parley_context_caches_created_total").increment(1);
+        tracing::info!(tokens = row.tokens, files = row.uris.len(), "context cache created");
+        // Past the bound, the ones expiring first go (only now that this one exists).
+        let mut live: Vec<CacheRow> = registry
+            .caches_of(&session.0)
+            .await?
+            .into_iter()
+            .filter(|c| c.expire_ms > now)
+            .collect();
+        live.sort_by_key(|c| c.expire_ms);
+        let over = live.len().saturating_sub(MAX_CACHES_PER_SESSION);
+        for oldest in live.iter().filter(|c| c.name != row.name).take(over) {
+            delete(state, session, oldest).await;
+        }
+        // Sessions of one address making caches at once may all have found room: the ones
+        // past the bound give theirs back at once.
+        if registry.live_caches_charged_to(self.charged_to, now).await? > MAX_CACHES_PER_ADDRESS {
+            delete(state, session, &row).await;
+            return Ok(Made::NoRoom);
+        }
+        Ok(Made::Cache(row))
     }
-    Ok(Made::Cache(row))
 }
 
 /// `(tokens, minimum)` from Gemini's refusal of a cache below its minimum, e.g. "Cached
@@ -330,6 +383,22 @@ pub async fn forget(uris: Vec<String>) -> Result<(), AppError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_too_small_memory_forgets_the_least_recently_used_first() {
+        let policy = CachePolicy::with_memory(Duration::from_secs(60), 3);
+        let key = |i: u32| ("gemini-2.5-flash".to_string(), i.to_string());
+        policy.remember(key(0), (300, 1024));
+        // A flood of new sets while one is in use: the one in use stays (the memory was once
+        // cleared whole when full, so anyone could flush it).
+        for i in 1..50 {
+            assert_eq!(policy.remembered(&key(0)), Some((300, 1024)), "after {i}");
+            policy.remember(key(i), (300, 1024));
+            policy.too_small.run_pending_tasks();
+        }
+        assert!(policy.too_small.entry_count() <= 3);
+        assert_eq!(policy.remembered(&key(1)), None, "the least recently used went");
+    }
 
     #[test]
     fn gemini_s_refusal_of_a_small_cache_is_read() {

@@ -32,12 +32,18 @@ pub async fn chat(
     let state = state()?;
     let session = super::session()?;
     let model = state.models.choose(options.model.as_deref())?;
+    // A dearer model counts as more requests: the rate limiter took one already.
+    let weight = state.models.weight(&model);
+    if let (true, Some(allowance)) = (weight > 1, super::chat_allowance()) {
+        allowance.0.take(weight - 1).await?;
+    }
     // Passes over every part run on the blocking pool: a request may hold tens of thousands.
     // The page's summary goes in first: the Files of the turns it covers are not checked, not
     // uploaded again and not sent.
+    let signer = state.summary_signer.clone();
     let (mut request, conversation, uris) = off_workers(move || {
         let (request, conversation) =
-            super::summary::prepare(to_gemini(&contents), options.summary);
+            super::summary::prepare(to_gemini(&contents), options.summary, &signer);
         let uris = file_uris(&request);
         (request, conversation, uris)
     })

@@ -82,6 +82,11 @@ impl From<FilesError> for AppError {
             FilesError::Originals(e @ OriginalsError::TooLong { .. }) => {
                 AppError::BadUpload(e.to_string())
             }
+            // Every connection busy, or another holder's turn too long: load, not a fault.
+            FilesError::Registry(e) if e.is_busy() => {
+                tracing::warn!(error = %e, "the file registry is busy");
+                AppError::Busy
+            }
             FilesError::Registry(e) => {
                 tracing::error!(error = %e, "the file registry failed");
                 AppError::Internal("its file registry is unavailable".into())

@@ -17,8 +17,8 @@ pub mod summary;
 pub mod upload;
 
 pub use request::{
-    client_address, session, upload_allowance, upload_body, ByteQuota, ClientAddress, Session,
-    UploadAllowance, UploadBody,
+    chat_allowance, client_address, session, upload_allowance, upload_body, ByteQuota,
+    ChatAllowance, ClientAddress, RequestQuota, Session, UploadAllowance, UploadBody,
 };
 
 use leptos::prelude::use_context;
@@ -42,6 +42,8 @@ pub struct ServerState {
     pub caching: Option<caching::CachePolicy>,
     /// Summaries made lately, so that a failed request's summary is not paid for twice.
     pub summaries: summary::Memo,
+    /// Signs the summaries made here; a summary a page sends back is used only when it checks.
+    pub summary_signer: summary::Signer,
     /// Where Gemini is: the built-in emulator, Google, or a gateway.
     pub upstream: UpstreamKind,
     /// Largest upload accepted, bytes (`PARLEY_MAX_FILE_BYTES`; never above Gemini's 2 GiB).

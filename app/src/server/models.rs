@@ -12,8 +12,8 @@ use crate::{error::AppError, model::ModelChoice};
 /// The allow-list of models and what is known of them. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Models {
-    /// Model ids, the default first, no repeats.
-    allowed: Vec<String>,
+    /// The models offered, the default first, no repeats.
+    allowed: Vec<ModelEntry>,
     /// `models.get` answers, by model id: fetched at start-up, or on first use when that failed.
     known: Arc<RwLock<HashMap<String, gemini::Model>>>,
     /// When `models.get` last failed, by model id: not asked again for [`ASK_AGAIN_AFTER`].
@@ -23,29 +23,74 @@ pub struct Models {
 /// How long a model Gemini could not describe is not asked about again.
 const ASK_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs(300);
 
+/// Heaviest weight a model may carry in the chat rate limit.
+pub const MAX_WEIGHT: u32 = 1_000;
+
+/// One entry of `PARLEY_MODELS`: a model id (with or without `models/`) and, after `*`, how
+/// many chat requests one request with it counts as in the chat rate limit — `gemini-2.5-pro*4`
+/// (default 1), so that a dearer model is asked less often on the site's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelEntry {
+    /// The model id, without `models/` (empty for an empty entry, which is skipped).
+    pub id: String,
+    /// Chat requests one request with it counts as, 1 to [`MAX_WEIGHT`].
+    pub weight: u32,
+}
+
+impl std::str::FromStr for ModelEntry {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (id, weight) = match text.split_once('*') {
+            Some((id, weight)) => {
+                let weight: u32 = weight.trim().parse().map_err(|_| {
+                    format!(
+                        "“{text}”: write a model's weight as a whole number, e.g. gemini-2.5-pro*4"
+                    )
+                })?;
+                if !(1..=MAX_WEIGHT).contains(&weight) {
+                    return Err(format!("“{text}”: a weight is from 1 to {MAX_WEIGHT}"));
+                }
+                (id, weight)
+            }
+            None => (text, 1),
+        };
+        Ok(ModelEntry { id: bare(id.trim()).to_string(), weight })
+    }
+}
+
 impl Models {
-    /// `default` (`PARLEY_MODEL`) and the others a person may pick (`PARLEY_MODELS`; ids with
-    /// or without `models/`). The default is always allowed and comes first.
-    pub fn new(default: &str, allowed: &[String]) -> Self {
-        let mut ids = vec![bare(default).to_string()];
-        for id in allowed.iter().map(|m| bare(m.trim())).filter(|m| !m.is_empty()) {
-            if !ids.iter().any(|known| known == id) {
-                ids.push(id.to_string());
+    /// `default` (`PARLEY_MODEL`) and the others a person may pick (`PARLEY_MODELS`). The
+    /// default is always allowed and comes first (with the weight its entry gives, else 1).
+    pub fn new(default: &str, allowed: &[ModelEntry]) -> Self {
+        let default = bare(default.trim());
+        let weight_of_default =
+            allowed.iter().find(|m| m.id == default).map_or(1, |entry| entry.weight);
+        let mut entries = vec![ModelEntry { id: default.to_string(), weight: weight_of_default }];
+        for entry in allowed.iter().filter(|m| !m.id.is_empty()) {
+            if !entries.iter().any(|known| known.id == entry.id) {
+                entries.push(entry.clone());
             }
         }
-        Models { allowed: ids, known: Arc::default(), failed: Arc::default() }
+        Models { allowed: entries, known: Arc::default(), failed: Arc::default() }
+    }
+
+    /// How many chat requests one request with model `id` counts as (1 for a model not
+    /// offered).
+    pub fn weight(&self, id: &str) -> u32 {
+        self.allowed.iter().find(|m| m.id == id).map_or(1, |m| m.weight)
     }
 
     /// The default model's id.
     pub fn default_id(&self) -> &str {
-        &self.allowed[0]
+        &self.allowed[0].id
     }
 
     /// Asks Gemini (`models.get`) about every allowed model not known yet; one that cannot be
     /// had is logged and asked about again on its first use.
     pub async fn learn(&self, gemini: &gemini::Client) {
-        for id in self.allowed.clone() {
-            self.info(gemini, &id).await;
+        for entry in self.allowed.clone() {
+            self.info(gemini, &entry.id).await;
         }
     }
 
@@ -97,13 +142,14 @@ impl Models {
             return Ok(self.default_id().to_string());
         };
         let id = bare(asked);
-        if self.allowed.iter().any(|m| m == id) {
+        if self.allowed.iter().any(|m| m.id == id) {
             return Ok(id.to_string());
         }
         let shown: String = id.chars().take(80).collect();
+        let offered: Vec<&str> = self.allowed.iter().map(|m| m.id.as_str()).collect();
         Err(AppError::BadRequest(format!(
             "the model “{shown}” is not offered here; choose one of: {}.",
-            self.allowed.join(", ")
+            offered.join(", ")
         )))
     }
 
@@ -112,7 +158,7 @@ impl Models {
         let known = self.read();
         self.allowed
             .iter()
-            .map(|id| {
+            .map(|ModelEntry { id, .. }| {
                 let model = known.get(id);
                 ModelChoice {
                     id: id.clone(),
@@ -199,12 +245,19 @@ mod tests {
 
     #[test]
     fn the_default_comes_first_and_others_are_refused() {
-        let models = Models::new(
-            "gemini-2.5-flash",
-            &["models/gemini-2.5-pro".into(), "gemini-2.5-flash".into(), " ".into()],
-        );
+        let entries: Vec<ModelEntry> = ["models/gemini-2.5-pro*4", "gemini-2.5-flash", " "]
+            .iter()
+            .map(|e| e.parse().unwrap())
+            .collect();
+        let models = Models::new("gemini-2.5-flash", &entries);
         let ids: Vec<String> = models.choices().into_iter().map(|c| c.id).collect();
         assert_eq!(ids, ["gemini-2.5-flash", "gemini-2.5-pro"]);
+        assert_eq!((models.weight("gemini-2.5-flash"), models.weight("gemini-2.5-pro")), (1, 4));
+        for bad in ["gemini-2.5-pro*", "gemini-2.5-pro*0", "gemini-2.5-pro*two", "x*1001"] {
+            assert!(bad.parse::<ModelEntry>().is_err(), "{bad}");
+        }
+        let heavy_default: ModelEntry = "gemini-2.5-flash*2".parse().unwrap();
+        assert_eq!(Models::new("gemini-2.5-flash", &[heavy_default]).weight("gemini-2.5-flash"), 2);
         assert_eq!(models.choose(None).unwrap(), "gemini-2.5-flash");
         assert_eq!(models.choose(Some("models/gemini-2.5-pro")).unwrap(), "gemini-2.5-pro");
         let refused = models.choose(Some("gemini-1.0-ultra")).unwrap_err();

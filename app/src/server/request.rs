@@ -1,6 +1,7 @@
 //! What `parley`'s middleware tells the server functions about a request, through its
 //! extensions: the browser [`Session`], the [`ClientAddress`], the [`UploadAllowance`] that
-//! counts upload bytes against the quotas, and the [`UploadBody`] watched by the body guard.
+//! counts upload bytes against the quotas, the [`ChatAllowance`] that counts a dear model's
+//! extra weight against the chat rate limits, and the [`UploadBody`] watched by the body guard.
 
 use std::sync::{
     atomic::{AtomicBool, Ordering},
@@ -42,6 +43,29 @@ pub struct UploadAllowance(pub Arc<dyn ByteQuota>);
 impl std::fmt::Debug for UploadAllowance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("UploadAllowance")
+    }
+}
+
+/// Takes more requests from the chat rate limits (per session and per address) of the current
+/// request: a chat with a model of weight N (`PARLEY_MODELS`, `gemini-2.5-pro*4`) counts as N
+/// requests, of which `parley`'s rate limiter took the first before the body was read.
+pub trait RequestQuota: Send + Sync {
+    /// Takes `requests` more (asynchronous: with several replicas the limits are kept in their
+    /// shared database).
+    ///
+    /// # Errors
+    /// [`AppError::TooManyRequests`] (with the wait) when a limit has no room for them; nothing
+    /// is taken then.
+    fn take(&self, requests: u32) -> futures::future::BoxFuture<'_, Result<(), AppError>>;
+}
+
+/// The chat rate limits of the current request (see [`RequestQuota`]); set on every `chat`.
+#[derive(Clone)]
+pub struct ChatAllowance(pub Arc<dyn RequestQuota>);
+
+impl std::fmt::Debug for ChatAllowance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChatAllowance")
     }
 }
 
@@ -114,6 +138,11 @@ pub fn client_address() -> ClientAddress {
 /// The current request's upload-bytes quotas, when any is configured.
 pub fn upload_allowance() -> Option<UploadAllowance> {
     extension::<UploadAllowance>()
+}
+
+/// The current chat's [`ChatAllowance`], when `parley`'s rate limiter set one.
+pub fn chat_allowance() -> Option<ChatAllowance> {
+    extension::<ChatAllowance>()
 }
 
 /// The current upload's [`UploadBody`], when `parley`'s body guard set one.

@@ -43,32 +43,52 @@ pub enum RegistryError {
     LockTimeout(std::time::Duration),
 }
 
-/// Work only one holder at a time may do, across every replica sharing the registry: an
-/// advisory lock on PostgreSQL; on SQLite (one process) nothing to hold — the callers' own
-/// in-process locks suffice. Held until [`Exclusive::release`] (or dropped).
+impl RegistryError {
+    /// True when the database is only busy — no pooled connection came free in time, or
+    /// another holder kept an exclusive turn longer than the caller would wait — rather than
+    /// failing: worth trying again in a moment.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::Pool(deadpool_postgres::PoolError::Timeout(_))
+                | RegistryError::LockTimeout(_)
+        )
+    }
+}
+
+/// Work only one holder at a time may do, across every replica sharing the registry: a lease
+/// row with a deadline on PostgreSQL ([`postgres::Lease`]: no connection is held while the
+/// work runs, so a holder may call Gemini for minutes); on SQLite (one process) nothing to
+/// hold — the callers' own in-process locks suffice. Held until [`Exclusive::release`] (or
+/// dropped).
 #[derive(Debug)]
 pub enum Exclusive {
     /// SQLite: this process is the only one.
     Local,
-    /// PostgreSQL: an advisory lock (boxed: it holds a pooled connection).
-    Postgres(Box<postgres::AdvisoryLock>),
+    /// PostgreSQL: a lease, renewed while it is held.
+    Postgres(postgres::Lease),
 }
 
 impl Exclusive {
     /// Lets the next holder in.
     pub async fn release(self) {
-        if let Exclusive::Postgres(lock) = self {
-            lock.release().await;
+        if let Exclusive::Postgres(lease) = self {
+            lease.release().await;
         }
     }
 }
 
-/// The advisory-lock key of `name`: the first 8 bytes of its SHA-256 (any two names that
-/// collide only wait for each other).
-fn lock_key(name: &str) -> i64 {
+/// The lease key of `name`: its SHA-256 in hex (names hold session ids; keys do not show them).
+fn lock_key(name: &str) -> String {
     use sha2::Digest;
-    let digest = sha2::Sha256::digest(name.as_bytes());
-    i64::from_be_bytes(digest[..8].try_into().unwrap_or([0; 8]))
+    hex::encode(sha2::Sha256::digest(name.as_bytes()))
+}
+
+/// The opaque key a client is charged under (an original, a context cache): the first 16
+/// hex digits of the SHA-256 of its address key, so that the registry never holds an address.
+pub fn holder_key(client: &crate::ClientKey) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(client.0.as_bytes())[..8])
 }
 
 /// One uploaded File as the registry keeps it.
@@ -118,6 +138,9 @@ pub struct CacheRow {
     pub tokens: u64,
     /// When Gemini deletes it unless its TTL is extended, ms since the epoch.
     pub expire_ms: i64,
+    /// Whose share of the live caches it counts against: an opaque key of the client address
+    /// that made it ([`holder_key`]); empty for caches recorded before addresses were.
+    pub charged_to: String,
 }
 
 impl CacheRow {
@@ -417,6 +440,19 @@ impl Registry {
         dispatch!(self.caches_of(owner))
     }
 
+    /// How many caches charged to `charged_to` (see [`CacheRow::charged_to`]) live past
+    /// `now_ms`, whichever session made them.
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn live_caches_charged_to(
+        &self,
+        charged_to: &str,
+        now_ms: i64,
+    ) -> Result<u64, RegistryError> {
+        dispatch!(self.live_caches_charged_to(charged_to, now_ms))
+    }
+
     /// Forgets `owner`'s cache `name`; false when there was none.
     ///
     /// # Errors
@@ -512,8 +548,7 @@ impl Registry {
         match self {
             Registry::Sqlite(_) => Ok(Some(Exclusive::Local)),
             Registry::Postgres(pg) => {
-                let lock = pg.try_advisory_lock(lock_key(name)).await?;
-                Ok(lock.map(|lock| Exclusive::Postgres(Box::new(lock))))
+                Ok(pg.try_lease(&lock_key(name)).await?.map(Exclusive::Postgres))
             }
         }
     }
@@ -531,9 +566,20 @@ impl Registry {
         match self {
             Registry::Sqlite(_) => Ok(Exclusive::Local),
             Registry::Postgres(pg) => {
-                let lock = pg.advisory_lock(lock_key(name), patience).await?;
-                Ok(Exclusive::Postgres(Box::new(lock)))
+                Ok(Exclusive::Postgres(pg.lease(&lock_key(name), patience).await?))
             }
+        }
+    }
+
+    /// Forgets exclusive turns whose holders died an hour ago or more (PostgreSQL; SQLite keeps
+    /// none).
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn tidy_leases(&self) -> Result<u64, RegistryError> {
+        match self {
+            Registry::Sqlite(_) => Ok(0),
+            Registry::Postgres(pg) => pg.tidy_leases().await,
         }
     }
 
@@ -784,6 +830,7 @@ mod tests {
             uris: uris.clone(),
             tokens: 30_000,
             expire_ms,
+            charged_to: "addr".into(),
         };
         registry.record_cache(cache("cachedContents/old", 5), 0).await.unwrap();
         registry.record_cache(cache("cachedContents/new", 50), 0).await.unwrap();
@@ -800,6 +847,9 @@ mod tests {
         registry.record_cache(cache("cachedContents/new", 60), 10).await.unwrap();
         assert_eq!(registry.caches_holding("alice", &["u1".into()]).await.unwrap().len(), 1);
         assert!(!registry.remove_cache("bob", "cachedContents/new").await.unwrap());
+        assert_eq!(registry.live_caches_charged_to("addr", 10).await.unwrap(), 1);
+        assert_eq!(registry.live_caches_charged_to("addr", 60).await.unwrap(), 0, "expired");
+        assert_eq!(registry.live_caches_charged_to("other", 10).await.unwrap(), 0);
         assert!(registry.remove_cache("alice", "cachedContents/new").await.unwrap());
         assert!(registry.find_cache("alice", "gemini-2.5-flash", &key).await.unwrap().is_none());
     }
@@ -853,7 +903,7 @@ mod tests {
             let Registry::Postgres(pg) = registry.unwrap() else { panic!("not PostgreSQL") };
             assert_eq!(
                 pg.applied_migrations().await.unwrap(),
-                vec![1, 2, 3, 4],
+                vec![1, 2, 3, 4, 5, 6],
                 "each migration once"
             );
         }
@@ -872,10 +922,28 @@ mod tests {
         assert!(matches!(b.exclusive("evict", patience).await, Err(RegistryError::LockTimeout(_))));
         held.release().await;
         let turn = b.exclusive("evict", patience).await.expect("released");
-        // Dropped without release (a cancelled request): the lock goes with its connection.
+        // Dropped without release (a cancelled request): it is given back by itself.
         drop(turn);
         let again = a.exclusive("evict", std::time::Duration::from_secs(10)).await;
         assert!(again.is_ok(), "{again:?}");
+        // A holder that died (no renewal, no release) loses its turn at its deadline.
+        let Registry::Postgres(pg) = &b else { panic!("not PostgreSQL") };
+        assert!(b.try_exclusive("evict").await.unwrap().is_none(), "A holds it again");
+        pg.end_leases_now().await;
+        let taken = b.try_exclusive("evict").await.unwrap();
+        assert!(taken.is_some(), "past its deadline, the turn passes on");
+        again.unwrap().release().await;
+        assert!(a.try_exclusive("evict").await.unwrap().is_none(), "A's late release left B's");
+        taken.unwrap().release().await;
+        // Holding turns costs no connection: more held at once than either pool has.
+        let names: Vec<String> = (0..40).map(|i| format!("t{i}")).collect();
+        let held = futures::future::join_all(names.iter().map(|n| a.exclusive(n, patience)));
+        let held: Vec<_> = held.await.into_iter().map(Result::unwrap).collect();
+        assert_eq!(a.list("nobody", 1).await.unwrap().len(), 0, "the registry still answers");
+        for turn in held {
+            turn.release().await;
+        }
+        assert_eq!(a.tidy_leases().await.unwrap(), 0);
         // SQLite has one process: always its turn.
         let lite = Registry::in_memory().unwrap();
         assert!(lite.try_exclusive("evict").await.unwrap().is_some());

@@ -70,54 +70,123 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (owner, name)
     );
     CREATE INDEX context_caches_by_files ON context_caches (owner, model, files_key);",
+    "CREATE TABLE exclusive_leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        until_ms BIGINT NOT NULL
+    );",
+    "ALTER TABLE context_caches ADD COLUMN charged_to TEXT NOT NULL DEFAULT '';
+    CREATE INDEX context_caches_by_holder ON context_caches (charged_to, expire_ms);",
 ];
 
-/// A PostgreSQL advisory lock (session-scoped) this process holds on a pooled connection of its
-/// own; other replicas asking for the same key wait or pass. [`AdvisoryLock::release`] unlocks
-/// it and gives the connection back; dropped unreleased (a cancelled request), the connection
-/// is closed instead, which releases the lock on the server.
-pub struct AdvisoryLock {
-    client: Option<deadpool_postgres::Object>,
-    key: i64,
+/// How long an exclusive turn ([`Lease`]) lasts unless its holder renews it: the longest
+/// another replica waits after a holder crashed, ms.
+const LEASE_MS: i64 = 15_000;
+
+/// How often a holder renews its lease (a third of [`LEASE_MS`]).
+const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// An exclusive turn across replicas: a row of `exclusive_leases` naming this holder until a
+/// deadline on the database's clock. No connection is held while the turn lasts (the holder
+/// calls Gemini meanwhile, for minutes at times): each statement — take, renew every
+/// [`RENEW_EVERY`], give back — borrows a connection of the coordination pool for a moment.
+/// A holder that dies stops renewing, and its turn passes to the next after [`LEASE_MS`].
+/// [`Lease::release`] gives the turn back at once; dropped unreleased (a cancelled request),
+/// it is given back by a task of its own.
+pub struct Lease {
+    pool: Pool,
+    /// Hex SHA-256 of the turn's name.
+    key: String,
+    /// This holding's random token: only its holder can renew or release it.
+    holder: String,
+    renewing: Option<tokio::task::JoinHandle<()>>,
 }
 
-impl std::fmt::Debug for AdvisoryLock {
+impl std::fmt::Debug for Lease {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "AdvisoryLock({:#x})", self.key)
+        write!(f, "Lease({})", &self.key[..12.min(self.key.len())])
     }
 }
 
-impl AdvisoryLock {
-    /// Unlocks, giving the connection back to the pool (or closing it if the unlock fails).
+impl Lease {
+    /// Gives the turn back (the next holder may take it at once). A failure is logged: the
+    /// lease then ends by its deadline.
     pub async fn release(mut self) {
-        if let Some(client) = self.client.take() {
-            match client.query_one("SELECT pg_advisory_unlock($1)", &[&self.key]).await {
-                Ok(row) if row.try_get::<_, bool>(0).unwrap_or(false) => drop(client),
-                _ => drop(deadpool_postgres::Object::take(client)),
-            }
+        if let Some(renewing) = self.renewing.take() {
+            renewing.abort();
+        }
+        if let Err(e) = give_back(&self.pool, &self.key, &self.holder).await {
+            tracing::warn!(error = %e, "an exclusive turn could not be given back; it ends by itself");
         }
     }
 }
 
-impl Drop for AdvisoryLock {
+impl Drop for Lease {
     fn drop(&mut self) {
-        if let Some(client) = self.client.take() {
-            // Closing the connection releases every lock its session held.
-            drop(deadpool_postgres::Object::take(client));
+        let Some(renewing) = self.renewing.take() else { return };
+        renewing.abort();
+        let (pool, key, holder) = (self.pool.clone(), self.key.clone(), self.holder.clone());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = give_back(&pool, &key, &holder).await;
+            });
         }
     }
 }
 
-/// Connections in the pool, at most.
+/// Deletes the lease `key` if `holder` still has it.
+async fn give_back(pool: &Pool, key: &str, holder: &str) -> Result<(), RegistryError> {
+    let client = pool.get().await?;
+    client
+        .execute("DELETE FROM exclusive_leases WHERE name = $1 AND holder = $2", &[&key, &holder])
+        .await?;
+    Ok(())
+}
+
+/// Renews the lease `key` of `holder` every [`RENEW_EVERY`] until aborted (or until the lease
+/// was lost: logged).
+async fn renew(pool: Pool, key: String, holder: String) {
+    let mut every = tokio::time::interval(RENEW_EVERY);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let renewed = async {
+            let client = pool.get().await?;
+            let sql = "UPDATE exclusive_leases SET until_ms = \
+                       (extract(epoch FROM clock_timestamp()) * 1000)::bigint + $3 \
+                       WHERE name = $1 AND holder = $2";
+            Ok::<_, RegistryError>(client.execute(sql, &[&key, &holder, &LEASE_MS]).await?)
+        };
+        match renewed.await {
+            Ok(1) => {}
+            Ok(_) => {
+                tracing::warn!("an exclusive turn was lost (not renewed in time)");
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "an exclusive turn could not be renewed"),
+        }
+    }
+}
+
+/// Connections in the registry's pool, at most.
 const POOL_SIZE: usize = 16;
+
+/// Connections in the coordination pool (rate limits, exclusive turns), at most: each of its
+/// statements is one short round trip, and no registry query can hold them up.
+const COORDINATION_POOL_SIZE: usize = 4;
 
 const COLUMNS: &str = "owner, upstream, name, uri, mime_type, size_bytes, display_name, sha256, \
                        create_time, expiration_time, state, recorded_at_ms";
 
-/// The PostgreSQL registry. Cheap to clone (the pool is shared).
+/// The PostgreSQL registry. Cheap to clone (the pools are shared).
+///
+/// Two pools: one for the registry's queries, one for coordination (the shared rate limits
+/// and the exclusive turns). No connection of either is held across a call to Gemini, so the
+/// pools' size bounds only concurrent statements, never how many requests can wait on Gemini.
 #[derive(Clone)]
 pub struct PgRegistry {
     pool: Pool,
+    coordination: Pool,
 }
 
 impl std::fmt::Debug for PgRegistry {
@@ -166,7 +235,7 @@ fn original(r: &Row) -> Result<Original, RegistryError> {
 }
 
 /// Bytes as PostgreSQL's `BIGINT`.
-const CACHE_COLUMNS: &str = "owner, name, model, files_key, uris, tokens, expire_ms";
+const CACHE_COLUMNS: &str = "owner, name, model, files_key, uris, tokens, expire_ms, charged_to";
 
 fn cache_row(r: &Row) -> CacheRow {
     let uris: String = r.get(4);
@@ -178,6 +247,7 @@ fn cache_row(r: &Row) -> CacheRow {
         uris: uris.lines().map(str::to_string).collect(),
         tokens: r.get::<_, i64>(5).max(0) as u64,
         expire_ms: r.get(6),
+        charged_to: r.get(7),
     }
 }
 
@@ -194,19 +264,22 @@ impl PgRegistry {
     pub async fn connect(url: &str) -> Result<Self, RegistryError> {
         let config: tokio_postgres::Config =
             url.parse().map_err(|e: tokio_postgres::Error| RegistryError::Url(e.to_string()))?;
-        let manager = Manager::from_config(
-            config,
-            tls()?,
-            ManagerConfig { recycling_method: RecyclingMethod::Fast },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(std::time::Duration::from_secs(10)))
-            .create_timeout(Some(std::time::Duration::from_secs(10)))
-            .build()
-            .map_err(|e| RegistryError::Url(e.to_string()))?;
-        let registry = PgRegistry { pool };
+        let pool = |size| {
+            let manager = Manager::from_config(
+                config.clone(),
+                tls()?,
+                ManagerConfig { recycling_method: RecyclingMethod::Fast },
+            );
+            Pool::builder(manager)
+                .max_size(size)
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                .wait_timeout(Some(std::time::Duration::from_secs(10)))
+                .create_timeout(Some(std::time::Duration::from_secs(10)))
+                .build()
+                .map_err(|e| RegistryError::Url(e.to_string()))
+        };
+        let (pool, coordination) = (pool(POOL_SIZE)?, pool(COORDINATION_POOL_SIZE)?);
+        let registry = PgRegistry { pool, coordination };
         registry.migrate().await?;
         Ok(registry)
     }
@@ -270,7 +343,7 @@ impl PgRegistry {
         }
         let increment = i64::from(cells).saturating_mul(emission_ms);
         let tolerance = i64::from(burst).saturating_mul(emission_ms);
-        let client = self.pool.get().await?;
+        let client = self.coordination.get().await?;
         // One statement, the row locked by the upsert: a new key takes the cells (at most the
         // burst: checked above); an existing one moves its theoretical arrival time only when
         // the cells fit. `EXCLUDED.tat_ms - $2` is the database's now.
@@ -307,7 +380,7 @@ impl PgRegistry {
     /// # Errors
     /// [`RegistryError`].
     pub async fn tidy_rate_limits(&self) -> Result<u64, RegistryError> {
-        let client = self.pool.get().await?;
+        let client = self.coordination.get().await?;
         Ok(client
             .execute(
                 "DELETE FROM rate_limits WHERE tat_ms < \
@@ -443,10 +516,10 @@ impl PgRegistry {
         .await?;
         tx.execute(
             &format!(
-                "INSERT INTO context_caches ({CACHE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                "INSERT INTO context_caches ({CACHE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                  ON CONFLICT (owner, name) DO UPDATE SET model = EXCLUDED.model, \
                  files_key = EXCLUDED.files_key, uris = EXCLUDED.uris, tokens = EXCLUDED.tokens, \
-                 expire_ms = EXCLUDED.expire_ms"
+                 expire_ms = EXCLUDED.expire_ms, charged_to = EXCLUDED.charged_to"
             ),
             &[
                 &cache.owner,
@@ -456,6 +529,7 @@ impl PgRegistry {
                 &cache.uris.join("\n"),
                 &bigint(cache.tokens),
                 &cache.expire_ms,
+                &cache.charged_to,
             ],
         )
         .await?;
@@ -483,6 +557,21 @@ impl PgRegistry {
         let sql = format!("SELECT {CACHE_COLUMNS} FROM context_caches WHERE owner = $1");
         let rows = client.query(&sql, &[&owner]).await?;
         Ok(rows.iter().map(cache_row).collect())
+    }
+
+    pub(super) async fn live_caches_charged_to(
+        &self,
+        charged_to: &str,
+        now_ms: i64,
+    ) -> Result<u64, RegistryError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "SELECT COUNT(*) FROM context_caches WHERE charged_to = $1 AND expire_ms > $2",
+                &[&charged_to, &now_ms],
+            )
+            .await?;
+        Ok(row.try_get::<_, i64>(0)?.max(0) as u64)
     }
 
     pub(super) async fn remove_cache(
@@ -594,34 +683,55 @@ impl PgRegistry {
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
-    /// Takes the advisory lock `key` for this process if no other session holds it (on a
-    /// connection of its own, kept until the lock is released); `None` when another does.
+    /// Takes the exclusive turn `key` (a hex digest, see [`super::lock_key`]) if nobody holds
+    /// it — no lease row, or one past its deadline — in one statement on the database's clock;
+    /// `None` when another holder has it. The returned [`Lease`] is renewed in the background
+    /// until it is released or dropped.
     ///
     /// # Errors
     /// [`RegistryError`] when the database fails.
-    pub async fn try_advisory_lock(&self, key: i64) -> Result<Option<AdvisoryLock>, RegistryError> {
-        let client = self.pool.get().await?;
-        let got: bool =
-            client.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).await?.try_get(0)?;
-        Ok(got.then(|| AdvisoryLock { client: Some(client), key }))
+    pub async fn try_lease(&self, key: &str) -> Result<Option<Lease>, RegistryError> {
+        let holder = hex::encode(rand::random::<[u8; 16]>());
+        let client = self.coordination.get().await?;
+        let taken = client
+            .query_opt(
+                "INSERT INTO exclusive_leases AS l (name, holder, until_ms) \
+                 VALUES ($1, $2, (extract(epoch FROM clock_timestamp()) * 1000)::bigint + $3) \
+                 ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, until_ms = EXCLUDED.until_ms \
+                 WHERE l.until_ms <= EXCLUDED.until_ms - $3 \
+                 RETURNING holder",
+                &[&key, &holder, &LEASE_MS],
+            )
+            .await?;
+        drop(client);
+        Ok(taken.map(|_| {
+            let renewing =
+                tokio::spawn(renew(self.coordination.clone(), key.to_string(), holder.clone()));
+            Lease {
+                pool: self.coordination.clone(),
+                key: key.to_string(),
+                holder,
+                renewing: Some(renewing),
+            }
+        }))
     }
 
-    /// Waits for the advisory lock `key` — trying again every 50 ms, backing off to 1 s, so that
-    /// no connection is held while waiting — for at most `patience`.
+    /// Waits for the exclusive turn `key` — trying again after 50 ms, backing off to 1 s, no
+    /// connection held while waiting — for at most `patience`.
     ///
     /// # Errors
     /// [`RegistryError::LockTimeout`] after `patience`; [`RegistryError`] when the database
     /// fails.
-    pub async fn advisory_lock(
+    pub async fn lease(
         &self,
-        key: i64,
+        key: &str,
         patience: std::time::Duration,
-    ) -> Result<AdvisoryLock, RegistryError> {
+    ) -> Result<Lease, RegistryError> {
         let deadline = tokio::time::Instant::now() + patience;
         let mut pause = std::time::Duration::from_millis(50);
         loop {
-            if let Some(lock) = self.try_advisory_lock(key).await? {
-                return Ok(lock);
+            if let Some(lease) = self.try_lease(key).await? {
+                return Ok(lease);
             }
             if tokio::time::Instant::now() + pause > deadline {
                 return Err(RegistryError::LockTimeout(patience));
@@ -629,6 +739,28 @@ impl PgRegistry {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(std::time::Duration::from_secs(1));
         }
+    }
+
+    /// Moves every lease's deadline to now, as if their holders had died (tests).
+    #[cfg(test)]
+    pub(super) async fn end_leases_now(&self) {
+        let client = self.coordination.get().await.unwrap();
+        client.execute("UPDATE exclusive_leases SET until_ms = 0", &[]).await.unwrap();
+    }
+
+    /// Forgets leases whose deadline passed an hour ago (a holder that died gives none back).
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn tidy_leases(&self) -> Result<u64, RegistryError> {
+        let client = self.coordination.get().await?;
+        Ok(client
+            .execute(
+                "DELETE FROM exclusive_leases WHERE until_ms < \
+                 (extract(epoch FROM clock_timestamp()) * 1000)::bigint - 3600000",
+                &[],
+            )
+            .await?)
     }
 
     pub(super) async fn originals_total(&self) -> Result<(u64, u64), RegistryError> {

@@ -77,6 +77,10 @@ fn migrations() -> Migrations<'static> {
             );
             CREATE INDEX context_caches_by_files ON context_caches (owner, model, files_key);",
         ),
+        M::up(
+            "ALTER TABLE context_caches ADD COLUMN charged_to TEXT NOT NULL DEFAULT '';
+            CREATE INDEX context_caches_by_holder ON context_caches (charged_to, expire_ms);",
+        ),
     ])
 }
 
@@ -95,7 +99,7 @@ impl std::fmt::Debug for SqliteRegistry {
 const COLUMNS: &str = "owner, upstream, name, uri, mime_type, size_bytes, display_name, sha256, \
                        create_time, expiration_time, state, recorded_at_ms";
 
-const CACHE_COLUMNS: &str = "owner, name, model, files_key, uris, tokens, expire_ms";
+const CACHE_COLUMNS: &str = "owner, name, model, files_key, uris, tokens, expire_ms, charged_to";
 
 fn cache_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CacheRow> {
     let uris: String = r.get(4)?;
@@ -107,6 +111,7 @@ fn cache_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CacheRow> {
         uris: uris.lines().map(str::to_string).collect(),
         tokens: r.get::<_, i64>(5)?.max(0) as u64,
         expire_ms: r.get(6)?,
+        charged_to: r.get(7)?,
     })
 }
 
@@ -318,10 +323,10 @@ impl SqliteRegistry {
                 params![cache.owner, now_ms],
             )?;
             tx.execute(
-                &format!("INSERT OR REPLACE INTO context_caches ({CACHE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                &format!("INSERT OR REPLACE INTO context_caches ({CACHE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
                 params![
                     cache.owner, cache.name, cache.model, cache.files_key, cache.uris.join("\n"),
-                    cache.tokens as i64, cache.expire_ms
+                    cache.tokens as i64, cache.expire_ms, cache.charged_to
                 ],
             )?;
             tx.commit()
@@ -362,6 +367,27 @@ impl SqliteRegistry {
                 c.prepare(&format!("SELECT {CACHE_COLUMNS} FROM context_caches WHERE owner = ?1"))?;
             let rows = stmt.query_map(params![owner], cache_row)?;
             rows.collect()
+        })
+        .await
+    }
+
+    /// See [`super::Registry::live_caches_charged_to`].
+    ///
+    /// # Errors
+    /// [`RegistryError`].
+    pub async fn live_caches_charged_to(
+        &self,
+        charged_to: &str,
+        now_ms: i64,
+    ) -> Result<u64, RegistryError> {
+        let charged_to = charged_to.to_string();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM context_caches WHERE charged_to = ?1 AND expire_ms > ?2",
+                params![charged_to, now_ms],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n.max(0) as u64)
         })
         .await
     }

@@ -5,6 +5,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod surfaces;
 
 use std::{
     net::IpAddr,

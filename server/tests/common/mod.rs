@@ -41,7 +41,7 @@ pub async fn site_from(argv: &[&str]) -> Site {
     let options = LeptosOptions::builder().output_name("parley").build();
     let key =
         parley::session::SessionKey::load(config.session_secret.as_deref(), &data_dir).unwrap();
-    let state = server::state(&config, &upstream).await.unwrap();
+    let state = server::state(&config, &upstream, &key).await.unwrap();
     let guards = server::Guards::new(&config, key, &state.files.registry);
     let router = server::router(options, state, guards);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -207,6 +207,7 @@ pub struct Visits {
     pub failures: usize,
     pub p50: std::time::Duration,
     pub p99: std::time::Duration,
+    pub max: std::time::Duration,
 }
 
 impl Visits {
@@ -228,14 +229,26 @@ pub async fn while_visited<T>(
     from: Option<std::net::IpAddr>,
     attack: impl std::future::Future<Output = T>,
 ) -> (T, Visits) {
+    while_calling(url, "/api/site_info", from, attack).await
+}
+
+/// Runs `attack` while another visitor (its own client and session; connecting from `from`
+/// when given) calls the server function at `path` every 10 ms.
+pub async fn while_calling<T>(
+    url: &str,
+    path: &str,
+    from: Option<std::net::IpAddr>,
+    attack: impl std::future::Future<Output = T>,
+) -> (T, Visits) {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let visitor = {
         let stop = stop.clone();
-        let url = format!("{url}/api/site_info");
+        let url = format!("{url}{path}");
         tokio::spawn(async move {
             let client = reqwest::Client::builder()
                 .local_address(from)
-                .timeout(std::time::Duration::from_secs(10))
+                .cookie_store(true)
+                .timeout(std::time::Duration::from_secs(30))
                 .build()
                 .unwrap();
             let (mut times, mut failures) = (Vec::new(), 0);
@@ -260,7 +273,8 @@ pub async fn while_visited<T>(
             .copied()
             .unwrap_or_default()
     };
-    let visits = Visits { count: times.len(), failures, p50: at(0.5), p99: at(0.99) };
+    let max = times.last().copied().unwrap_or_default();
+    let visits = Visits { count: times.len(), failures, p50: at(0.5), p99: at(0.99), max };
     (out, visits)
 }
 

@@ -472,4 +472,5 @@ async fn past_the_models_limit_fewer_turns_are_summarized() {
     assert_eq!(summary.turns, 2, "the four older turns would not fit in one call");
     let made_from = calls(&emulator, ":generateContent").last().unwrap()["json"].to_string();
     assert!(made_from.len() < 3_300_000, "only the first two turns went to the summary call");
+    assert!(calls(&emulator, ":countTokens").len() <= 2, "Gemini counted at most twice");
 }

@@ -51,7 +51,8 @@ async fn parley_on(
 #[tokio::test]
 async fn metrics_count_what_a_session_did() {
     let emulator = emulator(Duration::from_secs(48 * 3600)).await;
-    let site = parley_on(&emulator, &["--rate-chat", "3/min"], &[], None).await;
+    let site =
+        parley_on(&emulator, &["--rate-chat", "3/min", "--metrics-on-site"], &[], None).await;
     let (_, before) = scrape(&site.url).await;
     assert_eq!(before.get("parley_chat_streams_in_flight").copied().unwrap_or(0.0), 0.0);
 
@@ -112,15 +113,28 @@ async fn metrics_count_what_a_session_did() {
     }
 }
 
-/// `--metrics-listen` serves `/metrics` there only.
+/// `/metrics` is the operator's: on `--metrics-listen` only, and on the site's own listener only
+/// with `--metrics-on-site`. (On the site, the retained-originals figures were an oracle: a
+/// visitor uploading a probe saw them move by +1 and its bytes for content new to the server,
+/// and by nothing for content someone else had uploaded.)
 #[tokio::test]
-async fn metrics_can_have_a_listener_of_their_own() {
+async fn metrics_are_served_on_the_site_only_when_asked() {
     let emulator = emulator(Duration::from_secs(48 * 3600)).await;
+    let public = parley_on(&emulator, &[], &[], None).await;
+    let res = reqwest::get(format!("{}/metrics", public.url)).await.unwrap();
+    assert_eq!(res.status(), 404, "no /metrics for the public by default");
+    assert!(res.headers().get("set-cookie").is_none());
+
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let listen = format!("127.0.0.1:{port}");
     let site = parley_on(&emulator, &["--metrics-listen", &listen], &[], None).await;
     assert_eq!(reqwest::get(format!("{}/metrics", site.url)).await.unwrap().status(), 404);
     let (_, parsed) = scrape(&format!("http://{listen}")).await;
+    assert!(parsed.contains_key("parley_upstream_slots_in_use"));
+
+    let env = [("PARLEY_METRICS_ON_SITE", "true")];
+    let asked = parley_on(&emulator, &["--metrics-listen", "127.0.0.1:0"], &env, None).await;
+    let (_, parsed) = scrape(&asked.url).await;
     assert!(parsed.contains_key("parley_upstream_slots_in_use"));
 }
 
