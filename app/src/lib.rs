@@ -1,14 +1,11 @@
 //! # app — what the browser and the server share
 //!
-//! * [`model`]: the conversation types, kept in the browser in Gemini's `contents` shape
-//!   (`docs/export-format.md`), and the records the server returns;
-//! * [`error::AppError`]: the one error type of Parley's server functions, with sentences a
-//!   person can read;
-//! * [`api`]: the server functions (`site_info`, `upload_file`, `chat`, `check_files`,
-//!   `list_uploads`, `delete_upload`);
+//! * [`model`], [`transcript`], [`error::AppError`]: what browser and server exchange, from
+//!   `parley-protocol` (re-exported here);
+//! * [`api`]: the server functions (`site_info`, `upload_file`, `find_upload`, `chat`,
+//!   `check_files`, `list_uploads`, `delete_upload`, `forget_caches`);
 //! * [`markdown`]: answers rendered as HTML that carries nothing runnable (DOMPurify cleans it
 //!   again in the browser);
-//! * [`transcript`]: the export/import format (version 1.2), validated;
 //! * the page in three layers, the arrows running one way — `ui` (the Leptos components:
 //!   [`App`], [`shell`]) → `client` (the page's state and what changes it) → `browser` (web
 //!   APIs only, feature `hydrate`);
@@ -18,11 +15,10 @@
 
 pub mod api;
 pub mod client;
-pub mod error;
 pub mod markdown;
-pub mod model;
-pub mod transcript;
 mod ui;
+
+pub use parley_protocol::{error, model, transcript};
 
 #[cfg(feature = "hydrate")]
 mod browser;

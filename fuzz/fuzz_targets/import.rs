@@ -2,7 +2,7 @@
 //! imports again to the same transcript.
 #![no_main]
 
-use app::transcript::Transcript;
+use parley_protocol::transcript::Transcript;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {

@@ -15,7 +15,10 @@ use std::time::Duration;
 
 use parley_files::{time::now_ms, CacheRow};
 
-use super::{errors::from_gemini, ServerState, Session};
+use super::{
+    errors::{from_gemini, OrApp, ToAppError},
+    ServerState, Session,
+};
 use crate::{
     error::AppError,
     model::{CacheState, MAX_FILE_CHECKS},
@@ -130,7 +133,7 @@ pub async fn apply(
     let _turn = flight.lock().await;
     let shared = match state.files.registry.exclusive(&key, TURN_PATIENCE).await {
         Ok(shared) => shared,
-        Err(e) => return CacheState::Failed { reason: AppError::from(e).to_string() },
+        Err(e) => return CacheState::Failed { reason: e.to_app().to_string() },
     };
     let charged_to =
         parley_files::registry::holder_key(&parley_files::ClientKey(super::client_address().0));
@@ -198,16 +201,18 @@ impl Asking<'_> {
         // A cache counts as gone a little before Gemini deletes it, so that a request never
         // names one that expires on the way.
         let margin_ms = 30_000.min(ttl_ms / 4);
-        if let Some(mut row) = registry.find_cache(&session.0, self.model, &files_key).await? {
+        if let Some(mut row) =
+            registry.find_cache(&session.0, self.model, &files_key).await.or_app()?
+        {
             if row.expire_ms > now + margin_ms {
                 if row.expire_ms - now < ttl_ms / 2 {
                     match gemini.update_cached_content_ttl(&row.name, self.policy.ttl).await {
                         Ok(updated) => {
                             row.expire_ms = expire_ms(&updated, now + ttl_ms);
-                            registry.record_cache(row.clone(), now).await?;
+                            registry.record_cache(row.clone(), now).await.or_app()?;
                         }
                         Err(e) if is_gone(&e) => {
-                            registry.remove_cache(&session.0, &row.name).await?;
+                            registry.remove_cache(&session.0, &row.name).await.or_app()?;
                             return self.make(parts, uris, files_key).await;
                         }
                         Err(e) => {
@@ -218,7 +223,7 @@ impl Asking<'_> {
                 }
                 return Ok(Made::Cache(row));
             }
-            registry.remove_cache(&session.0, &row.name).await?;
+            registry.remove_cache(&session.0, &row.name).await.or_app()?;
         }
         self.make(parts, uris, files_key).await
     }
@@ -227,11 +232,12 @@ impl Asking<'_> {
     /// once it holds [`MAX_CACHES_PER_SESSION`], else the address must have room.
     async fn address_has_room(&self, now: i64) -> Result<bool, AppError> {
         let registry = &self.state.files.registry;
-        let own = registry.caches_of(&self.session.0).await?;
+        let own = registry.caches_of(&self.session.0).await.or_app()?;
         if own.iter().filter(|c| c.expire_ms > now).count() >= MAX_CACHES_PER_SESSION {
             return Ok(true);
         }
-        Ok(registry.live_caches_charged_to(self.charged_to, now).await? < MAX_CACHES_PER_ADDRESS)
+        Ok(registry.live_caches_charged_to(self.charged_to, now).await.or_app()?
+            < MAX_CACHES_PER_ADDRESS)
     }
 
     async fn make(
@@ -276,14 +282,15 @@ impl Asking<'_> {
         if let Err(e) = registry.record_cache(row.clone(), now).await {
             // Unrecorded, it could never be found or deleted again: delete it now.
             let _ = gemini.delete_cached_content(&made.name).await;
-            return Err(e.into());
+            return Err(e.to_app());
         }
         metrics::counter!("parley_context_caches_created_total").increment(1);
         tracing::info!(tokens = row.tokens, files = row.uris.len(), "context cache created");
         // Past the bound, the ones expiring first go (only now that this one exists).
         let mut live: Vec<CacheRow> = registry
             .caches_of(&session.0)
-            .await?
+            .await
+            .or_app()?
             .into_iter()
             .filter(|c| c.expire_ms > now)
             .collect();
@@ -294,7 +301,9 @@ impl Asking<'_> {
         }
         // Sessions of one address making caches at once may all have found room: the ones
         // past the bound give theirs back at once.
-        if registry.live_caches_charged_to(self.charged_to, now).await? > MAX_CACHES_PER_ADDRESS {
+        if registry.live_caches_charged_to(self.charged_to, now).await.or_app()?
+            > MAX_CACHES_PER_ADDRESS
+        {
             delete(state, session, &row).await;
             return Ok(Made::NoRoom);
         }
@@ -353,7 +362,7 @@ pub async fn delete_holding(
     session: &Session,
     uris: &[String],
 ) -> Result<usize, AppError> {
-    let caches = state.files.registry.caches_holding(&session.0, uris).await?;
+    let caches = state.files.registry.caches_holding(&session.0, uris).await.or_app()?;
     for cache in &caches {
         delete(state, session, cache).await;
     }

@@ -7,7 +7,10 @@ use futures::{stream, StreamExt};
 use leptos::server_fn::codec::ByteStream;
 use parley_files::{FileRow, FileState};
 
-use super::{errors::from_gemini, state};
+use super::{
+    errors::{from_gemini, OrApp},
+    state,
+};
 use crate::{
     error::AppError,
     model::{CacheState, ChatEvent, ChatOptions, Content, UploadedFile, Usage, EXPIRED_CONTENT},
@@ -159,12 +162,17 @@ async fn retry_without_gone_files(
     }
     super::errors::count_upstream_error(&e);
     tracing::info!(files = ?named, "Gemini says files are gone: treating them and asking once more");
-    let rows = state.files.registry.find_many(&session.0, named.clone()).await?;
+    let rows = state.files.registry.find_many(&session.0, named.clone()).await.or_app()?;
     let mut substitutes = Substitutes::new();
     for uri in named {
         match rows.get(&uri) {
             Some(row) => {
-                state.files.registry.set_state(&row.owner, &row.uri, FileState::Expired).await?;
+                state
+                    .files
+                    .registry
+                    .set_state(&row.owner, &row.uri, FileState::Expired)
+                    .await
+                    .or_app()?;
                 treat(state, row, &mut substitutes, treated).await?;
             }
             None => {
@@ -375,7 +383,12 @@ async fn treat_all(
     if uris.is_empty() {
         return Ok((Substitutes::new(), treated));
     }
-    let rows = state.files.registry.find_many(&session.0, uris.iter().cloned().collect()).await?;
+    let rows = state
+        .files
+        .registry
+        .find_many(&session.0, uris.iter().cloned().collect())
+        .await
+        .or_app()?;
     let now = std::time::SystemTime::now();
     let mut substitutes = Substitutes::new();
     for uri in uris {
@@ -409,10 +422,10 @@ async fn treat(
     substitutes: &mut Substitutes,
     treated: &mut Treated,
 ) -> Result<(), AppError> {
-    match state.files.refresh(row).await? {
+    match state.files.refresh(row).await.or_app()? {
         Some(stand_in) => {
             substitutes.insert(row.uri.clone(), Some(stand_in.uri.clone()));
-            treated.replaced.push((row.uri.clone(), stand_in.into()));
+            treated.replaced.push((row.uri.clone(), super::uploaded(stand_in)));
         }
         None => {
             substitutes.insert(row.uri.clone(), None);

@@ -66,15 +66,37 @@ pub fn count_upstream_error(err: &gemini::Error) {
     metrics::counter!("parley_upstream_errors_total", "kind" => kind).increment(1);
 }
 
-impl From<gemini::Error> for AppError {
-    fn from(err: gemini::Error) -> Self {
-        from_gemini(err, None)
+/// A server-side failure as the person is told of it: the one mapping of `gemini::Error`,
+/// [`FilesError`] and `RegistryError` into [`AppError`] (logged here, once).
+pub trait ToAppError {
+    /// The [`AppError`] for this failure.
+    fn to_app(self) -> AppError;
+}
+
+/// `?` for results failing with a server-side error: `registry.find(…).await.or_app()?`.
+pub trait OrApp<T> {
+    /// The result with its error mapped by [`ToAppError`].
+    ///
+    /// # Errors
+    /// The mapped error.
+    fn or_app(self) -> Result<T, AppError>;
+}
+
+impl<T, E: ToAppError> OrApp<T> for Result<T, E> {
+    fn or_app(self) -> Result<T, AppError> {
+        self.map_err(ToAppError::to_app)
     }
 }
 
-impl From<FilesError> for AppError {
-    fn from(err: FilesError) -> Self {
-        match err {
+impl ToAppError for gemini::Error {
+    fn to_app(self) -> AppError {
+        from_gemini(self, None)
+    }
+}
+
+impl ToAppError for FilesError {
+    fn to_app(self) -> AppError {
+        match self {
             FilesError::Gemini { source, file } => from_gemini(source, file.as_deref()),
             FilesError::Originals(OriginalsError::Body(reason)) => {
                 AppError::BadUpload(format!("the upload could not be read: {reason}"))
@@ -116,8 +138,8 @@ pub fn refused_after_retry(err: gemini::Error) -> AppError {
     }
 }
 
-impl From<parley_files::RegistryError> for AppError {
-    fn from(err: parley_files::RegistryError) -> Self {
-        FilesError::from(err).into()
+impl ToAppError for parley_files::RegistryError {
+    fn to_app(self) -> AppError {
+        FilesError::from(self).to_app()
     }
 }

@@ -7,7 +7,10 @@ use std::{collections::HashMap, time::Duration};
 use futures::{stream, StreamExt};
 use parley_files::{time::is_expired, FileRow, FileState};
 
-use super::{errors::from_gemini, session, state, ServerState};
+use super::{
+    errors::{from_gemini, OrApp, ToAppError},
+    session, state, ServerState,
+};
 use crate::{
     error::AppError,
     model::{FileCheck, UploadRecord, MAX_FILE_CHECKS},
@@ -67,7 +70,7 @@ pub async fn check_files(uris: Vec<String>) -> Result<Vec<FileCheck>, AppError> 
     let mut distinct = uris.clone();
     distinct.sort();
     distinct.dedup();
-    let rows = state.files.registry.find_many(&owner.0, distinct.clone()).await?;
+    let rows = state.files.registry.find_many(&owner.0, distinct.clone()).await.or_app()?;
     let now = std::time::SystemTime::now();
     let checks: Vec<Result<FileCheck, AppError>> = stream::iter(distinct)
         .map(|uri| {
@@ -99,7 +102,7 @@ async fn check_one(
     };
     if !state.files.usable(row, now) {
         // Still usable when the server can stand a File in for it at the next request.
-        let live = state.files.refreshable(row, now).await?;
+        let live = state.files.refreshable(row, now).await.or_app()?;
         return Ok(FileCheck {
             uri,
             live,
@@ -121,7 +124,7 @@ async fn check_one(
         Err(e) if e.inaccessible_file_id().is_some() => {
             Said { live: false, expiration_time: None, mime_type: None }
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e.to_app()),
     };
     drop(slot);
     state.file_states.0.insert(key, said.clone());
@@ -138,7 +141,8 @@ pub async fn list_uploads() -> Result<Vec<UploadRecord>, AppError> {
         .files
         .registry
         .list(&owner.0, MAX_LISTED)
-        .await?
+        .await
+        .or_app()?
         .into_iter()
         .filter(|r| r.state != FileState::Replaced)
         .collect();
@@ -146,7 +150,8 @@ pub async fn list_uploads() -> Result<Vec<UploadRecord>, AppError> {
         .files
         .registry
         .originals_among(rows.iter().map(|r| r.sha256.clone()).collect())
-        .await?;
+        .await
+        .or_app()?;
     let retaining = state.files.originals.policy().enabled();
     Ok(rows
         .into_iter()
@@ -172,7 +177,7 @@ pub async fn list_uploads() -> Result<Vec<UploadRecord>, AppError> {
 pub async fn delete_upload(uri: String) -> Result<(), AppError> {
     let state = state()?;
     let owner = session()?;
-    let Some(row) = state.files.registry.find(&owner.0, &uri).await? else {
+    let Some(row) = state.files.registry.find(&owner.0, &uri).await.or_app()? else {
         return Err(AppError::FileUnavailable);
     };
     let slot = super::upstream_slot(&state).await?;
@@ -184,7 +189,7 @@ pub async fn delete_upload(uri: String) -> Result<(), AppError> {
         Err(e) if e.inaccessible_file_id().is_some() => {}
         Err(e) => return Err(from_gemini(e, Some(&row.display_name))),
     }
-    state.files.registry.remove(&owner.0, &uri).await?;
+    state.files.registry.remove(&owner.0, &uri).await.or_app()?;
     if let Err(e) = state.files.originals.release(&row.sha256).await {
         tracing::warn!(error = %e, "a retained original could not be deleted");
     }

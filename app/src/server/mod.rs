@@ -9,6 +9,7 @@ pub mod caching;
 pub mod chat;
 pub use chat::precheck;
 mod errors;
+pub use errors::{OrApp, ToAppError};
 pub mod files;
 pub mod models;
 mod request;
@@ -135,8 +136,9 @@ pub fn site_info() -> SiteInfo {
     }
 }
 
-impl From<parley_files::FileRow> for crate::model::UploadedFile {
-    fn from(row: parley_files::FileRow) -> Self {
+/// The page's record of an uploaded File, from the registry's.
+pub fn uploaded(row: parley_files::FileRow) -> crate::model::UploadedFile {
+    {
         crate::model::UploadedFile {
             name: row.name,
             uri: row.uri,

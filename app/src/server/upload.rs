@@ -9,7 +9,10 @@ use parley_files::{
     ClientKey, Spooled, Upload, UploadBytes,
 };
 
-use super::{state, ServerState};
+use super::{
+    errors::{OrApp, ToAppError},
+    state, ServerState,
+};
 use crate::{error::AppError, model::UploadedFile};
 
 /// Longest text field (`size`, `mime_type`, `name`) read, bytes: a name of
@@ -24,7 +27,7 @@ pub async fn find_upload(sha256: String) -> Result<Option<UploadedFile>, AppErro
     let sha256 = parse_sha256(&sha256)
         .ok_or_else(|| AppError::BadRequest("`sha256` is not 64 hex digits".into()))?;
     let now = std::time::SystemTime::now();
-    let copy = state.files.usable_copy(&owner.0, &sha256, now).await?;
+    let copy = state.files.usable_copy(&owner.0, &sha256, now).await.or_app()?;
     Ok(copy.map(duplicate))
 }
 
@@ -151,7 +154,7 @@ async fn upload<E: std::fmt::Display + Send>(
 ) -> Result<UploadedFile, AppError> {
     let now = std::time::SystemTime::now();
     if let Some(sha256) = &file.sha256 {
-        if let Some(copy) = state.files.usable_copy(owner, sha256, now).await? {
+        if let Some(copy) = state.files.usable_copy(owner, sha256, now).await.or_app()? {
             return Ok(duplicate(copy));
         }
     }
@@ -226,7 +229,7 @@ async fn store_then_send(
     let spooled = originals
         .spool(body, file.size)
         .await
-        .map_err(|e| stopped_or(stopped, parley_files::FilesError::from(e).into()))?;
+        .map_err(|e| stopped_or(stopped, parley_files::FilesError::from(e).to_app()))?;
     let refused = match &file.sha256 {
         _ if spooled.size_bytes != file.size => Some(AppError::BadUpload(format!(
             "the file had {} bytes, not the {} announced",
@@ -256,13 +259,13 @@ async fn store_then_send(
             display_name: file.name,
             owner: owner.to_string(),
         };
-        state.files.upload(upload).await.map_err(AppError::from)
+        state.files.upload(upload).await.or_app()
     }
     .await;
     match sent {
         Ok(row) => {
             keep(state, spooled).await;
-            Ok(row.into())
+            Ok(super::uploaded(row))
         }
         Err(e) => {
             originals.discard(spooled).await;
@@ -311,14 +314,14 @@ async fn relay<F: Fn(Stopped) + Sync>(
             display_name: file.name,
             owner: owner.to_string(),
         };
-        state.files.upload(upload).await.map_err(AppError::from)
+        state.files.upload(upload).await.or_app()
     };
     let (spooled, sent) = futures::join!(spool, send);
     let stopped = stopped.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
     match (sent, spooled, stopped) {
         (Ok(row), Ok(spooled), _) => {
             keep(state, spooled).await;
-            Ok(row.into())
+            Ok(super::uploaded(row))
         }
         (Err(_), Ok(spooled), Some(Stopped::Duplicate(copy))) => {
             keep(state, spooled).await;
@@ -336,7 +339,7 @@ async fn relay<F: Fn(Stopped) + Sync>(
                     // Uploaded, but the original could not be staged: the File is usable;
                     // only a later re-upload is lost.
                     tracing::warn!(file = %row.name, "an upload's original could not be spooled");
-                    return Ok(row.into());
+                    return Ok(super::uploaded(row));
                 }
             })
         }
@@ -356,7 +359,7 @@ struct FileFields {
 fn duplicate(copy: parley_files::FileRow) -> UploadedFile {
     tracing::info!(file = %copy.name, "same content already ACTIVE for this session: no new upload");
     metrics::counter!("parley_upload_dedup_hits_total").increment(1);
-    copy.into()
+    super::uploaded(copy)
 }
 
 /// The body's first pieces, up to [`HEAD_BYTES`] or the end.

@@ -4,7 +4,6 @@
 //! carries a stack trace, raw JSON or a secret. The server maps `gemini::Error` into it once,
 //! in `server::errors`.
 
-use leptos::server_fn::{self, codec::JsonEncoding, error::FromServerFnError};
 use serde::{Deserialize, Serialize};
 
 /// Why a server function failed, in words for the person using Parley.
@@ -134,8 +133,11 @@ impl AppError {
     }
 }
 
-impl FromServerFnError for AppError {
-    type Encoder = JsonEncoding;
+/// A failure of the server-function machinery itself (the request did not get through, the
+/// answer could not be read) as the page shows it.
+#[cfg(feature = "server-fn")]
+impl server_fn::error::FromServerFnError for AppError {
+    type Encoder = server_fn::codec::JsonEncoding;
 
     fn from_server_fn_error(value: server_fn::error::ServerFnErrorErr) -> Self {
         AppError::Transport(value.to_string())
