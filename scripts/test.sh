@@ -14,7 +14,7 @@ cargo fmt --all --check
 leptosfmt --check app/src
 # Packages are named rather than --workspace: with `frontend` in the same build, cargo would
 # unify app's `hydrate` feature into the server build.
-cargo clippy -p gemini -p gemini-emulator -p parley-protocol -p parley-files -p parley --all-targets -- -D warnings
+cargo clippy -p gemini -p gemini-emulator -p parley-protocol -p parley-store -p parley-files -p parley --all-targets -- -D warnings
 cargo clippy -p app --features ssr --all-targets -- -D warnings
 # The browser build, in cargo-leptos's own target directory (it builds the same crates there).
 cargo clippy -p app -p frontend --features app/hydrate --target wasm32-unknown-unknown --target-dir target/front -- -D warnings
@@ -31,7 +31,7 @@ export PARLEY_TEST_S3_BUCKET=parley-test AWS_ALLOW_HTTP=true AWS_REGION=us-east-
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 
 echo "==> Rust tests"
-cargo test -p gemini -p gemini-emulator -p parley-protocol -p parley-files -p parley
+cargo test -p gemini -p gemini-emulator -p parley-protocol -p parley-store -p parley-files -p parley
 # cargo leptos test would skip the app crate's server-side tests: run them explicitly.
 cargo test -p app --features ssr
 

@@ -1,5 +1,5 @@
 //! The check before every chat request ([`app::server::precheck`]): how long it adds for a
-//! conversation with 50 Files, all live, on an on-disk registry holding other sessions'
+//! conversation with 50 Files, all live, on an on-disk store holding other sessions'
 //! uploads too. A benchmark that prints figures, not a test:
 //!
 //! ```text
@@ -8,7 +8,7 @@
 //! ```
 //!
 //! With `PARLEY_BENCH_DATABASE_URL` (an empty PostgreSQL database), the 50-File check is
-//! measured on that registry too, after the SQLite one.
+//! measured on that store too, after the SQLite one.
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,8 @@ use app::server::{
     slots::{SlotCaps, UpstreamSlots},
     ServerState, Session,
 };
-use parley_files::{FileRow, FileState, Lifecycle, Originals, Registry, RetainPolicy};
+use parley_files::{Lifecycle, Originals, RetainPolicy};
+use parley_store::{FileRow, FileState, Store};
 
 const FILES: usize = 50;
 const ROUNDS: usize = 500;
@@ -24,20 +25,20 @@ const ROUNDS: usize = 500;
 fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let temp = tempfile::tempdir().unwrap();
-    let state = state_on(temp.path(), Registry::open(temp.path()).unwrap());
+    let state = state_on(temp.path(), Store::open(temp.path()).unwrap());
     live_files(&runtime, &state, "SQLite");
     hostile(&runtime, &state);
     if let Ok(url) = std::env::var("PARLEY_BENCH_DATABASE_URL") {
-        let registry = runtime.block_on(Registry::connect(&url.parse().unwrap())).unwrap();
-        live_files(&runtime, &state_on(temp.path(), registry), "PostgreSQL");
+        let store = runtime.block_on(Store::connect(&url.parse().unwrap())).unwrap();
+        live_files(&runtime, &state_on(temp.path(), store), "PostgreSQL");
     }
 }
 
-/// The server functions' context on `registry` (Gemini is never called: no File expires).
-fn state_on(dir: &std::path::Path, registry: Registry) -> ServerState {
+/// The server functions' context on `store` (Gemini is never called: no File expires).
+fn state_on(dir: &std::path::Path, store: Store) -> ServerState {
     let originals = Originals::local(
         dir,
-        registry.clone(),
+        store.clone(),
         RetainPolicy { retain_for: Duration::from_secs(3600), max_bytes: 1 << 30 },
     )
     .unwrap();
@@ -47,7 +48,7 @@ fn state_on(dir: &std::path::Path, registry: Registry) -> ServerState {
             .unwrap();
     let files = Lifecycle {
         gemini,
-        registry,
+        store,
         originals,
         upstream_id: "upstream".into(),
         expiry_margin: Duration::from_secs(600),
@@ -72,7 +73,7 @@ fn state_on(dir: &std::path::Path, registry: Registry) -> ServerState {
 
 /// The check for a conversation with [`FILES`] live Files, among 20 other sessions' uploads.
 fn live_files(runtime: &tokio::runtime::Runtime, state: &ServerState, backend: &str) {
-    let registry = &state.files.registry;
+    let store = &state.files.store;
     let uris: Vec<String> = (0..FILES)
         .map(|i| format!("https://generativelanguage.googleapis.com/v1beta/files/f{i:011}"))
         .collect();
@@ -80,7 +81,7 @@ fn live_files(runtime: &tokio::runtime::Runtime, state: &ServerState, backend: &
         // Other sessions' uploads make the table realistic.
         for owner in 0..20 {
             for (i, uri) in uris.iter().enumerate() {
-                registry.record(row(&format!("session-{owner}"), uri, i)).await.unwrap();
+                store.record(row(&format!("session-{owner}"), uri, i)).await.unwrap();
             }
         }
     });

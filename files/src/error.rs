@@ -1,14 +1,16 @@
 //! [`FilesError`]: what can go wrong in a File's life, for the caller to map to its own
 //! answers (the `app` crate turns it into sentences for the page).
 
-use crate::{originals::OriginalsError, registry::RegistryError};
+use parley_store::StoreError;
+
+use crate::originals::OriginalsError;
 
 /// Why a step of a File's life failed.
 #[derive(Debug, thiserror::Error)]
 pub enum FilesError {
-    /// The registry failed (disk full, locked, corrupt, …).
+    /// The store failed (disk full, locked, corrupt, unreachable, …).
     #[error(transparent)]
-    Registry(#[from] RegistryError),
+    Store(#[from] StoreError),
     /// The store of originals failed, or an upload's body did (see [`OriginalsError`]).
     #[error(transparent)]
     Originals(#[from] OriginalsError),
@@ -28,7 +30,7 @@ pub enum FilesError {
         /// Gemini's resource name of the File, `files/{id}`.
         name: String,
         /// Why.
-        source: RegistryError,
+        source: StoreError,
     },
 }
 

@@ -7,7 +7,7 @@
 //! cannot be recorded. [`Lifecycle::refresh`] stands a File in for an expired one: the
 //! session's `ACTIVE` File with the same content, or a re-upload of the retained original —
 //! one per content at a time ([`Flights`] in the process, then an exclusive turn in the
-//! registry across replicas): concurrent requests wait for it and use its result.
+//! store across replicas): concurrent requests wait for it and use its result.
 
 use std::{
     collections::HashMap,
@@ -15,10 +15,11 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+use parley_store::{FileRow, FileState, Store};
+
 use crate::{
     error::FilesError,
     originals::Originals,
-    registry::{FileRow, FileState, Registry},
     time::{is_expired, now_ms},
 };
 
@@ -81,14 +82,14 @@ pub struct Upload<'a> {
     pub owner: String,
 }
 
-/// Everything a File's life needs: Gemini, the registry, the store of originals, and the
+/// Everything a File's life needs: Gemini, the store, the retained originals, and the
 /// rules. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Lifecycle {
     /// Client for Gemini, or for the built-in emulator.
     pub gemini: gemini::Client,
-    /// Every upload, by session.
-    pub registry: Registry,
+    /// The database: every upload, by session; the exclusive turns.
+    pub store: Store,
     /// Retained originals.
     pub originals: Originals,
     /// Identity of the upstream credential (a hash of mode, base URL and key): Files belong to
@@ -122,7 +123,7 @@ impl Lifecycle {
         sha256: &str,
         now: SystemTime,
     ) -> Result<Option<FileRow>, FilesError> {
-        let copies = self.registry.active_copies(owner, &self.upstream_id, sha256).await?;
+        let copies = self.store.active_copies(owner, &self.upstream_id, sha256).await?;
         Ok(copies.into_iter().find(|c| self.usable(c, now)))
     }
 
@@ -190,7 +191,7 @@ impl Lifecycle {
             state: FileState::Active,
             recorded_at_ms: now_ms(),
         };
-        if let Err(source) = self.registry.record(row.clone()).await {
+        if let Err(source) = self.store.record(row.clone()).await {
             let _ = self.gemini.delete_file(&row.name).await;
             return Err(FilesError::NotRecorded { name: row.name, source });
         }
@@ -211,7 +212,7 @@ impl Lifecycle {
     /// takes none of its own (a full server would otherwise wait on itself).
     ///
     /// # Errors
-    /// [`FilesError`] when the registry, the store or the re-upload fails (the conversation is
+    /// [`FilesError`] when the store, the originals or the re-upload fails (the conversation is
     /// not changed then: the person can try again).
     pub async fn refresh(&self, row: &FileRow) -> Result<Option<FileRow>, FilesError> {
         let key = format!("{}\n{}\n{}", row.owner, self.upstream_id, row.sha256);
@@ -219,7 +220,7 @@ impl Lifecycle {
         let _turn = flight.lock().await;
         // Then across replicas: the second finds the first one's upload among the copies.
         let shared =
-            self.registry.exclusive(&format!("parley:refresh\n{key}"), FLIGHT_PATIENCE).await?;
+            self.store.exclusive(&format!("parley:refresh\n{key}"), FLIGHT_PATIENCE).await?;
         let outcome = self.refresh_now(row).await;
         shared.release().await;
         outcome
@@ -228,22 +229,21 @@ impl Lifecycle {
     /// [`Lifecycle::refresh`], its turn taken.
     async fn refresh_now(&self, row: &FileRow) -> Result<Option<FileRow>, FilesError> {
         let now = SystemTime::now();
-        let copies =
-            self.registry.active_copies(&row.owner, &self.upstream_id, &row.sha256).await?;
+        let copies = self.store.active_copies(&row.owner, &self.upstream_id, &row.sha256).await?;
         let mut stand_in = None;
         for copy in copies.into_iter().filter(|c| c.uri != row.uri) {
             if self.usable(&copy, now) {
                 stand_in = Some(copy);
                 break;
             }
-            let _ = self.registry.set_state(&copy.owner, &copy.uri, FileState::Expired).await;
+            let _ = self.store.set_state(&copy.owner, &copy.uri, FileState::Expired).await;
         }
         let stand_in = match stand_in {
             Some(copy) => Some(copy),
             None => self.reupload(row).await?,
         };
         let mark = if stand_in.is_some() { FileState::Replaced } else { FileState::Expired };
-        self.registry.set_state(&row.owner, &row.uri, mark).await?;
+        self.store.set_state(&row.owner, &row.uri, mark).await?;
         Ok(stand_in)
     }
 
@@ -251,10 +251,9 @@ impl Lifecycle {
     /// content is `ACTIVE` for its owner, or its original is retained.
     ///
     /// # Errors
-    /// [`FilesError`] when the registry fails.
+    /// [`FilesError`] when the store fails.
     pub async fn refreshable(&self, row: &FileRow, now: SystemTime) -> Result<bool, FilesError> {
-        let copies =
-            self.registry.active_copies(&row.owner, &self.upstream_id, &row.sha256).await?;
+        let copies = self.store.active_copies(&row.owner, &self.upstream_id, &row.sha256).await?;
         if copies.iter().any(|c| c.uri != row.uri && self.usable(c, now)) {
             return Ok(true);
         }

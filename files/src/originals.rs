@@ -4,7 +4,7 @@
 //!
 //! The bytes live in an [`object_store`] store — the local file system under
 //! `{data dir}/originals` today, S3 or GCS tomorrow — as `sha256/{first two hex}/{sha256}`;
-//! the registry's `originals` table knows what is there, how big, and since when. Every
+//! the store's `originals` table knows what is there, how big, and since when. Every
 //! upload is first spooled to `staging/…` (so that its SHA-256 is known before anything goes
 //! to Gemini: that is what dedup needs), then kept under its content key or deleted.
 //!
@@ -28,13 +28,11 @@ use object_store::{
     buffered::BufWriter, local::LocalFileSystem, path::Path as Key, GetOptions, GetRange,
     ObjectStore, ObjectStoreExt,
 };
+use parley_store::{Original, Store, StoreError};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::{
-    registry::{Original, Registry, RegistryError},
-    time::now_ms,
-};
+use crate::time::now_ms;
 
 /// How long, and how much, to retain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,9 +59,9 @@ pub enum OriginalsError {
     /// The store refused (disk full, permissions, …).
     #[error("the original could not be stored: {0}")]
     Store(#[from] object_store::Error),
-    /// The registry failed.
+    /// The database failed.
     #[error(transparent)]
-    Registry(#[from] RegistryError),
+    Database(#[from] StoreError),
     /// The body could not be read (the browser went away, a bad multipart part, …).
     #[error("the upload could not be read: {0}")]
     Body(String),
@@ -119,7 +117,7 @@ fn millis_ago(age: Duration) -> i64 {
 #[derive(Debug, Clone)]
 pub struct Originals {
     store: Arc<dyn ObjectStore>,
-    registry: Registry,
+    db: Store,
     policy: RetainPolicy,
     /// Bytes of each part an upload is spooled in (the store's minimum for multipart).
     part_bytes: usize,
@@ -218,28 +216,24 @@ impl OriginalsUrl {
 }
 
 impl Originals {
-    /// Originals under `{data_dir}/originals` (created if needed), recorded in `registry`.
+    /// Originals under `{data_dir}/originals` (created if needed), recorded in `db`.
     ///
     /// # Errors
     /// [`OriginalsError::Store`] when the folder cannot be created.
     pub fn local(
         data_dir: &std::path::Path,
-        registry: Registry,
+        db: Store,
         policy: RetainPolicy,
     ) -> Result<Self, OriginalsError> {
-        Self::at(&OriginalsUrl::File(data_dir.join("originals")), registry, policy)
+        Self::at(&OriginalsUrl::File(data_dir.join("originals")), db, policy)
     }
 
-    /// Originals at `url` (a local folder is created if needed), recorded in `registry`.
+    /// Originals at `url` (a local folder is created if needed), recorded in `db`.
     ///
     /// # Errors
     /// [`OriginalsError::Store`] when the folder cannot be created or the S3 configuration is
     /// incomplete (the store is not contacted here: see [`Originals::ping`]).
-    pub fn at(
-        url: &OriginalsUrl,
-        registry: Registry,
-        policy: RetainPolicy,
-    ) -> Result<Self, OriginalsError> {
+    pub fn at(url: &OriginalsUrl, db: Store, policy: RetainPolicy) -> Result<Self, OriginalsError> {
         let (store, part_bytes): (Arc<dyn ObjectStore>, usize) = match url {
             OriginalsUrl::File(root) => {
                 std::fs::create_dir_all(root).map_err(|e| {
@@ -263,7 +257,7 @@ impl Originals {
                 (store, S3_PART_BYTES)
             }
         };
-        Ok(Originals { store, registry, policy, part_bytes })
+        Ok(Originals { store, db, policy, part_bytes })
     }
 
     /// Whether the store answers (for readiness checks): a missing object is an answer.
@@ -374,11 +368,11 @@ impl Originals {
         let original = Original {
             size_bytes: spooled.size_bytes,
             stored_at_ms: now_ms(),
-            charged_to: crate::registry::holder_key(from),
+            charged_to: parley_store::holder_key(&from.0),
         };
-        self.registry.add_original(&spooled.sha256, original).await?;
+        self.db.add_original(&spooled.sha256, original).await?;
         self.evict().await?;
-        Ok(self.registry.original(&spooled.sha256).await?.is_some())
+        Ok(self.db.original(&spooled.sha256).await?.is_some())
     }
 
     /// Deletes a spooled upload.
@@ -392,12 +386,12 @@ impl Originals {
     /// `retain_for`, retention on); the store itself is not touched.
     ///
     /// # Errors
-    /// [`OriginalsError::Registry`].
+    /// [`OriginalsError::Database`].
     pub async fn is_retained(&self, sha256: &str) -> Result<bool, OriginalsError> {
         if !self.policy.enabled() {
             return Ok(false);
         }
-        Ok(self.registry.original(sha256).await?.is_some_and(|o| self.within_retain_for(&o)))
+        Ok(self.db.original(sha256).await?.is_some_and(|o| self.within_retain_for(&o)))
     }
 
     /// True while `original` is younger than `retain_for`.
@@ -409,12 +403,12 @@ impl Originals {
     /// (never stored, evicted, past `retain_for`, or retention is off).
     ///
     /// # Errors
-    /// [`OriginalsError`] when the registry or the store fails.
+    /// [`OriginalsError`] when the database or the object store fails.
     pub async fn open(&self, sha256: &str) -> Result<Option<(StoredBytes, u64)>, OriginalsError> {
         if !self.policy.enabled() {
             return Ok(None);
         }
-        let Some(original) = self.registry.original(sha256).await? else { return Ok(None) };
+        let Some(original) = self.db.original(sha256).await? else { return Ok(None) };
         if !self.within_retain_for(&original) {
             self.evict().await?;
             return Ok(None);
@@ -429,7 +423,7 @@ impl Originals {
                     sha256,
                     "a retained original is missing from the store; forgetting it"
                 );
-                self.registry.remove_original(sha256, now_ms()).await?;
+                self.db.remove_original(sha256, now_ms()).await?;
                 Ok(None)
             }
             Err(e) => Err(e.into()),
@@ -440,21 +434,21 @@ impl Originals {
     /// counts from here.
     ///
     /// # Errors
-    /// [`OriginalsError::Registry`].
+    /// [`OriginalsError::Database`].
     pub async fn touch(&self, sha256: &str) -> Result<(), OriginalsError> {
-        if let Some(original) = self.registry.original(sha256).await? {
+        if let Some(original) = self.db.original(sha256).await? {
             let original = Original { stored_at_ms: now_ms(), ..original };
-            self.registry.add_original(sha256, original).await?;
+            self.db.add_original(sha256, original).await?;
         }
         Ok(())
     }
 
-    /// Deletes the original of `sha256` unless a registry record still holds that content.
+    /// Deletes the original of `sha256` unless a File record still holds that content.
     ///
     /// # Errors
     /// [`OriginalsError`].
     pub async fn release(&self, sha256: &str) -> Result<(), OriginalsError> {
-        if !self.registry.is_referenced(sha256).await? {
+        if !self.db.is_referenced(sha256).await? {
             self.delete(sha256).await?;
         }
         Ok(())
@@ -463,7 +457,7 @@ impl Originals {
     /// Forgets the original of `sha256` and deletes its bytes, unless it is leased (being read
     /// for a re-upload, perhaps by another replica); true when it went.
     async fn delete(&self, sha256: &str) -> Result<bool, OriginalsError> {
-        if !self.registry.remove_original(sha256, now_ms()).await? {
+        if !self.db.remove_original(sha256, now_ms()).await? {
             return Ok(false);
         }
         match self.store.delete(&Self::content_key(sha256)).await {
@@ -477,16 +471,16 @@ impl Originals {
     /// dies first.
     ///
     /// # Errors
-    /// [`OriginalsError::Registry`].
+    /// [`OriginalsError::Database`].
     pub async fn lease(&self, sha256: &str) -> Result<Lease, OriginalsError> {
         let until = now_ms().saturating_add(i64::try_from(LEASE_FOR.as_millis()).unwrap_or(0));
-        Ok(Lease(self.registry.lease_original(sha256, until).await?))
+        Ok(Lease(self.db.lease_original(sha256, until).await?))
     }
 
     /// Ends a lease taken by [`Originals::lease`] (a failure is logged: the lease then ends by
     /// itself after [`LEASE_FOR`]).
     pub async fn end_lease(&self, lease: Lease) {
-        if let Err(e) = self.registry.end_lease(lease.0, now_ms()).await {
+        if let Err(e) = self.db.end_lease(lease.0, now_ms()).await {
             tracing::warn!(error = %e, "a lease on a retained original could not be ended");
         }
     }
@@ -509,7 +503,7 @@ impl Originals {
             (i64::MAX, 0)
         };
         // One replica at a time: the others skip, the holder evicts for all of them.
-        let Some(turn) = self.registry.try_exclusive("parley:evict-originals").await? else {
+        let Some(turn) = self.db.try_exclusive("parley:evict-originals").await? else {
             return Ok(0);
         };
         let outcome = self.evict_now(before, max).await;
@@ -519,7 +513,7 @@ impl Originals {
 
     async fn evict_now(&self, before: i64, max: u64) -> Result<usize, OriginalsError> {
         let mut evicted = 0;
-        for sha256 in self.registry.originals_to_evict(before, max, now_ms()).await? {
+        for sha256 in self.db.originals_to_evict(before, max, now_ms()).await? {
             if self.delete(&sha256).await? {
                 tracing::info!(%sha256, "retained original evicted");
                 metrics::counter!("parley_original_evictions_total").increment(1);
@@ -608,9 +602,9 @@ mod tests {
     async fn originals_are_kept_by_content_and_evicted_oldest_first() {
         let temp = tempfile::tempdir().unwrap();
         for url in stores(&temp, "keep") {
-            let registry = Registry::in_memory().unwrap();
+            let db = Store::in_memory().unwrap();
             let policy = RetainPolicy { retain_for: Duration::from_secs(3600), max_bytes: 10 };
-            let originals = Originals::at(&url, registry, policy).unwrap();
+            let originals = Originals::at(&url, db, policy).unwrap();
             originals.ping().await.unwrap();
             let a = originals.spool(body(&[b"hel", b"lo"]), 5).await.unwrap();
             assert_eq!(
@@ -650,7 +644,7 @@ mod tests {
         let temp = tempfile::tempdir().unwrap();
         for url in stores(&temp, "lease") {
             let policy = RetainPolicy { retain_for: Duration::from_secs(3600), max_bytes: 10 };
-            let originals = Originals::at(&url, Registry::in_memory().unwrap(), policy).unwrap();
+            let originals = Originals::at(&url, Store::in_memory().unwrap(), policy).unwrap();
             let a = originals.spool(body(&[b"hello"]), 5).await.unwrap();
             let sha_a = a.sha256.clone();
             assert!(originals.keep(a, &here()).await.unwrap());
@@ -681,7 +675,7 @@ mod tests {
         let chunks: Vec<Bytes> = bytes.chunks(64 << 10).map(Bytes::copy_from_slice).collect();
         for url in stores(&temp, "large") {
             let policy = RetainPolicy { retain_for: Duration::from_secs(3600), max_bytes: 1 << 30 };
-            let originals = Originals::at(&url, Registry::in_memory().unwrap(), policy).unwrap();
+            let originals = Originals::at(&url, Store::in_memory().unwrap(), policy).unwrap();
             let spooled = originals
                 .spool(
                     futures::stream::iter(chunks.clone().into_iter().map(Ok::<_, std::io::Error>)),
@@ -705,8 +699,7 @@ mod tests {
         let temp = tempfile::tempdir().unwrap();
         for url in stores(&temp, "tidy") {
             let originals =
-                Originals::at(&url, Registry::in_memory().unwrap(), RetainPolicy::DISABLED)
-                    .unwrap();
+                Originals::at(&url, Store::in_memory().unwrap(), RetainPolicy::DISABLED).unwrap();
             // Another replica's staging object, written just now, and a dead one's from days ago
             // (its age can only be faked on a local folder).
             let theirs = Key::from("staging/0123456789abcdef/1-0");
@@ -740,8 +733,7 @@ mod tests {
         let temp = tempfile::tempdir().unwrap();
         for url in stores(&temp, "off") {
             let originals =
-                Originals::at(&url, Registry::in_memory().unwrap(), RetainPolicy::DISABLED)
-                    .unwrap();
+                Originals::at(&url, Store::in_memory().unwrap(), RetainPolicy::DISABLED).unwrap();
             let a = originals.spool(body(&[b"hello"]), 5).await.unwrap();
             let sha = a.sha256.clone();
             let spooled = originals.spooled_bytes(&a);

@@ -354,7 +354,7 @@ impl Config {
     ///
     /// # Errors
     /// [`ServerError::Config`] for a URL that is neither `sqlite://` nor `postgres://`.
-    pub fn database(&self) -> Result<parley_files::registry::DatabaseUrl, ServerError> {
+    pub fn database(&self) -> Result<parley_store::DatabaseUrl, ServerError> {
         let url = self
             .database_url
             .clone()
@@ -364,9 +364,7 @@ impl Config {
             Some(url) => url.parse().map_err(|e| {
                 ServerError::Config(format!("PARLEY_DATABASE_URL (or DATABASE_URL): {e}"))
             }),
-            None => Ok(parley_files::registry::DatabaseUrl::Sqlite(
-                self.data_dir.join("parley.sqlite3"),
-            )),
+            None => Ok(parley_store::DatabaseUrl::Sqlite(self.data_dir.join("parley.sqlite3"))),
         }
     }
 
@@ -597,7 +595,7 @@ mod tests {
         assert!(alone.check().is_ok());
         assert_eq!(
             alone.database().unwrap(),
-            parley_files::registry::DatabaseUrl::Sqlite("/srv/parley/parley.sqlite3".into())
+            parley_store::DatabaseUrl::Sqlite("/srv/parley/parley.sqlite3".into())
         );
         let bad = Config::try_parse_from(["parley", "--database-url", "mysql://db"]).unwrap();
         assert!(bad.database().is_err());

@@ -17,7 +17,7 @@ pub enum ServerError {
     Gemini(#[from] gemini::Error),
     /// The file registry could not be opened.
     #[error("{0}")]
-    Registry(#[from] parley_files::RegistryError),
+    Store(#[from] parley_store::StoreError),
     /// The store of retained originals could not be opened.
     #[error("{0}")]
     Originals(#[from] parley_files::OriginalsError),

@@ -30,7 +30,7 @@ use axum::{
 };
 use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota};
 use leptos::server_fn::ServerFn;
-use parley_files::registry::postgres::PgRegistry;
+use parley_store::SharedRateLimits;
 
 use crate::guard::Refusal;
 
@@ -124,7 +124,7 @@ impl Pair {
     /// refusal is counted in `parley_rate_limit_refusals_total{limit}`.
     async fn take(
         &self,
-        shared: Option<&PgRegistry>,
+        shared: Option<&SharedRateLimits>,
         session: &str,
         address: &str,
         cells: u32,
@@ -151,12 +151,12 @@ impl Pair {
     /// `cells` from the shared quotas (GCRA in PostgreSQL, the database's clock).
     async fn take_shared(
         &self,
-        pg: &PgRegistry,
+        pg: &SharedRateLimits,
         rate: Rate,
         session: &str,
         address: &str,
         cells: u32,
-    ) -> Result<Result<(), AppError>, parley_files::RegistryError> {
+    ) -> Result<Result<(), AppError>, parley_store::StoreError> {
         for (key, factor) in [
             (format!("{}:s:{session}", self.name), 1),
             (format!("{}:a:{address}", self.name), ADDRESS_FACTOR),
@@ -180,7 +180,7 @@ impl Pair {
     }
 }
 
-/// The limiters; shared by every request. With a PostgreSQL registry, the limits are kept
+/// The limiters; shared by every request. With a PostgreSQL store, the limits are kept
 /// there and shared by every replica (`chat` 4/min means four per session across all of them,
 /// and the upload-bytes quota is the same across them).
 #[derive(Debug, Default)]
@@ -190,7 +190,7 @@ pub struct Limits {
     files: Pair,
     /// One cell per MiB.
     upload_mib: Pair,
-    shared: Option<PgRegistry>,
+    shared: Option<SharedRateLimits>,
 }
 
 /// Per-address limits are this many times the per-session ones (several people behind one NAT).
@@ -201,7 +201,7 @@ const MIB: u64 = 1 << 20;
 
 impl Limits {
     /// Limiters for `config`, the request limits kept in `shared` when there is one.
-    pub fn new(config: LimitsConfig, shared: Option<PgRegistry>) -> Arc<Self> {
+    pub fn new(config: LimitsConfig, shared: Option<SharedRateLimits>) -> Arc<Self> {
         let mib_per_hour =
             u32::try_from(config.upload_bytes_per_hour.div_ceil(MIB)).unwrap_or(u32::MAX);
         Arc::new(Limits {

@@ -186,8 +186,8 @@ fn describe() {
 /// What `/metrics` reads at scrape time besides the recorder.
 #[derive(Debug, Clone)]
 pub struct Scrape {
-    /// The registry (retained originals' count and bytes).
-    pub registry: parley_files::Registry,
+    /// The store (retained originals' count and bytes).
+    pub store: parley_store::Store,
     /// This process's slots towards Gemini.
     pub slots: app::server::slots::UpstreamSlots,
 }
@@ -195,7 +195,7 @@ pub struct Scrape {
 impl Scrape {
     /// What `/metrics` reads of `state`.
     pub fn of(state: &app::server::ServerState) -> Self {
-        Scrape { registry: state.files.registry.clone(), slots: state.upstream_slots.clone() }
+        Scrape { store: state.files.store.clone(), slots: state.upstream_slots.clone() }
     }
 }
 
@@ -210,7 +210,7 @@ async fn render(State(scrape): State<Scrape>) -> Response {
             .into_response();
     };
     metrics::gauge!("parley_upstream_slots_in_use").set(scrape.slots.in_use() as f64);
-    match scrape.registry.originals_total().await {
+    match scrape.store.originals_total().await {
         Ok((count, bytes)) => {
             metrics::gauge!("parley_retained_originals").set(count as f64);
             metrics::gauge!("parley_retained_original_bytes").set(bytes as f64);

@@ -35,7 +35,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let state = state(&config, &upstream, &key).await?;
     state.files.originals.tidy().await?;
     tokio::spawn(evict_periodically(state.files.originals.clone()));
-    let guards = Guards::new(&config, key, &state.files.registry);
+    let guards = Guards::new(&config, key, &state.files.store);
     if let Some(addr) = config.metrics_listen {
         let scrape = crate::observe::Scrape::of(&state);
         let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -47,7 +47,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             }
         });
     }
-    tokio::spawn(tidy_periodically(guards.limits.clone(), state.files.registry.clone()));
+    tokio::spawn(tidy_periodically(guards.limits.clone(), state.files.store.clone()));
     let router = router(options.clone(), state, guards);
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let limits = config.connection_limits(descriptors);
@@ -70,14 +70,11 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
 /// # Errors
 /// [`ServerError::Registry`] when either cannot be opened or a write fails (what was written
 /// stays: running the command again completes it).
-pub async fn copy_registry(
-    from: &str,
-    to: &str,
-) -> Result<parley_files::registry::Copied, ServerError> {
-    let (from, to): (parley_files::registry::DatabaseUrl, parley_files::registry::DatabaseUrl) =
+pub async fn copy_registry(from: &str, to: &str) -> Result<parley_store::Copied, ServerError> {
+    let (from, to): (parley_store::DatabaseUrl, parley_store::DatabaseUrl) =
         (from.parse()?, to.parse()?);
-    let source = parley_files::Registry::connect(&from).await?;
-    let target = parley_files::Registry::connect(&to).await?;
+    let source = parley_store::Store::connect(&from).await?;
+    let target = parley_store::Store::connect(&to).await?;
     let copied = source.copy_into(&target).await?;
     tracing::info!(from = ?from, to = ?to, files = copied.files, originals = copied.originals, "registry copied");
     Ok(copied)
@@ -85,13 +82,13 @@ pub async fn copy_registry(
 
 /// Every minute, forgets replenished rate-limit keys (and day-old shared ones) and the
 /// exclusive turns of replicas that died.
-async fn tidy_periodically(limits: Arc<Limits>, registry: parley_files::Registry) {
+async fn tidy_periodically(limits: Arc<Limits>, store: parley_store::Store) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         every.tick().await;
         limits.tidy();
         limits.tidy_shared().await;
-        if let Err(e) = registry.tidy_leases().await {
+        if let Err(e) = store.tidy_leases().await {
             tracing::warn!(error = %e, "old exclusive turns could not be removed");
         }
     }
@@ -120,15 +117,12 @@ pub async fn state(
     upstream: &Upstream,
     key: &SessionKey,
 ) -> Result<ServerState, ServerError> {
-    let registry = parley_files::Registry::connect(&config.database()?).await?;
-    let originals = parley_files::Originals::at(
-        &config.originals()?,
-        registry.clone(),
-        config.retain_policy(),
-    )?;
+    let store = parley_store::Store::connect(&config.database()?).await?;
+    let originals =
+        parley_files::Originals::at(&config.originals()?, store.clone(), config.retain_policy())?;
     let files = parley_files::Lifecycle {
         gemini: upstream.client.clone(),
-        registry,
+        store,
         originals,
         upstream_id: upstream.identity(),
         expiry_margin: config.expiry_margin,
@@ -184,10 +178,10 @@ pub struct Guards {
 impl Guards {
     /// The guards `config` asks for, with sessions signed by `key`, and the request limits
     /// shared through `registry` when it is PostgreSQL.
-    pub fn new(config: &Config, key: SessionKey, registry: &parley_files::Registry) -> Self {
+    pub fn new(config: &Config, key: SessionKey, store: &parley_store::Store) -> Self {
         Guards {
             key,
-            limits: Limits::new(config.limits(), registry.postgres().cloned()),
+            limits: Limits::new(config.limits(), store.shared_rate_limits()),
             min_body_rate: config.min_body_rate,
             rate_window: config.header_read_timeout,
             trust_proxy: config.trust_proxy,

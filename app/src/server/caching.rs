@@ -5,7 +5,7 @@
 //! cost far less. Caching is for reusing large inputs, never a way to upload: the Files stay
 //! the Files API's.
 //!
-//! A cache is this session's (recorded in the registry with its owner, model and the set of
+//! A cache is this session's (recorded in the store with its owner, model and the set of
 //! File URIs it holds), found again by that set, its TTL extended while the conversation is
 //! used, re-created once it has expired or its Files were uploaded again, and deleted when the
 //! conversation or one of its Files is deleted. Below Gemini's minimum token count nothing is
@@ -13,7 +13,8 @@
 
 use std::time::Duration;
 
-use parley_files::{time::now_ms, CacheRow};
+use parley_files::time::now_ms;
+use parley_store::CacheRow;
 
 use super::{
     errors::{from_gemini, OrApp, ToAppError},
@@ -131,12 +132,11 @@ pub async fn apply(
     let key = format!("parley:context-cache\n{}", session.0);
     let flight = state.files.flights.slot(key.clone());
     let _turn = flight.lock().await;
-    let shared = match state.files.registry.exclusive(&key, TURN_PATIENCE).await {
+    let shared = match state.files.store.exclusive(&key, TURN_PATIENCE).await {
         Ok(shared) => shared,
         Err(e) => return CacheState::Failed { reason: e.to_app().to_string() },
     };
-    let charged_to =
-        parley_files::registry::holder_key(&parley_files::ClientKey(super::client_address().0));
+    let charged_to = parley_store::holder_key(&super::client_address().0);
     let asking = Asking { state, policy, session, charged_to: &charged_to, model };
     let made = asking.find_or_make(parts, uris, files_key).await;
     shared.release().await;
@@ -182,7 +182,7 @@ struct Asking<'a> {
     state: &'a ServerState,
     policy: &'a CachePolicy,
     session: &'a Session,
-    /// The client address's key ([`parley_files::registry::holder_key`]).
+    /// The client address's key ([`parley_store::holder_key`]).
     charged_to: &'a str,
     model: &'a str,
 }
@@ -194,25 +194,25 @@ impl Asking<'_> {
         uris: Vec<String>,
         files_key: String,
     ) -> Result<Made, AppError> {
-        let (registry, gemini, session) =
-            (&self.state.files.registry, &self.state.files.gemini, self.session);
+        let (store, gemini, session) =
+            (&self.state.files.store, &self.state.files.gemini, self.session);
         let now = now_ms();
         let ttl_ms = i64::try_from(self.policy.ttl.as_millis()).unwrap_or(i64::MAX);
         // A cache counts as gone a little before Gemini deletes it, so that a request never
         // names one that expires on the way.
         let margin_ms = 30_000.min(ttl_ms / 4);
         if let Some(mut row) =
-            registry.find_cache(&session.0, self.model, &files_key).await.or_app()?
+            store.find_cache(&session.0, self.model, &files_key).await.or_app()?
         {
             if row.expire_ms > now + margin_ms {
                 if row.expire_ms - now < ttl_ms / 2 {
                     match gemini.update_cached_content_ttl(&row.name, self.policy.ttl).await {
                         Ok(updated) => {
                             row.expire_ms = expire_ms(&updated, now + ttl_ms);
-                            registry.record_cache(row.clone(), now).await.or_app()?;
+                            store.record_cache(row.clone(), now).await.or_app()?;
                         }
                         Err(e) if is_gone(&e) => {
-                            registry.remove_cache(&session.0, &row.name).await.or_app()?;
+                            store.remove_cache(&session.0, &row.name).await.or_app()?;
                             return self.make(parts, uris, files_key).await;
                         }
                         Err(e) => {
@@ -223,7 +223,7 @@ impl Asking<'_> {
                 }
                 return Ok(Made::Cache(row));
             }
-            registry.remove_cache(&session.0, &row.name).await.or_app()?;
+            store.remove_cache(&session.0, &row.name).await.or_app()?;
         }
         self.make(parts, uris, files_key).await
     }
@@ -231,12 +231,12 @@ impl Asking<'_> {
     /// Whether a new cache would pass the address's bound: the session replaces one of its own
     /// once it holds [`MAX_CACHES_PER_SESSION`], else the address must have room.
     async fn address_has_room(&self, now: i64) -> Result<bool, AppError> {
-        let registry = &self.state.files.registry;
-        let own = registry.caches_of(&self.session.0).await.or_app()?;
+        let store = &self.state.files.store;
+        let own = store.caches_of(&self.session.0).await.or_app()?;
         if own.iter().filter(|c| c.expire_ms > now).count() >= MAX_CACHES_PER_SESSION {
             return Ok(true);
         }
-        Ok(registry.live_caches_charged_to(self.charged_to, now).await.or_app()?
+        Ok(store.live_caches_charged_to(self.charged_to, now).await.or_app()?
             < MAX_CACHES_PER_ADDRESS)
     }
 
@@ -247,7 +247,7 @@ impl Asking<'_> {
         files_key: String,
     ) -> Result<Made, AppError> {
         let (state, session) = (self.state, self.session);
-        let (registry, gemini) = (&state.files.registry, &state.files.gemini);
+        let (store, gemini) = (&state.files.store, &state.files.gemini);
         let now = now_ms();
         if !self.address_has_room(now).await? {
             return Ok(Made::NoRoom);
@@ -279,7 +279,7 @@ impl Asking<'_> {
             expire_ms: expire_ms(&made, now + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)),
             charged_to: self.charged_to.to_string(),
         };
-        if let Err(e) = registry.record_cache(row.clone(), now).await {
+        if let Err(e) = store.record_cache(row.clone(), now).await {
             // Unrecorded, it could never be found or deleted again: delete it now.
             let _ = gemini.delete_cached_content(&made.name).await;
             return Err(e.to_app());
@@ -287,7 +287,7 @@ impl Asking<'_> {
         metrics::counter!("parley_context_caches_created_total").increment(1);
         tracing::info!(tokens = row.tokens, files = row.uris.len(), "context cache created");
         // Past the bound, the ones expiring first go (only now that this one exists).
-        let mut live: Vec<CacheRow> = registry
+        let mut live: Vec<CacheRow> = store
             .caches_of(&session.0)
             .await
             .or_app()?
@@ -301,7 +301,7 @@ impl Asking<'_> {
         }
         // Sessions of one address making caches at once may all have found room: the ones
         // past the bound give theirs back at once.
-        if registry.live_caches_charged_to(self.charged_to, now).await.or_app()?
+        if store.live_caches_charged_to(self.charged_to, now).await.or_app()?
             > MAX_CACHES_PER_ADDRESS
         {
             delete(state, session, &row).await;
@@ -347,7 +347,7 @@ pub async fn forget_one(state: &ServerState, session: &Session, name: &str) {
             tracing::info!("a context cache could not be deleted upstream; it expires by itself");
         }
     }
-    if let Err(e) = state.files.registry.remove_cache(&session.0, name).await {
+    if let Err(e) = state.files.store.remove_cache(&session.0, name).await {
         tracing::warn!(error = %e, "a deleted context cache could not be forgotten");
     }
 }
@@ -356,13 +356,13 @@ pub async fn forget_one(state: &ServerState, session: &Session, name: &str) {
 /// their conversation deleted).
 ///
 /// # Errors
-/// [`AppError`] when the registry fails.
+/// [`AppError`] when the store fails.
 pub async fn delete_holding(
     state: &ServerState,
     session: &Session,
     uris: &[String],
 ) -> Result<usize, AppError> {
-    let caches = state.files.registry.caches_holding(&session.0, uris).await.or_app()?;
+    let caches = state.files.store.caches_holding(&session.0, uris).await.or_app()?;
     for cache in &caches {
         delete(state, session, cache).await;
     }
@@ -372,7 +372,7 @@ pub async fn delete_holding(
 /// See [`crate::api::forget_caches`].
 ///
 /// # Errors
-/// [`AppError::BadRequest`] for more than [`MAX_FILE_CHECKS`] URIs; registry failures.
+/// [`AppError::BadRequest`] for more than [`MAX_FILE_CHECKS`] URIs; store failures.
 pub async fn forget(uris: Vec<String>) -> Result<(), AppError> {
     if uris.len() > MAX_FILE_CHECKS {
         return Err(AppError::BadRequest(format!(

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use bytes::Bytes;
 use futures::{stream, StreamExt};
 use leptos::server_fn::codec::ByteStream;
-use parley_files::{FileRow, FileState};
+use parley_store::{FileRow, FileState};
 
 use super::{
     errors::{from_gemini, OrApp},
@@ -162,14 +162,14 @@ async fn retry_without_gone_files(
     }
     super::errors::count_upstream_error(&e);
     tracing::info!(files = ?named, "Gemini says files are gone: treating them and asking once more");
-    let rows = state.files.registry.find_many(&session.0, named.clone()).await.or_app()?;
+    let rows = state.files.store.find_many(&session.0, named.clone()).await.or_app()?;
     let mut substitutes = Substitutes::new();
     for uri in named {
         match rows.get(&uri) {
             Some(row) => {
                 state
                     .files
-                    .registry
+                    .store
                     .set_state(&row.owner, &row.uri, FileState::Expired)
                     .await
                     .or_app()?;
@@ -330,7 +330,7 @@ type Substitutes = HashMap<String, Option<String>>;
 
 /// The check before every request: each `fileData` URI must be a File this session uploaded,
 /// under this upstream identity, `ACTIVE` and not past its `expirationTime` minus the margin
-/// (`expiry-from-the-file`). One registry query for the whole conversation, one pass over its parts
+/// (`expiry-from-the-file`). One store query for the whole conversation, one pass over its parts
 /// to collect the URIs and one to put substitutes in. This session's expired Files are replaced
 /// ([`parley_files::Lifecycle::refresh`]: re-uploaded from the retained original); the rest —
 /// foreign, unknown, gone for good — become `expired content`. A browser can never make the server
@@ -338,7 +338,7 @@ type Substitutes = HashMap<String, Option<String>>;
 ///
 /// # Errors
 /// [`AppError::BadRequest`] for more than [`MAX_FILES_PER_REQUEST`] distinct Files;
-/// [`AppError`] when the registry fails or a re-upload fails.
+/// [`AppError`] when the store fails or a re-upload fails.
 pub async fn precheck(
     state: &super::ServerState,
     session: &super::Session,
@@ -383,12 +383,8 @@ async fn treat_all(
     if uris.is_empty() {
         return Ok((Substitutes::new(), treated));
     }
-    let rows = state
-        .files
-        .registry
-        .find_many(&session.0, uris.iter().cloned().collect())
-        .await
-        .or_app()?;
+    let rows =
+        state.files.store.find_many(&session.0, uris.iter().cloned().collect()).await.or_app()?;
     let now = std::time::SystemTime::now();
     let mut substitutes = Substitutes::new();
     for uri in uris {

@@ -73,7 +73,7 @@ pub trait ToAppError {
     fn to_app(self) -> AppError;
 }
 
-/// `?` for results failing with a server-side error: `registry.find(…).await.or_app()?`.
+/// `?` for results failing with a server-side error: `store.find(…).await.or_app()?`.
 pub trait OrApp<T> {
     /// The result with its error mapped by [`ToAppError`].
     ///
@@ -105,13 +105,13 @@ impl ToAppError for FilesError {
                 AppError::BadUpload(e.to_string())
             }
             // Every connection busy, or another holder's turn too long: load, not a fault.
-            FilesError::Registry(e) if e.is_busy() => {
-                tracing::warn!(error = %e, "the file registry is busy");
+            FilesError::Store(e) if e.is_busy() => {
+                tracing::warn!(error = %e, "the database is busy");
                 AppError::Busy
             }
-            FilesError::Registry(e) => {
-                tracing::error!(error = %e, "the file registry failed");
-                AppError::Internal("its file registry is unavailable".into())
+            FilesError::Store(e) => {
+                tracing::error!(error = %e, "the database failed");
+                AppError::Internal("its database is unavailable".into())
             }
             FilesError::Originals(e) => {
                 tracing::error!(error = %e, "the store of originals failed");
@@ -138,7 +138,7 @@ pub fn refused_after_retry(err: gemini::Error) -> AppError {
     }
 }
 
-impl ToAppError for parley_files::RegistryError {
+impl ToAppError for parley_store::StoreError {
     fn to_app(self) -> AppError {
         FilesError::from(self).to_app()
     }

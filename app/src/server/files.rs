@@ -5,7 +5,8 @@
 use std::{collections::HashMap, time::Duration};
 
 use futures::{stream, StreamExt};
-use parley_files::{time::is_expired, FileRow, FileState};
+use parley_files::time::is_expired;
+use parley_store::{FileRow, FileState};
 
 use super::{
     errors::{from_gemini, OrApp, ToAppError},
@@ -70,7 +71,7 @@ pub async fn check_files(uris: Vec<String>) -> Result<Vec<FileCheck>, AppError> 
     let mut distinct = uris.clone();
     distinct.sort();
     distinct.dedup();
-    let rows = state.files.registry.find_many(&owner.0, distinct.clone()).await.or_app()?;
+    let rows = state.files.store.find_many(&owner.0, distinct.clone()).await.or_app()?;
     let now = std::time::SystemTime::now();
     let checks: Vec<Result<FileCheck, AppError>> = stream::iter(distinct)
         .map(|uri| {
@@ -90,7 +91,7 @@ pub async fn check_files(uris: Vec<String>) -> Result<Vec<FileCheck>, AppError> 
 }
 
 /// Whether one URI can be used: only this session's Files (`row`), under this key, not expired
-/// by the registry's clock, and live by Gemini's word (or standing to be replaced).
+/// by the store's clock, and live by Gemini's word (or standing to be replaced).
 async fn check_one(
     state: &ServerState,
     uri: String,
@@ -139,7 +140,7 @@ pub async fn list_uploads() -> Result<Vec<UploadRecord>, AppError> {
     let now = std::time::SystemTime::now();
     let rows: Vec<_> = state
         .files
-        .registry
+        .store
         .list(&owner.0, MAX_LISTED)
         .await
         .or_app()?
@@ -148,7 +149,7 @@ pub async fn list_uploads() -> Result<Vec<UploadRecord>, AppError> {
         .collect();
     let retained = state
         .files
-        .registry
+        .store
         .originals_among(rows.iter().map(|r| r.sha256.clone()).collect())
         .await
         .or_app()?;
@@ -177,7 +178,7 @@ pub async fn list_uploads() -> Result<Vec<UploadRecord>, AppError> {
 pub async fn delete_upload(uri: String) -> Result<(), AppError> {
     let state = state()?;
     let owner = session()?;
-    let Some(row) = state.files.registry.find(&owner.0, &uri).await.or_app()? else {
+    let Some(row) = state.files.store.find(&owner.0, &uri).await.or_app()? else {
         return Err(AppError::FileUnavailable);
     };
     let slot = super::upstream_slot(&state).await?;
@@ -189,7 +190,7 @@ pub async fn delete_upload(uri: String) -> Result<(), AppError> {
         Err(e) if e.inaccessible_file_id().is_some() => {}
         Err(e) => return Err(from_gemini(e, Some(&row.display_name))),
     }
-    state.files.registry.remove(&owner.0, &uri).await.or_app()?;
+    state.files.store.remove(&owner.0, &uri).await.or_app()?;
     if let Err(e) = state.files.originals.release(&row.sha256).await {
         tracing::warn!(error = %e, "a retained original could not be deleted");
     }

@@ -137,7 +137,7 @@ pub fn site_info() -> SiteInfo {
 }
 
 /// The page's record of an uploaded File, from the registry's.
-pub fn uploaded(row: parley_files::FileRow) -> crate::model::UploadedFile {
+pub fn uploaded(row: parley_store::FileRow) -> crate::model::UploadedFile {
     {
         crate::model::UploadedFile {
             name: row.name,

@@ -135,7 +135,7 @@ enum Stopped {
     /// Refused: the quota ran out, or the bytes are not the SHA-256 declared.
     Refused(AppError),
     /// The whole content turned out to be this session's `ACTIVE` File already.
-    Duplicate(Box<parley_files::FileRow>),
+    Duplicate(Box<parley_store::FileRow>),
 }
 
 /// Uploads the bytes while they arrive: the first [`HEAD_BYTES`] are checked against the
@@ -356,7 +356,7 @@ struct FileFields {
 }
 
 /// `copy`, counted as a dedup hit.
-fn duplicate(copy: parley_files::FileRow) -> UploadedFile {
+fn duplicate(copy: parley_store::FileRow) -> UploadedFile {
     tracing::info!(file = %copy.name, "same content already ACTIVE for this session: no new upload");
     metrics::counter!("parley_upload_dedup_hits_total").increment(1);
     super::uploaded(copy)
