@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use app::server::{
     slots::{SlotCaps, UpstreamSlots},
-    ServerState, Session,
+    Principal, ServerState,
 };
 use parley_files::{Lifecycle, Originals, RetainPolicy};
 use parley_store::{FileRow, FileState, Store};
@@ -81,7 +81,7 @@ fn live_files(runtime: &tokio::runtime::Runtime, state: &ServerState, backend: &
         // Other sessions' uploads make the table realistic.
         for owner in 0..20 {
             for (i, uri) in uris.iter().enumerate() {
-                store.record(row(&format!("session-{owner}"), uri, i)).await.unwrap();
+                store.record(row(&principal(owner), uri, i)).await.unwrap();
             }
         }
     });
@@ -96,7 +96,7 @@ fn live_files(runtime: &tokio::runtime::Runtime, state: &ServerState, backend: &
         }],
         ..Default::default()
     };
-    let session = Session("session-7".into());
+    let session = principal(7);
     let mut times: Vec<Duration> = (0..ROUNDS)
         .map(|_| {
             runtime.block_on(async {
@@ -121,7 +121,7 @@ fn live_files(runtime: &tokio::runtime::Runtime, state: &ServerState, backend: &
 
 /// Hostile requests: how long the check takes to refuse or pass them.
 fn hostile(runtime: &tokio::runtime::Runtime, state: &ServerState) {
-    let session = Session("session-7".into());
+    let session = principal(7);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     // A hostile request: 40,000 parts naming 500 made-up Files (the most one request may
     // name), each 80 times; and 40,000 distinct ones (refused).
@@ -161,9 +161,15 @@ fn hostile(runtime: &tokio::runtime::Runtime, state: &ServerState) {
     }
 }
 
-fn row(owner: &str, uri: &str, i: usize) -> FileRow {
+/// The `n`th session of the benchmark's store.
+fn principal(n: usize) -> Principal {
+    let id = parley_store::SessionId::parse(&format!("{n:032x}")).expect("32 hex digits");
+    Principal::anonymous(id)
+}
+
+fn row(principal: &Principal, uri: &str, i: usize) -> FileRow {
     FileRow {
-        owner: owner.into(),
+        owner: principal.owner(),
         upstream: "upstream".into(),
         name: format!("files/f{i:011}"),
         uri: uri.into(),

@@ -96,17 +96,17 @@ test('a long conversation crosses the budget: the oldest turns go as a summary, 
   expect(JSON.stringify(asked)).toContain('Question number 3:');
   expect(asked.contents.length).toBe(3);
 
-  // The next request reuses the summary: no new one while it still fits... or a renewed one
-  // covering more turns, never the same turns summarized twice.
+  // The next request crosses the budget again: a renewed summary covering more turns, made
+  // from the previous summary and the turns after it (never the same turns summarized twice).
   const beforeFifth = (await logged()).length;
   await sendAndWait(page, 'short');
   const fifth = (await logged()).slice(beforeFifth);
   const summaryCalls = fifth.filter((r) => r.path.includes(':generateContent'));
   const lastAsked = fifth.filter((r) => r.path.includes(':streamGenerateContent')).at(-1)!.json;
-  expect(lastAsked.contents[0].parts[0].text).toMatch(/^\[Summary of the \d+ earlier messages/);
-  if (summaryCalls.length === 1) {
-    expect(JSON.stringify(summaryCalls[0].json)).toContain('[Summary of the 2 earlier messages');
-  }
+  expect(lastAsked.contents[0].parts[0].text).toMatch(/^\[Summary of the 4 earlier messages/);
+  expect(summaryCalls).toHaveLength(1);
+  expect(JSON.stringify(summaryCalls[0].json)).toContain('[Summary of the 2 earlier messages');
+  expect(JSON.stringify(summaryCalls[0].json)).not.toContain('Question number 1:');
 
   // Export → import keeps the summaries exactly.
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export' }).click()]);

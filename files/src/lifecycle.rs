@@ -15,7 +15,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use parley_store::{FileRow, FileState, Store};
+use parley_store::{FileRow, FileState, Owner, Store};
 
 use crate::{
     error::FilesError,
@@ -79,7 +79,7 @@ pub struct Upload<'a> {
     /// The person's file name, made safe ([`crate::content::display_name`]).
     pub display_name: String,
     /// The browser session that owns it.
-    pub owner: String,
+    pub owner: Owner,
 }
 
 /// Everything a File's life needs: Gemini, the store, the retained originals, and the
@@ -119,7 +119,7 @@ impl Lifecycle {
     /// [`FilesError::Registry`].
     pub async fn usable_copy(
         &self,
-        owner: &str,
+        owner: &Owner,
         sha256: &str,
         now: SystemTime,
     ) -> Result<Option<FileRow>, FilesError> {

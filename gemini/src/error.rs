@@ -139,6 +139,34 @@ impl Error {
         let id = token.strip_prefix("files/").unwrap_or(token);
         (!id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')).then_some(id)
     }
+
+    /// The MIME type of a 400 "Unsupported MIME type: X" — Gemini cannot read that kind of
+    /// file (`generateContent`, `countTokens`; <https://ai.google.dev/gemini-api/docs/file-input-methods>).
+    pub fn unsupported_mime_type(&self) -> Option<&str> {
+        let Error::Api { code: 400, message, .. } = self else { return None };
+        message.strip_prefix("Unsupported MIME type: ").map(str::trim).filter(|m| !m.is_empty())
+    }
+
+    /// `(tokens, minimum)` of a 400 refusing a `cachedContents` below the model's minimum, e.g.
+    /// "Cached content is too small. total_token_count=300, min_total_token_count=1024"
+    /// (<https://ai.google.dev/gemini-api/docs/caching>); `tokens` is 0 when not given.
+    pub fn cache_too_small(&self) -> Option<(u64, u64)> {
+        let Error::Api { code: 400, message, .. } = self else { return None };
+        let number_after = |key: &str| -> Option<u64> {
+            let at = message.find(key)? + key.len();
+            let digits: String = message[at..].chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        };
+        let minimum = number_after("min_total_token_count=")?;
+        Some((number_after(" total_token_count=").unwrap_or(0), minimum))
+    }
+
+    /// Whether this says a `cachedContents` resource is gone (expired, deleted) — or was never
+    /// the caller's: 403 or 404 "CachedContent not found (or permission denied)".
+    pub fn is_cache_gone(&self) -> bool {
+        matches!(self, Error::Api { code: 403 | 404, message, .. }
+            if message.contains("CachedContent not found"))
+    }
 }
 
 #[cfg(test)]
@@ -152,6 +180,31 @@ mod tests {
             message: message.into(),
             retry_after: None,
         }
+    }
+
+    #[test]
+    fn refusals_are_classified_by_what_gemini_says() {
+        let api = |code, message: &str| Error::Api {
+            code,
+            status: "INVALID_ARGUMENT".into(),
+            message: message.into(),
+            retry_after: None,
+        };
+        let small = api(
+            400,
+            "Cached content is too small. total_token_count=300, min_total_token_count=1024",
+        );
+        assert_eq!(small.cache_too_small(), Some((300, 1024)));
+        assert_eq!(api(400, "min_total_token_count=4096").cache_too_small(), Some((0, 4096)));
+        assert_eq!(api(400, "The input token count (9) exceeds").cache_too_small(), None);
+        assert_eq!(
+            api(400, "Unsupported MIME type: image/tiff").unsupported_mime_type(),
+            Some("image/tiff")
+        );
+        assert_eq!(api(415, "Unsupported MIME type: x/y").unsupported_mime_type(), None);
+        let gone = api(403, "CachedContent not found (or permission denied)");
+        assert!(gone.is_cache_gone() && api(404, "CachedContent not found").is_cache_gone());
+        assert!(!forbidden("You do not have permission to access the File a").is_cache_gone());
     }
 
     #[test]

@@ -43,6 +43,10 @@ pub enum AppError {
         /// The type its magic bytes show.
         detected: String,
     },
+    /// What the request names does not exist here — or is not this person's to see: another
+    /// principal's conversation, File or link gets the same answer as one that never existed.
+    #[error("Not found: {0}")]
+    NotFound(String),
     /// A state-changing request came from another site (CSRF) and was refused.
     #[error("This request came from another site and was refused.")]
     CrossSite,
@@ -120,6 +124,7 @@ impl AppError {
             AppError::UnsupportedType { .. } | AppError::ContentMismatch { .. } => 415,
             AppError::TooLarge { .. } => 413,
             AppError::CrossSite => 403,
+            AppError::NotFound(_) => 404,
             AppError::TooManyRequests { .. } => 429,
             AppError::Busy => 503,
             AppError::TooSlow(_) => 408,

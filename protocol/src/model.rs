@@ -119,6 +119,19 @@ pub struct FileCheck {
     pub mime_type: Option<String>,
 }
 
+/// Where an uploaded File stands, as the server knows it (`"ACTIVE"`, `"EXPIRED"`,
+/// `"REPLACED"` on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FileState {
+    /// Gemini holds it and it can be sent.
+    Active,
+    /// Gone upstream (or past its expiry margin), with nothing in its place.
+    Expired,
+    /// Gone, and uploaded again from its retained original under a new URI.
+    Replaced,
+}
+
 /// One of this session's uploads, as the Files view shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UploadRecord {
@@ -130,8 +143,8 @@ pub struct UploadRecord {
     pub mime_type: String,
     /// Size, bytes.
     pub size_bytes: u64,
-    /// `ACTIVE`, or `EXPIRED` once known gone.
-    pub state: String,
+    /// Where it stands.
+    pub state: FileState,
     /// RFC 3339 `expirationTime` from Gemini.
     pub expiration_time: Option<String>,
     /// Whether the server keeps a copy of the bytes to upload again after expiry.

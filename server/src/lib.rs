@@ -4,10 +4,12 @@
 //! Around the application shared with the browser (`app`), it owns everything that is one
 //! process's concern: the configuration ([`config`]), accepting connections with their
 //! timeouts and caps ([`listen`]), the guards every request passes ([`guard`], [`session`],
-//! [`limits`], composed in [`middleware`]), which Gemini answers ([`upstream`]), metrics, request ids and log format
+//! [`limits`], composed in [`middleware`]; which server functions there are and what limits
+//! them, [`endpoints`]), which Gemini answers ([`upstream`]), metrics, request ids and log format
 //! ([`observe`]), and the router ([`server`]).
 
 pub mod config;
+pub mod endpoints;
 pub mod error;
 pub mod guard;
 pub mod health;

@@ -19,9 +19,8 @@ use std::{
 };
 
 use app::{
-    api::{Chat, CheckFiles, DeleteUpload, FindUpload, ForgetCaches, ListUploads, UploadFile},
     error::AppError,
-    server::{ByteQuota, ChatAllowance, ClientAddress, RequestQuota, Session, UploadAllowance},
+    server::{ByteQuota, ChatAllowance, ClientAddress, Principal, RequestQuota, UploadAllowance},
 };
 use axum::{
     extract::{ConnectInfo, Request},
@@ -29,10 +28,9 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota};
-use leptos::server_fn::ServerFn;
 use parley_store::SharedRateLimits;
 
-use crate::guard::Refusal;
+use crate::{endpoints::Limit, guard::Refusal};
 
 /// A rate: `count` per `per`, written `20/min`, `5/s`, `100/h`, `1000/d`; `0` or `off` for
 /// none.
@@ -333,25 +331,25 @@ pub async fn rate_limit<F: Future<Output = Response>>(
     next: impl FnOnce(Request) -> F,
 ) -> Response {
     let path = req.uri().path();
-    let pair = match path {
-        p if p == Chat::PATH => &limits.chat,
-        p if p == UploadFile::PATH => &limits.upload,
-        p if p == CheckFiles::PATH
-            || p == ListUploads::PATH
-            || p == DeleteUpload::PATH
-            || p == FindUpload::PATH
-            || p == ForgetCaches::PATH =>
-        {
-            &limits.files
+    let kind = crate::endpoints::find(path).map(|e| e.limit);
+    let pair = match kind {
+        Some(Limit::Chat) => &limits.chat,
+        Some(Limit::Upload) => &limits.upload,
+        Some(Limit::Files) => &limits.files,
+        Some(Limit::Unlimited) => return next(req).await,
+        None if crate::endpoints::is_unknown_function(path) => {
+            let error = AppError::NotFound(format!("there is no server function {path}"));
+            return Refusal(error).into_response();
         }
-        _ => return next(req).await,
+        None => return next(req).await,
     };
-    let session = req.extensions().get::<Session>().map(|s| s.0.clone()).unwrap_or_default();
+    let session =
+        req.extensions().get::<Principal>().map(|p| p.owner().to_string()).unwrap_or_default();
     let address = req.extensions().get::<ClientAddress>().map(|a| a.0.clone()).unwrap_or_default();
     let mut verdict = pair.take(limits.shared.as_ref(), &session, &address, 1).await;
     let mut limit = pair.name;
-    let chat = path == Chat::PATH;
-    if verdict.is_ok() && path == UploadFile::PATH && limits.has_byte_quota() {
+    let chat = kind == Some(Limit::Chat);
+    if verdict.is_ok() && kind == Some(Limit::Upload) && limits.has_byte_quota() {
         limit = limits.upload_mib.name;
         let announced = req
             .headers()

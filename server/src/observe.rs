@@ -9,9 +9,6 @@
 
 use std::{sync::OnceLock, time::Instant};
 
-use app::api::{
-    Chat, CheckFiles, DeleteUpload, FindUpload, ForgetCaches, GetSiteInfo, ListUploads, UploadFile,
-};
 use axum::{
     extract::{Request, State},
     http::{header, HeaderName, HeaderValue},
@@ -20,7 +17,6 @@ use axum::{
     routing::get,
     Router,
 };
-use leptos::server_fn::ServerFn;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::guard::TrustProxy;
@@ -105,6 +101,7 @@ pub fn metrics() -> Option<&'static PrometheusHandle> {
             match installed {
                 Ok(handle) => {
                     describe();
+                    zero_series();
                     Some(handle)
                 }
                 Err(e) => {
@@ -114,6 +111,39 @@ pub fn metrics() -> Option<&'static PrometheusHandle> {
             }
         })
         .as_ref()
+}
+
+/// Every series of a fixed label set, at 0 from start-up: a series that appears only with its
+/// first event gives `rate()` and alerts nothing to read until then (Prometheus' "avoid
+/// missing metrics", <https://prometheus.io/docs/practices/instrumentation/#avoid-missing-metrics>).
+/// Series labelled by a status code appear as statuses are answered.
+fn zero_series() {
+    for kind in ["upload", "reupload"] {
+        metrics::counter!("parley_uploads_total", "kind" => kind).absolute(0);
+        metrics::counter!("parley_upload_bytes_total", "kind" => kind).absolute(0);
+        // A handle is enough for the histogram to be rendered, with empty buckets.
+        let _ = metrics::histogram!("parley_upload_active_seconds", "kind" => kind);
+    }
+    for kind in ["429", "5xx", "403_file", "transport", "other"] {
+        metrics::counter!("parley_upstream_errors_total", "kind" => kind).absolute(0);
+    }
+    for limit in ["chat", "upload", "files", "upload-mib"] {
+        metrics::counter!("parley_rate_limit_refusals_total", "limit" => limit).absolute(0);
+    }
+    for counter in [
+        "parley_upload_dedup_hits_total",
+        "parley_expired_content_total",
+        "parley_original_evictions_total",
+        "parley_upstream_slot_waits_total",
+        "parley_upstream_busy_total",
+        "parley_summaries_total",
+        "parley_context_caches_created_total",
+    ] {
+        metrics::counter!(counter).absolute(0);
+    }
+    metrics::gauge!("parley_chat_streams_in_flight").set(0.0);
+    let _ = metrics::histogram!("parley_chat_first_token_seconds");
+    let _ = metrics::histogram!("parley_chat_stream_seconds");
 }
 
 /// The `HELP` text of every metric.
@@ -225,18 +255,8 @@ async fn render(State(scrape): State<Scrape>) -> Response {
 /// The route label of `path`: a server function's path, `page`, `static`, a probe, or `other`
 /// (a fixed set: a visitor cannot make new series).
 fn route_label(path: &str) -> &'static str {
-    const FUNCTIONS: [&str; 8] = [
-        Chat::PATH,
-        UploadFile::PATH,
-        CheckFiles::PATH,
-        ListUploads::PATH,
-        DeleteUpload::PATH,
-        GetSiteInfo::PATH,
-        FindUpload::PATH,
-        ForgetCaches::PATH,
-    ];
-    if let Some(function) = FUNCTIONS.into_iter().find(|f| *f == path) {
-        return function;
+    if let Some(endpoint) = crate::endpoints::find(path) {
+        return endpoint.path;
     }
     match path {
         "/" => "page",
@@ -276,7 +296,7 @@ mod tests {
 
     #[test]
     fn routes_are_a_fixed_set() {
-        assert_eq!(route_label(Chat::PATH), "/api/chat");
+        assert_eq!(route_label("/api/chat"), "/api/chat");
         assert_eq!(route_label("/pkg/parley.wasm"), "static");
         assert_eq!(route_label("/"), "page");
         assert_eq!(route_label("/api/whatever-a-visitor-types"), "other");

@@ -15,13 +15,13 @@
 
 use std::{future::Future, path::Path, sync::Arc};
 
-use app::server::Session;
 use axum::{
     extract::Request,
     http::{header, HeaderValue, Method},
     response::Response,
 };
 use hmac::{Hmac, Mac};
+use parley_store::{Principal, SessionId};
 use rand::Rng;
 use sha2::Sha256;
 
@@ -122,16 +122,14 @@ impl SessionKey {
 
     /// The session id of a cookie value, when it is well formed (32 hex digits) and its
     /// signature verifies (compared in constant time).
-    pub fn verify(&self, value: &str) -> Option<String> {
+    pub fn verify(&self, value: &str) -> Option<SessionId> {
         let (id, signature) = value.split_once('.')?;
-        if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
+        let session = SessionId::parse(id).filter(|s| s.as_str() == id)?;
         let signature = hex::decode(signature).ok()?;
         let mut mac = self.mac();
         mac.update(id.as_bytes());
         mac.verify_slice(&signature).ok()?;
-        Some(id.to_string())
+        Some(session)
     }
 }
 
@@ -183,11 +181,11 @@ pub async fn sessions<F: Future<Output = Response>>(
     let secure = crate::guard::is_https(req.headers(), sessions.trust_proxy);
     let name = if secure { SECURE_COOKIE } else { COOKIE };
     let existing = from_cookies(&req, name).find_map(|value| sessions.key.verify(value));
-    let id = existing.clone().unwrap_or_else(|| hex::encode(rand::rng().random::<[u8; 16]>()));
+    let id = existing.clone().unwrap_or_else(SessionId::random);
     let api = req.uri().path().starts_with(app::api::API_PREFIX);
     // A preflight, or any method a page or server function does not answer, starts nothing.
     let starts = matches!(*req.method(), Method::GET | Method::HEAD | Method::POST);
-    req.extensions_mut().insert(Session(id.clone()));
+    req.extensions_mut().insert(Principal::anonymous(id.clone()));
     let mut res = next(req).await;
     let page = res
         .headers()
@@ -198,7 +196,7 @@ pub async fn sessions<F: Future<Output = Response>>(
     if existing.is_none() && starts && res.status().is_success() && (api || page) {
         let cookie = format!(
             "{name}={}; Path=/; Max-Age={MAX_AGE_SECS}; HttpOnly; SameSite=Lax{}",
-            sessions.key.sign(&id),
+            sessions.key.sign(id.as_str()),
             if secure { "; Secure" } else { "" }
         );
         if let Ok(value) = HeaderValue::from_str(&cookie) {
@@ -217,7 +215,7 @@ mod tests {
         let key = SessionKey::from_bytes(&[7; 32]);
         let id = "0123456789abcdef0123456789abcdef";
         let cookie = key.sign(id);
-        assert_eq!(key.verify(&cookie).as_deref(), Some(id));
+        assert_eq!(key.verify(&cookie).as_ref().map(SessionId::as_str), Some(id));
         assert_eq!(key.verify(id), None, "an unsigned id (the old cookie form)");
         let forged = format!("fedcba9876543210fedcba9876543210{}", &cookie[32..]);
         assert_eq!(key.verify(&forged), None, "another id with this signature");
@@ -242,7 +240,7 @@ mod tests {
         let again = SessionKey::load(None, &dir).unwrap();
         let id = "0123456789abcdef0123456789abcdef";
         assert_eq!(
-            again.verify(&generated.sign(id)).as_deref(),
+            again.verify(&generated.sign(id)).as_ref().map(SessionId::as_str),
             Some(id),
             "the same key after a restart"
         );

@@ -2,14 +2,14 @@
 //! Files (<https://ai.google.dev/api/caching>) — for which model, holding which Files, until when,
 //! charged to which client address. Table `context_caches`.
 
-use crate::{Store, StoreError};
+use crate::{Owner, Store, StoreError};
 
 /// A `cachedContents` resource a session made for a conversation's Files
 /// (<https://ai.google.dev/api/caching>): which, for which model, until when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheRow {
     /// The browser session it was made for.
-    pub owner: String,
+    pub owner: Owner,
     /// Gemini's resource name, `cachedContents/{id}`.
     pub name: String,
     /// The model id it was made for (a cache serves only its own model).
@@ -58,7 +58,7 @@ impl Store {
     /// [`StoreError`].
     pub async fn find_cache(
         &self,
-        owner: &str,
+        owner: &Owner,
         model: &str,
         files_key: &str,
     ) -> Result<Option<CacheRow>, StoreError> {
@@ -72,7 +72,7 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError`].
-    pub async fn caches_of(&self, owner: &str) -> Result<Vec<CacheRow>, StoreError> {
+    pub async fn caches_of(&self, owner: &Owner) -> Result<Vec<CacheRow>, StoreError> {
         match self {
             Store::Sqlite(db) => lite::caches_of(db, owner).await,
             Store::Postgres(db) => pg::caches_of(db, owner).await,
@@ -99,7 +99,7 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError`].
-    pub async fn remove_cache(&self, owner: &str, name: &str) -> Result<bool, StoreError> {
+    pub async fn remove_cache(&self, owner: &Owner, name: &str) -> Result<bool, StoreError> {
         match self {
             Store::Sqlite(db) => lite::remove_cache(db, owner, name).await,
             Store::Postgres(db) => pg::remove_cache(db, owner, name).await,
@@ -112,7 +112,7 @@ impl Store {
     /// [`StoreError`].
     pub async fn caches_holding(
         &self,
-        owner: &str,
+        owner: &Owner,
         uris: &[String],
     ) -> Result<Vec<CacheRow>, StoreError> {
         let all = self.caches_of(owner).await?;
@@ -127,7 +127,7 @@ mod lite {
     use rusqlite::{params, OptionalExtension};
 
     use super::{CacheRow, CACHE_COLUMNS};
-    use crate::{sqlite::SqliteDb, StoreError};
+    use crate::{sqlite::SqliteDb, Owner, StoreError};
 
     fn cache_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CacheRow> {
         let uris: String = r.get(4)?;
@@ -168,7 +168,7 @@ mod lite {
 
     pub(super) async fn find_cache(
         db: &SqliteDb,
-        owner: &str,
+        owner: &Owner,
         model: &str,
         files_key: &str,
     ) -> Result<Option<CacheRow>, StoreError> {
@@ -184,7 +184,10 @@ mod lite {
         .await
     }
 
-    pub(super) async fn caches_of(db: &SqliteDb, owner: &str) -> Result<Vec<CacheRow>, StoreError> {
+    pub(super) async fn caches_of(
+        db: &SqliteDb,
+        owner: &Owner,
+    ) -> Result<Vec<CacheRow>, StoreError> {
         let owner = owner.to_string();
         db.with(move |c| {
             let mut stmt =
@@ -214,7 +217,7 @@ mod lite {
 
     pub(super) async fn remove_cache(
         db: &SqliteDb,
-        owner: &str,
+        owner: &Owner,
         name: &str,
     ) -> Result<bool, StoreError> {
         let (owner, name) = (owner.to_string(), name.to_string());
@@ -236,7 +239,7 @@ mod pg {
     use super::{CacheRow, CACHE_COLUMNS};
     use crate::{
         postgres::{bigint, PgDb},
-        StoreError,
+        Owner, StoreError,
     };
 
     fn cache_row(r: &Row) -> CacheRow {
@@ -290,7 +293,7 @@ mod pg {
 
     pub(super) async fn find_cache(
         db: &PgDb,
-        owner: &str,
+        owner: &Owner,
         model: &str,
         files_key: &str,
     ) -> Result<Option<CacheRow>, StoreError> {
@@ -303,7 +306,7 @@ mod pg {
         Ok(row.as_ref().map(cache_row))
     }
 
-    pub(super) async fn caches_of(db: &PgDb, owner: &str) -> Result<Vec<CacheRow>, StoreError> {
+    pub(super) async fn caches_of(db: &PgDb, owner: &Owner) -> Result<Vec<CacheRow>, StoreError> {
         let client = db.pool.get().await?;
         let sql = format!("SELECT {CACHE_COLUMNS} FROM context_caches WHERE owner = $1");
         let rows = client.query(&sql, &[&owner]).await?;
@@ -327,7 +330,7 @@ mod pg {
 
     pub(super) async fn remove_cache(
         db: &PgDb,
-        owner: &str,
+        owner: &Owner,
         name: &str,
     ) -> Result<bool, StoreError> {
         let client = db.pool.get().await?;
@@ -341,12 +344,13 @@ mod pg {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::principal::owner;
 
     /// What every backend must do with `cachedContents` records.
     async fn caches_belong_to_their_owner(store: &Store) {
         let uris = vec!["u2".to_string(), "u1".to_string()];
         let cache = |name: &str, expire_ms| CacheRow {
-            owner: "alice".into(),
+            owner: owner("alice"),
             name: name.into(),
             model: "gemini-2.5-flash".into(),
             files_key: CacheRow::key_of(&uris),
@@ -359,22 +363,26 @@ mod tests {
         store.record_cache(cache("cachedContents/new", 50), 0).await.unwrap();
         let key = CacheRow::key_of(&["u1".to_string(), "u2".to_string(), "u1".to_string()]);
         assert_eq!(key, cache("x", 0).files_key, "the key ignores order and repeats");
-        let found = store.find_cache("alice", "gemini-2.5-flash", &key).await.unwrap();
+        let found = store.find_cache(&owner("alice"), "gemini-2.5-flash", &key).await.unwrap();
         assert_eq!(found, Some(cache("cachedContents/new", 50)), "the latest-expiring one");
-        assert!(store.find_cache("bob", "gemini-2.5-flash", &key).await.unwrap().is_none());
-        assert!(store.find_cache("alice", "gemini-2.5-pro", &key).await.unwrap().is_none());
-        assert_eq!(store.caches_holding("alice", &["u1".into()]).await.unwrap().len(), 2);
-        assert!(store.caches_holding("alice", &["u3".into()]).await.unwrap().is_empty());
-        assert!(store.caches_holding("bob", &["u1".into()]).await.unwrap().is_empty());
+        assert!(store.find_cache(&owner("bob"), "gemini-2.5-flash", &key).await.unwrap().is_none());
+        assert!(store.find_cache(&owner("alice"), "gemini-2.5-pro", &key).await.unwrap().is_none());
+        assert_eq!(store.caches_holding(&owner("alice"), &["u1".into()]).await.unwrap().len(), 2);
+        assert!(store.caches_holding(&owner("alice"), &["u3".into()]).await.unwrap().is_empty());
+        assert!(store.caches_holding(&owner("bob"), &["u1".into()]).await.unwrap().is_empty());
         // Recording at time 10 forgets the one that expired at 5.
         store.record_cache(cache("cachedContents/new", 60), 10).await.unwrap();
-        assert_eq!(store.caches_holding("alice", &["u1".into()]).await.unwrap().len(), 1);
-        assert!(!store.remove_cache("bob", "cachedContents/new").await.unwrap());
+        assert_eq!(store.caches_holding(&owner("alice"), &["u1".into()]).await.unwrap().len(), 1);
+        assert!(!store.remove_cache(&owner("bob"), "cachedContents/new").await.unwrap());
         assert_eq!(store.live_caches_charged_to("addr", 10).await.unwrap(), 1);
         assert_eq!(store.live_caches_charged_to("addr", 60).await.unwrap(), 0, "expired");
         assert_eq!(store.live_caches_charged_to("other", 10).await.unwrap(), 0);
-        assert!(store.remove_cache("alice", "cachedContents/new").await.unwrap());
-        assert!(store.find_cache("alice", "gemini-2.5-flash", &key).await.unwrap().is_none());
+        assert!(store.remove_cache(&owner("alice"), "cachedContents/new").await.unwrap());
+        assert!(store
+            .find_cache(&owner("alice"), "gemini-2.5-flash", &key)
+            .await
+            .unwrap()
+            .is_none());
     }
 
     #[tokio::test]

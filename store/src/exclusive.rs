@@ -280,7 +280,11 @@ mod tests {
         let names: Vec<String> = (0..40).map(|i| format!("t{i}")).collect();
         let held = futures::future::join_all(names.iter().map(|n| a.exclusive(n, patience)));
         let held: Vec<_> = held.await.into_iter().map(Result::unwrap).collect();
-        assert_eq!(a.list("nobody", 1).await.unwrap().len(), 0, "the store still answers");
+        assert_eq!(
+            a.list(&crate::principal::owner("nobody"), 1).await.unwrap().len(),
+            0,
+            "the store still answers"
+        );
         for turn in held {
             turn.release().await;
         }

@@ -4,13 +4,13 @@
 
 use std::collections::HashMap;
 
-use crate::{Store, StoreError};
+use crate::{Owner, Store, StoreError};
 
 /// One uploaded File as the store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRow {
     /// The browser session that uploaded it.
-    pub owner: String,
+    pub owner: Owner,
     /// Hash of the credential and base URL it was uploaded with.
     pub upstream: String,
     /// Gemini's resource name, `files/{id}`.
@@ -94,7 +94,7 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError`].
-    pub async fn find(&self, owner: &str, uri: &str) -> Result<Option<FileRow>, StoreError> {
+    pub async fn find(&self, owner: &Owner, uri: &str) -> Result<Option<FileRow>, StoreError> {
         Ok(self.find_many(owner, vec![uri.to_string()]).await?.into_values().next())
     }
 
@@ -105,7 +105,7 @@ impl Store {
     /// [`StoreError`].
     pub async fn find_many(
         &self,
-        owner: &str,
+        owner: &Owner,
         uris: Vec<String>,
     ) -> Result<HashMap<String, FileRow>, StoreError> {
         match self {
@@ -121,7 +121,7 @@ impl Store {
     /// [`StoreError`].
     pub async fn active_copies(
         &self,
-        owner: &str,
+        owner: &Owner,
         upstream: &str,
         sha256: &str,
     ) -> Result<Vec<FileRow>, StoreError> {
@@ -135,7 +135,7 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError`].
-    pub async fn list(&self, owner: &str, limit: usize) -> Result<Vec<FileRow>, StoreError> {
+    pub async fn list(&self, owner: &Owner, limit: usize) -> Result<Vec<FileRow>, StoreError> {
         match self {
             Store::Sqlite(db) => lite::list(db, owner, limit).await,
             Store::Postgres(db) => pg::list(db, owner, limit).await,
@@ -148,7 +148,7 @@ impl Store {
     /// [`StoreError`].
     pub async fn set_state(
         &self,
-        owner: &str,
+        owner: &Owner,
         uri: &str,
         state: FileState,
     ) -> Result<(), StoreError> {
@@ -163,7 +163,7 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError`].
-    pub async fn remove(&self, owner: &str, uri: &str) -> Result<bool, StoreError> {
+    pub async fn remove(&self, owner: &Owner, uri: &str) -> Result<bool, StoreError> {
         match self {
             Store::Sqlite(db) => lite::remove(db, owner, uri).await,
             Store::Postgres(db) => pg::remove(db, owner, uri).await,
@@ -203,7 +203,7 @@ mod lite {
     use rusqlite::{params, OptionalExtension};
 
     use super::{FileRow, FileState, COLUMNS};
-    use crate::{sqlite::SqliteDb, StoreError};
+    use crate::{sqlite::SqliteDb, Owner, StoreError};
 
     impl rusqlite::types::ToSql for FileState {
         fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
@@ -256,7 +256,7 @@ mod lite {
 
     pub(super) async fn find_many(
         db: &SqliteDb,
-        owner: &str,
+        owner: &Owner,
         uris: Vec<String>,
     ) -> Result<HashMap<String, FileRow>, StoreError> {
         let owner = owner.to_string();
@@ -273,7 +273,7 @@ mod lite {
 
     pub(super) async fn active_copies(
         db: &SqliteDb,
-        owner: &str,
+        owner: &Owner,
         upstream: &str,
         sha256: &str,
     ) -> Result<Vec<FileRow>, StoreError> {
@@ -292,7 +292,7 @@ mod lite {
 
     pub(super) async fn list(
         db: &SqliteDb,
-        owner: &str,
+        owner: &Owner,
         limit: usize,
     ) -> Result<Vec<FileRow>, StoreError> {
         let owner = owner.to_string();
@@ -309,7 +309,7 @@ mod lite {
 
     pub(super) async fn set_state(
         db: &SqliteDb,
-        owner: &str,
+        owner: &Owner,
         uri: &str,
         state: FileState,
     ) -> Result<(), StoreError> {
@@ -324,7 +324,11 @@ mod lite {
         .await
     }
 
-    pub(super) async fn remove(db: &SqliteDb, owner: &str, uri: &str) -> Result<bool, StoreError> {
+    pub(super) async fn remove(
+        db: &SqliteDb,
+        owner: &Owner,
+        uri: &str,
+    ) -> Result<bool, StoreError> {
         let (owner, uri) = (owner.to_string(), uri.to_string());
         db.with(move |c| {
             let tx = c.transaction()?;
@@ -378,7 +382,7 @@ mod pg {
     use super::{FileRow, FileState, COLUMNS};
     use crate::{
         postgres::{bigint, PgDb},
-        StoreError,
+        Owner, StoreError,
     };
 
     fn row(r: &Row) -> Result<FileRow, StoreError> {
@@ -433,7 +437,7 @@ mod pg {
 
     pub(super) async fn find_many(
         db: &PgDb,
-        owner: &str,
+        owner: &Owner,
         uris: Vec<String>,
     ) -> Result<HashMap<String, FileRow>, StoreError> {
         let client = db.pool.get().await?;
@@ -444,7 +448,7 @@ mod pg {
 
     pub(super) async fn active_copies(
         db: &PgDb,
-        owner: &str,
+        owner: &Owner,
         upstream: &str,
         sha256: &str,
     ) -> Result<Vec<FileRow>, StoreError> {
@@ -459,7 +463,7 @@ mod pg {
 
     pub(super) async fn list(
         db: &PgDb,
-        owner: &str,
+        owner: &Owner,
         limit: usize,
     ) -> Result<Vec<FileRow>, StoreError> {
         let client = db.pool.get().await?;
@@ -472,7 +476,7 @@ mod pg {
 
     pub(super) async fn set_state(
         db: &PgDb,
-        owner: &str,
+        owner: &Owner,
         uri: &str,
         state: FileState,
     ) -> Result<(), StoreError> {
@@ -486,7 +490,7 @@ mod pg {
         Ok(())
     }
 
-    pub(super) async fn remove(db: &PgDb, owner: &str, uri: &str) -> Result<bool, StoreError> {
+    pub(super) async fn remove(db: &PgDb, owner: &Owner, uri: &str) -> Result<bool, StoreError> {
         let mut client = db.pool.get().await?;
         let tx = client.transaction().await?;
         let Some(found) = tx
@@ -524,10 +528,11 @@ mod pg {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::principal::owner;
 
     pub(crate) fn file(owner: &str, uri: &str) -> FileRow {
         FileRow {
-            owner: owner.into(),
+            owner: crate::principal::owner(owner),
             upstream: "up".into(),
             name: "files/abc".into(),
             uri: uri.into(),
@@ -546,30 +551,43 @@ pub(crate) mod tests {
     async fn records_belong_to_their_owner(store: &Store) {
         store.ping().await.unwrap();
         store.record(file("alice", "u1")).await.unwrap();
-        assert_eq!(store.find("alice", "u1").await.unwrap().unwrap().display_name, "a.txt");
-        assert!(store.find("bob", "u1").await.unwrap().is_none(), "another session");
-        assert_eq!(store.active_copies("alice", "up", &"00".repeat(32)).await.unwrap().len(), 1);
-        let other_key = store.active_copies("alice", "other-key", &"00".repeat(32)).await;
+        assert_eq!(store.find(&owner("alice"), "u1").await.unwrap().unwrap().display_name, "a.txt");
+        assert!(store.find(&owner("bob"), "u1").await.unwrap().is_none(), "another session");
+        assert_eq!(
+            store.active_copies(&owner("alice"), "up", &"00".repeat(32)).await.unwrap().len(),
+            1
+        );
+        let other_key = store.active_copies(&owner("alice"), "other-key", &"00".repeat(32)).await;
         assert!(other_key.unwrap().is_empty(), "another upstream identity");
         assert!(
-            store.active_copies("bob", "up", &"00".repeat(32)).await.unwrap().is_empty(),
+            store.active_copies(&owner("bob"), "up", &"00".repeat(32)).await.unwrap().is_empty(),
             "another session"
         );
-        store.set_state("alice", "u1", FileState::Expired).await.unwrap();
-        assert_eq!(store.list("alice", 10).await.unwrap()[0].state, FileState::Expired);
-        assert!(store.active_copies("alice", "up", &"00".repeat(32)).await.unwrap().is_empty());
+        store.set_state(&owner("alice"), "u1", FileState::Expired).await.unwrap();
+        assert_eq!(store.list(&owner("alice"), 10).await.unwrap()[0].state, FileState::Expired);
+        assert!(store
+            .active_copies(&owner("alice"), "up", &"00".repeat(32))
+            .await
+            .unwrap()
+            .is_empty());
         // A re-upload replaces it; removing the new one removes the old one too.
-        store.set_state("alice", "u1", FileState::Replaced).await.unwrap();
+        store.set_state(&owner("alice"), "u1", FileState::Replaced).await.unwrap();
         store.record(FileRow { recorded_at_ms: 2, ..file("alice", "u2") }).await.unwrap();
-        let found =
-            store.find_many("alice", vec!["u1".into(), "u2".into(), "u3".into()]).await.unwrap();
+        let found = store
+            .find_many(&owner("alice"), vec!["u1".into(), "u2".into(), "u3".into()])
+            .await
+            .unwrap();
         assert_eq!((found.len(), found["u1"].state), (2, FileState::Replaced));
-        assert_eq!(store.list("alice", 1).await.unwrap()[0].uri, "u2", "newest first, limited");
+        assert_eq!(
+            store.list(&owner("alice"), 1).await.unwrap()[0].uri,
+            "u2",
+            "newest first, limited"
+        );
         assert_eq!(store.all_files().await.unwrap().len(), 2);
         assert!(store.is_referenced(&"00".repeat(32)).await.unwrap());
-        assert!(store.remove("alice", "u2").await.unwrap());
+        assert!(store.remove(&owner("alice"), "u2").await.unwrap());
         assert!(
-            store.find("alice", "u1").await.unwrap().is_none(),
+            store.find(&owner("alice"), "u1").await.unwrap().is_none(),
             "the replaced record went with it"
         );
         assert!(!store.is_referenced(&"00".repeat(32)).await.unwrap());
@@ -579,11 +597,11 @@ pub(crate) mod tests {
             .record(FileRow { display_name: "b.txt".into(), ..file("alice", "u1") })
             .await
             .unwrap();
-        assert_eq!(store.list("alice", 10).await.unwrap().len(), 1);
-        assert_eq!(store.find("alice", "u1").await.unwrap().unwrap().display_name, "b.txt");
-        assert!(store.remove("alice", "u1").await.unwrap());
-        assert!(!store.remove("alice", "u1").await.unwrap());
-        assert!(store.list("alice", 10).await.unwrap().is_empty());
+        assert_eq!(store.list(&owner("alice"), 10).await.unwrap().len(), 1);
+        assert_eq!(store.find(&owner("alice"), "u1").await.unwrap().unwrap().display_name, "b.txt");
+        assert!(store.remove(&owner("alice"), "u1").await.unwrap());
+        assert!(!store.remove(&owner("alice"), "u1").await.unwrap());
+        assert!(store.list(&owner("alice"), 10).await.unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -7,6 +7,9 @@
 //!
 //! One module per concept, each holding its rows, its statements for both backends and its
 //! tests:
+//! * [`principal`]: who a request acts for ([`Principal`]: a session, and an account once
+//!   signed in) and the [`Owner`] key of what it owns — every owned row is read and changed
+//!   through one;
 //! * [`files`]: which principal uploaded which File, under which upstream identity, and where it
 //!   stands ([`FileState`]) — what lets the server refuse a File that is not the principal's,
 //!   see one expire before Gemini says so, and find the same content already uploaded;
@@ -24,6 +27,7 @@ pub mod exclusive;
 pub mod files;
 pub mod originals;
 pub mod postgres;
+pub mod principal;
 pub mod rate_limits;
 pub mod sqlite;
 
@@ -34,6 +38,7 @@ pub use error::StoreError;
 pub use exclusive::Exclusive;
 pub use files::{FileRow, FileState};
 pub use originals::Original;
+pub use principal::{AccountId, Owner, Principal, SessionId};
 pub use rate_limits::SharedRateLimits;
 
 /// Where the store lives: `sqlite://PATH` or `postgres://user:pass@host:port/db` (also

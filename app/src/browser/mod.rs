@@ -1,10 +1,11 @@
 //! Web APIs only (feature `hydrate`), knowing nothing of the page's state: JPEG previews,
-//! IndexedDB, uploads with progress (XHR), SHA-256 in a worker, DOMPurify, highlight.js, the
-//! theme setting.
+//! IndexedDB, uploads with progress (XHR), SHA-256 in a worker, random ids (Web Crypto),
+//! DOMPurify, highlight.js, the theme setting.
 
 pub mod digest;
 pub mod highlight;
 pub mod preview;
+pub mod random;
 pub mod sanitize;
 pub mod store;
 pub mod theme;

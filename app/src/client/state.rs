@@ -115,11 +115,15 @@ pub struct Message {
 
 pub use crate::model::EXPIRED_CONTENT;
 
-/// A new conversation id: `c` + 16 random hex digits (from the page's clock and counter
-/// where no better randomness is at hand).
+/// A new conversation id: `c` + 32 hex digits of 128 random bits from the browser's Web
+/// Crypto — unguessable, fit to name a conversation on a server or in a link. Ids of earlier
+/// versions (`c` + 16 hex digits from the clock) still load: an id is only ever a key. On the
+/// server, where nothing is stored, it is empty.
 pub fn new_conversation_id() -> String {
-    let seed = next_id() ^ now_ms().to_bits().rotate_left(17);
-    format!("c{:016x}", seed.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    #[cfg(feature = "hydrate")]
+    return format!("c{}", hex::encode(crate::browser::random::bytes::<16>()));
+    #[cfg(not(feature = "hydrate"))]
+    String::new()
 }
 
 /// Milliseconds since the Unix epoch (0 on the server, where nothing is stored).

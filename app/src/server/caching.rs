@@ -18,7 +18,7 @@ use parley_store::CacheRow;
 
 use super::{
     errors::{from_gemini, OrApp, ToAppError},
-    ServerState, Session,
+    Principal, ServerState,
 };
 use crate::{
     error::AppError,
@@ -112,7 +112,7 @@ fn use_cache(request: &mut gemini::GenerateContentRequest, cache: &str) {
 pub async fn apply(
     state: &ServerState,
     policy: &CachePolicy,
-    session: &Session,
+    principal: &Principal,
     model: &str,
     request: &mut gemini::GenerateContentRequest,
 ) -> CacheState {
@@ -129,7 +129,7 @@ pub async fn apply(
     }
     // One request of a session at a time finds or makes its caches (across replicas too): two
     // at once would make two caches of the same Files.
-    let key = format!("parley:context-cache\n{}", session.0);
+    let key = format!("parley:context-cache\n{}", principal.owner());
     let flight = state.files.flights.slot(key.clone());
     let _turn = flight.lock().await;
     let shared = match state.files.store.exclusive(&key, TURN_PATIENCE).await {
@@ -137,7 +137,7 @@ pub async fn apply(
         Err(e) => return CacheState::Failed { reason: e.to_app().to_string() },
     };
     let charged_to = parley_store::holder_key(&super::client_address().0);
-    let asking = Asking { state, policy, session, charged_to: &charged_to, model };
+    let asking = Asking { state, policy, principal, charged_to: &charged_to, model };
     let made = asking.find_or_make(parts, uris, files_key).await;
     shared.release().await;
     match made {
@@ -181,7 +181,7 @@ enum Made {
 struct Asking<'a> {
     state: &'a ServerState,
     policy: &'a CachePolicy,
-    session: &'a Session,
+    principal: &'a Principal,
     /// The client address's key ([`parley_store::holder_key`]).
     charged_to: &'a str,
     model: &'a str,
@@ -194,15 +194,15 @@ impl Asking<'_> {
         uris: Vec<String>,
         files_key: String,
     ) -> Result<Made, AppError> {
-        let (store, gemini, session) =
-            (&self.state.files.store, &self.state.files.gemini, self.session);
+        let (store, gemini, principal) =
+            (&self.state.files.store, &self.state.files.gemini, self.principal);
         let now = now_ms();
         let ttl_ms = i64::try_from(self.policy.ttl.as_millis()).unwrap_or(i64::MAX);
         // A cache counts as gone a little before Gemini deletes it, so that a request never
         // names one that expires on the way.
         let margin_ms = 30_000.min(ttl_ms / 4);
         if let Some(mut row) =
-            store.find_cache(&session.0, self.model, &files_key).await.or_app()?
+            store.find_cache(&principal.owner(), self.model, &files_key).await.or_app()?
         {
             if row.expire_ms > now + margin_ms {
                 if row.expire_ms - now < ttl_ms / 2 {
@@ -211,8 +211,8 @@ impl Asking<'_> {
                             row.expire_ms = expire_ms(&updated, now + ttl_ms);
                             store.record_cache(row.clone(), now).await.or_app()?;
                         }
-                        Err(e) if is_gone(&e) => {
-                            store.remove_cache(&session.0, &row.name).await.or_app()?;
+                        Err(e) if e.is_cache_gone() => {
+                            store.remove_cache(&principal.owner(), &row.name).await.or_app()?;
                             return self.make(parts, uris, files_key).await;
                         }
                         Err(e) => {
@@ -223,7 +223,7 @@ impl Asking<'_> {
                 }
                 return Ok(Made::Cache(row));
             }
-            store.remove_cache(&session.0, &row.name).await.or_app()?;
+            store.remove_cache(&principal.owner(), &row.name).await.or_app()?;
         }
         self.make(parts, uris, files_key).await
     }
@@ -232,7 +232,7 @@ impl Asking<'_> {
     /// once it holds [`MAX_CACHES_PER_SESSION`], else the address must have room.
     async fn address_has_room(&self, now: i64) -> Result<bool, AppError> {
         let store = &self.state.files.store;
-        let own = store.caches_of(&self.session.0).await.or_app()?;
+        let own = store.caches_of(&self.principal.owner()).await.or_app()?;
         if own.iter().filter(|c| c.expire_ms > now).count() >= MAX_CACHES_PER_SESSION {
             return Ok(true);
         }
@@ -246,7 +246,7 @@ impl Asking<'_> {
         uris: Vec<String>,
         files_key: String,
     ) -> Result<Made, AppError> {
-        let (state, session) = (self.state, self.session);
+        let (state, principal) = (self.state, self.principal);
         let (store, gemini) = (&state.files.store, &state.files.gemini);
         let now = now_ms();
         if !self.address_has_room(now).await? {
@@ -263,14 +263,14 @@ impl Asking<'_> {
         let made = match gemini.create_cached_content(&request).await {
             Ok(made) => made,
             Err(e) => {
-                if let Some((tokens, minimum)) = too_small(&e) {
+                if let Some((tokens, minimum)) = e.cache_too_small() {
                     return Ok(Made::TooSmall { tokens, minimum });
                 }
                 return Err(from_gemini(e, None));
             }
         };
         let row = CacheRow {
-            owner: session.0.clone(),
+            owner: principal.owner(),
             name: made.name.clone(),
             model: self.model.to_string(),
             files_key,
@@ -288,7 +288,7 @@ impl Asking<'_> {
         tracing::info!(tokens = row.tokens, files = row.uris.len(), "context cache created");
         // Past the bound, the ones expiring first go (only now that this one exists).
         let mut live: Vec<CacheRow> = store
-            .caches_of(&session.0)
+            .caches_of(&principal.owner())
             .await
             .or_app()?
             .into_iter()
@@ -297,57 +297,37 @@ impl Asking<'_> {
         live.sort_by_key(|c| c.expire_ms);
         let over = live.len().saturating_sub(MAX_CACHES_PER_SESSION);
         for oldest in live.iter().filter(|c| c.name != row.name).take(over) {
-            delete(state, session, oldest).await;
+            delete(state, principal, oldest).await;
         }
         // Sessions of one address making caches at once may all have found room: the ones
         // past the bound give theirs back at once.
         if store.live_caches_charged_to(self.charged_to, now).await.or_app()?
             > MAX_CACHES_PER_ADDRESS
         {
-            delete(state, session, &row).await;
+            delete(state, principal, &row).await;
             return Ok(Made::NoRoom);
         }
         Ok(Made::Cache(row))
     }
 }
 
-/// `(tokens, minimum)` from Gemini's refusal of a cache below its minimum, e.g. "Cached
-/// content is too small. total_token_count=300, min_total_token_count=1024".
-fn too_small(e: &gemini::Error) -> Option<(u64, u64)> {
-    let gemini::Error::Api { code: 400, message, .. } = e else { return None };
-    let number_after = |key: &str| -> Option<u64> {
-        let at = message.find(key)? + key.len();
-        let digits: String = message[at..].chars().take_while(char::is_ascii_digit).collect();
-        digits.parse().ok()
-    };
-    let minimum = number_after("min_total_token_count=")?;
-    Some((number_after(" total_token_count=").unwrap_or(0), minimum))
-}
-
-/// Whether Gemini's refusal says a `cachedContents` resource is gone (expired, deleted) — or
-/// was never the caller's: 403 "CachedContent not found (or permission denied)".
-pub fn is_gone(e: &gemini::Error) -> bool {
-    matches!(e, gemini::Error::Api { code: 403 | 404, message, .. }
-        if message.contains("CachedContent not found"))
-}
-
 /// Deletes `cache` upstream and forgets it. A failure upstream is logged: the cache expires by
 /// itself at its `expireTime`.
-pub async fn delete(state: &ServerState, session: &Session, cache: &CacheRow) {
-    forget_one(state, session, &cache.name).await;
+pub async fn delete(state: &ServerState, principal: &Principal, cache: &CacheRow) {
+    forget_one(state, principal, &cache.name).await;
 }
 
 /// Deletes this session's cache `name` upstream and forgets it (see [`delete`]).
-pub async fn forget_one(state: &ServerState, session: &Session, name: &str) {
+pub async fn forget_one(state: &ServerState, principal: &Principal, name: &str) {
     match state.files.gemini.delete_cached_content(name).await {
         Ok(()) => {}
-        Err(e) if is_gone(&e) => {}
+        Err(e) if e.is_cache_gone() => {}
         Err(e) => {
             super::errors::from_gemini(e, None);
             tracing::info!("a context cache could not be deleted upstream; it expires by itself");
         }
     }
-    if let Err(e) = state.files.store.remove_cache(&session.0, name).await {
+    if let Err(e) = state.files.store.remove_cache(&principal.owner(), name).await {
         tracing::warn!(error = %e, "a deleted context cache could not be forgotten");
     }
 }
@@ -359,12 +339,12 @@ pub async fn forget_one(state: &ServerState, session: &Session, name: &str) {
 /// [`AppError`] when the store fails.
 pub async fn delete_holding(
     state: &ServerState,
-    session: &Session,
+    principal: &Principal,
     uris: &[String],
 ) -> Result<usize, AppError> {
-    let caches = state.files.store.caches_holding(&session.0, uris).await.or_app()?;
+    let caches = state.files.store.caches_holding(&principal.owner(), uris).await.or_app()?;
     for cache in &caches {
-        delete(state, session, cache).await;
+        delete(state, principal, cache).await;
     }
     Ok(caches.len())
 }
@@ -380,9 +360,9 @@ pub async fn forget(uris: Vec<String>) -> Result<(), AppError> {
         )));
     }
     let state = super::state()?;
-    let session = super::session()?;
+    let principal = super::principal()?;
     let _slot = super::upstream_slot(&state).await?;
-    let deleted = delete_holding(&state, &session, &uris).await?;
+    let deleted = delete_holding(&state, &principal, &uris).await?;
     if deleted > 0 {
         tracing::info!(deleted, "context caches deleted with their conversation");
     }
@@ -407,19 +387,6 @@ mod tests {
         }
         assert!(policy.too_small.entry_count() <= 3);
         assert_eq!(policy.remembered(&key(1)), None, "the least recently used went");
-    }
-
-    #[test]
-    fn gemini_s_refusal_of_a_small_cache_is_read() {
-        let e = gemini::Error::Api {
-            code: 400,
-            status: "INVALID_ARGUMENT".into(),
-            message:
-                "Cached content is too small. total_token_count=300, min_total_token_count=1024"
-                    .into(),
-            retry_after: None,
-        };
-        assert_eq!(too_small(&e), Some((300, 1024)));
     }
 
     #[test]

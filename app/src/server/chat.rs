@@ -33,7 +33,7 @@ pub async fn chat(
 ) -> Result<ByteStream<AppError>, AppError> {
     let received = std::time::Instant::now();
     let state = state()?;
-    let session = super::session()?;
+    let principal = super::principal()?;
     let model = state.models.choose(options.model.as_deref())?;
     // A dearer model counts as more requests: the rate limiter took one already.
     let weight = state.models.weight(&model);
@@ -56,7 +56,7 @@ pub async fn chat(
     }
     check_file_count(&uris)?;
     let slot = super::upstream_slot(&state).await?;
-    let (substitutes, mut treated) = treat_all(&state, &session, uris).await?;
+    let (substitutes, mut treated) = treat_all(&state, &principal, uris).await?;
     if !substitutes.is_empty() {
         request = off_workers(move || {
             substitute(&mut request, &substitutes);
@@ -65,7 +65,8 @@ pub async fn chat(
         .await?;
     }
     let mut notices = Vec::new();
-    let fitted = super::summary::fit(&state, &session, &model, &mut request, &conversation).await?;
+    let fitted =
+        super::summary::fit(&state, &principal, &model, &mut request, &conversation).await?;
     drop(conversation);
     if let Some(summary) = fitted.new_summary {
         notices.push(ChatEvent::Summarized { summary });
@@ -74,10 +75,10 @@ pub async fn chat(
     if let Some(policy) = state.caching.as_ref().filter(|_| options.cache_files) {
         let replaced: Vec<String> = treated.replaced.iter().map(|(old, _)| old.clone()).collect();
         if !replaced.is_empty() {
-            super::caching::delete_holding(&state, &session, &replaced).await?;
+            super::caching::delete_holding(&state, &principal, &replaced).await?;
         }
         let before = request.clone();
-        let cache = super::caching::apply(&state, policy, &session, &model, &mut request).await;
+        let cache = super::caching::apply(&state, policy, &principal, &model, &mut request).await;
         if request.cached_content.is_some() {
             uncached = Some(before);
         }
@@ -91,10 +92,10 @@ pub async fn chat(
             // the cache is deleted and forgotten, and the request goes with its files.
             let cached = request.cached_content.take();
             if let (Some(name), Some(plain)) = (cached, uncached.take()) {
-                if super::caching::is_gone(&e) || e.inaccessible_file_id().is_some() {
+                if e.is_cache_gone() || e.inaccessible_file_id().is_some() {
                     super::errors::count_upstream_error(&e);
                     tracing::info!("the context cache cannot be used: sending the files instead");
-                    super::caching::forget_one(&state, &session, &name).await;
+                    super::caching::forget_one(&state, &principal, &name).await;
                     request = plain;
                     notices.retain(|n| !matches!(n, ChatEvent::Cache { .. }));
                     notices.push(ChatEvent::Cache {
@@ -104,7 +105,7 @@ pub async fn chat(
                                     .into(),
                         },
                     });
-                    if super::caching::is_gone(&e) {
+                    if e.is_cache_gone() {
                         gemini
                             .stream_generate_content(&model, &request)
                             .await
@@ -112,7 +113,7 @@ pub async fn chat(
                     } else {
                         retry_without_gone_files(
                             &state,
-                            &session,
+                            &principal,
                             &model,
                             &mut request,
                             &mut treated,
@@ -124,7 +125,7 @@ pub async fn chat(
                     return Err(super::errors::refused_after_retry(e));
                 }
             } else {
-                retry_without_gone_files(&state, &session, &model, &mut request, &mut treated, e)
+                retry_without_gone_files(&state, &principal, &model, &mut request, &mut treated, e)
                     .await?
             }
         }
@@ -149,7 +150,7 @@ pub async fn chat(
 /// goes again, once; otherwise Gemini's refusal is the answer.
 async fn retry_without_gone_files(
     state: &super::ServerState,
-    session: &super::Session,
+    principal: &super::Principal,
     model: &str,
     request: &mut gemini::GenerateContentRequest,
     treated: &mut Treated,
@@ -162,7 +163,7 @@ async fn retry_without_gone_files(
     }
     super::errors::count_upstream_error(&e);
     tracing::info!(files = ?named, "Gemini says files are gone: treating them and asking once more");
-    let rows = state.files.store.find_many(&session.0, named.clone()).await.or_app()?;
+    let rows = state.files.store.find_many(&principal.owner(), named.clone()).await.or_app()?;
     let mut substitutes = Substitutes::new();
     for uri in named {
         match rows.get(&uri) {
@@ -341,12 +342,12 @@ type Substitutes = HashMap<String, Option<String>>;
 /// [`AppError`] when the store fails or a re-upload fails.
 pub async fn precheck(
     state: &super::ServerState,
-    session: &super::Session,
+    principal: &super::Principal,
     request: &mut gemini::GenerateContentRequest,
 ) -> Result<Treated, AppError> {
     let uris = file_uris(request);
     check_file_count(&uris)?;
-    let (substitutes, treated) = treat_all(state, session, uris).await?;
+    let (substitutes, treated) = treat_all(state, principal, uris).await?;
     substitute(request, &substitutes);
     Ok(treated)
 }
@@ -376,15 +377,19 @@ fn check_file_count(uris: &BTreeSet<String>) -> Result<(), AppError> {
 /// [`precheck`]).
 async fn treat_all(
     state: &super::ServerState,
-    session: &super::Session,
+    principal: &super::Principal,
     uris: BTreeSet<String>,
 ) -> Result<(Substitutes, Treated), AppError> {
     let mut treated = Treated::default();
     if uris.is_empty() {
         return Ok((Substitutes::new(), treated));
     }
-    let rows =
-        state.files.store.find_many(&session.0, uris.iter().cloned().collect()).await.or_app()?;
+    let rows = state
+        .files
+        .store
+        .find_many(&principal.owner(), uris.iter().cloned().collect())
+        .await
+        .or_app()?;
     let now = std::time::SystemTime::now();
     let mut substitutes = Substitutes::new();
     for uri in uris {

@@ -14,14 +14,10 @@ pub fn from_gemini(err: gemini::Error, file: Option<&str>) -> AppError {
     if err.inaccessible_file_id().is_some() {
         return AppError::FileUnavailable;
     }
+    if let Some(mime_type) = err.unsupported_mime_type() {
+        return AppError::UnsupportedType { mime_type: mime_type.to_string() };
+    }
     match err {
-        gemini::Error::Api { code: 400, message, .. }
-            if message.starts_with("Unsupported MIME type: ") =>
-        {
-            AppError::UnsupportedType {
-                mime_type: message["Unsupported MIME type: ".len()..].to_string(),
-            }
-        }
         gemini::Error::Api { code: 429, .. } => AppError::RateLimited,
         gemini::Error::Api { code, message, .. } => AppError::Upstream { code, message },
         gemini::Error::MissingCredentials => {

@@ -10,11 +10,11 @@ use parley_store::{FileRow, FileState};
 
 use super::{
     errors::{from_gemini, OrApp, ToAppError},
-    session, state, ServerState,
+    principal, state, ServerState,
 };
 use crate::{
     error::AppError,
-    model::{FileCheck, UploadRecord, MAX_FILE_CHECKS},
+    model::{FileCheck, FileState as WireState, UploadRecord, MAX_FILE_CHECKS},
 };
 
 /// How long what `files.get` said of a File is reused by `check_files` (30 s): a client asking
@@ -67,11 +67,12 @@ pub async fn check_files(uris: Vec<String>) -> Result<Vec<FileCheck>, AppError> 
         )));
     }
     let state = state()?;
-    let owner = session()?;
+    let principal = principal()?;
+    let owner = principal.owner();
     let mut distinct = uris.clone();
     distinct.sort();
     distinct.dedup();
-    let rows = state.files.store.find_many(&owner.0, distinct.clone()).await.or_app()?;
+    let rows = state.files.store.find_many(&owner, distinct.clone()).await.or_app()?;
     let now = std::time::SystemTime::now();
     let checks: Vec<Result<FileCheck, AppError>> = stream::iter(distinct)
         .map(|uri| {
@@ -136,12 +137,13 @@ async fn check_one(
 /// See [`crate::api::list_uploads`].
 pub async fn list_uploads() -> Result<Vec<UploadRecord>, AppError> {
     let state = state()?;
-    let owner = session()?;
+    let principal = principal()?;
+    let owner = principal.owner();
     let now = std::time::SystemTime::now();
     let rows: Vec<_> = state
         .files
         .store
-        .list(&owner.0, MAX_LISTED)
+        .list(&owner, MAX_LISTED)
         .await
         .or_app()?
         .into_iter()
@@ -157,12 +159,15 @@ pub async fn list_uploads() -> Result<Vec<UploadRecord>, AppError> {
     Ok(rows
         .into_iter()
         .map(|r| UploadRecord {
-            state: if r.state == FileState::Active
-                && is_expired(r.expiration_time.as_deref(), state.files.expiry_margin, now)
-            {
-                FileState::Expired.as_str().into()
-            } else {
-                r.state.as_str().into()
+            state: match r.state {
+                FileState::Active
+                    if is_expired(r.expiration_time.as_deref(), state.files.expiry_margin, now) =>
+                {
+                    WireState::Expired
+                }
+                FileState::Active => WireState::Active,
+                FileState::Expired => WireState::Expired,
+                FileState::Replaced => WireState::Replaced,
             },
             retained: retaining && retained.contains(&r.sha256),
             display_name: r.display_name,
@@ -177,8 +182,9 @@ pub async fn list_uploads() -> Result<Vec<UploadRecord>, AppError> {
 /// See [`crate::api::delete_upload`].
 pub async fn delete_upload(uri: String) -> Result<(), AppError> {
     let state = state()?;
-    let owner = session()?;
-    let Some(row) = state.files.store.find(&owner.0, &uri).await.or_app()? else {
+    let principal = principal()?;
+    let owner = principal.owner();
+    let Some(row) = state.files.store.find(&owner, &uri).await.or_app()? else {
         return Err(AppError::FileUnavailable);
     };
     let slot = super::upstream_slot(&state).await?;
@@ -190,12 +196,12 @@ pub async fn delete_upload(uri: String) -> Result<(), AppError> {
         Err(e) if e.inaccessible_file_id().is_some() => {}
         Err(e) => return Err(from_gemini(e, Some(&row.display_name))),
     }
-    state.files.store.remove(&owner.0, &uri).await.or_app()?;
+    state.files.store.remove(&owner, &uri).await.or_app()?;
     if let Err(e) = state.files.originals.release(&row.sha256).await {
         tracing::warn!(error = %e, "a retained original could not be deleted");
     }
     // A context cache holding the File goes with it.
-    super::caching::delete_holding(&state, &owner, std::slice::from_ref(&uri)).await?;
+    super::caching::delete_holding(&state, &principal, std::slice::from_ref(&uri)).await?;
     drop(slot);
     tracing::info!(file = %row.name, "upload deleted");
     Ok(())

@@ -17,9 +17,10 @@ pub mod slots;
 pub mod summary;
 pub mod upload;
 
+pub use parley_store::Principal;
 pub use request::{
-    chat_allowance, client_address, session, upload_allowance, upload_body, ByteQuota,
-    ChatAllowance, ClientAddress, RequestQuota, Session, UploadAllowance, UploadBody,
+    chat_allowance, client_address, principal, upload_allowance, upload_body, ByteQuota,
+    ChatAllowance, ClientAddress, RequestQuota, UploadAllowance, UploadBody,
 };
 
 use leptos::prelude::use_context;
@@ -72,7 +73,7 @@ pub struct ServerState {
 /// # Errors
 /// [`AppError::Busy`] when none frees up in time; [`AppError::Transport`] without a session.
 pub async fn upstream_slot(state: &ServerState) -> Result<slots::UpstreamSlot, AppError> {
-    state.upstream_slots.acquire(&session()?, &client_address(), state.upstream_wait).await
+    state.upstream_slots.acquire(&principal()?, &client_address(), state.upstream_wait).await
 }
 
 /// The page's Content-Security-Policy, set on the response being rendered: scripts only from

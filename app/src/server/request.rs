@@ -1,5 +1,5 @@
 //! What `parley`'s middleware tells the server functions about a request, through its
-//! extensions: the browser [`Session`], the [`ClientAddress`], the [`UploadAllowance`] that
+//! extensions: the [`Principal`] it acts for, the [`ClientAddress`], the [`UploadAllowance`] that
 //! counts upload bytes against the quotas, the [`ChatAllowance`] that counts a dear model's
 //! extra weight against the chat rate limits, and the [`UploadBody`] watched by the body guard.
 
@@ -9,13 +9,9 @@ use std::sync::{
 };
 
 use leptos::prelude::use_context;
+use parley_store::Principal;
 
 use crate::error::AppError;
-
-/// The browser session a request comes from: the owner of its uploads. `parley`'s session
-/// middleware puts it in every request's extensions (from the signed session cookie).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Session(pub String);
 
 /// The client a request comes from, as a key for per-address limits: an IPv4 address, or the
 /// /64 prefix of an IPv6 one (one host usually holds a whole /64). Put in every request's
@@ -121,12 +117,13 @@ fn extension<T: Clone + Send + Sync + 'static>() -> Option<T> {
     use_context::<http::request::Parts>().and_then(|parts| parts.extensions.get::<T>().cloned())
 }
 
-/// The current request's session.
+/// Who the current request acts for: `parley`'s session middleware puts a [`Principal`] in
+/// every request's extensions (from the signed session cookie).
 ///
 /// # Errors
 /// [`AppError::Internal`] when the request has none (the middleware is missing).
-pub fn session() -> Result<Session, AppError> {
-    extension::<Session>()
+pub fn principal() -> Result<Principal, AppError> {
+    extension::<Principal>()
         .ok_or_else(|| AppError::Internal("the request has no browser session".into()))
 }
 

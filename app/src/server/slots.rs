@@ -14,7 +14,7 @@ use std::{
 
 use tokio::sync::oneshot;
 
-use super::{ClientAddress, Session};
+use super::{ClientAddress, Principal};
 use crate::error::AppError;
 
 /// How many slots there are, and how many one session or one address may hold at once.
@@ -38,7 +38,7 @@ pub struct UpstreamSlots {
 #[derive(Debug, Default)]
 struct State {
     in_use: usize,
-    by_session: HashMap<String, usize>,
+    by_session: HashMap<parley_store::Owner, usize>,
     by_address: HashMap<String, usize>,
     waiting: VecDeque<Waiter>,
     next_id: u64,
@@ -54,7 +54,7 @@ struct Waiter {
 /// Who holds (or waits for) a slot.
 #[derive(Debug, Clone)]
 struct Holder {
-    session: String,
+    principal: parley_store::Owner,
     address: String,
 }
 
@@ -62,26 +62,23 @@ impl State {
     fn held_by(&self, holder: &Holder) -> (usize, usize) {
         (
             self.by_address.get(&holder.address).copied().unwrap_or(0),
-            self.by_session.get(&holder.session).copied().unwrap_or(0),
+            self.by_session.get(&holder.principal).copied().unwrap_or(0),
         )
     }
 
     fn may_take(&self, caps: &SlotCaps, holder: &Holder) -> bool {
-        let (address, session) = self.held_by(holder);
-        self.in_use < caps.total && address < caps.per_address && session < caps.per_session
+        let (address, principal) = self.held_by(holder);
+        self.in_use < caps.total && address < caps.per_address && principal < caps.per_session
     }
 
     fn take(&mut self, holder: &Holder) {
         self.in_use += 1;
-        *self.by_session.entry(holder.session.clone()).or_default() += 1;
+        *self.by_session.entry(holder.principal.clone()).or_default() += 1;
         *self.by_address.entry(holder.address.clone()).or_default() += 1;
     }
 
     fn give_back(&mut self, holder: &Holder) {
-        self.in_use = self.in_use.saturating_sub(1);
-        for (map, key) in
-            [(&mut self.by_session, &holder.session), (&mut self.by_address, &holder.address)]
-        {
+        fn less<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: &K) {
             if let Some(count) = map.get_mut(key) {
                 *count -= 1;
                 if *count == 0 {
@@ -89,6 +86,9 @@ impl State {
                 }
             }
         }
+        self.in_use = self.in_use.saturating_sub(1);
+        less(&mut self.by_session, &holder.principal);
+        less(&mut self.by_address, &holder.address);
     }
 
     /// Hands free slots to waiting requests: the one whose address holds the fewest slots
@@ -143,11 +143,11 @@ impl UpstreamSlots {
     /// [`AppError::Busy`] when none is had in time.
     pub async fn acquire(
         &self,
-        session: &Session,
+        principal: &Principal,
         address: &ClientAddress,
         wait: Duration,
     ) -> Result<UpstreamSlot, AppError> {
-        let holder = Holder { session: session.0.clone(), address: address.0.clone() };
+        let holder = Holder { principal: principal.owner(), address: address.0.clone() };
         let (granted, mut receiver) = oneshot::channel();
         let id = {
             let mut state = self.lock();
@@ -219,13 +219,19 @@ impl Drop for UpstreamSlot {
 mod tests {
     use super::*;
 
-    fn who(session: &str, address: &str) -> (Session, ClientAddress) {
-        (Session(session.into()), ClientAddress(address.into()))
+    /// A principal of its own for each `name`, at `address`.
+    fn who(name: &str, address: &str) -> (Principal, ClientAddress) {
+        use sha2::Digest;
+        let id = hex::encode(&sha2::Sha256::digest(name.as_bytes())[..16]);
+        let session = parley_store::SessionId::parse(&id).expect("32 hex digits");
+        (Principal::anonymous(session), ClientAddress(address.into()))
     }
 
+    /// How long a test request waits: on tokio's paused clock (time moves only when every task
+    /// waits), so each step is decided by order, never by how fast the machine is.
     const NOW: Duration = Duration::from_millis(20);
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn caps_hold_per_session_per_address_and_in_all() {
         let slots = UpstreamSlots::new(SlotCaps { total: 4, per_session: 2, per_address: 3 });
         let (s1, a) = who("s1", "a");
@@ -245,7 +251,7 @@ mod tests {
         assert_eq!(slots.lock().waiting.len(), 0, "nobody left waiting");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_freed_slot_goes_to_the_address_holding_the_fewest() {
         let slots = UpstreamSlots::new(SlotCaps { total: 2, per_session: 8, per_address: 8 });
         let (flood, a) = who("flood", "a");
@@ -274,7 +280,7 @@ mod tests {
         assert_eq!(queued.await.unwrap(), Ok("flood"));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_request_that_gives_up_leaves_no_slot_behind() {
         let slots = UpstreamSlots::new(SlotCaps { total: 1, per_session: 1, per_address: 1 });
         let (s, a) = who("s", "a");

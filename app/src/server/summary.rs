@@ -172,7 +172,7 @@ pub fn prepare(
 pub struct Memo(moka::sync::Cache<MemoKey, Summary>);
 
 /// (session, model, digest of the turns covered).
-type MemoKey = (String, String, String);
+type MemoKey = (parley_store::Owner, String, String);
 
 impl Default for Memo {
     fn default() -> Self {
@@ -295,7 +295,7 @@ fn too_long(turn: usize, tokens: u64, limit: u64, model: &str) -> AppError {
 /// `countTokens` leaves the request as it is.
 pub async fn fit(
     state: &ServerState,
-    session: &super::Session,
+    principal: &super::Principal,
     model: &str,
     request: &mut gemini::GenerateContentRequest,
     conversation: &Conversation,
@@ -352,7 +352,7 @@ pub async fn fit(
         None => end,
     };
     let turns_sha256 = digest(&conversation.full[..end]);
-    let memo_key = (session.0.clone(), model.to_string(), turns_sha256.clone());
+    let memo_key = (principal.owner(), model.to_string(), turns_sha256.clone());
     let summary = match state.summaries.0.get(&memo_key) {
         Some(summary) => summary,
         None => {

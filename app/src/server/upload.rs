@@ -23,11 +23,11 @@ pub const MAX_FIELD_BYTES: usize = 4 << 10;
 /// See [`crate::api::find_upload`].
 pub async fn find_upload(sha256: String) -> Result<Option<UploadedFile>, AppError> {
     let state = state()?;
-    let owner = super::session()?;
+    let owner = super::principal()?.owner();
     let sha256 = parse_sha256(&sha256)
         .ok_or_else(|| AppError::BadRequest("`sha256` is not 64 hex digits".into()))?;
     let now = std::time::SystemTime::now();
-    let copy = state.files.usable_copy(&owner.0, &sha256, now).await.or_app()?;
+    let copy = state.files.usable_copy(&owner, &sha256, now).await.or_app()?;
     Ok(copy.map(duplicate))
 }
 
@@ -41,7 +41,7 @@ fn parse_sha256(text: &str) -> Option<String> {
 /// [`crate::api::upload_file`].
 pub async fn upload_file(data: MultipartData) -> Result<UploadedFile, AppError> {
     let state = state()?;
-    let owner = super::session()?;
+    let owner = super::principal()?.owner();
     let body = super::upload_body();
     let mut multipart =
         data.into_inner().ok_or_else(|| AppError::BadUpload("no multipart body".into()))?;
@@ -55,7 +55,7 @@ pub async fn upload_file(data: MultipartData) -> Result<UploadedFile, AppError> 
 
 async fn read_fields(
     state: &ServerState,
-    owner: &super::Session,
+    owner: &parley_store::Owner,
     multipart: &mut multer::Multipart<'static>,
     body: Option<&super::UploadBody>,
 ) -> Result<UploadedFile, AppError> {
@@ -100,7 +100,7 @@ async fn read_fields(
                     return Err(AppError::TooLarge { name, size_bytes: size, limit_bytes: limit });
                 }
                 let file = FileFields { size, mime_type, name, sha256 };
-                return upload(state, &owner.0, field, file).await;
+                return upload(state, owner, field, file).await;
             }
             other => return Err(bad(format!("unexpected field `{other}`"))),
         }
@@ -148,7 +148,7 @@ enum Stopped {
 /// With a `declared` SHA-256 this session already has `ACTIVE`, nothing is read at all.
 async fn upload<E: std::fmt::Display + Send>(
     state: &ServerState,
-    owner: &str,
+    owner: &parley_store::Owner,
     body: impl futures::Stream<Item = Result<bytes::Bytes, E>> + Send,
     file: FileFields,
 ) -> Result<UploadedFile, AppError> {
@@ -220,7 +220,7 @@ impl RelayBudget {
 /// the spool under a slot towards Gemini ([`parley_files::UploadBytes::Stored`]), and retained.
 async fn store_then_send(
     state: &ServerState,
-    owner: &str,
+    owner: &parley_store::Owner,
     body: impl futures::Stream<Item = Result<bytes::Bytes, String>>,
     file: FileFields,
     stopped: &std::sync::Mutex<Option<Stopped>>,
@@ -257,7 +257,7 @@ async fn store_then_send(
             size_bytes: spooled.size_bytes,
             mime_type: file.mime_type,
             display_name: file.name,
-            owner: owner.to_string(),
+            owner: owner.clone(),
         };
         state.files.upload(upload).await.or_app()
     }
@@ -277,7 +277,7 @@ async fn store_then_send(
 /// With relay memory: each piece goes to Gemini and to the spool at once (see [`upload`]).
 async fn relay<F: Fn(Stopped) + Sync>(
     state: &ServerState,
-    owner: &str,
+    owner: &parley_store::Owner,
     body: impl futures::Stream<Item = Result<bytes::Bytes, String>> + Send,
     file: FileFields,
     stopped: &std::sync::Mutex<Option<Stopped>>,
@@ -312,7 +312,7 @@ async fn relay<F: Fn(Stopped) + Sync>(
             size_bytes: file.size,
             mime_type: file.mime_type,
             display_name: file.name,
-            owner: owner.to_string(),
+            owner: owner.clone(),
         };
         state.files.upload(upload).await.or_app()
     };
@@ -357,7 +357,7 @@ struct FileFields {
 
 /// `copy`, counted as a dedup hit.
 fn duplicate(copy: parley_store::FileRow) -> UploadedFile {
-    tracing::info!(file = %copy.name, "same content already ACTIVE for this session: no new upload");
+    tracing::info!(file = %copy.name, "same content already ACTIVE for this principal: no new upload");
     metrics::counter!("parley_upload_dedup_hits_total").increment(1);
     super::uploaded(copy)
 }
@@ -391,7 +391,7 @@ fn stopped_or(stopped: &std::sync::Mutex<Option<Stopped>>, otherwise: AppError) 
 /// What is checked once the whole body has arrived.
 struct Checks<'a, F> {
     state: &'a ServerState,
-    owner: &'a str,
+    owner: &'a parley_store::Owner,
     declared: Option<String>,
     stop: &'a F,
 }

@@ -2,17 +2,14 @@
 
 use leptos::prelude::*;
 
-use crate::client::state::{Attachment, Chat, Message, Progress, Status, MESSAGES_SHOWN};
-use crate::model::{human_size, Role};
+use super::icon::{Glyph, Icon};
 
-/// An answer's Markdown as HTML for the page: rendered safe by construction, then cleaned by
-/// DOMPurify in the browser. (Answers are never rendered on the server; there it is text.)
-fn render_answer(markdown: &str) -> String {
-    #[cfg(feature = "hydrate")]
-    return crate::browser::sanitize::clean(&crate::markdown::to_html(markdown), markdown);
-    #[cfg(not(feature = "hydrate"))]
-    format!("<p>{}</p>", crate::markdown::escape(markdown))
-}
+use crate::client::{
+    actions,
+    labels::{badge_for, kind_of},
+    state::{Attachment, Chat, Message, Progress, Status, MESSAGES_SHOWN},
+};
+use crate::model::{human_size, Role};
 
 /// The conversation log with the typing indicator under it.
 #[component]
@@ -128,21 +125,7 @@ fn MessageView(message: Message, chat: Chat) -> impl IntoView {
     let editing = RwSignal::new(false);
     let edit_draft = RwSignal::new(String::new());
     let rendered = NodeRef::<leptos::html::Div>::new();
-    // A finished answer's code blocks are coloured (highlight.js, loaded on first need).
-    #[cfg(feature = "hydrate")]
-    {
-        let (text, status) = (text.clone(), status.clone());
-        Effect::new(move |_| {
-            text.track();
-            if status.get() == Status::Done {
-                if let Some(el) = rendered.get() {
-                    request_animation_frame(move || {
-                        crate::browser::highlight::highlight_within(&el)
-                    });
-                }
-            }
-        });
-    }
+    actions::highlight_when_done(text.clone(), status.clone(), rendered);
     let body = {
         let text = text.clone();
         move || {
@@ -153,7 +136,7 @@ fn MessageView(message: Message, chat: Chat) -> impl IntoView {
                     <div
                         class="text markdown"
                         node_ref=rendered
-                        inner_html=move || text.with(|t| render_answer(t))
+                        inner_html=move || text.with(|t| actions::render_answer(t))
                     ></div>
                 }
                 .into_any(),
@@ -170,21 +153,12 @@ fn MessageView(message: Message, chat: Chat) -> impl IntoView {
             Role::Model if status_for_actions.get() == Status::Done && idle() && chat.is_last(id) => Some(
                 view! {
                     <div class="actions">
-                        <button type="button" class="action" on:click=move |_| regenerate(chat, id)>
-                            <svg
-                                aria-hidden="true"
-                                viewBox="0 0 24 24"
-                                width="15"
-                                height="15"
-                                fill="none"
-                                stroke="currentColor"
-                                stroke-width="2"
-                                stroke-linecap="round"
-                                stroke-linejoin="round"
-                            >
-                                <path d="M21 12a9 9 0 1 1-3-6.7L21 8" />
-                                <path d="M21 3v5h-5" />
-                            </svg>
+                        <button
+                            type="button"
+                            class="action"
+                            on:click=move |_| actions::regenerate(chat, id)
+                        >
+                            <Icon glyph=Glyph::Regenerate size=15 />
                             "Regenerate"
                         </button>
                     </div>
@@ -204,20 +178,7 @@ fn MessageView(message: Message, chat: Chat) -> impl IntoView {
                                     editing.set(true);
                                 }
                             >
-                                <svg
-                                    aria-hidden="true"
-                                    viewBox="0 0 24 24"
-                                    width="15"
-                                    height="15"
-                                    fill="none"
-                                    stroke="currentColor"
-                                    stroke-width="2"
-                                    stroke-linecap="round"
-                                    stroke-linejoin="round"
-                                >
-                                    <path d="M12 20h9" />
-                                    <path d="M16.5 3.5a2.1 2.1 0 0 1 3 3L7 19l-4 1 1-4Z" />
-                                </svg>
+                                <Icon glyph=Glyph::Edit size=15 />
                                 "Edit"
                             </button>
                         </div>
@@ -251,7 +212,7 @@ fn MessageView(message: Message, chat: Chat) -> impl IntoView {
                             move |ev| {
                                 ev.prevent_default();
                                 editing.set(false);
-                                resend_edited(
+                                actions::resend_edited(
                                     chat,
                                     edit_message.clone(),
                                     edit_draft.get_untracked(),
@@ -306,7 +267,7 @@ fn MessageView(message: Message, chat: Chat) -> impl IntoView {
                                 <button
                                     type="button"
                                     class="retry"
-                                    on:click=move |_| retry(chat, retry_message.clone())
+                                    on:click=move |_| actions::retry(chat, retry_message.clone())
                                 >
                                     "Retry"
                                 </button>
@@ -316,31 +277,6 @@ fn MessageView(message: Message, chat: Chat) -> impl IntoView {
             }}
         </article>
     }
-}
-
-/// Drops the last answer and asks again.
-fn regenerate(chat: Chat, id: u64) {
-    if chat.busy.get_untracked() {
-        return;
-    }
-    chat.remove(id);
-    #[cfg(feature = "hydrate")]
-    leptos::task::spawn_local(crate::client::turn::ask(chat));
-}
-
-/// Replaces a user message's text, forgets everything after it, and sends it again (its
-/// files are already uploaded and are not sent twice).
-fn resend_edited(chat: Chat, message: Message, text: String) {
-    if chat.busy.get_untracked() || text.trim().is_empty() {
-        return;
-    }
-    message.text.set(text.trim_end().to_string());
-    message.raw.set_value(None);
-    message.error.set(None);
-    chat.truncate_after(message.id);
-    message.status.set(Status::Pending);
-    #[cfg(feature = "hydrate")]
-    leptos::task::spawn_local(crate::client::turn::run(chat, message));
 }
 
 fn attachment_view(attachment: Attachment) -> impl IntoView {
@@ -416,65 +352,5 @@ fn file_view(attachment: Attachment) -> impl IntoView {
         }
         .into_any(),
     }
-    }
-}
-
-/// The family of a MIME type, for styling a file badge: `image`, `audio`, `video`, `pdf`,
-/// `text` or `file`.
-pub fn kind_of(mime_type: &str) -> &'static str {
-    match mime_type.split('/').next().unwrap_or("") {
-        "image" => "image",
-        "audio" => "audio",
-        "video" => "video",
-        "text" => "text",
-        _ if mime_type == "application/pdf" => "pdf",
-        _ => "file",
-    }
-}
-
-/// A file badge's label: the name's extension, upper-cased, at most 4 characters
-/// (`report.pdf` → `PDF`), else `FILE`.
-pub fn badge_for(name: &str) -> String {
-    name.rsplit_once('.')
-        .map(|(_, ext)| ext)
-        .filter(|ext| {
-            !ext.is_empty() && ext.len() <= 4 && ext.chars().all(|c| c.is_ascii_alphanumeric())
-        })
-        .map(str::to_ascii_uppercase)
-        .unwrap_or_else(|| "FILE".into())
-}
-
-/// Retries a failed message: re-sends a user turn (its uploads included), or asks again
-/// for a failed answer.
-fn retry(chat: Chat, message: Message) {
-    if chat.busy.get_untracked() {
-        return;
-    }
-    message.error.set(None);
-    #[cfg(feature = "hydrate")]
-    {
-        if message.role == Role::User {
-            message.status.set(Status::Pending);
-            leptos::task::spawn_local(crate::client::turn::run(chat, message));
-        } else {
-            chat.remove(message.id);
-            leptos::task::spawn_local(crate::client::turn::ask(chat));
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn badges() {
-        assert_eq!(badge_for("report.pdf"), "PDF");
-        assert_eq!(badge_for("clip.webm"), "WEBM");
-        assert_eq!(badge_for("archive.tar.gz"), "GZ");
-        assert_eq!(badge_for("README"), "FILE");
-        assert_eq!(badge_for("weird.extension"), "FILE");
-        assert_eq!(kind_of("application/pdf"), "pdf");
-        assert_eq!(kind_of("image/heic"), "image");
     }
 }

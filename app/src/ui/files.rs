@@ -4,7 +4,10 @@
 
 use leptos::prelude::*;
 
-use crate::client::state::{now_ms, Chat};
+use crate::client::{
+    labels::{state_label, time_to_expiry},
+    state::Chat,
+};
 use crate::{
     api::{delete_upload, list_uploads},
     model::{human_size, UploadRecord},
@@ -128,12 +131,12 @@ pub fn FilesView(chat: Chat) -> impl IntoView {
                                                                     {human_size(record.size_bytes)}
                                                                 </td>
                                                                 <td role="cell" data-label="State">
-                                                                    {state_label(&record.state)}
+                                                                    {state_label(record.state)}
                                                                 </td>
                                                                 <td role="cell" data-label="Expires">
                                                                     {time_to_expiry(
                                                                         record.expiration_time.as_deref(),
-                                                                        &record.state,
+                                                                        record.state,
                                                                     )}
                                                                 </td>
                                                                 <td role="cell" data-label="Kept on server">
@@ -163,41 +166,5 @@ pub fn FilesView(chat: Chat) -> impl IntoView {
                 </Suspense>
             </div>
         </Show>
-    }
-}
-
-fn state_label(state: &str) -> &'static str {
-    match state {
-        "ACTIVE" => "Ready",
-        "EXPIRED" => "Expired",
-        _ => "Unknown",
-    }
-}
-
-/// `in 47 h`, `in 12 min`, or `expired`.
-fn time_to_expiry(expiration: Option<&str>, state: &str) -> String {
-    if state == "EXPIRED" {
-        return "expired".into();
-    }
-    let Some(at) = expiration.and_then(parse_ms) else { return "—".into() };
-    let left_min = ((at - now_ms()) / 60_000.0).floor();
-    match left_min {
-        m if m <= 0.0 => "expired".into(),
-        m if m < 120.0 => format!("in {m} min"),
-        m => format!("in {} h", (m / 60.0).floor()),
-    }
-}
-
-/// Ms since the epoch of an RFC 3339 time (the browser parses it).
-fn parse_ms(text: &str) -> Option<f64> {
-    #[cfg(feature = "hydrate")]
-    {
-        let ms = js_sys::Date::parse(text);
-        (!ms.is_nan()).then_some(ms)
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        let _ = text;
-        None
     }
 }

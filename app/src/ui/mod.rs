@@ -4,14 +4,16 @@
 mod composer;
 mod conversation;
 mod files;
+mod icon;
 mod settings;
 mod sidebar;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 
+use self::icon::{Glyph, Icon};
 use crate::api::get_site_info;
-use crate::client::state::Chat;
+use crate::client::{actions, state::Chat};
 use composer::Composer;
 use conversation::Conversation;
 use files::FilesView;
@@ -54,11 +56,7 @@ pub fn App() -> impl IntoView {
     let dragging = RwSignal::new(false);
     let sidebar_open = RwSignal::new(false);
     // Effects run only in the browser, once the page is interactive: tests wait for this.
-    #[cfg(feature = "hydrate")]
-    Effect::new(move |_| {
-        crate::browser::mark_hydrated();
-        leptos::task::spawn_local(crate::client::conversations::restore(chat));
-    });
+    actions::on_hydrated(chat);
     view! {
         <Title text="Parley — chat with Gemini about your files" />
         <div class="page">
@@ -118,8 +116,7 @@ pub fn App() -> impl IntoView {
                     on:dragleave=move |_| dragging.set(false)
                     on:drop=move |ev| {
                         dragging.set(false);
-                        #[cfg(feature = "hydrate")] crate::client::attach::from_drop(&ev, chat);
-                        #[cfg(not(feature = "hydrate"))] ev.prevent_default();
+                        actions::attach_dropped(&ev, chat);
                     }
                 >
                     <DismissibleAlert message=chat.storage_error class="storage" />
@@ -135,8 +132,7 @@ pub fn App() -> impl IntoView {
 #[component]
 fn ThemeToggle() -> impl IntoView {
     let dark = RwSignal::new(false);
-    #[cfg(feature = "hydrate")]
-    Effect::new(move |_| dark.set(crate::browser::theme::restore()));
+    actions::restore_theme(dark);
     view! {
         <button
             type="button"
@@ -147,22 +143,10 @@ fn ThemeToggle() -> impl IntoView {
             on:click=move |_| {
                 let next = !dark.get_untracked();
                 dark.set(next);
-                #[cfg(feature = "hydrate")] crate::browser::theme::choose(next);
+                actions::choose_theme(next);
             }
         >
-            <svg
-                aria-hidden="true"
-                viewBox="0 0 24 24"
-                width="18"
-                height="18"
-                fill="none"
-                stroke="currentColor"
-                stroke-width="2"
-                stroke-linecap="round"
-                stroke-linejoin="round"
-            >
-                <path d="M21 12.8A9 9 0 1 1 11.2 3a7 7 0 0 0 9.8 9.8Z" />
-            </svg>
+            <Icon glyph=Glyph::Moon />
         </button>
     }
 }

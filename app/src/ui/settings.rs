@@ -17,14 +17,12 @@ pub fn ConversationSettings(
 ) -> impl IntoView {
     let choose = move |model: Option<String>| {
         chat.model.set(model);
-        #[cfg(feature = "hydrate")]
-        leptos::task::spawn_local(crate::client::conversations::persist(chat));
+        crate::client::actions::persist(chat);
     };
     let switch = move |on: bool| {
         chat.cache_files.set(on);
         chat.cache_state.set(None);
-        #[cfg(feature = "hydrate")]
-        leptos::task::spawn_local(crate::client::conversations::persist(chat));
+        crate::client::actions::persist(chat);
     };
     view! {
         <div class="conversation-settings">

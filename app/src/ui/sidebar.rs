@@ -4,7 +4,9 @@
 
 use leptos::prelude::*;
 
-use crate::client::state::Chat;
+use super::icon::{Glyph, Icon};
+
+use crate::client::{actions, state::Chat};
 
 /// The list of stored conversations, with search.
 #[component]
@@ -44,13 +46,7 @@ pub fn Sidebar(chat: Chat, open: RwSignal<bool>) -> impl IntoView {
                                     on:click=move |ev| {
                                         ev.prevent_default();
                                         open.set(false);
-                                        #[cfg(feature = "hydrate")]
-                                        {
-                                            let id = id.clone();
-                                            leptos::task::spawn_local(async move {
-                                                crate::client::conversations::open(chat, &id).await
-                                            });
-                                        }
+                                        actions::open_conversation(chat, id.clone());
                                     }
                                 >
                                     {item.title.clone()}
@@ -82,18 +78,7 @@ pub fn ConversationActions(chat: Chat, sidebar_open: RwSignal<bool>) -> impl Int
                 aria-expanded=move || sidebar_open.get().to_string()
                 on:click=move |_| sidebar_open.update(|o| *o = !*o)
             >
-                <svg
-                    aria-hidden="true"
-                    viewBox="0 0 24 24"
-                    width="18"
-                    height="18"
-                    fill="none"
-                    stroke="currentColor"
-                    stroke-width="2"
-                    stroke-linecap="round"
-                >
-                    <path d="M4 6h16M4 12h16M4 18h16" />
-                </svg>
+                <Icon glyph=Glyph::Menu />
             </button>
             <button
                 type="button"
@@ -103,21 +88,10 @@ pub fn ConversationActions(chat: Chat, sidebar_open: RwSignal<bool>) -> impl Int
                 disabled=move || !idle()
                 on:click=move |_| {
                     sidebar_open.set(false);
-                    #[cfg(feature = "hydrate")] crate::client::conversations::start_new(chat);
+                    actions::start_new(chat);
                 }
             >
-                <svg
-                    aria-hidden="true"
-                    viewBox="0 0 24 24"
-                    width="18"
-                    height="18"
-                    fill="none"
-                    stroke="currentColor"
-                    stroke-width="2"
-                    stroke-linecap="round"
-                >
-                    <path d="M12 5v14M5 12h14" />
-                </svg>
+                <Icon glyph=Glyph::Plus />
             </button>
             <button
                 type="button"
@@ -125,23 +99,9 @@ pub fn ConversationActions(chat: Chat, sidebar_open: RwSignal<bool>) -> impl Int
                 aria-label="Export"
                 title="Export conversation (JSON 1.2)"
                 disabled=move || !has_messages()
-                on:click=move |_| {
-                    #[cfg(feature = "hydrate")] crate::client::conversations::export(chat);
-                }
+                on:click=move |_| actions::export(chat)
             >
-                <svg
-                    aria-hidden="true"
-                    viewBox="0 0 24 24"
-                    width="18"
-                    height="18"
-                    fill="none"
-                    stroke="currentColor"
-                    stroke-width="2"
-                    stroke-linecap="round"
-                    stroke-linejoin="round"
-                >
-                    <path d="M12 3v12M7 10l5 5 5-5M5 21h14" />
-                </svg>
+                <Icon glyph=Glyph::Export />
             </button>
             <label class="icon-button" title="Import conversation">
                 <input
@@ -149,34 +109,9 @@ pub fn ConversationActions(chat: Chat, sidebar_open: RwSignal<bool>) -> impl Int
                     type="file"
                     accept="application/json,.json"
                     aria-label="Import conversation"
-                    on:change=move |ev| {
-                        #[cfg(feature = "hydrate")]
-                        {
-                            let input: web_sys::HtmlInputElement = event_target(&ev);
-                            if let Some(file) = input.files().and_then(|f| f.item(0)) {
-                                input.set_value("");
-                                leptos::task::spawn_local(
-                                    crate::client::conversations::import(chat, file),
-                                );
-                            }
-                        }
-                        #[cfg(not(feature = "hydrate"))]
-                        let _ = ev;
-                    }
+                    on:change=move |ev| actions::import_picked(&ev, chat)
                 />
-                <svg
-                    aria-hidden="true"
-                    viewBox="0 0 24 24"
-                    width="18"
-                    height="18"
-                    fill="none"
-                    stroke="currentColor"
-                    stroke-width="2"
-                    stroke-linecap="round"
-                    stroke-linejoin="round"
-                >
-                    <path d="M12 21V9M7 14l5-5 5 5M5 3h14" />
-                </svg>
+                <Icon glyph=Glyph::Import />
             </label>
             <button
                 type="button"
@@ -186,19 +121,7 @@ pub fn ConversationActions(chat: Chat, sidebar_open: RwSignal<bool>) -> impl Int
                 disabled=move || !has_messages() || !idle()
                 on:click=move |_| confirming.set(true)
             >
-                <svg
-                    aria-hidden="true"
-                    viewBox="0 0 24 24"
-                    width="18"
-                    height="18"
-                    fill="none"
-                    stroke="currentColor"
-                    stroke-width="2"
-                    stroke-linecap="round"
-                    stroke-linejoin="round"
-                >
-                    <path d="M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3" />
-                </svg>
+                <Icon glyph=Glyph::Trash />
             </button>
             <Show when=move || confirming.get()>
                 <div
@@ -225,13 +148,7 @@ pub fn ConversationActions(chat: Chat, sidebar_open: RwSignal<bool>) -> impl Int
                             class="send danger"
                             on:click=move |_| {
                                 confirming.set(false);
-                                #[cfg(feature = "hydrate")]
-                                leptos::task::spawn_local(
-                                    crate::client::conversations::delete(
-                                        chat,
-                                        chat.id.get_untracked(),
-                                    ),
-                                );
+                                actions::delete_open(chat);
                             }
                         >
                             "Delete"

@@ -387,3 +387,21 @@ async fn a_full_server_answers_503_busy_and_recovers() {
     assert_eq!(again.status(), 200);
     assert!(again.text().await.unwrap().contains("hello"));
 }
+
+/// A path under `/api/` that is no server function is refused 404 before any other work, and
+/// starts no session: nothing is ever served there without a limit.
+#[tokio::test]
+async fn an_unknown_server_function_is_not_found() {
+    let site = site(&[]).await;
+    for method in [reqwest::Method::POST, reqwest::Method::GET] {
+        let res = reqwest::Client::new()
+            .request(method, format!("{}/api/no_such_function", site.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404);
+        assert!(res.headers().get(header::SET_COOKIE).is_none());
+        let error: app::error::AppError = res.json().await.unwrap();
+        assert!(matches!(error, app::error::AppError::NotFound(_)), "{error:?}");
+    }
+}

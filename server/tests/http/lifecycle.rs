@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use app::model::{ChatEvent, UploadedFile};
+use app::model::{ChatEvent, FileState, UploadedFile};
 use gemini_emulator::{Fault, FaultKind, Route, RunningEmulator};
 
 use crate::common::{
@@ -108,8 +108,8 @@ async fn an_expired_file_is_uploaded_again_from_its_retained_original() {
     let rows = list_uploads(&site.client, &site.url).await;
     assert_eq!(rows.len(), 1, "the replaced record is not listed: {rows:?}");
     assert_eq!(
-        (rows[0].uri.as_str(), rows[0].state.as_str(), rows[0].retained),
-        (new.uri.as_str(), "ACTIVE", true)
+        (rows[0].uri.as_str(), rows[0].state, rows[0].retained),
+        (new.uri.as_str(), FileState::Active, true)
     );
 }
 
@@ -153,7 +153,7 @@ async fn without_a_retained_original_the_part_is_expired_content() {
     let sent = last_generate(&emulator);
     assert!(sent.contains("expired content") && !sent.contains("fileData"), "{sent}");
     let rows = list_uploads(&site.client, &site.url).await;
-    assert_eq!((rows[0].state.as_str(), rows[0].retained), ("EXPIRED", false));
+    assert_eq!((rows[0].state, rows[0].retained), (FileState::Expired, false));
 }
 
 /// `dedup-by-content`: content this session already has `ACTIVE` is not uploaded again; changed
@@ -357,8 +357,8 @@ async fn a_session_can_only_use_its_own_files() {
         post(alice, "list_uploads", serde_json::json!({})).await.unwrap().text().await.unwrap(),
     );
     assert_eq!(
-        (alices.len(), alices[0].display_name.as_str(), alices[0].state.as_str()),
-        (1, "mine.txt", "ACTIVE")
+        (alices.len(), alices[0].display_name.as_str(), alices[0].state),
+        (1, "mine.txt", FileState::Active)
     );
 
     let delete = serde_json::json!({"uri": file.uri});
@@ -406,5 +406,5 @@ async fn expiry_counts_from_the_files_expiration_time_minus_the_margin() {
         .json()
         .await
         .unwrap();
-    assert_eq!(rows[0].state, "EXPIRED");
+    assert_eq!(rows[0].state, FileState::Expired);
 }

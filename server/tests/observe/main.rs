@@ -55,6 +55,17 @@ async fn metrics_count_what_a_session_did() {
         parley_on(&emulator, &["--rate-chat", "3/min", "--metrics-on-site"], &[], None).await;
     let (_, before) = scrape(&site.url).await;
     assert_eq!(before.get("parley_chat_streams_in_flight").copied().unwrap_or(0.0), 0.0);
+    // Every series of a fixed label set is there at 0 before anything happened.
+    for series in [
+        r#"parley_uploads_total{kind="upload"}"#,
+        r#"parley_uploads_total{kind="reupload"}"#,
+        r#"parley_upstream_errors_total{kind="403_file"}"#,
+        r#"parley_rate_limit_refusals_total{limit="chat"}"#,
+        "parley_summaries_total",
+        r#"parley_upload_active_seconds_count{kind="upload"}"#,
+    ] {
+        assert_eq!(before.get(series), Some(&0.0), "{series} at start-up");
+    }
 
     let browser = browser();
     let text = b"bytes to count".to_vec();

@@ -127,7 +127,7 @@ async fn a_file_uploaded_through_one_replica_lives_on_through_both() {
     assert_eq!(starts(&emulator), 2, "one re-upload for both replicas");
     let listed = list_uploads(&browser, &b.url).await;
     assert_eq!(listed.len(), 1, "one ACTIVE record, not two: {listed:?}");
-    assert_eq!((listed[0].state.as_str(), listed[0].retained), ("ACTIVE", true));
+    assert_eq!((listed[0].state, listed[0].retained), (app::model::FileState::Active, true));
 }
 
 /// The upload-bytes quota counts what reaches either replica (3 MiB an hour: 2 MiB through A,
