@@ -33,7 +33,7 @@ pub async fn get_site_info() -> Result<SiteInfo, AppError> {
 ///
 /// # Errors
 /// [`AppError::BadRequest`] when `sha256` is not 64 hex digits; [`AppError::Internal`] when
-/// the registry fails.
+/// the database fails ([`AppError::Busy`] when it is only busy).
 #[server(prefix = "/api", endpoint = "find_upload", input = Json)]
 pub async fn find_upload(sha256: String) -> Result<Option<UploadedFile>, AppError> {
     crate::server::with_status(crate::server::upload::find_upload(sha256).await)
@@ -83,8 +83,9 @@ pub async fn chat(
 /// deleted sends its File URIs): upstream, then their records. Unknown URIs are ignored.
 ///
 /// # Errors
-/// [`AppError::BadRequest`] for more than [`crate::model::MAX_FILE_CHECKS`] URIs; registry
-/// errors.
+/// [`AppError::BadRequest`] for more than [`crate::model::MAX_FILE_CHECKS`] URIs;
+/// [`AppError::Busy`] without a slot towards Gemini in time; [`AppError::Internal`] when the
+/// database fails.
 #[server(prefix = "/api", endpoint = "forget_caches", input = Json)]
 pub async fn forget_caches(uris: Vec<String>) -> Result<(), AppError> {
     crate::server::with_status(crate::server::caching::forget(uris).await)
@@ -97,8 +98,9 @@ pub async fn forget_caches(uris: Vec<String>) -> Result<(), AppError> {
 /// content is `ACTIVE`) — that request's `replaced` line then gives the new URI.
 ///
 /// # Errors
-/// [`AppError::BadUpload`] for too many URIs; upstream errors other than the 403 that means
-/// "gone".
+/// [`AppError::BadRequest`] for more than [`crate::model::MAX_FILE_CHECKS`] URIs;
+/// [`AppError::Busy`] without a slot towards Gemini in time; [`AppError::Internal`] when the
+/// database fails; Gemini's errors other than the 403 that means "gone".
 #[server(prefix = "/api", endpoint = "check_files", input = Json)]
 pub async fn check_files(uris: Vec<String>) -> Result<Vec<FileCheck>, AppError> {
     crate::server::with_status(crate::server::files::check_files(uris).await)
@@ -107,7 +109,7 @@ pub async fn check_files(uris: Vec<String>) -> Result<Vec<FileCheck>, AppError> 
 /// This browser session's uploads, newest first, for the Files view.
 ///
 /// # Errors
-/// [`AppError::Transport`] when the registry is unavailable.
+/// [`AppError::Internal`] when the database fails ([`AppError::Busy`] when it is only busy).
 #[server(prefix = "/api", endpoint = "list_uploads")]
 pub async fn list_uploads() -> Result<Vec<UploadRecord>, AppError> {
     crate::server::with_status(crate::server::files::list_uploads().await)
@@ -117,7 +119,8 @@ pub async fn list_uploads() -> Result<Vec<UploadRecord>, AppError> {
 /// Conversations then show `expired content` for it.
 ///
 /// # Errors
-/// [`AppError::FileUnavailable`] when this session has no such upload; upstream errors.
+/// [`AppError::NotFound`] when this principal has no such upload (another's upload is not
+/// found either); [`AppError::Busy`] without a slot towards Gemini in time; Gemini's errors.
 #[server(prefix = "/api", endpoint = "delete_upload", input = Json)]
 pub async fn delete_upload(uri: String) -> Result<(), AppError> {
     crate::server::with_status(crate::server::files::delete_upload(uri).await)

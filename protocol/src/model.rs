@@ -61,6 +61,23 @@ impl Part {
     pub fn text(text: impl Into<String>) -> Self {
         Part { text: Some(text.into()), ..Part::default() }
     }
+
+    /// Whether Gemini is sent this part: a File, a thought signature, or text that is not
+    /// blank. (A preview alone is for display and never leaves the server.)
+    pub fn is_sent(&self) -> bool {
+        self.file_data.is_some()
+            || self.thought_signature.is_some()
+            || self.text.as_deref().is_some_and(|t| !t.trim().is_empty())
+    }
+}
+
+impl Content {
+    /// Whether this counts as a turn of the conversation — the one definition the page (what it
+    /// sends, how a summary counts) and the server (what it sends Gemini) share: it has a part
+    /// Gemini is sent ([`Part::is_sent`]).
+    pub fn is_turn(&self) -> bool {
+        self.parts.iter().any(Part::is_sent)
+    }
 }
 
 /// Inline bytes: `{mime_type, data}` with standard base64 `data`.
@@ -254,7 +271,9 @@ pub struct ChatOptions {
     pub cache_files: bool,
 }
 
-/// Parley's element of seed 002's `conversation_summaries`: the first `turns` turns of the
+/// Parley's element of the export format's `conversation_summaries` (a list the format's
+/// first app, ChatSphere, defined and Parley keeps; `docs/export-format.md`): the first
+/// `turns` turns of the
 /// conversation (as sent: settled messages, oldest first) said in `text`, which requests
 /// send instead of them (`docs/export-format.md`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -270,9 +289,10 @@ pub struct Summary {
     pub created_at: String,
     /// The model id that made it.
     pub model: String,
-    /// The prompt's tokens without it and with it.
+    /// The prompt's tokens before it was made (with the previous summary in place, if any),
+    /// as Gemini counted them.
     pub tokens_before: u64,
-    /// The prompt's tokens with it (what was sent).
+    /// The prompt's tokens with it (what was sent), reckoned from the summary call's own counts.
     pub tokens_after: u64,
     /// The server's HMAC-SHA-256 over the fields above, hex: a summary is used only with a
     /// signature the server made, so a page can send back only what the server summarized
@@ -508,6 +528,24 @@ pub fn human_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_turn_is_what_gemini_is_sent() {
+        let preview = Part {
+            inline_data: Some(InlineData { mime_type: "image/jpeg".into(), data: "AA".into() }),
+            ..Part::default()
+        };
+        let turn = |parts: Vec<Part>| Content { role: Role::User, parts };
+        assert!(!turn(vec![]).is_turn());
+        assert!(!turn(vec![preview.clone(), Part::text("  ")]).is_turn(), "a preview and blanks");
+        assert!(turn(vec![preview, Part::text("what is it?")]).is_turn());
+        let signature = Part {
+            text: Some(String::new()),
+            thought_signature: Some("sig".into()),
+            ..Part::default()
+        };
+        assert!(turn(vec![signature]).is_turn(), "an empty answer part with its signature");
+    }
 
     #[test]
     fn accepted_types() {

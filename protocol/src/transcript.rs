@@ -69,7 +69,7 @@ pub struct Transcript {
     /// File id → tracking.
     pub uploaded_files: BTreeMap<String, TrackedFile>,
     /// Parley's extra field `model`: the conversation's model id, when one was chosen
-    /// (seed 002's importer ignores fields it does not know).
+    /// (ChatSphere's importer ignores fields it does not know).
     pub model: Option<String>,
     /// Parley's extra field `cache_files`: the conversation's "Cache files" switch, when on.
     pub cache_files: bool,

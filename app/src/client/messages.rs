@@ -89,7 +89,8 @@ fn track(file: &UploadedFile, attachment: &Attachment, now_ms: f64) -> TrackedFi
 
 /// A message made in Parley, as JSON: file parts first, then the text; an answer's
 /// `thoughtSignature`s as parts of their own with empty text (what Gemini sends back, and
-/// seed 002's app would send on as they are), its token counts as `usage_metadata`.
+/// ChatSphere, the export format's first app, would send on as they are), its token counts as
+/// `usage_metadata`.
 fn to_json(message: &Message) -> Value {
     let mut parts = Vec::new();
     for attachment in &message.attachments {

@@ -405,12 +405,8 @@ impl Chat {
                 m.truncate(at + 1);
             }
         });
-        // Counted as a summary counts turns: the settled messages, as requests send them.
-        let left = self.messages.with_untracked(|m| {
-            m.iter()
-                .filter(|x| matches!(x.status.get_untracked(), Status::Sent | Status::Done))
-                .count()
-        });
+        // Counted as a summary counts turns: the turns requests send.
+        let left = self.request_contents().len();
         if self.summary.with_untracked(|s| s.as_ref().is_some_and(|s| s.turns >= left)) {
             self.summary.set(None);
         }
@@ -423,7 +419,7 @@ impl Chat {
                 .iter()
                 .filter(|m| matches!(m.status.get_untracked(), Status::Sent | Status::Done))
                 .map(Message::request_content)
-                .filter(|c| !c.parts.is_empty())
+                .filter(Content::is_turn)
                 .collect()
         })
     }

@@ -466,30 +466,29 @@ fn substitute(request: &mut gemini::GenerateContentRequest, substitutes: &Substi
 pub fn to_gemini(contents: &[Content]) -> gemini::GenerateContentRequest {
     let contents = contents
         .iter()
+        .filter(|c| c.is_turn())
         .map(|c| gemini::Content {
             role: Some(c.role.as_str().to_string()),
-            parts: c
-                .parts
-                .iter()
-                .filter_map(|p| {
-                    if let Some(fd) = &p.file_data {
-                        Some(gemini::Part::file(&fd.mime_type, &fd.file_uri))
-                    } else if let Some(signature) = &p.thought_signature {
-                        // Sent back as it came, in the model's turn (its text may be empty).
-                        Some(gemini::Part {
-                            text: Some(p.text.clone().unwrap_or_default()),
-                            thought_signature: Some(signature.clone()),
-                            ..Default::default()
-                        })
-                    } else {
-                        p.text.as_ref().filter(|t| !t.is_empty()).map(gemini::Part::text)
-                    }
-                })
-                .collect(),
+            parts: c.parts.iter().filter(|p| p.is_sent()).map(to_gemini_part).collect(),
         })
-        .filter(|c: &gemini::Content| !c.parts.is_empty())
         .collect();
     gemini::GenerateContentRequest { contents, ..Default::default() }
+}
+
+/// A part Gemini is sent ([`crate::model::Part::is_sent`]) as Gemini's own.
+fn to_gemini_part(part: &crate::model::Part) -> gemini::Part {
+    if let Some(fd) = &part.file_data {
+        gemini::Part::file(&fd.mime_type, &fd.file_uri)
+    } else if let Some(signature) = &part.thought_signature {
+        // Sent back as it came, in the model's turn (its text may be empty).
+        gemini::Part {
+            text: Some(part.text.clone().unwrap_or_default()),
+            thought_signature: Some(signature.clone()),
+            ..Default::default()
+        }
+    } else {
+        gemini::Part::text(part.text.clone().unwrap_or_default())
+    }
 }
 
 #[cfg(test)]

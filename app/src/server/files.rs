@@ -185,7 +185,7 @@ pub async fn delete_upload(uri: String) -> Result<(), AppError> {
     let principal = principal()?;
     let owner = principal.owner();
     let Some(row) = state.files.store.find(&owner, &uri).await.or_app()? else {
-        return Err(AppError::FileUnavailable);
+        return Err(AppError::NotFound("no such upload".into()));
     };
     let slot = super::upstream_slot(&state).await?;
     let deleted = state.files.gemini.delete_file(&row.name).await;

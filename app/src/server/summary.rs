@@ -1,4 +1,5 @@
-//! Conversation summaries (seed 002's `conversation_summaries`): when a request would send
+//! Conversation summaries (the export format's `conversation_summaries`,
+//! `docs/export-format.md`): when a request would send
 //! more prompt tokens than the context budget, its oldest turns are said in a summary made
 //! with one `generateContent` call, and the request sends the summary and the recent turns.
 //! A summary is kept by the page and sent back with each request; it is reused while the turns

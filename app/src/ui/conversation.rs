@@ -150,21 +150,25 @@ fn MessageView(message: Message, chat: Chat) -> impl IntoView {
         let settled =
             matches!(status_for_actions.get(), Status::Done | Status::Error | Status::Sent);
         match role {
-            Role::Model if status_for_actions.get() == Status::Done && idle() && chat.is_last(id) => Some(
-                view! {
-                    <div class="actions">
-                        <button
-                            type="button"
-                            class="action"
-                            on:click=move |_| actions::regenerate(chat, id)
-                        >
-                            <Icon glyph=Glyph::Regenerate size=15 />
-                            "Regenerate"
-                        </button>
-                    </div>
-                }
-                .into_any(),
-            ),
+            Role::Model
+                if status_for_actions.get() == Status::Done && idle() && chat.is_last(id) =>
+            {
+                Some(
+                    view! {
+                        <div class="actions">
+                            <button
+                                type="button"
+                                class="action"
+                                on:click=move |_| actions::regenerate(chat, id)
+                            >
+                                <Icon glyph=Glyph::Regenerate size=15 />
+                                "Regenerate"
+                            </button>
+                        </div>
+                    }
+                    .into_any(),
+                )
+            }
             Role::User if settled && idle() && !editing.get() => {
                 let text = text.clone();
                 Some(

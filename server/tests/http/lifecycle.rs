@@ -362,7 +362,7 @@ async fn a_session_can_only_use_its_own_files() {
     );
 
     let delete = serde_json::json!({"uri": file.uri});
-    assert_eq!(post(&bob, "delete_upload", delete.clone()).await.unwrap().status(), 410);
+    assert_eq!(post(&bob, "delete_upload", delete.clone()).await.unwrap().status(), 404);
     assert_eq!(post(alice, "delete_upload", delete).await.unwrap().status(), 200);
     assert!(list(
         post(alice, "list_uploads", serde_json::json!({})).await.unwrap().text().await.unwrap()
