@@ -2,8 +2,9 @@
 # Runs every check and test: formatting (rustfmt, leptosfmt) and clippy with warnings denied,
 # Rust unit and integration tests (gemini ↔ emulator, the file lifecycle, the whole server over
 # HTTP, the abuse cases, replicas on PostgreSQL and S3, metrics and logs), a short run of each
-# fuzz target, the Debian package, Google's Python SDK against the emulator, then the
-# Playwright suite in Debian's headless chromium against the real server.
+# fuzz target, the weight of the release wasm (scripts/wasm-weight.sh), the Debian package,
+# Google's Python SDK against the emulator, then the Playwright suite in Debian's headless
+# chromium against the real server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --browser
@@ -14,7 +15,7 @@ cargo fmt --all --check
 leptosfmt --check app/src
 # Packages are named rather than --workspace: with `frontend` in the same build, cargo would
 # unify app's `hydrate` feature into the server build.
-cargo clippy -p gemini -p gemini-emulator -p parley-protocol -p parley-store -p parley-files -p parley --all-targets -- -D warnings
+cargo clippy -p gemini -p gemini-emulator -p parley-protocol -p parley-store -p parley-files -p parley-chat -p parley --all-targets -- -D warnings
 cargo clippy -p app --features ssr --all-targets -- -D warnings
 # The browser build, in cargo-leptos's own target directory (it builds the same crates there).
 cargo clippy -p app -p frontend --features app/hydrate --target wasm32-unknown-unknown --target-dir target/front -- -D warnings
@@ -31,7 +32,7 @@ export PARLEY_TEST_S3_BUCKET=parley-test AWS_ALLOW_HTTP=true AWS_REGION=us-east-
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 
 echo "==> Rust tests"
-cargo test -p gemini -p gemini-emulator -p parley-protocol -p parley-store -p parley-files -p parley
+cargo test -p gemini -p gemini-emulator -p parley-protocol -p parley-store -p parley-files -p parley-chat -p parley
 # cargo leptos test would skip the app crate's server-side tests: run them explicitly.
 cargo test -p app --features ssr
 
@@ -41,6 +42,9 @@ scripts/fuzz.sh 20s sse forbidden upload_target import
 echo "==> building the site and the standalone emulator"
 cargo build -p gemini-emulator --bin gemini-emulator
 cargo leptos build
+
+echo "==> weight: the release site's wasm, brotli-compressed, at most 400 KB"
+scripts/wasm-weight.sh 400000
 
 echo "==> the Debian package (from the debug build): contents, unit, unpacked and run"
 scripts/test-package.sh

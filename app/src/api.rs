@@ -88,7 +88,7 @@ pub async fn chat(
 /// database fails.
 #[server(prefix = "/api", endpoint = "forget_caches", input = Json)]
 pub async fn forget_caches(uris: Vec<String>) -> Result<(), AppError> {
-    crate::server::with_status(crate::server::caching::forget(uris).await)
+    crate::server::with_status(crate::server::files::forget_caches(uris).await)
 }
 
 /// Which of these File URIs can still be used (one `files.get` each, up to

@@ -54,12 +54,12 @@ pub struct Config {
     /// one of them, first); empty: the `--model` alone. An entry may carry a weight after `*`,
     /// the chat requests one request with it counts as: `gemini-2.5-flash,gemini-2.5-pro*4`.
     #[arg(long, env = "PARLEY_MODELS", value_delimiter = ',', default_value = "")]
-    pub models: Vec<app::server::models::ModelEntry>,
+    pub models: Vec<parley_chat::models::ModelEntry>,
 
     /// Prompt tokens a request may send before its oldest turns are summarized: a count
     /// (`200000`) or a share of the model's `inputTokenLimit` (`80%`); `off` never summarizes.
     #[arg(long, env = "PARLEY_CONTEXT_BUDGET", default_value = "80%")]
-    pub context_budget: app::server::models::ContextBudget,
+    pub context_budget: parley_chat::models::ContextBudget,
 
     /// Context caching of a conversation's files: `off`, or `opt-in` (a "Cache files" switch
     /// per conversation).
@@ -306,9 +306,9 @@ pub enum ContextCaching {
 
 impl Config {
     /// The context-caching policy, `None` when off.
-    pub fn caching(&self) -> Option<app::server::caching::CachePolicy> {
+    pub fn caching(&self) -> Option<parley_chat::caching::CachePolicy> {
         (self.context_caching == ContextCaching::OptIn)
-            .then(|| app::server::caching::CachePolicy::new(self.context_cache_ttl))
+            .then(|| parley_chat::caching::CachePolicy::new(self.context_cache_ttl))
     }
 
     /// The rate limits and quotas, from `--rate-chat`, `--rate-upload`, `--rate-files` and
@@ -336,8 +336,8 @@ impl Config {
     }
 
     /// The slots towards Gemini and how they are shared.
-    pub fn slot_caps(&self) -> app::server::slots::SlotCaps {
-        app::server::slots::SlotCaps {
+    pub fn slot_caps(&self) -> parley_chat::slots::SlotCaps {
+        parley_chat::slots::SlotCaps {
             total: self.upstream_concurrency,
             per_session: self.upstream_per_session,
             per_address: self.upstream_per_address,
@@ -481,7 +481,7 @@ mod tests {
         assert!(
             matches!(too_heavy.check(), Err(ServerError::Config(why)) if why.contains("gemini-2.5-pro"))
         );
-        assert_eq!(c.context_budget, app::server::models::ContextBudget::Tokens(20_000));
+        assert_eq!(c.context_budget, parley_chat::models::ContextBudget::Tokens(20_000));
         assert!(c.caching().is_some());
         assert!(Config::try_parse_from(["parley", "--context-budget", "lots"]).is_err());
         assert_eq!(

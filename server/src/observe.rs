@@ -219,13 +219,13 @@ pub struct Scrape {
     /// The store (retained originals' count and bytes).
     pub store: parley_store::Store,
     /// This process's slots towards Gemini.
-    pub slots: app::server::slots::UpstreamSlots,
+    pub slots: parley_chat::slots::UpstreamSlots,
 }
 
 impl Scrape {
     /// What `/metrics` reads of `state`.
     pub fn of(state: &app::server::ServerState) -> Self {
-        Scrape { store: state.files.store.clone(), slots: state.upstream_slots.clone() }
+        Scrape { store: state.files().store.clone(), slots: state.engine().slots().clone() }
     }
 }
 

@@ -33,9 +33,9 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     }
     let key = SessionKey::load(config.session_secret.as_deref(), &config.data_dir)?;
     let state = state(&config, &upstream, &key).await?;
-    state.files.originals.tidy().await?;
-    tokio::spawn(evict_periodically(state.files.originals.clone()));
-    let guards = Guards::new(&config, key, &state.files.store);
+    state.files().originals.tidy().await?;
+    tokio::spawn(evict_periodically(state.files().originals.clone()));
+    let guards = Guards::new(&config, key, &state.files().store);
     if let Some(addr) = config.metrics_listen {
         let scrape = crate::observe::Scrape::of(&state);
         let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -47,7 +47,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             }
         });
     }
-    tokio::spawn(tidy_periodically(guards.limits.clone(), state.files.store.clone()));
+    tokio::spawn(tidy_periodically(guards.limits.clone(), state.files().store.clone()));
     let router = router(options.clone(), state, guards);
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let limits = config.connection_limits(descriptors);
@@ -133,27 +133,27 @@ pub async fn state(
         },
         flights: Default::default(),
     };
-    let models = app::server::models::Models::new(&config.model, &config.models);
+    let models = parley_chat::models::Models::new(&config.model, &config.models);
     // What Gemini says of each model (names, limits) is asked for in the background: an
     // upstream that is slow to answer must not hold up the start.
     tokio::spawn({
         let (models, gemini) = (models.clone(), files.gemini.clone());
         async move { models.learn(&gemini).await }
     });
-    Ok(ServerState {
-        files,
-        models,
-        context_budget: config.context_budget,
-        caching: config.caching(),
-        summaries: Default::default(),
-        summary_signer: app::server::summary::Signer::new(key.derive("parley:summaries")),
+    Ok(ServerState::new(app::server::ServerParts {
+        engine: parley_chat::EngineParts {
+            files,
+            models,
+            context_budget: config.context_budget,
+            caching: config.caching(),
+            summary_signer: parley_chat::summary::Signer::new(key.derive("parley:summaries")),
+            slots: parley_chat::slots::UpstreamSlots::new(config.slot_caps()),
+            upstream_wait: config.upstream_wait,
+        },
         upstream: upstream.kind.clone(),
-        max_file_bytes: config.max_file_bytes.min(gemini::MAX_FILE_BYTES),
-        upstream_slots: app::server::slots::UpstreamSlots::new(config.slot_caps()),
-        upstream_wait: config.upstream_wait,
-        file_states: Default::default(),
-        relay: app::server::upload::RelayBudget::new(config.relay_memory),
-    })
+        max_file_bytes: config.max_file_bytes,
+        relay_memory: config.relay_memory,
+    }))
 }
 
 /// What guards the application: sessions, rate limits and quotas, body limits, and whether
@@ -202,7 +202,7 @@ pub fn router(mut options: LeptosOptions, state: ServerState, guards: Guards) ->
     crate::site::use_hashed_names(&mut options);
     let routes = generate_route_list(App);
     let body_limits = BodyLimits {
-        max_file_bytes: state.max_file_bytes,
+        max_file_bytes: state.max_file_bytes(),
         min_bytes_per_sec: guards.min_body_rate,
         rate_window: guards.rate_window,
     };
@@ -213,7 +213,7 @@ pub fn router(mut options: LeptosOptions, state: ServerState, guards: Guards) ->
         body_limits,
         limits: guards.limits,
     });
-    let mut probes = crate::health::routes(state.files.clone());
+    let mut probes = crate::health::routes(state.files().clone());
     if guards.metrics_with_site {
         probes = probes.merge(crate::observe::routes(crate::observe::Scrape::of(&state)));
     }

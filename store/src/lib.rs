@@ -38,7 +38,7 @@ pub use error::StoreError;
 pub use exclusive::Exclusive;
 pub use files::{FileRow, FileState};
 pub use originals::Original;
-pub use principal::{AccountId, Owner, Principal, SessionId};
+pub use principal::{AccountId, ClientAddress, Owner, Principal, SessionId};
 pub use rate_limits::SharedRateLimits;
 
 /// Where the store lives: `sqlite://PATH` or `postgres://user:pass@host:port/db` (also

@@ -32,6 +32,12 @@ impl std::fmt::Display for SessionId {
     }
 }
 
+/// The client a request comes from, as a key for per-address limits: an IPv4 address, or the
+/// /64 prefix of an IPv6 one (one host usually holds a whole /64). Put in every request's
+/// extensions by `parley` (from the peer address, or `X-Forwarded-For` behind a trusted proxy).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientAddress(pub String);
+
 /// A signed-in account's id (accounts come with sign-in; none exists yet).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AccountId(String);

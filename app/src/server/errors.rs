@@ -1,6 +1,7 @@
 //! The one mapping of server-side failures to [`AppError`], each logged here, once, without
-//! secrets (the Gemini client never puts a key in an error): `From<gemini::Error>` and
-//! `From<FilesError>` for `?`, and [`from_gemini`] when a file's name belongs in the sentence.
+//! secrets (the Gemini client never puts a key in an error): [`ToAppError`] for Gemini's, the
+//! Files', the store's and the engine's errors ([`OrApp`] for `?`), and [`from_gemini`] when a
+//! file's name belongs in the sentence.
 
 use parley_files::{FilesError, OriginalsError};
 
@@ -9,7 +10,7 @@ use crate::error::AppError;
 /// Maps a Gemini failure to what the person is told. `file` names the file concerned, if any.
 pub fn from_gemini(err: gemini::Error, file: Option<&str>) -> AppError {
     tracing::warn!(error = %err, file, "gemini call failed");
-    count_upstream_error(&err);
+    parley_chat::count_upstream_error(&err);
     let name = file.unwrap_or("the file").to_string();
     if err.inaccessible_file_id().is_some() {
         return AppError::FileUnavailable;
@@ -48,22 +49,8 @@ pub fn from_gemini(err: gemini::Error, file: Option<&str>) -> AppError {
     }
 }
 
-/// Counts a failure of Gemini (after the client's retries) in `parley_upstream_errors_total`
-/// by kind: `429`, `5xx`, `403_file` (a File Gemini no longer gives access to), `transport`
-/// (unreachable, dropped, timed out) or `other`.
-pub fn count_upstream_error(err: &gemini::Error) {
-    let kind = match err {
-        _ if err.inaccessible_file_id().is_some() => "403_file",
-        gemini::Error::Api { code: 429, .. } => "429",
-        gemini::Error::Api { code: 500..=599, .. } => "5xx",
-        gemini::Error::Transport(_) => "transport",
-        _ => "other",
-    };
-    metrics::counter!("parley_upstream_errors_total", "kind" => kind).increment(1);
-}
-
 /// A server-side failure as the person is told of it: the one mapping of `gemini::Error`,
-/// [`FilesError`] and `RegistryError` into [`AppError`] (logged here, once).
+/// [`FilesError`], `StoreError` and `ChatError` into [`AppError`] (logged here, once).
 pub trait ToAppError {
     /// The [`AppError`] for this failure.
     fn to_app(self) -> AppError;
@@ -137,5 +124,23 @@ pub fn refused_after_retry(err: gemini::Error) -> AppError {
 impl ToAppError for parley_store::StoreError {
     fn to_app(self) -> AppError {
         FilesError::from(self).to_app()
+    }
+}
+
+impl ToAppError for parley_chat::ChatError {
+    fn to_app(self) -> AppError {
+        use parley_chat::ChatError;
+        match self {
+            ChatError::BadRequest(why) => AppError::BadRequest(why),
+            ChatError::Busy => AppError::Busy,
+            ChatError::Gemini { source, file } => from_gemini(source, file.as_deref()),
+            ChatError::RefusedAfterRetry(source) => refused_after_retry(source),
+            ChatError::Files(e) => e.to_app(),
+            ChatError::Store(e) => e.to_app(),
+            ChatError::Internal(what) => {
+                tracing::error!(what, "the conversation engine failed");
+                AppError::Internal(format!("it could not {what}"))
+            }
+        }
     }
 }

@@ -72,7 +72,7 @@ pub async fn check_files(uris: Vec<String>) -> Result<Vec<FileCheck>, AppError> 
     let mut distinct = uris.clone();
     distinct.sort();
     distinct.dedup();
-    let rows = state.files.store.find_many(&owner, distinct.clone()).await.or_app()?;
+    let rows = state.files().store.find_many(&owner, distinct.clone()).await.or_app()?;
     let now = std::time::SystemTime::now();
     let checks: Vec<Result<FileCheck, AppError>> = stream::iter(distinct)
         .map(|uri| {
@@ -102,9 +102,9 @@ async fn check_one(
     let Some(row) = row else {
         return Ok(FileCheck { uri, live: false, expiration_time: None, mime_type: None });
     };
-    if !state.files.usable(row, now) {
+    if !state.files().usable(row, now) {
         // Still usable when the server can stand a File in for it at the next request.
-        let live = state.files.refreshable(row, now).await.or_app()?;
+        let live = state.files().refreshable(row, now).await.or_app()?;
         return Ok(FileCheck {
             uri,
             live,
@@ -112,12 +112,12 @@ async fn check_one(
             mime_type: Some(row.mime_type.clone()),
         });
     }
-    let key = (state.files.upstream_id.clone(), uri.clone());
+    let key = (state.files().upstream_id.clone(), uri.clone());
     if let Some(Said { live, expiration_time, mime_type }) = state.file_states.0.get(&key) {
         return Ok(FileCheck { uri, live, expiration_time, mime_type });
     }
     let slot = super::upstream_slot(state).await?;
-    let said = match state.files.gemini.get_file(&uri).await {
+    let said = match state.files().gemini.get_file(&uri).await {
         Ok(file) => Said {
             live: file.state == gemini::FileState::Active,
             expiration_time: file.expiration_time,
@@ -141,7 +141,7 @@ pub async fn list_uploads() -> Result<Vec<UploadRecord>, AppError> {
     let owner = principal.owner();
     let now = std::time::SystemTime::now();
     let rows: Vec<_> = state
-        .files
+        .files()
         .store
         .list(&owner, MAX_LISTED)
         .await
@@ -150,18 +150,22 @@ pub async fn list_uploads() -> Result<Vec<UploadRecord>, AppError> {
         .filter(|r| r.state != FileState::Replaced)
         .collect();
     let retained = state
-        .files
+        .files()
         .store
         .originals_among(rows.iter().map(|r| r.sha256.clone()).collect())
         .await
         .or_app()?;
-    let retaining = state.files.originals.policy().enabled();
+    let retaining = state.files().originals.policy().enabled();
     Ok(rows
         .into_iter()
         .map(|r| UploadRecord {
             state: match r.state {
                 FileState::Active
-                    if is_expired(r.expiration_time.as_deref(), state.files.expiry_margin, now) =>
+                    if is_expired(
+                        r.expiration_time.as_deref(),
+                        state.files().expiry_margin,
+                        now,
+                    ) =>
                 {
                     WireState::Expired
                 }
@@ -184,25 +188,35 @@ pub async fn delete_upload(uri: String) -> Result<(), AppError> {
     let state = state()?;
     let principal = principal()?;
     let owner = principal.owner();
-    let Some(row) = state.files.store.find(&owner, &uri).await.or_app()? else {
+    let Some(row) = state.files().store.find(&owner, &uri).await.or_app()? else {
         return Err(AppError::NotFound("no such upload".into()));
     };
     let slot = super::upstream_slot(&state).await?;
-    let deleted = state.files.gemini.delete_file(&row.name).await;
-    state.file_states.0.invalidate(&(state.files.upstream_id.clone(), uri.clone()));
+    let deleted = state.files().gemini.delete_file(&row.name).await;
+    state.file_states.0.invalidate(&(state.files().upstream_id.clone(), uri.clone()));
     match deleted {
         Ok(()) => {}
         // Already gone upstream: forgetting it is all that is left.
         Err(e) if e.inaccessible_file_id().is_some() => {}
         Err(e) => return Err(from_gemini(e, Some(&row.display_name))),
     }
-    state.files.store.remove(&owner, &uri).await.or_app()?;
-    if let Err(e) = state.files.originals.release(&row.sha256).await {
+    state.files().store.remove(&owner, &uri).await.or_app()?;
+    if let Err(e) = state.files().originals.release(&row.sha256).await {
         tracing::warn!(error = %e, "a retained original could not be deleted");
     }
     // A context cache holding the File goes with it.
-    super::caching::delete_holding(&state, &principal, std::slice::from_ref(&uri)).await?;
+    super::caching::delete_holding(state.engine(), &principal, std::slice::from_ref(&uri))
+        .await
+        .or_app()?;
     drop(slot);
     tracing::info!(file = %row.name, "upload deleted");
+    Ok(())
+}
+
+/// See [`crate::api::forget_caches`].
+pub async fn forget_caches(uris: Vec<String>) -> Result<(), AppError> {
+    let state = state()?;
+    let principal = principal()?;
+    state.engine().forget_caches(&principal, &super::client_address(), &uris).await.or_app()?;
     Ok(())
 }

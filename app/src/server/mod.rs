@@ -5,22 +5,18 @@
 //! `Arc<ServerState>`, as Leptos context to every request; the server functions take it from
 //! there.
 
-pub mod caching;
 pub mod chat;
-pub use chat::precheck;
 mod errors;
 pub use errors::{OrApp, ToAppError};
 pub mod files;
-pub mod models;
 mod request;
-pub mod slots;
-pub mod summary;
 pub mod upload;
 
-pub use parley_store::Principal;
+pub use parley_chat::{caching, models, precheck, slots, summary, uploaded};
+pub use parley_store::{ClientAddress, Principal};
 pub use request::{
     chat_allowance, client_address, principal, upload_allowance, upload_body, ByteQuota,
-    ChatAllowance, ClientAddress, RequestQuota, UploadAllowance, UploadBody,
+    ChatAllowance, RequestQuota, UploadAllowance, UploadBody,
 };
 
 use leptos::prelude::use_context;
@@ -30,50 +26,68 @@ use crate::{
     model::{SiteInfo, UpstreamKind},
 };
 
-/// What the server functions need: Gemini, the life of its Files, and the limits.
-#[derive(Debug, Clone)]
+/// What the server functions need: the conversation engine (and through it Gemini, the life of
+/// its Files, the store), where Gemini is, and the limits of uploads. Made once, by
+/// [`ServerState::new`], for the server and the benchmarks alike.
+#[derive(Debug)]
 pub struct ServerState {
-    /// Gemini (or the built-in emulator), the registry, the retained originals and the rules
-    /// of a File's life. `files.gemini` is the client for every call.
-    pub files: parley_files::Lifecycle,
-    /// The models a person may pick, the default (`PARLEY_MODEL`) first (`PARLEY_MODELS`).
-    pub models: models::Models,
-    /// When the oldest turns are summarized (`PARLEY_CONTEXT_BUDGET`).
-    pub context_budget: models::ContextBudget,
-    /// Context caching, when offered (`PARLEY_CONTEXT_CACHING=opt-in`); `None` when off.
-    pub caching: Option<caching::CachePolicy>,
-    /// Summaries made lately, so that a failed request's summary is not paid for twice.
-    pub summaries: summary::Memo,
-    /// Signs the summaries made here; a summary a page sends back is used only when it checks.
-    pub summary_signer: summary::Signer,
+    engine: parley_chat::Engine,
+    upstream: UpstreamKind,
+    max_file_bytes: u64,
+    file_states: files::StateCache,
+    relay: upload::RelayBudget,
+}
+
+/// What [`ServerState::new`] makes the state of.
+#[derive(Debug)]
+pub struct ServerParts {
+    /// The conversation engine's parts (the life of a File among them).
+    pub engine: parley_chat::EngineParts,
     /// Where Gemini is: the built-in emulator, Google, or a gateway.
     pub upstream: UpstreamKind,
     /// Largest upload accepted, bytes (`PARLEY_MAX_FILE_BYTES`; never above Gemini's 2 GiB).
     pub max_file_bytes: u64,
-    /// Calls to Gemini in flight at once, shared fairly between sessions and addresses
-    /// (`PARLEY_UPSTREAM_CONCURRENCY`, `…_PER_SESSION`, `…_PER_ADDRESS`): an answer holds a
-    /// slot until it ends, an upload until its File is `ACTIVE`, a `files.get` or
-    /// `files.delete` while it runs.
-    pub upstream_slots: slots::UpstreamSlots,
-    /// How long a request waits for one of the `upstream_slots` before it is told the server
-    /// is busy (`PARLEY_UPSTREAM_WAIT`, default 30 s).
-    pub upstream_wait: std::time::Duration,
-    /// What `files.get` said of a File lately, by URI: `check_files` asks Gemini about a File
-    /// at most once per [`files::STATE_CACHE_TTL`].
-    pub file_states: files::StateCache,
-    /// Memory for uploads relayed while they arrive (each holds one chunk, 8 MiB, until Gemini
-    /// has it): [`upload::RelayBudget`]; an upload that finds none is stored first, then sent
-    /// (`PARLEY_RELAY_MEMORY`).
-    pub relay: upload::RelayBudget,
+    /// Memory for uploads relayed while they arrive, bytes (`PARLEY_RELAY_MEMORY`; 8 MiB
+    /// each, an upload that finds none is stored first, then sent).
+    pub relay_memory: u64,
 }
 
-/// A slot towards Gemini for the current request's session and address (see
-/// [`ServerState::upstream_slots`]), waiting up to [`ServerState::upstream_wait`].
+impl ServerState {
+    /// The state made of `parts`.
+    pub fn new(parts: ServerParts) -> ServerState {
+        ServerState {
+            engine: parley_chat::Engine::new(parts.engine),
+            upstream: parts.upstream,
+            max_file_bytes: parts.max_file_bytes.min(gemini::MAX_FILE_BYTES),
+            file_states: files::StateCache::default(),
+            relay: upload::RelayBudget::new(parts.relay_memory),
+        }
+    }
+
+    /// The conversation engine.
+    pub fn engine(&self) -> &parley_chat::Engine {
+        &self.engine
+    }
+
+    /// Gemini (or the built-in emulator), the store, the retained originals and the rules of a
+    /// File's life.
+    pub fn files(&self) -> &parley_files::Lifecycle {
+        self.engine.files()
+    }
+
+    /// Largest upload accepted, bytes.
+    pub fn max_file_bytes(&self) -> u64 {
+        self.max_file_bytes
+    }
+}
+
+/// A slot towards Gemini for the current request's principal and address (see
+/// [`parley_chat::Engine::slot`]).
 ///
 /// # Errors
-/// [`AppError::Busy`] when none frees up in time; [`AppError::Transport`] without a session.
+/// [`AppError::Busy`] when none frees up in time; [`AppError::Internal`] without a session.
 pub async fn upstream_slot(state: &ServerState) -> Result<slots::UpstreamSlot, AppError> {
-    state.upstream_slots.acquire(&principal()?, &client_address(), state.upstream_wait).await
+    state.engine.slot(&principal()?, &client_address()).await.or_app()
 }
 
 /// The page's Content-Security-Policy, set on the response being rendered: scripts only from
@@ -124,9 +138,9 @@ pub fn site_info() -> SiteInfo {
     match use_context::<std::sync::Arc<ServerState>>() {
         Some(s) => SiteInfo {
             upstream: s.upstream.clone(),
-            model: s.models.default_id().to_string(),
-            models: s.models.choices(),
-            context_caching: s.caching.is_some(),
+            model: s.engine.models().default_id().to_string(),
+            models: s.engine.models().choices(),
+            context_caching: s.engine.offers_caching(),
         },
         None => SiteInfo {
             upstream: UpstreamKind::Offline,
@@ -134,20 +148,5 @@ pub fn site_info() -> SiteInfo {
             models: Vec::new(),
             context_caching: false,
         },
-    }
-}
-
-/// The page's record of an uploaded File, from the registry's.
-pub fn uploaded(row: parley_store::FileRow) -> crate::model::UploadedFile {
-    {
-        crate::model::UploadedFile {
-            name: row.name,
-            uri: row.uri,
-            mime_type: row.mime_type,
-            size_bytes: row.size_bytes,
-            sha256: row.sha256,
-            expiration_time: row.expiration_time,
-            display_name: row.display_name,
-        }
     }
 }

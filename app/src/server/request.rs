@@ -9,15 +9,9 @@ use std::sync::{
 };
 
 use leptos::prelude::use_context;
-use parley_store::Principal;
+use parley_store::{ClientAddress, Principal};
 
 use crate::error::AppError;
-
-/// The client a request comes from, as a key for per-address limits: an IPv4 address, or the
-/// /64 prefix of an IPv6 one (one host usually holds a whole /64). Put in every request's
-/// extensions by `parley` (from the peer address, or `X-Forwarded-For` behind a trusted proxy).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ClientAddress(pub String);
 
 /// Counts the bytes an upload actually delivers against the upload-bytes quotas (per session
 /// and per address), as they arrive: a body without `Content-Length` is counted as well as one

@@ -27,7 +27,7 @@ pub async fn find_upload(sha256: String) -> Result<Option<UploadedFile>, AppErro
     let sha256 = parse_sha256(&sha256)
         .ok_or_else(|| AppError::BadRequest("`sha256` is not 64 hex digits".into()))?;
     let now = std::time::SystemTime::now();
-    let copy = state.files.usable_copy(&owner, &sha256, now).await.or_app()?;
+    let copy = state.files().usable_copy(&owner, &sha256, now).await.or_app()?;
     Ok(copy.map(duplicate))
 }
 
@@ -94,7 +94,7 @@ async fn read_fields(
                     .filter(|m| !m.is_empty())
                     .ok_or_else(|| bad("`mime_type` must come before `file`".into()))?;
                 let name = display_name(name.as_deref().or(field.file_name()).unwrap_or_default());
-                let limit = state.max_file_bytes.min(gemini::MAX_FILE_BYTES);
+                let limit = state.max_file_bytes().min(gemini::MAX_FILE_BYTES);
                 if size > limit {
                     // Nothing is read, nothing stored.
                     return Err(AppError::TooLarge { name, size_bytes: size, limit_bytes: limit });
@@ -154,7 +154,7 @@ async fn upload<E: std::fmt::Display + Send>(
 ) -> Result<UploadedFile, AppError> {
     let now = std::time::SystemTime::now();
     if let Some(sha256) = &file.sha256 {
-        if let Some(copy) = state.files.usable_copy(owner, sha256, now).await.or_app()? {
+        if let Some(copy) = state.files().usable_copy(owner, sha256, now).await.or_app()? {
             return Ok(duplicate(copy));
         }
     }
@@ -225,7 +225,7 @@ async fn store_then_send(
     file: FileFields,
     stopped: &std::sync::Mutex<Option<Stopped>>,
 ) -> Result<UploadedFile, AppError> {
-    let originals = &state.files.originals;
+    let originals = &state.files().originals;
     let spooled = originals
         .spool(body, file.size)
         .await
@@ -245,7 +245,7 @@ async fn store_then_send(
         return Err(e);
     }
     let now = std::time::SystemTime::now();
-    if let Ok(Some(copy)) = state.files.usable_copy(owner, &spooled.sha256, now).await {
+    if let Ok(Some(copy)) = state.files().usable_copy(owner, &spooled.sha256, now).await {
         keep(state, spooled).await;
         return Ok(duplicate(copy));
     }
@@ -259,7 +259,7 @@ async fn store_then_send(
             display_name: file.name,
             owner: owner.clone(),
         };
-        state.files.upload(upload).await.or_app()
+        state.files().upload(upload).await.or_app()
     }
     .await;
     match sent {
@@ -283,7 +283,7 @@ async fn relay<F: Fn(Stopped) + Sync>(
     stopped: &std::sync::Mutex<Option<Stopped>>,
     stop: &F,
 ) -> Result<UploadedFile, AppError> {
-    let originals = &state.files.originals;
+    let originals = &state.files().originals;
     let (to_spool, spool_rx) = futures::channel::mpsc::channel(SPOOL_PIECES_IN_FLIGHT);
     let (spool_done, spooled_summary) = futures::channel::oneshot::channel();
     // Hashing and writing the original run as a task of their own, beside the relay: another
@@ -314,7 +314,7 @@ async fn relay<F: Fn(Stopped) + Sync>(
             display_name: file.name,
             owner: owner.clone(),
         };
-        state.files.upload(upload).await.or_app()
+        state.files().upload(upload).await.or_app()
     };
     let (spooled, sent) = futures::join!(spool, send);
     let stopped = stopped.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
@@ -488,7 +488,7 @@ async fn whole_body_checks<F: Fn(Stopped)>(
         return Ok(());
     }
     let now = std::time::SystemTime::now();
-    if let Ok(Some(copy)) = checks.state.files.usable_copy(checks.owner, sha256, now).await {
+    if let Ok(Some(copy)) = checks.state.files().usable_copy(checks.owner, sha256, now).await {
         (checks.stop)(Stopped::Duplicate(Box::new(copy)));
         return Err("already uploaded".into());
     }
@@ -499,7 +499,7 @@ async fn whole_body_checks<F: Fn(Stopped)>(
 /// failure only costs the re-upload later.
 async fn keep(state: &ServerState, spooled: Spooled) {
     let from = ClientKey(super::client_address().0);
-    if let Err(e) = state.files.originals.keep(spooled, &from).await {
+    if let Err(e) = state.files().originals.keep(spooled, &from).await {
         tracing::warn!(error = %e, "an original could not be retained");
     }
 }

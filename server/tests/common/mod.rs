@@ -32,17 +32,29 @@ pub async fn site(args: &[&str]) -> Site {
 }
 
 pub async fn site_from(argv: &[&str]) -> Site {
+    site_with(argv, LeptosOptions::builder().output_name("parley").build()).await
+}
+
+/// An offline site serving its static files from `root`.
+pub async fn site_serving(root: &std::path::Path) -> Site {
+    let options = LeptosOptions::builder()
+        .output_name("parley")
+        .site_root(root.display().to_string())
+        .build();
+    site_with(&["parley", "--gemini-api-key=", "--emulator-processing", "0s"], options).await
+}
+
+async fn site_with(argv: &[&str], options: LeptosOptions) -> Site {
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().to_path_buf();
     let mut argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
     argv.extend(["--data-dir".to_string(), data_dir.display().to_string()]);
     let config = Config::try_parse_from(&argv).unwrap();
     let upstream = Upstream::connect(&config).await.unwrap();
-    let options = LeptosOptions::builder().output_name("parley").build();
     let key =
         parley::session::SessionKey::load(config.session_secret.as_deref(), &data_dir).unwrap();
     let state = server::state(&config, &upstream, &key).await.unwrap();
-    let guards = server::Guards::new(&config, key, &state.files.store);
+    let guards = server::Guards::new(&config, key, &state.files().store);
     let router = server::router(options, state, guards);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

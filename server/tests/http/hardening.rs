@@ -405,3 +405,47 @@ async fn an_unknown_server_function_is_not_found() {
         assert!(matches!(error, app::error::AppError::NotFound(_)), "{error:?}");
     }
 }
+
+/// A site built without precompressed variants (`cargo leptos build --release` alone) is not
+/// sent uncompressed: a text or wasm file is compressed on its first request, as the browser
+/// accepts; a precompressed variant, when there is one, is served as it is.
+#[tokio::test]
+async fn static_files_go_compressed_whether_or_not_they_were_built_so() {
+    let root = tempfile::tempdir().unwrap();
+    let pkg = root.path().join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    let script = "export function hello() { return 'a page script'; }\n".repeat(200);
+    std::fs::write(pkg.join("plain.js"), &script).unwrap();
+    std::fs::write(pkg.join("built.js"), &script).unwrap();
+    std::fs::write(pkg.join("built.js.br"), b"precompressed bytes").unwrap();
+    let site = crate::common::site_serving(root.path()).await;
+    let plain = reqwest::Client::new();
+    let get = |name: &str, accept: &str| {
+        plain.get(format!("{}/pkg/{name}", site.url)).header(header::ACCEPT_ENCODING, accept).send()
+    };
+    for _ in 0..2 {
+        let res = get("plain.js", "gzip, deflate, br").await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()[header::CONTENT_ENCODING], "br");
+        assert_eq!(res.headers()[header::VARY], "accept-encoding");
+        assert!(res.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript"));
+        let body = res.bytes().await.unwrap();
+        assert!(body.len() < script.len() / 10, "{} bytes", body.len());
+        let mut back = Vec::new();
+        brotli::BrotliDecompress(&mut &body[..], &mut back).unwrap();
+        assert_eq!(back, script.as_bytes());
+    }
+    let gz = get("plain.js", "gzip").await.unwrap();
+    assert_eq!(gz.headers()[header::CONTENT_ENCODING], "gzip");
+    let none = get("plain.js", "identity").await.unwrap();
+    assert!(none.headers().get(header::CONTENT_ENCODING).is_none());
+    assert_eq!(none.bytes().await.unwrap(), script.as_bytes());
+    let built = get("built.js", "br").await.unwrap();
+    assert_eq!(built.headers()[header::CONTENT_ENCODING], "br");
+    assert_eq!(built.bytes().await.unwrap(), &b"precompressed bytes"[..]);
+    let outside = get("../Cargo.toml", "br").await.unwrap();
+    assert_eq!(outside.status(), 404, "nothing outside the site root");
+}

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use super::ServerState;
-use crate::{error::AppError, model::Summary};
+use parley_protocol::model::Summary;
+
+use crate::{ChatError, Engine};
 
 /// Signs the summaries the server makes and checks the ones pages send back
 /// ([`Summary::signature`]): HMAC-SHA-256 under a key derived from the session secret, over
@@ -90,7 +91,8 @@ pub fn digest(contents: &[gemini::Content]) -> String {
         hash.update(content.role.as_deref().unwrap_or("user").as_bytes());
         hash.update([0]);
         for part in content.parts.iter().filter(|p| p.file_data.is_none()) {
-            if let Some(text) = part.text.as_deref().filter(|t| *t != crate::model::EXPIRED_CONTENT)
+            if let Some(text) =
+                part.text.as_deref().filter(|t| *t != parley_protocol::model::EXPIRED_CONTENT)
             {
                 hash.update(text.as_bytes());
                 hash.update([1]);
@@ -273,8 +275,8 @@ impl Shares {
 
 /// The refusal of a turn that is past the model's input limit by itself: it can be neither
 /// sent nor summarized.
-fn too_long(turn: usize, tokens: u64, limit: u64, model: &str) -> AppError {
-    AppError::BadRequest(format!(
+fn too_long(turn: usize, tokens: u64, limit: u64, model: &str) -> ChatError {
+    ChatError::BadRequest(format!(
         "message {turn} of this conversation is {tokens} tokens long, more than the {limit} \
          {model} can take in one request; shorten it, split it or remove it."
     ))
@@ -291,20 +293,20 @@ fn too_long(turn: usize, tokens: u64, limit: u64, model: &str) -> AppError {
 /// estimated past the model's limit, to refuse a request Gemini would refuse).
 ///
 /// # Errors
-/// [`AppError::BadRequest`] when one turn alone is past the model's `inputTokenLimit` (counted
-/// by Gemini, not estimated); the summary call's failure, mapped to [`AppError`]. A failed
+/// [`ChatError::BadRequest`] when one turn alone is past the model's `inputTokenLimit` (counted
+/// by Gemini, not estimated); the summary call's failure. A failed
 /// `countTokens` leaves the request as it is.
 pub async fn fit(
-    state: &ServerState,
-    principal: &super::Principal,
+    engine: &Engine,
+    principal: &crate::Principal,
     model: &str,
     request: &mut gemini::GenerateContentRequest,
     conversation: &Conversation,
-) -> Result<Fitted, AppError> {
-    let gemini = &state.files.gemini;
+) -> Result<Fitted, ChatError> {
+    let gemini = &engine.files.gemini;
     let from = conversation.from();
-    let limit = state.models.input_token_limit(gemini, model).await;
-    let budget = state.context_budget.tokens(limit);
+    let limit = engine.models.input_token_limit(gemini, model).await;
+    let budget = engine.context_budget.tokens(limit);
     let shortenable = cut(&conversation.full, from);
     let worth_counting = match (shortenable, budget) {
         (Some(_), Some(budget)) => text_only_bound(request).is_none_or(|bound| bound > budget),
@@ -319,7 +321,7 @@ pub async fn fit(
     let tokens = match gemini.count_tokens(model, request).await {
         Ok(count) => count.total_tokens,
         Err(e) => {
-            super::errors::from_gemini(e, None);
+            crate::note_upstream_error(&e);
             tracing::info!("the request goes without a new summary: its tokens are unknown");
             return Ok(Fitted::default());
         }
@@ -330,7 +332,7 @@ pub async fn fit(
         if request.contents.len() == 1 {
             return Err(too_long(from + 1, tokens, limit, model));
         }
-        return Err(AppError::BadRequest(format!(
+        return Err(ChatError::BadRequest(format!(
             "this conversation is {tokens} tokens long, more than the {limit} {model} can take \
              in one request, and too short to be summarized; shorten its messages or start a \
              new conversation."
@@ -348,16 +350,16 @@ pub async fn fit(
     // next requests.
     let end = match past_limit {
         Some(limit) => {
-            fitting_end(state, model, request, conversation, &shares, (end, limit)).await?
+            fitting_end(engine, model, request, conversation, &shares, (end, limit)).await?
         }
         None => end,
     };
     let turns_sha256 = digest(&conversation.full[..end]);
     let memo_key = (principal.owner(), model.to_string(), turns_sha256.clone());
-    let summary = match state.summaries.0.get(&memo_key) {
+    let summary = match engine.summaries.0.get(&memo_key) {
         Some(summary) => summary,
         None => {
-            let made = summarize(state, model, &request.contents[..end - from]).await?;
+            let made = summarize(engine, model, &request.contents[..end - from]).await?;
             let covered = made
                 .prompt_tokens
                 .map(|prompt| prompt.saturating_sub(text_estimate(INSTRUCTION)))
@@ -375,8 +377,8 @@ pub async fn fit(
                 tokens_after,
                 signature: String::new(),
             };
-            state.summary_signer.sign(&mut summary);
-            state.summaries.0.insert(memo_key, summary.clone());
+            engine.summary_signer.sign(&mut summary);
+            engine.summaries.0.insert(memo_key, summary.clone());
             tracing::info!(
                 turns = end,
                 tokens_before = tokens,
@@ -399,16 +401,16 @@ pub async fn fit(
 /// moved back by what the count showed, without asking again).
 ///
 /// # Errors
-/// [`AppError::BadRequest`] for a turn past the limit by itself.
+/// [`ChatError::BadRequest`] for a turn past the limit by itself.
 async fn fitting_end(
-    state: &ServerState,
+    engine: &Engine,
     model: &str,
     request: &gemini::GenerateContentRequest,
     conversation: &Conversation,
     shares: &Shares,
     (end, limit): (usize, u64),
-) -> Result<usize, AppError> {
-    let gemini = &state.files.gemini;
+) -> Result<usize, ChatError> {
+    let gemini = &engine.files.gemini;
     let from = conversation.from();
     let mut counted = false;
     if let Some((turn, _)) = shares.largest().filter(|(_, tokens)| *tokens > limit) {
@@ -465,28 +467,21 @@ struct Made {
 /// One `generateContent` call: `turns` (after the summary in place, when there is one) and the
 /// instruction; the answer's text and counts.
 async fn summarize(
-    state: &ServerState,
+    engine: &Engine,
     model: &str,
     turns: &[gemini::Content],
-) -> Result<Made, AppError> {
+) -> Result<Made, ChatError> {
     let mut turns = turns.to_vec();
     turns.push(gemini::Content {
         role: Some("user".into()),
         parts: vec![gemini::Part::text(INSTRUCTION)],
     });
     let request = gemini::GenerateContentRequest { contents: turns, ..Default::default() };
-    let answer = state
-        .files
-        .gemini
-        .generate_content(model, &request)
-        .await
-        .map_err(|e| super::errors::from_gemini(e, None))?;
+    let answer = engine.files.gemini.generate_content(model, &request).await?;
     let text = answer.text().trim().to_string();
     if text.is_empty() {
-        return Err(AppError::Upstream {
-            code: 502,
-            message: "the summary of the earlier messages came back empty".into(),
-        });
+        let empty = "the summary of the earlier messages came back empty";
+        return Err(gemini::Error::Protocol(empty.into()).into());
     }
     let usage = answer.usage_metadata.as_ref();
     Ok(Made {
@@ -568,7 +563,7 @@ mod tests {
         let expired = gemini::Content {
             role: Some("user".into()),
             parts: vec![
-                gemini::Part::text(crate::model::EXPIRED_CONTENT),
+                gemini::Part::text(parley_protocol::model::EXPIRED_CONTENT),
                 gemini::Part::text("see"),
             ],
         };

@@ -7,7 +7,9 @@ use std::{
     sync::{Arc, RwLock},
 };
 
-use crate::{error::AppError, model::ModelChoice};
+use parley_protocol::model::ModelChoice;
+
+use crate::ChatError;
 
 /// The allow-list of models and what is known of them. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -114,7 +116,7 @@ impl Models {
                 Some(model)
             }
             Err(e) => {
-                super::errors::from_gemini(e, None);
+                crate::note_upstream_error(&e);
                 tracing::warn!(
                     model = id,
                     "models.get failed: a budget in % of its limit does nothing until it answers"
@@ -136,8 +138,8 @@ impl Models {
     /// default when nothing is asked.
     ///
     /// # Errors
-    /// [`AppError::BadRequest`] naming the allowed models when `asked` is not one of them.
-    pub fn choose(&self, asked: Option<&str>) -> Result<String, AppError> {
+    /// [`ChatError::BadRequest`] naming the allowed models when `asked` is not one of them.
+    pub fn choose(&self, asked: Option<&str>) -> Result<String, ChatError> {
         let Some(asked) = asked.map(str::trim).filter(|a| !a.is_empty()) else {
             return Ok(self.default_id().to_string());
         };
@@ -147,7 +149,7 @@ impl Models {
         }
         let shown: String = id.chars().take(80).collect();
         let offered: Vec<&str> = self.allowed.iter().map(|m| m.id.as_str()).collect();
-        Err(AppError::BadRequest(format!(
+        Err(ChatError::BadRequest(format!(
             "the model “{shown}” is not offered here; choose one of: {}.",
             offered.join(", ")
         )))

@@ -16,14 +16,9 @@ use std::time::Duration;
 use parley_files::time::now_ms;
 use parley_store::CacheRow;
 
-use super::{
-    errors::{from_gemini, OrApp, ToAppError},
-    Principal, ServerState,
-};
-use crate::{
-    error::AppError,
-    model::{CacheState, MAX_FILE_CHECKS},
-};
+use parley_protocol::model::{CacheState, MAX_FILE_CHECKS};
+
+use crate::{ChatError, ClientAddress, Engine, Principal};
 
 /// Most live caches one session keeps: once another is made, the ones expiring first are
 /// deleted (each costs storage on the site's key for as long as it lives).
@@ -110,9 +105,10 @@ fn use_cache(request: &mut gemini::GenerateContentRequest, cache: &str) {
 /// on success the file parts are taken out and `cachedContent` set. What was done is returned
 /// for the page; a failure leaves `request` as it was and says why.
 pub async fn apply(
-    state: &ServerState,
+    engine: &Engine,
     policy: &CachePolicy,
     principal: &Principal,
+    address: &ClientAddress,
     model: &str,
     request: &mut gemini::GenerateContentRequest,
 ) -> CacheState {
@@ -130,14 +126,18 @@ pub async fn apply(
     // One request of a session at a time finds or makes its caches (across replicas too): two
     // at once would make two caches of the same Files.
     let key = format!("parley:context-cache\n{}", principal.owner());
-    let flight = state.files.flights.slot(key.clone());
+    let flight = engine.files.flights.slot(key.clone());
     let _turn = flight.lock().await;
-    let shared = match state.files.store.exclusive(&key, TURN_PATIENCE).await {
+    let shared = match engine.files.store.exclusive(&key, TURN_PATIENCE).await {
         Ok(shared) => shared,
-        Err(e) => return CacheState::Failed { reason: e.to_app().to_string() },
+        Err(e) => {
+            tracing::warn!(error = %e, "no turn at the session's context caches");
+            let reason = "the context caches are busy; the files were sent without one.";
+            return CacheState::Failed { reason: reason.into() };
+        }
     };
-    let charged_to = parley_store::holder_key(&super::client_address().0);
-    let asking = Asking { state, policy, principal, charged_to: &charged_to, model };
+    let charged_to = parley_store::holder_key(&address.0);
+    let asking = Asking { engine, policy, principal, charged_to: &charged_to, model };
     let made = asking.find_or_make(parts, uris, files_key).await;
     shared.release().await;
     match made {
@@ -179,7 +179,7 @@ enum Made {
 
 /// One request's turn at its session's caches: who asks, from where, for which model.
 struct Asking<'a> {
-    state: &'a ServerState,
+    engine: &'a Engine,
     policy: &'a CachePolicy,
     principal: &'a Principal,
     /// The client address's key ([`parley_store::holder_key`]).
@@ -193,51 +193,48 @@ impl Asking<'_> {
         parts: Vec<gemini::Part>,
         uris: Vec<String>,
         files_key: String,
-    ) -> Result<Made, AppError> {
+    ) -> Result<Made, ChatError> {
         let (store, gemini, principal) =
-            (&self.state.files.store, &self.state.files.gemini, self.principal);
+            (&self.engine.files.store, &self.engine.files.gemini, self.principal);
         let now = now_ms();
         let ttl_ms = i64::try_from(self.policy.ttl.as_millis()).unwrap_or(i64::MAX);
         // A cache counts as gone a little before Gemini deletes it, so that a request never
         // names one that expires on the way.
         let margin_ms = 30_000.min(ttl_ms / 4);
-        if let Some(mut row) =
-            store.find_cache(&principal.owner(), self.model, &files_key).await.or_app()?
-        {
+        if let Some(mut row) = store.find_cache(&principal.owner(), self.model, &files_key).await? {
             if row.expire_ms > now + margin_ms {
                 if row.expire_ms - now < ttl_ms / 2 {
                     match gemini.update_cached_content_ttl(&row.name, self.policy.ttl).await {
                         Ok(updated) => {
                             row.expire_ms = expire_ms(&updated, now + ttl_ms);
-                            store.record_cache(row.clone(), now).await.or_app()?;
+                            store.record_cache(row.clone(), now).await?;
                         }
                         Err(e) if e.is_cache_gone() => {
-                            store.remove_cache(&principal.owner(), &row.name).await.or_app()?;
+                            store.remove_cache(&principal.owner(), &row.name).await?;
                             return self.make(parts, uris, files_key).await;
                         }
                         Err(e) => {
                             // Still alive until its expireTime: used as it is, extended next time.
-                            super::errors::from_gemini(e, None);
+                            crate::note_upstream_error(&e);
                         }
                     }
                 }
                 return Ok(Made::Cache(row));
             }
-            store.remove_cache(&principal.owner(), &row.name).await.or_app()?;
+            store.remove_cache(&principal.owner(), &row.name).await?;
         }
         self.make(parts, uris, files_key).await
     }
 
     /// Whether a new cache would pass the address's bound: the session replaces one of its own
     /// once it holds [`MAX_CACHES_PER_SESSION`], else the address must have room.
-    async fn address_has_room(&self, now: i64) -> Result<bool, AppError> {
-        let store = &self.state.files.store;
-        let own = store.caches_of(&self.principal.owner()).await.or_app()?;
+    async fn address_has_room(&self, now: i64) -> Result<bool, ChatError> {
+        let store = &self.engine.files.store;
+        let own = store.caches_of(&self.principal.owner()).await?;
         if own.iter().filter(|c| c.expire_ms > now).count() >= MAX_CACHES_PER_SESSION {
             return Ok(true);
         }
-        Ok(store.live_caches_charged_to(self.charged_to, now).await.or_app()?
-            < MAX_CACHES_PER_ADDRESS)
+        Ok(store.live_caches_charged_to(self.charged_to, now).await? < MAX_CACHES_PER_ADDRESS)
     }
 
     async fn make(
@@ -245,9 +242,9 @@ impl Asking<'_> {
         parts: Vec<gemini::Part>,
         uris: Vec<String>,
         files_key: String,
-    ) -> Result<Made, AppError> {
-        let (state, principal) = (self.state, self.principal);
-        let (store, gemini) = (&state.files.store, &state.files.gemini);
+    ) -> Result<Made, ChatError> {
+        let (engine, principal) = (self.engine, self.principal);
+        let (store, gemini) = (&engine.files.store, &engine.files.gemini);
         let now = now_ms();
         if !self.address_has_room(now).await? {
             return Ok(Made::NoRoom);
@@ -266,7 +263,7 @@ impl Asking<'_> {
                 if let Some((tokens, minimum)) = e.cache_too_small() {
                     return Ok(Made::TooSmall { tokens, minimum });
                 }
-                return Err(from_gemini(e, None));
+                return Err(e.into());
             }
         };
         let row = CacheRow {
@@ -282,29 +279,26 @@ impl Asking<'_> {
         if let Err(e) = store.record_cache(row.clone(), now).await {
             // Unrecorded, it could never be found or deleted again: delete it now.
             let _ = gemini.delete_cached_content(&made.name).await;
-            return Err(e.to_app());
+            return Err(e.into());
         }
         metrics::counter!("parley_context_caches_created_total").increment(1);
         tracing::info!(tokens = row.tokens, files = row.uris.len(), "context cache created");
         // Past the bound, the ones expiring first go (only now that this one exists).
         let mut live: Vec<CacheRow> = store
             .caches_of(&principal.owner())
-            .await
-            .or_app()?
+            .await?
             .into_iter()
             .filter(|c| c.expire_ms > now)
             .collect();
         live.sort_by_key(|c| c.expire_ms);
         let over = live.len().saturating_sub(MAX_CACHES_PER_SESSION);
         for oldest in live.iter().filter(|c| c.name != row.name).take(over) {
-            delete(state, principal, oldest).await;
+            delete(engine, principal, oldest).await;
         }
         // Sessions of one address making caches at once may all have found room: the ones
         // past the bound give theirs back at once.
-        if store.live_caches_charged_to(self.charged_to, now).await.or_app()?
-            > MAX_CACHES_PER_ADDRESS
-        {
-            delete(state, principal, &row).await;
+        if store.live_caches_charged_to(self.charged_to, now).await? > MAX_CACHES_PER_ADDRESS {
+            delete(engine, principal, &row).await;
             return Ok(Made::NoRoom);
         }
         Ok(Made::Cache(row))
@@ -313,21 +307,21 @@ impl Asking<'_> {
 
 /// Deletes `cache` upstream and forgets it. A failure upstream is logged: the cache expires by
 /// itself at its `expireTime`.
-pub async fn delete(state: &ServerState, principal: &Principal, cache: &CacheRow) {
-    forget_one(state, principal, &cache.name).await;
+pub async fn delete(engine: &Engine, principal: &Principal, cache: &CacheRow) {
+    forget_one(engine, principal, &cache.name).await;
 }
 
 /// Deletes this session's cache `name` upstream and forgets it (see [`delete`]).
-pub async fn forget_one(state: &ServerState, principal: &Principal, name: &str) {
-    match state.files.gemini.delete_cached_content(name).await {
+pub async fn forget_one(engine: &Engine, principal: &Principal, name: &str) {
+    match engine.files.gemini.delete_cached_content(name).await {
         Ok(()) => {}
         Err(e) if e.is_cache_gone() => {}
         Err(e) => {
-            super::errors::from_gemini(e, None);
+            crate::note_upstream_error(&e);
             tracing::info!("a context cache could not be deleted upstream; it expires by itself");
         }
     }
-    if let Err(e) = state.files.store.remove_cache(&principal.owner(), name).await {
+    if let Err(e) = engine.files.store.remove_cache(&principal.owner(), name).await {
         tracing::warn!(error = %e, "a deleted context cache could not be forgotten");
     }
 }
@@ -336,37 +330,44 @@ pub async fn forget_one(state: &ServerState, principal: &Principal, name: &str) 
 /// their conversation deleted).
 ///
 /// # Errors
-/// [`AppError`] when the store fails.
+/// [`ChatError`] when the store fails.
 pub async fn delete_holding(
-    state: &ServerState,
+    engine: &Engine,
     principal: &Principal,
     uris: &[String],
-) -> Result<usize, AppError> {
-    let caches = state.files.store.caches_holding(&principal.owner(), uris).await.or_app()?;
+) -> Result<usize, ChatError> {
+    let caches = engine.files.store.caches_holding(&principal.owner(), uris).await?;
     for cache in &caches {
-        delete(state, principal, cache).await;
+        delete(engine, principal, cache).await;
     }
     Ok(caches.len())
 }
 
-/// See [`crate::api::forget_caches`].
-///
-/// # Errors
-/// [`AppError::BadRequest`] for more than [`MAX_FILE_CHECKS`] URIs; store failures.
-pub async fn forget(uris: Vec<String>) -> Result<(), AppError> {
-    if uris.len() > MAX_FILE_CHECKS {
-        return Err(AppError::BadRequest(format!(
-            "at most {MAX_FILE_CHECKS} files can be named at once."
-        )));
+impl Engine {
+    /// Deletes `principal`'s context caches holding any of `uris` (their conversation was
+    /// deleted), under a slot towards Gemini; how many.
+    ///
+    /// # Errors
+    /// [`ChatError::BadRequest`] for more than [`MAX_FILE_CHECKS`] URIs; [`ChatError::Busy`]
+    /// without a slot in time; store failures.
+    pub async fn forget_caches(
+        &self,
+        principal: &Principal,
+        address: &ClientAddress,
+        uris: &[String],
+    ) -> Result<usize, ChatError> {
+        if uris.len() > MAX_FILE_CHECKS {
+            return Err(ChatError::BadRequest(format!(
+                "at most {MAX_FILE_CHECKS} files can be named at once."
+            )));
+        }
+        let _slot = self.slot(principal, address).await?;
+        let deleted = delete_holding(self, principal, uris).await?;
+        if deleted > 0 {
+            tracing::info!(deleted, "context caches deleted with their conversation");
+        }
+        Ok(deleted)
     }
-    let state = super::state()?;
-    let principal = super::principal()?;
-    let _slot = super::upstream_slot(&state).await?;
-    let deleted = delete_holding(&state, &principal, &uris).await?;
-    if deleted > 0 {
-        tracing::info!(deleted, "context caches deleted with their conversation");
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
-//! The check before every chat request ([`app::server::precheck`]): how long it adds for a
+//! The check before every chat request ([`parley_chat::precheck`], as [`parley_chat::Engine::turn`]
+//! runs it): how long it adds for a
 //! conversation with 50 Files, all live, on an on-disk store holding other sessions'
 //! uploads too. A benchmark that prints figures, not a test:
 //!
 //! ```text
-//! cargo bench -p app --features ssr --bench precheck
-//! PARLEY_BENCH_DATABASE_URL=postgres://… cargo bench -p app --features ssr --bench precheck
+//! cargo bench -p parley-chat --bench precheck
+//! PARLEY_BENCH_DATABASE_URL=postgres://… cargo bench -p parley-chat --bench precheck
 //! ```
 //!
 //! With `PARLEY_BENCH_DATABASE_URL` (an empty PostgreSQL database), the 50-File check is
@@ -12,9 +13,9 @@
 
 use std::time::{Duration, Instant};
 
-use app::server::{
+use parley_chat::{
     slots::{SlotCaps, UpstreamSlots},
-    Principal, ServerState,
+    Engine, EngineParts, Principal,
 };
 use parley_files::{Lifecycle, Originals, RetainPolicy};
 use parley_store::{FileRow, FileState, Store};
@@ -34,8 +35,8 @@ fn main() {
     }
 }
 
-/// The server functions' context on `store` (Gemini is never called: no File expires).
-fn state_on(dir: &std::path::Path, store: Store) -> ServerState {
+/// The engine on `store` (Gemini is never called: no File expires).
+fn state_on(dir: &std::path::Path, store: Store) -> Engine {
     let originals = Originals::local(
         dir,
         store.clone(),
@@ -55,25 +56,20 @@ fn state_on(dir: &std::path::Path, store: Store) -> ServerState {
         poll: gemini::PollPolicy::default(),
         flights: Default::default(),
     };
-    ServerState {
+    Engine::new(EngineParts {
         files,
-        models: app::server::models::Models::new("gemini-2.5-flash", &[]),
-        context_budget: app::server::models::ContextBudget::Off,
+        models: parley_chat::models::Models::new("gemini-2.5-flash", &[]),
+        context_budget: parley_chat::models::ContextBudget::Off,
         caching: None,
-        summaries: Default::default(),
-        summary_signer: app::server::summary::Signer::new([0; 32]),
-        upstream: app::model::UpstreamKind::Offline,
-        max_file_bytes: gemini::MAX_FILE_BYTES,
-        upstream_slots: UpstreamSlots::new(SlotCaps { total: 64, per_session: 8, per_address: 16 }),
+        summary_signer: parley_chat::summary::Signer::new([0; 32]),
+        slots: UpstreamSlots::new(SlotCaps { total: 64, per_session: 8, per_address: 16 }),
         upstream_wait: std::time::Duration::from_secs(30),
-        file_states: Default::default(),
-        relay: app::server::upload::RelayBudget::new(0),
-    }
+    })
 }
 
 /// The check for a conversation with [`FILES`] live Files, among 20 other sessions' uploads.
-fn live_files(runtime: &tokio::runtime::Runtime, state: &ServerState, backend: &str) {
-    let store = &state.files.store;
+fn live_files(runtime: &tokio::runtime::Runtime, state: &Engine, backend: &str) {
+    let store = &state.files().store;
     let uris: Vec<String> = (0..FILES)
         .map(|i| format!("https://generativelanguage.googleapis.com/v1beta/files/f{i:011}"))
         .collect();
@@ -100,9 +96,11 @@ fn live_files(runtime: &tokio::runtime::Runtime, state: &ServerState, backend: &
     let mut times: Vec<Duration> = (0..ROUNDS)
         .map(|_| {
             runtime.block_on(async {
-                let mut request = request.clone();
+                let request = request.clone();
                 let started = Instant::now();
-                let treated = app::server::precheck(state, &session, &mut request).await.unwrap();
+                let uris = parley_chat::file_uris(&request);
+                let (_, treated) =
+                    parley_chat::precheck(state, &session, request, uris).await.unwrap();
                 let elapsed = started.elapsed();
                 assert!(treated.expired.is_empty() && treated.replaced.is_empty());
                 elapsed
@@ -120,12 +118,12 @@ fn live_files(runtime: &tokio::runtime::Runtime, state: &ServerState, backend: &
 }
 
 /// Hostile requests: how long the check takes to refuse or pass them.
-fn hostile(runtime: &tokio::runtime::Runtime, state: &ServerState) {
+fn hostile(runtime: &tokio::runtime::Runtime, state: &Engine) {
     let session = principal(7);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     // A hostile request: 40,000 parts naming 500 made-up Files (the most one request may
     // name), each 80 times; and 40,000 distinct ones (refused).
-    for distinct in [app::server::chat::MAX_FILES_PER_REQUEST, 40_000] {
+    for distinct in [parley_chat::MAX_FILES_PER_REQUEST, 40_000] {
         let parts = (0..40_000)
             .map(|i| {
                 gemini::Part::file(
@@ -144,14 +142,12 @@ fn hostile(runtime: &tokio::runtime::Runtime, state: &ServerState) {
         let times: Vec<Duration> = (0..5)
             .map(|_| {
                 runtime.block_on(async {
-                    let mut request = request.clone();
+                    let request = request.clone();
                     let started = Instant::now();
-                    let outcome = app::server::precheck(state, &session, &mut request).await;
+                    let uris = parley_chat::file_uris(&request);
+                    let outcome = parley_chat::precheck(state, &session, request, uris).await;
                     let elapsed = started.elapsed();
-                    assert_eq!(
-                        outcome.is_ok(),
-                        distinct <= app::server::chat::MAX_FILES_PER_REQUEST
-                    );
+                    assert_eq!(outcome.is_ok(), distinct <= parley_chat::MAX_FILES_PER_REQUEST);
                     elapsed
                 })
             })

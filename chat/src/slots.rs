@@ -1,7 +1,7 @@
 //! Slots towards Gemini, shared fairly: at most `total` calls in flight (an answer holds its
 //! slot until it ends, an upload until its File is `ACTIVE`), at most `per_session` of them for
 //! one browser session and `per_address` for one client address. A request over a cap waits
-//! (up to `PARLEY_UPSTREAM_WAIT`, then [`AppError::Busy`]); a freed slot goes to the waiting
+//! (up to `PARLEY_UPSTREAM_WAIT`, then [`ChatError::Busy`]); a freed slot goes to the waiting
 //! request whose address holds the fewest slots, the earliest among equals — so that one
 //! visitor with many cookies or many requests can neither take every slot nor keep others
 //! waiting behind its queue.
@@ -14,8 +14,7 @@ use std::{
 
 use tokio::sync::oneshot;
 
-use super::{ClientAddress, Principal};
-use crate::error::AppError;
+use crate::{ChatError, ClientAddress, Principal};
 
 /// How many slots there are, and how many one session or one address may hold at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,13 +139,13 @@ impl UpstreamSlots {
     /// A slot for `session` at `address`, waiting up to `wait` for one within the caps.
     ///
     /// # Errors
-    /// [`AppError::Busy`] when none is had in time.
+    /// [`ChatError::Busy`] when none is had in time.
     pub async fn acquire(
         &self,
         principal: &Principal,
         address: &ClientAddress,
         wait: Duration,
-    ) -> Result<UpstreamSlot, AppError> {
+    ) -> Result<UpstreamSlot, ChatError> {
         let holder = Holder { principal: principal.owner(), address: address.0.clone() };
         let (granted, mut receiver) = oneshot::channel();
         let id = {
@@ -170,7 +169,7 @@ impl UpstreamSlots {
             _ => {
                 tracing::warn!("no free slot towards Gemini");
                 metrics::counter!("parley_upstream_busy_total").increment(1);
-                Err(AppError::Busy)
+                Err(ChatError::Busy)
             }
         }
     }
@@ -238,13 +237,13 @@ mod tests {
         let (s2, _) = who("s2", "a");
         let first = slots.acquire(&s1, &a, NOW).await.unwrap();
         let _second = slots.acquire(&s1, &a, NOW).await.unwrap();
-        assert_eq!(slots.acquire(&s1, &a, NOW).await.unwrap_err(), AppError::Busy, "per session");
+        assert!(matches!(slots.acquire(&s1, &a, NOW).await, Err(ChatError::Busy)), "per session");
         let _third = slots.acquire(&s2, &a, NOW).await.unwrap();
-        assert_eq!(slots.acquire(&s2, &a, NOW).await.unwrap_err(), AppError::Busy, "per address");
+        assert!(matches!(slots.acquire(&s2, &a, NOW).await, Err(ChatError::Busy)), "per address");
         let (s3, b) = who("s3", "b");
         let _fourth = slots.acquire(&s3, &b, NOW).await.unwrap();
         let (s4, c) = who("s4", "c");
-        assert_eq!(slots.acquire(&s4, &c, NOW).await.unwrap_err(), AppError::Busy, "in all");
+        assert!(matches!(slots.acquire(&s4, &c, NOW).await, Err(ChatError::Busy)), "in all");
         assert_eq!(slots.in_use(), 4);
         drop(first);
         assert!(slots.acquire(&s4, &c, NOW).await.is_ok(), "a freed slot is taken");
@@ -275,9 +274,9 @@ mod tests {
         };
         tokio::time::sleep(NOW).await;
         drop(held);
-        assert_eq!(other.await.unwrap(), Ok("visitor"), "the other address goes first");
+        assert!(matches!(other.await.unwrap(), Ok("visitor")), "the other address goes first");
         // The visitor's slot came back when its task ended: the flood gets it.
-        assert_eq!(queued.await.unwrap(), Ok("flood"));
+        assert!(matches!(queued.await.unwrap(), Ok("flood")));
     }
 
     #[tokio::test(start_paused = true)]
