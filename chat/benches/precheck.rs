@@ -47,15 +47,14 @@ fn state_on(dir: &std::path::Path, store: Store) -> Engine {
     let gemini =
         gemini::Client::new(gemini::ClientConfig::new("http://127.0.0.1:9".parse().unwrap(), key))
             .unwrap();
-    let files = Lifecycle {
+    let files = Lifecycle::new(
         gemini,
         store,
         originals,
-        upstream_id: "upstream".into(),
-        expiry_margin: Duration::from_secs(600),
-        poll: gemini::PollPolicy::default(),
-        flights: Default::default(),
-    };
+        "upstream".into(),
+        Duration::from_secs(600),
+        gemini::PollPolicy::default(),
+    );
     Engine::new(EngineParts {
         files,
         models: parley_chat::models::Models::new("gemini-2.5-flash", &[]),
@@ -69,7 +68,7 @@ fn state_on(dir: &std::path::Path, store: Store) -> Engine {
 
 /// The check for a conversation with [`FILES`] live Files, among 20 other sessions' uploads.
 fn live_files(runtime: &tokio::runtime::Runtime, state: &Engine, backend: &str) {
-    let store = &state.files().store;
+    let store = state.files().store();
     let uris: Vec<String> = (0..FILES)
         .map(|i| format!("https://generativelanguage.googleapis.com/v1beta/files/f{i:011}"))
         .collect();

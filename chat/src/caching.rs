@@ -126,9 +126,9 @@ pub async fn apply(
     // One request of a session at a time finds or makes its caches (across replicas too): two
     // at once would make two caches of the same Files.
     let key = format!("parley:context-cache\n{}", principal.owner());
-    let flight = engine.files.flights.slot(key.clone());
+    let flight = engine.files.flights().slot(key.clone());
     let _turn = flight.lock().await;
-    let shared = match engine.files.store.exclusive(&key, TURN_PATIENCE).await {
+    let shared = match engine.files.store().exclusive(&key, TURN_PATIENCE).await {
         Ok(shared) => shared,
         Err(e) => {
             tracing::warn!(error = %e, "no turn at the session's context caches");
@@ -195,7 +195,7 @@ impl Asking<'_> {
         files_key: String,
     ) -> Result<Made, ChatError> {
         let (store, gemini, principal) =
-            (&self.engine.files.store, &self.engine.files.gemini, self.principal);
+            (&self.engine.files.store(), &self.engine.files.gemini(), self.principal);
         let now = now_ms();
         let ttl_ms = i64::try_from(self.policy.ttl.as_millis()).unwrap_or(i64::MAX);
         // A cache counts as gone a little before Gemini deletes it, so that a request never
@@ -229,7 +229,7 @@ impl Asking<'_> {
     /// Whether a new cache would pass the address's bound: the session replaces one of its own
     /// once it holds [`MAX_CACHES_PER_SESSION`], else the address must have room.
     async fn address_has_room(&self, now: i64) -> Result<bool, ChatError> {
-        let store = &self.engine.files.store;
+        let store = &self.engine.files.store();
         let own = store.caches_of(&self.principal.owner()).await?;
         if own.iter().filter(|c| c.expire_ms > now).count() >= MAX_CACHES_PER_SESSION {
             return Ok(true);
@@ -244,7 +244,7 @@ impl Asking<'_> {
         files_key: String,
     ) -> Result<Made, ChatError> {
         let (engine, principal) = (self.engine, self.principal);
-        let (store, gemini) = (&engine.files.store, &engine.files.gemini);
+        let (store, gemini) = (&engine.files.store(), &engine.files.gemini());
         let now = now_ms();
         if !self.address_has_room(now).await? {
             return Ok(Made::NoRoom);
@@ -313,7 +313,7 @@ pub async fn delete(engine: &Engine, principal: &Principal, cache: &CacheRow) {
 
 /// Deletes this session's cache `name` upstream and forgets it (see [`delete`]).
 pub async fn forget_one(engine: &Engine, principal: &Principal, name: &str) {
-    match engine.files.gemini.delete_cached_content(name).await {
+    match engine.files.gemini().delete_cached_content(name).await {
         Ok(()) => {}
         Err(e) if e.is_cache_gone() => {}
         Err(e) => {
@@ -321,7 +321,7 @@ pub async fn forget_one(engine: &Engine, principal: &Principal, name: &str) {
             tracing::info!("a context cache could not be deleted upstream; it expires by itself");
         }
     }
-    if let Err(e) = engine.files.store.remove_cache(&principal.owner(), name).await {
+    if let Err(e) = engine.files.store().remove_cache(&principal.owner(), name).await {
         tracing::warn!(error = %e, "a deleted context cache could not be forgotten");
     }
 }
@@ -336,7 +336,7 @@ pub async fn delete_holding(
     principal: &Principal,
     uris: &[String],
 ) -> Result<usize, ChatError> {
-    let caches = engine.files.store.caches_holding(&principal.owner(), uris).await?;
+    let caches = engine.files.store().caches_holding(&principal.owner(), uris).await?;
     for cache in &caches {
         delete(engine, principal, cache).await;
     }

@@ -303,7 +303,7 @@ pub async fn fit(
     request: &mut gemini::GenerateContentRequest,
     conversation: &Conversation,
 ) -> Result<Fitted, ChatError> {
-    let gemini = &engine.files.gemini;
+    let gemini = &engine.files.gemini();
     let from = conversation.from();
     let limit = engine.models.input_token_limit(gemini, model).await;
     let budget = engine.context_budget.tokens(limit);
@@ -410,7 +410,7 @@ async fn fitting_end(
     shares: &Shares,
     (end, limit): (usize, u64),
 ) -> Result<usize, ChatError> {
-    let gemini = &engine.files.gemini;
+    let gemini = &engine.files.gemini();
     let from = conversation.from();
     let mut counted = false;
     if let Some((turn, _)) = shares.largest().filter(|(_, tokens)| *tokens > limit) {
@@ -477,7 +477,7 @@ async fn summarize(
         parts: vec![gemini::Part::text(INSTRUCTION)],
     });
     let request = gemini::GenerateContentRequest { contents: turns, ..Default::default() };
-    let answer = engine.files.gemini.generate_content(model, &request).await?;
+    let answer = engine.files.gemini().generate_content(model, &request).await?;
     let text = answer.text().trim().to_string();
     if text.is_empty() {
         let empty = "the summary of the earlier messages came back empty";

@@ -176,7 +176,7 @@ impl Sending<'_> {
         treated: &mut Treated,
         notices: &mut Vec<ChatEvent>,
     ) -> Result<gemini::SseStream, ChatError> {
-        let gemini = &self.engine.files.gemini;
+        let gemini = &self.engine.files.gemini();
         let error = match gemini.stream_generate_content(self.model, request).await {
             Ok(upstream) => return Ok(upstream),
             Err(error) => error,
@@ -223,7 +223,7 @@ impl Sending<'_> {
         named: Vec<String>,
     ) -> Result<(), ChatError> {
         tracing::info!(files = ?named, "Gemini says files are gone: treating them and asking once more");
-        let store = &self.engine.files.store;
+        let store = &self.engine.files.store();
         let rows = store.find_many(&self.principal.owner(), named.clone()).await?;
         let mut substitutes = Substitutes::new();
         for uri in named {
@@ -456,7 +456,7 @@ async fn treat_all(
         return Ok((Substitutes::new(), treated));
     }
     let rows =
-        engine.files.store.find_many(&principal.owner(), uris.iter().cloned().collect()).await?;
+        engine.files.store().find_many(&principal.owner(), uris.iter().cloned().collect()).await?;
     let now = std::time::SystemTime::now();
     let mut substitutes = Substitutes::new();
     for uri in uris {

@@ -82,28 +82,74 @@ pub struct Upload<'a> {
     pub owner: Owner,
 }
 
-/// Everything a File's life needs: Gemini, the store, the retained originals, and the
-/// rules. Cheap to clone.
+/// Everything a File's life needs: Gemini, the store, the retained originals, and the rules.
+/// Cheap to clone; its parts are read through its methods.
 #[derive(Debug, Clone)]
 pub struct Lifecycle {
-    /// Client for Gemini, or for the built-in emulator.
-    pub gemini: gemini::Client,
-    /// The database: every upload, by session; the exclusive turns.
-    pub store: Store,
-    /// Retained originals.
-    pub originals: Originals,
-    /// Identity of the upstream credential (a hash of mode, base URL and key): Files belong to
-    /// the key that uploaded them.
-    pub upstream_id: String,
-    /// A File counts as expired this long before its `expirationTime`.
-    pub expiry_margin: Duration,
-    /// How to wait for an uploaded File to become `ACTIVE`.
-    pub poll: gemini::PollPolicy,
-    /// One re-upload per content at a time.
-    pub flights: Flights,
+    gemini: gemini::Client,
+    store: Store,
+    originals: Originals,
+    upstream_id: String,
+    expiry_margin: Duration,
+    poll: gemini::PollPolicy,
+    flights: Flights,
 }
 
 impl Lifecycle {
+    /// A File's life with `gemini` (Gemini, or the built-in emulator), the `store` (every
+    /// upload, by principal; the exclusive turns), the retained `originals`, the identity of the
+    /// upstream credential (`upstream_id`: a hash of mode, base URL and key — Files belong to
+    /// the key that uploaded them), how long before its `expirationTime` a File counts as
+    /// expired (`expiry_margin`), and how to wait for an uploaded File to become `ACTIVE`.
+    pub fn new(
+        gemini: gemini::Client,
+        store: Store,
+        originals: Originals,
+        upstream_id: String,
+        expiry_margin: Duration,
+        poll: gemini::PollPolicy,
+    ) -> Lifecycle {
+        Lifecycle {
+            gemini,
+            store,
+            originals,
+            upstream_id,
+            expiry_margin,
+            poll,
+            flights: Flights::default(),
+        }
+    }
+
+    /// The client for Gemini, or for the built-in emulator.
+    pub fn gemini(&self) -> &gemini::Client {
+        &self.gemini
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The retained originals.
+    pub fn originals(&self) -> &Originals {
+        &self.originals
+    }
+
+    /// The identity of the upstream credential.
+    pub fn upstream_id(&self) -> &str {
+        &self.upstream_id
+    }
+
+    /// How long before its `expirationTime` a File counts as expired.
+    pub fn expiry_margin(&self) -> Duration {
+        self.expiry_margin
+    }
+
+    /// Single flight per key in this process (a re-upload's, a session's caches').
+    pub fn flights(&self) -> &Flights {
+        &self.flights
+    }
+
     /// True when `row` can be sent to Gemini now: [`FileState::Active`], under the current
     /// upstream identity, and not within the expiry margin of its `expirationTime`.
     pub fn usable(&self, row: &FileRow, now: SystemTime) -> bool {

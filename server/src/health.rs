@@ -14,7 +14,7 @@ pub fn routes(files: parley_files::Lifecycle) -> Router<LeptosOptions> {
 /// 200 `{"database": "ok", "originals": "ok"}` when both answer; 503 with the failure in place
 /// of `ok` for the one that does not (the error's words: never a password or key).
 async fn readyz(State(files): State<parley_files::Lifecycle>) -> impl IntoResponse {
-    let (database, originals) = tokio::join!(files.store.ping(), files.originals.ping());
+    let (database, originals) = tokio::join!(files.store().ping(), files.originals().ping());
     let word = |r: Result<(), String>| r.map_or_else(|e| e, |()| "ok".to_string());
     let ready = database.is_ok() && originals.is_ok();
     let body = serde_json::json!({

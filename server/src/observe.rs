@@ -225,7 +225,7 @@ pub struct Scrape {
 impl Scrape {
     /// What `/metrics` reads of `state`.
     pub fn of(state: &app::server::ServerState) -> Self {
-        Scrape { store: state.files().store.clone(), slots: state.engine().slots().clone() }
+        Scrape { store: state.files().store().clone(), slots: state.engine().slots().clone() }
     }
 }
 

@@ -33,9 +33,9 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     }
     let key = SessionKey::load(config.session_secret.as_deref(), &config.data_dir)?;
     let state = state(&config, &upstream, &key).await?;
-    state.files().originals.tidy().await?;
-    tokio::spawn(evict_periodically(state.files().originals.clone()));
-    let guards = Guards::new(&config, key, &state.files().store);
+    state.files().originals().tidy().await?;
+    tokio::spawn(evict_periodically(state.files().originals().clone()));
+    let guards = Guards::new(&config, key, state.files().store());
     if let Some(addr) = config.metrics_listen {
         let scrape = crate::observe::Scrape::of(&state);
         let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -47,7 +47,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             }
         });
     }
-    tokio::spawn(tidy_periodically(guards.limits.clone(), state.files().store.clone()));
+    tokio::spawn(tidy_periodically(guards.limits.clone(), state.files().store().clone()));
     let router = router(options.clone(), state, guards);
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let limits = config.connection_limits(descriptors);
@@ -120,24 +120,24 @@ pub async fn state(
     let store = parley_store::Store::connect(&config.database()?).await?;
     let originals =
         parley_files::Originals::at(&config.originals()?, store.clone(), config.retain_policy())?;
-    let files = parley_files::Lifecycle {
-        gemini: upstream.client.clone(),
+    let poll = gemini::PollPolicy {
+        timeout: config.upload_timeout,
+        cleanup_on_timeout: true,
+        ..gemini::PollPolicy::default()
+    };
+    let files = parley_files::Lifecycle::new(
+        upstream.client.clone(),
         store,
         originals,
-        upstream_id: upstream.identity(),
-        expiry_margin: config.expiry_margin,
-        poll: gemini::PollPolicy {
-            timeout: config.upload_timeout,
-            cleanup_on_timeout: true,
-            ..gemini::PollPolicy::default()
-        },
-        flights: Default::default(),
-    };
+        upstream.identity(),
+        config.expiry_margin,
+        poll,
+    );
     let models = parley_chat::models::Models::new(&config.model, &config.models);
     // What Gemini says of each model (names, limits) is asked for in the background: an
     // upstream that is slow to answer must not hold up the start.
     tokio::spawn({
-        let (models, gemini) = (models.clone(), files.gemini.clone());
+        let (models, gemini) = (models.clone(), files.gemini().clone());
         async move { models.learn(&gemini).await }
     });
     Ok(ServerState::new(app::server::ServerParts {

@@ -72,7 +72,7 @@ pub async fn check_files(uris: Vec<String>) -> Result<Vec<FileCheck>, AppError> 
     let mut distinct = uris.clone();
     distinct.sort();
     distinct.dedup();
-    let rows = state.files().store.find_many(&owner, distinct.clone()).await.or_app()?;
+    let rows = state.files().store().find_many(&owner, distinct.clone()).await.or_app()?;
     let now = std::time::SystemTime::now();
     let checks: Vec<Result<FileCheck, AppError>> = stream::iter(distinct)
         .map(|uri| {
@@ -112,12 +112,12 @@ async fn check_one(
             mime_type: Some(row.mime_type.clone()),
         });
     }
-    let key = (state.files().upstream_id.clone(), uri.clone());
+    let key = (state.files().upstream_id().to_string(), uri.clone());
     if let Some(Said { live, expiration_time, mime_type }) = state.file_states.0.get(&key) {
         return Ok(FileCheck { uri, live, expiration_time, mime_type });
     }
     let slot = super::upstream_slot(state).await?;
-    let said = match state.files().gemini.get_file(&uri).await {
+    let said = match state.files().gemini().get_file(&uri).await {
         Ok(file) => Said {
             live: file.state == gemini::FileState::Active,
             expiration_time: file.expiration_time,
@@ -142,7 +142,7 @@ pub async fn list_uploads() -> Result<Vec<UploadRecord>, AppError> {
     let now = std::time::SystemTime::now();
     let rows: Vec<_> = state
         .files()
-        .store
+        .store()
         .list(&owner, MAX_LISTED)
         .await
         .or_app()?
@@ -151,11 +151,11 @@ pub async fn list_uploads() -> Result<Vec<UploadRecord>, AppError> {
         .collect();
     let retained = state
         .files()
-        .store
+        .store()
         .originals_among(rows.iter().map(|r| r.sha256.clone()).collect())
         .await
         .or_app()?;
-    let retaining = state.files().originals.policy().enabled();
+    let retaining = state.files().originals().policy().enabled();
     Ok(rows
         .into_iter()
         .map(|r| UploadRecord {
@@ -163,7 +163,7 @@ pub async fn list_uploads() -> Result<Vec<UploadRecord>, AppError> {
                 FileState::Active
                     if is_expired(
                         r.expiration_time.as_deref(),
-                        state.files().expiry_margin,
+                        state.files().expiry_margin(),
                         now,
                     ) =>
                 {
@@ -188,20 +188,20 @@ pub async fn delete_upload(uri: String) -> Result<(), AppError> {
     let state = state()?;
     let principal = principal()?;
     let owner = principal.owner();
-    let Some(row) = state.files().store.find(&owner, &uri).await.or_app()? else {
+    let Some(row) = state.files().store().find(&owner, &uri).await.or_app()? else {
         return Err(AppError::NotFound("no such upload".into()));
     };
     let slot = super::upstream_slot(&state).await?;
-    let deleted = state.files().gemini.delete_file(&row.name).await;
-    state.file_states.0.invalidate(&(state.files().upstream_id.clone(), uri.clone()));
+    let deleted = state.files().gemini().delete_file(&row.name).await;
+    state.file_states.0.invalidate(&(state.files().upstream_id().to_string(), uri.clone()));
     match deleted {
         Ok(()) => {}
         // Already gone upstream: forgetting it is all that is left.
         Err(e) if e.inaccessible_file_id().is_some() => {}
         Err(e) => return Err(from_gemini(e, Some(&row.display_name))),
     }
-    state.files().store.remove(&owner, &uri).await.or_app()?;
-    if let Err(e) = state.files().originals.release(&row.sha256).await {
+    state.files().store().remove(&owner, &uri).await.or_app()?;
+    if let Err(e) = state.files().originals().release(&row.sha256).await {
         tracing::warn!(error = %e, "a retained original could not be deleted");
     }
     // A context cache holding the File goes with it.

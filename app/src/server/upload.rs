@@ -225,7 +225,7 @@ async fn store_then_send(
     file: FileFields,
     stopped: &std::sync::Mutex<Option<Stopped>>,
 ) -> Result<UploadedFile, AppError> {
-    let originals = &state.files().originals;
+    let originals = state.files().originals();
     let spooled = originals
         .spool(body, file.size)
         .await
@@ -283,7 +283,7 @@ async fn relay<F: Fn(Stopped) + Sync>(
     stopped: &std::sync::Mutex<Option<Stopped>>,
     stop: &F,
 ) -> Result<UploadedFile, AppError> {
-    let originals = &state.files().originals;
+    let originals = state.files().originals();
     let (to_spool, spool_rx) = futures::channel::mpsc::channel(SPOOL_PIECES_IN_FLIGHT);
     let (spool_done, spooled_summary) = futures::channel::oneshot::channel();
     // Hashing and writing the original run as a task of their own, beside the relay: another
@@ -499,7 +499,7 @@ async fn whole_body_checks<F: Fn(Stopped)>(
 /// failure only costs the re-upload later.
 async fn keep(state: &ServerState, spooled: Spooled) {
     let from = ClientKey(super::client_address().0);
-    if let Err(e) = state.files().originals.keep(spooled, &from).await {
+    if let Err(e) = state.files().originals().keep(spooled, &from).await {
         tracing::warn!(error = %e, "an original could not be retained");
     }
 }

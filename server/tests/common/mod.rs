@@ -54,7 +54,7 @@ async fn site_with(argv: &[&str], options: LeptosOptions) -> Site {
     let key =
         parley::session::SessionKey::load(config.session_secret.as_deref(), &data_dir).unwrap();
     let state = server::state(&config, &upstream, &key).await.unwrap();
-    let guards = server::Guards::new(&config, key, &state.files().store);
+    let guards = server::Guards::new(&config, key, state.files().store());
     let router = server::router(options, state, guards);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
