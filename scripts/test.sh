@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check and test: formatting (rustfmt, leptosfmt) and clippy with warnings denied,
+# Runs every check and test: formatting (rustfmt, leptosfmt), clippy and rustdoc (no broken or
+# private links in the docs) with warnings denied,
 # Rust unit and integration tests (gemini ↔ emulator, the file lifecycle, the whole server over
 # HTTP, the abuse cases, replicas on PostgreSQL and S3, metrics and logs), a short run of each
 # fuzz target, the weight of the release wasm (scripts/wasm-weight.sh), the Debian package,
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --browser
 export PATH="$HOME/.cargo/bin:$PATH"
 
-echo "==> style: rustfmt, leptosfmt, clippy (server and browser builds)"
+echo "==> style: rustfmt, leptosfmt, clippy (server and browser builds), rustdoc"
 cargo fmt --all --check
 leptosfmt --check app/src
 # Packages are named rather than --workspace: with `frontend` in the same build, cargo would
@@ -19,6 +20,8 @@ cargo clippy -p gemini -p gemini-emulator -p parley-protocol -p parley-store -p 
 cargo clippy -p app --features ssr --all-targets -- -D warnings
 # The browser build, in cargo-leptos's own target directory (it builds the same crates there).
 cargo clippy -p app -p frontend --features app/hydrate --target wasm32-unknown-unknown --target-dir target/front -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --keep-going -p gemini -p gemini-emulator -p parley-protocol -p parley-store -p parley-files -p parley-chat -p parley
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p app --features ssr
 
 echo "==> services for the tests: PostgreSQL, S3 (moto)"
 services=$(mktemp -d /tmp/parley-test-services.XXXXXX)

@@ -1,7 +1,7 @@
 //! Answers as HTML: CommonMark (with tables, strikethrough and task lists) rendered by
 //! pulldown-cmark, safe by construction, then cleaned in the browser by DOMPurify
-//! ([`crate::browser`]'s `sanitize`, the well-kept sanitizer that uses the browser's own
-//! parser). Two layers, so that nothing in an answer can run: no `<script>`, no event
+//! (`crate::browser`'s `sanitize`, in the browser build: the well-kept sanitizer that uses the
+//! browser's own parser). Two layers, so that nothing in an answer can run: no `<script>`, no event
 //! handler, no `javascript:` URL, no `<iframe>`, no inline style.
 //!
 //! What this module guarantees on its own:

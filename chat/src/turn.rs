@@ -1,5 +1,5 @@
 //! One chat turn, as named steps ([`Engine::turn`]): the page's summary put in place of the
-//! turns it covers and the request made ([`prepare`]), the Files checked and the expired ones
+//! turns it covers and the request made (`prepare`), the Files checked and the expired ones
 //! replaced ([`precheck`]), the conversation fitted into the context budget
 //! ([`crate::summary::fit`]), its files sent from a context cache ([`crate::caching::apply`]),
 //! then sent — and, when Gemini refuses, the one fallback its refusal calls for ([`Fallback`],

@@ -4,6 +4,8 @@
 //!
 //! * [`originals`]: the bytes of every upload, spooled first (hashing on the way), then kept by
 //!   SHA-256 for re-uploads, and evicted by age and by each client's share of the budget;
+//! * [`ingest`]: a person's upload as it arrives — counted, checked, spooled, relayed to
+//!   Gemini or stored first, deduplicated — with why it stopped as a typed [`IngestError`];
 //! * [`lifecycle`]: the one upload pipeline (resumable upload → `ACTIVE` → recorded) for a
 //!   person's upload and for the re-upload of an expired File, single flight per content, and
 //!   what counts as usable;
@@ -18,11 +20,13 @@
 
 pub mod content;
 pub mod error;
+pub mod ingest;
 pub mod lifecycle;
 pub mod originals;
 pub mod time;
 
 pub use error::FilesError;
+pub use ingest::{Abandoned, Admission, Announced, Ingest, IngestError, Ingested, RelayBudget};
 pub use lifecycle::{Flights, Lifecycle, Upload, UploadBytes};
 pub use originals::{Originals, OriginalsError, RetainPolicy, Spooled, StoredBytes};
 

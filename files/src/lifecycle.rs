@@ -57,10 +57,11 @@ pub enum UploadBytes<'a> {
         sha256: String,
     },
     /// Bytes still arriving, relayed as they come ([`gemini::Client::upload_pipelined`]): a
-    /// failure of the stream, even at its very end, cancels the upload.
+    /// stream that ends with [`crate::ingest::Abandoned`], even after its last byte, cancels
+    /// the upload (see [`Lifecycle::ingest`]).
     Arriving {
         /// The bytes.
-        stream: futures::stream::BoxStream<'a, Result<bytes::Bytes, String>>,
+        stream: futures::stream::BoxStream<'a, Result<bytes::Bytes, crate::ingest::Abandoned>>,
         /// Their SHA-256 (lowercase hex), sent by the stream's owner once the whole content
         /// has arrived and passed its checks, before the stream ends.
         sha256: futures::channel::oneshot::Receiver<String>,
@@ -162,7 +163,7 @@ impl Lifecycle {
     /// is uploaded once per session).
     ///
     /// # Errors
-    /// [`FilesError::Registry`].
+    /// [`FilesError::Store`].
     pub async fn usable_copy(
         &self,
         owner: &Owner,

@@ -43,7 +43,7 @@ impl Client {
         S: Stream<Item = std::result::Result<Bytes, E>>,
         E: std::fmt::Display,
     {
-        let stream = std::pin::pin!(stream.map(|piece| piece.map_err(|e| e.to_string())));
+        let stream = std::pin::pin!(stream);
         let mut incoming = Incoming { stream, carry: None, read: 0, total: req.size_bytes };
         if req.size_bytes <= CHUNK_SIZE as u64 {
             // One chunk, the last: it waits for the whole stream anyway, so the session starts
@@ -78,7 +78,11 @@ struct Incoming<S> {
     total: u64,
 }
 
-impl<S: Stream<Item = std::result::Result<Bytes, String>> + Unpin> Incoming<S> {
+impl<S, E> Incoming<S>
+where
+    S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
     /// The next piece, at most `room` bytes of it (the rest is carried over); `None` at the
     /// end of the stream.
     async fn next(&mut self, room: u64) -> Result<Option<Bytes>> {
@@ -87,7 +91,7 @@ impl<S: Stream<Item = std::result::Result<Bytes, String>> + Unpin> Incoming<S> {
             None => loop {
                 match self.stream.next().await {
                     None => return Ok(None),
-                    Some(Err(e)) => return Err(Error::Source(e)),
+                    Some(Err(e)) => return Err(Error::Source(e.to_string())),
                     Some(Ok(piece)) if piece.is_empty() => continue,
                     Some(Ok(piece)) => {
                         self.read += piece.len() as u64;
@@ -157,9 +161,10 @@ async fn fail(out: Option<mpsc::Sender<std::io::Result<Bytes>>>, err: Error) -> 
 
 impl ResumableUpload {
     /// Sends `stream` chunk by chunk while it arrives; the last chunk once it has ended.
-    async fn pipe<S>(&mut self, mut incoming: Incoming<S>) -> Result<File>
+    async fn pipe<S, E>(&mut self, mut incoming: Incoming<S>) -> Result<File>
     where
-        S: Stream<Item = std::result::Result<Bytes, String>> + Unpin,
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
     {
         let total = self.total();
         loop {

@@ -53,7 +53,7 @@ pub trait UploadSource: Send + Sync {
 }
 
 /// A file on disk as an [`UploadSource`]: each read opens it, seeks, and streams
-/// [`READ_BUFFER_BYTES`] at a time.
+/// 64 KiB at a time.
 #[derive(Debug, Clone)]
 pub struct FileSource {
     path: PathBuf,

@@ -58,7 +58,7 @@ fn usable_id(id: &str) -> bool {
 }
 
 /// Gives every request its [`RequestId`] (a client's own `X-Request-Id` is believed only
-/// behind `--trust-proxy`, and only when [`usable_id`]) and returns it in `X-Request-Id`.
+/// behind `--trust-proxy`, and only when it is a short run of safe characters) and returns it in `X-Request-Id`.
 pub async fn request_id(
     State(TrustProxy(trust_proxy)): State<TrustProxy>,
     mut req: Request,

@@ -68,7 +68,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
 /// one at `to` (created and migrated if needed).
 ///
 /// # Errors
-/// [`ServerError::Registry`] when either cannot be opened or a write fails (what was written
+/// [`ServerError::Store`] when either cannot be opened or a write fails (what was written
 /// stays: running the command again completes it).
 pub async fn copy_registry(from: &str, to: &str) -> Result<parley_store::Copied, ServerError> {
     let (from, to): (parley_store::DatabaseUrl, parley_store::DatabaseUrl) =
@@ -110,7 +110,7 @@ async fn evict_periodically(originals: parley_files::Originals) {
 /// (summaries) signed under a key derived from the session `key`.
 ///
 /// # Errors
-/// [`ServerError::Registry`] / [`ServerError::Originals`] when the file registry or the store
+/// [`ServerError::Store`] / [`ServerError::Originals`] when the file registry or the store
 /// of originals in the data directory cannot be opened.
 pub async fn state(
     config: &Config,

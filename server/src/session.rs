@@ -1,8 +1,8 @@
 //! Anonymous browser sessions: a random id in the `parley_session` cookie, signed with
 //! HMAC-SHA-256 (`{id}.{mac}`, both hex; HttpOnly, SameSite=Lax), put in every request's
-//! extensions as [`app::server::Session`]. It is what owns uploads: a session can only use its
-//! own Files. A cookie whose signature does not verify is replaced by a new session, so an id
-//! cannot be guessed or forged into someone else's. Over HTTPS (behind a trusted proxy saying
+//! extensions as the [`app::server::Principal`] it acts for. It is what owns uploads: a
+//! principal can only use its own Files. A cookie whose signature does not verify is replaced
+//! by a new session, so an id cannot be guessed or forged into someone else's. Over HTTPS (behind a trusted proxy saying
 //! so) the cookie is `__Host-parley_session`, `Secure`: the prefix keeps a sibling subdomain
 //! from planting its own session cookie on this site.
 //!

@@ -252,7 +252,7 @@ async fn compressed(
 const COMPRESS_ABOVE_BYTES: u16 = 1024;
 
 /// Brotli or gzip (as the browser accepts) for the dynamic answers it helps — HTML pages and
-/// JSON answers of server functions over [`COMPRESS_ABOVE_BYTES`] — at the fastest level, so
+/// JSON answers of server functions over 1 KiB — at the fastest level, so
 /// that no request costs much CPU. Never the chat's answer stream (`application/octet-stream`:
 /// a compressor would hold back its lines) nor static files (served precompressed, or not
 /// at all: compressing them on every request would let a visitor spend the server's CPU).

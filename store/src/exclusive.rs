@@ -90,8 +90,8 @@ const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 /// An exclusive turn across replicas: a row of `exclusive_leases` naming this holder until a
 /// deadline on the database's clock. No connection is held while the turn lasts (the holder
 /// calls Gemini meanwhile, for minutes at times): each statement — take, renew every
-/// [`RENEW_EVERY`], give back — borrows a connection of the coordination pool for a moment.
-/// A holder that dies stops renewing, and its turn passes to the next after [`LEASE_MS`].
+/// 5 s, give back — borrows a connection of the coordination pool for a moment.
+/// A holder that dies stops renewing, and its turn passes to the next 15 s after its last renewal.
 /// [`Lease::release`] gives the turn back at once; dropped unreleased (a cancelled request),
 /// it is given back by a task of its own.
 pub struct Lease {

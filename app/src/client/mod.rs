@@ -5,9 +5,9 @@
 //! * [`labels`]: what the page writes about things (a file's badge, a File's state, expiry);
 //! * [`state`]: the signals of the chat (messages, attachments, the conversation list);
 //! * [`messages`]: the page's messages ⇄ the stored and exported form ([`crate::transcript`]);
-//! * in the browser (feature `hydrate`): [`conversations`] (kept in IndexedDB: save, open,
-//!   delete, export, import), [`turn`] (one chat turn: upload, then stream the answer) and
-//!   [`attach`] (picked, dropped and pasted files become pending attachments).
+//! * in the browser (feature `hydrate`): `conversations` (kept in IndexedDB: save, open,
+//!   delete, export, import), `turn` (one chat turn: upload, then stream the answer) and
+//!   `attach` (picked, dropped and pasted files become pending attachments).
 
 pub mod actions;
 #[cfg(feature = "hydrate")]

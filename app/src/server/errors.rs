@@ -3,7 +3,7 @@
 //! Files', the store's and the engine's errors ([`OrApp`] for `?`), and [`from_gemini`] when a
 //! file's name belongs in the sentence.
 
-use parley_files::{FilesError, OriginalsError};
+use parley_files::{FilesError, IngestError, OriginalsError};
 
 use crate::error::AppError;
 
@@ -50,7 +50,7 @@ pub fn from_gemini(err: gemini::Error, file: Option<&str>) -> AppError {
 }
 
 /// A server-side failure as the person is told of it: the one mapping of `gemini::Error`,
-/// [`FilesError`], `StoreError` and `ChatError` into [`AppError`] (logged here, once).
+/// [`FilesError`], [`IngestError`], `StoreError` and `ChatError` into [`AppError`] (logged here, once).
 pub trait ToAppError {
     /// The [`AppError`] for this failure.
     fn to_app(self) -> AppError;
@@ -104,6 +104,25 @@ impl ToAppError for FilesError {
                 tracing::error!(error = %source, file = %name, "an ACTIVE File could not be recorded; deleted upstream");
                 AppError::Internal("it could not record the uploaded file".into())
             }
+        }
+    }
+}
+
+impl ToAppError for IngestError<AppError> {
+    fn to_app(self) -> AppError {
+        match self {
+            IngestError::Refused(e) => e,
+            IngestError::Files(e) => e.to_app(),
+            IngestError::TooLarge { name, size_bytes, limit_bytes } => {
+                AppError::TooLarge { name, size_bytes, limit_bytes }
+            }
+            IngestError::ContentMismatch { name, declared, detected } => {
+                AppError::ContentMismatch { name, declared, detected }
+            }
+            e @ (IngestError::Body(_)
+            | IngestError::LongerThanAnnounced { .. }
+            | IngestError::ShorterThanAnnounced { .. }
+            | IngestError::NotAsDeclared) => AppError::BadUpload(e.to_string()),
         }
     }
 }

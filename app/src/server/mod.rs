@@ -35,7 +35,7 @@ pub struct ServerState {
     upstream: UpstreamKind,
     max_file_bytes: u64,
     file_states: files::StateCache,
-    relay: upload::RelayBudget,
+    relay: parley_files::RelayBudget,
 }
 
 /// What [`ServerState::new`] makes the state of.
@@ -60,7 +60,7 @@ impl ServerState {
             upstream: parts.upstream,
             max_file_bytes: parts.max_file_bytes.min(gemini::MAX_FILE_BYTES),
             file_states: files::StateCache::default(),
-            relay: upload::RelayBudget::new(parts.relay_memory),
+            relay: parley_files::RelayBudget::new(parts.relay_memory),
         }
     }
 

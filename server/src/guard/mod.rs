@@ -1,5 +1,5 @@
 //! What every request goes through before the application: same-origin checks for
-//! state-changing calls (CSRF), request-body limits and rates ([`body`]), the multipart check,
+//! state-changing calls (CSRF), request-body limits and rates (`body`), the multipart check,
 //! security headers and `Cache-Control` on every response. The page's own
 //! Content-Security-Policy, which needs the response's nonce, is set while it renders
 //! (`app::server::set_content_security_policy`).
