@@ -8,6 +8,10 @@ use futures::{channel::mpsc, SinkExt, Stream, StreamExt};
 
 use super::{Abandoned, Admission, IngestError};
 
+/// Pieces queued towards each reader (the spool, Gemini's upload) before the body stops being
+/// read.
+pub(super) const PIECES_IN_FLIGHT: usize = 8;
+
 /// A stream towards a reader of the bytes (the spool, Gemini's upload).
 pub(super) type Out = mpsc::Sender<Result<Bytes, Abandoned>>;
 

@@ -8,14 +8,10 @@ use futures::{
 };
 
 use super::{
-    body::{abandon, Body, Halt},
+    body::{abandon, Body, Halt, PIECES_IN_FLIGHT},
     Admission, IngestError, Ingested, Job,
 };
 use crate::{OriginalsError, Spooled, UploadBytes};
-
-/// Pieces queued towards the spool, and towards Gemini's upload, before the body stops being
-/// read.
-const PIECES_IN_FLIGHT: usize = 8;
 
 /// What reading the body came to.
 enum Verdict<R> {
@@ -50,12 +46,9 @@ where
         let spooled = spooled.await;
         let verdict = match (pumped, &spooled) {
             (Err(Halt::Stopped(e)), _) => Verdict::Stopped(e),
-            (Err(Halt::ReaderGone), Err(_)) => {
-                // The spool failed (its error stands), or Gemini's upload did (then its does).
-                abandon(&mut [&mut to_gemini]).await;
-                Verdict::ReaderFailed
-            }
-            (Err(Halt::ReaderGone), Ok(_)) => Verdict::ReaderFailed,
+            // The spool failed (its error stands), or Gemini's upload did (then its does);
+            // the pump has abandoned every reader already.
+            (Err(Halt::ReaderGone), _) => Verdict::ReaderFailed,
             (Ok(()), Err(_)) => {
                 abandon(&mut [&mut to_gemini]).await;
                 Verdict::ReaderFailed

@@ -5,13 +5,10 @@ use bytes::Bytes;
 use futures::{channel::mpsc, Stream};
 
 use super::{
-    body::{Body, Halt},
+    body::{Body, Halt, PIECES_IN_FLIGHT},
     Admission, IngestError, Ingested, Job,
 };
 use crate::UploadBytes;
-
-/// Pieces queued towards the spool before the body stops being read.
-const PIECES_IN_FLIGHT: usize = 8;
 
 /// Stores `head` and the rest of `body`, then sends them (see the module's documentation).
 pub(super) async fn run<A, S, E>(
