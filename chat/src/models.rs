@@ -174,9 +174,13 @@ impl Models {
             .collect()
     }
 
-    /// `id`'s `inputTokenLimit`, tokens, when Gemini says it.
+    /// The most tokens a request to `id` may have, when Gemini says its `inputTokenLimit`:
+    /// one under it, as Gemini refuses "The input token count (N) exceeds the maximum number
+    /// of tokens allowed (1048575)." for a model whose `inputTokenLimit` is 1,048,576
+    /// (`docs/gemini-protocol.md`).
     pub async fn input_token_limit(&self, gemini: &gemini::Client, id: &str) -> Option<u64> {
-        self.info(gemini, id).await.map(|m| m.input_token_limit).filter(|l| *l > 0)
+        let limit = self.info(gemini, id).await.map(|m| m.input_token_limit)?;
+        (limit > 1).then(|| limit - 1)
     }
 }
 

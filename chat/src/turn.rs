@@ -9,7 +9,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use futures::{stream, StreamExt};
 use parley_protocol::model::{
-    CacheState, ChatEvent, ChatOptions, Content, Part, UploadedFile, Usage, EXPIRED_CONTENT,
+    CacheState, ChatEvent, ChatOptions, Content, ModalityTokens, Part, UploadedFile, Usage,
+    EXPIRED_CONTENT,
 };
 use parley_store::{FileRow, FileState};
 
@@ -338,6 +339,14 @@ fn usage_of(usage: &gemini::UsageMetadata) -> Usage {
         cached_content_token_count: usage.cached_content_token_count,
         thoughts_token_count: usage.thoughts_token_count,
         total_token_count: usage.total_token_count,
+        prompt_tokens_details: usage
+            .prompt_tokens_details
+            .iter()
+            .map(|d| ModalityTokens {
+                modality: d.modality.as_str().to_string(),
+                token_count: d.token_count,
+            })
+            .collect(),
     }
 }
 

@@ -71,7 +71,7 @@ def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([args.emulator, "--listen", f"127.0.0.1:{port}", "--control",
-                             "--processing-ms", "400", "--chunk-delay-ms", "0"])
+                             "--processing-ms", "400", "--process-every-file", "--chunk-delay-ms", "0"])
     try:
         wait_ready(base, proc)
         run(base)

@@ -59,7 +59,7 @@ impl CacheRecord {
             "model": format!("models/{}", self.model.id),
             "createTime": rfc3339(self.created),
             "updateTime": rfc3339(self.updated),
-            "expireTime": rfc3339(self.expires),
+            "expireTime": crate::wire::rfc3339_nanos(self.expires),
             "displayName": self.display_name.as_deref().unwrap_or(""),
             "usageMetadata": {"totalTokenCount": self.prompt.tokens},
         })

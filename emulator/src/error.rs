@@ -63,6 +63,14 @@ impl ApiError {
         Self::invalid_argument(format!("Unsupported MIME type: {mime}"))
     }
 
+    /// 400: a prompt past the model's input limit (`allowed`: one under its
+    /// `inputTokenLimit`, as Gemini counts).
+    pub fn input_too_long(tokens: u64, allowed: u64) -> Self {
+        Self::invalid_argument(format!(
+            "The input token count ({tokens}) exceeds the maximum number of tokens allowed ({allowed})."
+        ))
+    }
+
     /// 404: an unknown model, on `generateContent`.
     pub fn model_not_found(model: &str, version: &str) -> Self {
         Self::model_not_found_for(model, version, "generateContent")
@@ -177,15 +185,19 @@ impl ApiError {
         }
     }
 
-    /// 429: quota exhausted, with Gemini's `QuotaFailure`, `Help` and `RetryInfo` details
-    /// (`docs/gemini-protocol.md`; the delay is a proto Duration such as `"15s"`).
-    pub fn rate_limited(retry_delay: std::time::Duration) -> Self {
+    /// 429: quota exhausted for `model`, with Gemini's `QuotaFailure`, `Help` and `RetryInfo`
+    /// details, and its message naming the metric, the limit and the model and ending
+    /// "Please retry in Ns." (`docs/gemini-protocol.md`; the delay is a proto Duration such
+    /// as `"15s"`).
+    pub fn rate_limited(model: &str, retry_delay: std::time::Duration) -> Self {
+        const METRIC: &str =
+            "generativelanguage.googleapis.com/generate_content_free_tier_requests";
         ApiError {
             details: Some(json!([
                 {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{
-                    "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                    "quotaMetric": METRIC,
                     "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
-                    "quotaDimensions": {"location": "global", "model": "gemini-2.5-flash"},
+                    "quotaDimensions": {"location": "global", "model": model},
                     "quotaValue": "10"}]},
                 {"@type": "type.googleapis.com/google.rpc.Help", "links": [{
                     "description": "Learn more about Gemini API quotas",
@@ -196,8 +208,14 @@ impl ApiError {
             ..Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "RESOURCE_EXHAUSTED",
-                "You exceeded your current quota, please check your plan and billing details. For more \
-                 information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.",
+                format!(
+                    "You exceeded your current quota, please check your plan and billing details. \
+                     For more information on this error, head to: \
+                     https://ai.google.dev/gemini-api/docs/rate-limits. To monitor your current \
+                     usage, head to: https://ai.dev/rate-limit. \n* Quota exceeded for metric: \
+                     {METRIC}, limit: 10, model: {model}\nPlease retry in {}s.",
+                    retry_delay.as_secs_f64()
+                ),
             )
         }
     }
@@ -235,11 +253,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry_after = self.retry_delay().map(|d| d.as_secs_f64().ceil() as u64);
-        let mut res = (self.code, self.body().to_string()).into_response();
-        res.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=UTF-8"),
-        );
+        let mut res = crate::wire::Pretty(self.code, self.body()).into_response();
         if let Some(secs) = retry_after {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }

@@ -31,6 +31,7 @@ pub mod serve;
 mod state;
 pub mod testing;
 pub mod tokens;
+mod wire;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -42,11 +43,21 @@ pub use state::LoggedRequest;
 /// How the emulator behaves.
 #[derive(Debug, Clone)]
 pub struct EmulatorConfig {
-    /// How long a new File stays `PROCESSING` before it is `ACTIVE` (default 300 ms).
+    /// How long a File that is processed stays `PROCESSING` before it is `ACTIVE` (default
+    /// 300 ms). Which Files are processed: those of [`EmulatorConfig::processing_by_prefix`],
+    /// those of [`EmulatorConfig::large_file_bytes`] or more, and — with
+    /// [`EmulatorConfig::process_every_file`] — all. The others are `ACTIVE` in the finalize
+    /// answer already, as small documents, images and audio are on Gemini.
     pub processing: Duration,
-    /// Per-MIME-prefix processing times, the longest matching prefix winning
-    /// (default: `video/` 3 s, as videos take longer on Gemini).
+    /// Per-MIME-prefix processing times, the longest matching prefix winning; a File of such
+    /// a type is always processed (default: `video/` 3 s, as videos are on Gemini).
     pub processing_by_prefix: Vec<(String, Duration)>,
+    /// Files of at least this many bytes are processed (default 64 MiB: Gemini had a 41.7 MB
+    /// MP3 `ACTIVE` at once, a 64 MB video not).
+    pub large_file_bytes: u64,
+    /// Process every File, whatever its type and size (for tests of the `PROCESSING` wait;
+    /// default off).
+    pub process_every_file: bool,
     /// How long a File lives after creation (default 48 h, Gemini's retention).
     pub file_ttl: Duration,
     /// When set, only this API key is accepted; otherwise any non-empty key is.
@@ -79,6 +90,8 @@ impl Default for EmulatorConfig {
         EmulatorConfig {
             processing: Duration::from_millis(300),
             processing_by_prefix: vec![("video/".into(), Duration::from_secs(3))],
+            large_file_bytes: 64 << 20,
+            process_every_file: false,
             file_ttl: Duration::from_secs(48 * 3600),
             api_key: None,
             chunk_delay: Duration::from_millis(40),

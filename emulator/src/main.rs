@@ -1,7 +1,7 @@
 //! `gemini-emulator`: serve the Gemini emulator on a socket.
 //!
 //! ```text
-//! gemini-emulator --listen 127.0.0.1:8089 --processing-ms 300 --file-ttl-secs 172800 \
+//! gemini-emulator --listen 127.0.0.1:8089 --processing-ms 300 [--process-every-file] --file-ttl-secs 172800 \
 //!     [--processing-for video/=3s] [--api-key K] [--gateway-key G --gateway-prefix /gemini] [--control]
 //! ```
 
@@ -17,9 +17,17 @@ struct Cli {
     /// Address to listen on.
     #[arg(long, env = "GEMINI_EMULATOR_LISTEN", default_value = "127.0.0.1:8089")]
     listen: SocketAddr,
-    /// Milliseconds a new File stays PROCESSING before it is ACTIVE.
+    /// Milliseconds a processed File stays PROCESSING before it is ACTIVE (videos, files of
+    /// `--large-file-bytes` or more, every File with `--process-every-file`).
     #[arg(long, default_value_t = 300)]
     processing_ms: u64,
+    /// Files of at least this many bytes are processed; smaller ones (but videos) are ACTIVE
+    /// in the finalize answer, as on Gemini.
+    #[arg(long, default_value_t = 64 << 20)]
+    large_file_bytes: u64,
+    /// Process every File, whatever its type and size (for tests of the PROCESSING wait).
+    #[arg(long)]
+    process_every_file: bool,
     /// Processing time for MIME types starting with PREFIX, as `PREFIX=DURATION`
     /// (humantime), e.g. `video/=3s`; repeatable. Default: `video/=3s`.
     #[arg(long = "processing-for", value_parser = parse_prefix_duration)]
@@ -81,6 +89,8 @@ async fn main() -> std::io::Result<()> {
         } else {
             cli.processing_for
         },
+        large_file_bytes: cli.large_file_bytes,
+        process_every_file: cli.process_every_file,
         file_ttl: Duration::from_secs(cli.file_ttl_secs),
         api_key: cli.api_key,
         chunk_delay: Duration::from_millis(cli.chunk_delay_ms),

@@ -32,6 +32,8 @@ pub struct Prompt {
     pub last_user_text: Option<String>,
     /// Its tokens.
     pub tokens: u64,
+    /// Its tokens by modality.
+    pub by_modality: tokens::ByModality,
 }
 
 impl Prompt {
@@ -77,6 +79,7 @@ impl Prompt {
             files: self.files,
             last_user_text: later.last_user_text.or(self.last_user_text),
             tokens: self.tokens.saturating_add(later.tokens),
+            by_modality: self.by_modality.merge(later.by_modality),
         }
     }
 
@@ -113,7 +116,9 @@ impl Prompt {
             }
             let signed = either(part, "thought_signature", "thoughtSignature").is_some();
             let file = if let Some(text) = part.get("text").and_then(Value::as_str) {
-                self.tokens = self.tokens.saturating_add(tokens::text(text));
+                let n = tokens::text(text);
+                self.tokens = self.tokens.saturating_add(n);
+                self.by_modality.add(tokens::Modality::Text, n);
                 if !signed {
                     texts.push(text.to_string());
                 }
@@ -125,7 +130,9 @@ impl Prompt {
             };
             match (file, check) {
                 (Some(Ok(d)), _) => {
-                    self.tokens = self.tokens.saturating_add(tokens::file(&d));
+                    let n = tokens::file(&d);
+                    self.tokens = self.tokens.saturating_add(n);
+                    self.by_modality.add(tokens::Modality::of(&d), n);
                     if list_files {
                         self.files.push(d);
                     }
@@ -146,6 +153,8 @@ pub struct Reading {
     pub prompt: Prompt,
     /// The tokens of the cache named by `cachedContent`, when there is one.
     pub cached_tokens: Option<u64>,
+    /// Those tokens by modality.
+    pub cached_by_modality: tokens::ByModality,
 }
 
 /// Reads a `GenerateContentRequest` (of `generateContent`, or inside `countTokens`), as
@@ -165,6 +174,7 @@ pub fn read_request(
 ) -> Result<Reading, ApiError> {
     let mut prompt = Prompt::default();
     let mut cached_tokens = None;
+    let mut cached_by_modality = tokens::ByModality::default();
     if let Some(name) = either(request, "cached_content", "cachedContent") {
         let settings = [
             ("system_instruction", "systemInstruction"),
@@ -184,6 +194,7 @@ pub fn read_request(
             ));
         }
         cached_tokens = Some(cache.prompt.tokens);
+        cached_by_modality = cache.prompt.by_modality;
         prompt = cache.prompt;
     }
     let mut own = Prompt::default();
@@ -199,7 +210,7 @@ pub fn read_request(
     if let Some(system) = either(request, "system_instruction", "systemInstruction") {
         own.add_system_instruction(state, owner, system, check)?;
     }
-    Ok(Reading { prompt: prompt.then(own), cached_tokens })
+    Ok(Reading { prompt: prompt.then(own), cached_tokens, cached_by_modality })
 }
 
 fn describe_file_data(state: &State, owner: &str, fd: &Value) -> Result<Description, ApiError> {
@@ -209,7 +220,17 @@ fn describe_file_data(state: &State, owner: &str, fd: &Value) -> Result<Descript
     if file.state(state.now()) != "ACTIVE" {
         return Err(ApiError::file_not_active(id));
     }
-    Ok(file.description)
+    readable(file.description)
+}
+
+/// `d`, if Gemini reads its MIME type in a prompt; else its refusal, `Unsupported MIME type:
+/// …` (the upload itself was taken, as on Gemini).
+fn readable(d: Description) -> Result<Description, ApiError> {
+    if crate::routes::is_supported(&d.mime_type) {
+        Ok(d)
+    } else {
+        Err(ApiError::unsupported_mime(&d.mime_type))
+    }
 }
 
 fn describe_inline(inline: &Value) -> Result<Description, ApiError> {
@@ -219,7 +240,7 @@ fn describe_inline(inline: &Value) -> Result<Description, ApiError> {
         .decode(data)
         .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(data.trim_end_matches('=')))
         .map_err(|_| ApiError::invalid_argument("Invalid value at 'contents.parts.inline_data.data' (TYPE_BYTES): Base64 decoding failed"))?;
-    Ok(Description::of(mime, &bytes))
+    readable(Description::of(mime, &bytes))
 }
 
 /// The id in `http(s)://host/…/files/{id}`: `[a-z0-9]` then `-`, like Gemini's ids.

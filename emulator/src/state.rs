@@ -12,7 +12,7 @@ use std::{
 
 use rand::{distr::Alphanumeric, Rng};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::{
     caches::Caches,
@@ -173,15 +173,26 @@ impl State {
         lock(&self.caches)
     }
 
-    /// How long a new File of this MIME type stays `PROCESSING`: the longest matching
-    /// per-prefix delay, else the default.
-    pub fn processing_for(&self, mime_type: &str) -> Duration {
-        self.config
+    /// How long a new File of this MIME type and size stays `PROCESSING`: the longest
+    /// matching per-prefix delay; else the default delay for a large File (or any, with
+    /// `process_every_file`); else none (`ACTIVE` in the finalize answer).
+    pub fn processing_for(&self, mime_type: &str, size_bytes: u64) -> Duration {
+        let by_type = self
+            .config
             .processing_by_prefix
             .iter()
             .filter(|(prefix, _)| mime_type.starts_with(prefix.as_str()))
             .max_by_key(|(prefix, _)| prefix.len())
-            .map_or(self.config.processing, |(_, d)| *d)
+            .map(|(_, d)| *d);
+        match by_type {
+            Some(d) => d,
+            None if self.config.process_every_file
+                || size_bytes >= self.config.large_file_bytes =>
+            {
+                self.config.processing
+            }
+            None => Duration::ZERO,
+        }
     }
 
     /// The File `id` if `owner` may use it now: missing, expired and foreign Files all give
@@ -274,43 +285,72 @@ impl FileRecord {
 
     /// The File resource as Gemini writes it (camelCase, `sizeBytes` a string, `error` when
     /// FAILED, `videoMetadata` for processed videos).
-    pub fn resource(&self, now: SystemTime) -> Value {
+    pub fn resource(&self, now: SystemTime) -> FileResource {
         let d = &self.description;
-        let created = rfc3339(self.created);
         let state = self.state(now);
         let updated =
             if state == "PROCESSING" { self.created } else { self.created + self.processing };
-        let mut file = json!({
-            "name": format!("files/{}", self.id),
-            "mimeType": d.mime_type,
-            "sizeBytes": d.size_bytes.to_string(),
-            "createTime": created,
-            "updateTime": rfc3339(updated),
-            "expirationTime": rfc3339(self.expires),
-            "sha256Hash": d.sha256_hash_field(),
-            "uri": self.uri,
-            "state": state,
-            "source": "UPLOADED",
-        });
-        if let Some(name) = &self.display_name {
-            file["displayName"] = json!(name);
-        }
-        if let Some(message) = &self.failure {
-            // google.rpc.Code 3 = INVALID_ARGUMENT.
-            file["error"] = json!({"code": 3, "message": message});
-        }
-        if state == "ACTIVE" && d.mime_type.starts_with("video/") {
+        let video = (state == "ACTIVE" && d.mime_type.starts_with("video/")).then(|| {
             let secs = Duration::from_secs_f64(d.video_seconds.unwrap_or(0.0));
-            file["videoMetadata"] = json!({"videoDuration": proto_duration(secs)});
+            VideoMetadata { video_duration: proto_duration(secs) }
+        });
+        FileResource {
+            name: format!("files/{}", self.id),
+            display_name: self.display_name.clone(),
+            mime_type: d.mime_type.clone(),
+            size_bytes: d.size_bytes.to_string(),
+            create_time: rfc3339_micros(self.created),
+            update_time: rfc3339_micros(updated),
+            expiration_time: rfc3339_nanos(self.expires),
+            sha256_hash: d.sha256_hash_field(),
+            uri: self.uri.clone(),
+            state: state.to_string(),
+            source: "UPLOADED",
+            // google.rpc.Code 3 = INVALID_ARGUMENT.
+            error: self.failure.clone().map(|message| FileError { code: 3, message }),
+            video_metadata: video,
         }
-        file
     }
 }
 
-/// RFC 3339 with microseconds and `Z`, as Gemini's times look.
-pub fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_micros(t).to_string()
+/// A File as Gemini writes it, its keys in Gemini's order (a struct keeps its fields' order
+/// when serialised; a `serde_json::Value` would sort them).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileResource {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    pub mime_type: String,
+    pub size_bytes: String,
+    pub create_time: String,
+    pub update_time: String,
+    pub expiration_time: String,
+    pub sha256_hash: String,
+    pub uri: String,
+    pub state: String,
+    pub source: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<FileError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video_metadata: Option<VideoMetadata>,
 }
+
+/// A FAILED File's `error` (a `google.rpc.Status`).
+#[derive(Debug, Clone, Serialize)]
+pub struct FileError {
+    pub code: u16,
+    pub message: String,
+}
+
+/// A processed video's `videoMetadata`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VideoMetadata {
+    pub video_duration: String,
+}
+
+pub use crate::wire::{rfc3339_micros as rfc3339, rfc3339_micros, rfc3339_nanos};
 
 /// A new File id: 12 characters of `[a-z0-9]`, like Gemini's.
 pub fn new_file_id() -> String {

@@ -16,13 +16,106 @@
 //! | video | [`VIDEO_PER_SECOND`] (263) a second, rounded up; a video whose `mvhd` does not parse lasts its bytes / [`VIDEO_FALLBACK_BYTES_PER_SECOND`] (250,000) seconds, rounded up |
 //! | any other file (`text/plain`, JSON, …) | its bytes / 4, rounded up |
 //!
+//! Each count also goes to its modality ([`Modality`]: `TEXT` for texts and text-like files,
+//! `IMAGE`, `VIDEO`, `AUDIO`, `DOCUMENT` for PDFs), which answers list as
+//! `promptTokensDetails` (and `cacheTokensDetails` for a cache's part) in the enum's order,
+//! an entry of 0 tokens without its `tokenCount`, as Gemini writes them ([`ByModality`]).
+//!
 //! `fileData` and `inlineData` parts count alike, by their MIME type and bytes. A
 //! `thoughtSignature` counts nothing. A prompt is its `contents` plus its
 //! `systemInstruction` plus the tokens of the cache it names. Answers count a token per word
 //! (`candidatesTokenCount`), and thinking models report a fixed [`THOUGHTS`] (64) as
 //! `thoughtsTokenCount`.
 
+use serde_json::{json, Value};
+
 use crate::inspect::Description;
+
+/// What a count is of: Gemini's `Modality` enum (`generative_service.proto`), in its order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Modality {
+    /// Texts, and files read as text (`text/*`, JSON, …).
+    Text = 0,
+    /// Images.
+    Image = 1,
+    /// Videos.
+    Video = 2,
+    /// Audio.
+    Audio = 3,
+    /// PDFs.
+    Document = 4,
+}
+
+impl Modality {
+    const ALL: [Modality; 5] =
+        [Modality::Text, Modality::Image, Modality::Video, Modality::Audio, Modality::Document];
+
+    /// The enum value's name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Modality::Text => "TEXT",
+            Modality::Image => "IMAGE",
+            Modality::Video => "VIDEO",
+            Modality::Audio => "AUDIO",
+            Modality::Document => "DOCUMENT",
+        }
+    }
+
+    /// The modality of a file, by its MIME type.
+    pub fn of(d: &Description) -> Modality {
+        let mime = d.mime_type.as_str();
+        if mime.starts_with("image/") {
+            Modality::Image
+        } else if mime == "application/pdf" {
+            Modality::Document
+        } else if mime.starts_with("audio/") {
+            Modality::Audio
+        } else if mime.starts_with("video/") {
+            Modality::Video
+        } else {
+            Modality::Text
+        }
+    }
+}
+
+/// Tokens per modality; a modality with a part of its kind is listed even at 0 tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ByModality([Option<u64>; 5]);
+
+impl ByModality {
+    /// Counts `tokens` more of `modality`.
+    pub fn add(&mut self, modality: Modality, tokens: u64) {
+        let slot = &mut self.0[modality as usize];
+        *slot = Some(slot.unwrap_or(0).saturating_add(tokens));
+    }
+
+    /// The counts of both.
+    pub fn merge(mut self, other: ByModality) -> ByModality {
+        for m in Modality::ALL {
+            if let Some(n) = other.0[m as usize] {
+                self.add(m, n);
+            }
+        }
+        self
+    }
+
+    /// The `[{"modality": "TEXT", "tokenCount": 9}, …]` list, in the enum's order; `None`
+    /// when no part was counted.
+    pub fn details(&self) -> Option<Value> {
+        let list: Vec<Value> = Modality::ALL
+            .iter()
+            .filter_map(|m| {
+                let n = self.0[*m as usize]?;
+                Some(if n == 0 {
+                    json!({"modality": m.name()})
+                } else {
+                    json!({"modality": m.name(), "tokenCount": n})
+                })
+            })
+            .collect();
+        (!list.is_empty()).then_some(Value::Array(list))
+    }
+}
 
 /// `thoughtsTokenCount` of every answer of a thinking model.
 pub const THOUGHTS: u64 = 64;
@@ -93,5 +186,30 @@ mod tests {
         assert_eq!(of("video/webm", &[0u8; 10]), VIDEO_PER_SECOND, "1 s by its size");
         assert_eq!(of("text/plain", b"hello"), 2);
         assert_eq!(of("text/plain", b""), 0);
+    }
+
+    #[test]
+    fn details_list_modalities_in_order_and_omit_zero_counts() {
+        let mut by = ByModality::default();
+        assert_eq!(by.details(), None);
+        by.add(Modality::Document, 258);
+        by.add(Modality::Text, 0);
+        let more = {
+            let mut m = ByModality::default();
+            m.add(Modality::Text, 9);
+            m
+        };
+        assert_eq!(
+            by.details(),
+            Some(
+                serde_json::json!([{"modality": "TEXT"}, {"modality": "DOCUMENT", "tokenCount": 258}])
+            )
+        );
+        assert_eq!(
+            by.merge(more).details(),
+            Some(
+                serde_json::json!([{"modality": "TEXT", "tokenCount": 9}, {"modality": "DOCUMENT", "tokenCount": 258}])
+            )
+        );
     }
 }

@@ -159,11 +159,14 @@ async fn query_cancel_and_offsets() {
     let res = send("query", None, b"").await.unwrap();
     assert_eq!(file_of(res).await["name"], file["name"]);
 
-    let res = upload(&emu, "v1beta", "k", "bad/mime_type", b"x", json!({})).await;
-    assert_eq!(res.headers()["x-goog-upload-status"], "final");
+    // Any type is taken at start; one Gemini cannot read is refused when a prompt uses it.
+    let odd = file_of(upload(&emu, "v1beta", "k", "image/tiff", b"II*\0", json!({})).await).await;
+    assert_eq!(odd["state"], "ACTIVE");
+    let using =
+        json!({"contents": [{"parts": [{"fileData": {"fileUri": odd["uri"]}}, {"text": "?"}]}]});
     assert_eq!(
-        error_of(res).await,
-        (400, "INVALID_ARGUMENT".into(), "Unsupported MIME type: bad/mime_type".into())
+        error_of(generate(&emu, "k", &using).await).await,
+        (400, "INVALID_ARGUMENT".into(), "Unsupported MIME type: image/tiff".into())
     );
 
     // cancel ends a session.
@@ -256,8 +259,12 @@ async fn keys_ownership_and_expiry() {
 
 #[tokio::test]
 async fn generate_accepts_both_casings_and_refuses_like_gemini() {
-    let emu =
-        emulator(EmulatorConfig { processing: Duration::from_secs(600), ..controlled() }).await;
+    let emu = emulator(EmulatorConfig {
+        processing: Duration::from_secs(600),
+        process_every_file: true,
+        ..controlled()
+    })
+    .await;
     let slow = file_of(upload(&emu, "v1beta", "k", "text/plain", b"slow", json!({})).await).await;
     assert_eq!(slow["state"], "PROCESSING");
     let id = slow["name"].as_str().unwrap().strip_prefix("files/").unwrap().to_string();
@@ -518,12 +525,18 @@ async fn count_tokens_takes_either_shape_but_not_both() {
         .json()
         .await
         .unwrap();
-    assert_eq!(bare, json!({"totalTokens": 2}));
+    assert_eq!(
+        bare,
+        json!({"totalTokens": 2, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 2}]})
+    );
     let wrapped = json!({"generateContentRequest": {"model": "models/gemini-2.5-flash", "contents": contents,
         "systemInstruction": {"parts": [{"text": "abcd"}]}}});
     let res: Value =
         call(&emu, reqwest::Method::POST, path, Some(wrapped)).await.json().await.unwrap();
-    assert_eq!(res, json!({"totalTokens": 3}));
+    assert_eq!(
+        res,
+        json!({"totalTokens": 3, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 3}]})
+    );
     let both = json!({"contents": contents, "generateContentRequest": {"contents": contents}});
     assert_eq!(call(&emu, reqwest::Method::POST, path, Some(both)).await.status(), 400);
     let empty: Value =
@@ -558,7 +571,7 @@ async fn cached_contents_on_the_wire() {
         keys,
         ["createTime", "displayName", "expireTime", "model", "name", "updateTime", "usageMetadata"]
     );
-    assert_eq!(made["expireTime"], "2099-01-01T00:00:00.000000Z");
+    assert_eq!(made["expireTime"], "2099-01-01T00:00:00.000000000Z");
     assert_eq!(made["displayName"], "");
     assert_eq!(made["usageMetadata"], json!({"totalTokenCount": 1025}));
     let name = made["name"].as_str().unwrap();
@@ -576,7 +589,7 @@ async fn cached_contents_on_the_wire() {
     .json()
     .await
     .unwrap();
-    assert_eq!(patched["expireTime"], "2098-01-01T00:00:00.000000Z");
+    assert_eq!(patched["expireTime"], "2098-01-01T00:00:00.000000000Z");
 
     let refusals = [
         (json!({"contents": []}), "* CreateCachedContentRequest.cached_content.model: model is not specified"),

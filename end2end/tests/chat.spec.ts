@@ -62,6 +62,9 @@ test('asks about a photograph and a PDF end to end', async ({ page }) => {
   await expect(answer).toContainText(`SHA-256 ${sha12(pdf)}`);
   await expect(answer).toContainText('3 pages');
   await expect(answer).toContainText('What are these two files?');
+  // Under the answer, the prompt's tokens by kind, as Gemini reports them: "What are these
+  // two files?" is 7 text tokens, the photo 258, the three pages 3 × 258.
+  await expect(answer.locator('.usage')).toHaveText(/^1,039 tokens in \(7 text, 258 image, 774 PDF\) · [\d,]+ out/);
   await expect(mine).toHaveAttribute('data-status', 'sent');
   await expect(page.getByRole('status').filter({ hasText: 'is typing' })).toHaveCount(0);
 });

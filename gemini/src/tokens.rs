@@ -10,7 +10,8 @@ use crate::{
     types::{Content, GenerateContentRequest},
 };
 
-/// The answer of `countTokens`: `{"totalTokens": N, "cachedContentTokenCount": M}`
+/// The answer of `countTokens`: `{"totalTokens": N, "cachedContentTokenCount": M,
+/// "promptTokensDetails": [...]}`
 /// (<https://ai.google.dev/api/tokens#response-body>), tokens. Absent counts are 0.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -21,6 +22,9 @@ pub struct CountTokensResponse {
     /// The part of it that comes from the request's `cachedContent`.
     #[serde(default, alias = "cached_content_token_count")]
     pub cached_content_token_count: u64,
+    /// The prompt's tokens by modality.
+    #[serde(default, alias = "prompt_tokens_details", skip_serializing_if = "Vec::is_empty")]
+    pub prompt_tokens_details: Vec<crate::types::ModalityTokenCount>,
 }
 
 /// The body of `countTokens`: the documented union of `contents` alone and a whole

@@ -160,10 +160,134 @@ impl Serialize for FileState {
 }
 
 impl<'de> Deserialize<'de> for FileState {
+    /// A name, or — with `$alt=json;enum-encoding=int` — the proto's number (`file.proto`:
+    /// 0 unspecified, 1 `PROCESSING`, 2 `ACTIVE`, 10 `FAILED`).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        Ok(FileState::from(raw.as_str()))
+        Ok(match NameOrNumber::deserialize(d)? {
+            NameOrNumber::Name(raw) => FileState::from(raw.as_str()),
+            NameOrNumber::Number(0) => FileState::Unspecified,
+            NameOrNumber::Number(1) => FileState::Processing,
+            NameOrNumber::Number(2) => FileState::Active,
+            NameOrNumber::Number(10) => FileState::Failed,
+            NameOrNumber::Number(n) => FileState::Other(n.to_string()),
+        })
     }
+}
+
+/// An enum on the wire: its name, or its number when the request asked
+/// `$alt=json;enum-encoding=int`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NameOrNumber {
+    Name(String),
+    Number(u64),
+}
+
+/// The name of a `finishReason` (`generative_service.proto`, `Candidate.FinishReason`), given
+/// as its name or its number.
+fn de_finish_reason<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    const NAMES: [&str; 11] = [
+        "FINISH_REASON_UNSPECIFIED",
+        "STOP",
+        "MAX_TOKENS",
+        "SAFETY",
+        "RECITATION",
+        "OTHER",
+        "LANGUAGE",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "MALFORMED_FUNCTION_CALL",
+    ];
+    Ok(match Option::<NameOrNumber>::deserialize(d)? {
+        None => None,
+        Some(NameOrNumber::Name(name)) => Some(name),
+        Some(NameOrNumber::Number(n)) => {
+            Some(NAMES.get(n as usize).map_or_else(|| n.to_string(), |name| (*name).to_string()))
+        }
+    })
+}
+
+/// What a count of tokens is of (`generative_service.proto`, `Modality`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Modality {
+    /// `MODALITY_UNSPECIFIED`, or absent.
+    #[default]
+    Unspecified,
+    /// Plain text.
+    Text,
+    /// Images.
+    Image,
+    /// Video.
+    Video,
+    /// Audio.
+    Audio,
+    /// Documents (PDF).
+    Document,
+    /// One this client does not know, as given.
+    Other(String),
+}
+
+impl Modality {
+    /// The wire name, e.g. `DOCUMENT`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Modality::Unspecified => "MODALITY_UNSPECIFIED",
+            Modality::Text => "TEXT",
+            Modality::Image => "IMAGE",
+            Modality::Video => "VIDEO",
+            Modality::Audio => "AUDIO",
+            Modality::Document => "DOCUMENT",
+            Modality::Other(s) => s,
+        }
+    }
+}
+
+impl Serialize for Modality {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Modality {
+    /// A name, or its number (0 unspecified, 1 `TEXT`, 2 `IMAGE`, 3 `VIDEO`, 4 `AUDIO`,
+    /// 5 `DOCUMENT`).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match NameOrNumber::deserialize(d)? {
+            NameOrNumber::Name(name) => match name.to_ascii_uppercase().as_str() {
+                "TEXT" => Modality::Text,
+                "IMAGE" => Modality::Image,
+                "VIDEO" => Modality::Video,
+                "AUDIO" => Modality::Audio,
+                "DOCUMENT" => Modality::Document,
+                "" | "MODALITY_UNSPECIFIED" => Modality::Unspecified,
+                _ => Modality::Other(name),
+            },
+            NameOrNumber::Number(n) => match n {
+                1 => Modality::Text,
+                2 => Modality::Image,
+                3 => Modality::Video,
+                4 => Modality::Audio,
+                5 => Modality::Document,
+                0 => Modality::Unspecified,
+                n => Modality::Other(n.to_string()),
+            },
+        })
+    }
+}
+
+/// Tokens of one modality (`ModalityTokenCount`,
+/// <https://ai.google.dev/api/generate-content#modalitytokencount>); Gemini leaves out
+/// `tokenCount` when it is 0.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ModalityTokenCount {
+    /// What the tokens are of.
+    #[serde(default)]
+    pub modality: Modality,
+    /// How many, tokens.
+    #[serde(default, alias = "token_count")]
+    pub token_count: u64,
 }
 
 fn de_int64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
@@ -291,6 +415,9 @@ pub struct GenerateContentResponse {
     /// The model version that answered.
     #[serde(default, alias = "model_version", skip_serializing_if = "Option::is_none")]
     pub model_version: Option<String>,
+    /// The answer's id: the same on every chunk of one streamed answer.
+    #[serde(default, alias = "response_id", skip_serializing_if = "Option::is_none")]
+    pub response_id: Option<String>,
 }
 
 impl GenerateContentResponse {
@@ -323,8 +450,14 @@ pub struct Candidate {
     /// The answer's content (role `model`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<Content>,
-    /// `STOP`, `MAX_TOKENS`, `SAFETY`, … — on the last chunk only.
-    #[serde(default, alias = "finish_reason", skip_serializing_if = "Option::is_none")]
+    /// `STOP`, `MAX_TOKENS`, `SAFETY`, … — on the last chunk only (a number on the wire is
+    /// read as its name).
+    #[serde(
+        default,
+        alias = "finish_reason",
+        deserialize_with = "de_finish_reason",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub finish_reason: Option<String>,
     /// Position among the candidates.
     #[serde(default)]
@@ -351,6 +484,12 @@ pub struct UsageMetadata {
     /// Sum of all: prompt + candidates + thoughts.
     #[serde(default, alias = "total_token_count")]
     pub total_token_count: u64,
+    /// The prompt's tokens by modality (Gemini gives them with every answer).
+    #[serde(default, alias = "prompt_tokens_details", skip_serializing_if = "Vec::is_empty")]
+    pub prompt_tokens_details: Vec<ModalityTokenCount>,
+    /// The cached part's tokens by modality.
+    #[serde(default, alias = "cache_tokens_details", skip_serializing_if = "Vec::is_empty")]
+    pub cache_tokens_details: Vec<ModalityTokenCount>,
 }
 
 #[cfg(test)]
@@ -379,6 +518,24 @@ mod tests {
         assert_eq!(file.state, FileState::Active);
         let numeric: File = serde_json::from_str(r#"{"name":"files/a","size_bytes":7}"#).unwrap();
         assert_eq!(numeric.size_bytes, 7);
+    }
+
+    #[test]
+    fn enums_are_read_as_names_or_numbers() {
+        let json = r#"{"candidates": [{"content": {"parts": [{"text": "hi"}],"role": "model"},"finishReason": 1,"index": 0}],
+            "usageMetadata": {"promptTokenCount": 267,"promptTokensDetails": [{"modality": 1,"tokenCount": 9},{"modality": "DOCUMENT","tokenCount": 258},{"modality": "IMAGE"}]},
+            "responseId": "abc"}"#;
+        let r: GenerateContentResponse = serde_json::from_str(json).unwrap();
+        assert_eq!(r.finish_reason(), Some("STOP"));
+        assert_eq!(r.response_id.as_deref(), Some("abc"));
+        let details = &r.usage_metadata.unwrap().prompt_tokens_details;
+        assert_eq!(details[0], ModalityTokenCount { modality: Modality::Text, token_count: 9 });
+        assert_eq!(details[1].modality, Modality::Document);
+        assert_eq!(details[2], ModalityTokenCount { modality: Modality::Image, token_count: 0 });
+        let file: File = serde_json::from_str(r#"{"name":"files/a","state":2}"#).unwrap();
+        assert_eq!(file.state, FileState::Active);
+        let failed: File = serde_json::from_str(r#"{"name":"files/a","state":10}"#).unwrap();
+        assert_eq!(failed.state, FileState::Failed);
     }
 
     #[test]

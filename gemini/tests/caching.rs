@@ -268,7 +268,12 @@ async fn a_cache_needs_its_own_model_and_no_system_instruction() {
 
 #[tokio::test]
 async fn a_cache_checks_its_files_as_generate_does() {
-    let emu = emulator(EmulatorConfig { processing: Duration::from_secs(60), ..instant() }).await;
+    let emu = emulator(EmulatorConfig {
+        processing: Duration::from_secs(60),
+        process_every_file: true,
+        ..instant()
+    })
+    .await;
     let gemini = client(&emu, "k");
     let slow =
         gemini.upload_bytes(None, "text/plain", Bytes::from(vec![b'x'; 8000])).await.unwrap();

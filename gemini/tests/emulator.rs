@@ -12,9 +12,12 @@ use gemini_emulator::EmulatorConfig;
 
 #[tokio::test]
 async fn exact_bytes_arrive_and_processing_is_waited_for() {
-    let emu =
-        emulator(EmulatorConfig { processing: Duration::from_millis(300), ..Default::default() })
-            .await;
+    let emu = emulator(EmulatorConfig {
+        processing: Duration::from_millis(300),
+        process_every_file: true,
+        ..Default::default()
+    })
+    .await;
     let gemini = client(&emu, "k1");
     let data = bytes_of(100_000, 7);
     let file = gemini
@@ -103,23 +106,29 @@ async fn a_stream_of_the_wrong_size_is_refused() {
 }
 
 #[tokio::test]
-async fn unsupported_mime_types_are_refused_at_start() {
+async fn unsupported_mime_types_are_taken_and_refused_when_used() {
     let emu = emulator(EmulatorConfig::default()).await;
-    let err = client(&emu, "k1")
-        .upload_bytes(None, "bad/mime_type", Bytes::from_static(b"x"))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::Api { code: 400, message, .. } if message == "Unsupported MIME type: bad/mime_type"),
-        "{err}"
-    );
+    let gemini = client(&emu, "k1");
+    let file = gemini.upload_bytes(None, "bad/mime_type", Bytes::from_static(b"x")).await.unwrap();
+    let request = gemini::GenerateContentRequest {
+        contents: vec![gemini::Content {
+            role: Some("user".into()),
+            parts: vec![gemini::Part::file("bad/mime_type", &file.uri)],
+        }],
+        ..Default::default()
+    };
+    let err = gemini.generate_content("gemini-2.5-flash", &request).await.unwrap_err();
+    assert_eq!(err.unsupported_mime_type(), Some("bad/mime_type"), "{err}");
 }
 
 #[tokio::test]
 async fn a_file_that_never_activates_times_out_and_is_deleted() {
-    let emu =
-        emulator(EmulatorConfig { processing: Duration::from_secs(60), ..Default::default() })
-            .await;
+    let emu = emulator(EmulatorConfig {
+        processing: Duration::from_secs(60),
+        process_every_file: true,
+        ..Default::default()
+    })
+    .await;
     let gemini = client(&emu, "k1");
     let file = gemini
         .upload_bytes(None, "video/mp4", Bytes::from_static(b"not really a video"))
@@ -193,9 +202,12 @@ async fn the_answer_streams_and_names_every_file() {
 
 #[tokio::test]
 async fn generate_errors_are_typed() {
-    let emu =
-        emulator(EmulatorConfig { processing: Duration::from_secs(60), ..Default::default() })
-            .await;
+    let emu = emulator(EmulatorConfig {
+        processing: Duration::from_secs(60),
+        process_every_file: true,
+        ..Default::default()
+    })
+    .await;
     let gemini = client(&emu, "k1");
     let file = gemini.upload_bytes(None, "text/plain", Bytes::from_static(b"slow")).await.unwrap();
     let ask = |uri: &str| GenerateContentRequest {

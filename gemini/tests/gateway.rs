@@ -19,6 +19,7 @@ const SUBSCRIPTION: &str = "apim-subscription-7Hq2";
 async fn gateway_emulator() -> RunningEmulator {
     emulator(EmulatorConfig {
         processing: Duration::from_millis(100),
+        process_every_file: true,
         chunk_delay: Duration::ZERO,
         gateway: Some(GatewayConfig { key: SUBSCRIPTION.into(), prefix: "/gemini".into() }),
         ..Default::default()

@@ -91,9 +91,12 @@ async fn files_count_by_kind_and_equal_the_prompt_tokens_of_the_answer() {
 
 #[tokio::test]
 async fn counting_refuses_what_generate_refuses() {
-    let emu =
-        emulator(EmulatorConfig { processing: std::time::Duration::from_secs(60), ..instant() })
-            .await;
+    let emu = emulator(EmulatorConfig {
+        processing: std::time::Duration::from_secs(60),
+        process_every_file: true,
+        ..instant()
+    })
+    .await;
     let gemini = client(&emu, "owner");
     let slow = gemini.upload_bytes(None, "text/plain", Bytes::from_static(b"slow")).await.unwrap();
     let err = gemini

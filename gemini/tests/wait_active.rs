@@ -17,9 +17,12 @@ fn options(poll: PollPolicy) -> UploadOptions {
 /// `wait-active`: upload, then `get` says ACTIVE → the result has id, uri and state ACTIVE.
 #[tokio::test]
 async fn upload_and_wait_active_returns_an_active_file() {
-    let emu =
-        emulator(EmulatorConfig { processing: Duration::from_millis(150), ..Default::default() })
-            .await;
+    let emu = emulator(EmulatorConfig {
+        processing: Duration::from_millis(150),
+        process_every_file: true,
+        ..Default::default()
+    })
+    .await;
     let gemini = client(&emu, "k1");
     let file = TempFile::new("notes.txt", b"some notes");
     let result = gemini.upload_and_wait_active(&file.0, &options(fast_polls())).await.unwrap();
@@ -39,9 +42,12 @@ async fn upload_and_wait_active_returns_an_active_file() {
 /// `processing-timeout`: a File that never leaves PROCESSING → a timeout error after `timeout`.
 #[tokio::test]
 async fn never_active_is_a_timeout() {
-    let emu =
-        emulator(EmulatorConfig { processing: Duration::from_secs(600), ..Default::default() })
-            .await;
+    let emu = emulator(EmulatorConfig {
+        processing: Duration::from_secs(600),
+        process_every_file: true,
+        ..Default::default()
+    })
+    .await;
     let file = TempFile::new("clip.txt", b"slow");
     let policy = PollPolicy { timeout: Duration::from_millis(400), ..fast_polls() };
     let started = std::time::Instant::now();
@@ -59,9 +65,12 @@ async fn never_active_is_a_timeout() {
 /// never a timeout.
 #[tokio::test]
 async fn failed_carries_state_and_details() {
-    let emu =
-        emulator(EmulatorConfig { processing: Duration::from_secs(600), ..Default::default() })
-            .await;
+    let emu = emulator(EmulatorConfig {
+        processing: Duration::from_secs(600),
+        process_every_file: true,
+        ..Default::default()
+    })
+    .await;
     let gemini = client(&emu, "k1");
     let uploaded = gemini
         .upload_bytes(None, "video/mp4", bytes::Bytes::from_static(b"not a video"))
@@ -82,9 +91,12 @@ async fn failed_carries_state_and_details() {
 /// FAILED.
 #[tokio::test]
 async fn cleanup_deletes_exactly_once() {
-    let emu =
-        emulator(EmulatorConfig { processing: Duration::from_secs(600), ..Default::default() })
-            .await;
+    let emu = emulator(EmulatorConfig {
+        processing: Duration::from_secs(600),
+        process_every_file: true,
+        ..Default::default()
+    })
+    .await;
     let gemini = client(&emu, "k1");
     let policy = PollPolicy {
         timeout: Duration::from_millis(200),
@@ -120,9 +132,12 @@ async fn cleanup_deletes_exactly_once() {
 /// costs at most ~30 GETs, not thousands; no jitter when it is disabled.
 #[tokio::test]
 async fn zero_poll_interval_is_clamped() {
-    let emu =
-        emulator(EmulatorConfig { processing: Duration::from_millis(300), ..Default::default() })
-            .await;
+    let emu = emulator(EmulatorConfig {
+        processing: Duration::from_millis(300),
+        process_every_file: true,
+        ..Default::default()
+    })
+    .await;
     let gemini = client(&emu, "k1");
     let policy = PollPolicy {
         poll: Duration::ZERO,
@@ -184,9 +199,12 @@ async fn a_missing_file_fails_before_the_network() {
 /// ACTIVE.
 #[tokio::test]
 async fn enum_like_states_count_as_active() {
-    let emu =
-        emulator(EmulatorConfig { processing: Duration::from_millis(100), ..Default::default() })
-            .await;
+    let emu = emulator(EmulatorConfig {
+        processing: Duration::from_millis(100),
+        process_every_file: true,
+        ..Default::default()
+    })
+    .await;
     emu.emulator.inject(Fault { route: Route::Get, kind: FaultKind::StateAlias, count: 100 });
     let file = TempFile::new("a.md", b"# title");
     let result =

@@ -216,11 +216,19 @@ const ACCEPTED: &[(&str, &[&str])] = &[
 /// `.md` or `.py` untyped).
 pub fn accepted_mime(name: &str, browser_type: &str) -> Option<String> {
     let base = browser_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if base.starts_with("text/") || ACCEPTED.iter().any(|(m, _)| *m == base) {
+    if is_accepted(&base) {
         return Some(base);
     }
     let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
     ACCEPTED.iter().find(|(_, exts)| exts.contains(&ext.as_str())).map(|(m, _)| m.to_string())
+}
+
+/// True when Gemini reads Files of this MIME type (parameters and case ignored). Gemini's
+/// upload takes any type and refuses the others only when a prompt uses them
+/// (`Unsupported MIME type: …`), so Parley refuses them before uploading.
+pub fn is_accepted(mime_type: &str) -> bool {
+    let base = mime_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    base.starts_with("text/") || ACCEPTED.iter().any(|(m, _)| *m == base)
 }
 
 /// The file input's `accept` list: every accepted MIME type and extension.
@@ -316,7 +324,7 @@ impl Summary {
 
 /// An answer's token counts, from Gemini's `usageMetadata`
 /// (<https://ai.google.dev/api/generate-content#UsageMetadata>), tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Usage {
     /// `promptTokenCount`: the whole prompt, including what came from a cache.
     #[serde(default, alias = "promptTokenCount")]
@@ -333,6 +341,31 @@ pub struct Usage {
     /// `totalTokenCount`.
     #[serde(default, alias = "totalTokenCount")]
     pub total_token_count: u64,
+    /// `promptTokensDetails`: the prompt's tokens by modality, when Gemini gives them.
+    #[serde(default, alias = "promptTokensDetails", skip_serializing_if = "Vec::is_empty")]
+    pub prompt_tokens_details: Vec<ModalityTokens>,
+}
+
+/// Tokens of one kind of input, from Gemini's `ModalityTokenCount`
+/// (<https://ai.google.dev/api/generate-content#modalitytokencount>).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ModalityTokens {
+    /// Gemini's `Modality`: `TEXT`, `IMAGE`, `VIDEO`, `AUDIO`, `DOCUMENT`.
+    pub modality: String,
+    /// Its tokens.
+    #[serde(default, alias = "tokenCount")]
+    pub token_count: u64,
+}
+
+impl ModalityTokens {
+    /// What the page calls the modality: `text`, `image`, `video`, `audio`, `PDF` (Gemini's
+    /// `DOCUMENT`), or its own name lower-cased.
+    pub fn label(&self) -> String {
+        match self.modality.as_str() {
+            "DOCUMENT" => "PDF".to_string(),
+            other => other.to_ascii_lowercase(),
+        }
+    }
 }
 
 /// What "Cache files" did for this request.
@@ -470,8 +503,20 @@ impl Usage {
     /// The line under an answer: `1,234 tokens in · 56 out`, then `· 1,000 cached` and
     /// `· 20 thinking` when there are such tokens.
     pub fn line(&self) -> String {
+        // A breakdown says something only when files are part of the prompt.
+        let counted: Vec<&ModalityTokens> =
+            self.prompt_tokens_details.iter().filter(|d| d.token_count > 0).collect();
+        let by_kind = if counted.iter().all(|d| d.modality == "TEXT") {
+            String::new()
+        } else {
+            let kinds: Vec<String> = counted
+                .iter()
+                .map(|d| format!("{} {}", grouped(d.token_count), d.label()))
+                .collect();
+            format!(" ({})", kinds.join(", "))
+        };
         let mut line = format!(
-            "{} tokens in · {} out",
+            "{} tokens in{by_kind} · {} out",
             grouped(self.prompt_token_count),
             grouped(self.candidates_token_count)
         );
@@ -572,6 +617,21 @@ mod tests {
             ..Usage::default()
         };
         assert_eq!(usage.line(), "26,000 tokens in · 40 out · 25,800 cached");
+        let details =
+            |modality: &str, token_count| ModalityTokens { modality: modality.into(), token_count };
+        let usage = Usage {
+            prompt_token_count: 267,
+            candidates_token_count: 12,
+            prompt_tokens_details: vec![
+                details("TEXT", 9),
+                details("DOCUMENT", 258),
+                details("IMAGE", 0),
+            ],
+            ..Usage::default()
+        };
+        assert_eq!(usage.line(), "267 tokens in (9 text, 258 PDF) · 12 out");
+        let text_only = Usage { prompt_tokens_details: vec![details("TEXT", 9)], ..usage.clone() };
+        assert_eq!(text_only.line(), "267 tokens in · 12 out");
     }
 
     #[test]

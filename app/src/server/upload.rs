@@ -69,9 +69,13 @@ async fn read_fields(
             }
             "mime_type" => {
                 let text = text_field(&mut field, "mime_type").await?;
-                mime_type = Some(
-                    essence(&text).ok_or_else(|| bad("`mime_type` is not a MIME type".into()))?,
-                );
+                let essence =
+                    essence(&text).ok_or_else(|| bad("`mime_type` is not a MIME type".into()))?;
+                // Gemini would take the upload and refuse the File only when it is used.
+                if !essence.is_empty() && !crate::model::is_accepted(&essence) {
+                    return Err(AppError::UnsupportedType { mime_type: essence });
+                }
+                mime_type = Some(essence);
             }
             "name" => name = Some(text_field(&mut field, "name").await?),
             "sha256" => {

@@ -14,6 +14,7 @@ use axum::{
 };
 use base64::Engine;
 use futures::StreamExt;
+use rand::Rng;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -29,6 +30,8 @@ pub struct Answer {
     usage: Value,
     /// The `thoughtSignature` of the last chunk.
     signature: Option<String>,
+    /// `responseId`: the same on every chunk of one answer.
+    response_id: String,
 }
 
 impl Answer {
@@ -53,11 +56,19 @@ impl Answer {
         if let Some(cached) = reading.cached_tokens {
             usage["cachedContentTokenCount"] = json!(cached);
         }
+        if let Some(details) = reading.prompt.by_modality.details() {
+            usage["promptTokensDetails"] = details;
+        }
+        if let Some(details) = reading.cached_by_modality.details() {
+            usage["cacheTokensDetails"] = details;
+        }
         if let Some(thoughts) = thoughts {
             usage["thoughtsTokenCount"] = json!(thoughts);
         }
         let signature = model.signs_thoughts().then(|| signature(model.id, number, &text));
-        Answer { model: model.id, pieces: split_into_chunks(&text), usage, signature }
+        let response_id =
+            rand::rng().sample_iter(&rand::distr::Alphanumeric).map(char::from).take(23).collect();
+        Answer { model: model.id, pieces: split_into_chunks(&text), usage, signature, response_id }
     }
 
     /// The whole answer as one `GenerateContentResponse`.
@@ -80,16 +91,18 @@ impl Answer {
         if last {
             candidate["finishReason"] = json!("STOP");
         }
-        json!({"candidates": [candidate], "usageMetadata": self.usage, "modelVersion": self.model})
+        json!({"candidates": [candidate], "usageMetadata": self.usage, "modelVersion": self.model,
+            "responseId": self.response_id})
     }
 
-    /// `data: {json}\r\n\r\n` per chunk, with `chunk_delay` between chunks. With `cut`, the
+    /// `data: {json}\r\n\r\n` per chunk (Gemini's spacing, [`crate::wire::sse_json`]), with
+    /// `Content-Disposition: attachment`, and `chunk_delay` between chunks. With `cut`, the
     /// connection is closed after two chunks (an injected drop).
     pub fn sse(&self, chunk_delay: Duration, cut: Option<Connection>) -> Response {
         let chunks = self.chunks();
         let cut_at = chunks.len().saturating_sub(1).min(2);
         let frames: Vec<Bytes> =
-            chunks.iter().map(|c| Bytes::from(format!("data: {c}\r\n\r\n"))).collect();
+            chunks.iter().map(|c| Bytes::from(crate::wire::sse_event(c))).collect();
         let stream =
             futures::stream::iter(frames.into_iter().enumerate()).then(move |(i, frame)| {
                 let cut = cut.clone();
@@ -106,6 +119,8 @@ impl Answer {
         let mut res = Body::from_stream(stream).into_response();
         res.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        res.headers_mut()
+            .insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment"));
         res
     }
 }
@@ -164,7 +179,7 @@ mod tests {
 
     fn reading(text: &str, cached: Option<u64>) -> Reading {
         let prompt = Prompt { last_user_text: Some(text.into()), tokens: 7, ..Prompt::default() };
-        Reading { prompt, cached_tokens: cached }
+        Reading { prompt, cached_tokens: cached, cached_by_modality: Default::default() }
     }
 
     #[test]

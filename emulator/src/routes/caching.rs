@@ -11,7 +11,6 @@ use axum::{
     body::Bytes,
     extract::{Path, State as AxumState},
     response::{IntoResponse, Response},
-    Json,
 };
 use serde_json::{json, Value};
 
@@ -107,7 +106,7 @@ pub async fn create(
         state.caches().insert(record, now)?;
         Ok(resource)
     })();
-    result.map(Json).into_response()
+    result.map(crate::wire::ok).into_response()
 }
 
 /// `GET /{v}/cachedContents?pageSize=N&pageToken=T`: the caller's live caches, oldest first;
@@ -120,13 +119,13 @@ pub async fn list(
     if let Err(res) = begin(&state, &ctx, Route::Caches, None).await {
         return res;
     }
-    let result = (|| -> Result<Value, Refusal> {
+    let result = (|| -> Result<super::Page<Value>, Refusal> {
         check_version(&version)?;
         let owner = ctx.caller(&state)?;
         let mine = state.caches().of(&owner, state.now());
         Ok(paged(&ctx, &mine, (100, 1000), "cachedContents", CacheRecord::resource)?)
     })();
-    result.map(Json).into_response()
+    result.map(crate::wire::ok).into_response()
 }
 
 /// `GET /{v}/cachedContents/{id}`: the cache's metadata (never its contents).
@@ -143,7 +142,7 @@ pub async fn get(
         let owner = ctx.caller(&state)?;
         Ok(state.caches().get(&owner, &id, state.now())?.resource())
     })();
-    result.map(Json).into_response()
+    result.map(crate::wire::ok).into_response()
 }
 
 /// `PATCH /{v}/cachedContents/{id}?updateMask=ttl` with `{"ttl": "600s"}` (or `expireTime`):
@@ -186,7 +185,7 @@ pub async fn update(
         }
         Ok(cache.resource())
     })();
-    result.map(Json).into_response()
+    result.map(crate::wire::ok).into_response()
 }
 
 /// `DELETE /{v}/cachedContents/{id}`: 200 with `{}`.
@@ -204,7 +203,7 @@ pub async fn delete(
         state.caches().remove(&owner, &id, state.now())?;
         Ok(json!({}))
     })();
-    result.map(Json).into_response()
+    result.map(crate::wire::ok).into_response()
 }
 
 /// The expiry a body asks for: `now + ttl`, or `expireTime`, or `None` when it names

@@ -5,14 +5,14 @@ use std::sync::Arc;
 use axum::{
     extract::{Path, State as AxumState},
     response::{IntoResponse, Response},
-    Json,
 };
 use serde_json::{json, Value};
 
-use super::{begin, check_version, paged, Ctx, Refusal};
+use super::{begin, check_version, paged, Ctx, Page, Refusal};
 use crate::{
     faults::{FaultKind, Route},
-    state::State,
+    state::{FileResource, State},
+    wire,
 };
 
 /// `GET /{v}/files/{id}`: the File, unwrapped.
@@ -25,17 +25,16 @@ pub async fn get(
         Ok(f) => f,
         Err(res) => return res,
     };
-    let result = (|| -> Result<Value, Refusal> {
+    let result = (|| -> Result<FileResource, Refusal> {
         check_version(&version)?;
         let owner = ctx.caller(&state)?;
         let mut resource = state.file_for(&owner, &id)?.resource(state.now());
         if fault == Some(FaultKind::StateAlias) {
-            let plain = resource["state"].as_str().unwrap_or_default().to_string();
-            resource["state"] = json!(format!("FileState.{plain}"));
+            resource.state = format!("FileState.{}", resource.state);
         }
         Ok(resource)
     })();
-    result.map(Json).into_response()
+    result.map(wire::ok).into_response()
 }
 
 /// `DELETE /{v}/files/{id}`: 200 with `{}` (a 204 breaks the Python SDK).
@@ -54,7 +53,7 @@ pub async fn delete(
         state.remove_file(&id);
         Ok(json!({}))
     })();
-    result.map(Json).into_response()
+    result.map(wire::ok).into_response()
 }
 
 /// `GET /{v}/files?pageSize=N&pageToken=T`: the caller's Files, oldest first; `pageSize`
@@ -67,11 +66,11 @@ pub async fn list(
     if let Err(res) = begin(&state, &ctx, Route::List, None).await {
         return res;
     }
-    let result = (|| -> Result<Value, Refusal> {
+    let result = (|| -> Result<Page<FileResource>, Refusal> {
         check_version(&version)?;
         let owner = ctx.caller(&state)?;
         let now = state.now();
         Ok(paged(&ctx, &state.files_of(&owner), (10, 100), "files", |f| f.resource(now))?)
     })();
-    result.map(Json).into_response()
+    result.map(wire::ok).into_response()
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use axum::{
     body::Bytes,
     extract::{Path, State as AxumState},
+    http::{header, HeaderValue},
     response::{IntoResponse, Response},
-    Json,
 };
 use serde_json::Value;
 
@@ -23,6 +23,7 @@ use crate::{
     models,
     prompt::{file_id_of, read_request, Check},
     state::State,
+    wire,
 };
 
 /// `POST /{v}/models/{model}:{method}`: logs the request, takes the fault of its route, and
@@ -47,7 +48,14 @@ pub async fn call(
     } else {
         respond(&state, &version, model, method, &ctx, request, fault).await
     };
-    answered.unwrap_or_else(IntoResponse::into_response)
+    let mut res = answered.unwrap_or_else(IntoResponse::into_response);
+    let sse = method == "streamGenerateContent" && ctx.query.get("alt").is_some_and(|a| a == "sse");
+    if sse && !res.status().is_success() {
+        // Gemini's refusal on the SSE endpoint: its plain JSON body, labelled as the stream.
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    }
+    res
 }
 
 async fn respond(
@@ -88,13 +96,18 @@ async fn respond(
     let scripted = state.next_answer();
     let check = if scripted.is_some() { Check::Lenient } else { Check::Strict };
     let reading = read_request(state, &owner, model, &request, check)?;
+    // Gemini's limit is one token under the model's `inputTokenLimit`.
+    let allowed = model.input_token_limit.saturating_sub(1);
+    if reading.prompt.tokens > allowed {
+        return Err(ApiError::input_too_long(reading.prompt.tokens, allowed).into());
+    }
     let answer = Answer::new(model, &reading, scripted, state.answer_number());
     if !stream {
-        return Ok(Json(answer.whole()).into_response());
+        return Ok(wire::ok(answer.whole()).into_response());
     }
     if !sse {
-        // Without alt=sse Gemini answers one JSON array of chunks.
-        return Ok(Json(Value::Array(answer.chunks())).into_response());
+        // Without alt=sse Gemini answers one pretty-printed JSON array of chunks.
+        return Ok(wire::ok(Value::Array(answer.chunks())).into_response());
     }
     if drop_mid_stream && ctx.connection.is_none() {
         return Ok(drop_connection(ctx).await);

@@ -10,6 +10,8 @@ mod models;
 mod tokens;
 mod upload;
 
+pub use upload::is_supported;
+
 use std::{collections::HashMap, sync::Arc};
 
 use axum::{
@@ -19,7 +21,7 @@ use axum::{
     routing::{get, post},
     Extension, Router,
 };
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::{
     error::{ApiError, GatewayError},
@@ -58,7 +60,10 @@ pub fn router(state: Arc<State>) -> Router {
     if state.config.control {
         router = router.nest("/_emulator", control::routes());
     }
-    router.fallback(|| async { ApiError::not_found() }).with_state(state)
+    router
+        .fallback(|| async { ApiError::not_found() })
+        .layer(axum::middleware::from_fn(crate::wire::enum_encoding))
+        .with_state(state)
 }
 
 fn api_routes() -> Router<Arc<State>> {
@@ -121,6 +126,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
 impl Ctx {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+    }
+
+    /// The model a request names in its path (`…/models/{model}:{method}`), if any.
+    pub fn model(&self) -> Option<&str> {
+        let (_, rest) = self.path.rsplit_once("/models/")?;
+        Some(rest.split(':').next().unwrap_or(rest))
     }
 
     /// The API key of a request: `x-goog-api-key`, else `?key=`.
@@ -247,19 +258,40 @@ pub async fn begin(
     Ok(fault)
 }
 
-/// One page of `items` as `{key: [...], "nextPageToken": "…"}` (`{}` when empty, as Gemini
-/// writes an empty list), from `?pageSize` (default `default`, at most `max`) and
+/// One page of a list: `{key: [...], "nextPageToken": "…"}` in that order, `{}` when empty
+/// (as Gemini writes an empty list).
+pub struct Page<R> {
+    key: &'static str,
+    items: Vec<R>,
+    next_page_token: Option<String>,
+}
+
+impl<R: serde::Serialize> serde::Serialize for Page<R> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        if !self.items.is_empty() {
+            map.serialize_entry(self.key, &self.items)?;
+        }
+        if let Some(token) = &self.next_page_token {
+            map.serialize_entry("nextPageToken", token)?;
+        }
+        map.end()
+    }
+}
+
+/// One [`Page`] of `items`, from `?pageSize` (default `default`, at most `max`) and
 /// `?pageToken` (the offset, as the emulator's tokens are).
 ///
 /// # Errors
 /// 400 for a `pageSize` that is not a number or a token the emulator did not give.
-pub fn paged<T>(
+pub fn paged<T, R>(
     ctx: &Ctx,
     items: &[T],
     (default, max): (usize, usize),
-    key: &str,
-    resource: impl Fn(&T) -> Value,
-) -> Result<Value, ApiError> {
+    key: &'static str,
+    resource: impl Fn(&T) -> R,
+) -> Result<Page<R>, ApiError> {
     let size = match ctx.query.get("pageSize").or_else(|| ctx.query.get("page_size")) {
         None => default,
         Some(n) => n
@@ -274,24 +306,20 @@ pub fn paged<T>(
             t.parse::<usize>().map_err(|_| ApiError::invalid_argument("Invalid page token."))?
         }
     };
-    let page: Vec<Value> = items.iter().skip(start).take(size).map(resource).collect();
-    let mut body = json!({});
-    if !page.is_empty() {
-        body[key] = json!(page);
-    }
-    if start.saturating_add(size) < items.len() {
-        body["nextPageToken"] = json!((start + size).to_string());
-    }
-    Ok(body)
+    let page: Vec<R> = items.iter().skip(start).take(size).map(resource).collect();
+    let next_page_token =
+        (start.saturating_add(size) < items.len()).then(|| (start + size).to_string());
+    Ok(Page { key, items: page, next_page_token })
 }
 
 /// The answer to a request hit by `fault`, or `None` when the request should go on (after
 /// a hang, or for faults that only shape the normal answer).
 pub async fn fault_response(ctx: &Ctx, fault: &FaultKind) -> Option<Response> {
     match fault {
-        FaultKind::RateLimited { retry_delay } => {
-            Some(ApiError::rate_limited(*retry_delay).into_response())
-        }
+        FaultKind::RateLimited { retry_delay } => Some(
+            ApiError::rate_limited(ctx.model().unwrap_or("gemini-2.5-flash"), *retry_delay)
+                .into_response(),
+        ),
         FaultKind::Internal => Some(ApiError::internal().into_response()),
         FaultKind::Unavailable => Some(ApiError::unavailable().into_response()),
         FaultKind::Drop => Some(drop_connection(ctx).await),
@@ -304,7 +332,7 @@ pub async fn fault_response(ctx: &Ctx, fault: &FaultKind) -> Option<Response> {
             let id = if *prefixed { format!("files/{id}") } else { id };
             Some(ApiError::file_inaccessible(&id).into_response())
         }
-        FaultKind::Malformed => Some(axum::Json(serde_json::json!({})).into_response()),
+        FaultKind::Malformed => Some(crate::wire::ok(serde_json::json!({})).into_response()),
         FaultKind::StateAlias | FaultKind::SlowStream { .. } => None,
     }
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use axum::{
     extract::{Path, State as AxumState},
     response::{IntoResponse, Response},
-    Json,
 };
 use serde_json::Value;
 
@@ -23,12 +22,12 @@ pub async fn list(
     if let Err(res) = begin(&state, &ctx, Route::Models, None).await {
         return res;
     }
-    let result = (|| -> Result<Value, Refusal> {
+    let result = (|| -> Result<super::Page<Value>, Refusal> {
         check_version(&version)?;
         ctx.caller(&state)?;
         Ok(paged(&ctx, models::MODELS, (50, 1000), "models", models::ModelInfo::resource)?)
     })();
-    result.map(Json).into_response()
+    result.map(crate::wire::ok).into_response()
 }
 
 /// `GET /{v}/models/{id}`: one model; 404 `Model is not found: models/{id} for api version
@@ -47,5 +46,5 @@ pub async fn get(
         let model = models::find(&id).ok_or_else(|| ApiError::unknown_model(&id, &version))?;
         Ok(model.resource())
     })();
-    result.map(Json).into_response()
+    result.map(crate::wire::ok).into_response()
 }

@@ -1,13 +1,11 @@
 //! `POST /{v}/models/{model}:countTokens` (<https://ai.google.dev/api/tokens>): the body is
 //! `{"contents": [...]}` or `{"generateContentRequest": {...}}`; the answer
-//! `{"totalTokens": N}`, plus `cachedContentTokenCount` when the request names a cache. The
+//! `{"totalTokens": N, "promptTokensDetails": [...]}`, plus `cachedContentTokenCount` when
+//! the request names a cache. The
 //! count is the one `generateContent` reports as `promptTokenCount` ([`crate::tokens`]), and
 //! the Files are checked as there.
 
-use axum::{
-    response::{IntoResponse, Response},
-    Json,
-};
+use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use super::{check_version, either, fault_response, Ctx, Refusal};
@@ -17,6 +15,7 @@ use crate::{
     models,
     prompt::{read_request, Check, Prompt, Reading},
     state::State,
+    wire,
 };
 
 /// Answers a `countTokens` request already logged (and its fault taken) by
@@ -54,12 +53,15 @@ pub async fn count(
             let mut prompt = Prompt::default();
             let contents = contents.and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
             prompt.add_contents(state, &owner, contents, Check::Strict)?;
-            Reading { prompt, cached_tokens: None }
+            Reading { prompt, cached_tokens: None, cached_by_modality: Default::default() }
         }
     };
     let mut body = json!({"totalTokens": reading.prompt.tokens});
     if let Some(cached) = reading.cached_tokens {
         body["cachedContentTokenCount"] = json!(cached);
     }
-    Ok(Json(body).into_response())
+    if let Some(details) = reading.prompt.by_modality.details() {
+        body["promptTokensDetails"] = details;
+    }
+    Ok(wire::ok(body).into_response())
 }

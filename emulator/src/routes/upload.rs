@@ -1,15 +1,20 @@
 //! The resumable upload: `start`, then `upload` / `upload, finalize` chunks at the
 //! `x-goog-upload-url`, plus `query`, `cancel` and a bare `finalize`
 //! (`docs/gemini-protocol.md`). Chunk bodies are streamed, never buffered whole.
+//!
+//! As on Gemini, `start` takes any MIME type (one Gemini cannot read is refused when a
+//! prompt uses the File, [`is_supported`]), reads its body leniently (single quotes, a
+//! trailing comma), and answers with an empty `text/plain` body carrying
+//! `X-Goog-Upload-URL`, `X-Goog-Upload-Control-URL` and `X-GUploader-UploadID`; the finalize
+//! answer repeats `X-GUploader-UploadID`.
 
 use std::sync::Arc;
 
 use axum::{
     body::Body,
     extract::{Path, State as AxumState},
-    http::{HeaderValue, StatusCode},
+    http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
-    Json,
 };
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -22,6 +27,7 @@ use crate::{
     faults::{FaultKind, Route},
     inspect::Inspector,
     state::{new_file_id, FileRecord, LoggedRequest, State, UploadSession},
+    wire,
 };
 
 /// Chunk granularity announced to clients, bytes (8 MiB, as Gemini).
@@ -30,8 +36,7 @@ const GRANULARITY: u64 = 8 * 1024 * 1024;
 /// Largest `start` body taken, bytes.
 const START_BODY_LIMIT: usize = 1024 * 1024;
 
-/// MIME types Gemini documents for the Files API (`docs/gemini-protocol.md`); any
-/// `text/*` is taken as well.
+/// MIME types Gemini reads in a prompt (`docs/gemini-protocol.md`); any `text/*` as well.
 const SUPPORTED: &[&str] = &[
     "image/png",
     "image/jpeg",
@@ -65,7 +70,7 @@ const SUPPORTED: &[&str] = &[
     "application/json",
 ];
 
-/// Whether Gemini takes uploads of this MIME type.
+/// Whether Gemini reads Files of this MIME type in a prompt.
 pub fn is_supported(mime: &str) -> bool {
     let base = mime.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     base.starts_with("text/") || SUPPORTED.contains(&base.as_str())
@@ -125,7 +130,7 @@ async fn handle(state: &State, version: &str, ctx: Ctx, body: Body) -> Response 
         None => {
             let bytes = axum::body::to_bytes(body, START_BODY_LIMIT).await.unwrap_or_default();
             entry.body_bytes = bytes.len();
-            entry.json = serde_json::from_slice(&bytes).ok();
+            entry.json = lenient_json(&bytes);
             let json = entry.json.clone();
             state.record(entry);
             start(state, version, &ctx, json, malformed)
@@ -165,9 +170,6 @@ fn start(
             either(&file, "mime_type", "mimeType").and_then(Value::as_str).map(str::to_string)
         })
         .unwrap_or_default();
-    if !is_supported(&mime_type) {
-        return Err(ApiError::unsupported_mime(&mime_type).into());
-    }
     let declared_size = ctx
         .header("x-goog-upload-header-content-length")
         .and_then(|v| v.parse::<u64>().ok())
@@ -209,11 +211,12 @@ fn start(
     );
     let mut res = with_upload_status(StatusCode::OK.into_response(), "active");
     let h = res.headers_mut();
-    h.insert(
-        "x-goog-upload-url",
-        HeaderValue::from_str(&url).map_err(|_| ApiError::invalid_argument("bad Host"))?,
-    );
+    let url = HeaderValue::from_str(&url).map_err(|_| ApiError::invalid_argument("bad Host"))?;
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    h.insert("x-goog-upload-url", url.clone());
+    h.insert("x-goog-upload-control-url", url);
     h.insert("x-goog-upload-chunk-granularity", HeaderValue::from(GRANULARITY));
+    h.insert("x-guploader-uploadid", upload_id_header(&upload_id));
     Ok(res)
 }
 
@@ -340,7 +343,9 @@ async fn chunk(
     let inspector = std::mem::replace(&mut session.inspector, Inspector::new(""));
     let description = inspector.finish();
     let id = new_file_id();
-    let created = state.now();
+    // Whole microseconds, as `createTime` is written: `expirationTime` (nine digits) is then
+    // exactly 48 h after it.
+    let created = whole_micros(state.now());
     state.insert_file(FileRecord {
         uri: format!("{}/files/{id}", session.uri_base),
         id: id.clone(),
@@ -348,13 +353,28 @@ async fn chunk(
         display_name: session.display_name.clone(),
         created,
         expires: created + state.config.file_ttl,
-        processing: state.processing_for(&description.mime_type),
+        processing: state.processing_for(&description.mime_type, description.size_bytes),
         description,
         failure: None,
     });
     // The session stays to answer `query` with the File; its bytes are gone with `inspector`.
     session.finalized = Some(id.clone());
-    Ok(size_received(final_answer(state, &session.owner, &id, malformed)?, size))
+    let mut res = size_received(final_answer(state, &session.owner, &id, malformed)?, size);
+    res.headers_mut().insert("x-guploader-uploadid", upload_id_header(upload_id));
+    Ok(res)
+}
+
+/// `X-GUploader-UploadID`: the session's `upload_id` (ids are alphanumeric).
+fn upload_id_header(upload_id: &str) -> HeaderValue {
+    HeaderValue::from_str(upload_id).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// The `start` body as Gemini reads it: JSON, or failing that JSON5 (single-quoted strings,
+/// trailing commas — what some clients send); `None` when neither parses.
+fn lenient_json(bytes: &[u8]) -> Option<Value> {
+    serde_json::from_slice(bytes)
+        .ok()
+        .or_else(|| json5::from_str(std::str::from_utf8(bytes).ok()?).ok())
 }
 
 /// `200`, `x-goog-upload-status: final`, `{"file": {...}}`.
@@ -364,12 +384,28 @@ fn final_answer(
     id: &str,
     malformed: bool,
 ) -> Result<Response, Refusal> {
-    let resource =
-        if malformed { json!({}) } else { state.file_for(owner, id)?.resource(state.now()) };
-    Ok(with_upload_status(Json(json!({ "file": resource })).into_response(), "final"))
+    let res = if malformed {
+        wire::ok(json!({ "file": {} })).into_response()
+    } else {
+        let file = state.file_for(owner, id)?.resource(state.now());
+        wire::ok(Final { file }).into_response()
+    };
+    Ok(with_upload_status(res, "final"))
+}
+
+/// The finalize answer.
+#[derive(serde::Serialize)]
+struct Final {
+    file: crate::state::FileResource,
 }
 
 fn size_received(mut res: Response, n: u64) -> Response {
     res.headers_mut().insert("x-goog-upload-size-received", HeaderValue::from(n));
     res
+}
+
+/// `t` cut to whole microseconds.
+fn whole_micros(t: std::time::SystemTime) -> std::time::SystemTime {
+    let since = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    std::time::UNIX_EPOCH + std::time::Duration::from_micros(since.as_micros() as u64)
 }

@@ -116,7 +116,7 @@ async fn chat_status(
     (res.status().as_u16(), res.text().await.unwrap())
 }
 
-/// A turn past the model's input limit (1,048,576 tokens for `gemini-2.5-flash`) can be neither
+/// A turn past the model's input limit (1,048,575 tokens a request for `gemini-2.5-flash`, one under its `inputTokenLimit`) can be neither
 /// sent nor summarized. As the first of five turns it once cost eight upstream calls — six
 /// `countTokens` (25 MiB sent), a summary and the answer; now it is refused (400, a sentence)
 /// after at most two counts, and alone after one.
@@ -129,7 +129,7 @@ async fn a_turn_past_the_models_limit_is_refused_after_two_counts_at_most() {
     let alone = serde_json::json!({"contents": [{"role": "user", "parts": [{"text": huge}]}]});
     let (status, text) = chat_status(&site.client, &site.url, &alone).await;
     assert_eq!(status, 400, "{text}");
-    assert!(text.contains("message 1 ") && text.contains("1048576"), "{text}");
+    assert!(text.contains("message 1 ") && text.contains("1048575"), "{text}");
     assert_eq!(calls(&emulator, ":countTokens").len(), 1);
 
     emulator.emulator.clear_request_log();

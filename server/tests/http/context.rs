@@ -176,7 +176,7 @@ async fn cached_files_are_the_sessions_own_reused_and_deleted_with_their_file() 
     assert_eq!(tokens, 3_000);
     assert!(expire_time.is_some());
     let usage = events.iter().find_map(|e| match e {
-        ChatEvent::Usage { usage } => Some(*usage),
+        ChatEvent::Usage { usage } => Some(usage.clone()),
         _ => None,
     });
     assert_eq!(usage.unwrap().cached_content_token_count, 3_000);
@@ -280,7 +280,7 @@ async fn thought_signatures_go_back_with_their_turn_and_are_never_shown() {
     assert!(!answer(&events).contains(&signatures[0]));
     assert!(events.iter().all(|e| !matches!(e, ChatEvent::Delta { text } if text.is_empty())));
     let usage = events.iter().find_map(|e| match e {
-        ChatEvent::Usage { usage } => Some(*usage),
+        ChatEvent::Usage { usage } => Some(usage.clone()),
         _ => None,
     });
     assert!(usage.unwrap().thoughts_token_count > 0);
@@ -367,7 +367,7 @@ async fn forty_turns_about_a_100_page_pdf() {
             let usage = events
                 .iter()
                 .find_map(|e| match e {
-                    ChatEvent::Usage { usage } => Some(*usage),
+                    ChatEvent::Usage { usage } => Some(usage.clone()),
                     _ => None,
                 })
                 .expect("usage on every answer");

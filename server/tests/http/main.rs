@@ -140,9 +140,16 @@ async fn the_api_key_never_reaches_the_logs_even_at_trace_level() {
         ..Default::default()
     })
     .await;
-    let site =
-        site_from(&["parley", "--gemini-api-key", KEY, "--gemini-base-url", &emulator.base_url()])
-            .await;
+    let site = site_from(&[
+        "parley",
+        "--gemini-api-key",
+        KEY,
+        "--gemini-base-url",
+        &emulator.base_url(),
+        "--upstream-retries",
+        "0",
+    ])
+    .await;
     let res = upload(&site, upload_form("4", "text/plain", "k.txt", b"abcd".to_vec())).await;
     assert_eq!(res.status(), 200);
     let file: app::model::UploadedFile = res.json().await.unwrap();
@@ -151,9 +158,18 @@ async fn the_api_key_never_reaches_the_logs_even_at_trace_level() {
     ]}]});
     let res = site.client.post(format!("{}/api/chat", site.url)).json(&body).send().await.unwrap();
     assert!(res.text().await.unwrap().contains("\"done\""));
-    // A call Gemini refuses (an unsupported type) is logged with its error.
+    // A type Gemini does not read is refused before any call.
     let res = upload(&site, upload_form("3", "application/zip", "a.zip", b"PK!".to_vec())).await;
     assert_eq!(res.status(), 415);
+    // A call Gemini fails is logged with its error.
+    emulator.emulator.inject(gemini_emulator::faults::Fault {
+        route: gemini_emulator::faults::Route::Generate,
+        kind: gemini_emulator::faults::FaultKind::Internal,
+        count: 1,
+    });
+    let res = site.client.post(format!("{}/api/chat", site.url)).json(&body).send().await.unwrap();
+    let text = res.text().await.unwrap();
+    assert!(text.contains("An internal error has occurred"), "{text}");
 
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     // Proof that capture works; the upload's own lines are checked when captured (a callsite

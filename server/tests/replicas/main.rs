@@ -84,11 +84,13 @@ fn trickled_form(
     let (tx, rx) = futures::channel::mpsc::channel(4);
     let head = futures::stream::once(async move { Ok::<_, std::io::Error>(first) });
     let body = reqwest::Body::wrap_stream(futures::StreamExt::chain(head, rx));
-    let part = Part::stream(body).file_name("big.txt");
+    // Audio, not text: 12 MiB of text would be 3.1 million tokens, past every model's input
+    // limit, and Gemini refuses such a prompt.
+    let part = Part::stream(body).file_name("big.mp3");
     let form = Form::new()
         .text("size", size.to_string())
-        .text("mime_type", "text/plain")
-        .text("name", "big.txt")
+        .text("mime_type", "audio/mpeg")
+        .text("name", "big.mp3")
         .part("file", part);
     (form, tx)
 }
