@@ -5,6 +5,7 @@ import { defineConfig } from '@playwright/test';
  *  - parley on the built-in emulator (no key)            http://127.0.0.1:3400
  *    with that emulator's control surface                 http://127.0.0.1:3404/_emulator
  *  - a standalone gemini-emulator that demands a key      http://127.0.0.1:3401
+ *    with its control surface                             http://127.0.0.1:3401/_emulator
  *  - parley with GEMINI_API_KEY, pointed at that emulator http://127.0.0.1:3402
  *  - parley on the built-in emulator, retention off,    http://127.0.0.1:3406
  *    logging JSON
@@ -13,6 +14,8 @@ import { defineConfig } from '@playwright/test';
  */
 export const OFFLINE_URL = 'http://127.0.0.1:3400';
 export const KEYED_URL = 'http://127.0.0.1:3402';
+/** The control surface of the emulator behind `KEYED_URL` (faults for secrets.spec.ts). */
+export const KEYED_CONTROL = 'http://127.0.0.1:3401/_emulator';
 export const SECRET_KEY = 'parley-e2e-secret-Qx81vT3m';
 /** The built-in emulator's key in every offline parley of the suite (`PARLEY_EMULATOR_API_KEY`). */
 export const EMULATOR_KEY = 'parley-e2e-emulator-key-Jw42cZ9p';
@@ -79,7 +82,7 @@ export default defineConfig({
       timeout: 60_000,
     },
     {
-      command: `target/debug/gemini-emulator --listen 127.0.0.1:3401 --api-key ${SECRET_KEY}`,
+      command: `target/debug/gemini-emulator --listen 127.0.0.1:3401 --api-key ${SECRET_KEY} --control`,
       cwd: '..',
       url: 'http://127.0.0.1:3401/v1beta/files?key=' + SECRET_KEY,
       reuseExistingServer: false,

@@ -119,6 +119,8 @@ def run(base: str) -> None:
         assert "one two three" in "".join(c.text or "" for c in chunks)
         assert chunks[-1].candidates[0].finish_reason.name == "STOP"
         assert chunks[-1].usage_metadata.total_token_count > 0
+        ids = {c.response_id for c in chunks}
+        assert len(ids) == 1 and None not in ids, ids
 
     def list_with_paging():
         for i in range(4):
@@ -183,6 +185,8 @@ def run(base: str) -> None:
         assert res.total_tokens == 258 + 4, res
         answer = client.models.generate_content(model="gemini-2.5-flash", contents=[state["file"], "What is in it?"])
         assert answer.usage_metadata.prompt_token_count == 262, answer.usage_metadata
+        details = {d.modality.name: d.token_count for d in answer.usage_metadata.prompt_tokens_details}
+        assert details == {"TEXT": 4, "DOCUMENT": 258}, answer.usage_metadata.prompt_tokens_details
 
     def caches():
         handbook = "word " * 1000  # 5000 characters: 1250 tokens, over 2.5 Flash's 1024
@@ -233,11 +237,11 @@ def run(base: str) -> None:
 
     check("upload (two chunks) and wait for ACTIVE", upload_and_wait)
     check("generateContent with the File as fileData", generate_with_file)
-    check("streamGenerateContent", stream)
+    check("streamGenerateContent, one responseId", stream)
     check("files.list follows nextPageToken", list_with_paging)
     check("files.delete, then get is 403", delete)
     check("models.list and models.get", models_list_and_get)
-    check("count_tokens equals promptTokenCount", count_tokens)
+    check("count_tokens equals promptTokenCount, the details by modality", count_tokens)
     check("caches: create, get, update, list, use, delete", caches)
     check("Gemini 3 answers carry a thoughtSignature", thought_signature)
     check("an expired File gives the 403", expired_file_403)

@@ -21,6 +21,9 @@ test('asks about a photograph and a PDF end to end', async ({ page }) => {
   await expect(send).toBeEnabled();
 
   await page.getByRole('textbox', { name: 'Message' }).fill('What are these two files?');
+  // Small files are ACTIVE as soon as they are uploaded (as on Gemini), so the answer could
+  // finish before the typing indicator is looked for: the emulator holds it back two seconds.
+  await control('/faults', { route: 'generate', kind: 'hang', hang_for: '2s' });
 
   // Click Send and time, in the page, until the pending bubble shows a decoded preview.
   const elapsed = await page.evaluate(

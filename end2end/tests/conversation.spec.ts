@@ -172,6 +172,7 @@ test('the theme follows the system until chosen, and the choice survives a reloa
 
 test('each attachment shows its upload progress, then processing, cleared when ACTIVE', async ({ page }) => {
   await openChat(page);
+  await control('/requests', undefined, 'DELETE');
   // Record every progress bar the page shows, as it changes.
   await page.evaluate(() => {
     const seen: string[] = [];
@@ -182,18 +183,23 @@ test('each attachment shows its upload progress, then processing, cleared when A
       }
     }).observe(document.body, { subtree: true, childList: true, attributes: true });
   });
-  const big = Buffer.alloc(6 * 1024 * 1024, 'parley ');
+  // A video is processed (three seconds in the built-in emulator, as Gemini processes videos);
+  // a small PDF is ACTIVE in the answer to its last chunk already.
+  const video = { name: 'clip.mp4', mimeType: 'video/mp4', buffer: Buffer.alloc(6 * 1024 * 1024, 'parley ') };
   const pdf = { name: 'report-3-pages.pdf', mimeType: 'application/pdf', buffer: readFileSync(fixture('report-3-pages.pdf')) };
-  await page.getByLabel('Attach files').setInputFiles([{ name: 'big.txt', mimeType: 'text/plain', buffer: big }, pdf]);
+  await page.getByLabel('Attach files').setInputFiles([video, pdf]);
   await send(page, 'two files');
   const user = page.locator('article[data-role="user"]');
-  await expect(user.getByRole('progressbar', { name: 'Processing big.txt' })).toBeVisible();
+  await expect(user.getByRole('progressbar', { name: 'Processing clip.mp4' })).toBeVisible();
   await expect(page.locator('article[data-role="model"]')).toHaveAttribute('data-status', 'done', { timeout: 30_000 });
   await expect(user.getByRole('progressbar')).toHaveCount(0);
   const seen: string[] = await page.evaluate(() => (window as any).__progress);
-  expect(seen.some((s) => s.startsWith('Uploading big.txt='))).toBe(true);
-  expect(seen).toContain('Processing big.txt=100');
-  expect(seen).toContain('Processing report-3-pages.pdf=100');
-  const percents = seen.filter((s) => s.startsWith('Uploading big.txt=')).map((s) => Number(s.split('=')[1]));
+  expect(seen.some((s) => s.startsWith('Uploading clip.mp4='))).toBe(true);
+  expect(seen).toContain('Processing clip.mp4=100');
+  const percents = seen.filter((s) => s.startsWith('Uploading clip.mp4=')).map((s) => Number(s.split('=')[1]));
   expect(percents.every((p) => p >= 0 && p <= 100)).toBe(true);
+  // Only the video was asked after (files.get until ACTIVE); the PDF never was.
+  const { requests } = await control('/requests');
+  const polled = new Set((requests as { method: string; path: string }[]).filter((r) => r.method === 'GET' && /\/files\/[^/]+$/.test(r.path)).map((r) => r.path));
+  expect(polled.size).toBe(1);
 });

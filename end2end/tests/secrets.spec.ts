@@ -1,8 +1,8 @@
 import { SECRETS, test, expect } from './base';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { KEYED_URL, SECRET_KEY, logOf } from '../playwright.config';
-import { fixture, openChat, sha12 } from './helpers';
+import { KEYED_CONTROL, KEYED_URL, SECRET_KEY, logOf } from '../playwright.config';
+import { control, fixture, openChat, sha12 } from './helpers';
 
 test('the API key reaches no page, asset or server-function response', async ({ page, request }) => {
   const bodies: { url: string; body: Buffer }[] = [];
@@ -26,12 +26,19 @@ test('the API key reaches no page, asset or server-function response', async ({ 
   await expect(answer).toHaveAttribute('data-status', 'done', { timeout: 30_000 });
   await expect(answer).toContainText(`SHA-256 ${sha12(pdf)}`);
 
-  // A failing server function too (Gemini refuses the type): its error body must not carry the key.
+  // Failing server functions too — Parley refuses the type; Gemini refuses the upload — their
+  // error bodies must not carry the key.
   const failing = await request.post(`${KEYED_URL}/api/upload_file`, {
     multipart: { size: '3', mime_type: 'application/zip', name: 'a.zip', file: { name: 'a.zip', mimeType: 'application/zip', buffer: Buffer.from('PK!') } },
   });
   expect(failing.status()).toBe(415);
-  bodies.push({ url: 'POST /api/upload_file (refused)', body: await failing.body() });
+  bodies.push({ url: 'POST /api/upload_file (refused by Parley)', body: await failing.body() });
+  await control('/faults', { route: 'start', kind: 'forbidden', file: 'refused' }, 'POST', KEYED_CONTROL);
+  const forbidden = await request.post(`${KEYED_URL}/api/upload_file`, {
+    multipart: { size: '3', mime_type: 'text/plain', name: 'a.txt', file: { name: 'a.txt', mimeType: 'text/plain', buffer: Buffer.from('abc') } },
+  });
+  expect(forbidden.ok()).toBe(false);
+  bodies.push({ url: 'POST /api/upload_file (refused by Gemini)', body: await forbidden.body() });
   // A whole streamed answer read here (the page's own may still be streaming into its body).
   const chat = await request.post(`${KEYED_URL}/api/chat`, {
     headers: { 'content-type': 'application/json' },
@@ -65,7 +72,7 @@ test('no secret, and no panic, is in any parley log of the run (every server of 
   for (const line of json) expect(() => JSON.parse(line), line).not.toThrow();
   const keyed = readFileSync(path.join(root, logOf(3402)), 'utf8');
   expect(keyed).toContain('upload ACTIVE'); // the log is the real one, and it saw this run's uploads
-  expect(keyed).toContain('gemini call failed'); // and the refused upload
+  expect(keyed).toContain('gemini call failed'); // and the upload Gemini refused
   for (const log of logs) {
     const text = readFileSync(path.join(root, 'target', 'e2e-data', log), 'utf8');
     // Nor a panic: a render or a request that panicked is a bug even when the page survived it.

@@ -79,7 +79,9 @@ pub struct Config {
     #[arg(long, env = "PARLEY_UPLOAD_TIMEOUT", default_value = "120s", value_parser = humantime::parse_duration)]
     pub upload_timeout: Duration,
 
-    /// How long a File of the built-in emulator stays PROCESSING (humantime).
+    /// How long a File of 64 MiB or more stays PROCESSING in the built-in emulator (humantime).
+    /// As on Gemini, smaller documents, images and audio are ACTIVE in the finalize answer and
+    /// videos process for 3 s.
     #[arg(long, env = "PARLEY_EMULATOR_PROCESSING", default_value = "300ms", value_parser = humantime::parse_duration)]
     pub emulator_processing: Duration,
 
