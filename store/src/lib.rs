@@ -17,10 +17,13 @@
 //!   leases while a re-upload reads them, and which to evict;
 //! * [`caches`]: the context caches (`cachedContents`) each principal made;
 //! * [`exclusive`]: work one holder at a time may do across replicas (lease rows);
-//! * [`rate_limits`]: GCRA rows shared by replicas.
+//! * [`rate_limits`]: GCRA rows shared by replicas;
+//! * [`accounts`]: accounts (by issuer and subject) and their sign-ins, by session hash;
+//! * [`sign_in_flows`]: OpenID Connect authorization requests awaiting their callback.
 //!
 //! Errors are [`StoreError`]. Knows no Leptos and no Gemini.
 
+pub mod accounts;
 pub mod caches;
 mod error;
 pub mod exclusive;
@@ -29,10 +32,12 @@ pub mod originals;
 pub mod postgres;
 pub mod principal;
 pub mod rate_limits;
+pub mod sign_in_flows;
 pub mod sqlite;
 
 use std::path::Path;
 
+pub use accounts::{Account, Adopted, Identity, SignIn};
 pub use caches::CacheRow;
 pub use error::StoreError;
 pub use exclusive::Exclusive;
@@ -40,6 +45,7 @@ pub use files::{FileRow, FileState};
 pub use originals::Original;
 pub use principal::{AccountId, ClientAddress, Owner, Principal, SessionId};
 pub use rate_limits::SharedRateLimits;
+pub use sign_in_flows::SignInFlow;
 
 /// Where the store lives: `sqlite://PATH` or `postgres://user:pass@host:port/db` (also
 /// `postgresql://`; `sslmode=require` in the query asks for TLS, with rustls and the Web PKI
@@ -226,7 +232,7 @@ mod tests {
             let Store::Postgres(pg) = store.unwrap() else { panic!("not PostgreSQL") };
             assert_eq!(
                 pg.applied_migrations().await.unwrap(),
-                vec![1, 2, 3, 4, 5, 6],
+                vec![1, 2, 3, 4, 5, 6, 7],
                 "each migration once"
             );
         }

@@ -38,14 +38,31 @@ impl std::fmt::Display for SessionId {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClientAddress(pub String);
 
-/// A signed-in account's id (accounts come with sign-in; none exists yet).
+/// A signed-in account's id: 128 random bits as 32 lowercase hex digits, made by the store
+/// when it first sees an identity ([`crate::accounts`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AccountId(String);
 
 impl AccountId {
+    /// A new random id.
+    pub(crate) fn random() -> AccountId {
+        AccountId(hex::encode(rand::random::<[u8; 16]>()))
+    }
+
+    /// An id read back from the store.
+    pub(crate) fn from_store(id: String) -> AccountId {
+        AccountId(id)
+    }
+
     /// The id as the store keeps it.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl std::fmt::Display for AccountId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -68,7 +85,7 @@ impl Principal {
     /// else the session's.
     pub fn owner(&self) -> Owner {
         match &self.account {
-            Some(account) => Owner(format!("account:{}", account.0)),
+            Some(account) => Owner::of_account(account),
             None => Owner(self.session.0.clone()),
         }
     }
@@ -81,6 +98,11 @@ impl Principal {
 pub struct Owner(String);
 
 impl Owner {
+    /// The key of what `account` owns (what [`Principal::owner`] gives when it is signed in).
+    pub fn of_account(account: &AccountId) -> Owner {
+        Owner(format!("account:{}", account.0))
+    }
+
     /// The key as the store keeps it.
     pub fn as_str(&self) -> &str {
         &self.0
