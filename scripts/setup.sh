@@ -10,7 +10,7 @@
 #   cargo-deb                      (only for the Debian package: scripts/package.sh)
 #   postgresql                     (Debian's package: the tests start a throwaway server)
 #   chromium                       (Debian's package, for Playwright)      -- with --browser
-#   end2end/node_modules           (npm ci: @playwright/test, binaryen's wasm-opt, axe-core)
+#   end2end/node_modules           (npm ci: @playwright/test, binaryen's wasm-opt, axe-core, oidc-provider)
 #   target/sdk-venv                (Python venv with google-genai, to test the emulator with
 #                                   Google's own SDK, and moto's S3 server for the tests;
 #                                   emulator/sdk-tests/requirements.txt, scripts/test-requirements.txt)

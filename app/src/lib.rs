@@ -1,6 +1,6 @@
 //! # app — what the browser and the server share
 //!
-//! * [`model`], [`transcript`], [`error::AppError`]: what browser and server exchange, from
+//! * [`model`], [`transcript`], [`account`], [`error::AppError`]: what browser and server exchange, from
 //!   `parley-protocol` (re-exported here);
 //! * [`api`]: the server functions (`site_info`, `upload_file`, `find_upload`, `chat`,
 //!   `check_files`, `list_uploads`, `delete_upload`, `forget_caches`);
@@ -18,7 +18,7 @@ pub mod client;
 pub mod markdown;
 mod ui;
 
-pub use parley_protocol::{error, model, transcript};
+pub use parley_protocol::{account, error, model, transcript};
 
 #[cfg(feature = "hydrate")]
 mod browser;

@@ -96,6 +96,14 @@ pub enum AppError {
         /// Gemini's message.
         message: String,
     },
+    /// The site requires signing in (`PARLEY_SIGN_IN=required`) and the request is not
+    /// signed in.
+    #[error("Please sign in to use this site.")]
+    SignInRequired,
+    /// An operator disabled the account this request is signed in with (behind a trusted
+    /// proxy, where Parley cannot sign it out).
+    #[error("This account is disabled.")]
+    AccountDisabled,
     /// Gemini could not be reached at all.
     #[error("The server could not reach Gemini. Check the connection and try again.")]
     Unreachable,
@@ -123,7 +131,8 @@ impl AppError {
             AppError::BadUpload(_) | AppError::BadRequest(_) => 400,
             AppError::UnsupportedType { .. } | AppError::ContentMismatch { .. } => 415,
             AppError::TooLarge { .. } => 413,
-            AppError::CrossSite => 403,
+            AppError::CrossSite | AppError::AccountDisabled => 403,
+            AppError::SignInRequired => 401,
             AppError::NotFound(_) => 404,
             AppError::TooManyRequests { .. } => 429,
             AppError::Busy => 503,

@@ -5,6 +5,8 @@
 //!   chat request carries and the events its answer streams (`ChatEvent`);
 //! * [`transcript`]: the export/import format (version 1.2, `docs/export-format.md`), validated
 //!   with limits;
+//! * [`account`]: signing in as the page sees it (providers, the account, why a sign-in
+//!   failed);
 //! * [`error::AppError`]: the one error a person sees, each variant a sentence, with its HTTP
 //!   status.
 //!
@@ -13,6 +15,7 @@
 //! web framework. The `server-fn` feature adds the one piece of glue a Leptos server function
 //! needs: `AppError` as its error type.
 
+pub mod account;
 pub mod error;
 pub mod model;
 pub mod transcript;

@@ -250,6 +250,9 @@ pub struct SiteInfo {
     pub models: Vec<ModelChoice>,
     /// Whether the "Cache files" switch is offered (`PARLEY_CONTEXT_CACHING=opt-in`).
     pub context_caching: bool,
+    /// Signing in: the providers offered, and who is signed in on this request.
+    #[serde(default)]
+    pub sign_in: crate::account::SignInView,
 }
 
 /// One model a person may pick, as the "Model" select shows it.

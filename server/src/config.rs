@@ -13,6 +13,10 @@ use url::Url;
 #[derive(Debug, Parser)]
 #[command(name = "parley", version, about)]
 pub struct Config {
+    /// Signing in: OpenID Connect providers, a trusted proxy's header, who may sign in.
+    #[command(flatten)]
+    pub sign_in: crate::auth::SignInArgs,
+
     /// Address to serve the site on.
     #[arg(long, env = "PARLEY_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,

@@ -35,7 +35,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let state = state(&config, &upstream, &key).await?;
     state.files().originals().tidy().await?;
     tokio::spawn(evict_periodically(state.files().originals().clone()));
-    let guards = Guards::new(&config, key, state.files().store());
+    let guards = Guards::new(&config, key, state.files().store())?;
     if let Some(addr) = config.metrics_listen {
         let scrape = crate::observe::Scrape::of(&state);
         let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -173,20 +173,30 @@ pub struct Guards {
     /// Whether `GET /metrics` is served with the site (`--metrics-on-site`; else only on
     /// `--metrics-listen`, if given).
     pub metrics_with_site: bool,
+    /// Signing in.
+    pub auth: Arc<crate::auth::Auth>,
 }
 
 impl Guards {
     /// The guards `config` asks for, with sessions signed by `key`, and the request limits
-    /// shared through `registry` when it is PostgreSQL.
-    pub fn new(config: &Config, key: SessionKey, store: &parley_store::Store) -> Self {
-        Guards {
+    /// and sign-ins kept in `store` (the limits only when it is PostgreSQL).
+    ///
+    /// # Errors
+    /// [`ServerError::Config`] for sign-in settings that cannot work.
+    pub fn new(
+        config: &Config,
+        key: SessionKey,
+        store: &parley_store::Store,
+    ) -> Result<Self, ServerError> {
+        Ok(Guards {
+            auth: Arc::new(crate::auth::Auth::new(&config.sign_in, store.clone())?),
             key,
             limits: Limits::new(config.limits(), store.shared_rate_limits()),
             min_body_rate: config.min_body_rate,
             rate_window: config.header_read_timeout,
             trust_proxy: config.trust_proxy,
             metrics_with_site: config.metrics_on_site,
-        }
+        })
     }
 }
 
@@ -207,9 +217,10 @@ pub fn router(mut options: LeptosOptions, state: ServerState, guards: Guards) ->
         rate_window: guards.rate_window,
     };
     let trust = TrustProxy(guards.trust_proxy);
+    let sessions = Sessions { key: guards.key, trust_proxy: guards.trust_proxy, auth: guards.auth };
     let guarded = Arc::new(Guarded {
         trust_proxy: guards.trust_proxy,
-        sessions: Sessions { key: guards.key, trust_proxy: guards.trust_proxy },
+        sessions: sessions.clone(),
         body_limits,
         limits: guards.limits,
     });
@@ -226,6 +237,7 @@ pub fn router(mut options: LeptosOptions, state: ServerState, guards: Guards) ->
             move || shell(options.clone())
         })
         .merge(probes)
+        .merge(crate::auth::routes::routes(Arc::new(sessions)))
         .fallback(crate::site::files)
         // The body guard reads JSON bodies whole within its own limit (server_fn's default,
         // 2 MiB, would cut them short), so that a refusal after it comes once the browser has

@@ -15,13 +15,18 @@
 
 use std::{future::Future, path::Path, sync::Arc};
 
+use std::net::SocketAddr;
+
+use app::error::AppError;
 use axum::{
-    extract::Request,
+    extract::{ConnectInfo, Request},
     http::{header, HeaderValue, Method},
-    response::Response,
+    response::{IntoResponse, Response},
 };
 use hmac::{Hmac, Mac};
-use parley_store::{Principal, SessionId};
+use parley_store::SessionId;
+
+use crate::{auth::Auth, guard::Refusal};
 use rand::Rng;
 use sha2::Sha256;
 
@@ -30,6 +35,9 @@ pub const COOKIE: &str = "parley_session";
 
 /// The cookie's name over HTTPS (browsers take it only `Secure`, for `/`, without `Domain`).
 pub const SECURE_COOKIE: &str = "__Host-parley_session";
+
+/// The prefix of a signed-in session's cookie payload.
+const SIGNED_IN: &str = "in.";
 
 /// A year, seconds: how long the browser keeps the cookie.
 const MAX_AGE_SECS: u64 = 365 * 24 * 3600;
@@ -120,16 +128,27 @@ impl SessionKey {
         format!("{id}.{}", hex::encode(mac.finalize().into_bytes()))
     }
 
+    /// The cookie value of a signed-in session `id`: `in.{id}.{mac}`, the MAC covering
+    /// `in.{id}` (so an anonymous cookie cannot be turned into one that claims a sign-in).
+    pub fn sign_signed_in(&self, id: &str) -> String {
+        self.sign(&format!("{SIGNED_IN}{id}"))
+    }
+
     /// The session id of a cookie value, when it is well formed (32 hex digits) and its
-    /// signature verifies (compared in constant time).
-    pub fn verify(&self, value: &str) -> Option<SessionId> {
-        let (id, signature) = value.split_once('.')?;
+    /// signature verifies (compared in constant time); the flag says whether it claims a
+    /// sign-in (`in.` form — the store decides whether that sign-in is live).
+    pub fn verify(&self, value: &str) -> Option<(SessionId, bool)> {
+        let (payload, signature) = value.rsplit_once('.')?;
+        let (id, signed_in) = match payload.strip_prefix(SIGNED_IN) {
+            Some(id) => (id, true),
+            None => (payload, false),
+        };
         let session = SessionId::parse(id).filter(|s| s.as_str() == id)?;
         let signature = hex::decode(signature).ok()?;
         let mut mac = self.mac();
-        mac.update(id.as_bytes());
+        mac.update(payload.as_bytes());
         mac.verify_slice(&signature).ok()?;
-        Some(session)
+        Some((session, signed_in))
     }
 }
 
@@ -151,8 +170,11 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 /// The values of the `name` cookies of a request, in order.
-fn from_cookies<'a>(req: &'a Request, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-    req.headers()
+pub(crate) fn from_cookies<'a>(
+    headers: &'a axum::http::HeaderMap,
+    name: &'a str,
+) -> impl Iterator<Item = &'a str> + 'a {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -162,44 +184,97 @@ fn from_cookies<'a>(req: &'a Request, name: &'a str) -> impl Iterator<Item = &'a
         .map(|(_, value)| value)
 }
 
-/// How sessions are kept: the signing key, and whether `X-Forwarded-Proto` is believed.
+/// How sessions are kept: the signing key, whether `X-Forwarded-Proto` is believed, and who
+/// is signed in ([`Auth`]).
 #[derive(Debug, Clone)]
 pub struct Sessions {
     /// Signs and verifies the cookie.
     pub key: SessionKey,
     /// Behind a trusted proxy (`--trust-proxy`).
     pub trust_proxy: bool,
+    /// Sign-ins.
+    pub auth: Arc<Auth>,
 }
 
-/// Gives the request its session, creating one when it has none or its cookie does not
-/// verify; a new session's signed cookie is set on a page or a server function's answer.
+impl Sessions {
+    /// The cookie's name on this request (`__Host-` over HTTPS).
+    pub fn cookie_name(&self, headers: &axum::http::HeaderMap) -> &'static str {
+        if crate::guard::is_https(headers, self.trust_proxy) {
+            SECURE_COOKIE
+        } else {
+            COOKIE
+        }
+    }
+
+    /// The `Set-Cookie` value giving the browser `value` as its session cookie.
+    pub fn set_cookie(&self, headers: &axum::http::HeaderMap, value: &str) -> Option<HeaderValue> {
+        let secure = crate::guard::is_https(headers, self.trust_proxy);
+        let cookie = format!(
+            "{}={value}; Path=/; Max-Age={MAX_AGE_SECS}; HttpOnly; SameSite=Lax{}",
+            self.cookie_name(headers),
+            if secure { "; Secure" } else { "" }
+        );
+        HeaderValue::from_str(&cookie).ok()
+    }
+
+    /// The request's session cookie, verified: its id, and whether it claims a sign-in.
+    pub fn cookie(&self, req: &Request) -> Option<(SessionId, bool)> {
+        let name = self.cookie_name(req.headers());
+        from_cookies(req.headers(), name).find_map(|value| self.key.verify(value))
+    }
+}
+
+/// Paths a signed-out request may reach when signing in is required: the sign-in routes, the
+/// static files the sign-in page uses, and the health probes.
+fn open_when_required(path: &str) -> bool {
+    path.starts_with(crate::auth::AUTH_PREFIX)
+        || path.starts_with("/pkg/")
+        || matches!(path, "/healthz" | "/readyz" | "/favicon.ico" | "/favicon.svg")
+}
+
+/// Gives the request its [`parley_store::Principal`] (and what the page shows of signing in), creating a
+/// session when it has none, its cookie does not verify, or its sign-in has ended; a new
+/// session's signed cookie is set on a page or a server function's answer. With sign-in
+/// required, a signed-out request for anything but signing in is refused: a page gets the
+/// sign-in page, a server function 401.
 pub async fn sessions<F: Future<Output = Response>>(
     sessions: &Sessions,
     mut req: Request,
     next: impl FnOnce(Request) -> F,
 ) -> Response {
-    let secure = crate::guard::is_https(req.headers(), sessions.trust_proxy);
-    let name = if secure { SECURE_COOKIE } else { COOKIE };
-    let existing = from_cookies(&req, name).find_map(|value| sessions.key.verify(value));
-    let id = existing.clone().unwrap_or_else(SessionId::random);
-    let api = req.uri().path().starts_with(app::api::API_PREFIX);
+    let existing = sessions.cookie(&req);
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let auth = &sessions.auth;
+    let resolved = match auth.resolve(existing.clone(), peer, req.headers()).await {
+        Ok(resolved) => resolved,
+        Err(e) => return Refusal(e).into_response(),
+    };
+    let path = req.uri().path();
+    let api = path.starts_with(app::api::API_PREFIX);
+    if auth.required() && resolved.account.is_none() && !open_when_required(path) {
+        return if api {
+            Refusal(AppError::SignInRequired).into_response()
+        } else {
+            crate::auth::routes::sign_in_page(auth, req.uri().query())
+        };
+    }
     // A preflight, or any method a page or server function does not answer, starts nothing.
     let starts = matches!(*req.method(), Method::GET | Method::HEAD | Method::POST);
-    req.extensions_mut().insert(Principal::anonymous(id.clone()));
+    let fresh = existing.is_none() || resolved.ended;
+    let id = resolved.principal.session.clone();
+    let headers = req.headers().clone();
+    req.extensions_mut().insert(auth.view(&resolved));
+    req.extensions_mut().insert(resolved.principal.clone());
+    req.extensions_mut().insert(Arc::new(resolved));
     let mut res = next(req).await;
     let page = res
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
     // Only an answer starts a session: a refusal (a rate limit, a bad request, a failure) keeps
-    // nothing for the browser, so it gets no cookie to keep.
-    if existing.is_none() && starts && res.status().is_success() && (api || page) {
-        let cookie = format!(
-            "{name}={}; Path=/; Max-Age={MAX_AGE_SECS}; HttpOnly; SameSite=Lax{}",
-            sessions.key.sign(id.as_str()),
-            if secure { "; Secure" } else { "" }
-        );
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
+    // nothing for the browser, so it gets no cookie to keep. The sign-in routes set their own.
+    if fresh && starts && res.status().is_success() && (api || page) {
+        if let Some(value) = sessions.set_cookie(&headers, &sessions.key.sign(id.as_str())) {
             res.headers_mut().append(header::SET_COOKIE, value);
         }
     }
@@ -215,7 +290,11 @@ mod tests {
         let key = SessionKey::from_bytes(&[7; 32]);
         let id = "0123456789abcdef0123456789abcdef";
         let cookie = key.sign(id);
-        assert_eq!(key.verify(&cookie).as_ref().map(SessionId::as_str), Some(id));
+        assert_eq!(key.verify(&cookie), SessionId::parse(id).map(|s| (s, false)));
+        let signed_in = key.sign_signed_in(id);
+        assert_eq!(key.verify(&signed_in), SessionId::parse(id).map(|s| (s, true)));
+        let claimed = format!("in.{cookie}");
+        assert_eq!(key.verify(&claimed), None, "an anonymous cookie cannot claim a sign-in");
         assert_eq!(key.verify(id), None, "an unsigned id (the old cookie form)");
         let forged = format!("fedcba9876543210fedcba9876543210{}", &cookie[32..]);
         assert_eq!(key.verify(&forged), None, "another id with this signature");
@@ -240,7 +319,7 @@ mod tests {
         let again = SessionKey::load(None, &dir).unwrap();
         let id = "0123456789abcdef0123456789abcdef";
         assert_eq!(
-            again.verify(&generated.sign(id)).as_ref().map(SessionId::as_str),
+            again.verify(&generated.sign(id)).map(|(s, _)| s.to_string()).as_deref(),
             Some(id),
             "the same key after a restart"
         );

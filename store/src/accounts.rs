@@ -201,7 +201,7 @@ impl Store {
     /// # Errors
     /// [`StoreError`].
     pub async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
-        self.accounts_where("TRUE", String::new()).await
+        self.accounts_where("TRUE", Vec::new()).await
     }
 
     /// The account `id` is, or the accounts with email `email_or_id` (case-insensitive; one
@@ -210,7 +210,26 @@ impl Store {
     /// # Errors
     /// [`StoreError`].
     pub async fn find_accounts(&self, email_or_id: &str) -> Result<Vec<Account>, StoreError> {
-        self.accounts_where("(id = $1 OR lower(email) = lower($1))", email_or_id.to_string()).await
+        self.accounts_where("(id = $1 OR lower(email) = lower($1))", vec![email_or_id.to_string()])
+            .await
+    }
+
+    /// The account of `issuer` and `subject`, if there is one.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn account_of(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<Account>, StoreError> {
+        let found = self
+            .accounts_where(
+                "issuer = $1 AND subject = $2",
+                vec![issuer.to_string(), subject.to_string()],
+            )
+            .await?;
+        Ok(found.into_iter().next())
     }
 
     /// Forgets `account`: its sign-ins, its File records and context caches, and the account.
@@ -227,13 +246,17 @@ impl Store {
         }
     }
 
-    async fn accounts_where(&self, filter: &str, arg: String) -> Result<Vec<Account>, StoreError> {
+    async fn accounts_where(
+        &self,
+        filter: &str,
+        args: Vec<String>,
+    ) -> Result<Vec<Account>, StoreError> {
         let sql = format!(
             "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE {filter} ORDER BY created_ms, id"
         );
         match self {
-            Store::Sqlite(db) => lite::accounts_where(db, sql, arg).await,
-            Store::Postgres(db) => pg::accounts_where(db, &sql, &arg).await,
+            Store::Sqlite(db) => lite::accounts_where(db, sql, args).await,
+            Store::Postgres(db) => pg::accounts_where(db, &sql, &args).await,
         }
     }
 
@@ -431,16 +454,11 @@ mod lite {
     pub(super) async fn accounts_where(
         db: &SqliteDb,
         sql: String,
-        arg: String,
+        args: Vec<String>,
     ) -> Result<Vec<Account>, StoreError> {
         db.with(move |c| {
-            let sql = lite(&sql);
-            let mut stmt = c.prepare(&sql)?;
-            let rows = if sql.contains("?1") {
-                stmt.query_map(params![arg], account)?.collect()
-            } else {
-                stmt.query_map([], account)?.collect()
-            };
+            let mut stmt = c.prepare(&lite(&sql))?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), account)?.collect();
             rows
         })
         .await
@@ -613,14 +631,12 @@ mod pg {
     pub(super) async fn accounts_where(
         db: &PgDb,
         sql: &str,
-        arg: &str,
+        args: &[String],
     ) -> Result<Vec<Account>, StoreError> {
         let client = db.pool.get().await?;
-        let rows = if sql.contains("$1") {
-            client.query(sql, &[&arg]).await?
-        } else {
-            client.query(sql, &[]).await?
-        };
+        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+            args.iter().map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+        let rows = client.query(sql, &params).await?;
         Ok(rows.iter().map(|r| account(r, 0)).collect())
     }
 
@@ -668,6 +684,11 @@ mod tests {
         assert_eq!(store.find_accounts("ANN@new.org").await.unwrap().len(), 2);
         assert_eq!(store.find_accounts(ann.id.as_str()).await.unwrap(), vec![again.clone()]);
         assert_eq!(store.accounts().await.unwrap().len(), 2);
+        assert_eq!(
+            store.account_of("https://b", "1").await.unwrap().map(|a| a.id),
+            Some(other.id.clone())
+        );
+        assert!(store.account_of("https://b", "2").await.unwrap().is_none());
 
         // An anonymous session's Files and caches move to the account at sign-in.
         let anonymous = SessionId::random();

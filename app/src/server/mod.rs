@@ -141,12 +141,14 @@ pub fn site_info() -> SiteInfo {
             model: s.engine.models().default_id().to_string(),
             models: s.engine.models().choices(),
             context_caching: s.engine.offers_caching(),
+            sign_in: request::sign_in_view(),
         },
         None => SiteInfo {
             upstream: UpstreamKind::Offline,
             model: String::new(),
             models: Vec::new(),
             context_caching: false,
+            sign_in: request::sign_in_view(),
         },
     }
 }

@@ -121,6 +121,12 @@ pub fn principal() -> Result<Principal, AppError> {
         .ok_or_else(|| AppError::Internal("the request has no browser session".into()))
 }
 
+/// What `parley` put in the request about signing in (the providers, who is signed in); the
+/// default — nothing offered, nobody signed in — outside its middleware.
+pub fn sign_in_view() -> crate::account::SignInView {
+    extension::<crate::account::SignInView>().unwrap_or_default()
+}
+
 /// The current request's client address (`unknown` outside `parley`'s middleware).
 pub fn client_address() -> ClientAddress {
     extension::<ClientAddress>().unwrap_or_else(|| ClientAddress("unknown".into()))

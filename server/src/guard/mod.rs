@@ -86,7 +86,8 @@ pub async fn same_origin<F: Future<Output = Response>>(
 ) -> Response {
     let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if changes_state
-        && req.uri().path().starts_with(app::api::API_PREFIX)
+        && (req.uri().path().starts_with(app::api::API_PREFIX)
+            || req.uri().path().starts_with(crate::auth::AUTH_PREFIX))
         && is_cross_site(req.headers(), trust_proxy)
     {
         tracing::warn!(path = %req.uri().path(), "cross-site request refused");

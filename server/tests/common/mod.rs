@@ -19,6 +19,11 @@ pub struct Site {
     _data: tempfile::TempDir,
 }
 
+/// A loopback port free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 /// A client with its own cookie jar: another browser.
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder().cookie_store(true).build().unwrap()
@@ -54,7 +59,7 @@ async fn site_with(argv: &[&str], options: LeptosOptions) -> Site {
     let key =
         parley::session::SessionKey::load(config.session_secret.as_deref(), &data_dir).unwrap();
     let state = server::state(&config, &upstream, &key).await.unwrap();
-    let guards = server::Guards::new(&config, key, state.files().store());
+    let guards = server::Guards::new(&config, key, state.files().store()).unwrap();
     let router = server::router(options, state, guards);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -158,7 +163,17 @@ impl Process {
         env: &[(&str, &str)],
         log: Option<&std::path::Path>,
     ) -> Process {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Process::launch_at(free_port(), args, open_files, env, log).await
+    }
+
+    /// [`Process::launch_with`] on `port`.
+    pub async fn launch_at(
+        port: u16,
+        args: &[&str],
+        open_files: Option<u32>,
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> Process {
         let data = tempfile::tempdir().unwrap();
         let binary = env!("CARGO_BIN_EXE_parley");
         let limit = open_files.map_or_else(String::new, |n| format!("ulimit -n {n} && "));
