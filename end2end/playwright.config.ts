@@ -10,6 +10,8 @@ import { defineConfig } from '@playwright/test';
  *  - parley on the built-in emulator, retention off,    http://127.0.0.1:3406
  *    logging JSON
  *    with that emulator's control surface                 http://127.0.0.1:3407/_emulator
+ *  - an OpenID provider (oidc-provider, any login)        http://127.0.0.1:3450
+ *  - parley with that provider as `corp` ("Corp ID")     http://127.0.0.1:3440
  * Browsers: Debian's chromium (Playwright's own download does not work here).
  */
 export const OFFLINE_URL = 'http://127.0.0.1:3400';
@@ -17,6 +19,12 @@ export const KEYED_URL = 'http://127.0.0.1:3402';
 /** The control surface of the emulator behind `KEYED_URL` (faults for secrets.spec.ts). */
 export const KEYED_CONTROL = 'http://127.0.0.1:3401/_emulator';
 export const SECRET_KEY = 'parley-e2e-secret-Qx81vT3m';
+/** Parley with sign-in (the OpenID provider below as `corp`). */
+export const ACCOUNTS_URL = 'http://127.0.0.1:3440';
+/** The OpenID provider (`end2end/oidc/provider.mjs`). */
+export const PROVIDER_URL = 'http://127.0.0.1:3450';
+/** Parley's client secret at that provider: never in a page, an asset or a response. */
+export const OIDC_CLIENT_SECRET = 'parley-e2e-oidc-client-secret-Zt7';
 /** The built-in emulator's key in every offline parley of the suite (`PARLEY_EMULATOR_API_KEY`). */
 export const EMULATOR_KEY = 'parley-e2e-emulator-key-Jw42cZ9p';
 /** Every parley's session-signing secret (`PARLEY_SESSION_SECRET`). */
@@ -100,6 +108,31 @@ export default defineConfig({
         PARLEY_DATA_DIR: 'target/e2e-data/3402',
         GEMINI_API_KEY: SECRET_KEY,
         GEMINI_BASE_URL: 'http://127.0.0.1:3401',
+      },
+      reuseExistingServer: false,
+      timeout: 60_000,
+    },
+    {
+      command: `node oidc/provider.mjs --port 3450 --clients '${JSON.stringify([{ client_id: 'parley', client_secret: OIDC_CLIENT_SECRET, redirect_uris: [`${ACCOUNTS_URL}/auth/callback/corp`] }])}'`,
+      url: `${PROVIDER_URL}/.well-known/openid-configuration`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+    },
+    {
+      command: parley(3440),
+      cwd: '..',
+      url: ACCOUNTS_URL,
+      env: {
+        ...SITE_ENV,
+        PARLEY_LISTEN: '127.0.0.1:3440',
+        PARLEY_DATA_DIR: 'target/e2e-data/3440',
+        GEMINI_API_KEY: '',
+        PARLEY_PUBLIC_URL: ACCOUNTS_URL,
+        PARLEY_OIDC_PROVIDERS: 'corp',
+        PARLEY_OIDC_CORP_ISSUER: PROVIDER_URL,
+        PARLEY_OIDC_CORP_CLIENT_ID: 'parley',
+        PARLEY_OIDC_CORP_CLIENT_SECRET: OIDC_CLIENT_SECRET,
+        PARLEY_OIDC_CORP_LABEL: 'Corp ID',
       },
       reuseExistingServer: false,
       timeout: 60_000,

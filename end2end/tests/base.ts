@@ -1,7 +1,7 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { test as playwright, expect, type Response } from '@playwright/test';
-import { EMULATOR_KEY, SECRET_KEY, SESSION_SECRET } from '../playwright.config';
+import { EMULATOR_KEY, OIDC_CLIENT_SECRET, SECRET_KEY, SESSION_SECRET } from '../playwright.config';
 
 /**
  * The suite's `test`: Playwright's, with every response the browser receives in every test
@@ -14,6 +14,7 @@ export const SECRETS: { name: string; pattern: string | RegExp }[] = [
   { name: 'the Gemini API key', pattern: SECRET_KEY },
   { name: "the built-in emulator's key", pattern: EMULATOR_KEY },
   { name: 'the session secret', pattern: SESSION_SECRET },
+  { name: "the OpenID client's secret", pattern: OIDC_CLIENT_SECRET },
   { name: 'an upload session URL', pattern: /upload_id=/ },
 ];
 

@@ -65,7 +65,7 @@ test('no secret, and no panic, is in any parley log of the run (every server of 
   const root = path.join(__dirname, '..', '..');
   const logs = readdirSync(path.join(root, 'target', 'e2e-data')).filter((f) => /^parley-\d+\.log$/.test(f));
   // The suite's servers, and those the restart, fault and replica specs started themselves.
-  expect(logs).toEqual(expect.arrayContaining([3400, 3402, 3406, 3408, 3410, 3421, 3422, 3430].map((port) => path.basename(logOf(port)))));
+  expect(logs).toEqual(expect.arrayContaining([3400, 3402, 3406, 3408, 3410, 3421, 3422, 3430, 3440].map((port) => path.basename(logOf(port)))));
   // 3406 logs JSON: one object a line, and the same scan below covers it.
   const json = readFileSync(path.join(root, logOf(3406)), 'utf8').trim().split('\n');
   expect(json.length).toBeGreaterThan(10);

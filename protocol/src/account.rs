@@ -14,6 +14,10 @@ pub struct SignInView {
     pub required: bool,
     /// Who is signed in, if anyone.
     pub account: Option<AccountView>,
+    /// Why the sign-in that led to this page failed (its [`SignInFailure`] sentence), when
+    /// the page was asked for with `?sign_in_error=<code>`.
+    #[serde(default)]
+    pub failure: Option<String>,
 }
 
 /// One OpenID Connect provider the page offers.
@@ -96,6 +100,14 @@ impl SignInFailure {
     pub fn from_code(code: &str) -> Option<SignInFailure> {
         Self::ALL.into_iter().find(|f| f.code() == code)
     }
+
+    /// The failure a URL's query names (`sign_in_error=<code>`), if any.
+    pub fn in_query(query: &str) -> Option<SignInFailure> {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("sign_in_error="))
+            .and_then(Self::from_code)
+    }
 }
 
 #[cfg(test)]
@@ -109,5 +121,10 @@ mod tests {
             assert!(failure.to_string().ends_with('.'));
         }
         assert_eq!(SignInFailure::from_code("<script>"), None);
+        assert_eq!(
+            SignInFailure::in_query("a=1&sign_in_error=refused"),
+            Some(SignInFailure::Refused)
+        );
+        assert_eq!(SignInFailure::in_query("sign_in_error=nope"), None);
     }
 }

@@ -124,7 +124,12 @@ pub fn principal() -> Result<Principal, AppError> {
 /// What `parley` put in the request about signing in (the providers, who is signed in); the
 /// default — nothing offered, nobody signed in — outside its middleware.
 pub fn sign_in_view() -> crate::account::SignInView {
-    extension::<crate::account::SignInView>().unwrap_or_default()
+    let mut view = extension::<crate::account::SignInView>().unwrap_or_default();
+    let query =
+        use_context::<http::request::Parts>().and_then(|p| p.uri.query().map(str::to_string));
+    view.failure =
+        query.as_deref().and_then(crate::account::SignInFailure::in_query).map(|f| f.to_string());
+    view
 }
 
 /// The current request's client address (`unknown` outside `parley`'s middleware).

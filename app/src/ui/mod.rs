@@ -1,6 +1,7 @@
 //! The Leptos components, and nothing else: their state and behaviour are in
 //! [`crate::client`]. Roles, names and attributes follow the UI contract (`docs/ui-contract.md`).
 
+mod account;
 mod composer;
 mod conversation;
 mod files;
@@ -14,6 +15,7 @@ use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use self::icon::{Glyph, Icon};
 use crate::api::get_site_info;
 use crate::client::{actions, state::Chat};
+use account::AccountMenu;
 use composer::Composer;
 use conversation::Conversation;
 use files::FilesView;
@@ -65,6 +67,7 @@ pub fn App() -> impl IntoView {
                 <ConversationActions chat sidebar_open />
                 <FilesView chat />
                 <ThemeToggle />
+                <AccountMenu info />
                 <Suspense fallback=|| ()>
                     {move || {
                         info.try_get()

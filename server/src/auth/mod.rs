@@ -218,6 +218,7 @@ impl Auth {
                 name: a.identity.name.clone(),
                 via_proxy: resolved.via_proxy,
             }),
+            failure: None,
         }
     }
 }

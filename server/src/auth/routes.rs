@@ -338,11 +338,7 @@ async fn sign_out_everywhere(State(sessions): State<Arc<Sessions>>, req: Request
 /// The page a signed-out visitor gets when signing in is required (401): a link per provider
 /// ("Continue with <label>"), and why the last sign-in failed when `query` says so.
 pub fn sign_in_page(auth: &Auth, query: Option<&str>) -> Response {
-    let failure = query
-        .into_iter()
-        .flat_map(|q| q.split('&'))
-        .find_map(|pair| pair.strip_prefix("sign_in_error="))
-        .and_then(SignInFailure::from_code);
+    let failure = query.and_then(SignInFailure::in_query);
     let alert = failure
         .map(|f| format!("<p role=\"alert\">{}</p>", escape(&f.to_string())))
         .unwrap_or_default();
