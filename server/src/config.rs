@@ -265,6 +265,33 @@ pub enum Command {
     /// The file registry.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Accounts of people who signed in.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+}
+
+/// `parley accounts …`: each takes effect on every replica at its next request.
+#[derive(Debug, clap::Subcommand)]
+pub enum AccountsCommand {
+    /// Lists every account: id, email, issuer, when it was made and last signed in, its live
+    /// sign-ins, and whether it is disabled or an operator.
+    List,
+    /// Ends the account's sign-ins and refuses new ones.
+    Disable {
+        /// The account's email (when only one account has it) or id.
+        account: String,
+    },
+    /// Lets a disabled account sign in again.
+    Enable {
+        /// The account's email (when only one account has it) or id.
+        account: String,
+    },
+    /// Deletes the account: its Files on Gemini, their retained originals, its context caches,
+    /// its sign-ins and its records.
+    Delete {
+        /// The account's email (when only one account has it) or id.
+        account: String,
+    },
 }
 
 /// `parley registry …`.

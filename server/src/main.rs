@@ -3,7 +3,8 @@
 //! With `GEMINI_API_KEY` set it talks to Gemini at `GEMINI_BASE_URL`; without it, it starts
 //! the built-in Gemini emulator on a loopback port and the page shows an `Offline demo`
 //! banner. See `parley --help` for every option; `parley registry copy --from … --to …`
-//! moves a registry into another database.
+//! moves a registry into another database; `parley accounts list|disable|enable|delete`
+//! manages the accounts of people who signed in.
 
 use std::process::ExitCode;
 
@@ -18,6 +19,7 @@ async fn main() -> ExitCode {
         Some(Command::Registry(RegistryCommand::Copy { from, to })) => {
             parley::server::copy_registry(&from, &to).await.map(|copied| println!("{copied}"))
         }
+        Some(Command::Accounts(command)) => parley::accounts::run(&config, command).await,
         None => parley::server::run(config).await,
     };
     match outcome {

@@ -555,3 +555,67 @@ async fn a_sign_out_on_one_replica_is_refused_on_the_other() {
     browser.post(format!("{}/auth/sign-out", a.url)).send().await.unwrap();
     assert_eq!(signed_in_with(&cookie, &b.url).await, None, "ended on B at its next request");
 }
+
+/// `parley accounts <args>` on `site`'s database (and its emulator): stdout, or the failure.
+/// Run off the test's runtime, which serves the emulator meanwhile.
+async fn accounts(
+    site: &Process,
+    emulator: &gemini_emulator::RunningEmulator,
+    args: &[&str],
+) -> Result<String, String> {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_parley"));
+    command
+        .arg("--data-dir")
+        .arg(site.data_dir())
+        .args(on_emulator(&emulator.base_url(), "k"))
+        .args(["--session-secret", SECRET, "accounts"])
+        .args(args)
+        .env("PARLEY_LOG", "warn");
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).to_string())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_disables_enables_and_deletes_an_account() {
+    let Some(s) = setup(&[], &[]).await else { return };
+    let url = s.site.url.clone();
+    let (b, jar) = browser_with_jar();
+    sign_in(&b, &url, "hal").await;
+    let file = upload_text(&b, &url, "hal.txt", "hal's file").await;
+    let cookie = session_cookie(&jar, &url);
+    let listed = accounts(&s.site, &s.emulator, &["list"]).await.unwrap();
+    assert!(listed.contains("hal@example.test") && listed.contains("\t1\tactive"), "{listed}");
+    assert!(accounts(&s.site, &s.emulator, &["disable", "nobody@example.test"])
+        .await
+        .unwrap_err()
+        .contains("no account"));
+
+    let said = accounts(&s.site, &s.emulator, &["disable", "hal@example.test"]).await.unwrap();
+    assert!(said.contains("1 sign-ins ended"), "{said}");
+    assert_eq!(signed_in_with(&cookie, &url).await, None, "refused at the next request");
+    let (again, _) = browser_with_jar();
+    assert_eq!(landing(&sign_in(&again, &url, "hal").await, &url), "/?sign_in_error=disabled");
+
+    accounts(&s.site, &s.emulator, &["enable", "hal@example.test"]).await.unwrap();
+    assert_eq!(landing(&sign_in(&again, &url, "hal").await, &url), "/");
+    assert_eq!(list_uploads(&again, &url).await.len(), 1);
+
+    let said = accounts(&s.site, &s.emulator, &["delete", "hal@example.test"]).await.unwrap();
+    assert!(said.contains("1 Files (1 deleted on Gemini"), "{said}");
+    let name = file.uri.rsplit("/files/").next().unwrap().to_string();
+    let gone = s
+        .emulator
+        .emulator
+        .request_log()
+        .iter()
+        .any(|r| r.method == "DELETE" && r.path.ends_with(&name));
+    assert!(gone, "the File was deleted on Gemini");
+    assert_eq!(signed_in_as(&again, &url).await, None, "its sign-ins went with it");
+    assert!(!accounts(&s.site, &s.emulator, &["list"]).await.unwrap().contains("hal@"));
+    drop(s.provider);
+}

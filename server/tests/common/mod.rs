@@ -134,6 +134,13 @@ pub struct Process {
     _data: tempfile::TempDir,
 }
 
+impl Process {
+    /// Its data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data.path()
+    }
+}
+
 impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
