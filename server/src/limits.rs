@@ -331,7 +331,10 @@ pub async fn rate_limit<F: Future<Output = Response>>(
     next: impl FnOnce(Request) -> F,
 ) -> Response {
     let path = req.uri().path();
-    let kind = crate::endpoints::find(path).map(|e| e.limit);
+    // Starting a sign-in writes a row (at most `MAX_FLOWS` under way): it counts as a Files call.
+    let kind = crate::endpoints::find(path)
+        .map(|e| e.limit)
+        .or_else(|| path.starts_with("/auth/login/").then_some(Limit::Files));
     let pair = match kind {
         Some(Limit::Chat) => &limits.chat,
         Some(Limit::Upload) => &limits.upload,

@@ -619,3 +619,35 @@ async fn an_operator_disables_enables_and_deletes_an_account() {
     assert!(!accounts(&s.site, &s.emulator, &["list"]).await.unwrap().contains("hal@"));
     drop(s.provider);
 }
+
+#[tokio::test]
+async fn starting_sign_ins_is_rate_limited() {
+    let Some(s) = setup(&["--rate-files", "5/min"], &[]).await else { return };
+    let (b, _) = browser_with_jar();
+    info(&b, &s.site.url).await; // a session of its own: the per-session limit applies
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(
+            b.get(format!("{}/auth/login/corp", s.site.url))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(&statuses[..5], [303; 5]);
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+    // Sessionless, the address's limit (four times a session's) holds.
+    let mut passed = 0;
+    for _ in 0..30 {
+        let fresh =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        passed += usize::from(
+            fresh.get(format!("{}/auth/login/corp", s.site.url)).send().await.unwrap().status()
+                == 303,
+        );
+    }
+    assert!(passed <= 20, "{passed} sign-ins started from one address in a minute");
+    drop(s.provider);
+}
