@@ -651,3 +651,20 @@ async fn starting_sign_ins_is_rate_limited() {
     assert!(passed <= 20, "{passed} sign-ins started from one address in a minute");
     drop(s.provider);
 }
+
+#[tokio::test]
+async fn a_provider_that_is_down_is_a_sentence_and_the_site_goes_on() {
+    let emulator = emulator(Duration::from_secs(48 * 3600)).await;
+    let port = free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    // Nothing listens at the issuer: discovery fails at once.
+    let down = format!("http://127.0.0.1:{}", free_port());
+    let site = site_at(port, &emulator, &provider_env(&public, &[("corp", &down)]), &[]).await;
+    let (b, _) = browser_with_jar();
+    let start = b.get(format!("{}/auth/login/corp", site.url)).send().await.unwrap();
+    assert_eq!(landing(&start, &site.url), "/?sign_in_error=provider_down");
+    let page = b.get(format!("{}/?sign_in_error=provider_down", site.url)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("The sign-in provider could not be reached."));
+    assert!(info(&b, &site.url).await.sign_in.account.is_none());
+}
