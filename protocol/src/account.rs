@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignInView {
     /// The OpenID Connect providers configured (`PARLEY_OIDC_PROVIDERS`), in order: the
-    /// "Sign in" button offers one "Continue with <label>" each.
+    /// "Sign in" button offers one "Continue with `label`" each.
     pub providers: Vec<ProviderChoice>,
     /// `PARLEY_SIGN_IN=required`: nothing but signing in works signed out.
     pub required: bool,

@@ -23,9 +23,9 @@ pub struct SignInArgs {
     pub public_url: Option<Url>,
 
     /// OpenID Connect providers, comma-separated names (`google,corp`). For each NAME (upper
-    /// case, `-` as `_`): PARLEY_OIDC_<NAME>_ISSUER (the issuer URL), _CLIENT_ID,
-    /// _CLIENT_SECRET or _CLIENT_SECRET_FILE, and optionally _LABEL (the button says
-    /// "Continue with <label>"; default the name) and _SCOPES (default `openid email profile`).
+    /// case, `-` as `_`): `PARLEY_OIDC_NAME_ISSUER` (the issuer URL), `_CLIENT_ID`,
+    /// `_CLIENT_SECRET` or `_CLIENT_SECRET_FILE`, and optionally `_LABEL` (the button says
+    /// "Continue with LABEL"; default the name) and `_SCOPES` (default `openid email profile`).
     #[arg(long, env = "PARLEY_OIDC_PROVIDERS", value_delimiter = ',', default_value = "")]
     pub oidc_providers: Vec<String>,
 

@@ -336,7 +336,7 @@ async fn sign_out_everywhere(State(sessions): State<Arc<Sessions>>, req: Request
 }
 
 /// The page a signed-out visitor gets when signing in is required (401): a link per provider
-/// ("Continue with <label>"), and why the last sign-in failed when `query` says so.
+/// ("Continue with `label`"), and why the last sign-in failed when `query` says so.
 pub fn sign_in_page(auth: &Auth, query: Option<&str>) -> Response {
     let failure = query.and_then(SignInFailure::in_query);
     let alert = failure
