@@ -206,14 +206,17 @@ impl Sessions {
         }
     }
 
-    /// The `Set-Cookie` value giving the browser `value` as its session cookie.
+    /// The `Set-Cookie` value giving the browser `value` as its session cookie, on a request
+    /// with `headers`.
     pub fn set_cookie(&self, headers: &axum::http::HeaderMap, value: &str) -> Option<HeaderValue> {
-        let secure = crate::guard::is_https(headers, self.trust_proxy);
-        let cookie = format!(
-            "{}={value}; Path=/; Max-Age={MAX_AGE_SECS}; HttpOnly; SameSite=Lax{}",
-            self.cookie_name(headers),
-            if secure { "; Secure" } else { "" }
-        );
+        self.set_cookie_on(crate::guard::is_https(headers, self.trust_proxy), value)
+    }
+
+    /// [`Sessions::set_cookie`] for a request known to be over HTTPS (`secure`) or not.
+    fn set_cookie_on(&self, secure: bool, value: &str) -> Option<HeaderValue> {
+        let (name, flag) = if secure { (SECURE_COOKIE, "; Secure") } else { (COOKIE, "") };
+        let cookie =
+            format!("{name}={value}; Path=/; Max-Age={MAX_AGE_SECS}; HttpOnly; SameSite=Lax{flag}");
         HeaderValue::from_str(&cookie).ok()
     }
 
@@ -262,7 +265,7 @@ pub async fn sessions<F: Future<Output = Response>>(
     let starts = matches!(*req.method(), Method::GET | Method::HEAD | Method::POST);
     let fresh = existing.is_none() || resolved.ended;
     let id = resolved.principal.session.clone();
-    let headers = req.headers().clone();
+    let secure = crate::guard::is_https(req.headers(), sessions.trust_proxy);
     req.extensions_mut().insert(auth.view(&resolved));
     req.extensions_mut().insert(resolved.principal.clone());
     req.extensions_mut().insert(Arc::new(resolved));
@@ -274,7 +277,7 @@ pub async fn sessions<F: Future<Output = Response>>(
     // Only an answer starts a session: a refusal (a rate limit, a bad request, a failure) keeps
     // nothing for the browser, so it gets no cookie to keep. The sign-in routes set their own.
     if fresh && starts && res.status().is_success() && (api || page) {
-        if let Some(value) = sessions.set_cookie(&headers, &sessions.key.sign(id.as_str())) {
+        if let Some(value) = sessions.set_cookie_on(secure, &sessions.key.sign(id.as_str())) {
             res.headers_mut().append(header::SET_COOKIE, value);
         }
     }
