@@ -15,7 +15,7 @@ use crate::{
 /// [`ServerError::Store`] when the database fails; Gemini's errors while deleting Files.
 pub async fn run(config: &Config, command: AccountsCommand) -> Result<(), ServerError> {
     let store = Store::connect(&config.database()?).await?;
-    let now = crate::auth::now_ms();
+    let now = parley_files::time::now_ms();
     match command {
         AccountsCommand::List => {
             let policy = crate::auth::policy::Policy::new(

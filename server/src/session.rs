@@ -184,6 +184,21 @@ pub(crate) fn from_cookies<'a>(
         .map(|(_, value)| value)
 }
 
+/// A `Set-Cookie` value for one of the site's cookies: `name=value`, for the whole site,
+/// `max_age` seconds (0 removes it), HttpOnly, SameSite=Lax, and `Secure` over HTTPS.
+pub(crate) fn cookie_header(
+    name: &str,
+    secure: bool,
+    value: &str,
+    max_age: u64,
+) -> Option<HeaderValue> {
+    let flag = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{flag}"
+    ))
+    .ok()
+}
+
 /// How sessions are kept: the signing key, whether `X-Forwarded-Proto` is believed, and who
 /// is signed in ([`Auth`]).
 #[derive(Debug, Clone)]
@@ -199,10 +214,21 @@ pub struct Sessions {
 impl Sessions {
     /// The cookie's name on this request (`__Host-` over HTTPS).
     pub fn cookie_name(&self, headers: &axum::http::HeaderMap) -> &'static str {
+        self.named(headers, COOKIE, SECURE_COOKIE)
+    }
+
+    /// `plain` over HTTP, `secure` (a `__Host-` name) over HTTPS: the name of one of the site's
+    /// cookies on a request with `headers`.
+    pub fn named(
+        &self,
+        headers: &axum::http::HeaderMap,
+        plain: &'static str,
+        secure: &'static str,
+    ) -> &'static str {
         if crate::guard::is_https(headers, self.trust_proxy) {
-            SECURE_COOKIE
+            secure
         } else {
-            COOKIE
+            plain
         }
     }
 
@@ -214,10 +240,8 @@ impl Sessions {
 
     /// [`Sessions::set_cookie`] for a request known to be over HTTPS (`secure`) or not.
     fn set_cookie_on(&self, secure: bool, value: &str) -> Option<HeaderValue> {
-        let (name, flag) = if secure { (SECURE_COOKIE, "; Secure") } else { (COOKIE, "") };
-        let cookie =
-            format!("{name}={value}; Path=/; Max-Age={MAX_AGE_SECS}; HttpOnly; SameSite=Lax{flag}");
-        HeaderValue::from_str(&cookie).ok()
+        let name = if secure { SECURE_COOKIE } else { COOKIE };
+        cookie_header(name, secure, value, MAX_AGE_SECS)
     }
 
     /// The request's session cookie, verified: its id, and whether it claims a sign-in.

@@ -76,38 +76,7 @@ const MIGRATIONS: &[&str] = &[
     );",
     "ALTER TABLE context_caches ADD COLUMN charged_to TEXT NOT NULL DEFAULT '';
     CREATE INDEX context_caches_by_holder ON context_caches (charged_to, expire_ms);",
-    "CREATE TABLE accounts (
-        id TEXT PRIMARY KEY,
-        issuer TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        email TEXT,
-        email_verified BOOLEAN NOT NULL,
-        name TEXT,
-        created_ms BIGINT NOT NULL,
-        last_sign_in_ms BIGINT NOT NULL,
-        disabled BOOLEAN NOT NULL DEFAULT FALSE,
-        UNIQUE (issuer, subject)
-    );
-    CREATE INDEX accounts_by_email ON accounts (lower(email));
-    CREATE TABLE sign_ins (
-        id_hash TEXT PRIMARY KEY,
-        account TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
-        created_ms BIGINT NOT NULL,
-        last_seen_ms BIGINT NOT NULL,
-        expires_ms BIGINT NOT NULL,
-        user_agent TEXT NOT NULL
-    );
-    CREATE INDEX sign_ins_by_account ON sign_ins (account);
-    CREATE TABLE sign_in_flows (
-        state_hash TEXT PRIMARY KEY,
-        browser_hash TEXT NOT NULL,
-        provider TEXT NOT NULL,
-        nonce TEXT NOT NULL,
-        pkce_verifier TEXT NOT NULL,
-        return_to TEXT NOT NULL,
-        expires_ms BIGINT NOT NULL
-    );
-    CREATE INDEX sign_in_flows_by_expiry ON sign_in_flows (expires_ms);",
+    crate::accounts::SCHEMA,
 ];
 
 /// Connections in the pool for the concepts' queries, at most.

@@ -16,10 +16,12 @@ pub mod routes;
 
 use std::{sync::Arc, time::Duration};
 
+use app::server::OrApp;
 use app::{
     account::{AccountView, ProviderChoice, SignInView},
     error::AppError,
 };
+use parley_files::time::now_ms;
 use parley_store::{Account, Principal, SessionId, Store};
 
 use crate::error::ServerError;
@@ -155,7 +157,7 @@ impl Auth {
             ended: false,
         };
         if claims_sign_in {
-            match self.store.signed_in(&session, now, self.ttl_ms()).await.map_err(store_error)? {
+            match self.store.signed_in(&session, now, self.ttl_ms()).await.or_app()? {
                 Some(account) => {
                     resolved.principal.account = Some(account.id.clone());
                     resolved.account = Some(account);
@@ -182,16 +184,12 @@ impl Auth {
         identity: &parley_store::Identity,
         now: i64,
     ) -> Result<Account, AppError> {
-        let known = self
-            .store
-            .account_of(&identity.issuer, &identity.subject)
-            .await
-            .map_err(store_error)?;
+        let known = self.store.account_of(&identity.issuer, &identity.subject).await.or_app()?;
         let account = match known {
             Some(account) => account,
             None => {
                 self.policy.admit(identity).map_err(|_| AppError::AccountDisabled)?;
-                self.store.account_for(identity, now).await.map_err(store_error)?
+                self.store.account_for(identity, now).await.or_app()?
             }
         };
         if account.disabled {
@@ -220,21 +218,5 @@ impl Auth {
             }),
             failure: None,
         }
-    }
-}
-
-/// Milliseconds since the epoch.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn store_error(e: parley_store::StoreError) -> AppError {
-    tracing::error!(error = %e, "the sign-in could not be read");
-    if e.is_busy() {
-        AppError::Busy
-    } else {
-        AppError::Internal("its database failed".into())
     }
 }

@@ -60,7 +60,7 @@ impl TrustedHeader {
     }
 
     fn warn_untrusted(&self, peer: Option<IpAddr>) {
-        let now = super::now_ms();
+        let now = parley_files::time::now_ms();
         let last = self.last_warned_ms.load(Ordering::Relaxed);
         if now.saturating_sub(last) >= 60_000
             && self

@@ -28,7 +28,9 @@ use axum::{
 use parley_store::{SessionId, SignInFlow};
 use serde::Deserialize;
 
-use super::{now_ms, Auth, Resolved};
+use parley_files::time::now_ms;
+
+use super::{Auth, Resolved};
 use crate::session::Sessions;
 
 /// The flow cookie's name over plain HTTP, and over HTTPS.
@@ -98,26 +100,17 @@ fn sha256_hex(text: &str) -> String {
 }
 
 fn flow_cookie_name(sessions: &Sessions, headers: &HeaderMap) -> &'static str {
-    if crate::guard::is_https(headers, sessions.trust_proxy) {
-        SECURE_FLOW_COOKIE
-    } else {
-        FLOW_COOKIE
-    }
+    sessions.named(headers, FLOW_COOKIE, SECURE_FLOW_COOKIE)
 }
 
 fn flow_cookie(
     sessions: &Sessions,
     headers: &HeaderMap,
     value: &str,
-    max_age: i64,
+    max_age: u64,
 ) -> Option<HeaderValue> {
     let secure = crate::guard::is_https(headers, sessions.trust_proxy);
-    HeaderValue::from_str(&format!(
-        "{}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
-        flow_cookie_name(sessions, headers),
-        if secure { "; Secure" } else { "" }
-    ))
-    .ok()
+    crate::session::cookie_header(flow_cookie_name(sessions, headers), secure, value, max_age)
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,7 +158,7 @@ async fn login(
         }
     }
     let mut res = see_other(started.url.as_str());
-    if let Some(cookie) = flow_cookie(&sessions, &headers, &browser, FLOW_MS / 1000) {
+    if let Some(cookie) = flow_cookie(&sessions, &headers, &browser, FLOW_MS as u64 / 1000) {
         res.headers_mut().append(header::SET_COOKIE, cookie);
     }
     res
