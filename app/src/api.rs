@@ -24,7 +24,7 @@ use crate::{
 /// Only transport errors.
 #[server(prefix = "/api", endpoint = "site_info")]
 pub async fn get_site_info() -> Result<SiteInfo, AppError> {
-    Ok(crate::server::site_info())
+    Ok(crate::server::site_info().await)
 }
 
 /// This session's `ACTIVE` File with the content whose SHA-256 is `sha256` (64 hex digits),

@@ -47,6 +47,12 @@ fn state_on(dir: &std::path::Path, store: Store) -> Engine {
     let gemini =
         gemini::Client::new(gemini::ClientConfig::new("http://127.0.0.1:9".parse().unwrap(), key))
             .unwrap();
+    let budgets = parley_chat::budget::Budgets::new(
+        store.clone(),
+        parley_chat::budget::Prices::load(None).unwrap(),
+        parley_chat::budget::BudgetConfig::default(),
+        std::sync::Arc::new(parley_files::time::now_ms),
+    );
     let files = Lifecycle::new(
         gemini,
         store,
@@ -63,6 +69,7 @@ fn state_on(dir: &std::path::Path, store: Store) -> Engine {
         summary_signer: parley_chat::summary::Signer::new([0; 32]),
         slots: UpstreamSlots::new(SlotCaps { total: 64, per_session: 8, per_address: 16 }),
         upstream_wait: std::time::Duration::from_secs(30),
+        budgets,
     })
 }
 

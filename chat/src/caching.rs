@@ -107,8 +107,7 @@ fn use_cache(request: &mut gemini::GenerateContentRequest, cache: &str) {
 pub async fn apply(
     engine: &Engine,
     policy: &CachePolicy,
-    principal: &Principal,
-    address: &ClientAddress,
+    (principal, address, charge): (&Principal, &ClientAddress, &crate::budget::Charge),
     model: &str,
     request: &mut gemini::GenerateContentRequest,
 ) -> CacheState {
@@ -137,7 +136,7 @@ pub async fn apply(
         }
     };
     let charged_to = parley_store::holder_key(&address.0);
-    let asking = Asking { engine, policy, principal, charged_to: &charged_to, model };
+    let asking = Asking { engine, policy, principal, charged_to: &charged_to, charge, model };
     let made = asking.find_or_make(parts, uris, files_key).await;
     shared.release().await;
     match made {
@@ -184,6 +183,8 @@ struct Asking<'a> {
     principal: &'a Principal,
     /// The client address's key ([`parley_store::holder_key`]).
     charged_to: &'a str,
+    /// Whom the caches' cost is charged to.
+    charge: &'a crate::budget::Charge,
     model: &'a str,
 }
 
@@ -206,7 +207,9 @@ impl Asking<'_> {
                 if row.expire_ms - now < ttl_ms / 2 {
                     match gemini.update_cached_content_ttl(&row.name, self.policy.ttl).await {
                         Ok(updated) => {
-                            row.expire_ms = expire_ms(&updated, now + ttl_ms);
+                            let expire = expire_ms(&updated, now + ttl_ms);
+                            self.meter_storage(row.tokens, expire - row.expire_ms, 0).await;
+                            row.expire_ms = expire;
                             store.record_cache(row.clone(), now).await?;
                         }
                         Err(e) if e.is_cache_gone() => {
@@ -224,6 +227,17 @@ impl Asking<'_> {
             store.remove_cache(&principal.owner(), &row.name).await?;
         }
         self.make(parts, uris, files_key).await
+    }
+
+    /// Meters a cache of `tokens` kept `ms` longer, `written` of them put into it now.
+    async fn meter_storage(&self, tokens: u64, ms: i64, written: u64) {
+        let seconds = u64::try_from(ms.max(0)).unwrap_or(0).div_ceil(1000);
+        let used = crate::budget::Tokens {
+            cache_write: written,
+            cache_token_seconds: tokens.saturating_mul(seconds),
+            ..crate::budget::Tokens::default()
+        };
+        self.engine.budgets.settle(self.charge, None, self.model, &used).await;
     }
 
     /// Whether a new cache would pass the address's bound: the session replaces one of its own
@@ -281,6 +295,7 @@ impl Asking<'_> {
             let _ = gemini.delete_cached_content(&made.name).await;
             return Err(e.into());
         }
+        self.meter_storage(row.tokens, row.expire_ms - now, row.tokens).await;
         metrics::counter!("parley_context_caches_created_total").increment(1);
         tracing::info!(tokens = row.tokens, files = row.uris.len(), "context cache created");
         // Past the bound, the ones expiring first go (only now that this one exists).

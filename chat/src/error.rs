@@ -31,6 +31,9 @@ pub enum ChatError {
     /// A step of a File's life failed (a re-upload, the originals).
     #[error(transparent)]
     Files(#[from] FilesError),
+    /// A budget on the site's key has no room for the call (see [`crate::budget`]).
+    #[error("{0}")]
+    BudgetSpent(crate::budget::Refusal),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -6,11 +6,13 @@
 //! fitted into the context budget ([`summary`]), its files sent from a context cache
 //! ([`caching`]), and — when Gemini refuses — the one fallback its refusal calls for
 //! ([`turn::Fallback`]). Around it: the models a person may pick and the context budget
-//! ([`models`]) and the fair slots towards Gemini ([`slots`]).
+//! ([`models`]), the fair slots towards Gemini ([`slots`]), and the meter and budgets of every
+//! call on the site's key ([`budget`]).
 //!
 //! It acts for a [`Principal`] from a [`ClientAddress`] given to it (it reads no request), and
 //! fails with its own [`ChatError`]; the web framework's crate maps that to what the page shows.
 
+pub mod budget;
 pub mod caching;
 mod error;
 pub mod models;
@@ -43,6 +45,8 @@ pub struct EngineParts {
     pub slots: slots::UpstreamSlots,
     /// How long a request waits for a slot towards Gemini before it is told the server is busy.
     pub upstream_wait: Duration,
+    /// The meter of every call on the key, and the budgets it is held to.
+    pub budgets: budget::Budgets,
 }
 
 /// The conversation engine. Cheap to share (`Arc` it); every field is its own.
@@ -57,6 +61,7 @@ pub struct Engine {
     summary_signer: summary::Signer,
     slots: slots::UpstreamSlots,
     upstream_wait: Duration,
+    budgets: budget::Budgets,
 }
 
 impl Engine {
@@ -70,6 +75,7 @@ impl Engine {
             summary_signer,
             slots,
             upstream_wait,
+            budgets,
         } = parts;
         Engine {
             files,
@@ -80,7 +86,13 @@ impl Engine {
             summary_signer,
             slots,
             upstream_wait,
+            budgets,
         }
+    }
+
+    /// The meter and the budgets.
+    pub fn budgets(&self) -> &budget::Budgets {
+        &self.budgets
     }
 
     /// Gemini (or the built-in emulator), the store, the retained originals and the rules of a

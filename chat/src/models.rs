@@ -182,6 +182,11 @@ impl Models {
         let limit = self.info(gemini, id).await.map(|m| m.input_token_limit)?;
         (limit > 1).then(|| limit - 1)
     }
+
+    /// `id`'s `outputTokenLimit` (what `models.get` says), when known.
+    pub async fn output_token_limit(&self, gemini: &gemini::Client, id: &str) -> Option<u64> {
+        self.info(gemini, id).await.map(|m| m.output_token_limit).filter(|l| *l > 0)
+    }
 }
 
 /// `gemini-2.5-flash` from `models/gemini-2.5-flash`.

@@ -206,7 +206,7 @@ pub struct Fitted {
 
 /// An upper bound of `request`'s tokens when it has no file part: its text bytes (no
 /// tokenizer makes more tokens than bytes) and a few per turn; `None` with files.
-fn text_only_bound(request: &gemini::GenerateContentRequest) -> Option<u64> {
+pub(crate) fn text_only_bound(request: &gemini::GenerateContentRequest) -> Option<u64> {
     let mut bytes = 0u64;
     for content in &request.contents {
         bytes += 8;
@@ -299,6 +299,7 @@ fn too_long(turn: usize, tokens: u64, limit: u64, model: &str) -> ChatError {
 pub async fn fit(
     engine: &Engine,
     principal: &crate::Principal,
+    charge: &crate::budget::Charge,
     model: &str,
     request: &mut gemini::GenerateContentRequest,
     conversation: &Conversation,
@@ -359,7 +360,7 @@ pub async fn fit(
     let summary = match engine.summaries.0.get(&memo_key) {
         Some(summary) => summary,
         None => {
-            let made = summarize(engine, model, &request.contents[..end - from]).await?;
+            let made = summarize(engine, charge, model, &request.contents[..end - from]).await?;
             let covered = made
                 .prompt_tokens
                 .map(|prompt| prompt.saturating_sub(text_estimate(INSTRUCTION)))
@@ -465,9 +466,10 @@ struct Made {
 }
 
 /// One `generateContent` call: `turns` (after the summary in place, when there is one) and the
-/// instruction; the answer's text and counts.
+/// instruction; the answer's text and counts. Metered, charged to `charge`.
 async fn summarize(
     engine: &Engine,
+    charge: &crate::budget::Charge,
     model: &str,
     turns: &[gemini::Content],
 ) -> Result<Made, ChatError> {
@@ -478,6 +480,10 @@ async fn summarize(
     });
     let request = gemini::GenerateContentRequest { contents: turns, ..Default::default() };
     let answer = engine.files.gemini().generate_content(model, &request).await?;
+    if let Some(usage) = &answer.usage_metadata {
+        let tokens = crate::budget::Tokens::of(usage);
+        engine.budgets.settle(charge, None, model, &tokens).await;
+    }
     let text = answer.text().trim().to_string();
     if text.is_empty() {
         let empty = "the summary of the earlier messages came back empty";

@@ -14,7 +14,10 @@ use parley_protocol::model::{
 };
 use parley_store::{FileRow, FileState};
 
-use crate::{ChatError, ClientAddress, Engine, Principal};
+use crate::{
+    budget::{Charge, Meter},
+    ChatError, ClientAddress, Engine, Principal,
+};
 
 /// What a turn gives back: the notices for the page (Files replaced or expired, a new summary,
 /// what the cache did), then the answer's events as Gemini streams them.
@@ -23,14 +26,16 @@ pub struct Answer {
     upstream: gemini::SseStream,
     slot: crate::slots::UpstreamSlot,
     received: std::time::Instant,
+    meter: Meter,
 }
 
 impl Answer {
     /// Every event of the turn, in order; an error (Gemini failed mid-answer, or the answer was
     /// cut short) ends it.
     pub fn events(self) -> impl futures::Stream<Item = Result<ChatEvent, ChatError>> + Send {
-        let Answer { notices, upstream, slot, received } = self;
-        stream::iter(notices.into_iter().map(Ok)).chain(answer_events(upstream, slot, received))
+        let Answer { notices, upstream, slot, received, meter } = self;
+        stream::iter(notices.into_iter().map(Ok))
+            .chain(answer_events(upstream, slot, received, meter))
     }
 }
 
@@ -123,15 +128,20 @@ impl Engine {
             return Err(ChatError::BadRequest("the conversation is empty.".into()));
         }
         check_file_count(&uris)?;
+        // A spent budget is refused before anything is asked of Gemini.
+        let charge = self.budgets.charge_for(principal, address).await?;
+        self.budgets.check(&charge).await?;
         let slot = self.slot(principal, address).await?;
         let (mut request, mut treated) = precheck(self, principal, request, uris).await?;
         let mut notices = Vec::new();
         let fitted =
-            crate::summary::fit(self, principal, model, &mut request, &conversation).await?;
+            crate::summary::fit(self, principal, &charge, model, &mut request, &conversation)
+                .await?;
         drop(conversation);
         if let Some(summary) = fitted.new_summary {
             notices.push(ChatEvent::Summarized { summary });
         }
+        let prompt_tokens = self.prompt_tokens(&charge, model, &request, fitted.tokens).await;
         let mut uncached = None;
         if let Some(policy) = self.caching.as_ref().filter(|_| options.cache_files) {
             let replaced: Vec<String> =
@@ -140,15 +150,43 @@ impl Engine {
                 crate::caching::delete_holding(self, principal, &replaced).await?;
             }
             let before = request.clone();
-            let cache =
-                crate::caching::apply(self, policy, principal, address, model, &mut request).await;
+            let cache = crate::caching::apply(
+                self,
+                policy,
+                (principal, address, &charge),
+                model,
+                &mut request,
+            )
+            .await;
             if request.cached_content.is_some() {
                 uncached = Some(before);
             }
             notices.push(ChatEvent::Cache { cache });
         }
+        let gemini = self.files.gemini();
+        let output_limit = self.models.output_token_limit(gemini, model).await;
+        let held = self
+            .budgets
+            .reserve(&charge, model, prompt_tokens, output_limit.unwrap_or(DEFAULT_OUTPUT_LIMIT))
+            .await?;
+        if let Some(held) = &held {
+            for request in std::iter::once(&mut request).chain(uncached.as_mut()) {
+                request.generation_config = Some(gemini::GenerationConfig {
+                    max_output_tokens: Some(held.max_output_tokens),
+                });
+            }
+        }
+        let meter = Meter::new(self.budgets.clone(), charge, held, model, prompt_tokens);
         let sending = Sending { engine: self, principal, model };
-        let upstream = sending.send(&mut request, uncached, &mut treated, &mut notices).await?;
+        let upstream = match sending.send(&mut request, uncached, &mut treated, &mut notices).await
+        {
+            Ok(upstream) => upstream,
+            Err(e) => {
+                // Refused: nothing was spent; the hold is given back.
+                meter.cancel().await;
+                return Err(e);
+            }
+        };
         metrics::counter!("parley_expired_content_total").increment(treated.expired.len() as u64);
         let files = treated
             .replaced
@@ -156,9 +194,64 @@ impl Engine {
             .map(|(old_uri, file)| ChatEvent::Replaced { old_uri, file })
             .chain(treated.expired.into_iter().map(|file_uri| ChatEvent::Expired { file_uri }));
         let notices: Vec<ChatEvent> = files.chain(notices).collect();
-        Ok(Answer { notices, upstream, slot, received })
+        Ok(Answer { notices, upstream, slot, received, meter })
+    }
+
+    /// The prompt's tokens for a reservation: as counted while fitting, else — when a budget
+    /// applies — a short text's bytes, or counted now (`countTokens` is free); when Gemini
+    /// cannot count, the text's bytes and [`FILE_ALLOWANCE`] per File (at most what the model
+    /// takes). 0 when no budget applies.
+    async fn prompt_tokens(
+        &self,
+        charge: &Charge,
+        model: &str,
+        request: &gemini::GenerateContentRequest,
+        counted: Option<u64>,
+    ) -> u64 {
+        if let Some(tokens) = counted {
+            return tokens;
+        }
+        if !charge.is_limited() {
+            return 0;
+        }
+        // Short text alone is bounded by its bytes without asking Gemini.
+        if let Some(bound) =
+            crate::summary::text_only_bound(request).filter(|b| *b <= TEXT_BOUND_ENOUGH)
+        {
+            return bound;
+        }
+        let gemini = self.files.gemini();
+        match gemini.count_tokens(model, request).await {
+            Ok(count) => count.total_tokens,
+            Err(e) => {
+                // Often a File Gemini no longer has, which the send step replaces: not an
+                // error of its own. The text's bytes and an allowance per File stand in.
+                tracing::info!(error = %e, "countTokens failed: the prompt is reckoned instead");
+                let files = file_uris(request).len() as u64;
+                let text: u64 = request
+                    .contents
+                    .iter()
+                    .flat_map(|c| c.parts.iter())
+                    .filter_map(|p| p.text.as_ref().map(|t| t.len() as u64 + 8))
+                    .sum();
+                let most = self.models.input_token_limit(gemini, model).await.unwrap_or(1 << 20);
+                (text + files * FILE_ALLOWANCE).min(most)
+            }
+        }
     }
 }
+
+/// The tokens a File is reckoned at when Gemini cannot count a prompt (a 250-page PDF's,
+/// at 258 tokens a page).
+const FILE_ALLOWANCE: u64 = 65_536;
+
+/// Up to this many tokens, a text-only prompt is reserved at its byte count (an upper bound
+/// of its tokens) instead of being counted by Gemini.
+const TEXT_BOUND_ENOUGH: u64 = 8192;
+
+/// The `maxOutputTokens` a reservation assumes when `models.get` does not say, tokens (the
+/// largest of the Gemini 2.5 and 3 models).
+const DEFAULT_OUTPUT_LIMIT: u64 = 65_536;
 
 /// The send step of one turn: who, with which model.
 struct Sending<'a> {
@@ -258,17 +351,21 @@ pub fn uploaded(row: FileRow) -> UploadedFile {
 }
 
 /// The answer's events, chunk by chunk: `delta`s of its visible text, a `signature` for each
-/// `thoughtSignature`, then `usage` (the last `usageMetadata`) and `done` — or an error, which
-/// ends it. The upstream slot is held until the stream ends.
+/// `thoughtSignature`, then `usage` (the last `usageMetadata`), the call settled by its
+/// `meter` (and `budget`, what is left), and `done` — or an error, which ends it (the meter,
+/// dropped, settles to what arrived). The upstream slot is held until the stream ends.
 fn answer_events(
     upstream: gemini::SseStream,
     slot: crate::slots::UpstreamSlot,
     received: std::time::Instant,
+    meter: Meter,
 ) -> impl futures::Stream<Item = Result<ChatEvent, ChatError>> + Send {
     struct Answer {
         upstream: gemini::SseStream,
         finished: bool,
         usage: Option<gemini::UsageMetadata>,
+        /// Settled when the answer completes; dropped (settled to what arrived) otherwise.
+        meter: Option<Meter>,
         _slot: crate::slots::UpstreamSlot,
         watch: StreamWatch,
     }
@@ -276,6 +373,7 @@ fn answer_events(
         upstream,
         finished: false,
         usage: None,
+        meter: Some(meter),
         _slot: slot,
         watch: StreamWatch::start(received),
     };
@@ -297,6 +395,9 @@ fn answer_events(
                     .filter(|p| p.thought != Some(true))
                     .filter_map(|p| p.text.as_deref())
                     .collect();
+                if let Some(meter) = answer.meter.as_mut() {
+                    meter.received(text.chars().count(), chunk.usage_metadata.as_ref());
+                }
                 if !text.is_empty() {
                     answer.watch.token();
                     events.push(Ok(ChatEvent::Delta { text }));
@@ -311,6 +412,11 @@ fn answer_events(
                     answer.finished = true;
                     if let Some(usage) = answer.usage.take() {
                         events.push(Ok(ChatEvent::Usage { usage: usage_of(&usage) }));
+                    }
+                    if let Some(meter) = answer.meter.take() {
+                        if let Some(budget) = meter.finish().await {
+                            events.push(Ok(ChatEvent::Budget { budget }));
+                        }
                     }
                     events.push(Ok(ChatEvent::Done { finish_reason: Some(finish) }));
                 }

@@ -51,8 +51,8 @@ pub use poll::{PollPolicy, MIN_DELAY};
 pub use tokens::CountTokensResponse;
 pub use types::{
     Candidate, Content, File, FileData, FileList, FileState, GenerateContentRequest,
-    GenerateContentResponse, InlineData, Modality, ModalityTokenCount, Part, Status, UsageMetadata,
-    VideoMetadata,
+    GenerateContentResponse, GenerationConfig, InlineData, Modality, ModalityTokenCount, Part,
+    Status, UsageMetadata, VideoMetadata,
 };
 pub use upload::{
     upload_target, ByteStream, FileSource, ResumableUpload, UploadRequest, UploadSource, CHUNK_SIZE,

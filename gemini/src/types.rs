@@ -400,6 +400,20 @@ pub struct GenerateContentRequest {
     /// same model as the request.
     #[serde(default, alias = "cached_content", skip_serializing_if = "Option::is_none")]
     pub cached_content: Option<String>,
+    /// How the answer is generated (Parley sets `maxOutputTokens` where a budget applies).
+    #[serde(default, alias = "generation_config", skip_serializing_if = "Option::is_none")]
+    pub generation_config: Option<GenerationConfig>,
+}
+
+/// `generationConfig` (<https://ai.google.dev/api/generate-content#generationconfig>): only
+/// what Parley sets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerationConfig {
+    /// The most tokens the answer may have (thinking included, on thinking models); past it
+    /// the answer stops with `finishReason: MAX_TOKENS`.
+    #[serde(default, alias = "max_output_tokens", skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u64>,
 }
 
 /// One response, or one SSE chunk of a streamed response (deltas per chunk).

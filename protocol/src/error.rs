@@ -100,6 +100,16 @@ pub enum AppError {
     /// signed in.
     #[error("Please sign in to use this site.")]
     SignInRequired,
+    /// A budget on the site's key has no room for the request: what was spent of which budget,
+    /// and when it renews. Nothing was sent to Gemini.
+    #[error("{message}")]
+    BudgetSpent {
+        /// The sentence, e.g. `You have used $0.25 of your $0.25 budget today. It renews in
+        /// 3 h 12 min.`
+        message: String,
+        /// Whether signing in would give a larger budget (the page offers `Sign in`).
+        sign_in: bool,
+    },
     /// An operator disabled the account this request is signed in with (behind a trusted
     /// proxy, where Parley cannot sign it out).
     #[error("This account is disabled.")]
@@ -134,7 +144,7 @@ impl AppError {
             AppError::CrossSite | AppError::AccountDisabled => 403,
             AppError::SignInRequired => 401,
             AppError::NotFound(_) => 404,
-            AppError::TooManyRequests { .. } => 429,
+            AppError::TooManyRequests { .. } | AppError::BudgetSpent { .. } => 429,
             AppError::Busy => 503,
             AppError::TooSlow(_) => 408,
             AppError::ProcessingFailed { .. } => 422,

@@ -17,6 +17,10 @@ pub struct Config {
     #[command(flatten)]
     pub sign_in: crate::auth::SignInArgs,
 
+    /// Budgets on the site's key: per anonymous session, per account, for the whole site.
+    #[command(flatten)]
+    pub budgets: crate::budgets::BudgetArgs,
+
     /// Address to serve the site on.
     #[arg(long, env = "PARLEY_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
@@ -268,6 +272,33 @@ pub enum Command {
     /// Accounts of people who signed in.
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// What was spent on the site's key: tokens and dollars, from the ledger.
+    Usage(UsageArgs),
+}
+
+/// `parley usage [--since 7d] [--by day|model|account] [--json]`.
+#[derive(Debug, clap::Args)]
+pub struct UsageArgs {
+    /// How far back, from the start of today (UTC): `7d`, `30d`, `24h`.
+    #[arg(long, default_value = "7d")]
+    pub since: humantime::Duration,
+    /// How the ledger is summed.
+    #[arg(long, value_enum, default_value = "day")]
+    pub by: UsageBy,
+    /// One JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How `parley usage` sums the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UsageBy {
+    /// The whole site, per UTC day.
+    Day,
+    /// The whole site, per model.
+    Model,
+    /// Per signed-in account, the most spent first.
+    Account,
 }
 
 /// `parley accounts …`: each takes effect on every replica at its next request.

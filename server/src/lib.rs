@@ -3,13 +3,15 @@
 //!
 //! Around the application shared with the browser (`app`), it owns everything that is one
 //! process's concern: the configuration ([`config`]), accepting connections with their
-//! timeouts and caps ([`listen`]), signing in ([`auth`]) and the accounts it makes ([`accounts`]), the guards every request passes ([`guard`], [`session`],
+//! timeouts and caps ([`listen`]), signing in ([`auth`]) and the accounts it makes ([`accounts`]), budgets on the site's key as
+//! operators see them (`/admin`, `parley usage`: [`budgets`]), the guards every request passes ([`guard`], [`session`],
 //! [`limits`], composed in [`middleware`]; which server functions there are and what limits
 //! them, [`endpoints`]), which Gemini answers ([`upstream`]), metrics, request ids and log format
 //! ([`observe`]), and the router ([`server`]).
 
 pub mod accounts;
 pub mod auth;
+pub mod budgets;
 pub mod config;
 pub mod endpoints;
 pub mod error;

@@ -4,7 +4,8 @@
 //! the built-in Gemini emulator on a loopback port and the page shows an `Offline demo`
 //! banner. See `parley --help` for every option; `parley registry copy --from … --to …`
 //! moves a registry into another database; `parley accounts list|disable|enable|delete`
-//! manages the accounts of people who signed in.
+//! manages the accounts of people who signed in; `parley usage` reports what was spent on the
+//! site's key.
 
 use std::process::ExitCode;
 
@@ -20,6 +21,7 @@ async fn main() -> ExitCode {
             parley::server::copy_registry(&from, &to).await.map(|copied| println!("{copied}"))
         }
         Some(Command::Accounts(command)) => parley::accounts::run(&config, command).await,
+        Some(Command::Usage(args)) => parley::budgets::usage::run(&config, &args).await,
         None => parley::server::run(config).await,
     };
     match outcome {

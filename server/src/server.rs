@@ -80,8 +80,9 @@ pub async fn copy_registry(from: &str, to: &str) -> Result<parley_store::Copied,
     Ok(copied)
 }
 
-/// Every minute, forgets replenished rate-limit keys (and day-old shared ones) and the
-/// exclusive turns of replicas that died.
+/// Every minute, forgets replenished rate-limit keys (and day-old shared ones), the
+/// exclusive turns of replicas that died, the budget holds they never settled, and the
+/// ledger's anonymous rows older than any budget period.
 async fn tidy_periodically(limits: Arc<Limits>, store: parley_store::Store) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
@@ -90,6 +91,9 @@ async fn tidy_periodically(limits: Arc<Limits>, store: parley_store::Store) {
         limits.tidy_shared().await;
         if let Err(e) = store.tidy_leases().await {
             tracing::warn!(error = %e, "old exclusive turns could not be removed");
+        }
+        if let Err(e) = store.tidy_usage(parley_files::time::now_ms()).await {
+            tracing::warn!(error = %e, "lapsed budget holds could not be removed");
         }
     }
 }
@@ -127,12 +131,16 @@ pub async fn state(
     };
     let files = parley_files::Lifecycle::new(
         upstream.client.clone(),
-        store,
+        store.clone(),
         originals,
         upstream.identity(),
         config.expiry_margin,
         poll,
     );
+    let offered = std::iter::once(config.model.as_str())
+        .chain(config.models.iter().map(|m| m.id.as_str()))
+        .filter(|id| !id.trim().is_empty());
+    let budgets = config.budgets.budgets(store.clone(), offered)?;
     let models = parley_chat::models::Models::new(&config.model, &config.models);
     // What Gemini says of each model (names, limits) is asked for in the background: an
     // upstream that is slow to answer must not hold up the start.
@@ -149,6 +157,7 @@ pub async fn state(
             summary_signer: parley_chat::summary::Signer::new(key.derive("parley:summaries")),
             slots: parley_chat::slots::UpstreamSlots::new(config.slot_caps()),
             upstream_wait: config.upstream_wait,
+            budgets,
         },
         upstream: upstream.kind.clone(),
         max_file_bytes: config.max_file_bytes,
@@ -231,6 +240,8 @@ pub fn router(mut options: LeptosOptions, state: ServerState, guards: Guards) ->
     // One shared state: each request clones the router's services (and this closure), so
     // what they hold by value is copied per request.
     let state = std::sync::Arc::new(state);
+    let admin =
+        crate::budgets::admin::Admin { sessions: Arc::new(sessions.clone()), state: state.clone() };
     let app = Router::new()
         .leptos_routes_with_context(&options, routes, move || provide_context(state.clone()), {
             let options = options.clone();
@@ -238,6 +249,7 @@ pub fn router(mut options: LeptosOptions, state: ServerState, guards: Guards) ->
         })
         .merge(probes)
         .merge(crate::auth::routes::routes(Arc::new(sessions)))
+        .merge(crate::budgets::admin::routes(admin))
         .fallback(crate::site::files)
         // The body guard reads JSON bodies whole within its own limit (server_fn's default,
         // 2 MiB, would cut them short), so that a refusal after it comes once the browser has

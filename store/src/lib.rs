@@ -19,7 +19,9 @@
 //! * [`exclusive`]: work one holder at a time may do across replicas (lease rows);
 //! * [`rate_limits`]: GCRA rows shared by replicas;
 //! * [`accounts`]: accounts (by issuer and subject) and their sign-ins, by session hash;
-//! * [`sign_in_flows`]: OpenID Connect authorization requests awaiting their callback.
+//! * [`sign_in_flows`]: OpenID Connect authorization requests awaiting their callback;
+//! * [`usage`]: the ledger of what the site's key was spent on, by scope, day and model, and
+//!   the holds of calls under way against their budgets.
 //!
 //! Errors are [`StoreError`]. Knows no Leptos and no Gemini.
 
@@ -34,6 +36,7 @@ pub mod principal;
 pub mod rate_limits;
 pub mod sign_in_flows;
 pub mod sqlite;
+pub mod usage;
 
 use std::path::Path;
 
@@ -46,6 +49,7 @@ pub use originals::Original;
 pub use principal::{AccountId, ClientAddress, Owner, Principal, SessionId};
 pub use rate_limits::SharedRateLimits;
 pub use sign_in_flows::SignInFlow;
+pub use usage::{Scope, Usage};
 
 /// Where the store lives: `sqlite://PATH` or `postgres://user:pass@host:port/db` (also
 /// `postgresql://`; `sslmode=require` in the query asks for TLS, with rustls and the Web PKI
@@ -232,7 +236,7 @@ mod tests {
             let Store::Postgres(pg) = store.unwrap() else { panic!("not PostgreSQL") };
             assert_eq!(
                 pg.applied_migrations().await.unwrap(),
-                vec![1, 2, 3, 4, 5, 6, 7],
+                vec![1, 2, 3, 4, 5, 6, 7, 8],
                 "each migration once"
             );
         }

@@ -77,6 +77,7 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE context_caches ADD COLUMN charged_to TEXT NOT NULL DEFAULT '';
     CREATE INDEX context_caches_by_holder ON context_caches (charged_to, expire_ms);",
     crate::accounts::SCHEMA,
+    crate::usage::SCHEMA,
 ];
 
 /// Connections in the pool for the concepts' queries, at most.

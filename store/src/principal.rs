@@ -50,6 +50,12 @@ impl AccountId {
     }
 
     /// An id read back from the store.
+    /// The account id written as `text` (32 hex digits), if it is one.
+    pub fn parse(text: &str) -> Option<AccountId> {
+        (text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| AccountId(text.to_ascii_lowercase()))
+    }
+
     pub(crate) fn from_store(id: String) -> AccountId {
         AccountId(id)
     }

@@ -72,6 +72,7 @@ fn migrations() -> Migrations<'static> {
             CREATE INDEX context_caches_by_holder ON context_caches (charged_to, expire_ms);",
         ),
         M::up(crate::accounts::SCHEMA),
+        M::up(crate::usage::SCHEMA),
     ])
 }
 

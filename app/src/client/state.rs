@@ -265,8 +265,17 @@ pub struct Chat {
     pub storage_error: RwSignal<Option<String>>,
     /// Files picked (or dropped, or pasted) for the next message.
     pub pending: RwSignal<Vec<PendingAttachment>>,
-    /// Why the last files offered were refused, shown over the composer until dismissed.
+    /// Why the last files offered were refused (or a budget refused the last message), shown
+    /// over the composer until dismissed.
     pub notice: RwSignal<Option<String>>,
+    /// Whether the notice offers `Sign in` (a budget refused an anonymous visitor whom an
+    /// account would let go on).
+    pub sign_in_offer: RwSignal<bool>,
+    /// The message box's text.
+    pub draft: RwSignal<String>,
+    /// What is left of this person's budget, as the server last said (`None`: none applies,
+    /// or not known yet).
+    pub budget: RwSignal<Option<crate::model::BudgetView>>,
     /// True from Send until the first token (or a failure).
     pub typing: RwSignal<bool>,
     /// True while a turn (uploads + answer) is in flight.
@@ -300,11 +309,50 @@ impl Chat {
             storage_error: RwSignal::new(None),
             pending: RwSignal::new(Vec::new()),
             notice: RwSignal::new(None),
+            sign_in_offer: RwSignal::new(false),
+            draft: RwSignal::new(String::new()),
+            budget: RwSignal::new(None),
             typing: RwSignal::new(false),
             busy: RwSignal::new(false),
             answering: RwSignal::new(false),
             stopper: StoredValue::new(None),
         }
+    }
+
+    /// A budget refused the last message before anything was sent to Gemini: the message
+    /// goes back into the composer (its text, and its files as attachments to send), and
+    /// `sentence` shows over it — with `Sign in` when `sign_in`.
+    pub fn give_back(&self, sentence: String, sign_in: bool) {
+        let last = self.messages.with_untracked(|m| m.last().cloned());
+        if let Some(message) = last.filter(|m| m.role == Role::User) {
+            self.messages.update(|m| {
+                m.pop();
+            });
+            let text = message.text.get_untracked();
+            if self.draft.with_untracked(|d| d.trim().is_empty()) {
+                self.draft.set(text);
+            }
+            #[cfg(feature = "hydrate")]
+            {
+                let files = message.files.iter().cloned();
+                let items: Vec<PendingAttachment> = message
+                    .attachments
+                    .iter()
+                    .zip(files)
+                    .map(|(a, file)| PendingAttachment {
+                        id: next_id(),
+                        name: a.name.clone(),
+                        mime_type: a.mime_type.clone(),
+                        size: a.size,
+                        preview: a.preview.clone(),
+                        file: send_wrapper::SendWrapper::new(file),
+                    })
+                    .collect();
+                self.pending.update(|p| p.extend(items));
+            }
+        }
+        self.notice.set(Some(sentence));
+        self.sign_in_offer.set(sign_in);
     }
 
     /// Stops the answer in flight, keeping what arrived.

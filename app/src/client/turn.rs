@@ -75,6 +75,16 @@ fn show(chat: Chat, answer: &Message, shown: &std::cell::Cell<bool>) {
 async fn receive(chat: Chat, answer: Message, shown: std::rc::Rc<std::cell::Cell<bool>>) {
     let stream = match api::chat(chat.request_contents(), chat.options()).await {
         Ok(stream) => stream,
+        Err(AppError::BudgetSpent { message, sign_in }) => {
+            // Nothing was sent: the message goes back into the composer, no bubble fails.
+            chat.give_back(message, sign_in);
+            chat.budget.update(|b| {
+                if let Some(b) = b {
+                    b.spent = true;
+                }
+            });
+            return;
+        }
         Err(e) => {
             show(chat, &answer, &shown);
             answer.fail(e.to_string());
@@ -101,6 +111,7 @@ async fn receive(chat: Chat, answer: Message, shown: std::rc::Rc<std::cell::Cell
                 Ok(ChatEvent::Expired { file_uri }) => chat.mark_expired(&file_uri),
                 Ok(ChatEvent::Replaced { old_uri, file }) => chat.replace_file(&old_uri, &file),
                 Ok(ChatEvent::Usage { usage }) => answer.usage.set(Some(usage)),
+                Ok(ChatEvent::Budget { budget }) => chat.budget.set(Some(budget)),
                 Ok(ChatEvent::Signature { thought_signature }) => {
                     answer.signatures.update_value(|all| all.push(thought_signature))
                 }

@@ -31,8 +31,24 @@ pub async fn chat(
         allowance.0.take(weight - 1).await?;
     }
     let address = super::client_address();
-    let answer =
-        engine.turn(&principal, &address, &model, contents, options, received).await.or_app()?;
+    let answer = match engine.turn(&principal, &address, &model, contents, options, received).await
+    {
+        Ok(answer) => answer,
+        Err(parley_chat::ChatError::BudgetSpent(refusal)) => {
+            // Signing in helps only where there are providers and accounts may spend more.
+            let offered = !super::request::sign_in_view().providers.is_empty();
+            let sign_in = offered && engine.budgets().sign_in_helps(&refusal);
+            let mut error = parley_chat::ChatError::BudgetSpent(refusal).to_app();
+            if let AppError::BudgetSpent { message, sign_in: offer } = &mut error {
+                *offer = sign_in;
+                if sign_in {
+                    message.push_str(" Sign in for a larger budget.");
+                }
+            }
+            return Err(error);
+        }
+        Err(e) => return Err(e.to_app()),
+    };
     let lines = answer.events().map(|event| {
         let event = event.unwrap_or_else(|e| ChatEvent::Error { error: e.to_app() });
         let mut line = serde_json::to_vec(&event).expect("ChatEvent serializes");

@@ -152,6 +152,10 @@ impl ToAppError for parley_chat::ChatError {
         match self {
             ChatError::BadRequest(why) => AppError::BadRequest(why),
             ChatError::Busy => AppError::Busy,
+            ChatError::BudgetSpent(refusal) => {
+                tracing::info!(scope = refusal.whose.label(), "a budget refused a request");
+                AppError::BudgetSpent { message: refusal.to_string(), sign_in: false }
+            }
             ChatError::Gemini { source, file } => from_gemini(source, file.as_deref()),
             ChatError::RefusedAfterRetry(source) => refused_after_retry(source),
             ChatError::Files(e) => e.to_app(),

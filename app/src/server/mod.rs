@@ -132,9 +132,9 @@ fn state() -> Result<std::sync::Arc<ServerState>, AppError> {
         .ok_or_else(|| AppError::Internal("it is not configured for this request".into()))
 }
 
-/// The [`SiteInfo`] of this server; offline with the default model when called outside a
-/// request (e.g. while pre-rendering).
-pub fn site_info() -> SiteInfo {
+/// The [`SiteInfo`] of this server, with what is left of the person's budget; offline with
+/// the default model when called outside a request (e.g. while pre-rendering).
+pub async fn site_info() -> SiteInfo {
     match use_context::<std::sync::Arc<ServerState>>() {
         Some(s) => SiteInfo {
             upstream: s.upstream.clone(),
@@ -142,6 +142,7 @@ pub fn site_info() -> SiteInfo {
             models: s.engine.models().choices(),
             context_caching: s.engine.offers_caching(),
             sign_in: request::sign_in_view(),
+            budget: budget_view(&s).await,
         },
         None => SiteInfo {
             upstream: UpstreamKind::Offline,
@@ -149,6 +150,16 @@ pub fn site_info() -> SiteInfo {
             models: Vec::new(),
             context_caching: false,
             sign_in: request::sign_in_view(),
+            budget: None,
         },
     }
+}
+
+/// What is left of this request's principal's own budget (`None` without one, or when it
+/// cannot be read: the page then shows nothing rather than a guess).
+async fn budget_view(state: &ServerState) -> Option<crate::model::BudgetView> {
+    let principal = principal().ok()?;
+    let budgets = state.engine.budgets();
+    let charge = budgets.charge_for(&principal, &client_address()).await.ok()?;
+    budgets.view(&charge).await.ok().flatten()
 }

@@ -32,21 +32,36 @@ pub struct Answer {
     signature: Option<String>,
     /// `responseId`: the same on every chunk of one answer.
     response_id: String,
+    /// `finishReason`: `STOP`, or `MAX_TOKENS` when `maxOutputTokens` cut it.
+    finish: &'static str,
 }
 
 impl Answer {
     /// The answer of `model` to `reading`: `scripted` (a text queued through the control
     /// surface) if given, else the description of what arrived. `number` makes its signature
-    /// unique.
+    /// unique. With `max_output_tokens` (`generationConfig.maxOutputTokens`), thinking and
+    /// text together stop there, as Gemini's do: the text is cut after the words that fit
+    /// and the answer ends with `finishReason: MAX_TOKENS`.
     pub fn new(
         model: &'static ModelInfo,
         reading: &Reading,
         scripted: Option<String>,
         number: u64,
+        max_output_tokens: Option<u64>,
     ) -> Self {
-        let text = scripted.unwrap_or_else(|| describe(model, reading));
+        let mut text = scripted.unwrap_or_else(|| describe(model, reading));
+        let mut thoughts = model.thinking.then_some(tokens::THOUGHTS);
+        let mut finish = "STOP";
+        if let Some(most) = max_output_tokens {
+            thoughts = thoughts.map(|t| t.min(most));
+            let room = usize::try_from(most - thoughts.unwrap_or(0)).unwrap_or(usize::MAX);
+            let ends = word_ends(&text);
+            if ends.len() > room {
+                text.truncate(room.checked_sub(1).map_or(0, |last| ends[last]));
+                finish = "MAX_TOKENS";
+            }
+        }
         let candidates = text.split_whitespace().count() as u64;
-        let thoughts = model.thinking.then_some(tokens::THOUGHTS);
         let prompt = reading.prompt.tokens;
         let mut usage = json!({
             "promptTokenCount": prompt,
@@ -68,7 +83,14 @@ impl Answer {
         let signature = model.signs_thoughts().then(|| signature(model.id, number, &text));
         let response_id =
             rand::rng().sample_iter(&rand::distr::Alphanumeric).map(char::from).take(23).collect();
-        Answer { model: model.id, pieces: split_into_chunks(&text), usage, signature, response_id }
+        Answer {
+            model: model.id,
+            pieces: split_into_chunks(&text),
+            usage,
+            signature,
+            response_id,
+            finish,
+        }
     }
 
     /// The whole answer as one `GenerateContentResponse`.
@@ -89,7 +111,7 @@ impl Answer {
         }
         let mut candidate = json!({"content": {"parts": parts, "role": "model"}, "index": 0});
         if last {
-            candidate["finishReason"] = json!("STOP");
+            candidate["finishReason"] = json!(self.finish);
         }
         json!({"candidates": [candidate], "usageMetadata": self.usage, "modelVersion": self.model,
             "responseId": self.response_id})
@@ -123,6 +145,22 @@ impl Answer {
             .insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment"));
         res
     }
+}
+
+/// Where each word of `text` ends (the byte offset just past it), in order.
+fn word_ends(text: &str) -> Vec<usize> {
+    let mut ends = Vec::new();
+    let mut in_word = false;
+    for (i, c) in text.char_indices() {
+        if c.is_whitespace() && in_word {
+            ends.push(i);
+        }
+        in_word = !c.is_whitespace();
+    }
+    if in_word {
+        ends.push(text.len());
+    }
+    ends
 }
 
 /// The emulator's own answer: Markdown blocks, separated by blank lines (a line right after a
@@ -197,7 +235,7 @@ mod tests {
     #[test]
     fn gemini_3_signs_the_last_chunk_only_and_every_answer_differently() {
         let model = find("gemini-3-pro-preview").unwrap();
-        let answer = Answer::new(model, &reading("hi", None), None, 1);
+        let answer = Answer::new(model, &reading("hi", None), None, 1, None);
         let chunks = answer.chunks();
         let last = &chunks.last().unwrap()["candidates"][0]["content"]["parts"];
         assert_eq!(last[1]["text"], "");
@@ -211,9 +249,10 @@ mod tests {
             answer.whole()["candidates"][0]["content"]["parts"][1]["thoughtSignature"],
             signature
         );
-        let again = Answer::new(model, &reading("hi", None), None, 2);
+        let again = Answer::new(model, &reading("hi", None), None, 2, None);
         assert_ne!(again.signature.as_deref(), Some(signature));
-        let flash = Answer::new(find("gemini-2.5-flash").unwrap(), &reading("hi", None), None, 3);
+        let flash =
+            Answer::new(find("gemini-2.5-flash").unwrap(), &reading("hi", None), None, 3, None);
         assert!(flash.signature.is_none());
     }
 
@@ -227,7 +266,7 @@ mod tests {
             "{text}"
         );
         let cached =
-            Answer::new(find("gemini-2.5-flash").unwrap(), &reading("hi", Some(5)), None, 1);
+            Answer::new(find("gemini-2.5-flash").unwrap(), &reading("hi", Some(5)), None, 1, None);
         assert_eq!(cached.usage["cachedContentTokenCount"], 5);
         assert_eq!(cached.usage["thoughtsTokenCount"], tokens::THOUGHTS);
         let old = Answer::new(
@@ -235,10 +274,33 @@ mod tests {
             &reading("hi", None),
             Some("a b".into()),
             1,
+            None,
         );
         assert_eq!(
             old.usage,
             json!({"promptTokenCount": 7, "candidatesTokenCount": 2, "totalTokenCount": 9})
+        );
+    }
+
+    #[test]
+    fn max_output_tokens_stops_the_answer_there() {
+        let scripted = || Some("one two  three\nfour five".to_string());
+        let old = find("gemini-2.0-flash").unwrap();
+        let cut = Answer::new(old, &reading("hi", None), scripted(), 1, Some(3));
+        assert_eq!(cut.pieces.concat(), "one two  three");
+        assert_eq!(cut.usage["candidatesTokenCount"], 3);
+        let last = cut.chunks().pop().unwrap();
+        assert_eq!(last["candidates"][0]["finishReason"], "MAX_TOKENS");
+        let whole = Answer::new(old, &reading("hi", None), scripted(), 1, Some(5));
+        assert_eq!(whole.chunks().pop().unwrap()["candidates"][0]["finishReason"], "STOP");
+        // Thinking counts first: a thinking model's 64 thoughts leave 2 words of 66.
+        let flash = find("gemini-2.5-flash").unwrap();
+        let thought = Answer::new(flash, &reading("hi", None), scripted(), 1, Some(66));
+        assert_eq!(thought.pieces.concat(), "one two");
+        let none = Answer::new(flash, &reading("hi", None), scripted(), 1, Some(10));
+        assert_eq!(
+            (none.usage["thoughtsTokenCount"].clone(), none.pieces.concat()),
+            (json!(10), String::new())
         );
     }
 }

@@ -101,7 +101,11 @@ async fn respond(
     if reading.prompt.tokens > allowed {
         return Err(ApiError::input_too_long(reading.prompt.tokens, allowed).into());
     }
-    let answer = Answer::new(model, &reading, scripted, state.answer_number());
+    let config = request.get("generationConfig").or_else(|| request.get("generation_config"));
+    let max_output_tokens = config
+        .and_then(|c| c.get("maxOutputTokens").or_else(|| c.get("max_output_tokens")))
+        .and_then(Value::as_u64);
+    let answer = Answer::new(model, &reading, scripted, state.answer_number(), max_output_tokens);
     if !stream {
         return Ok(wire::ok(answer.whole()).into_response());
     }

@@ -77,7 +77,8 @@ pub fn is_cross_site(headers: &HeaderMap, trust_proxy: bool) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TrustProxy(pub bool);
 
-/// Refuses cross-site state-changing calls to the server functions with 403 and
+/// Refuses cross-site state-changing calls to the server functions, the sign-in routes and
+/// `/admin`'s forms with 403 and
 /// [`AppError::CrossSite`].
 pub async fn same_origin<F: Future<Output = Response>>(
     trust_proxy: bool,
@@ -87,7 +88,8 @@ pub async fn same_origin<F: Future<Output = Response>>(
     let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if changes_state
         && (req.uri().path().starts_with(app::api::API_PREFIX)
-            || req.uri().path().starts_with(crate::auth::AUTH_PREFIX))
+            || req.uri().path().starts_with(crate::auth::AUTH_PREFIX)
+            || req.uri().path().starts_with(crate::budgets::admin::ADMIN_PREFIX))
         && is_cross_site(req.headers(), trust_proxy)
     {
         tracing::warn!(path = %req.uri().path(), "cross-site request refused");

@@ -356,7 +356,17 @@ async fn without_the_shared_store_each_replica_still_limits() {
     let secret = "0123456789abcdef0123456789abcdef";
     let site = parley(
         &emulator,
-        &["--database-url", &url, "--session-secret", secret, "--rate-chat", "2/min"],
+        // Without a budget: one that cannot be read refuses every call (the bill stays bounded).
+        &[
+            "--database-url",
+            &url,
+            "--session-secret",
+            secret,
+            "--rate-chat",
+            "2/min",
+            "--budget-site",
+            "off",
+        ],
     )
     .await;
     admin.batch_execute(&format!("DROP DATABASE {database} WITH (FORCE)")).await.unwrap();
