@@ -141,7 +141,8 @@ impl Engine {
         if let Some(summary) = fitted.new_summary {
             notices.push(ChatEvent::Summarized { summary });
         }
-        let prompt_tokens = self.prompt_tokens(&charge, model, &request, fitted.tokens).await;
+        let (mut prompt_tokens, bound) =
+            self.prompt_tokens(&charge, model, &request, fitted.tokens).await;
         let mut uncached = None;
         if let Some(policy) = self.caching.as_ref().filter(|_| options.cache_files) {
             let replaced: Vec<String> =
@@ -165,10 +166,15 @@ impl Engine {
         }
         let gemini = self.files.gemini();
         let output_limit = self.models.output_token_limit(gemini, model).await;
-        let held = self
-            .budgets
-            .reserve(&charge, model, prompt_tokens, output_limit.unwrap_or(DEFAULT_OUTPUT_LIMIT))
-            .await?;
+        let output_limit = output_limit.unwrap_or(DEFAULT_OUTPUT_LIMIT);
+        let held = match self.budgets.reserve(&charge, model, prompt_tokens, output_limit).await {
+            // A text's bytes were too many for what is left: its real count may fit.
+            Err(ChatError::BudgetSpent(_)) if bound => {
+                prompt_tokens = self.count_prompt(model, &request).await;
+                self.budgets.reserve(&charge, model, prompt_tokens, output_limit).await?
+            }
+            held => held?,
+        };
         if let Some(held) = &held {
             for request in std::iter::once(&mut request).chain(uncached.as_mut()) {
                 request.generation_config = Some(gemini::GenerationConfig {
@@ -197,29 +203,34 @@ impl Engine {
         Ok(Answer { notices, upstream, slot, received, meter })
     }
 
-    /// The prompt's tokens for a reservation: as counted while fitting, else — when a budget
-    /// applies — a short text's bytes, or counted now (`countTokens` is free); when Gemini
-    /// cannot count, the text's bytes and [`FILE_ALLOWANCE`] per File (at most what the model
-    /// takes). 0 when no budget applies.
+    /// The prompt's tokens for a reservation, and whether they are only a bound: as counted
+    /// while fitting, else — when a budget applies — a short text's bytes (a bound), or
+    /// counted now ([`Engine::count_prompt`]). 0 when no budget applies.
     async fn prompt_tokens(
         &self,
         charge: &Charge,
         model: &str,
         request: &gemini::GenerateContentRequest,
         counted: Option<u64>,
-    ) -> u64 {
+    ) -> (u64, bool) {
         if let Some(tokens) = counted {
-            return tokens;
+            return (tokens, false);
         }
         if !charge.is_limited() {
-            return 0;
+            return (0, false);
         }
         // Short text alone is bounded by its bytes without asking Gemini.
         if let Some(bound) =
             crate::summary::text_only_bound(request).filter(|b| *b <= TEXT_BOUND_ENOUGH)
         {
-            return bound;
+            return (bound, true);
         }
+        (self.count_prompt(model, request).await, false)
+    }
+
+    /// `request`'s tokens as Gemini counts them (`countTokens` is free); when it cannot, the
+    /// text's bytes and [`FILE_ALLOWANCE`] per File (at most what the model takes).
+    async fn count_prompt(&self, model: &str, request: &gemini::GenerateContentRequest) -> u64 {
         let gemini = self.files.gemini();
         match gemini.count_tokens(model, request).await {
             Ok(count) => count.total_tokens,

@@ -104,8 +104,8 @@ pub enum AppError {
     /// and when it renews. Nothing was sent to Gemini.
     #[error("{message}")]
     BudgetSpent {
-        /// The sentence, e.g. `You have used $0.25 of your $0.25 budget today. It renews in
-        /// 3 h 12 min.`
+        /// The sentence, e.g. `You have used $0.25 of your budget of $0.25 today. It renews
+        /// in 3 h 12 min.`
         message: String,
         /// Whether signing in would give a larger budget (the page offers `Sign in`).
         sign_in: bool,

@@ -211,6 +211,19 @@ fn describe() {
         "parley_upstream_busy_total",
         "requests refused 503: no slot towards Gemini in time"
     );
+    describe_counter!(
+        "parley_tokens_total",
+        "tokens Gemini reported for calls on the key, by kind (prompt not cached, cached, output, \
+         thinking, cache_write) and model"
+    );
+    describe_gauge!(
+        "parley_spend_dollars",
+        "US dollars spent on the key since start-up, by model (the price table's)"
+    );
+    describe_counter!(
+        "parley_budget_refusals_total",
+        "requests a budget refused, by scope (own, address, site)"
+    );
 }
 
 /// What `/metrics` reads at scrape time besides the recorder.

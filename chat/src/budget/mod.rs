@@ -284,16 +284,30 @@ pub struct Refusal {
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (of, this) = (self.budget.amount, self.budget.period.this());
-        let spent = of.show(self.spent.min(of.value()));
         let budget = of.show(of.value());
         let renews = renews_in(self.renews_in_ms);
+        if self.spent < of.value() {
+            // Room is left, but not for this request.
+            let left = of.show(of.value() - self.spent);
+            let whose = match self.whose {
+                Whose::Own => "your",
+                Whose::Address => "your network's",
+                Whose::Site => "this site's",
+            };
+            return write!(
+                f,
+                "This message needs more than the {left} left of {whose} budget of {budget} \
+                 {this}: shorten it, or wait until it renews in {renews}."
+            );
+        }
+        let spent = of.show(of.value());
         match self.whose {
-            Whose::Own => write!(f, "You have used {spent} of your {budget} budget {this}"),
+            Whose::Own => write!(f, "You have used {spent} of your budget of {budget} {this}"),
             Whose::Address => write!(
                 f,
-                "Visitors from your network have used {spent} of their {budget} budget {this}"
+                "Visitors from your network have used {spent} of their budget of {budget} {this}"
             ),
-            Whose::Site => write!(f, "This site has used {spent} of its {budget} budget {this}"),
+            Whose::Site => write!(f, "This site has used {spent} of its budget of {budget} {this}"),
         }?;
         write!(f, ". It renews in {renews}.")
     }
@@ -565,7 +579,10 @@ impl Budgets {
         Ok(Some(BudgetView {
             text: format!(
                 "{} of {} left {}",
-                amount.show((*left).clamp(0, amount.value())),
+                match amount {
+                    Amount::NanoUsd(_) => dollars((*left).clamp(0, amount.value())),
+                    Amount::Tokens(_) => tokens((*left).clamp(0, amount.value())),
+                },
                 amount.show(amount.value()),
                 budget.period.this()
             ),
@@ -847,7 +864,13 @@ mod tests {
         };
         assert_eq!(
             refusal.to_string(),
-            "You have used $0.25 of your $0.25 budget today. It renews in 3 h 12 min."
+            "You have used $0.25 of your budget of $0.25 today. It renews in 3 h 12 min."
+        );
+        let short = Refusal { spent: 100_000_000, ..refusal };
+        assert_eq!(
+            short.to_string(),
+            "This message needs more than the $0.15 left of your budget of $0.25 today: shorten \
+             it, or wait until it renews in 3 h 12 min."
         );
     }
 }

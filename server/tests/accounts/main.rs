@@ -668,3 +668,101 @@ async fn a_provider_that_is_down_is_a_sentence_and_the_site_goes_on() {
     assert!(page.text().await.unwrap().contains("The sign-in provider could not be reached."));
     assert!(info(&b, &site.url).await.sign_in.account.is_none());
 }
+
+/// The value of the first hidden `account` field of an `/admin` page.
+fn first_account_field(html: &str) -> String {
+    let at = html.find("name=\"account\" value=\"").expect("an account's form") + 22;
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn only_an_operator_sees_admin_and_sets_an_accounts_budget() {
+    // `ann` at another issuer is an operator; Ann here is not.
+    let admins = "ops@example.test,https://elsewhere.example ann";
+    let budget = ["--budget-anonymous", "100 tokens/day"];
+    let Some(s) = setup(&budget, &[("PARLEY_ADMINS", admins)]).await else { return };
+    let url = s.site.url.clone();
+    let admin = |b: &reqwest::Client| b.get(format!("{url}/admin")).send();
+    let hi = serde_json::json!({"contents": [{"role": "user", "parts": [{"text": "hello"}]}]});
+    let chat = |b: &reqwest::Client| b.post(format!("{url}/api/chat")).json(&hi).send();
+
+    // A guest: no such page; out of budget, signing in is offered (accounts have none).
+    let (guest, _) = browser_with_jar();
+    assert_eq!(admin(&guest).await.unwrap().status(), 404);
+    let refusal = loop {
+        let res = chat(&guest).await.unwrap();
+        if res.status() == 429 {
+            break res.text().await.unwrap();
+        }
+        assert_eq!(res.status(), 200);
+        let _ = res.text().await;
+    };
+    assert!(
+        refusal.contains("Sign in for a larger budget.") && refusal.contains("\"sign_in\":true")
+    );
+
+    // Ann: signed in, not an operator — 404 for the page and its forms.
+    let (ann, _) = browser_with_jar();
+    sign_in(&ann, &url, "ann").await;
+    assert_eq!(admin(&ann).await.unwrap().status(), 404);
+    for (form, fields) in [
+        ("budget", [("account", "x"), ("budget", "off")]),
+        ("disable", [("account", "x"), ("disabled", "true")]),
+    ] {
+        let res = ann.post(format!("{url}/admin/{form}")).form(&fields).send().await.unwrap();
+        assert_eq!(res.status(), 404, "{form}");
+    }
+    let res = chat(&ann).await.unwrap();
+    assert_eq!(res.status(), 200, "accounts have no budget here");
+    let _ = res.text().await;
+
+    // The operator sees the site's spend and Ann's.
+    let (ops, _) = browser_with_jar();
+    sign_in(&ops, &url, "ops@example.test").await;
+    let page = admin(&ops).await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    for part in
+        ["ann@example.test", "Set budget", "<svg", "Top anonymous addresses", "gemini-2.5-flash"]
+    {
+        assert!(html.contains(part), "{part} in {html}");
+    }
+    let ann_id = first_account_field(&html);
+    // Forms from another site are refused, as every state-changing call.
+    let forged = ops
+        .post(format!("{url}/admin/budget"))
+        .header(header::ORIGIN, "https://evil.example")
+        .form(&[("account", ann_id.as_str()), ("budget", "off")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    // A budget that is no budget is said so; a real one takes effect at Ann's next request.
+    let set = |text: &'static str| {
+        ops.post(format!("{url}/admin/budget"))
+            .form(&[("account", ann_id.as_str()), ("budget", text)])
+            .send()
+    };
+    let said = set("lots").await.unwrap();
+    assert_eq!(said.status(), 303);
+    assert!(location(&said).contains("is+not+a+budget"), "{}", location(&said));
+    assert_eq!(set("20 tokens/day").await.unwrap().status(), 303);
+    let refused = chat(&ann).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let text = refused.text().await.unwrap();
+    assert!(
+        text.contains("budget of 20 tokens today") && text.contains("\"sign_in\":false"),
+        "{text}"
+    );
+    let html = admin(&ops).await.unwrap().text().await.unwrap();
+    assert!(html.contains("value=\"20 tokens/day\""), "the page shows her budget");
+    // Disabling ends her sign-in at her next request.
+    let off = ops
+        .post(format!("{url}/admin/disable"))
+        .form(&[("account", ann_id.as_str()), ("disabled", "true")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status(), 303);
+    assert_eq!(signed_in_as(&ann, &url).await, None);
+}

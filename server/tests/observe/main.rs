@@ -110,6 +110,10 @@ async fn metrics_count_what_a_session_did() {
     for (series, by) in expect {
         assert_eq!(moved(series), by, "{series}\n{text_after}");
     }
+    // Every answer metered: tokens by kind and model, and what they cost.
+    let output = r#"parley_tokens_total{kind="output",model="gemini-2.5-flash"}"#;
+    assert!(moved(output) > 0.0, "{text_after}");
+    assert!(moved(r#"parley_spend_dollars{model="gemini-2.5-flash"}"#) > 0.0, "{text_after}");
     assert_eq!(after["parley_chat_streams_in_flight"], 0.0);
     assert_eq!(after["parley_upstream_slots_in_use"], 0.0);
     assert_eq!(after["parley_retained_originals"], 1.0);

@@ -264,3 +264,50 @@ async fn a_replica_killed_mid_upload_or_mid_answer_loses_nothing() {
     assert!(answer(&events).contains(&file.sha256[..12]));
     assert_eq!(list_uploads(&browser, &b.url).await.len(), 1, "still one record");
 }
+
+#[tokio::test]
+async fn a_budget_holds_across_replicas() {
+    let Some(shared) = shared("budget").await else { return };
+    let emulator = emulator(Duration::from_secs(48 * 3600)).await;
+    let budget = ["--budget-anonymous", "1000 tokens/day"];
+    let (a, b) =
+        (replica(&emulator, &shared, &budget).await, replica(&emulator, &shared, &budget).await);
+    let browser = browser();
+    let res = browser.post(format!("{}/api/site_info", a.url)).send().await.unwrap();
+    assert_eq!(res.status(), 200, "a session first");
+    let body =
+        serde_json::json!({"contents": [{"role": "user", "parts": [{"text": "hello there"}]}]});
+    // Eight chats at once of one session, half on each replica, against a budget that pays
+    // for a few: whatever each replica decides, the session never spends past it.
+    let chats = (0..8).map(|i| {
+        let url = if i % 2 == 0 { a.url.clone() } else { b.url.clone() };
+        let (browser, body) = (browser.clone(), body.clone());
+        async move {
+            let res = browser.post(format!("{url}/api/chat")).json(&body).send().await.unwrap();
+            let status = res.status().as_u16();
+            let _ = res.text().await;
+            status
+        }
+    });
+    let statuses = futures::future::join_all(chats).await;
+    assert!(statuses.contains(&200) && statuses.contains(&429), "{statuses:?}");
+    let (client, connection) =
+        tokio_postgres::connect(&shared.database_url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let spent: i64 = client
+        .query_one(
+            "SELECT CAST(COALESCE(SUM(prompt_tokens + output_tokens + thinking_tokens \
+             + cache_write_tokens), 0) AS BIGINT) FROM usage_days WHERE scope LIKE 'session:%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!((1..=1000).contains(&spent), "{spent} of 1000 tokens");
+    let calls: i64 = client
+        .query_one("SELECT CAST(SUM(calls) AS BIGINT) FROM usage_days WHERE scope = 'site'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(calls as usize, statuses.iter().filter(|s| **s == 200).count(), "one row each");
+}
