@@ -12,6 +12,7 @@ import { defineConfig } from '@playwright/test';
  *    with that emulator's control surface                 http://127.0.0.1:3407/_emulator
  *  - an OpenID provider (oidc-provider, any login)        http://127.0.0.1:3450
  *  - parley with that provider as `corp` ("Corp ID")     http://127.0.0.1:3440
+ *  (budgets.spec.ts starts its own parley with budgets    http://127.0.0.1:3460)
  * Browsers: Debian's chromium (Playwright's own download does not work here).
  */
 export const OFFLINE_URL = 'http://127.0.0.1:3400';
@@ -21,6 +22,8 @@ export const KEYED_CONTROL = 'http://127.0.0.1:3401/_emulator';
 export const SECRET_KEY = 'parley-e2e-secret-Qx81vT3m';
 /** Parley with sign-in (the OpenID provider below as `corp`). */
 export const ACCOUNTS_URL = 'http://127.0.0.1:3440';
+/** Parley with budgets (`budgets.spec.ts` starts it), signing in at the same provider. */
+export const BUDGETS_URL = 'http://127.0.0.1:3460';
 /** The OpenID provider (`end2end/oidc/provider.mjs`). */
 export const PROVIDER_URL = 'http://127.0.0.1:3450';
 /** Parley's client secret at that provider: never in a page, an asset or a response. */
@@ -113,7 +116,7 @@ export default defineConfig({
       timeout: 60_000,
     },
     {
-      command: `node oidc/provider.mjs --port 3450 --clients '${JSON.stringify([{ client_id: 'parley', client_secret: OIDC_CLIENT_SECRET, redirect_uris: [`${ACCOUNTS_URL}/auth/callback/corp`] }])}'`,
+      command: `node oidc/provider.mjs --port 3450 --clients '${JSON.stringify([{ client_id: 'parley', client_secret: OIDC_CLIENT_SECRET, redirect_uris: [`${ACCOUNTS_URL}/auth/callback/corp`, `${BUDGETS_URL}/auth/callback/corp`] }])}'`,
       url: `${PROVIDER_URL}/.well-known/openid-configuration`,
       reuseExistingServer: false,
       timeout: 60_000,

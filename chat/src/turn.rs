@@ -168,7 +168,13 @@ impl Engine {
         let output_limit = self.models.output_token_limit(gemini, model).await;
         let output_limit = output_limit.unwrap_or(DEFAULT_OUTPUT_LIMIT);
         let held = match self.budgets.reserve(&charge, model, prompt_tokens, output_limit).await {
-            // A text's bytes were too many for what is left: its real count may fit.
+            // Where the budget binds, a text's bytes would cap the answer short of what is
+            // left (or refuse it): its real count decides instead.
+            Ok(Some(held)) if bound && held.max_output_tokens < output_limit => {
+                self.budgets.release(held).await;
+                prompt_tokens = self.count_prompt(model, &request).await;
+                self.budgets.reserve(&charge, model, prompt_tokens, output_limit).await?
+            }
             Err(ChatError::BudgetSpent(_)) if bound => {
                 prompt_tokens = self.count_prompt(model, &request).await;
                 self.budgets.reserve(&charge, model, prompt_tokens, output_limit).await?

@@ -121,7 +121,13 @@ async fn receive(chat: Chat, answer: Message, shown: std::rc::Rc<std::cell::Cell
                     if answer.text.with_untracked(|t| t.trim().is_empty()) {
                         // Never an empty bubble: say so, with Retry.
                         let why = finish_reason.unwrap_or_else(|| "none given".into());
-                        answer.fail(format!("Gemini's answer had no text (finish reason: {why})."));
+                        answer.fail(if why == "MAX_TOKENS" {
+                            "Gemini's answer reached the most it could use — what was left of \
+                             the budget, or the model's limit — before any text."
+                                .to_string()
+                        } else {
+                            format!("Gemini's answer had no text (finish reason: {why}).")
+                        });
                     } else {
                         answer.status.set(Status::Done);
                     }

@@ -223,8 +223,10 @@ pub struct BudgetConfig {
 /// An anonymous address may spend this many times the anonymous session's budget.
 pub const ADDRESS_SHARES: i64 = 4;
 
-/// A reservation leaves room for at least this many output tokens, or is refused.
-pub const MIN_ANSWER_TOKENS: u64 = 16;
+/// A reservation leaves room for at least this many output tokens, or is refused: thinking
+/// counts against `maxOutputTokens` (the emulator's thinking models think 64 tokens; Gemini's
+/// often more), and an answer capped lower would often end before any text.
+pub const MIN_ANSWER_TOKENS: u64 = 256;
 
 /// A hold not settled by then (its process died) stops counting, ms.
 pub const HOLD_MS: i64 = 15 * 60_000;
@@ -538,6 +540,13 @@ impl Budgets {
         }
     }
 
+    /// Gives `held` back unused (its call was not made).
+    pub async fn release(&self, held: Held) {
+        if let Err(e) = self.0.store.release_hold(&held.id).await {
+            tracing::warn!(error = %e, "a hold could not be given back: it lapses by itself");
+        }
+    }
+
     /// Writes what a call of `model` used (`tokens`, priced here) to the ledger of every scope
     /// of `charge`, releasing `held`; counted in the metrics. A failure is logged (the hold
     /// lapses by itself).
@@ -660,9 +669,7 @@ impl Meter {
     pub async fn cancel(mut self) {
         self.settled = true;
         if let Some(held) = self.held.take() {
-            if let Err(e) = self.budgets.0.store.release_hold(&held.id).await {
-                tracing::warn!(error = %e, "a hold could not be given back: it lapses by itself");
-            }
+            self.budgets.release(held).await;
         }
     }
 
@@ -741,26 +748,26 @@ mod tests {
         // 2026-12-03T22:00:00Z.
         let night = 1_796_335_200_000;
         let config = BudgetConfig {
-            anonymous: setting("1000 tokens/day"),
+            anonymous: setting("10000 tokens/day"),
             account: setting("off"),
-            site: setting("9000 tokens/month"),
+            site: setting("90000 tokens/month"),
         };
         let (budgets, hand) = budgets(config, night);
         let here = ClientAddress("203.0.113.7".into());
         let ann = budgets.charge_for(&anonymous(1), &here).await.unwrap();
         // The session's own: each answer may spend what is left after its prompt.
-        assert_eq!(spend(&budgets, &ann, 200).await, Ok(800));
-        assert_eq!(spend(&budgets, &ann, 200).await, Ok(400));
-        assert_eq!(spend(&budgets, &ann, 100).await, Ok(100), "1000 - 800 - 100 left for output");
+        assert_eq!(spend(&budgets, &ann, 2000).await, Ok(8000));
+        assert_eq!(spend(&budgets, &ann, 2000).await, Ok(4000));
+        assert_eq!(spend(&budgets, &ann, 1000).await, Ok(1000), "10000 - 8000 - 1000 left");
         let refused = spend(&budgets, &ann, 10).await.unwrap_err();
-        assert_eq!((refused.whose, refused.spent), (Whose::Own, 1000));
+        assert_eq!((refused.whose, refused.spent), (Whose::Own, 10000));
         assert_eq!(refused.renews_in_ms, 2 * 3_600_000, "at midnight UTC");
         assert!(budgets.sign_in_helps(&refused), "accounts have no budget");
         assert!(budgets.check(&ann).await.is_err());
         // The address: four sessions' worth, shared.
         for n in 2..=4 {
             let other = budgets.charge_for(&anonymous(n), &here).await.unwrap();
-            assert_eq!(spend(&budgets, &other, 500).await, Ok(500));
+            assert_eq!(spend(&budgets, &other, 5000).await, Ok(5000));
         }
         let fifth = budgets.charge_for(&anonymous(5), &here).await.unwrap();
         let refused = spend(&budgets, &fifth, 10).await.unwrap_err();
@@ -769,25 +776,23 @@ mod tests {
         // Another address is not held back by this one.
         let elsewhere = ClientAddress("198.51.100.1".into());
         let far = budgets.charge_for(&anonymous(6), &elsewhere).await.unwrap();
-        spend(&budgets, &far, 100).await.unwrap();
+        spend(&budgets, &far, 1000).await.unwrap();
         // After midnight, the days renew; the site's month does not.
         hand.store(night + 2 * 3_600_000, Ordering::SeqCst);
         assert!(budgets.check(&ann).await.is_ok());
-        spend(&budgets, &ann, 100).await.unwrap();
-        // The site: 9000 a month, a hard stop for everyone.
+        spend(&budgets, &ann, 1000).await.unwrap();
+        // The site: 90000 a month, a hard stop for everyone.
         let mut site_refused = None;
         for n in 10..40 {
-            let somebody = budgets
-                .charge_for(&anonymous(n), &ClientAddress(format!("192.0.2.{n}")))
-                .await
-                .unwrap();
-            if let Err(refusal) = spend(&budgets, &somebody, 300).await {
+            let address = ClientAddress(format!("192.0.2.{n}"));
+            let somebody = budgets.charge_for(&anonymous(n), &address).await.unwrap();
+            if let Err(refusal) = spend(&budgets, &somebody, 3000).await {
                 site_refused = Some(refusal);
                 break;
             }
         }
         let refusal = site_refused.expect("the site's budget ran out");
-        assert_eq!(refusal.whose, Whose::Site);
+        assert_eq!((refusal.whose, refusal.spent), (Whose::Site, 90000));
         assert!(!budgets.sign_in_helps(&refusal));
         assert_eq!(refusal.renews_in_ms, 28 * DAY_MS, "on the 1st of January");
     }
