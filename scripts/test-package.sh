@@ -47,7 +47,7 @@ else
 fi
 
 # Every setting parley reads is in the env file.
-for variable in $(grep -ohE 'env = "[A-Z_]+"' server/src/config.rs server/src/auth/config.rs | cut -d'"' -f2); do
+for variable in $(grep -ohE 'env = "[A-Z_]+"' server/src/config.rs server/src/auth/config.rs server/src/budgets/mod.rs | cut -d'"' -f2); do
   grep -qE "^#?$variable=" "$root/etc/parley/parley.env" || fail "parley.env does not list $variable"
 done
 

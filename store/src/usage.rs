@@ -245,16 +245,16 @@ const UPSERT: &str = "INSERT INTO usage_days (scope, day, model, calls, prompt_t
      output_tokens = usage_days.output_tokens + $7, thinking_tokens = usage_days.thinking_tokens + $8, \
      cache_write_tokens = usage_days.cache_write_tokens + $9, nano_usd = usage_days.nano_usd + $10";
 
-/// A scope's ledger since a day.
-const SETTLED: &str = "SELECT CAST(COALESCE(SUM(calls), 0) AS BIGINT), \
+/// A scope's ledger since a day (`$2`), and its holds live at `$3`: one round trip.
+const SPENT: &str = "SELECT CAST(COALESCE(SUM(calls), 0) AS BIGINT), \
      CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cached_tokens), 0) AS BIGINT), \
      CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(thinking_tokens), 0) AS BIGINT), \
-     CAST(COALESCE(SUM(cache_write_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(nano_usd), 0) AS BIGINT) \
+     CAST(COALESCE(SUM(cache_write_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(nano_usd), 0) AS BIGINT), \
+     (SELECT CAST(COALESCE(SUM(nano_usd), 0) AS BIGINT) FROM budget_holds \
+      WHERE scope = $1 AND expires_ms > $3), \
+     (SELECT CAST(COALESCE(SUM(tokens), 0) AS BIGINT) FROM budget_holds \
+      WHERE scope = $1 AND expires_ms > $3) \
      FROM usage_days WHERE scope = $1 AND day >= $2";
-
-/// A scope's live holds.
-const HELD: &str = "SELECT CAST(COALESCE(SUM(nano_usd), 0) AS BIGINT), \
-     CAST(COALESCE(SUM(tokens), 0) AS BIGINT) FROM budget_holds WHERE scope = $1 AND expires_ms > $2";
 
 /// A usage report's statement: grouped by `key`, since a day, scopes starting with a prefix.
 fn report_sql(grouping: Grouping) -> String {
@@ -477,13 +477,9 @@ mod lite {
         since_day: i64,
         now_ms: i64,
     ) -> rusqlite::Result<Spent> {
-        let settled =
-            c.query_row(&lite(super::SETTLED), params![scope, since_day], |r| usage(r, 0))?;
-        let (held_nano_usd, held_tokens) =
-            c.query_row(&lite(super::HELD), params![scope, now_ms], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
-        Ok(Spent { settled, held_nano_usd, held_tokens })
+        c.query_row(&lite(super::SPENT), params![scope, since_day, now_ms], |r| {
+            Ok(Spent { settled: usage(r, 0)?, held_nano_usd: r.get(7)?, held_tokens: r.get(8)? })
+        })
     }
 
     pub(super) async fn reserve(db: &SqliteDb, hold: Hold) -> Result<Reserved, StoreError> {
@@ -628,13 +624,8 @@ mod pg {
         since_day: i64,
         now_ms: i64,
     ) -> Result<Spent, StoreError> {
-        let settled = client.query_one(super::SETTLED, &[&scope, &since_day]).await?;
-        let held = client.query_one(super::HELD, &[&scope, &now_ms]).await?;
-        Ok(Spent {
-            settled: usage(&settled, 0),
-            held_nano_usd: held.get(0),
-            held_tokens: held.get(1),
-        })
+        let row = client.query_one(super::SPENT, &[&scope, &since_day, &now_ms]).await?;
+        Ok(Spent { settled: usage(&row, 0), held_nano_usd: row.get(7), held_tokens: row.get(8) })
     }
 
     pub(super) async fn reserve(db: &PgDb, hold: Hold) -> Result<Reserved, StoreError> {
@@ -653,14 +644,15 @@ mod pg {
                 return Ok(Reserved::Refused { limit: limit.clone(), spent });
             }
         }
-        for limit in &hold.limits {
-            tx.execute(
-                "INSERT INTO budget_holds (id, scope, nano_usd, tokens, expires_ms) \
-                 VALUES ($1, $2, $3, $4, $5)",
-                &[&hold.id, &limit.scope.key(), &hold.nano_usd, &hold.tokens, &hold.expires_ms],
-            )
-            .await?;
-        }
+        // One statement for every scope's row: the locks are held for as few round trips as
+        // can be.
+        let scopes: Vec<String> = hold.limits.iter().map(|l| l.scope.key()).collect();
+        tx.execute(
+            "INSERT INTO budget_holds (id, scope, nano_usd, tokens, expires_ms) \
+             SELECT $1, scope, $3, $4, $5 FROM unnest($2::TEXT[]) AS scope",
+            &[&hold.id, &scopes, &hold.nano_usd, &hold.tokens, &hold.expires_ms],
+        )
+        .await?;
         tx.commit().await?;
         Ok(Reserved::Held)
     }
