@@ -130,6 +130,9 @@ fn zero_series() {
     for limit in ["chat", "upload", "files", "upload-mib"] {
         metrics::counter!("parley_rate_limit_refusals_total", "limit" => limit).absolute(0);
     }
+    for scope in ["own", "address", "site"] {
+        metrics::counter!("parley_budget_refusals_total", "scope" => scope).absolute(0);
+    }
     for counter in [
         "parley_upload_dedup_hits_total",
         "parley_expired_content_total",

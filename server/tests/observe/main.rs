@@ -61,6 +61,7 @@ async fn metrics_count_what_a_session_did() {
         r#"parley_uploads_total{kind="reupload"}"#,
         r#"parley_upstream_errors_total{kind="403_file"}"#,
         r#"parley_rate_limit_refusals_total{limit="chat"}"#,
+        r#"parley_budget_refusals_total{scope="site"}"#,
         "parley_summaries_total",
         r#"parley_upload_active_seconds_count{kind="upload"}"#,
     ] {
