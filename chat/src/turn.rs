@@ -432,7 +432,7 @@ fn answer_events(
                     }
                     if let Some(meter) = answer.meter.take() {
                         if let Some(budget) = meter.finish().await {
-                            events.push(Ok(ChatEvent::Budget { budget }));
+                            events.push(Ok(ChatEvent::Budget { left: budget }));
                         }
                     }
                     events.push(Ok(ChatEvent::Done { finish_reason: Some(finish) }));

@@ -107,8 +107,9 @@ pub enum AppError {
         /// The sentence, e.g. `You have used $0.25 of your budget of $0.25 today. It renews
         /// in 3 h 12 min.`
         message: String,
-        /// Whether signing in would give a larger budget (the page offers `Sign in`).
-        sign_in: bool,
+        /// Where to sign in (a path of this site, `/auth/login/<provider>`), when signing in
+        /// would give a larger budget: the page offers `Sign in` there.
+        sign_in: Option<String>,
     },
     /// An operator disabled the account this request is signed in with (behind a trusted
     /// proxy, where Parley cannot sign it out).

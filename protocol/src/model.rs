@@ -253,18 +253,11 @@ pub struct SiteInfo {
     /// Signing in: the providers offered, and who is signed in on this request.
     #[serde(default)]
     pub sign_in: crate::account::SignInView,
-    /// What is left of this person's budget on the site's key, when one applies.
+    /// What is left of this person's budget on the site's key, when one applies, as the page
+    /// shows it beside the composer: e.g. `$0.18 of $0.25 left today`, `1.2M of 2M tokens
+    /// left this month`.
     #[serde(default)]
-    pub budget: Option<BudgetView>,
-}
-
-/// What is left of a person's budget in its period, as the page shows it beside the composer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BudgetView {
-    /// The sentence, e.g. `$0.18 of $0.25 left today` or `1.2M of 2M tokens left this month`.
-    pub text: String,
-    /// Whether nothing is left (the next request will be refused until it renews).
-    pub spent: bool,
+    pub budget: Option<String>,
 }
 
 /// One model a person may pick, as the "Model" select shows it.
@@ -454,8 +447,8 @@ pub enum ChatEvent {
     /// What is left of the person's budget once this answer was paid for (after `usage`,
     /// before `done`; only when a budget applies).
     Budget {
-        /// The page's view of it.
-        budget: BudgetView,
+        /// As [`SiteInfo::budget`] says it: `$0.18 of $0.25 left today`.
+        left: String,
     },
     /// The answer is complete.
     Done {

@@ -64,7 +64,7 @@ pub fn send(chat: Chat, draft: RwSignal<String>) {
         .collect();
     chat.pending.set(Vec::new());
     chat.notice.set(None);
-    chat.sign_in_offer.set(false);
+    chat.sign_in_offer.set(None);
     draft.set(String::new());
     #[cfg(feature = "hydrate")]
     {

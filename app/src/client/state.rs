@@ -268,14 +268,14 @@ pub struct Chat {
     /// Why the last files offered were refused (or a budget refused the last message), shown
     /// over the composer until dismissed.
     pub notice: RwSignal<Option<String>>,
-    /// Whether the notice offers `Sign in` (a budget refused an anonymous visitor whom an
+    /// Where the notice offers to sign in (a budget refused an anonymous visitor whom an
     /// account would let go on).
-    pub sign_in_offer: RwSignal<bool>,
+    pub sign_in_offer: RwSignal<Option<String>>,
     /// The message box's text.
     pub draft: RwSignal<String>,
     /// What is left of this person's budget, as the server last said (`None`: none applies,
     /// or not known yet).
-    pub budget: RwSignal<Option<crate::model::BudgetView>>,
+    pub budget: RwSignal<Option<String>>,
     /// True from Send until the first token (or a failure).
     pub typing: RwSignal<bool>,
     /// True while a turn (uploads + answer) is in flight.
@@ -309,7 +309,7 @@ impl Chat {
             storage_error: RwSignal::new(None),
             pending: RwSignal::new(Vec::new()),
             notice: RwSignal::new(None),
-            sign_in_offer: RwSignal::new(false),
+            sign_in_offer: RwSignal::new(None),
             draft: RwSignal::new(String::new()),
             budget: RwSignal::new(None),
             typing: RwSignal::new(false),
@@ -321,8 +321,8 @@ impl Chat {
 
     /// A budget refused the last message before anything was sent to Gemini: the message
     /// goes back into the composer (its text, and its files as attachments to send), and
-    /// `sentence` shows over it — with `Sign in` when `sign_in`.
-    pub fn give_back(&self, sentence: String, sign_in: bool) {
+    /// `sentence` shows over it — with `Sign in`, linking to `sign_in`, when given.
+    pub fn give_back(&self, sentence: String, sign_in: Option<String>) {
         let last = self.messages.with_untracked(|m| m.last().cloned());
         if let Some(message) = last.filter(|m| m.role == Role::User) {
             self.messages.update(|m| {

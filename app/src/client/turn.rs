@@ -78,11 +78,6 @@ async fn receive(chat: Chat, answer: Message, shown: std::rc::Rc<std::cell::Cell
         Err(AppError::BudgetSpent { message, sign_in }) => {
             // Nothing was sent: the message goes back into the composer, no bubble fails.
             chat.give_back(message, sign_in);
-            chat.budget.update(|b| {
-                if let Some(b) = b {
-                    b.spent = true;
-                }
-            });
             return;
         }
         Err(e) => {
@@ -111,7 +106,7 @@ async fn receive(chat: Chat, answer: Message, shown: std::rc::Rc<std::cell::Cell
                 Ok(ChatEvent::Expired { file_uri }) => chat.mark_expired(&file_uri),
                 Ok(ChatEvent::Replaced { old_uri, file }) => chat.replace_file(&old_uri, &file),
                 Ok(ChatEvent::Usage { usage }) => answer.usage.set(Some(usage)),
-                Ok(ChatEvent::Budget { budget }) => chat.budget.set(Some(budget)),
+                Ok(ChatEvent::Budget { left }) => chat.budget.set(Some(left)),
                 Ok(ChatEvent::Signature { thought_signature }) => {
                     answer.signatures.update_value(|all| all.push(thought_signature))
                 }
@@ -121,13 +116,7 @@ async fn receive(chat: Chat, answer: Message, shown: std::rc::Rc<std::cell::Cell
                     if answer.text.with_untracked(|t| t.trim().is_empty()) {
                         // Never an empty bubble: say so, with Retry.
                         let why = finish_reason.unwrap_or_else(|| "none given".into());
-                        answer.fail(if why == "MAX_TOKENS" {
-                            "Gemini's answer reached the most it could use — what was left of \
-                             the budget, or the model's limit — before any text."
-                                .to_string()
-                        } else {
-                            format!("Gemini's answer had no text (finish reason: {why}).")
-                        });
+                        answer.fail(format!("Gemini's answer had no text (finish reason: {why})."));
                     } else {
                         answer.status.set(Status::Done);
                     }

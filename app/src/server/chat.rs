@@ -36,14 +36,16 @@ pub async fn chat(
         Ok(answer) => answer,
         Err(parley_chat::ChatError::BudgetSpent(refusal)) => {
             // Signing in helps only where there are providers and accounts may spend more.
-            let offered = !super::request::sign_in_view().providers.is_empty();
-            let sign_in = offered && engine.budgets().sign_in_helps(&refusal);
+            let provider = super::request::sign_in_view().providers.into_iter().next();
+            let sign_in = provider
+                .filter(|_| engine.budgets().sign_in_helps(&refusal))
+                .map(|p| format!("/auth/login/{}", p.name));
             let mut error = parley_chat::ChatError::BudgetSpent(refusal).to_app();
             if let AppError::BudgetSpent { message, sign_in: offer } = &mut error {
-                *offer = sign_in;
-                if sign_in {
+                if sign_in.is_some() {
                     message.push_str(" Sign in for a larger budget.");
                 }
+                *offer = sign_in;
             }
             return Err(error);
         }

@@ -154,7 +154,7 @@ impl ToAppError for parley_chat::ChatError {
             ChatError::Busy => AppError::Busy,
             ChatError::BudgetSpent(refusal) => {
                 tracing::info!(scope = refusal.whose.label(), "a budget refused a request");
-                AppError::BudgetSpent { message: refusal.to_string(), sign_in: false }
+                AppError::BudgetSpent { message: refusal.to_string(), sign_in: None }
             }
             ChatError::Gemini { source, file } => from_gemini(source, file.as_deref()),
             ChatError::RefusedAfterRetry(source) => refused_after_retry(source),

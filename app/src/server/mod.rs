@@ -157,7 +157,7 @@ pub async fn site_info() -> SiteInfo {
 
 /// What is left of this request's principal's own budget (`None` without one, or when it
 /// cannot be read: the page then shows nothing rather than a guess).
-async fn budget_view(state: &ServerState) -> Option<crate::model::BudgetView> {
+async fn budget_view(state: &ServerState) -> Option<String> {
     let principal = principal().ok()?;
     let budgets = state.engine.budgets();
     let charge = budgets.charge_for(&principal, &client_address()).await.ok()?;

@@ -38,7 +38,11 @@ pub fn Composer(
                 send();
             }
         >
-            <Notice chat info />
+            <super::DismissibleAlert
+                message=chat.notice
+                class="notice"
+                sign_in=chat.sign_in_offer
+            />
             <Show when=move || pending.with(|p| !p.is_empty())>
                 <ul class="pending-list" aria-label="Attachments to send">
                     <For each=move || pending.get() key=|p| p.id let:item>
@@ -92,80 +96,8 @@ pub fn Composer(
                     </button>
                 </Show>
             </div>
-            <BudgetStatus chat info />
             <super::settings::ConversationSettings chat info />
         </form>
-    }
-}
-
-/// The composer's notice (files refused, a budget spent), with `Sign in` when a budget
-/// refused an anonymous visitor whom an account would let go on.
-#[component]
-fn Notice(
-    chat: Chat,
-    info: OnceResource<Result<crate::model::SiteInfo, crate::error::AppError>>,
-) -> impl IntoView {
-    let sign_in = move || {
-        let provider = info.get().and_then(Result::ok)?.sign_in.providers.first()?.name.clone();
-        chat.sign_in_offer.get().then(|| format!("/auth/login/{provider}"))
-    };
-    move || {
-        chat.notice.get().map(|sentence| {
-            view! {
-                <div class="alert notice" role="alert">
-                    <span>{sentence}</span>
-                    {sign_in()
-                        .map(|href| {
-                            view! {
-                                <a class="sign-in-offer" href=href>
-                                    "Sign in"
-                                </a>
-                            }
-                        })}
-                    <button
-                        type="button"
-                        class="retry"
-                        on:click=move |_| {
-                            chat.notice.set(None);
-                            chat.sign_in_offer.set(false);
-                        }
-                    >
-                        "Dismiss"
-                    </button>
-                </div>
-            }
-        })
-    }
-}
-
-/// What is left of the person's budget (`$0.18 of $0.25 left today`), only when one applies:
-/// as the page loaded, then as each answer left it.
-#[component]
-fn BudgetStatus(
-    chat: Chat,
-    info: OnceResource<Result<crate::model::SiteInfo, crate::error::AppError>>,
-) -> impl IntoView {
-    view! {
-        <Suspense fallback=|| ()>
-            {move || {
-                let loaded = info.get().and_then(Result::ok).and_then(|i| i.budget);
-                chat.budget
-                    .get()
-                    .or(loaded)
-                    .map(|budget| {
-                        view! {
-                            <p
-                                class="budget"
-                                class:spent=budget.spent
-                                role="status"
-                                aria-label="Budget"
-                            >
-                                {budget.text}
-                            </p>
-                        }
-                    })
-            }}
-        </Suspense>
     }
 }
 

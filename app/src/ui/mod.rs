@@ -154,15 +154,38 @@ fn ThemeToggle() -> impl IntoView {
     }
 }
 
-/// A `role="alert"` showing `message` while it is set, with a `Dismiss` button that clears it.
+/// A `role="alert"` showing `message` while it is set, with a `Dismiss` button that clears it
+/// — and, while `sign_in` holds a path, a `Sign in` link to it.
 #[component]
-fn DismissibleAlert(message: RwSignal<Option<String>>, class: &'static str) -> impl IntoView {
+fn DismissibleAlert(
+    message: RwSignal<Option<String>>,
+    class: &'static str,
+    #[prop(optional)] sign_in: Option<RwSignal<Option<String>>>,
+) -> impl IntoView {
     move || {
         message.get().map(|sentence| {
+            let link = sign_in.and_then(|s| s.get());
             view! {
                 <div class=format!("alert {class}") role="alert">
                     <span>{sentence}</span>
-                    <button type="button" class="retry" on:click=move |_| message.set(None)>
+                    {link
+                        .map(|href| {
+                            view! {
+                                <a class="sign-in-offer" href=href>
+                                    "Sign in"
+                                </a>
+                            }
+                        })}
+                    <button
+                        type="button"
+                        class="retry"
+                        on:click=move |_| {
+                            message.set(None);
+                            if let Some(s) = sign_in {
+                                s.set(None);
+                            }
+                        }
+                    >
                         "Dismiss"
                     </button>
                 </div>

@@ -1,5 +1,6 @@
-//! The open conversation's settings, under the message box: its "Model", its "Cache files"
-//! switch (when the site offers caching) with what caching did, and its tokens so far.
+//! The open conversation's settings, under the message box: what is left of the person's
+//! budget (when one applies), its "Model", its "Cache files" switch (when the site offers
+//! caching) with what caching did, and its tokens so far.
 
 use leptos::prelude::*;
 
@@ -32,6 +33,14 @@ pub fn ConversationSettings(
                         .flatten()
                         .and_then(Result::ok)
                         .map(|site| {
+                            let loaded = site.budget;
+                            let budget_text = move || {
+                                chat.budget.get().or_else(|| loaded.clone())
+                            };
+                            let no_budget = {
+                                let budget_text = budget_text.clone();
+                                move || budget_text().is_none()
+                            };
                             let default = site.model.clone();
                             let offered: Vec<String> = site
                                 .models
@@ -55,6 +64,14 @@ pub fn ConversationSettings(
                             // A conversation's model that this site does not offer (an import, or
                             // a list changed since) shows, and is asked for, as the default.
                             view! {
+                                <p
+                                    class="budget"
+                                    role="status"
+                                    aria-label="Budget"
+                                    hidden=no_budget
+                                >
+                                    {budget_text}
+                                </p>
                                 <label class="model-choice">
                                     <span>"Model"</span>
                                     <select

@@ -12,7 +12,6 @@ pub mod prices;
 
 use std::{str::FromStr, sync::Arc};
 
-use parley_protocol::model::BudgetView;
 use parley_store::{
     usage::{day_of, Hold, Limit, Reserved, Unit, DAY_MS},
     Principal, Scope, Store, StoreError,
@@ -572,11 +571,12 @@ impl Budgets {
         metrics::gauge!("parley_spend_dollars", "model" => model).increment(nano_usd as f64 / 1e9);
     }
 
-    /// What is left of the person's own budget, for the page (`None` without one).
+    /// What is left of the person's own budget, as the page says it (`$0.18 of $0.25 left
+    /// today`; `None` without one).
     ///
     /// # Errors
     /// [`StoreError`].
-    pub async fn view(&self, charge: &Charge) -> Result<Option<BudgetView>, ChatError> {
+    pub async fn view(&self, charge: &Charge) -> Result<Option<String>, ChatError> {
         let Some((_, budget, _)) = charge.limits.iter().find(|l| l.2 == Whose::Own) else {
             return Ok(None);
         };
@@ -585,18 +585,15 @@ impl Budgets {
             return Ok(None);
         };
         let amount = budget.amount;
-        Ok(Some(BudgetView {
-            text: format!(
-                "{} of {} left {}",
-                match amount {
-                    Amount::NanoUsd(_) => dollars((*left).clamp(0, amount.value())),
-                    Amount::Tokens(_) => tokens((*left).clamp(0, amount.value())),
-                },
-                amount.show(amount.value()),
-                budget.period.this()
-            ),
-            spent: *left <= 0,
-        }))
+        Ok(Some(format!(
+            "{} of {} left {}",
+            match amount {
+                Amount::NanoUsd(_) => dollars((*left).clamp(0, amount.value())),
+                Amount::Tokens(_) => tokens((*left).clamp(0, amount.value())),
+            },
+            amount.show(amount.value()),
+            budget.period.this()
+        )))
     }
 }
 
@@ -655,7 +652,7 @@ impl Meter {
 
     /// The answer is complete: settles to Gemini's last `usageMetadata`; the page's view of
     /// the budget after it.
-    pub async fn finish(mut self) -> Option<BudgetView> {
+    pub async fn finish(mut self) -> Option<String> {
         self.settled = true;
         let tokens = match &self.usage {
             Some(usage) => Tokens::of(usage),

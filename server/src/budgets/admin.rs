@@ -1,7 +1,8 @@
 //! `/admin`: the operators' page (`PARLEY_ADMINS`), server-rendered, usable on a phone — what
 //! was spent per day over the last 30 days (an SVG chart), per model, by the top accounts and
-//! the top anonymous addresses (hashed), the site's total against its budget — and two forms
-//! per account: `Set budget` (`POST /admin/budget`) and `Disable`/`Enable`
+//! the top anonymous addresses (hashed), the site's total against its budget, any account
+//! found by email or id (`?find=`) — and two forms per account: `Set budget`
+//! (`POST /admin/budget`) and `Disable`/`Enable`
 //! (`POST /admin/disable`). Anyone else, signed out or signed in, gets 404, as if there were
 //! no such page; the forms are same-origin only, as every state-changing route.
 
@@ -71,19 +72,26 @@ fn failed(e: parley_store::StoreError) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, "The database could not be read; try again.").into_response()
 }
 
-/// `?notice=` after a form.
+/// `?notice=` after a form; `?find=` an account by email or id.
 #[derive(Debug, Deserialize)]
-struct Notice {
+struct Asked {
     notice: Option<String>,
+    find: Option<String>,
 }
+
+/// Longest `find` looked up, characters (an email is at most 320).
+const MAX_FIND: usize = 320;
 
 /// `GET /admin`.
 async fn overview(State(admin): State<Admin>, req: Request) -> Response {
     if !is_admin(&admin, &req) {
         return not_found();
     }
-    let notice = Query::<Notice>::try_from_uri(req.uri()).ok().and_then(|q| q.0.notice);
-    match gather(&admin).await {
+    let asked = Query::<Asked>::try_from_uri(req.uri()).ok().map(|q| q.0);
+    let (notice, find) = asked.map_or((None, None), |a| (a.notice, a.find));
+    let find =
+        find.map(|f| f.trim().chars().take(MAX_FIND).collect::<String>()).filter(|f| !f.is_empty());
+    match gather(&admin, find).await {
         Ok(overview) => {
             let html = page::render(&overview, notice.as_deref());
             ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
@@ -92,14 +100,32 @@ async fn overview(State(admin): State<Admin>, req: Request) -> Response {
     }
 }
 
-/// Everything the page shows.
-async fn gather(admin: &Admin) -> Result<Overview, parley_store::StoreError> {
+/// Everything the page shows; `find`, an account's email or id to look up.
+async fn gather(admin: &Admin, find: Option<String>) -> Result<Overview, parley_store::StoreError> {
     let store = admin.state.files().store();
     let budgets = admin.state.engine().budgets();
     let now = budgets.now_ms();
     let since = day_of(now) - (DAYS - 1);
     let days = store.usage_report(since, "site", Grouping::Day).await?;
     let models = store.usage_report(since, "site", Grouping::Model).await?;
+    let found = match find {
+        Some(query) => {
+            let mut rows = Vec::new();
+            for account in store.find_accounts(&query).await?.into_iter().take(TOP) {
+                let scope = Scope::Account(account.id.to_string());
+                let usage = store.spent(&scope, since, now).await?.settled;
+                let own_budget = store.budget_override(&scope).await?;
+                rows.push(Row {
+                    key: account.id.to_string(),
+                    account: Some(account),
+                    usage,
+                    own_budget,
+                });
+            }
+            Some((query, rows))
+        }
+        None => None,
+    };
     let mut accounts = Vec::new();
     for (scope, usage) in
         store.usage_report(since, "account:", Grouping::Scope).await?.into_iter().take(TOP)
@@ -134,6 +160,7 @@ async fn gather(admin: &Admin) -> Result<Overview, parley_store::StoreError> {
         models,
         accounts,
         addresses,
+        found,
         site_budget,
         site_spent,
         defaults: budgets.config(),

@@ -24,6 +24,8 @@ pub struct Overview {
     pub accounts: Vec<Row>,
     /// The anonymous addresses (hashed) that spent most.
     pub addresses: Vec<Row>,
+    /// What `?find=` asked for, and the accounts it found.
+    pub found: Option<(String, Vec<Row>)>,
     /// The site's budget, if any.
     pub site_budget: Option<Budget>,
     /// What the site spent (and holds) in that budget's period.
@@ -196,14 +198,36 @@ fn models(html: &mut String, models: &[(String, Usage)]) {
     html.push_str("</tbody></table></div>");
 }
 
-/// The top accounts, each with `Set budget` and `Disable`/`Enable`.
+/// The top accounts, a form to find any account (one that spent nothing yet too), and what it
+/// found — each account with `Set budget` and `Disable`/`Enable`.
 fn accounts(html: &mut String, overview: &Overview) {
-    html.push_str(
-        "<h2>Top accounts</h2><div class=\"scroll\"><table aria-label=\"Top accounts\"><thead><tr>\
-         <th>Account</th><th class=\"n\">Spend</th><th class=\"n\">Tokens</th><th>Budget</th><th>State</th>\
-         </tr></thead><tbody>",
+    account_table(html, "Top accounts", &overview.accounts, "No account spent anything.");
+    let asked = overview.found.as_ref().map_or(String::new(), |(q, _)| q.clone());
+    let _ = write!(
+        html,
+        "<form class=\"inline\" method=\"get\" action=\"/admin\" role=\"search\">\
+         <input type=\"search\" name=\"find\" value=\"{}\" aria-label=\"Find an account\" \
+         placeholder=\"email or id\"><button type=\"submit\">Find</button></form>",
+        attr(&asked)
     );
-    for row in &overview.accounts {
+    if let Some((_, found)) = &overview.found {
+        account_table(html, "Found accounts", found, "No account has that email or id.");
+    }
+    html.push_str(
+        "<p class=\"muted\">A budget is <code>off</code>, <code>$5/day</code>, \
+         <code>$20/month</code> or <code>2M tokens/day</code>; empty for the site's account budget.</p>",
+    );
+}
+
+/// A table of accounts named `title`, each with its forms; `empty` when there are none.
+fn account_table(html: &mut String, title: &str, rows: &[Row], empty: &str) {
+    let _ = write!(
+        html,
+        "<h2>{title}</h2><div class=\"scroll\"><table aria-label=\"{title}\"><thead><tr>\
+         <th>Account</th><th class=\"n\">Spend</th><th class=\"n\">Tokens</th><th>Budget</th><th>State</th>\
+         </tr></thead><tbody>"
+    );
+    for row in rows {
         let Some(account) = &row.account else { continue };
         let name = label(account);
         let current = row.own_budget.clone().unwrap_or_default();
@@ -233,13 +257,10 @@ fn accounts(html: &mut String, overview: &Overview) {
             current = attr(&current),
         );
     }
-    if overview.accounts.is_empty() {
-        html.push_str("<tr><td colspan=\"5\" class=\"muted\">No account spent anything.</td></tr>");
+    if rows.is_empty() {
+        let _ = write!(html, "<tr><td colspan=\"5\" class=\"muted\">{empty}</td></tr>");
     }
-    html.push_str(
-        "</tbody></table></div><p class=\"muted\">A budget is <code>off</code>, <code>$5/day</code>, \
-         <code>$20/month</code> or <code>2M tokens/day</code>; empty for the site's account budget.</p>",
-    );
+    html.push_str("</tbody></table></div>");
 }
 
 /// The top anonymous addresses, by the hash they are kept under.
@@ -295,6 +316,7 @@ mod tests {
                 own_budget: Some("\"><b>".into()),
             }],
             addresses: Vec::new(),
+            found: Some(("<q>".into(), Vec::new())),
             site_budget: None,
             site_spent: None,
             defaults: BudgetConfig::default(),

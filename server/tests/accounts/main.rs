@@ -698,7 +698,8 @@ async fn only_an_operator_sees_admin_and_sets_an_accounts_budget() {
         let _ = res.text().await;
     };
     assert!(
-        refusal.contains("Sign in for a larger budget.") && refusal.contains("\"sign_in\":true")
+        refusal.contains("Sign in for a larger budget.")
+            && refusal.contains("\"sign_in\":\"/auth/login/corp\"")
     );
 
     // Ann: signed in, not an operator — 404 for the page and its forms.
@@ -728,6 +729,12 @@ async fn only_an_operator_sees_admin_and_sets_an_accounts_budget() {
         assert!(html.contains(part), "{part} in {html}");
     }
     let ann_id = first_account_field(&html);
+    // An account that spent nothing yet is found by its email, to be given a budget first.
+    let found = ops.get(format!("{url}/admin?find=OPS@example.test")).send().await.unwrap();
+    let found = found.text().await.unwrap();
+    let table =
+        found.split("aria-label=\"Found accounts\"").nth(1).expect("a Found accounts table");
+    assert!(table.contains("Budget for ops@example.test"), "{table}");
     // Forms from another site are refused, as every state-changing call.
     let forged = ops
         .post(format!("{url}/admin/budget"))
@@ -751,7 +758,7 @@ async fn only_an_operator_sees_admin_and_sets_an_accounts_budget() {
     assert_eq!(refused.status(), 429);
     let text = refused.text().await.unwrap();
     assert!(
-        text.contains("budget of 20 tokens today") && text.contains("\"sign_in\":false"),
+        text.contains("budget of 20 tokens today") && text.contains("\"sign_in\":null"),
         "{text}"
     );
     let html = admin(&ops).await.unwrap().text().await.unwrap();

@@ -91,7 +91,7 @@ async fn the_ledger_is_what_gemini_reported() {
         panic!("{events:?}")
     };
     let left = events.iter().find_map(|e| match e {
-        ChatEvent::Budget { budget } => Some(budget.text.clone()),
+        ChatEvent::Budget { left } => Some(left.clone()),
         _ => None,
     });
     assert!(left.is_some_and(|t| t.ends_with("of $1.00 left today")), "{events:?}");
@@ -219,7 +219,7 @@ async fn an_anonymous_budget_caps_the_answer_then_refuses_with_a_sentence() {
     let emulator = emulator(DAY).await;
     let site = parley(&emulator, &["--budget-anonymous", "1000 tokens/day"]).await;
     let fresh = info(&site.client, &site.url).await;
-    assert_eq!(fresh.budget.unwrap().text, "1000 of 1000 tokens left today");
+    assert_eq!(fresh.budget.unwrap(), "1000 of 1000 tokens left today");
     let body = json!({"contents": turns(1)});
     // A long answer: cut where the budget ends.
     emulator.emulator.queue_answers(["word ".repeat(2_000)]);
@@ -239,7 +239,7 @@ async fn an_anonymous_budget_caps_the_answer_then_refuses_with_a_sentence() {
     let spent = sessions[0].1.tokens();
     assert_eq!(spent, 1000, "to the budget, not past it");
     let after = info(&site.client, &site.url).await.budget.unwrap();
-    assert!(after.spent && after.text == "0 of 1000 tokens left today", "{after:?}");
+    assert_eq!(after, "0 of 1000 tokens left today");
     // Another visitor from the same address has their own; the address allows four.
     let other = browser();
     let res = other.post(format!("{}/api/chat", site.url)).json(&body).send().await.unwrap();
@@ -300,4 +300,38 @@ async fn chats_at_once_cannot_overspend() {
     let sessions =
         store.usage_report(0, "session:", parley_store::usage::Grouping::Scope).await.unwrap();
     assert!(sessions[0].1.tokens() <= 1000, "{:?}", sessions[0]);
+}
+
+#[tokio::test]
+async fn a_model_without_a_price_stops_the_start_up() {
+    use clap::Parser;
+    let data = tempfile::tempdir().unwrap();
+    let start = |extra: &[&str]| {
+        let mut argv =
+            vec!["parley", "--gemini-api-key=", "--data-dir", data.path().to_str().unwrap()];
+        argv.extend_from_slice(extra);
+        parley::config::Config::try_parse_from(argv).unwrap()
+    };
+    let key = parley::session::SessionKey::load(None, data.path()).unwrap();
+    let unpriced = start(&["--models", "gemini-2.5-flash,gemini-9-ultra"]);
+    let upstream = parley::upstream::Upstream::connect(&unpriced).await.unwrap();
+    let Err(refused) = parley::server::state(&unpriced, &upstream, &key).await else {
+        panic!("a model without a price was offered")
+    };
+    assert!(refused.to_string().contains("gemini-9-ultra has no price"), "{refused}");
+    // Priced by a file, it starts; a file that is no price table stops it with its line.
+    let prices = data.path().join("prices.toml");
+    std::fs::write(&prices, "[models.\"gemini-9-ultra\"]\ninput = 5\noutput = 20\n").unwrap();
+    let priced = start(&[
+        "--models",
+        "gemini-2.5-flash,gemini-9-ultra",
+        "--prices",
+        prices.to_str().unwrap(),
+    ]);
+    assert!(parley::server::state(&priced, &upstream, &key).await.is_ok());
+    std::fs::write(&prices, "[models.\"gemini-9-ultra\"]\ninput = \"cheap\"\n").unwrap();
+    let Err(broken) = parley::server::state(&priced, &upstream, &key).await else {
+        panic!("a broken price file was taken")
+    };
+    assert!(broken.to_string().starts_with("PARLEY_PRICES: the price file"), "{broken}");
 }
