@@ -16,6 +16,7 @@ use leptos::server_fn::codec::{ByteStream, Json, MultipartData, MultipartFormDat
 use crate::{
     error::AppError,
     model::{ChatOptions, Content, FileCheck, SiteInfo, UploadRecord, UploadedFile},
+    sync::{DeletedConversation, Pulled, Push, PushOutcome, SyncedConversation},
 };
 
 /// Whether the site runs on the built-in emulator, and which model answers.
@@ -126,9 +127,80 @@ pub async fn delete_upload(uri: String) -> Result<(), AppError> {
     crate::server::with_status(crate::server::files::delete_upload(uri).await)
 }
 
+/// What changed in the signed-in account's conversations after `cursor` (0: everything), a
+/// page at a time (about 4 MiB; ask again from the page's `cursor` while `more`).
+///
+/// # Errors
+/// [`AppError::SignInRequired`] without an account; [`AppError::Internal`] when the database
+/// fails ([`AppError::Busy`] when it is only busy).
+#[server(prefix = "/api", endpoint = "sync_pull", input = Json)]
+pub async fn sync_pull(cursor: i64) -> Result<Pulled, AppError> {
+    crate::server::with_status(crate::server::sync::pull(cursor).await)
+}
+
+/// Writes a device's version of one conversation of the signed-in account. On the latest
+/// revision it is taken as sent (`applied`); on a stale one the answer is 409 Conflict with
+/// what it became: `merged` (the device's new messages appended after the others', or nothing
+/// of the device's to add) or `forked` (kept as a copy titled `<title> (conflict, <device>
+/// <time>)`). Decoded off the async workers: up to 16 MiB, as an import.
+///
+/// # Errors
+/// [`AppError::SignInRequired`] without an account; [`AppError::BadRequest`] for a write that
+/// is not a conversation; [`AppError::StorageFull`] past `PARLEY_STORAGE_PER_ACCOUNT`.
+#[server(prefix = "/api", endpoint = "sync_push", input = JsonOffWorkers)]
+pub async fn sync_push(push: Push) -> Result<PushOutcome, AppError> {
+    crate::server::with_status(crate::server::sync::push(push).await)
+}
+
+/// Deletes (`restore` false) or restores (true) a conversation of the signed-in account, on
+/// every device; a deleted one can be restored for 30 days.
+///
+/// # Errors
+/// [`AppError::NotFound`] when the account has no such conversation (another account's is
+/// not found either), or it was purged; [`AppError::SignInRequired`] without an account.
+#[server(prefix = "/api", endpoint = "sync_delete", input = Json)]
+pub async fn sync_delete(id: String, #[server(default)] restore: bool) -> Result<(), AppError> {
+    crate::server::with_status(crate::server::sync::delete(id, restore).await)
+}
+
+/// One conversation of the signed-in account, whole (for an export, or a device that lost
+/// its copy).
+///
+/// # Errors
+/// [`AppError::NotFound`] when the account has no such conversation (another account's is
+/// not found either); [`AppError::SignInRequired`] without an account.
+#[server(prefix = "/api", endpoint = "sync_get", input = Json)]
+pub async fn sync_get(id: String) -> Result<SyncedConversation, AppError> {
+    crate::server::with_status(crate::server::sync::get(id).await)
+}
+
+/// The signed-in account's `Recently deleted`: the latest first, each with when it will be
+/// purged.
+///
+/// # Errors
+/// [`AppError::SignInRequired`] without an account; [`AppError::Internal`] when the database
+/// fails.
+#[server(prefix = "/api", endpoint = "sync_deleted")]
+pub async fn sync_deleted() -> Result<Vec<DeletedConversation>, AppError> {
+    crate::server::with_status(crate::server::sync::deleted().await)
+}
+
+/// The signed-in account's changes as they happen: newline-delimited JSON
+/// [`crate::sync::SyncEvent`]s — `changed` with the account's cursor at once and after every
+/// change (from any device, on any replica), `ping` every 25 s. A browser keeps one open per
+/// tab; at most a few per account.
+///
+/// # Errors
+/// [`AppError::SignInRequired`] without an account; [`AppError::TooManyRequests`] past the
+/// account's open streams.
+#[server(prefix = "/api", endpoint = "sync_events", output = Streaming)]
+pub async fn sync_events() -> Result<ByteStream<AppError>, AppError> {
+    crate::server::with_status(crate::server::sync::events().await)
+}
+
 /// `POST` with a JSON body, like server_fn's `Json`, but decoded on tokio's blocking pool: a
 /// conversation may be megabytes of JSON, and parsing it on an async worker would stall every
-/// other request that worker serves. (Used by [`chat`].)
+/// other request that worker serves. (Used by [`chat`] and [`sync_push`].)
 pub struct JsonOffWorkers;
 
 impl leptos::server_fn::ContentType for JsonOffWorkers {
@@ -139,29 +211,41 @@ impl leptos::server_fn::codec::Encoding for JsonOffWorkers {
     const METHOD: http::Method = http::Method::POST;
 }
 
-impl<Request, E> leptos::server_fn::codec::IntoReq<JsonOffWorkers, Request, E> for Chat
-where
-    Chat: leptos::server_fn::codec::IntoReq<Json, Request, E>,
-{
-    fn into_req(self, path: &str, accepts: &str) -> Result<Request, E> {
-        <Chat as leptos::server_fn::codec::IntoReq<Json, Request, E>>::into_req(self, path, accepts)
-    }
+/// Decodes these server functions' arguments with [`JsonOffWorkers`].
+macro_rules! json_off_workers {
+    ($($function:ty),*) => {$(
+        impl<Request, E> leptos::server_fn::codec::IntoReq<JsonOffWorkers, Request, E> for $function
+        where
+            $function: leptos::server_fn::codec::IntoReq<Json, Request, E>,
+        {
+            fn into_req(self, path: &str, accepts: &str) -> Result<Request, E> {
+                <$function as leptos::server_fn::codec::IntoReq<Json, Request, E>>::into_req(
+                    self, path, accepts,
+                )
+            }
+        }
+
+        impl<Request, E> leptos::server_fn::codec::FromReq<JsonOffWorkers, Request, E> for $function
+        where
+            Request: leptos::server_fn::request::Req<E> + Send + 'static,
+            E: leptos::server_fn::error::FromServerFnError + Send,
+        {
+            async fn from_req(req: Request) -> Result<Self, E> {
+                use leptos::server_fn::error::ServerFnErrorErr;
+                let bytes = req.try_into_bytes().await?;
+                let decode =
+                    move || serde_json::from_slice::<$function>(&bytes).map_err(|e| e.to_string());
+                #[cfg(feature = "ssr")]
+                let decoded = tokio::task::spawn_blocking(decode)
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|d| d);
+                #[cfg(not(feature = "ssr"))]
+                let decoded = decode();
+                decoded.map_err(|e| E::from_server_fn_error(ServerFnErrorErr::Args(e)))
+            }
+        }
+    )*};
 }
 
-impl<Request, E> leptos::server_fn::codec::FromReq<JsonOffWorkers, Request, E> for Chat
-where
-    Request: leptos::server_fn::request::Req<E> + Send + 'static,
-    E: leptos::server_fn::error::FromServerFnError + Send,
-{
-    async fn from_req(req: Request) -> Result<Self, E> {
-        use leptos::server_fn::error::ServerFnErrorErr;
-        let bytes = req.try_into_bytes().await?;
-        let decode = move || serde_json::from_slice::<Chat>(&bytes).map_err(|e| e.to_string());
-        #[cfg(feature = "ssr")]
-        let decoded =
-            tokio::task::spawn_blocking(decode).await.map_err(|e| e.to_string()).and_then(|d| d);
-        #[cfg(not(feature = "ssr"))]
-        let decoded = decode();
-        decoded.map_err(|e| E::from_server_fn_error(ServerFnErrorErr::Args(e)))
-    }
-}
+json_off_workers!(Chat, SyncPush);

@@ -37,6 +37,16 @@ pub enum ChatError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// What the request names is not the principal's (or does not exist): the same answer
+    /// either way.
+    #[error("{0} was not found")]
+    NotFound(String),
+    /// The account's conversations would take more than its storage (`PARLEY_STORAGE_PER_ACCOUNT`).
+    #[error("the account's storage of {quota} bytes is full")]
+    StorageFull {
+        /// The account's storage, bytes.
+        quota: u64,
+    },
     /// The server failed on its side (a lost task).
     #[error("the server could not {0}")]
     Internal(String),

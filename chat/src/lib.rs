@@ -18,6 +18,7 @@ mod error;
 pub mod models;
 pub mod slots;
 pub mod summary;
+pub mod sync;
 pub mod turn;
 
 use std::time::Duration;

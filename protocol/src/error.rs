@@ -111,6 +111,17 @@ pub enum AppError {
         /// would give a larger budget: the page offers `Sign in` there.
         sign_in: Option<String>,
     },
+    /// The account's conversations on the server would take more than its storage: the
+    /// write is refused (the page keeps it and syncs once there is room).
+    #[error(
+        "Your account's storage on this site is full ({}). Delete conversations you no longer \
+         need: this one is kept on this device and syncs once there is room.",
+        crate::model::human_size(*quota_bytes)
+    )]
+    StorageFull {
+        /// The account's storage, bytes.
+        quota_bytes: u64,
+    },
     /// An operator disabled the account this request is signed in with (behind a trusted
     /// proxy, where Parley cannot sign it out).
     #[error("This account is disabled.")]
@@ -142,6 +153,7 @@ impl AppError {
             AppError::BadUpload(_) | AppError::BadRequest(_) => 400,
             AppError::UnsupportedType { .. } | AppError::ContentMismatch { .. } => 415,
             AppError::TooLarge { .. } => 413,
+            AppError::StorageFull { .. } => 507,
             AppError::CrossSite | AppError::AccountDisabled => 403,
             AppError::SignInRequired => 401,
             AppError::NotFound(_) => 404,

@@ -5,6 +5,8 @@
 //!   chat request carries and the events its answer streams (`ChatEvent`);
 //! * [`transcript`]: the export/import format (version 1.2, `docs/export-format.md`), validated
 //!   with limits;
+//! * [`sync`]: conversations synced between a signed-in person's devices (writes, pages of
+//!   changes, the event stream);
 //! * [`account`]: signing in as the page sees it (providers, the account, why a sign-in
 //!   failed);
 //! * [`error::AppError`]: the one error a person sees, each variant a sentence, with its HTTP
@@ -18,6 +20,7 @@
 pub mod account;
 pub mod error;
 pub mod model;
+pub mod sync;
 pub mod transcript;
 
 pub use error::AppError;

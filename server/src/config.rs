@@ -157,6 +157,18 @@ pub struct Config {
     #[arg(long, env = "PARLEY_RATE_FILES", default_value = "60/min")]
     pub rate_files: crate::limits::Rate,
 
+    /// Calls to the sync server functions (`sync_pull`, `sync_push`, …: a signed-in person's
+    /// conversations between devices) a browser session may make (same form; an address four
+    /// times as many).
+    #[arg(long, env = "PARLEY_RATE_SYNC", default_value = "600/min")]
+    pub rate_sync: crate::limits::Rate,
+
+    /// What a signed-in account's conversations may take on the server (`1GiB`, `500MB`):
+    /// past it, new conversations and messages are refused with a sentence (the browser keeps
+    /// them and syncs once there is room).
+    #[arg(long, env = "PARLEY_STORAGE_PER_ACCOUNT", default_value = "1GiB", value_parser = parse_bytes)]
+    pub storage_per_account: u64,
+
     /// Upload bytes a browser session may send per hour (`10GiB`, `500MB`; `0` for no quota);
     /// one client address may send four times as much. Bytes are counted as they arrive.
     #[arg(long, env = "PARLEY_UPLOAD_BYTES_PER_HOUR", default_value = "10GiB", value_parser = parse_bytes)]
@@ -382,6 +394,7 @@ impl Config {
             chat: self.rate_chat,
             upload: self.rate_upload,
             files: self.rate_files,
+            sync: self.rate_sync,
             upload_bytes_per_hour: self.upload_bytes_per_hour,
         }
     }

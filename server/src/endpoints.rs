@@ -5,7 +5,8 @@
 //! test fails until it has one.
 
 use app::api::{
-    Chat, CheckFiles, DeleteUpload, FindUpload, ForgetCaches, GetSiteInfo, ListUploads, UploadFile,
+    Chat, CheckFiles, DeleteUpload, FindUpload, ForgetCaches, GetSiteInfo, ListUploads, SyncDelete,
+    SyncDeleted, SyncEvents, SyncGet, SyncPull, SyncPush, UploadFile,
 };
 use leptos::server_fn::ServerFn;
 
@@ -18,6 +19,8 @@ pub enum Limit {
     Upload,
     /// `PARLEY_RATE_FILES`: the Files view and the checks before an upload or an import.
     Files,
+    /// `PARLEY_RATE_SYNC`: a signed-in person's conversations between devices.
+    Sync,
     /// None: answered from memory, no upstream call and no database query.
     Unlimited,
 }
@@ -32,7 +35,7 @@ pub struct Endpoint {
 }
 
 /// Every server function the site answers.
-pub const ENDPOINTS: [Endpoint; 8] = [
+pub const ENDPOINTS: [Endpoint; 14] = [
     Endpoint { path: GetSiteInfo::PATH, limit: Limit::Unlimited },
     Endpoint { path: Chat::PATH, limit: Limit::Chat },
     Endpoint { path: UploadFile::PATH, limit: Limit::Upload },
@@ -41,6 +44,12 @@ pub const ENDPOINTS: [Endpoint; 8] = [
     Endpoint { path: ListUploads::PATH, limit: Limit::Files },
     Endpoint { path: DeleteUpload::PATH, limit: Limit::Files },
     Endpoint { path: ForgetCaches::PATH, limit: Limit::Files },
+    Endpoint { path: SyncPull::PATH, limit: Limit::Sync },
+    Endpoint { path: SyncPush::PATH, limit: Limit::Sync },
+    Endpoint { path: SyncDelete::PATH, limit: Limit::Sync },
+    Endpoint { path: SyncGet::PATH, limit: Limit::Sync },
+    Endpoint { path: SyncDeleted::PATH, limit: Limit::Sync },
+    Endpoint { path: SyncEvents::PATH, limit: Limit::Sync },
 ];
 
 /// The server function at `path`, if it is one.

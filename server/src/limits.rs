@@ -85,6 +85,8 @@ pub struct LimitsConfig {
     /// Files calls (`check_files`, `list_uploads`, `delete_upload`) per session (per address:
     /// four times as many).
     pub files: Rate,
+    /// Sync calls (`sync_*`) per session (per address: four times as many).
+    pub sync: Rate,
     /// Upload bytes per session per hour (per address: four times as many); 0 for no quota.
     pub upload_bytes_per_hour: u64,
 }
@@ -186,6 +188,7 @@ pub struct Limits {
     chat: Pair,
     upload: Pair,
     files: Pair,
+    sync: Pair,
     /// One cell per MiB.
     upload_mib: Pair,
     shared: Option<SharedRateLimits>,
@@ -206,6 +209,7 @@ impl Limits {
             chat: Pair::new("chat", config.chat),
             upload: Pair::new("upload", config.upload),
             files: Pair::new("files", config.files),
+            sync: Pair::new("sync", config.sync),
             upload_mib: Pair::new(
                 "upload-mib",
                 Rate { count: mib_per_hour, per: Duration::from_secs(3600) },
@@ -225,7 +229,7 @@ impl Limits {
 
     /// Forgets keys whose limits have fully replenished (memory stays bounded).
     pub fn tidy(&self) {
-        for pair in [&self.chat, &self.upload, &self.files, &self.upload_mib] {
+        for pair in [&self.chat, &self.upload, &self.files, &self.sync, &self.upload_mib] {
             pair.tidy();
         }
     }
@@ -339,6 +343,7 @@ pub async fn rate_limit<F: Future<Output = Response>>(
         Some(Limit::Chat) => &limits.chat,
         Some(Limit::Upload) => &limits.upload,
         Some(Limit::Files) => &limits.files,
+        Some(Limit::Sync) => &limits.sync,
         Some(Limit::Unlimited) => return next(req).await,
         None if crate::endpoints::is_unknown_function(path) => {
             let error = AppError::NotFound(format!("there is no server function {path}"));
@@ -424,6 +429,7 @@ mod tests {
             chat: Rate::OFF,
             upload: Rate::OFF,
             files: Rate::OFF,
+            sync: Rate::OFF,
             upload_bytes_per_hour: 3 * MIB,
         };
         let limits = Limits::new(config, None);

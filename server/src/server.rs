@@ -48,6 +48,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         });
     }
     tokio::spawn(tidy_periodically(guards.limits.clone(), state.files().store().clone()));
+    tokio::spawn(purge_periodically(state.sync().clone()));
     let router = router(options.clone(), state, guards);
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let limits = config.connection_limits(descriptors);
@@ -98,6 +99,20 @@ async fn tidy_periodically(limits: Arc<Limits>, store: parley_store::Store) {
     }
 }
 
+/// Every hour, purges the conversations deleted over 30 days ago, with the records of the
+/// Files only they used.
+async fn purge_periodically(sync: parley_chat::sync::Sync) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        match sync.purge().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "deleted conversations purged"),
+            Err(e) => tracing::warn!(error = %e, "deleted conversations could not be purged"),
+        }
+    }
+}
+
 /// Applies the retention policy every 10 minutes (`retain_for` passes while the server runs).
 async fn evict_periodically(originals: parley_files::Originals) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
@@ -142,6 +157,8 @@ pub async fn state(
         .filter(|id| !id.trim().is_empty());
     let budgets = config.budgets.budgets(store.clone(), offered)?;
     let models = parley_chat::models::Models::new(&config.model, &config.models);
+    let clock: parley_chat::budget::Clock = Arc::new(parley_files::time::now_ms);
+    let sync = parley_chat::sync::Sync::new(store.clone(), config.storage_per_account, clock);
     // What Gemini says of each model (names, limits) is asked for in the background: an
     // upstream that is slow to answer must not hold up the start.
     tokio::spawn({
@@ -162,6 +179,7 @@ pub async fn state(
         upstream: upstream.kind.clone(),
         max_file_bytes: config.max_file_bytes,
         relay_memory: config.relay_memory,
+        sync,
     }))
 }
 

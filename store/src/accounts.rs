@@ -232,7 +232,8 @@ impl Store {
         Ok(found.into_iter().next())
     }
 
-    /// Forgets `account`: its sign-ins, its File records and context caches, and the account.
+    /// Forgets `account`: its sign-ins, its File records and context caches, its
+    /// conversations, and the account.
     /// The caller deletes the Files and caches upstream first (they are listed under
     /// [`Owner::of_account`]). False when there was no such account.
     ///
@@ -509,6 +510,12 @@ mod lite {
             tx.execute("DELETE FROM sign_ins WHERE account = ?1", params![account.as_str()])?;
             tx.execute("DELETE FROM files WHERE owner = ?1", params![owner])?;
             tx.execute("DELETE FROM context_caches WHERE owner = ?1", params![owner])?;
+            for table in ["conversation_messages", "conversations", "sync_accounts"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE account = ?1"),
+                    params![account.as_str()],
+                )?;
+            }
             let found =
                 tx.execute("DELETE FROM accounts WHERE id = ?1", params![account.as_str()])? > 0;
             tx.commit()?;
@@ -685,6 +692,10 @@ mod pg {
         tx.execute("DELETE FROM sign_ins WHERE account = $1", &[&account.as_str()]).await?;
         tx.execute("DELETE FROM files WHERE owner = $1", &[owner]).await?;
         tx.execute("DELETE FROM context_caches WHERE owner = $1", &[owner]).await?;
+        for table in ["conversation_messages", "conversations", "sync_accounts"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE account = $1"), &[&account.as_str()])
+                .await?;
+        }
         let found =
             tx.execute("DELETE FROM accounts WHERE id = $1", &[&account.as_str()]).await? > 0;
         tx.commit().await?;

@@ -20,6 +20,8 @@
 //! * [`rate_limits`]: GCRA rows shared by replicas;
 //! * [`accounts`]: accounts (by issuer and subject) and their sign-ins, by session hash;
 //! * [`sign_in_flows`]: OpenID Connect authorization requests awaiting their callback;
+//! * [`conversations`]: signed-in people's conversations, message by message, with a
+//!   revision each and a change cursor per account, and who follows them;
 //! * [`usage`]: the ledger of what the site's key was spent on, by scope, day and model, and
 //!   the holds of calls under way against their budgets.
 //!
@@ -27,6 +29,7 @@
 
 pub mod accounts;
 pub mod caches;
+pub mod conversations;
 mod error;
 pub mod exclusive;
 pub mod files;
@@ -151,21 +154,33 @@ impl Store {
         }
     }
 
-    /// Every File record and every retained original's entry copied into `target` (records by
-    /// owner and URI, originals by SHA-256: what `target` already has is updated, so a second
-    /// run changes nothing). Leases, caches and rate limits are not copied: they are momentary.
+    /// Every File record, every retained original's entry and every signed-in account's
+    /// conversation copied into `target` (records by owner and URI, originals by SHA-256,
+    /// conversations by account and id: what `target` already has is updated, so a second run
+    /// changes nothing). Leases, caches and rate limits are not copied: they are momentary.
     ///
     /// # Errors
     /// [`StoreError`]; what was written before stays.
     pub async fn copy_into(&self, target: &Store) -> Result<Copied, StoreError> {
         let files = self.all_files().await?;
         let originals = self.all_originals().await?;
-        let copied = Copied { files: files.len(), originals: originals.len() };
+        let keys = self.conversation_keys().await?;
+        let copied =
+            Copied { files: files.len(), originals: originals.len(), conversations: keys.len() };
         for file in files {
             target.record(file).await?;
         }
         for (sha256, original) in originals {
             target.add_original(&sha256, original).await?;
+        }
+        // One at a time: a conversation may be megabytes.
+        for (account, id) in keys {
+            if let Some(conversation) = self.conversation(&account, &id).await? {
+                let write = move |_: Option<&conversations::Conversation>, _| {
+                    conversations::Decision::Write(vec![conversation], ())
+                };
+                target.write_conversation(&account, &id, write).await?;
+            }
         }
         Ok(copied)
     }
@@ -185,11 +200,17 @@ pub struct Copied {
     pub files: usize,
     /// Retained originals' entries.
     pub originals: usize,
+    /// Signed-in accounts' conversations.
+    pub conversations: usize,
 }
 
 impl std::fmt::Display for Copied {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "copied {} file records and {} retained originals", self.files, self.originals)
+        write!(
+            f,
+            "copied {} file records, {} retained originals and {} conversations",
+            self.files, self.originals, self.conversations
+        )
     }
 }
 
@@ -213,7 +234,7 @@ mod tests {
         let pg = Store::connect(&url.parse().unwrap()).await.unwrap();
         for _ in 0..2 {
             let copied = lite.copy_into(&pg).await.unwrap();
-            assert_eq!(copied, Copied { files: 2, originals: 1 });
+            assert_eq!(copied, Copied { files: 2, originals: 1, conversations: 0 });
             assert_eq!(
                 pg.all_files().await.unwrap(),
                 vec![files::tests::file("alice", "u1"), replaced.clone()]
@@ -223,8 +244,8 @@ mod tests {
                 vec![("00".repeat(32), original.clone())]
             );
         }
-        let said = Copied { files: 2, originals: 1 }.to_string();
-        assert_eq!(said, "copied 2 file records and 1 retained originals");
+        let said = Copied { files: 2, originals: 1, conversations: 0 }.to_string();
+        assert_eq!(said, "copied 2 file records, 1 retained originals and 0 conversations");
     }
 
     #[tokio::test]
@@ -236,7 +257,7 @@ mod tests {
             let Store::Postgres(pg) = store.unwrap() else { panic!("not PostgreSQL") };
             assert_eq!(
                 pg.applied_migrations().await.unwrap(),
-                vec![1, 2, 3, 4, 5, 6, 7, 8],
+                vec![1, 2, 3, 4, 5, 6, 7, 8, 9],
                 "each migration once"
             );
         }

@@ -78,6 +78,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX context_caches_by_holder ON context_caches (charged_to, expire_ms);",
     crate::accounts::SCHEMA,
     crate::usage::SCHEMA,
+    crate::conversations::SCHEMA,
 ];
 
 /// Connections in the pool for the concepts' queries, at most.
@@ -96,6 +97,12 @@ const COORDINATION_POOL_SIZE: usize = 4;
 pub struct PgDb {
     pub(crate) pool: Pool,
     pub(crate) coordination: Pool,
+    /// Where to connect (the sync listener's own connection).
+    pub(crate) config: Arc<tokio_postgres::Config>,
+    /// This process's followers of accounts' conversations.
+    pub(crate) hub: Arc<crate::conversations::hub::Hub>,
+    /// Set once the sync listener runs.
+    listening: Arc<std::sync::OnceLock<()>>,
 }
 
 impl std::fmt::Debug for PgDb {
@@ -105,7 +112,7 @@ impl std::fmt::Debug for PgDb {
 }
 
 /// TLS for `sslmode=prefer|require`: rustls with the Web PKI roots.
-fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+pub(crate) fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
     let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -146,7 +153,13 @@ impl PgDb {
                 .map_err(|e| StoreError::Url(e.to_string()))
         };
         let (pool, coordination) = (pool(POOL_SIZE)?, pool(COORDINATION_POOL_SIZE)?);
-        let db = PgDb { pool, coordination };
+        let db = PgDb {
+            pool,
+            coordination,
+            config: Arc::new(config),
+            hub: Arc::default(),
+            listening: Arc::default(),
+        };
         db.migrate().await?;
         Ok(db)
     }
@@ -188,6 +201,14 @@ impl PgDb {
         let rows =
             client.query("SELECT version FROM parley_migrations ORDER BY version", &[]).await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Starts, on the first call, the one connection that listens for other replicas' writes
+    /// to conversations ([`crate::conversations::hub`]).
+    pub(crate) fn listen(&self) {
+        self.listening.get_or_init(|| {
+            tokio::spawn(crate::conversations::listen_forever(self.clone()));
+        });
     }
 
     /// Whether the database answers.

@@ -73,6 +73,7 @@ fn migrations() -> Migrations<'static> {
         ),
         M::up(crate::accounts::SCHEMA),
         M::up(crate::usage::SCHEMA),
+        M::up(crate::conversations::SCHEMA),
     ])
 }
 
@@ -80,6 +81,8 @@ fn migrations() -> Migrations<'static> {
 #[derive(Clone)]
 pub struct SqliteDb {
     conn: Arc<Mutex<Connection>>,
+    /// This process's followers of accounts' conversations.
+    pub(crate) hub: Arc<crate::conversations::hub::Hub>,
 }
 
 impl std::fmt::Debug for SqliteDb {
@@ -101,7 +104,7 @@ impl SqliteDb {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrations().to_latest(&mut conn)?;
-        Ok(SqliteDb { conn: Arc::new(Mutex::new(conn)) })
+        Ok(SqliteDb { conn: Arc::new(Mutex::new(conn)), hub: Arc::default() })
     }
 
     /// A database in memory (tests).
@@ -111,7 +114,7 @@ impl SqliteDb {
     pub fn in_memory() -> Result<Self, StoreError> {
         let mut conn = Connection::open_in_memory()?;
         migrations().to_latest(&mut conn)?;
-        Ok(SqliteDb { conn: Arc::new(Mutex::new(conn)) })
+        Ok(SqliteDb { conn: Arc::new(Mutex::new(conn)), hub: Arc::default() })
     }
 
     /// Runs `f` with the connection on the blocking pool.

@@ -160,6 +160,8 @@ impl ToAppError for parley_chat::ChatError {
             ChatError::RefusedAfterRetry(source) => refused_after_retry(source),
             ChatError::Files(e) => e.to_app(),
             ChatError::Store(e) => e.to_app(),
+            ChatError::NotFound(what) => AppError::NotFound(what),
+            ChatError::StorageFull { quota } => AppError::StorageFull { quota_bytes: quota },
             ChatError::Internal(what) => {
                 tracing::error!(what, "the conversation engine failed");
                 AppError::Internal(format!("it could not {what}"))

@@ -10,6 +10,7 @@ mod errors;
 pub use errors::{OrApp, ToAppError};
 pub mod files;
 mod request;
+pub mod sync;
 pub mod upload;
 
 pub use parley_chat::{caching, models, precheck, slots, summary, uploaded};
@@ -36,6 +37,8 @@ pub struct ServerState {
     max_file_bytes: u64,
     file_states: files::StateCache,
     relay: parley_files::RelayBudget,
+    sync: parley_chat::sync::Sync,
+    open_streams: sync::OpenStreams,
 }
 
 /// What [`ServerState::new`] makes the state of.
@@ -50,6 +53,8 @@ pub struct ServerParts {
     /// Memory for uploads relayed while they arrive, bytes (`PARLEY_RELAY_MEMORY`; 8 MiB
     /// each, an upload that finds none is stored first, then sent).
     pub relay_memory: u64,
+    /// Signed-in people's conversations on the server (`PARLEY_STORAGE_PER_ACCOUNT`).
+    pub sync: parley_chat::sync::Sync,
 }
 
 impl ServerState {
@@ -61,6 +66,8 @@ impl ServerState {
             max_file_bytes: parts.max_file_bytes.min(gemini::MAX_FILE_BYTES),
             file_states: files::StateCache::default(),
             relay: parley_files::RelayBudget::new(parts.relay_memory),
+            sync: parts.sync,
+            open_streams: sync::OpenStreams::default(),
         }
     }
 
@@ -78,6 +85,15 @@ impl ServerState {
     /// Largest upload accepted, bytes.
     pub fn max_file_bytes(&self) -> u64 {
         self.max_file_bytes
+    }
+
+    /// Signed-in people's conversations on the server.
+    pub fn sync(&self) -> &parley_chat::sync::Sync {
+        &self.sync
+    }
+
+    fn open_streams(&self) -> &sync::OpenStreams {
+        &self.open_streams
     }
 }
 

@@ -29,6 +29,10 @@ use super::{Refusal, MULTIPART_ENDPOINTS};
 /// Gemini is text and File URIs — two million tokens of text fit — never the previews.
 pub const JSON_BODY_LIMIT: u64 = 8 << 20;
 
+/// Largest body of a `sync_push`, bytes: a conversation as an import may be
+/// (`MAX_IMPORT_BYTES`, 16 MiB), and room for its JSON framing.
+pub const SYNC_BODY_LIMIT: u64 = app::transcript::MAX_IMPORT_BYTES as u64 + (1 << 20);
+
 /// Room for the multipart framing and small fields around an upload's bytes.
 const MULTIPART_OVERHEAD: u64 = 1 << 20;
 
@@ -67,6 +71,8 @@ pub async fn guard_bodies<F: Future<Output = Response>>(
     let upload = MULTIPART_ENDPOINTS.contains(&req.uri().path());
     let limit = if upload {
         limits.max_file_bytes.saturating_add(MULTIPART_OVERHEAD)
+    } else if req.uri().path() == <app::api::SyncPush as leptos::server_fn::ServerFn>::PATH {
+        SYNC_BODY_LIMIT
     } else {
         JSON_BODY_LIMIT
     };
