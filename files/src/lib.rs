@@ -9,6 +9,7 @@
 //! * [`lifecycle`]: the one upload pipeline (resumable upload → `ACTIVE` → recorded) for a
 //!   person's upload and for the re-upload of an expired File, single flight per content, and
 //!   what counts as usable;
+//! * [`thumbnails`]: small JPEGs of image originals for the Files view, decoded within limits;
 //! * [`content`]: what an upload claims (MIME type, display name), checked against its bytes;
 //! * [`time`]: the store's clock and Gemini's `expirationTime`.
 //!
@@ -23,6 +24,7 @@ pub mod error;
 pub mod ingest;
 pub mod lifecycle;
 pub mod originals;
+pub mod thumbnails;
 pub mod time;
 
 pub use error::FilesError;

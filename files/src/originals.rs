@@ -280,6 +280,49 @@ impl Originals {
         Key::from(format!("sha256/{}/{sha256}", &sha256[..2.min(sha256.len())]))
     }
 
+    /// Where the thumbnail of the original of `sha256` is kept, beside it.
+    fn thumbnail_key(sha256: &str) -> Key {
+        Key::from(format!("thumbnails/{}/{sha256}.jpg", &sha256[..2.min(sha256.len())]))
+    }
+
+    /// A JPEG thumbnail of the retained original of `sha256` (an image), made on first ask
+    /// and kept beside the original until it goes; `None` when there is no original, it is
+    /// over [`crate::thumbnails::MAX_SOURCE_BYTES`], or no thumbnail can be made of it (not a
+    /// picture, past the decoding limits: see [`crate::thumbnails`]).
+    ///
+    /// # Errors
+    /// [`OriginalsError`] when the database or the object store fails.
+    pub async fn thumbnail(&self, sha256: &str) -> Result<Option<Bytes>, OriginalsError> {
+        static MAKING: tokio::sync::Semaphore =
+            tokio::sync::Semaphore::const_new(crate::thumbnails::AT_ONCE);
+        let key = Self::thumbnail_key(sha256);
+        match self.store.get(&key).await {
+            Ok(kept) => return Ok(Some(kept.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let Some((original, size)) = self.open(sha256).await? else { return Ok(None) };
+        if size > crate::thumbnails::MAX_SOURCE_BYTES {
+            return Ok(None);
+        }
+        let _turn = MAKING.acquire().await.map_err(|e| OriginalsError::Body(e.to_string()))?;
+        let bytes = self.store.get(&original.key).await?.bytes().await?;
+        let made = tokio::task::spawn_blocking(move || crate::thumbnails::make(&bytes))
+            .await
+            .map_err(|e| OriginalsError::Body(e.to_string()))?;
+        match made {
+            Ok(jpeg) => {
+                let jpeg = Bytes::from(jpeg);
+                self.store.put(&key, jpeg.clone().into()).await?;
+                Ok(Some(jpeg))
+            }
+            Err(e) => {
+                tracing::info!(sha256, error = %e, "no thumbnail");
+                Ok(None)
+            }
+        }
+    }
+
     /// Writes `body` to a staging key, hashing it on the way; at most `declared` bytes are
     /// accepted. Nothing is left behind on failure.
     ///
@@ -459,6 +502,10 @@ impl Originals {
     async fn delete(&self, sha256: &str) -> Result<bool, OriginalsError> {
         if !self.db.remove_original(sha256, now_ms()).await? {
             return Ok(false);
+        }
+        match self.store.delete(&Self::thumbnail_key(sha256)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => tracing::warn!(sha256, error = %e, "a thumbnail could not be deleted"),
         }
         match self.store.delete(&Self::content_key(sha256)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(true),

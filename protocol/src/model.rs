@@ -166,6 +166,10 @@ pub struct UploadRecord {
     pub expiration_time: Option<String>,
     /// Whether the server keeps a copy of the bytes to upload again after expiry.
     pub retained: bool,
+    /// Where its thumbnail is (`/thumbnails/{File id}`, a small JPEG made on the server), for
+    /// an image whose original the server keeps; other kinds show their type.
+    #[serde(default)]
+    pub thumbnail: Option<String>,
 }
 
 /// Most files one message may carry (Gemini's apps take up to 10 per prompt).

@@ -6,8 +6,9 @@
 //! timeouts and caps ([`listen`]), signing in ([`auth`]) and the accounts it makes ([`accounts`]), budgets on the site's key as
 //! operators see them (`/admin`, `parley usage`: [`budgets`]), the guards every request passes ([`guard`], [`session`],
 //! [`limits`], composed in [`middleware`]; which server functions there are and what limits
-//! them, [`endpoints`]), which Gemini answers ([`upstream`]), metrics, request ids and log format
-//! ([`observe`]), and the router ([`server`]).
+//! them, [`endpoints`]), which Gemini answers ([`upstream`]), the Files view's thumbnails
+//! ([`thumbnails`]), metrics, request ids and log format ([`observe`]), and the router
+//! ([`server`]).
 
 pub mod accounts;
 pub mod auth;
@@ -24,4 +25,5 @@ pub mod observe;
 pub mod server;
 pub mod session;
 pub mod site;
+pub mod thumbnails;
 pub mod upstream;

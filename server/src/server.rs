@@ -260,6 +260,7 @@ pub fn router(mut options: LeptosOptions, state: ServerState, guards: Guards) ->
     let state = std::sync::Arc::new(state);
     let admin =
         crate::budgets::admin::Admin { sessions: Arc::new(sessions.clone()), state: state.clone() };
+    let thumbnails = state.clone();
     let app = Router::new()
         .leptos_routes_with_context(&options, routes, move || provide_context(state.clone()), {
             let options = options.clone();
@@ -268,6 +269,7 @@ pub fn router(mut options: LeptosOptions, state: ServerState, guards: Guards) ->
         .merge(probes)
         .merge(crate::auth::routes::routes(Arc::new(sessions)))
         .merge(crate::budgets::admin::routes(admin))
+        .merge(crate::thumbnails::routes(thumbnails))
         .fallback(crate::site::files)
         // The body guard reads JSON bodies whole within its own limit (server_fn's default,
         // 2 MiB, would cut them short), so that a refusal after it comes once the browser has

@@ -98,6 +98,21 @@ impl Store {
         Ok(self.find_many(owner, vec![uri.to_string()]).await?.into_values().next())
     }
 
+    /// `owner`'s newest record of the File named `name` (`files/{id}`), if any.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn find_named(
+        &self,
+        owner: &Owner,
+        name: &str,
+    ) -> Result<Option<FileRow>, StoreError> {
+        match self {
+            Store::Sqlite(db) => lite::find_named(db, owner, name).await,
+            Store::Postgres(db) => pg::find_named(db, owner, name).await,
+        }
+    }
+
     /// `owner`'s records of the Files at `uris`, by URI, in one query (the check before every
     /// chat request). URIs `owner` has no record of are absent.
     ///
@@ -250,6 +265,26 @@ mod lite {
                 ],
             )
             .map(drop)
+        })
+        .await
+    }
+
+    pub(super) async fn find_named(
+        db: &SqliteDb,
+        owner: &Owner,
+        name: &str,
+    ) -> Result<Option<FileRow>, StoreError> {
+        let (owner, name) = (owner.to_string(), name.to_string());
+        db.with(move |c| {
+            c.query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM files WHERE owner = ?1 AND name = ?2 \
+                     ORDER BY recorded_at_ms DESC, id DESC LIMIT 1"
+                ),
+                params![owner, name],
+                row,
+            )
+            .optional()
         })
         .await
     }
@@ -433,6 +468,19 @@ mod pg {
             )
             .await?;
         Ok(())
+    }
+
+    pub(super) async fn find_named(
+        db: &PgDb,
+        owner: &Owner,
+        name: &str,
+    ) -> Result<Option<FileRow>, StoreError> {
+        let client = db.pool.get().await?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM files WHERE owner = $1 AND name = $2 \
+             ORDER BY recorded_at_ms DESC, id DESC LIMIT 1"
+        );
+        client.query_opt(&sql, &[&owner, &name]).await?.as_ref().map(row).transpose()
     }
 
     pub(super) async fn find_many(

@@ -173,6 +173,11 @@ pub async fn list_uploads() -> Result<Vec<UploadRecord>, AppError> {
                 FileState::Expired => WireState::Expired,
                 FileState::Replaced => WireState::Replaced,
             },
+            thumbnail: (retaining
+                && retained.contains(&r.sha256)
+                && r.mime_type.starts_with("image/"))
+            .then(|| r.name.strip_prefix("files/").map(|id| format!("/thumbnails/{id}")))
+            .flatten(),
             retained: retaining && retained.contains(&r.sha256),
             display_name: r.display_name,
             uri: r.uri,

@@ -125,6 +125,20 @@ pub fn FilesView(chat: Chat) -> impl IntoView {
                                                         view! {
                                                             <tr role="row">
                                                                 <td class="file-name" role="cell">
+                                                                    {match record.thumbnail.clone() {
+                                                                        Some(src) => {
+                                                                            view! {
+                                                                                <img class="thumb" src=src alt="" loading="lazy" />
+                                                                            }
+                                                                                .into_any()
+                                                                        }
+                                                                        None => {
+                                                                            view! {
+                                                                                <span class="kind">{record.mime_type.clone()}</span>
+                                                                            }
+                                                                                .into_any()
+                                                                        }
+                                                                    }}
                                                                     {record.display_name.clone()}
                                                                 </td>
                                                                 <td role="cell" data-label="Size">
