@@ -6,7 +6,8 @@
 //! * a change visible on the other device, p50/p95 over 200 changes: device A appends a
 //!   message (`sync_push`), device B — holding `sync_events` open — hears of it and pulls it
 //!   (`sync_pull`); on one replica (SQLite), and with `PARLEY_BENCH_DATABASE_URL` also across
-//!   two replicas on PostgreSQL (A on one, B on the other: `LISTEN/NOTIFY` between them);
+//!   two replicas on PostgreSQL (A on one, B on the other: `LISTEN/NOTIFY` between them; they
+//!   share an emulator of the bench's own);
 //! * the first sync of an account with 500 conversations and 20,000 messages (about 300 bytes
 //!   each) on a new device: every page of `sync_pull` from cursor 0, wall time and bytes;
 //! * memory: the server's resident set before and after 1,000 devices (1,000 accounts) hold an
@@ -48,7 +49,7 @@ async fn parley(data: &std::path::Path, args: &[&str]) -> (String, Killed) {
     let port = free_port();
     let site = format!("http://127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_parley"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--gemini-api-key="])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--rate-sync", "off", "--max-connections-per-address", "0"])
         .args(["--auth-proxy-header", "X-Forwarded-Email", "--auth-proxy-from", "127.0.0.0/8"])
         .args(["--session-secret", "0123456789abcdef0123456789abcdef"])
@@ -252,14 +253,19 @@ async fn devices(site: &str, pid: u32) {
 #[tokio::main]
 async fn main() {
     let data = tempfile::tempdir().unwrap();
-    let (site, process) = parley(data.path(), &[]).await;
+    let (site, process) = parley(data.path(), &["--gemini-api-key="]).await;
     visible(&site, &site, "one replica").await;
     first_sync(&site).await;
     devices(&site, process.0.id()).await;
     if let Ok(url) = std::env::var("PARLEY_BENCH_DATABASE_URL") {
+        // Replicas share one Gemini: an emulator of this process.
+        let emulator =
+            gemini_emulator::testing::spawn_local(gemini_emulator::testing::instant()).await;
+        let base = emulator.base_url();
+        let shared = ["--database-url", &url, "--gemini-api-key", "k", "--gemini-base-url", &base];
         let (one_dir, two_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let (one, _one) = parley(one_dir.path(), &["--database-url", &url]).await;
-        let (two, _two) = parley(two_dir.path(), &["--database-url", &url]).await;
+        let (one, _one) = parley(one_dir.path(), &shared).await;
+        let (two, _two) = parley(two_dir.path(), &shared).await;
         visible(&one, &two, "across two replicas").await;
         first_sync(&two).await;
     }
