@@ -22,7 +22,8 @@ use std::collections::{HashMap, HashSet};
 use parley_store::conversations::{Conversation, Decision, Message};
 use serde_json::{Map, Value};
 
-/// A device's write, checked ([`super::checked`]): message bodies are JSON text.
+/// A device's write, checked as an import is (ids, sizes, shapes): message bodies are JSON
+/// text.
 #[derive(Debug, Clone)]
 pub struct Incoming {
     /// The conversation's id.
