@@ -7,7 +7,11 @@
 use serde::{Deserialize, Serialize};
 
 /// Why a server function failed, in words for the person using Parley.
+///
+/// On the wire it is serde's externally tagged form (`{"NotFound": "…"}`,
+/// `{"TooManyRequests": {"retry_after_secs": 3}}`, `"Busy"`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(remote = "Self")]
 pub enum AppError {
     /// A request Parley does not take as it is (an empty conversation, more Files than one
     /// request may name, more URIs than one check takes, a body it could not read); the text
@@ -139,6 +143,26 @@ pub enum AppError {
     Transport(String),
 }
 
+impl Serialize for AppError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        AppError::serialize(self, serializer)
+    }
+}
+
+/// Read through a [`serde_json::Value`]: the derived reader of this many variants is about
+/// 17 KB of wasm, and generic over the deserializer it would be built once per reader the page
+/// uses (server-function answers, streamed events); this way it is built once.
+impl<'de> Deserialize<'de> for AppError {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        from_value(value).map_err(serde::de::Error::custom)
+    }
+}
+
+fn from_value(value: serde_json::Value) -> Result<AppError, serde_json::Error> {
+    AppError::deserialize(value)
+}
+
 impl AppError {
     /// The HTTP status a server function answers with when it fails this way: 4xx for what
     /// the request got wrong, 500 for the server's own failures, 502/503/504 for what Gemini
@@ -178,5 +202,32 @@ impl server_fn::error::FromServerFnError for AppError {
 
     fn from_server_fn_error(value: server_fn::error::ServerFnErrorErr) -> Self {
         AppError::Transport(value.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wire_form_is_serde_s_external_tagging_both_ways() {
+        for (error, json) in [
+            (AppError::Busy, r#""Busy""#),
+            (AppError::NotFound("conversation".into()), r#"{"NotFound":"conversation"}"#),
+            (
+                AppError::TooManyRequests { retry_after_secs: 3 },
+                r#"{"TooManyRequests":{"retry_after_secs":3}}"#,
+            ),
+            (
+                AppError::BudgetSpent { message: "m".into(), sign_in: None },
+                r#"{"BudgetSpent":{"message":"m","sign_in":null}}"#,
+            ),
+        ] {
+            assert_eq!(serde_json::to_string(&error).unwrap(), json);
+            assert_eq!(serde_json::from_str::<AppError>(json).unwrap(), error);
+            assert_eq!(serde_json::from_slice::<AppError>(json.as_bytes()).unwrap(), error);
+        }
+        let refused = serde_json::from_str::<AppError>(r#"{"NoSuchThing":1}"#).unwrap_err();
+        assert!(refused.to_string().contains("unknown variant"), "{refused}");
     }
 }
