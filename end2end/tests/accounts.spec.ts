@@ -1,28 +1,7 @@
 import { test, expect } from './base';
-import type { Browser, Page } from '@playwright/test';
+import type { Page } from '@playwright/test';
 import { ACCOUNTS_URL } from '../playwright.config';
-import { openChat } from './helpers';
-
-/** Signs `page` in at the provider as `login`, through the page's own buttons. */
-async function signIn(page: Page, login: string) {
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('link', { name: 'Continue with Corp ID' }).click();
-  // The provider's own forms: any login, then consent.
-  await page.locator('input[name="login"]').fill(login);
-  await page.locator('input[name="password"]').fill('any');
-  await page.getByRole('button', { name: 'Sign-in' }).click();
-  await page.getByRole('button', { name: 'Continue' }).click();
-  await page.waitForURL(`${ACCOUNTS_URL}/`);
-  await expect(page.locator('html[data-hydrated="true"]')).toBeAttached();
-  await expect(page.getByRole('button', { name: 'Account' })).toBeVisible();
-}
-
-async function device(browser: Browser) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await openChat(page, ACCOUNTS_URL);
-  return { context, page };
-}
+import { device, openChat, signIn } from './helpers';
 
 async function filesListed(page: Page) {
   await page.getByRole('button', { name: 'Files', exact: true }).click();
@@ -42,12 +21,14 @@ test('a guest signs in on two devices, keeps their file on both, and signs out e
   await expect(laptop.page.locator('article[data-role="model"]')).toHaveAttribute('data-status', 'done', { timeout: 30_000 });
 
   await signIn(laptop.page, 'pat');
-  await laptop.page.getByRole('button', { name: 'Account' }).click();
+  // The guest's conversation: offered to the account at this first sign-in here.
+  await laptop.page.getByRole('dialog', { name: 'Keep these conversations?' }).getByRole('button', { name: 'Keep in my account' }).click();
+  await laptop.page.getByRole('button', { name: 'Account', exact: true }).click();
   const menu = laptop.page.getByRole('menu', { name: 'Account' });
   await expect(menu).toContainText('pat@example.test');
   await expect(menu.getByRole('menuitem', { name: 'Sign out', exact: true })).toBeVisible();
   await expect(menu.getByRole('menuitem', { name: 'Sign out everywhere' })).toBeVisible();
-  await laptop.page.getByRole('button', { name: 'Account' }).click();
+  await laptop.page.getByRole('button', { name: 'Account', exact: true }).click();
   expect(await filesListed(laptop.page)).toContain('guest-notes.txt');
 
   const phone = await device(browser);
@@ -59,7 +40,7 @@ test('a guest signs in on two devices, keeps their file on both, and signs out e
   await signIn(other.page, 'quinn');
   expect(await filesListed(other.page)).not.toContain('guest-notes.txt');
 
-  await phone.page.getByRole('button', { name: 'Account' }).click();
+  await phone.page.getByRole('button', { name: 'Account', exact: true }).click();
   await phone.page.getByRole('menuitem', { name: 'Sign out everywhere' }).click();
   await expect(phone.page.getByRole('button', { name: 'Sign in' })).toBeVisible();
   await laptop.page.reload();
@@ -73,11 +54,11 @@ test('sign out ends this device only', async ({ browser }) => {
   const b = await device(browser);
   await signIn(a.page, 'rae');
   await signIn(b.page, 'rae');
-  await a.page.getByRole('button', { name: 'Account' }).click();
+  await a.page.getByRole('button', { name: 'Account', exact: true }).click();
   await a.page.getByRole('menuitem', { name: 'Sign out', exact: true }).click();
   await expect(a.page.getByRole('button', { name: 'Sign in' })).toBeVisible();
   await b.page.reload();
-  await expect(b.page.getByRole('button', { name: 'Account' })).toBeVisible();
+  await expect(b.page.getByRole('button', { name: 'Account', exact: true })).toBeVisible();
   for (const d of [a, b]) await d.context.close();
 });
 

@@ -39,7 +39,7 @@ async function atProvider(page: Page, login: string) {
   await page.getByRole('button', { name: 'Continue' }).click();
   await page.waitForURL(`${BUDGETS_URL}/`);
   await expect(page.locator('html[data-hydrated="true"]')).toBeAttached();
-  await expect(page.getByRole('button', { name: 'Account' })).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Account', exact: true })).toBeVisible();
 }
 
 /** Sends `text`; the answer's bubble once done, or null when the composer's alert says why not. */

@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { expect, request, type Page } from '@playwright/test';
-import { EMULATOR_CONTROL, SITE_ENV, logOf } from '../playwright.config';
+import { expect, request, type Browser, type Page } from '@playwright/test';
+import { ACCOUNTS_URL, EMULATOR_CONTROL, SITE_ENV, logOf } from '../playwright.config';
 
 export const fixture = (name: string) => path.join(__dirname, '..', 'fixtures', name);
 
@@ -110,4 +110,26 @@ export async function savedExports(page: Page): Promise<string[]> {
         };
       }),
   );
+}
+
+/** Signs `page` in at the test provider as `login` (any login works), through the page's own buttons. */
+export async function signIn(page: Page, login: string) {
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('link', { name: 'Continue with Corp ID' }).click();
+  // The provider's own forms: any login, then consent.
+  await page.locator('input[name="login"]').fill(login);
+  await page.locator('input[name="password"]').fill('any');
+  await page.getByRole('button', { name: 'Sign-in' }).click();
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.waitForURL(`${ACCOUNTS_URL}/`);
+  await expect(page.locator('html[data-hydrated="true"]')).toBeAttached();
+  await expect(page.getByRole('button', { name: 'Account', exact: true })).toBeVisible();
+}
+
+/** A new browser context (a device of its own) with the accounts site open. */
+export async function device(browser: Browser) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await openChat(page, ACCOUNTS_URL);
+  return { context, page };
 }

@@ -32,6 +32,9 @@ pub struct ProviderChoice {
 /// The account signed in, as its menu shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountView {
+    /// The account's id (32 hex digits): the page keeps the conversations it syncs for this
+    /// account apart from anyone else's on the same browser.
+    pub id: String,
     /// The email its provider gave, if any.
     pub email: Option<String>,
     /// Its display name, if any.

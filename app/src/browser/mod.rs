@@ -1,7 +1,8 @@
 //! Web APIs only (feature `hydrate`), knowing nothing of the page's state: JPEG previews,
 //! IndexedDB, uploads with progress (XHR), SHA-256 in a worker, random ids (Web Crypto),
-//! DOMPurify, highlight.js, the theme setting.
+//! DOMPurify, highlight.js, the theme setting, this browser's name, settings and connectivity.
 
+pub mod device;
 pub mod digest;
 pub mod highlight;
 pub mod preview;

@@ -2,9 +2,14 @@
 //! wall, and image previews fit. Database `parley`, object store `conversations`, one record
 //! per conversation keyed by its id:
 //!
-//! `{id, title, updated (ms since the epoch), hash, export}` where `export` is the
-//! conversation's export-format text ([`crate::transcript`], version 1.2) and `hash` the
-//! SHA-256 of its `conversation`, which is how an import of the same file is recognised.
+//! `{id, title, updated (ms since the epoch), hash, export, account, dirty, deleted, sync}`
+//! where `export` is the conversation's export-format text ([`crate::transcript`], version
+//! 1.2), `hash` the SHA-256 of its `conversation` (how an import of the same file is
+//! recognised), `account` the id of the account it belongs to (empty: made signed out, kept on
+//! this browser only), `dirty` whether it changed here since the server last had it, `deleted`
+//! whether it was deleted here and the server is still to hear of it, and `sync` what the page
+//! knows of its copy on the server (JSON: `{base, created_ms, messages: [[id, revision,
+//! hash], …]}`, see `client::sync`).
 
 use rexie::{ObjectStore, Rexie, TransactionMode};
 use wasm_bindgen::{JsCast, JsValue};
@@ -24,6 +29,14 @@ pub struct Record {
     pub hash: String,
     /// The export-format text.
     pub export: String,
+    /// The account it belongs to; empty when it was made signed out.
+    pub account: String,
+    /// Changed here since the server last had it.
+    pub dirty: bool,
+    /// Deleted here; the server is still to hear of it.
+    pub deleted: bool,
+    /// What the page knows of its copy on the server (JSON), empty when none.
+    pub sync: String,
 }
 
 /// Why storage failed, in words for the person.
@@ -59,6 +72,10 @@ impl Record {
             ("updated", JsValue::from_f64(self.updated)),
             ("hash", JsValue::from_str(&self.hash)),
             ("export", JsValue::from_str(&self.export)),
+            ("account", JsValue::from_str(&self.account)),
+            ("dirty", JsValue::from_bool(self.dirty)),
+            ("deleted", JsValue::from_bool(self.deleted)),
+            ("sync", JsValue::from_str(&self.sync)),
         ] {
             let _ = js_sys::Reflect::set(&object, &JsValue::from_str(key), &value);
         }
@@ -72,8 +89,20 @@ impl Record {
             updated: get(value, "updated").and_then(|v| v.as_f64()).unwrap_or(0.0),
             hash: get(value, "hash").and_then(|v| v.as_string()).unwrap_or_default(),
             export: get(value, "export")?.as_string()?,
+            account: text(value, "account"),
+            dirty: flag(value, "dirty"),
+            deleted: flag(value, "deleted"),
+            sync: text(value, "sync"),
         })
     }
+}
+
+fn text(object: &JsValue, key: &str) -> String {
+    get(object, key).and_then(|v| v.as_string()).unwrap_or_default()
+}
+
+fn flag(object: &JsValue, key: &str) -> bool {
+    get(object, key).and_then(|v| v.as_bool()).unwrap_or(false)
 }
 
 /// A stored conversation as listed: everything but its export text, and that text's length.
@@ -88,6 +117,12 @@ pub struct Stored {
     pub hash: String,
     /// Length of its export text (UTF-16 code units, about its bytes).
     pub size: u32,
+    /// The account it belongs to; empty when it was made signed out.
+    pub account: String,
+    /// Changed here since the server last had it.
+    pub dirty: bool,
+    /// Deleted here; the server is still to hear of it.
+    pub deleted: bool,
 }
 
 /// A record as listed, without copying its export text into wasm memory (a list of big
@@ -100,6 +135,9 @@ fn stored_from_js(value: &JsValue) -> Option<Stored> {
         updated: get(value, "updated").and_then(|v| v.as_f64()).unwrap_or(0.0),
         hash: get(value, "hash").and_then(|v| v.as_string()).unwrap_or_default(),
         size: export.dyn_ref::<js_sys::JsString>()?.length(),
+        account: text(value, "account"),
+        dirty: flag(value, "dirty"),
+        deleted: flag(value, "deleted"),
     })
 }
 
@@ -111,6 +149,26 @@ pub async fn save(record: &Record) -> Result<(), rexie::Error> {
     let db = open().await?;
     let tx = db.transaction(&[STORE], TransactionMode::ReadWrite)?;
     tx.store(STORE)?.put(&record.to_js(), None).await?;
+    tx.done().await?;
+    Ok(())
+}
+
+/// Reads the conversation `id` (if stored) and writes what `change` makes of it, in one
+/// transaction: nothing else writes it in between. `None` from `change` leaves it as it was.
+///
+/// # Errors
+/// The IndexedDB error.
+pub async fn update(
+    id: &str,
+    change: impl FnOnce(Option<Record>) -> Option<Record>,
+) -> Result<(), rexie::Error> {
+    let db = open().await?;
+    let tx = db.transaction(&[STORE], TransactionMode::ReadWrite)?;
+    let store = tx.store(STORE)?;
+    let value = store.get(JsValue::from_str(id)).await?;
+    if let Some(record) = change(value.as_ref().and_then(Record::from_js)) {
+        store.put(&record.to_js(), None).await?;
+    }
     tx.done().await?;
     Ok(())
 }

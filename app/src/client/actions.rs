@@ -5,7 +5,10 @@
 use leptos::prelude::*;
 
 use super::state::{Attachment, Chat, Message, Status};
-use crate::model::Role;
+use crate::{
+    error::AppError,
+    model::{Role, SiteInfo},
+};
 
 /// Runs `work` in the browser; nothing on the server.
 fn in_browser<F: std::future::Future<Output = ()> + 'static>(work: impl FnOnce() -> F) {
@@ -15,16 +18,62 @@ fn in_browser<F: std::future::Future<Output = ()> + 'static>(work: impl FnOnce()
     let _ = work;
 }
 
-/// Once the page is interactive: marks it hydrated (tests wait for it) and restores the
-/// conversations kept in the browser.
-pub fn on_hydrated(chat: Chat) {
+/// Once the page is interactive: marks it hydrated (tests wait for it), restores the
+/// conversations kept in the browser (the signed-in account's, or those made signed out) and,
+/// signed in, starts syncing them.
+pub fn on_hydrated(chat: Chat, info: OnceResource<Result<SiteInfo, AppError>>) {
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         crate::browser::mark_hydrated();
-        leptos::task::spawn_local(super::conversations::restore(chat));
+        leptos::task::spawn_local(async move {
+            let account = info.await.ok().and_then(|i| i.sign_in.account).map(|a| a.id);
+            chat.account.set(account.clone());
+            super::conversations::restore(chat).await;
+            if let Some(account) = account {
+                super::sync::start(chat, account);
+            }
+        });
     });
     #[cfg(not(feature = "hydrate"))]
-    let _ = chat;
+    let _ = (chat, info);
+}
+
+/// Answers the offer made at the first sign-in on this browser: `keep` moves the
+/// conversations made signed out here into the account.
+pub fn adopt(chat: Chat, keep: bool) {
+    in_browser(move || async move {
+        #[cfg(feature = "hydrate")]
+        super::sync::adopt(chat, keep).await;
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (chat, keep);
+    });
+}
+
+/// Loads `Recently deleted` into `into` (an error sentence on failure).
+pub fn load_deleted(into: RwSignal<Option<Result<Vec<crate::sync::DeletedConversation>, String>>>) {
+    in_browser(move || async move {
+        #[cfg(feature = "hydrate")]
+        into.set(Some(super::sync::deleted().await));
+        #[cfg(not(feature = "hydrate"))]
+        let _ = into;
+    });
+}
+
+/// Restores a deleted conversation on every device, then reloads `Recently deleted` into
+/// `list`.
+pub fn restore_deleted(
+    id: String,
+    list: RwSignal<Option<Result<Vec<crate::sync::DeletedConversation>, String>>>,
+) {
+    in_browser(move || async move {
+        #[cfg(feature = "hydrate")]
+        match super::sync::restore(id).await {
+            Ok(()) => list.set(Some(super::sync::deleted().await)),
+            Err(sentence) => list.set(Some(Err(sentence))),
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (id, list);
+    });
 }
 
 /// Keeps what was typed or picked before the wasm took over (read now, before hydration

@@ -8,8 +8,9 @@ use sha2::{Digest, Sha256};
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::{
-    messages::{messages_from, title_of, to_transcript},
+    messages::{keys_of, messages_from, title_of, to_transcript},
     state::{new_conversation_id, now_ms, Chat, ConversationSummary, MESSAGES_SHOWN},
+    sync::{self, convert::SyncMeta},
 };
 use crate::{
     api,
@@ -33,30 +34,65 @@ fn content_hash(transcript: &Transcript) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
+/// SHA-256 (hex) of the `conversation` of an export text (empty when it is not one).
+pub fn export_hash(export: &str) -> String {
+    Transcript::from_export(export).map(|t| content_hash(&t)).unwrap_or_default()
+}
+
 /// Saves the open conversation (when it has any settled message) and refreshes the list.
+/// Signed in, it belongs to the account and is marked for the next sync round, on the
+/// revision the page last loaded it at.
 pub async fn persist(chat: Chat) {
     let transcript = current(chat);
     if transcript.conversation.is_empty() {
         return;
     }
     chat.tracked.set_value(transcript.uploaded_files.clone());
-    let record = Record {
-        id: chat.id.get_untracked(),
+    let id = chat.id.get_untracked();
+    let account = chat.account.get_untracked();
+    let keys = chat.messages.with_untracked(|m| keys_of(m));
+    let base = chat.base.get_value();
+    let mut record = Record {
+        id: id.clone(),
         title: chat.messages.with_untracked(|m| title_of(m)),
         updated: now_ms(),
         hash: content_hash(&transcript),
         export: transcript.to_export(),
+        account: account.clone().unwrap_or_default(),
+        dirty: account.is_some(),
+        deleted: false,
+        sync: String::new(),
     };
-    match store::save(&record).await {
-        Ok(()) => refresh(chat).await,
+    let saved = store::update(&id, move |stored| {
+        let mut meta = stored.map(|s| SyncMeta::parse(&s.sync)).unwrap_or_default();
+        meta.relink(&keys);
+        meta.base = base;
+        if meta.created_ms == 0 {
+            meta.created_ms = record.updated as i64;
+        }
+        record.sync = meta.to_text();
+        Some(record)
+    })
+    .await;
+    match saved {
+        Ok(()) => {
+            refresh(chat).await;
+            if account.is_some() {
+                sync::kick();
+            }
+        }
         Err(e) => chat.storage_error.set(Some(store::describe(&e))),
     }
 }
 
-/// Reloads the list of stored conversations.
+/// Reloads the list of stored conversations: the signed-in account's, or those made signed
+/// out on this browser.
 pub async fn refresh(chat: Chat) {
+    let account = chat.account.get_untracked().unwrap_or_default();
     match store::list().await {
-        Ok(all) => chat.list.set(all.into_iter().map(summary).collect()),
+        Ok(all) => chat.list.set(
+            all.into_iter().filter(|s| s.account == account && !s.deleted).map(summary).collect(),
+        ),
         Err(e) => {
             chat.storage_error.set(Some(format!("Saved conversations could not be read: {e}")))
         }
@@ -97,22 +133,54 @@ pub async fn open(chat: Chat, id: &str) {
     if chat.busy.get_untracked() {
         return;
     }
-    let record = match store::load(id).await {
-        Ok(Some(record)) => record,
-        Ok(None) => return,
-        Err(e) => {
-            chat.storage_error.set(Some(format!("The conversation could not be opened: {e}")));
-            return;
-        }
-    };
-    match Transcript::from_export(&record.export) {
-        Ok(transcript) => show(chat, record.id, transcript),
-        Err(e) => chat.storage_error.set(Some(format!("The saved conversation is damaged: {e}"))),
+    if let Some((record, transcript)) = load(chat, id).await {
+        show(chat, record, transcript);
     }
 }
 
-fn show(chat: Chat, id: String, transcript: Transcript) {
-    let messages = messages_from(&transcript);
+/// Shows the open conversation's stored copy again (the sync brought another device's
+/// changes), keeping what the composer holds.
+pub async fn reload(chat: Chat) {
+    if chat.busy.get_untracked() {
+        return;
+    }
+    let id = chat.id.get_untracked();
+    if let Some((record, transcript)) = load(chat, &id).await {
+        if !chat.busy.get_untracked() && chat.id.get_untracked() == id {
+            let (pending, notice) = (chat.pending.get_untracked(), chat.notice.get_untracked());
+            show(chat, record, transcript);
+            chat.pending.set(pending);
+            chat.notice.set(notice);
+        }
+    }
+}
+
+async fn load(chat: Chat, id: &str) -> Option<(Record, Transcript)> {
+    let record = match store::load(id).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return None,
+        Err(e) => {
+            chat.storage_error.set(Some(format!("The conversation could not be opened: {e}")));
+            return None;
+        }
+    };
+    match Transcript::from_export(&record.export) {
+        Ok(transcript) => Some((record, transcript)),
+        Err(e) => {
+            chat.storage_error.set(Some(format!("The saved conversation is damaged: {e}")));
+            None
+        }
+    }
+}
+
+fn show(chat: Chat, record: Record, transcript: Transcript) {
+    let meta = SyncMeta::parse(&record.sync);
+    chat.base.set_value(meta.base);
+    show_transcript(chat, record.id, transcript, &meta.keys());
+}
+
+fn show_transcript(chat: Chat, id: String, transcript: Transcript, keys: &[String]) {
+    let messages = messages_from(&transcript, keys);
     chat.first_shown.set(messages.len().saturating_sub(MESSAGES_SHOWN));
     chat.messages.set(messages);
     chat.summary.set(crate::model::Summary::latest_of(&transcript.conversation_summaries));
@@ -131,7 +199,8 @@ pub fn start_new(chat: Chat) {
     if chat.busy.get_untracked() {
         return;
     }
-    show(chat, new_conversation_id(), Transcript::default());
+    chat.base.set_value(0);
+    show_transcript(chat, new_conversation_id(), Transcript::default(), &[]);
     chat.summaries.set_value(Value::Array(Vec::new()));
 }
 
@@ -150,9 +219,24 @@ pub async fn delete(chat: Chat, id: String) {
             leptos::logging::warn!("the conversation's caches could not be deleted: {e}");
         }
     }
-    if let Err(e) = store::delete(&id).await {
+    // Signed in, the deletion is kept until the server has it (then the record goes).
+    let signed_in = chat.account.get_untracked().is_some();
+    let deleted = if signed_in {
+        store::update(&id, |stored| {
+            let mut stored = stored?;
+            stored.deleted = true;
+            Some(stored)
+        })
+        .await
+    } else {
+        store::delete(&id).await
+    };
+    if let Err(e) = deleted {
         chat.storage_error.set(Some(format!("The conversation could not be deleted: {e}")));
         return;
+    }
+    if signed_in {
+        sync::kick();
     }
     if chat.id.get_untracked() == id {
         start_new(chat);
@@ -214,8 +298,11 @@ pub async fn import(chat: Chat, file: web_sys::File) {
         }
     };
     let hash = content_hash(&transcript);
+    let account = chat.account.get_untracked().unwrap_or_default();
     if let Ok(all) = store::list().await {
-        if let Some(existing) = all.into_iter().find(|s| s.hash == hash) {
+        if let Some(existing) =
+            all.into_iter().find(|s| s.hash == hash && s.account == account && !s.deleted)
+        {
             open(chat, &existing.id).await;
             return;
         }
@@ -227,7 +314,8 @@ pub async fn import(chat: Chat, file: web_sys::File) {
         )));
         return;
     }
-    show(chat, new_conversation_id(), transcript);
+    chat.base.set_value(0);
+    show_transcript(chat, new_conversation_id(), transcript, &[]);
     persist(chat).await;
 }
 

@@ -52,10 +52,7 @@ pub fn to_transcript(
 ) -> Transcript {
     let mut uploaded_files = tracked.clone();
     let mut conversation = Vec::new();
-    for message in messages {
-        if !matches!(message.status.get_untracked(), Status::Sent | Status::Done) {
-            continue;
-        }
+    for message in messages.iter().filter(|m| is_settled(m)) {
         for attachment in &message.attachments {
             if let Some(file) = attachment.uploaded.get_untracked() {
                 if let Some(id) = file_id_of(&file.uri) {
@@ -74,6 +71,16 @@ pub fn to_transcript(
         uploaded_files,
         ..Transcript::default()
     }
+}
+
+/// Whether a message is kept: a user turn that was sent, an answer that is complete.
+fn is_settled(message: &Message) -> bool {
+    matches!(message.status.get_untracked(), Status::Sent | Status::Done)
+}
+
+/// The ids of the messages [`to_transcript`] keeps, in its order.
+pub fn keys_of(messages: &[Message]) -> Vec<String> {
+    messages.iter().filter(|m| is_settled(m)).map(|m| m.key.clone()).collect()
 }
 
 fn track(file: &UploadedFile, attachment: &Attachment, now_ms: f64) -> TrackedFile {
@@ -132,12 +139,14 @@ fn split_data_url(url: &str) -> Option<(&str, &str)> {
 }
 
 /// The page's messages for a transcript. Each keeps its JSON, so that exporting it again
-/// gives the same bytes; files are named from `uploaded_files` when Parley tracked them.
-pub fn messages_from(transcript: &Transcript) -> Vec<Message> {
+/// gives the same bytes, and its id from `keys` (by position; a new one past its end); files
+/// are named from `uploaded_files` when Parley tracked them.
+pub fn messages_from(transcript: &Transcript, keys: &[String]) -> Vec<Message> {
     transcript
         .conversation
         .iter()
-        .filter_map(|value| {
+        .enumerate()
+        .filter_map(|(at, value)| {
             let object = value.as_object()?;
             let role = match object.get("role")?.as_str()? {
                 "user" => Role::User,
@@ -166,7 +175,9 @@ pub fn messages_from(transcript: &Transcript) -> Vec<Message> {
                     attachments.push(attachment);
                 }
             }
-            let message = Message::restored(role, texts.join("\n"), attachments, value.clone());
+            let key = keys.get(at).cloned();
+            let message =
+                Message::restored(role, texts.join("\n"), attachments, value.clone(), key);
             message.signatures.set_value(signatures);
             let usage = field(object, "usage_metadata", "usageMetadata")
                 .and_then(|u| serde_json::from_value(u.clone()).ok());
@@ -241,7 +252,9 @@ mod tests {
             "conversation_summaries": [{"s": 1}],
             "uploaded_files": {"abc": {"uploadTime": 7, "fileUri": "https://g.example/v1beta/files/abc", "name": "cat.jpg", "sizeBytes": 1234}}}"#;
         let transcript = Transcript::from_export(text).unwrap();
-        let messages = messages_from(&transcript);
+        let messages = messages_from(&transcript, &["m1".into()]);
+        assert_eq!(messages[0].key, "m1");
+        assert_eq!(keys_of(&messages)[0], "m1");
         assert_eq!(messages.len(), 2);
         assert_eq!(messages[0].text.get_untracked(), "Look");
         let photo = &messages[0].attachments[0];

@@ -5,6 +5,7 @@
 //! * [`labels`]: what the page writes about things (a file's badge, a File's state, expiry);
 //! * [`state`]: the signals of the chat (messages, attachments, the conversation list);
 //! * [`messages`]: the page's messages ⇄ the stored and exported form ([`crate::transcript`]);
+//! * [`sync`]: a signed-in person's conversations ⇄ the server, between their devices;
 //! * in the browser (feature `hydrate`): `conversations` (kept in IndexedDB: save, open,
 //!   delete, export, import), `turn` (one chat turn: upload, then stream the answer) and
 //!   `attach` (picked, dropped and pasted files become pending attachments).
@@ -17,5 +18,6 @@ pub mod conversations;
 pub mod labels;
 pub mod messages;
 pub mod state;
+pub mod sync;
 #[cfg(feature = "hydrate")]
 pub mod turn;

@@ -89,6 +89,9 @@ pub enum Progress {
 pub struct Message {
     /// Unique within the page.
     pub id: u64,
+    /// Its id in the stored conversation and on the server (`m` + 16 hex digits), which a
+    /// synced message keeps on every device.
+    pub key: String,
     /// Who wrote it.
     pub role: Role,
     /// Its text (an answer grows while it streams).
@@ -126,6 +129,15 @@ pub fn new_conversation_id() -> String {
     String::new()
 }
 
+/// A new message id: `m` + 16 hex digits of 64 random bits (empty on the server, where
+/// nothing is stored).
+pub fn new_message_key() -> String {
+    #[cfg(feature = "hydrate")]
+    return format!("m{}", hex::encode(crate::browser::random::bytes::<8>()));
+    #[cfg(not(feature = "hydrate"))]
+    String::new()
+}
+
 /// Milliseconds since the Unix epoch (0 on the server, where nothing is stored).
 pub fn now_ms() -> f64 {
     #[cfg(feature = "hydrate")]
@@ -144,6 +156,7 @@ impl Message {
     fn new(role: Role, text: String, status: Status, attachments: Vec<Attachment>) -> Self {
         Message {
             id: next_id(),
+            key: new_message_key(),
             role,
             text: ArcRwSignal::new(text),
             status: ArcRwSignal::new(status),
@@ -172,15 +185,20 @@ impl Message {
         }
     }
 
-    /// A message read back from storage or an import: settled, with its JSON kept.
+    /// A message read back from storage or an import: settled, with its JSON kept, and its
+    /// id when it has one.
     pub fn restored(
         role: Role,
         text: String,
         attachments: Vec<Attachment>,
         raw: serde_json::Value,
+        key: Option<String>,
     ) -> Self {
         let status = if role == Role::User { Status::Sent } else { Status::Done };
-        let message = Message::new(role, text, status, attachments);
+        let mut message = Message::new(role, text, status, attachments);
+        if let Some(key) = key {
+            message.key = key;
+        }
         message.raw.set_value(Some(raw));
         message
     }
@@ -231,6 +249,33 @@ pub struct ConversationSummary {
     pub updated: f64,
     /// Length of its stored export text (UTF-16 code units, about its bytes).
     pub size: u32,
+}
+
+/// How the signed-in person's conversations stand with the server, as the `Sync` status
+/// says it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncStatus {
+    /// Everything here is on the server, and the other devices' changes are here.
+    Synced,
+    /// Changes are going up or coming down.
+    Syncing,
+    /// The server cannot be reached; changes made here wait and go when it can.
+    Offline,
+    /// The server refused a change (e.g. the account's storage is full): the sentence says
+    /// why; the change is kept here and goes once it can.
+    Refused(String),
+}
+
+impl SyncStatus {
+    /// The status's text.
+    pub fn label(&self) -> &'static str {
+        match self {
+            SyncStatus::Synced => "Synced",
+            SyncStatus::Syncing => "Syncing…",
+            SyncStatus::Offline => "Offline — changes will sync",
+            SyncStatus::Refused(_) => "Not synced",
+        }
+    }
 }
 
 /// Messages shown when a conversation opens (the newest), and how many more each "Show
@@ -284,6 +329,16 @@ pub struct Chat {
     pub answering: RwSignal<bool>,
     /// Stops the answer in flight.
     pub stopper: StoredValue<Option<futures::future::AbortHandle>>,
+    /// The server revision the open conversation was last loaded at (0: never synced): a
+    /// save sends its changes on that revision, so the server merges what others wrote since.
+    pub base: StoredValue<i64>,
+    /// The signed-in account's id (`None`: signed out — conversations stay in this browser).
+    pub account: RwSignal<Option<String>>,
+    /// How the account's conversations stand with the server (`None`: signed out).
+    pub sync: RwSignal<Option<SyncStatus>>,
+    /// How many conversations made signed out this browser holds, offered to the account at
+    /// its first sign-in here (0: no offer open).
+    pub adopt: RwSignal<usize>,
 }
 
 impl Default for Chat {
@@ -316,6 +371,10 @@ impl Chat {
             busy: RwSignal::new(false),
             answering: RwSignal::new(false),
             stopper: StoredValue::new(None),
+            base: StoredValue::new(0),
+            account: RwSignal::new(None),
+            sync: RwSignal::new(None),
+            adopt: RwSignal::new(0),
         }
     }
 

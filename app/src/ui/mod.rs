@@ -8,6 +8,7 @@ mod files;
 mod icon;
 mod settings;
 mod sidebar;
+mod sync;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
@@ -20,6 +21,7 @@ use composer::Composer;
 use conversation::Conversation;
 use files::FilesView;
 use sidebar::{ConversationActions, Sidebar};
+use sync::{AdoptOffer, SyncStatus};
 
 /// The HTML document around [`App`], rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -58,7 +60,7 @@ pub fn App() -> impl IntoView {
     let dragging = RwSignal::new(false);
     let sidebar_open = RwSignal::new(false);
     // Effects run only in the browser, once the page is interactive: tests wait for this.
-    actions::on_hydrated(chat);
+    actions::on_hydrated(chat, info);
     view! {
         <Title text="Parley — chat with Gemini about your files" />
         <div class="page">
@@ -67,6 +69,7 @@ pub fn App() -> impl IntoView {
                 <ConversationActions chat sidebar_open />
                 <FilesView chat />
                 <ThemeToggle />
+                <SyncStatus chat />
                 <AccountMenu info />
                 <Suspense fallback=|| ()>
                     {move || {
@@ -127,6 +130,7 @@ pub fn App() -> impl IntoView {
                     <Composer chat info />
                 </main>
             </div>
+            <AdoptOffer chat />
         </div>
     }
 }

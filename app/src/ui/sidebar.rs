@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 
 use super::icon::{Glyph, Icon};
+use super::sync::RecentlyDeleted;
 
 use crate::client::{actions, state::Chat};
 
@@ -59,6 +60,7 @@ pub fn Sidebar(chat: Chat, open: RwSignal<bool>) -> impl IntoView {
             <Show when=move || chat.list.with(Vec::is_empty)>
                 <p class="muted">"Your conversations will appear here."</p>
             </Show>
+            <RecentlyDeleted chat />
         </nav>
     }
 }
@@ -133,7 +135,13 @@ pub fn ConversationActions(chat: Chat, sidebar_open: RwSignal<bool>) -> impl Int
                 >
                     <h2 id="delete-title">"Delete this conversation?"</h2>
                     <p id="delete-text">
-                        "It is removed from this browser. Files stay on Gemini until they expire."
+                        {move || {
+                            if chat.account.with(Option::is_some) {
+                                "It is removed from all your devices; Recently deleted can restore it for 30 days. Files stay on Gemini until they expire."
+                            } else {
+                                "It is removed from this browser. Files stay on Gemini until they expire."
+                            }
+                        }}
                     </p>
                     <div class="dialog-buttons">
                         <button

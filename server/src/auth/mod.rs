@@ -212,6 +212,7 @@ impl Auth {
             providers: self.choices(),
             required: self.required(),
             account: resolved.account.as_ref().map(|a| AccountView {
+                id: a.id.to_string(),
                 email: a.identity.email.clone(),
                 name: a.identity.name.clone(),
                 via_proxy: resolved.via_proxy,

@@ -13,6 +13,9 @@ use leptos::prelude::*;
 pub const API_PREFIX: &str = "/api/";
 use leptos::server_fn::codec::{ByteStream, Json, MultipartData, MultipartFormData, Streaming};
 
+mod wire;
+pub use wire::{ConflictIsAnAnswer, ConflictRead, JsonOffWorkers};
+
 use crate::{
     error::AppError,
     model::{ChatOptions, Content, FileCheck, SiteInfo, UploadRecord, UploadedFile},
@@ -147,7 +150,7 @@ pub async fn sync_pull(cursor: i64) -> Result<Pulled, AppError> {
 /// # Errors
 /// [`AppError::SignInRequired`] without an account; [`AppError::BadRequest`] for a write that
 /// is not a conversation; [`AppError::StorageFull`] past `PARLEY_STORAGE_PER_ACCOUNT`.
-#[server(prefix = "/api", endpoint = "sync_push", input = JsonOffWorkers)]
+#[server(prefix = "/api", endpoint = "sync_push", input = JsonOffWorkers, client = ConflictIsAnAnswer)]
 pub async fn sync_push(push: Push) -> Result<PushOutcome, AppError> {
     crate::server::with_status(crate::server::sync::push(push).await)
 }
@@ -197,55 +200,3 @@ pub async fn sync_deleted() -> Result<Vec<DeletedConversation>, AppError> {
 pub async fn sync_events() -> Result<ByteStream<AppError>, AppError> {
     crate::server::with_status(crate::server::sync::events().await)
 }
-
-/// `POST` with a JSON body, like server_fn's `Json`, but decoded on tokio's blocking pool: a
-/// conversation may be megabytes of JSON, and parsing it on an async worker would stall every
-/// other request that worker serves. (Used by [`chat`] and [`sync_push`].)
-pub struct JsonOffWorkers;
-
-impl leptos::server_fn::ContentType for JsonOffWorkers {
-    const CONTENT_TYPE: &'static str = "application/json";
-}
-
-impl leptos::server_fn::codec::Encoding for JsonOffWorkers {
-    const METHOD: http::Method = http::Method::POST;
-}
-
-/// Decodes these server functions' arguments with [`JsonOffWorkers`].
-macro_rules! json_off_workers {
-    ($($function:ty),*) => {$(
-        impl<Request, E> leptos::server_fn::codec::IntoReq<JsonOffWorkers, Request, E> for $function
-        where
-            $function: leptos::server_fn::codec::IntoReq<Json, Request, E>,
-        {
-            fn into_req(self, path: &str, accepts: &str) -> Result<Request, E> {
-                <$function as leptos::server_fn::codec::IntoReq<Json, Request, E>>::into_req(
-                    self, path, accepts,
-                )
-            }
-        }
-
-        impl<Request, E> leptos::server_fn::codec::FromReq<JsonOffWorkers, Request, E> for $function
-        where
-            Request: leptos::server_fn::request::Req<E> + Send + 'static,
-            E: leptos::server_fn::error::FromServerFnError + Send,
-        {
-            async fn from_req(req: Request) -> Result<Self, E> {
-                use leptos::server_fn::error::ServerFnErrorErr;
-                let bytes = req.try_into_bytes().await?;
-                let decode =
-                    move || serde_json::from_slice::<$function>(&bytes).map_err(|e| e.to_string());
-                #[cfg(feature = "ssr")]
-                let decoded = tokio::task::spawn_blocking(decode)
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|d| d);
-                #[cfg(not(feature = "ssr"))]
-                let decoded = decode();
-                decoded.map_err(|e| E::from_server_fn_error(ServerFnErrorErr::Args(e)))
-            }
-        }
-    )*};
-}
-
-json_off_workers!(Chat, SyncPush);
