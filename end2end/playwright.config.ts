@@ -1,7 +1,7 @@
 import { defineConfig } from '@playwright/test';
 
 /**
- * The suite starts its own servers from the debug build (`cargo leptos build`):
+ * The suite starts its own servers from the debug build (`cargo leptos build --split`):
  *  - parley on the built-in emulator (no key)            http://127.0.0.1:3400
  *    with that emulator's control surface                 http://127.0.0.1:3404/_emulator
  *  - a standalone gemini-emulator that demands a key      http://127.0.0.1:3401

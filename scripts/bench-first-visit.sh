@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --browser
 export PATH="$HOME/.cargo/bin:$PWD/end2end/node_modules/.bin:$PATH"
-cargo leptos build --release --precompress
+cargo leptos build --release --precompress --split
 for f in target/site/pkg/*.wasm; do
   printf 'wasm %s: %d bytes raw, %d brotli, %d gzip\n' "$(basename "$f")" \
     "$(stat -c %s "$f")" "$(stat -c %s "$f.br")" "$(stat -c %s "$f.gz")"

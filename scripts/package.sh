@@ -5,7 +5,7 @@
 # server/Cargo.toml; the unit and env file are in packaging/).
 #
 #   scripts/package.sh           the release site (brotli and gzip variants beside each file)
-#                                and binary (cargo leptos build --release --precompress)
+#                                and binary (cargo leptos build --release --precompress --split)
 #   scripts/package.sh --debug   the debug build already in target/ (what the tests package)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ case "${1:-}" in
     # cargo-deb takes the binary from `target/release/` of the target directory: give it one
     # that holds the debug binary.
     [ -x target/debug/parley ] && [ -d target/site/pkg ] || {
-      echo "package.sh --debug: build first (cargo leptos build)" >&2; exit 2; }
+      echo "package.sh --debug: build first (cargo leptos build --split)" >&2; exit 2; }
     stage=$(mktemp -d /tmp/parley-package.XXXXXX)
     trap 'rm -rf "$stage"' EXIT
     mkdir -p "$stage/release"
@@ -26,7 +26,7 @@ case "${1:-}" in
     CARGO_TARGET_DIR="$stage" cargo deb -p parley --no-build --fast --output target/debian/
     ;;
   "")
-    cargo leptos build --release --precompress
+    cargo leptos build --release --precompress --split
     cp target/release/hash.txt target/site/hash.txt
     cargo deb -p parley --no-build --output target/debian/
     ;;

@@ -14,8 +14,8 @@ fi
 scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PWD/end2end/node_modules/.bin:$PATH"
 if [ "$profile" = release ]; then
-  cargo leptos build --release --precompress
+  cargo leptos build --release --precompress --split
 else
-  cargo leptos build
+  cargo leptos build --split
 fi
 exec "target/$profile/parley" "$@"

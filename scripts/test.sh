@@ -44,7 +44,7 @@ scripts/fuzz.sh 20s sse forbidden upload_target import
 
 echo "==> building the site and the standalone emulator"
 cargo build -p gemini-emulator --bin gemini-emulator
-cargo leptos build
+cargo leptos build --split
 
 echo "==> weight: the release site's wasm, brotli-compressed, at most 400 KB"
 scripts/wasm-weight.sh 400000

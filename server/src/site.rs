@@ -56,26 +56,37 @@ pub fn use_hashed_names(options: &mut LeptosOptions) {
     }
 }
 
+/// The hashed files of a site's package folder, as cargo-leptos names them: `(kind in the
+/// hash file, name before the hash, extension)`. With `--split`, the lazy-loaded modules' loader
+/// and manifest are hashed too (Leptos's `HydrationScripts` reads them as `split` and
+/// `manifest`).
+const HASHED: [(&str, Option<&str>, &str); 5] = [
+    ("js", None, "js"),
+    ("wasm", None, "wasm"),
+    ("css", None, "css"),
+    ("split", Some("__wasm_split"), "js"),
+    ("manifest", Some("__wasm_split_manifest"), "json"),
+];
+
 /// A hash file written from the hashed names in the site's package folder (in the temporary
 /// folder, one per process), when it has a js and a wasm file of that form.
 fn hashes_of_site(options: &LeptosOptions) -> Option<PathBuf> {
     let pkg = Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
-    let prefix = format!("{}.", options.output_name);
     let mut newest: std::collections::HashMap<&str, (std::time::SystemTime, String)> =
         std::collections::HashMap::new();
     for entry in std::fs::read_dir(&pkg).ok()?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some((hash, ext)) = name.strip_prefix(&prefix).and_then(|rest| rest.rsplit_once('.'))
-        else {
+        let Some((kind, hash)) = HASHED.iter().find_map(|(kind, stem, ext)| {
+            let prefix = format!("{}.", stem.unwrap_or(options.output_name.as_ref()));
+            let (hash, found) = name.strip_prefix(&prefix)?.rsplit_once('.')?;
+            (found == *ext && !hash.is_empty() && !hash.contains('.'))
+                .then(|| (*kind, hash.to_string()))
+        }) else {
             continue;
         };
-        let Some(kind) = ["js", "wasm", "css"].into_iter().find(|k| *k == ext) else { continue };
-        if hash.is_empty() || hash.contains('.') {
-            continue;
-        }
         let changed = entry.metadata().and_then(|m| m.modified()).ok()?;
         if newest.get(kind).is_none_or(|(at, _)| changed > *at) {
-            newest.insert(kind, (changed, hash.to_string()));
+            newest.insert(kind, (changed, hash));
         }
     }
     if !(newest.contains_key("js") && newest.contains_key("wasm")) {
@@ -100,12 +111,12 @@ fn matches_site(hash_file: &PathBuf, options: &LeptosOptions) -> bool {
 }
 
 /// The static files and the not-found page (Leptos's handler), with `Cache-Control` on every
-/// file served: [`IMMUTABLE`] for the hashed files under the package directory, [`BRIEFLY`]
-/// for the rest.
+/// file served: [`IMMUTABLE`] for the package directory's files when their names are hashed
+/// (cargo-leptos hashes every file it writes there: the page's js, wasm and css, and the
+/// lazy-loaded modules), [`BRIEFLY`] for the rest.
 pub async fn files(uri: Uri, State(options): State<LeptosOptions>, req: Request) -> Response<Body> {
-    let hashed = options.hash_files
-        && uri.path().starts_with(&format!("/{}/", options.site_pkg_dir))
-        && uri.path().contains(&format!("/{}.", options.output_name));
+    let hashed =
+        options.hash_files && uri.path().starts_with(&format!("/{}/", options.site_pkg_dir));
     let plain_get = matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD)
         && !req.headers().contains_key(header::RANGE);
     let accept = req.headers().get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok());
@@ -284,15 +295,22 @@ mod tests {
             .build();
         use_hashed_names(&mut options);
         assert!(!options.hash_files, "an empty site: plain names");
-        for name in
-            ["parley.AbC-1.js", "parley.dEf_2.wasm", "parley.ghi3.css", "parley.ghi3.css.br"]
-        {
+        for name in [
+            "parley.AbC-1.js",
+            "parley.dEf_2.wasm",
+            "parley.ghi3.css",
+            "parley.ghi3.css.br",
+            "__wasm_split.Sp1.js",
+            "__wasm_split_manifest.Mf2.json",
+            "split_start_123.Ch3.wasm",
+        ] {
             std::fs::write(pkg.join(name), b"x").unwrap();
         }
         use_hashed_names(&mut options);
         assert!(options.hash_files);
         let hashes = std::fs::read_to_string(options.hash_file.as_ref()).unwrap();
-        for line in ["js: AbC-1", "wasm: dEf_2", "css: ghi3"] {
+        assert_eq!(hashes.lines().count(), 5, "{hashes}");
+        for line in ["js: AbC-1", "wasm: dEf_2", "css: ghi3", "split: Sp1", "manifest: Mf2"] {
             assert!(hashes.lines().any(|l| l == line), "{line} in {hashes}");
         }
     }

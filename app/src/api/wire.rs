@@ -14,7 +14,7 @@ use super::{Chat, SyncPush};
 
 /// `POST` with a JSON body, like server_fn's `Json`, but decoded on tokio's blocking pool: a
 /// conversation may be megabytes of JSON, and parsing it on an async worker would stall every
-/// other request that worker serves. (Used by [`chat`] and [`sync_push`].)
+/// other request that worker serves. (Used by [`super::chat`] and [`super::sync_push`].)
 pub struct JsonOffWorkers;
 
 impl leptos::server_fn::ContentType for JsonOffWorkers {

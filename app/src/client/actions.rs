@@ -30,12 +30,24 @@ pub fn on_hydrated(chat: Chat, info: OnceResource<Result<SiteInfo, AppError>>) {
             chat.account.set(account.clone());
             super::conversations::restore(chat).await;
             if let Some(account) = account {
-                super::sync::start(chat, account);
+                start_sync(chat, account).await;
             }
+            super::later::preload().await;
         });
     });
     #[cfg(not(feature = "hydrate"))]
     let _ = (chat, info);
+}
+
+/// Starts the sync task, its module fetched first (tried again every 30 s while it cannot
+/// be: the `Sync` status says offline meanwhile).
+#[cfg(feature = "hydrate")]
+async fn start_sync(chat: Chat, account: String) {
+    use super::state::SyncStatus;
+    while super::later::sync_start(chat, account.clone()).await.is_err() {
+        chat.sync.set(Some(SyncStatus::Offline));
+        crate::browser::device::sleep(30_000).await;
+    }
 }
 
 /// Answers the offer made at the first sign-in on this browser: `keep` moves the
@@ -43,7 +55,10 @@ pub fn on_hydrated(chat: Chat, info: OnceResource<Result<SiteInfo, AppError>>) {
 pub fn adopt(chat: Chat, keep: bool) {
     in_browser(move || async move {
         #[cfg(feature = "hydrate")]
-        super::sync::adopt(chat, keep).await;
+        match super::later::sync_adopt(chat, keep).await {
+            Ok(adopting) => adopting.await,
+            Err(unloaded) => chat.storage_error.set(Some(unloaded.to_string())),
+        }
         #[cfg(not(feature = "hydrate"))]
         let _ = (chat, keep);
     });
@@ -53,10 +68,19 @@ pub fn adopt(chat: Chat, keep: bool) {
 pub fn load_deleted(into: RwSignal<Option<Result<Vec<crate::sync::DeletedConversation>, String>>>) {
     in_browser(move || async move {
         #[cfg(feature = "hydrate")]
-        into.set(Some(super::sync::deleted().await));
+        into.set(Some(deleted().await));
         #[cfg(not(feature = "hydrate"))]
         let _ = into;
     });
+}
+
+/// `Recently deleted`, or why it cannot be read.
+#[cfg(feature = "hydrate")]
+async fn deleted() -> Result<Vec<crate::sync::DeletedConversation>, String> {
+    match super::later::sync_deleted().await {
+        Ok(reading) => reading.await,
+        Err(unloaded) => Err(unloaded.to_string()),
+    }
 }
 
 /// Restores a deleted conversation on every device, then reloads `Recently deleted` into
@@ -67,9 +91,12 @@ pub fn restore_deleted(
 ) {
     in_browser(move || async move {
         #[cfg(feature = "hydrate")]
-        match super::sync::restore(id).await {
-            Ok(()) => list.set(Some(super::sync::deleted().await)),
-            Err(sentence) => list.set(Some(Err(sentence))),
+        match super::later::sync_restore(id).await {
+            Ok(restoring) => match restoring.await {
+                Ok(()) => list.set(Some(deleted().await)),
+                Err(sentence) => list.set(Some(Err(sentence))),
+            },
+            Err(unloaded) => list.set(Some(Err(unloaded.to_string()))),
         }
         #[cfg(not(feature = "hydrate"))]
         let _ = (id, list);
@@ -120,7 +147,7 @@ pub fn send(chat: Chat, draft: RwSignal<String>) {
         let files = items.iter().map(|p| (*p.file).clone()).collect();
         let message = Message::user(text.trim_end().to_string(), attachments, files);
         chat.push(message.clone());
-        leptos::task::spawn_local(super::turn::run(chat, message));
+        leptos::task::spawn_local(run(chat, message));
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = (text, attachments, items);
@@ -165,18 +192,26 @@ pub fn retry(chat: Chat, message: Message) {
     }
 }
 
-/// [`super::turn::run`] in the browser.
+/// [`super::turn::run`] in the browser (its module fetched first, if it is not yet: when it
+/// cannot be, the message fails with Retry).
 async fn run(chat: Chat, message: Message) {
     #[cfg(feature = "hydrate")]
-    super::turn::run(chat, message).await;
+    match super::later::turn_run(chat, message.clone()).await {
+        Ok(turn) => turn.await,
+        Err(unloaded) => message.fail(unloaded.to_string()),
+    }
     #[cfg(not(feature = "hydrate"))]
     let _ = (chat, message);
 }
 
-/// [`super::turn::ask`] in the browser.
+/// [`super::turn::ask`] in the browser (its module fetched first, if it is not yet: when it
+/// cannot be, the notice over the composer says so).
 async fn ask(chat: Chat) {
     #[cfg(feature = "hydrate")]
-    super::turn::ask(chat).await;
+    match super::later::turn_ask(chat).await {
+        Ok(turn) => turn.await,
+        Err(unloaded) => chat.notice.set(Some(unloaded.to_string())),
+    }
     #[cfg(not(feature = "hydrate"))]
     let _ = chat;
 }

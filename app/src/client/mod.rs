@@ -8,7 +8,8 @@
 //! * [`sync`]: a signed-in person's conversations ⇄ the server, between their devices;
 //! * in the browser (feature `hydrate`): `conversations` (kept in IndexedDB: save, open,
 //!   delete, export, import), `turn` (one chat turn: upload, then stream the answer) and
-//!   `attach` (picked, dropped and pasted files become pending attachments).
+//!   `attach` (picked, dropped and pasted files become pending attachments), `later` (the
+//!   turn and the sync as wasm modules loaded once the page is interactive).
 
 pub mod actions;
 #[cfg(feature = "hydrate")]
@@ -16,6 +17,8 @@ pub mod attach;
 #[cfg(feature = "hydrate")]
 pub mod conversations;
 pub mod labels;
+#[cfg(feature = "hydrate")]
+pub mod later;
 pub mod messages;
 pub mod state;
 pub mod sync;

@@ -5,7 +5,7 @@
 //! * [`convert`]: a stored conversation ⇄ its synced form (both builds, tested);
 //! * in the browser: one task per page runs rounds — pull what changed after this browser's
 //!   cursor, then push every conversation changed (or deleted) here — whenever something
-//!   changes here ([`kick`]), the account's event stream says something changed elsewhere,
+//!   changes here (`kick`), the account's event stream says something changed elsewhere,
 //!   or the connection comes back. Offline, changes wait in IndexedDB (`dirty`) and the
 //!   `Sync` status says so.
 
