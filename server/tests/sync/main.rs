@@ -3,7 +3,9 @@
 //! a write on one device reaches the other's event stream and pull; concurrent writes to one
 //! conversation both persist; an offline edit while another device appended becomes a copy;
 //! delete and restore; the storage quota; and another account (or a guest) gets 404 (or 401)
-//! for every conversation id — on SQLite, and through two replicas on PostgreSQL.
+//! for every conversation id — on SQLite, and through two replicas on PostgreSQL; a flood of
+//! sync calls is refused (429) while another person is served, and an account holds at most
+//! 16 event streams.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -25,17 +27,26 @@ struct Device {
     url: String,
     email: &'static str,
     client: reqwest::Client,
+    /// The address a trusted proxy says it calls from (`--trust-proxy`), if any.
+    address: Option<&'static str>,
 }
 
 impl Device {
     fn new(url: &str, email: &'static str) -> Device {
-        Device { url: url.to_string(), email, client: reqwest::Client::new() }
+        Device { url: url.to_string(), email, client: reqwest::Client::new(), address: None }
+    }
+
+    fn from(self, address: &'static str) -> Device {
+        Device { address: Some(address), ..self }
     }
 
     async fn call(&self, function: &str, body: Value) -> reqwest::Response {
         let mut request = self.client.post(format!("{}/api/{function}", self.url)).json(&body);
         if !self.email.is_empty() {
             request = request.header("x-forwarded-email", self.email);
+        }
+        if let Some(address) = self.address {
+            request = request.header("x-forwarded-for", address);
         }
         request.send().await.unwrap()
     }
@@ -261,4 +272,58 @@ async fn a_write_that_is_not_a_conversation_is_refused() {
         assert_eq!(res.status(), 400);
     }
     assert!(ann.pull(0).await.conversations.is_empty(), "nothing half-written");
+}
+
+#[tokio::test]
+async fn a_flood_of_sync_calls_is_refused_and_leaves_everyone_else_alone() {
+    // 10 calls a minute per session (a person signed in by the proxy is one, cookie or not),
+    // 40 per address.
+    let site = site(&[&PROXY[..], &["--trust-proxy", "--rate-sync", "10/min"]].concat()).await;
+    let flood = Device::new(&site.url, "flood@example.test").from("203.0.113.7");
+    let mut statuses = Vec::new();
+    for _ in 0..60 {
+        statuses.push(flood.call("sync_pull", json!({ "cursor": 0 })).await.status().as_u16());
+    }
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 10, "{statuses:?}");
+    assert_eq!(refused, 50, "the rest refused, none failed otherwise: {statuses:?}");
+    let res = flood.call("sync_push", json!({ "push": Push {
+        conversation: conversation("c1", vec![message("m1", None, "hi")]), base: 0, device: String::new() } })).await;
+    assert_eq!(res.status(), 429, "a write is refused too, before its body is read");
+    assert!(res.text().await.unwrap().contains("TooManyRequests"));
+
+    // Someone else, from elsewhere, is served as if nothing happened.
+    let calm = Device::new(&site.url, "calm@example.test").from("198.51.100.4");
+    let (status, _) = calm.push(&conversation("c1", vec![message("m1", None, "hello")]), 0).await;
+    assert_eq!(status, 200);
+    assert_eq!(texts(&calm.find("c1").await.unwrap()), ["hello"]);
+    assert!(flood.call("sync_pull", json!({ "cursor": 0 })).await.status() == 429);
+}
+
+#[tokio::test]
+async fn an_account_holds_at_most_sixteen_event_streams() {
+    let site = site(&PROXY).await;
+    let device = Device::new(&site.url, "tabs@example.test");
+    let mut open = Vec::new();
+    for _ in 0..16 {
+        let res = device.call("sync_events", json!({})).await;
+        assert_eq!(res.status(), 200);
+        open.push(res);
+    }
+    let refused = device.call("sync_events", json!({})).await;
+    assert_eq!(refused.status(), 429, "the 17th");
+    let other = Device::new(&site.url, "other@example.test");
+    assert_eq!(other.call("sync_events", json!({})).await.status(), 200, "per account");
+    drop(open.pop());
+    // The stream closed is counted off once the server notices (at its next write, a ping at
+    // the latest): a new one is taken within a few seconds.
+    let mut again = StatusCode::TOO_MANY_REQUESTS;
+    for _ in 0..60 {
+        again = device.call("sync_events", json!({})).await.status();
+        if again == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(again, 200);
 }
