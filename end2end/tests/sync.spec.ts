@@ -153,3 +153,35 @@ test('at the first sign-in, conversations made signed out can go into the accoun
   await expect(c.page.getByRole('dialog', { name: 'Keep these conversations?' }), 'asked once').toHaveCount(0);
   for (const d of [a, b, c]) await d.context.close();
 });
+
+test('an import while signed in is synced; an export has no sync ids in it', async ({ browser }) => {
+  const who = login('sync-import');
+  const a = await device(browser);
+  const b = await device(browser);
+  await signIn(a.page, who);
+  await signIn(b.page, who);
+  const exported = JSON.stringify({
+    version: '1.2',
+    conversation: [
+      { role: 'user', parts: [{ text: 'Imported on the laptop' }] },
+      { role: 'model', parts: [{ text: 'And read on the phone.' }] },
+    ],
+    conversation_summaries: [],
+    uploaded_files: {},
+  });
+  await a.page.getByLabel('Import conversation').setInputFiles({ name: 'notes.json', mimeType: 'application/json', buffer: Buffer.from(exported) });
+  await expect(a.page.locator('article[data-role="model"]')).toContainText('And read on the phone.');
+  const link = list(b.page).getByRole('link', { name: 'Imported on the laptop' });
+  await expect(link).toBeVisible({ timeout: 5_000 });
+  await link.click();
+  await expect(b.page.locator('article[data-role="model"]')).toContainText('And read on the phone.');
+
+  const download = b.page.waitForEvent('download');
+  await b.page.getByRole('button', { name: 'Export' }).click();
+  const text = await (await (await download).createReadStream()).toArray();
+  const json = JSON.parse(Buffer.concat(text).toString('utf8'));
+  expect(json.version).toBe('1.2');
+  expect(json.conversation.map((m: any) => m.parts[0].text)).toEqual(['Imported on the laptop', 'And read on the phone.']);
+  expect(JSON.stringify(json)).not.toContain('"id"');
+  for (const d of [a, b]) await d.context.close();
+});
