@@ -109,10 +109,15 @@ test('hashed assets are immutable, the HTML is revalidated, static files start n
   const html = await page.goto(SITE);
   await expect(page.locator('html[data-hydrated="true"]')).toBeAttached();
   expect(html!.headers()['cache-control']).toBe('no-cache, private');
-  expect(assets.length, 'the js, wasm and css').toBeGreaterThanOrEqual(3);
+  // The chat turn's module comes once the page is interactive, before anything is sent.
+  await expect.poll(() => assets.some((u) => u.includes('/split_turn.')), 'the turn module, preloaded').toBe(true);
+  expect(assets.length, 'the js, wasm and css, the split loader and the turn module').toBeGreaterThanOrEqual(5);
   for (const url of assets) {
-    // Hashed names: parley.<hash>.js, .wasm, .css.
-    expect(new URL(url).pathname, url).toMatch(/^\/pkg\/parley\.[A-Za-z0-9_-]{8,}\.(js|wasm|css)$/);
+    // Hashed names: parley.<hash>.js, .wasm, .css, and the modules fetched after hydration
+    // (__wasm_split.<hash>.js, split_<name>.<hash>.wasm, chunk_<n>.<hash>.wasm).
+    expect(new URL(url).pathname, url).toMatch(
+      /^\/pkg\/(parley\.[A-Za-z0-9_-]{8,}\.(js|wasm|css)|__wasm_split\.[A-Za-z0-9_-]{8,}\.js|(split_[a-z_]+|chunk_\d+)\.[A-Za-z0-9_-]{8,}\.wasm)$/,
+    );
     const res = await request.get(url, { headers: { 'accept-encoding': 'br, gzip' } });
     expect(res.status(), url).toBe(200);
     expect(res.headers()['cache-control'], url).toBe('public, max-age=31536000, immutable');

@@ -52,12 +52,26 @@ pub async fn persist(chat: Chat) {
     let account = chat.account.get_untracked();
     let keys = chat.messages.with_untracked(|m| keys_of(m));
     let base = chat.base.get_value();
+    let title = chat.messages.with_untracked(|m| title_of(m));
+    let export = transcript.to_export();
+    // The list shows it at once, in the same turn of the page as the answer that ended: the
+    // write below and the re-read after it only confirm it.
+    let shown = ConversationSummary {
+        id: id.clone(),
+        title: title.clone(),
+        updated: now_ms(),
+        size: u32::try_from(export.len()).unwrap_or(u32::MAX),
+    };
+    chat.list.update(|list| {
+        list.retain(|s| s.id != shown.id);
+        list.insert(0, shown);
+    });
     let mut record = Record {
         id: id.clone(),
-        title: chat.messages.with_untracked(|m| title_of(m)),
+        title,
         updated: now_ms(),
         hash: content_hash(&transcript),
-        export: transcript.to_export(),
+        export,
         account: account.clone().unwrap_or_default(),
         dirty: account.is_some(),
         deleted: false,
