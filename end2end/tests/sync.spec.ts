@@ -136,6 +136,7 @@ test('at the first sign-in, conversations made signed out can go into the accoun
   await offer.getByRole('button', { name: 'Keep in my account' }).click();
   await expect(offer).toBeHidden();
   await expect(list(a.page).getByRole('link', { name: 'Written before signing in' })).toBeVisible();
+  await expect(a.page.locator('article[data-role="user"]'), 'and opened').toContainText('Written before signing in');
 
   const b = await device(browser);
   await signIn(b.page, who);

@@ -128,7 +128,8 @@ fn summary(stored: Stored) -> ConversationSummary {
 /// visit slow.
 const AUTO_OPEN_MAX: u32 = 2 << 20;
 
-/// On page load: lists the stored conversations and opens the most recent one, unless it is
+/// On page load (and once conversations made signed out moved into the account): lists the
+/// stored conversations and, when the chat is empty, opens the most recent one, unless it is
 /// larger than [`AUTO_OPEN_MAX`].
 pub async fn restore(chat: Chat) {
     refresh(chat).await;

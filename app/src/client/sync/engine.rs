@@ -411,7 +411,8 @@ pub async fn adopt(chat: Chat, keep: bool) {
             chat.storage_error.set(Some(store::describe(&e)));
         }
     }
-    conversations::refresh(chat).await;
+    // Listed now, and the latest opened when the chat is empty (as at page load).
+    conversations::restore(chat).await;
     kick();
 }
 
