@@ -10,27 +10,19 @@
 //! cargo bench -p parley --bench sign_in
 //! ```
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::{
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
+
+use support::{free_port, quantile, Killed};
 
 const REQUESTS: usize = 2000;
 const SIGN_INS: usize = 400;
 const AT_ONCE: usize = 8;
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 async fn up(url: &str) {
     for _ in 0..600 {
@@ -64,11 +56,6 @@ async fn sign_in(b: &reqwest::Client, site: &str) -> bool {
         url = res.url().join(to).unwrap().to_string();
     }
     false
-}
-
-fn quantile(sorted: &[Duration], q: f64) -> f64 {
-    let rank = ((sorted.len().max(1) - 1) as f64 * q).round() as usize;
-    sorted.get(rank).map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }
 
 async fn site_info_round(what: &str, b: &reqwest::Client, site: &str) -> f64 {

@@ -18,10 +18,15 @@
 //! PARLEY_BENCH_DATABASE_URL=postgres://… cargo bench -p parley --bench sync
 //! ```
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::{
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
+
+use support::{free_port, quantile, Killed};
 
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -30,19 +35,6 @@ const CHANGES: usize = 200;
 const CONVERSATIONS: usize = 500;
 const MESSAGES_EACH: usize = 40;
 const DEVICES: usize = 1_000;
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// A `parley` on a free port with `args`; its URL and process.
 async fn parley(data: &std::path::Path, args: &[&str]) -> (String, Killed) {
@@ -95,11 +87,6 @@ async fn call(
 
 fn message(id: &str, text: &str) -> Value {
     json!({"id": id, "message": {"role": "user", "parts": [{"text": text}]}})
-}
-
-fn quantile(sorted: &[Duration], q: f64) -> f64 {
-    let rank = ((sorted.len().max(1) - 1) as f64 * q).round() as usize;
-    sorted.get(rank).map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }
 
 /// The time from A's append to B having pulled it, `CHANGES` times.

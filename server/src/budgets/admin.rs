@@ -182,6 +182,27 @@ struct SetDisabled {
     disabled: bool,
 }
 
+/// The form an operator posted and the account it names (`account_of`), or the answer that
+/// ends the request: 404 to anyone but an operator and for an account that does not exist, 400
+/// for an incomplete form, 500 when the database fails.
+async fn operator_form<F: serde::de::DeserializeOwned>(
+    admin: &Admin,
+    req: Request,
+    account_of: fn(&F) -> &str,
+) -> Result<(F, Account), Response> {
+    if !is_admin(admin, &req) {
+        return Err(not_found());
+    }
+    let Ok(Form(form)) = Form::<F>::from_request(req, &()).await else {
+        return Err((StatusCode::BAD_REQUEST, "The form was not complete.").into_response());
+    };
+    match account_by_id(admin.state.files().store(), account_of(&form).trim()).await {
+        Ok(Some(account)) => Ok((form, account)),
+        Ok(None) => Err(not_found()),
+        Err(e) => Err(failed(e)),
+    }
+}
+
 /// The account whose id is `id`, if there is one.
 async fn account_by_id(
     store: &Store,
@@ -199,18 +220,11 @@ fn back(notice: &str) -> Response {
 
 /// `POST /admin/budget`.
 async fn set_budget(State(admin): State<Admin>, req: Request) -> Response {
-    if !is_admin(&admin, &req) {
-        return not_found();
-    }
-    let Ok(Form(form)) = Form::<SetBudget>::from_request(req, &()).await else {
-        return (StatusCode::BAD_REQUEST, "The form was not complete.").into_response();
+    let (form, account) = match operator_form::<SetBudget>(&admin, req, |f| &f.account).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
     };
     let store = admin.state.files().store();
-    let account = match account_by_id(store, form.account.trim()).await {
-        Ok(Some(account)) => account,
-        Ok(None) => return not_found(),
-        Err(e) => return failed(e),
-    };
     let text = form.budget.trim();
     let (stored, said) = if text.is_empty() || text.eq_ignore_ascii_case("default") {
         (None, "the site's account budget".to_string())
@@ -231,18 +245,11 @@ async fn set_budget(State(admin): State<Admin>, req: Request) -> Response {
 
 /// `POST /admin/disable`.
 async fn set_disabled(State(admin): State<Admin>, req: Request) -> Response {
-    if !is_admin(&admin, &req) {
-        return not_found();
-    }
-    let Ok(Form(form)) = Form::<SetDisabled>::from_request(req, &()).await else {
-        return (StatusCode::BAD_REQUEST, "The form was not complete.").into_response();
+    let (form, account) = match operator_form::<SetDisabled>(&admin, req, |f| &f.account).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
     };
     let store = admin.state.files().store();
-    let account = match account_by_id(store, form.account.trim()).await {
-        Ok(Some(account)) => account,
-        Ok(None) => return not_found(),
-        Err(e) => return failed(e),
-    };
     if let Err(e) = store.set_account_disabled(&account.id, form.disabled).await {
         return failed(e);
     }
