@@ -99,8 +99,9 @@ impl Store {
     }
 
     /// Starts a sign-in of `account` on the (new, rotated) `session`, until `expires_ms`; with
-    /// `adopt`, in the same transaction, moves that anonymous owner's File records and context
-    /// caches to the account (a File the account already has is left where it was).
+    /// `adopt`, in the same transaction, moves that anonymous owner's File records, context
+    /// caches and shared links to the account (a File the account already has is left where
+    /// it was).
     ///
     /// # Errors
     /// [`StoreError`]; nothing is written then.
@@ -325,6 +326,10 @@ struct SignInRow {
 /// Moving `from`'s rows to `to`: Files (but those `to` already has) and context caches.
 const ADOPT_FILES: &str = "UPDATE files SET owner = $2 WHERE owner = $1 \
      AND uri NOT IN (SELECT uri FROM files WHERE owner = $2)";
+/// The images of an owner's links.
+const DELETE_SHARE_IMAGES_OF: &str =
+    "DELETE FROM share_images WHERE token IN (SELECT token FROM shares WHERE owner = $1)";
+const ADOPT_SHARES: &str = "UPDATE shares SET owner = $2 WHERE owner = $1";
 const ADOPT_CACHES: &str = "UPDATE context_caches SET owner = $2 WHERE owner = $1 \
      AND name NOT IN (SELECT name FROM context_caches WHERE owner = $2)";
 
@@ -392,6 +397,7 @@ mod lite {
             if let Some(from) = &row.from {
                 adopted.files = tx.execute(&lite(super::ADOPT_FILES), params![from, row.to])? as u64;
                 adopted.caches = tx.execute(&lite(super::ADOPT_CACHES), params![from, row.to])? as u64;
+                tx.execute(&lite(super::ADOPT_SHARES), params![from, row.to])?;
             }
             tx.commit()?;
             Ok(adopted)
@@ -510,6 +516,8 @@ mod lite {
             tx.execute("DELETE FROM sign_ins WHERE account = ?1", params![account.as_str()])?;
             tx.execute("DELETE FROM files WHERE owner = ?1", params![owner])?;
             tx.execute("DELETE FROM context_caches WHERE owner = ?1", params![owner])?;
+            tx.execute(&lite(super::DELETE_SHARE_IMAGES_OF), params![owner])?;
+            tx.execute("DELETE FROM shares WHERE owner = ?1", params![owner])?;
             for table in ["conversation_messages", "conversations", "sync_accounts"] {
                 tx.execute(
                     &format!("DELETE FROM {table} WHERE account = ?1"),
@@ -591,6 +599,7 @@ mod pg {
         if let Some(from) = &row.from {
             adopted.files = tx.execute(super::ADOPT_FILES, &[from, &row.to]).await?;
             adopted.caches = tx.execute(super::ADOPT_CACHES, &[from, &row.to]).await?;
+            tx.execute(super::ADOPT_SHARES, &[from, &row.to]).await?;
         }
         tx.commit().await?;
         Ok(adopted)
@@ -692,6 +701,8 @@ mod pg {
         tx.execute("DELETE FROM sign_ins WHERE account = $1", &[&account.as_str()]).await?;
         tx.execute("DELETE FROM files WHERE owner = $1", &[owner]).await?;
         tx.execute("DELETE FROM context_caches WHERE owner = $1", &[owner]).await?;
+        tx.execute(super::DELETE_SHARE_IMAGES_OF, &[owner]).await?;
+        tx.execute("DELETE FROM shares WHERE owner = $1", &[owner]).await?;
         for table in ["conversation_messages", "conversations", "sync_accounts"] {
             tx.execute(&format!("DELETE FROM {table} WHERE account = $1"), &[&account.as_str()])
                 .await?;
@@ -736,10 +747,24 @@ mod tests {
         );
         assert!(store.account_of("https://b", "2").await.unwrap().is_none());
 
-        // An anonymous session's Files and caches move to the account at sign-in.
+        // An anonymous session's Files, caches and links move to the account at sign-in.
+        let link = |token: &str, owner: &Owner| crate::shares::Share {
+            token: token.into(),
+            owner: owner.clone(),
+            conversation: "c".into(),
+            title: "t".into(),
+            snapshot: "{}".into(),
+            include_images: true,
+            link_preview: false,
+            created_ms: 1,
+            updated_ms: 1,
+            expires_ms: None,
+            revoked_ms: None,
+        };
         let anonymous = SessionId::random();
         let from = Principal::anonymous(anonymous.clone()).owner();
         let stay = owner("someone-else");
+        store.put_share(link("guest-link", &from), vec![]).await.unwrap();
         store.record(file_of(&from, "u1")).await.unwrap();
         store.record(file_of(&stay, "u2")).await.unwrap();
         let session = SessionId::random();
@@ -750,6 +775,7 @@ mod tests {
         assert_eq!(store.list(&mine, 10).await.unwrap().len(), 1);
         assert!(store.list(&from, 10).await.unwrap().is_empty());
         assert_eq!(store.list(&stay, 10).await.unwrap().len(), 1, "others' Files stay");
+        assert_eq!(store.share("guest-link").await.unwrap().unwrap().owner, mine);
 
         // Signed in until the expiry, pushed on by use no more than once a minute.
         assert_eq!(
@@ -787,8 +813,13 @@ mod tests {
         assert!(store.set_account_disabled(&other.id, false).await.unwrap());
         assert!(store.signed_in(&fourth, 200, 1_000).await.unwrap().is_some());
 
-        // Delete: the account, its sign-ins and its records; others untouched.
+        // Delete: the account, its sign-ins, its records and its links; others untouched.
+        store.put_share(link("ann-link", &mine), vec![b"jpeg".to_vec()]).await.unwrap();
+        store.put_share(link("their-link", &stay), vec![]).await.unwrap();
         assert!(store.delete_account(&ann.id).await.unwrap());
+        assert_eq!(store.share("ann-link").await.unwrap(), None);
+        assert_eq!(store.share_image("ann-link", 0).await.unwrap(), None);
+        assert!(store.share("their-link").await.unwrap().is_some());
         assert!(!store.delete_account(&ann.id).await.unwrap());
         assert!(store.list(&mine, 10).await.unwrap().is_empty());
         assert_eq!(store.list(&stay, 10).await.unwrap().len(), 1);

@@ -22,6 +22,8 @@
 //! * [`sign_in_flows`]: OpenID Connect authorization requests awaiting their callback;
 //! * [`conversations`]: signed-in people's conversations, message by message, with a
 //!   revision each and a change cursor per account, and who follows them;
+//! * [`shares`]: conversations shared by link — a snapshot per link, found by its token, and
+//!   its image previews;
 //! * [`usage`]: the ledger of what the site's key was spent on, by scope, day and model, and
 //!   the holds of calls under way against their budgets.
 //!
@@ -37,6 +39,7 @@ pub mod originals;
 pub mod postgres;
 pub mod principal;
 pub mod rate_limits;
+pub mod shares;
 pub mod sign_in_flows;
 pub mod sqlite;
 pub mod usage;
@@ -257,7 +260,7 @@ mod tests {
             let Store::Postgres(pg) = store.unwrap() else { panic!("not PostgreSQL") };
             assert_eq!(
                 pg.applied_migrations().await.unwrap(),
-                vec![1, 2, 3, 4, 5, 6, 7, 8, 9],
+                vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
                 "each migration once"
             );
         }

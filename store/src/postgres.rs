@@ -79,6 +79,7 @@ const MIGRATIONS: &[&str] = &[
     crate::accounts::SCHEMA,
     crate::usage::SCHEMA,
     crate::conversations::SCHEMA,
+    crate::shares::SCHEMA,
 ];
 
 /// Connections in the pool for the concepts' queries, at most.

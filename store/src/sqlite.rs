@@ -74,6 +74,7 @@ fn migrations() -> Migrations<'static> {
         M::up(crate::accounts::SCHEMA),
         M::up(crate::usage::SCHEMA),
         M::up(crate::conversations::SCHEMA),
+        M::up(crate::shares::SCHEMA),
     ])
 }
 

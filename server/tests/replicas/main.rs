@@ -178,7 +178,7 @@ async fn start_up_migrates_once_and_needs_the_session_secret() {
     tokio::spawn(connection);
     let rows = client.query("SELECT version FROM parley_migrations ORDER BY version", &[]).await;
     let versions: Vec<i32> = rows.unwrap().iter().map(|r| r.get(0)).collect();
-    assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
 
     let base = emulator.base_url();
     let mut refused = std::process::Command::new(env!("CARGO_BIN_EXE_parley"));
