@@ -18,7 +18,7 @@ pub mod client;
 pub mod markdown;
 mod ui;
 
-pub use parley_protocol::{account, error, model, sync, transcript};
+pub use parley_protocol::{account, error, model, share, sync, transcript};
 
 #[cfg(feature = "hydrate")]
 mod browser;

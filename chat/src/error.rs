@@ -41,6 +41,10 @@ pub enum ChatError {
     /// either way.
     #[error("{0} was not found")]
     NotFound(String),
+    /// What the request names existed but is no more (a shared link revoked or expired): the
+    /// sentence says so.
+    #[error("{0}")]
+    Gone(String),
     /// The account's conversations would take more than its storage (`PARLEY_STORAGE_PER_ACCOUNT`).
     #[error("the account's storage of {quota} bytes is full")]
     StorageFull {

@@ -16,6 +16,7 @@ pub mod budget;
 pub mod caching;
 mod error;
 pub mod models;
+pub mod share;
 pub mod slots;
 pub mod summary;
 pub mod sync;

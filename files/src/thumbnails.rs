@@ -42,6 +42,30 @@ pub enum ThumbnailError {
 /// # Errors
 /// [`ThumbnailError`]; nothing past the limits is decoded.
 pub fn make(bytes: &[u8]) -> Result<Vec<u8>, ThumbnailError> {
+    fit(bytes, SIDE_PX)
+}
+
+/// A JPEG of `bytes` (a PNG, JPEG, GIF or WebP picture) fitting `side_px`², its aspect kept
+/// (never enlarged): a new picture, so nothing of the original's metadata (EXIF, location)
+/// comes along.
+///
+/// # Errors
+/// [`ThumbnailError`]; nothing past the limits is decoded.
+pub fn fit(bytes: &[u8], side_px: u32) -> Result<Vec<u8>, ThumbnailError> {
+    let picture = decode(bytes)?;
+    let small = if picture.width() > side_px || picture.height() > side_px {
+        picture.thumbnail(side_px, side_px)
+    } else {
+        picture
+    };
+    jpeg(&small.into_rgb8())
+}
+
+/// `bytes` decoded within the limits ([`MAX_SIDE_PX`], [`MAX_DECODE_BYTES`]).
+///
+/// # Errors
+/// [`ThumbnailError`]; nothing past the limits is decoded.
+pub fn decode(bytes: &[u8]) -> Result<image::DynamicImage, ThumbnailError> {
     let unreadable = |e: std::io::Error| ThumbnailError::Unreadable(e.to_string());
     let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
@@ -51,14 +75,20 @@ pub fn make(bytes: &[u8]) -> Result<Vec<u8>, ThumbnailError> {
     limits.max_image_height = Some(MAX_SIDE_PX);
     limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
-    let picture = reader.decode().map_err(|e| match e {
+    reader.decode().map_err(|e| match e {
         image::ImageError::Limits(limit) => ThumbnailError::TooLarge(limit.to_string()),
         other => ThumbnailError::Unreadable(other.to_string()),
-    })?;
-    let small = picture.thumbnail(SIDE_PX, SIDE_PX).into_rgb8();
+    })
+}
+
+/// `picture` as a JPEG of quality 80.
+///
+/// # Errors
+/// [`ThumbnailError::Unreadable`] when the encoder fails.
+pub fn jpeg(picture: &image::RgbImage) -> Result<Vec<u8>, ThumbnailError> {
     let mut jpeg = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, QUALITY)
-        .encode_image(&small)
+        .encode_image(picture)
         .map_err(|e| ThumbnailError::Unreadable(e.to_string()))?;
     Ok(jpeg)
 }

@@ -51,6 +51,10 @@ pub enum AppError {
     /// principal's conversation, File or link gets the same answer as one that never existed.
     #[error("Not found: {0}")]
     NotFound(String),
+    /// What the request names existed but is no more: a shared link revoked by its owner or
+    /// past its expiry.
+    #[error("{0}")]
+    Gone(String),
     /// A state-changing request came from another site (CSRF) and was refused.
     #[error("This request came from another site and was refused.")]
     CrossSite,
@@ -181,6 +185,7 @@ impl AppError {
             AppError::CrossSite | AppError::AccountDisabled => 403,
             AppError::SignInRequired => 401,
             AppError::NotFound(_) => 404,
+            AppError::Gone(_) => 410,
             AppError::TooManyRequests { .. } | AppError::BudgetSpent { .. } => 429,
             AppError::Busy => 503,
             AppError::TooSlow(_) => 408,

@@ -7,6 +7,7 @@
 //!   with limits;
 //! * [`sync`]: conversations synced between a signed-in person's devices (writes, pages of
 //!   changes, the event stream);
+//! * [`share`]: conversations shared by link (what the page sends, what it is told);
 //! * [`account`]: signing in as the page sees it (providers, the account, why a sign-in
 //!   failed);
 //! * [`error::AppError`]: the one error a person sees, each variant a sentence, with its HTTP
@@ -20,6 +21,7 @@
 pub mod account;
 pub mod error;
 pub mod model;
+pub mod share;
 pub mod sync;
 pub mod transcript;
 

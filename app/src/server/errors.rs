@@ -161,6 +161,7 @@ impl ToAppError for parley_chat::ChatError {
             ChatError::Files(e) => e.to_app(),
             ChatError::Store(e) => e.to_app(),
             ChatError::NotFound(what) => AppError::NotFound(what),
+            ChatError::Gone(sentence) => AppError::Gone(sentence),
             ChatError::StorageFull { quota } => AppError::StorageFull { quota_bytes: quota },
             ChatError::Internal(what) => {
                 tracing::error!(what, "the conversation engine failed");
