@@ -262,6 +262,9 @@ pub struct SiteInfo {
     /// left this month`.
     #[serde(default)]
     pub budget: Option<String>,
+    /// Who may open shared links (`PARLEY_SHARING`): `off` hides `Share`.
+    #[serde(default)]
+    pub sharing: crate::share::Sharing,
 }
 
 /// One model a person may pick, as the "Model" select shows it.

@@ -53,3 +53,29 @@ impl SharedLink {
 pub fn is_token(token: &str) -> bool {
     token.len() == 43 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
+
+/// Who may open shared links (`PARLEY_SHARING`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sharing {
+    /// No sharing: no `Share` button, and the routes refuse.
+    Off,
+    /// Anyone with the link.
+    #[default]
+    Link,
+    /// Only signed-in people.
+    SignedIn,
+}
+
+impl std::str::FromStr for Sharing {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Sharing, String> {
+        match text {
+            "off" => Ok(Sharing::Off),
+            "link" => Ok(Sharing::Link),
+            "signed-in" => Ok(Sharing::SignedIn),
+            other => Err(format!("“{other}”: expected off, link or signed-in")),
+        }
+    }
+}

@@ -169,6 +169,16 @@ pub struct Config {
     #[arg(long, env = "PARLEY_STORAGE_PER_ACCOUNT", default_value = "1GiB", value_parser = parse_bytes)]
     pub storage_per_account: u64,
 
+    /// Who may open a conversation shared by link: `link` (anyone with the link),
+    /// `signed-in` (only signed-in people), or `off` (no `Share` button; the routes refuse).
+    #[arg(long, env = "PARLEY_SHARING", default_value = "link")]
+    pub sharing: app::share::Sharing,
+
+    /// How long a shared link answers after it was last shared (humantime: `30d`, `12h`; `0`
+    /// never expires).
+    #[arg(long, env = "PARLEY_SHARE_TTL", default_value = "30d", value_parser = humantime::parse_duration)]
+    pub share_ttl: std::time::Duration,
+
     /// Upload bytes a browser session may send per hour (`10GiB`, `500MB`; `0` for no quota);
     /// one client address may send four times as much. Bytes are counted as they arrive.
     #[arg(long, env = "PARLEY_UPLOAD_BYTES_PER_HOUR", default_value = "10GiB", value_parser = parse_bytes)]

@@ -5,8 +5,9 @@
 //! test fails until it has one.
 
 use app::api::{
-    Chat, CheckFiles, DeleteUpload, FindUpload, ForgetCaches, GetSiteInfo, ListUploads, SyncDelete,
-    SyncDeleted, SyncEvents, SyncGet, SyncPull, SyncPush, UploadFile,
+    Chat, CheckFiles, DeleteUpload, FindUpload, ForgetCaches, GetSiteInfo, ListUploads,
+    ShareContinue, ShareCreate, ShareList, ShareRevoke, ShareUpdate, SyncDelete, SyncDeleted,
+    SyncEvents, SyncGet, SyncPull, SyncPush, UploadFile,
 };
 use leptos::server_fn::ServerFn;
 
@@ -17,7 +18,8 @@ pub enum Limit {
     Chat,
     /// `PARLEY_RATE_UPLOAD`, and the upload-bytes quota.
     Upload,
-    /// `PARLEY_RATE_FILES`: the Files view and the checks before an upload or an import.
+    /// `PARLEY_RATE_FILES`: the Files view, the checks before an upload or an import, and
+    /// shared links.
     Files,
     /// `PARLEY_RATE_SYNC`: a signed-in person's conversations between devices.
     Sync,
@@ -35,7 +37,7 @@ pub struct Endpoint {
 }
 
 /// Every server function the site answers.
-pub const ENDPOINTS: [Endpoint; 14] = [
+pub const ENDPOINTS: [Endpoint; 19] = [
     Endpoint { path: GetSiteInfo::PATH, limit: Limit::Unlimited },
     Endpoint { path: Chat::PATH, limit: Limit::Chat },
     Endpoint { path: UploadFile::PATH, limit: Limit::Upload },
@@ -50,6 +52,11 @@ pub const ENDPOINTS: [Endpoint; 14] = [
     Endpoint { path: SyncGet::PATH, limit: Limit::Sync },
     Endpoint { path: SyncDeleted::PATH, limit: Limit::Sync },
     Endpoint { path: SyncEvents::PATH, limit: Limit::Sync },
+    Endpoint { path: ShareCreate::PATH, limit: Limit::Files },
+    Endpoint { path: ShareUpdate::PATH, limit: Limit::Files },
+    Endpoint { path: ShareList::PATH, limit: Limit::Files },
+    Endpoint { path: ShareRevoke::PATH, limit: Limit::Files },
+    Endpoint { path: ShareContinue::PATH, limit: Limit::Files },
 ];
 
 /// The server function at `path`, if it is one.

@@ -7,7 +7,8 @@
 //! operators see them (`/admin`, `parley usage`: [`budgets`]), the guards every request passes ([`guard`], [`session`],
 //! [`limits`], composed in [`middleware`]; which server functions there are and what limits
 //! them, [`endpoints`]), which Gemini answers ([`upstream`]), the Files view's thumbnails
-//! ([`thumbnails`]), metrics, request ids and log format ([`observe`]), and the router
+//! ([`thumbnails`]), conversations shared by link as anyone sees them ([`share`]), metrics,
+//! request ids and log format ([`observe`]), and the router
 //! ([`server`]).
 
 pub mod accounts;
@@ -24,6 +25,7 @@ pub mod middleware;
 pub mod observe;
 pub mod server;
 pub mod session;
+pub mod share;
 pub mod site;
 pub mod thumbnails;
 pub mod upstream;

@@ -158,7 +158,11 @@ pub async fn state(
     let budgets = config.budgets.budgets(store.clone(), offered)?;
     let models = parley_chat::models::Models::new(&config.model, &config.models);
     let clock: parley_chat::budget::Clock = Arc::new(parley_files::time::now_ms);
-    let sync = parley_chat::sync::Sync::new(store.clone(), config.storage_per_account, clock);
+    let sync =
+        parley_chat::sync::Sync::new(store.clone(), config.storage_per_account, clock.clone());
+    let share_ttl = i64::try_from(config.share_ttl.as_millis()).unwrap_or(i64::MAX);
+    let shares =
+        parley_chat::share::Shares::new(store.clone(), (share_ttl > 0).then_some(share_ttl), clock);
     // What Gemini says of each model (names, limits) is asked for in the background: an
     // upstream that is slow to answer must not hold up the start.
     tokio::spawn({
@@ -180,6 +184,8 @@ pub async fn state(
         max_file_bytes: config.max_file_bytes,
         relay_memory: config.relay_memory,
         sync,
+        shares,
+        sharing: config.sharing,
     }))
 }
 
@@ -260,7 +266,7 @@ pub fn router(mut options: LeptosOptions, state: ServerState, guards: Guards) ->
     let state = std::sync::Arc::new(state);
     let admin =
         crate::budgets::admin::Admin { sessions: Arc::new(sessions.clone()), state: state.clone() };
-    let thumbnails = state.clone();
+    let (thumbnails, shared) = (state.clone(), state.clone());
     let app = Router::new()
         .leptos_routes_with_context(&options, routes, move || provide_context(state.clone()), {
             let options = options.clone();
@@ -270,6 +276,7 @@ pub fn router(mut options: LeptosOptions, state: ServerState, guards: Guards) ->
         .merge(crate::auth::routes::routes(Arc::new(sessions)))
         .merge(crate::budgets::admin::routes(admin))
         .merge(crate::thumbnails::routes(thumbnails))
+        .merge(crate::share::routes(shared))
         .fallback(crate::site::files)
         // The body guard reads JSON bodies whole within its own limit (server_fn's default,
         // 2 MiB, would cut them short), so that a refusal after it comes once the browser has

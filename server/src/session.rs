@@ -7,8 +7,8 @@
 //! from planting its own session cookie on this site.
 //!
 //! A session starts (its cookie is set) only on a page or a server function that answered
-//! (2xx) a `GET`, `HEAD` or `POST`: static files, error pages, refusals and preflights
-//! (`OPTIONS`) get none.
+//! (2xx) a `GET`, `HEAD` or `POST`: static files, error pages, refusals, preflights
+//! (`OPTIONS`) and shared links' pages (`/s/…`) get none.
 //!
 //! The signing key comes from `PARLEY_SESSION_SECRET`, or is generated once into
 //! `{data dir}/session.key` (mode 0600), so that sessions survive restarts.
@@ -286,7 +286,9 @@ pub async fn sessions<F: Future<Output = Response>>(
         };
     }
     // A preflight, or any method a page or server function does not answer, starts nothing.
-    let starts = matches!(*req.method(), Method::GET | Method::HEAD | Method::POST);
+    // A shared link's page (`/s/…`) is read by anyone with the link: it keeps nothing for them.
+    let starts = matches!(*req.method(), Method::GET | Method::HEAD | Method::POST)
+        && !req.uri().path().starts_with("/s/");
     let fresh = existing.is_none() || resolved.ended;
     let id = resolved.principal.session.clone();
     let secure = crate::guard::is_https(req.headers(), sessions.trust_proxy);

@@ -19,6 +19,7 @@ pub use wire::{ConflictIsAnAnswer, ConflictRead, JsonOffWorkers};
 use crate::{
     error::AppError,
     model::{ChatOptions, Content, FileCheck, SiteInfo, UploadRecord, UploadedFile},
+    share::{ShareRequest, SharedLink},
     sync::{DeletedConversation, Pulled, Push, PushOutcome, SyncedConversation},
 };
 
@@ -199,4 +200,60 @@ pub async fn sync_deleted() -> Result<Vec<DeletedConversation>, AppError> {
 #[server(prefix = "/api", endpoint = "sync_events", output = Streaming)]
 pub async fn sync_events() -> Result<ByteStream<AppError>, AppError> {
     crate::server::with_status(crate::server::sync::events().await)
+}
+
+/// Shares a conversation by link: the server keeps an allow-listed snapshot of it (texts,
+/// attachments' names, types and sizes, image previews when `include_images`) and answers with
+/// the new link, `/s/<token>`. Decoded off the async workers: up to 16 MiB, as an import.
+///
+/// # Errors
+/// [`AppError::BadRequest`] for an export that is not a conversation or has no message;
+/// [`AppError::NotFound`] when it names a File of someone else's, or sharing is off.
+#[server(prefix = "/api", endpoint = "share_create", input = JsonOffWorkers)]
+pub async fn share_create(request: ShareRequest) -> Result<SharedLink, AppError> {
+    crate::server::with_status(crate::server::share::create(request).await)
+}
+
+/// Takes a new snapshot under one of this person's links (`Update link`).
+///
+/// # Errors
+/// As [`share_create`]; [`AppError::NotFound`] for a token that is not this person's live link.
+#[server(prefix = "/api", endpoint = "share_update", input = JsonOffWorkers)]
+pub async fn share_update(token: String, request: ShareRequest) -> Result<SharedLink, AppError> {
+    crate::server::with_status(crate::server::share::update(token, request).await)
+}
+
+/// This person's live links, the latest first (`Shared links`).
+///
+/// # Errors
+/// [`AppError::NotFound`] when sharing is off; [`AppError::Internal`] when the database fails.
+#[server(prefix = "/api", endpoint = "share_list")]
+pub async fn share_list() -> Result<Vec<SharedLink>, AppError> {
+    crate::server::with_status(crate::server::share::list().await)
+}
+
+/// Revokes one of this person's links (`token`), or — with `conversation` — every link of that
+/// conversation (it was deleted); how many. A revoked link answers 410 at once, on every
+/// replica.
+///
+/// # Errors
+/// [`AppError::NotFound`] for a token that is not this person's live link.
+#[server(prefix = "/api", endpoint = "share_revoke", input = Json)]
+pub async fn share_revoke(
+    token: String,
+    #[server(default)] conversation: Option<String>,
+) -> Result<u64, AppError> {
+    crate::server::with_status(crate::server::share::revoke(token, conversation).await)
+}
+
+/// The conversation a viewer continues from a shared link (`Continue this conversation`): an
+/// export (format 1.2) with the image previews as pictures of the viewer's own and a sentence
+/// for each attachment that was not shared.
+///
+/// # Errors
+/// [`AppError::NotFound`] for a link never made; [`AppError::Gone`] for one revoked or expired;
+/// [`AppError::SignInRequired`] with `PARLEY_SHARING=signed-in` signed out.
+#[server(prefix = "/api", endpoint = "share_continue", input = Json)]
+pub async fn share_continue(token: String) -> Result<String, AppError> {
+    crate::server::with_status(crate::server::share::continued(token).await)
 }

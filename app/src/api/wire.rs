@@ -10,11 +10,12 @@ use leptos::server_fn::{
     response::{browser::BrowserResponse, ClientRes},
 };
 
-use super::{Chat, SyncPush};
+use super::{Chat, ShareCreate, ShareUpdate, SyncPush};
 
 /// `POST` with a JSON body, like server_fn's `Json`, but decoded on tokio's blocking pool: a
 /// conversation may be megabytes of JSON, and parsing it on an async worker would stall every
-/// other request that worker serves. (Used by [`super::chat`] and [`super::sync_push`].)
+/// other request that worker serves. (Used by [`super::chat`], [`super::sync_push`], [`super::share_create`] and
+/// [`super::share_update`].)
 pub struct JsonOffWorkers;
 
 impl leptos::server_fn::ContentType for JsonOffWorkers {
@@ -62,7 +63,7 @@ macro_rules! json_off_workers {
     )*};
 }
 
-json_off_workers!(Chat, SyncPush);
+json_off_workers!(Chat, SyncPush, ShareCreate, ShareUpdate);
 
 /// The browser's `fetch` client, except that a `409 Conflict` is read as the function's answer
 /// rather than as an error: [`super::sync_push`] answers a write on a stale revision with 409

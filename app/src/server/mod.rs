@@ -10,6 +10,7 @@ mod errors;
 pub use errors::{OrApp, ToAppError};
 pub mod files;
 mod request;
+pub mod share;
 pub mod sync;
 pub mod upload;
 
@@ -39,6 +40,8 @@ pub struct ServerState {
     relay: parley_files::RelayBudget,
     sync: parley_chat::sync::Sync,
     open_streams: sync::OpenStreams,
+    shares: parley_chat::share::Shares,
+    sharing: crate::share::Sharing,
 }
 
 /// What [`ServerState::new`] makes the state of.
@@ -55,6 +58,10 @@ pub struct ServerParts {
     pub relay_memory: u64,
     /// Signed-in people's conversations on the server (`PARLEY_STORAGE_PER_ACCOUNT`).
     pub sync: parley_chat::sync::Sync,
+    /// Conversations shared by link (`PARLEY_SHARE_TTL`).
+    pub shares: parley_chat::share::Shares,
+    /// Who may open shared links (`PARLEY_SHARING`).
+    pub sharing: crate::share::Sharing,
 }
 
 impl ServerState {
@@ -68,6 +75,8 @@ impl ServerState {
             relay: parley_files::RelayBudget::new(parts.relay_memory),
             sync: parts.sync,
             open_streams: sync::OpenStreams::default(),
+            shares: parts.shares,
+            sharing: parts.sharing,
         }
     }
 
@@ -90,6 +99,16 @@ impl ServerState {
     /// Signed-in people's conversations on the server.
     pub fn sync(&self) -> &parley_chat::sync::Sync {
         &self.sync
+    }
+
+    /// Conversations shared by link.
+    pub fn shares(&self) -> &parley_chat::share::Shares {
+        &self.shares
+    }
+
+    /// Who may open shared links.
+    pub fn sharing(&self) -> crate::share::Sharing {
+        self.sharing
     }
 
     fn open_streams(&self) -> &sync::OpenStreams {
@@ -159,6 +178,7 @@ pub async fn site_info() -> SiteInfo {
             context_caching: s.engine.offers_caching(),
             sign_in: request::sign_in_view(),
             budget: budget_view(&s).await,
+            sharing: s.sharing,
         },
         None => SiteInfo {
             upstream: UpstreamKind::Offline,
@@ -167,6 +187,7 @@ pub async fn site_info() -> SiteInfo {
             context_caching: false,
             sign_in: request::sign_in_view(),
             budget: None,
+            sharing: crate::share::Sharing::Off,
         },
     }
 }

@@ -100,9 +100,14 @@ pub async fn delete(id: String, restore: bool) -> Result<(), AppError> {
     checked_id(&id)?;
     let (state, account) = (state()?, account()?);
     let sync = state.sync();
-    let done =
-        if restore { sync.restore(&account, &id).await } else { sync.delete(&account, &id).await };
-    done.map_err(ToAppError::to_app)
+    if restore {
+        return sync.restore(&account, &id).await.map_err(ToAppError::to_app);
+    }
+    sync.delete(&account, &id).await.map_err(ToAppError::to_app)?;
+    // A deleted conversation's links go with it, whichever device deleted it.
+    let owner = parley_store::Owner::of_account(&account);
+    state.shares().revoke_conversation(&owner, &id).await.map_err(ToAppError::to_app)?;
+    Ok(())
 }
 
 /// See [`crate::api::sync_get`].

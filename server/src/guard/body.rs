@@ -29,9 +29,16 @@ use super::{Refusal, MULTIPART_ENDPOINTS};
 /// Gemini is text and File URIs — two million tokens of text fit — never the previews.
 pub const JSON_BODY_LIMIT: u64 = 8 << 20;
 
-/// Largest body of a `sync_push`, bytes: a conversation as an import may be
-/// (`MAX_IMPORT_BYTES`, 16 MiB), and room for its JSON framing.
+/// Largest body of a `sync_push`, `share_create` or `share_update`, bytes: a conversation as
+/// an import may be (`MAX_IMPORT_BYTES`, 16 MiB), and room for its JSON framing.
 pub const SYNC_BODY_LIMIT: u64 = app::transcript::MAX_IMPORT_BYTES as u64 + (1 << 20);
+
+/// The server functions whose body is a whole conversation ([`SYNC_BODY_LIMIT`]).
+fn carries_a_conversation(path: &str) -> bool {
+    use leptos::server_fn::ServerFn;
+    [app::api::SyncPush::PATH, app::api::ShareCreate::PATH, app::api::ShareUpdate::PATH]
+        .contains(&path)
+}
 
 /// Room for the multipart framing and small fields around an upload's bytes.
 const MULTIPART_OVERHEAD: u64 = 1 << 20;
@@ -71,7 +78,7 @@ pub async fn guard_bodies<F: Future<Output = Response>>(
     let upload = MULTIPART_ENDPOINTS.contains(&req.uri().path());
     let limit = if upload {
         limits.max_file_bytes.saturating_add(MULTIPART_OVERHEAD)
-    } else if req.uri().path() == <app::api::SyncPush as leptos::server_fn::ServerFn>::PATH {
+    } else if carries_a_conversation(req.uri().path()) {
         SYNC_BODY_LIMIT
     } else {
         JSON_BODY_LIMIT

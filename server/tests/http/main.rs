@@ -8,6 +8,7 @@ mod context;
 mod hardening;
 mod lifecycle;
 mod pipelined;
+mod share;
 mod thumbnails;
 
 #[path = "../common/mod.rs"]
