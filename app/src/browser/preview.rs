@@ -75,3 +75,19 @@ async fn inner(file: &web_sys::File) -> Result<String, JsValue> {
         base64::engine::general_purpose::STANDARD.encode(bytes)
     ))
 }
+
+/// A JPEG file named `name` holding the picture of `data_url` (`data:image/jpeg;base64,…`),
+/// to upload a preview as a File of its own (a conversation continued from a shared link).
+pub fn file_of(data_url: &str, name: &str) -> Option<web_sys::File> {
+    let data = data_url.strip_prefix("data:image/jpeg;base64,")?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(data).ok()?;
+    let parts = js_sys::Array::of1(&Uint8Array::from(bytes.as_slice()));
+    let options = web_sys::FilePropertyBag::new();
+    options.set_type("image/jpeg");
+    let name = if name.to_ascii_lowercase().ends_with(".jpg") {
+        name.to_string()
+    } else {
+        format!("{name}.jpg")
+    };
+    web_sys::File::new_with_u8_array_sequence_and_options(&parts, &name, &options).ok()
+}

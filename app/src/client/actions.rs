@@ -26,17 +26,35 @@ pub fn on_hydrated(chat: Chat, info: OnceResource<Result<SiteInfo, AppError>>) {
     Effect::new(move |_| {
         crate::browser::mark_hydrated();
         leptos::task::spawn_local(async move {
-            let account = info.await.ok().and_then(|i| i.sign_in.account).map(|a| a.id);
+            let info = info.await.ok();
+            let sharing = info.as_ref().is_some_and(|i| i.sharing != crate::share::Sharing::Off);
+            chat.sharing.set(sharing);
+            let account = info.and_then(|i| i.sign_in.account).map(|a| a.id);
             chat.account.set(account.clone());
             super::conversations::restore(chat).await;
             if let Some(account) = account {
                 start_sync(chat, account).await;
+            }
+            if let Some(token) = continue_token() {
+                match super::later::share_continue(chat, token).await {
+                    Ok(continuing) => continuing.await,
+                    Err(unloaded) => chat.storage_error.set(Some(unloaded.to_string())),
+                }
             }
             super::later::preload().await;
         });
     });
     #[cfg(not(feature = "hydrate"))]
     let _ = (chat, info);
+}
+
+/// The token of `/?continue=<token>` (a shared conversation to continue), if the page was
+/// opened so.
+#[cfg(feature = "hydrate")]
+fn continue_token() -> Option<String> {
+    let search = web_sys::window()?.location().search().ok()?;
+    let token = search.strip_prefix("?continue=")?.split('&').next()?;
+    crate::share::is_token(token).then(|| token.to_string())
 }
 
 /// Starts the sync task, its module fetched first (tried again every 30 s while it cannot
@@ -291,7 +309,12 @@ pub fn import_picked(ev: &leptos::ev::Event, chat: Chat) {
 /// Deletes the open conversation.
 pub fn delete_open(chat: Chat) {
     #[cfg(feature = "hydrate")]
-    leptos::task::spawn_local(super::conversations::delete(chat, chat.id.get_untracked()));
+    leptos::task::spawn_local(async move {
+        match super::later::library_delete(chat, chat.id.get_untracked()).await {
+            Ok(deleting) => deleting.await,
+            Err(unloaded) => chat.storage_error.set(Some(unloaded.to_string())),
+        }
+    });
     #[cfg(not(feature = "hydrate"))]
     let _ = chat;
 }
@@ -339,4 +362,113 @@ pub fn highlight_when_done(
     });
     #[cfg(not(feature = "hydrate"))]
     let _ = (text, status, rendered);
+}
+
+/// What a link call answers: `None` while it runs, then the link or why not.
+pub type LinkState = RwSignal<Option<Result<crate::share::SharedLink, String>>>;
+
+/// What the list of links shows: `None` while it loads, then the links or why not.
+pub type LinksState = RwSignal<Option<Result<Vec<crate::share::SharedLink>, String>>>;
+
+/// Shares the open conversation: a new link, or a new snapshot under `token` (`Update link`);
+/// the answer goes to `into`.
+pub fn share(
+    chat: Chat,
+    token: Option<String>,
+    include_images: bool,
+    link_preview: bool,
+    into: LinkState,
+) {
+    in_browser(move || async move {
+        #[cfg(feature = "hydrate")]
+        {
+            into.set(None);
+            let made =
+                match super::later::share_make(chat, token, include_images, link_preview).await {
+                    Ok(sharing) => sharing.await,
+                    Err(unloaded) => Err(unloaded.to_string()),
+                };
+            into.set(Some(made));
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (chat, token, include_images, link_preview, into);
+    });
+}
+
+/// Loads the person's links into `into`.
+pub fn load_links(into: LinksState) {
+    in_browser(move || async move {
+        #[cfg(feature = "hydrate")]
+        into.set(Some(links().await));
+        #[cfg(not(feature = "hydrate"))]
+        let _ = into;
+    });
+}
+
+/// Revokes the link `token`, then reloads the list into `list`.
+pub fn revoke_link(token: String, list: LinksState) {
+    in_browser(move || async move {
+        #[cfg(feature = "hydrate")]
+        {
+            let revoked = match super::later::share_revoke(token, None).await {
+                Ok(revoking) => revoking.await,
+                Err(unloaded) => Err(unloaded.to_string()),
+            };
+            match revoked {
+                Ok(()) => list.set(Some(links().await)),
+                Err(sentence) => list.set(Some(Err(sentence))),
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (token, list);
+    });
+}
+
+/// The person's links, or why they cannot be read.
+#[cfg(feature = "hydrate")]
+async fn links() -> Result<Vec<crate::share::SharedLink>, String> {
+    match super::later::share_links().await {
+        Ok(reading) => reading.await,
+        Err(unloaded) => Err(unloaded.to_string()),
+    }
+}
+
+/// Copies `text` to the clipboard (nothing when the browser refuses).
+pub fn copy_text(text: String) {
+    in_browser(move || async move {
+        #[cfg(feature = "hydrate")]
+        if let Some(window) = web_sys::window() {
+            let _ = wasm_bindgen_futures::JsFuture::from(
+                window.navigator().clipboard().write_text(&text),
+            )
+            .await;
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = text;
+    });
+}
+
+/// The Files view's list (its module fetched first, if it is not yet).
+pub async fn list_uploads() -> Result<Vec<crate::model::UploadRecord>, crate::error::AppError> {
+    #[cfg(feature = "hydrate")]
+    return match super::later::files_list().await {
+        Ok(listing) => listing.await,
+        Err(unloaded) => Err(crate::error::AppError::Transport(unloaded.to_string())),
+    };
+    #[cfg(not(feature = "hydrate"))]
+    Ok(Vec::new())
+}
+
+/// Deletes a File from the Files view (its module fetched first, if it is not yet).
+pub async fn delete_upload(uri: String) -> Result<(), crate::error::AppError> {
+    #[cfg(feature = "hydrate")]
+    return match super::later::files_delete(uri).await {
+        Ok(deleting) => deleting.await,
+        Err(unloaded) => Err(crate::error::AppError::Transport(unloaded.to_string())),
+    };
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = uri;
+        Ok(())
+    }
 }

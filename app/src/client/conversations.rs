@@ -19,7 +19,7 @@ use crate::{
 };
 
 /// The transcript of the open conversation.
-fn current(chat: Chat) -> Transcript {
+pub fn current(chat: Chat) -> Transcript {
     let mut transcript = chat.messages.with_untracked(|m| {
         to_transcript(m, &chat.summaries.get_value(), &chat.tracked.get_value(), now_ms())
     });
@@ -253,6 +253,15 @@ pub async fn delete(chat: Chat, id: String) {
     if signed_in {
         sync::kick();
     }
+    // Its shared links go with it (signed in, the server also revokes them at the sync).
+    match super::later::share_revoke(String::new(), Some(id.clone())).await {
+        Ok(revoking) => {
+            if let Err(e) = revoking.await {
+                leptos::logging::warn!("the conversation's links could not be revoked: {e}");
+            }
+        }
+        Err(e) => leptos::logging::warn!("the conversation's links could not be revoked: {e}"),
+    }
     if chat.id.get_untracked() == id {
         start_new(chat);
     }
@@ -305,10 +314,18 @@ pub async fn import(chat: Chat, file: web_sys::File) {
             return;
         }
     };
-    let mut transcript = match Transcript::from_export(&text) {
+    match super::later::library_import(chat, text, file.name()).await {
+        Ok(importing) => importing.await,
+        Err(unloaded) => chat.storage_error.set(Some(unloaded.to_string())),
+    }
+}
+
+/// Imports the export `text` (named `name` in what the page says), as [`import`] does.
+pub async fn import_text(chat: Chat, text: &str, name: &str) {
+    let mut transcript = match Transcript::from_export(text) {
         Ok(t) => t,
         Err(e) => {
-            chat.storage_error.set(Some(format!("“{}” was not imported. {e}", file.name())));
+            chat.storage_error.set(Some(format!("“{name}” was not imported. {e}")));
             return;
         }
     };
@@ -323,10 +340,8 @@ pub async fn import(chat: Chat, file: web_sys::File) {
         }
     }
     if let Err(e) = track_untracked(&mut transcript).await {
-        chat.storage_error.set(Some(format!(
-            "“{}” was not imported: its files could not be checked. {e}",
-            file.name()
-        )));
+        chat.storage_error
+            .set(Some(format!("“{name}” was not imported: its files could not be checked. {e}")));
         return;
     }
     chat.base.set_value(0);

@@ -9,7 +9,8 @@
 //! * in the browser (feature `hydrate`): `conversations` (kept in IndexedDB: save, open,
 //!   delete, export, import), `turn` (one chat turn: upload, then stream the answer) and
 //!   `attach` (picked, dropped and pasted files become pending attachments), `later` (the
-//!   turn and the sync as wasm modules loaded once the page is interactive).
+//!   turn, the sync and sharing as wasm modules loaded once the page is interactive), `share`
+//!   (links to conversations).
 
 pub mod actions;
 #[cfg(feature = "hydrate")]
@@ -20,6 +21,8 @@ pub mod labels;
 #[cfg(feature = "hydrate")]
 pub mod later;
 pub mod messages;
+#[cfg(feature = "hydrate")]
+pub mod share;
 pub mod state;
 pub mod sync;
 #[cfg(feature = "hydrate")]

@@ -332,6 +332,8 @@ pub struct Chat {
     /// The server revision the open conversation was last loaded at (0: never synced): a
     /// save sends its changes on that revision, so the server merges what others wrote since.
     pub base: StoredValue<i64>,
+    /// Whether conversations can be shared by link (`PARLEY_SHARING` is not `off`).
+    pub sharing: RwSignal<bool>,
     /// The signed-in account's id (`None`: signed out — conversations stay in this browser).
     pub account: RwSignal<Option<String>>,
     /// How the account's conversations stand with the server (`None`: signed out).
@@ -372,6 +374,7 @@ impl Chat {
             answering: RwSignal::new(false),
             stopper: StoredValue::new(None),
             base: StoredValue::new(0),
+            sharing: RwSignal::new(false),
             account: RwSignal::new(None),
             sync: RwSignal::new(None),
             adopt: RwSignal::new(0),

@@ -45,6 +45,7 @@ pub async fn run(chat: Chat, message: Message) {
 pub async fn ask(chat: Chat) {
     chat.busy.set(true);
     chat.typing.set(true);
+    upload_previews(chat).await;
     chat.answering.set(true);
     let answer = Message::model();
     let shown = std::rc::Rc::new(std::cell::Cell::new(false));
@@ -61,6 +62,42 @@ pub async fn ask(chat: Chat) {
     chat.typing.set(false);
     chat.busy.set(false);
     super::conversations::persist(chat).await;
+}
+
+/// Uploads, as this person's own Files, the pictures of the conversation that have a preview
+/// but no File (a conversation continued from a shared link), so that Gemini sees them; one
+/// that cannot be uploaded is left out of the request, as before.
+async fn upload_previews(chat: Chat) {
+    let waiting: Vec<(Message, crate::client::state::Attachment)> =
+        chat.messages.with_untracked(|messages| {
+            messages
+                .iter()
+                .filter(|m| matches!(m.status.get_untracked(), Status::Sent | Status::Done))
+                .flat_map(|m| m.attachments.iter().map(move |a| (m.clone(), a.clone())))
+                .filter(|(_, a)| {
+                    a.uploaded.with_untracked(Option::is_none)
+                        && !a.expired.get_untracked()
+                        && a.preview.with_untracked(Option::is_some)
+                })
+                .collect()
+        });
+    for (message, attachment) in waiting {
+        let preview = attachment.preview.get_untracked().unwrap_or_default();
+        let Some(file) = crate::browser::preview::file_of(&preview, &attachment.name) else {
+            continue;
+        };
+        attachment.progress.set(Some(Progress::Sending(0)));
+        let result = upload(&file, "image/jpeg", attachment.progress.clone()).await;
+        attachment.progress.set(None);
+        match result {
+            Ok(uploaded) => {
+                attachment.uploaded.set(Some(uploaded));
+                // Its stored JSON is written anew, with the File beside the preview.
+                message.raw.set_value(None);
+            }
+            Err(e) => leptos::logging::warn!("a picture could not be uploaded: {e}"),
+        }
+    }
 }
 
 /// Puts the answer's bubble in the log (once), replacing the typing indicator.

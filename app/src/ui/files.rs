@@ -5,13 +5,11 @@
 use leptos::prelude::*;
 
 use crate::client::{
+    actions::{delete_upload, list_uploads},
     labels::{state_label, time_to_expiry},
     state::Chat,
 };
-use crate::{
-    api::{delete_upload, list_uploads},
-    model::{human_size, UploadRecord},
-};
+use crate::model::{human_size, UploadRecord};
 
 /// The badge before a file's name, as its cell's style (one attribute: the wasm stays small):
 /// an image the server keeps shows its thumbnail, any other file its MIME type.

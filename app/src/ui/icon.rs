@@ -24,6 +24,8 @@ pub enum Glyph {
     Regenerate,
     /// A pen: edit.
     Edit,
+    /// Three linked dots: share.
+    Share,
 }
 
 impl Glyph {
@@ -41,6 +43,10 @@ impl Glyph {
             Glyph::Moon => &["M21 12.8A9 9 0 1 1 11.2 3a7 7 0 0 0 9.8 9.8Z"],
             Glyph::Regenerate => &["M21 12a9 9 0 1 1-3-6.7L21 8", "M21 3v5h-5"],
             Glyph::Edit => &["M12 20h9", "M16.5 3.5a2.1 2.1 0 0 1 3 3L7 19l-4 1 1-4Z"],
+            Glyph::Share => &[
+                "M18 8a3 3 0 1 0 0-6 3 3 0 0 0 0 6ZM6 15a3 3 0 1 0 0-6 3 3 0 0 0 0 6ZM18 22a3 3 0 1 0 0-6 3 3 0 0 0 0 6Z",
+                "M8.6 13.5l6.8 4M15.4 6.5l-6.8 4",
+            ],
         }
     }
 }

@@ -7,6 +7,7 @@ mod conversation;
 mod files;
 mod icon;
 mod settings;
+mod share;
 mod sidebar;
 mod sync;
 

@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 
 use super::icon::{Glyph, Icon};
+use super::share::{ShareButton, SharedLinks};
 use super::sync::RecentlyDeleted;
 
 use crate::client::{actions, state::Chat};
@@ -61,6 +62,7 @@ pub fn Sidebar(chat: Chat, open: RwSignal<bool>) -> impl IntoView {
                 <p class="muted">"Your conversations will appear here."</p>
             </Show>
             <RecentlyDeleted chat />
+            <SharedLinks chat />
         </nav>
     }
 }
@@ -115,6 +117,7 @@ pub fn ConversationActions(chat: Chat, sidebar_open: RwSignal<bool>) -> impl Int
                 />
                 <Icon glyph=Glyph::Import />
             </label>
+            <ShareButton chat />
             <button
                 type="button"
                 class="icon-button danger"
