@@ -18,6 +18,7 @@ use app::{server::ServerState, share::Sharing};
 use axum::{
     extract::{Path, Request, State},
     http::{header, HeaderValue, StatusCode},
+    middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
     Router,
@@ -32,13 +33,24 @@ const PAGE_POLICY: &str = "default-src 'none'; img-src 'self'; style-src 'self';
 
 /// The routes.
 pub fn routes<S>(state: Arc<ServerState>) -> Router<S> {
-    Router::new()
-        .route("/s/share.css", get(style))
+    let links = Router::new()
         .route("/s/{token}", get(shared_page))
         .route("/s/{token}/images/{n}", get(image))
         .route("/s/{token}/card.jpg", get(card))
+        .route_layer(middleware::from_fn_with_state(state.clone(), admit));
+    Router::new()
+        .merge(links)
+        .route("/s/share.css", get(style))
         .route("/robots.txt", get(robots))
         .with_state(state)
+}
+
+/// Lets through to a link's page, images and card only a request that may open links.
+async fn admit(State(state): State<Arc<ServerState>>, req: Request, next: Next) -> Response {
+    match refused(&state, &req) {
+        Some(refusal) => refusal,
+        None => next.run(req).await,
+    }
 }
 
 /// The refusal of a request that may not open links: 404 with sharing off, 401 signed out
@@ -64,14 +76,7 @@ fn refused(state: &ServerState, req: &Request) -> Option<Response> {
     }
 }
 
-async fn shared_page(
-    State(state): State<Arc<ServerState>>,
-    Path(token): Path<String>,
-    req: Request,
-) -> Response {
-    if let Some(refusal) = refused(&state, &req) {
-        return refusal;
-    }
+async fn shared_page(State(state): State<Arc<ServerState>>, Path(token): Path<String>) -> Response {
     match state.shares().open(&token).await {
         Ok(opened) => with_headers(page::render(&opened).into_response()),
         Err(e) => refusal(e),
@@ -81,11 +86,7 @@ async fn shared_page(
 async fn image(
     State(state): State<Arc<ServerState>>,
     Path((token, n)): Path<(String, String)>,
-    req: Request,
 ) -> Response {
-    if let Some(refusal) = refused(&state, &req) {
-        return refusal;
-    }
     let Some(n) = n.strip_suffix(".jpg").unwrap_or(&n).parse::<usize>().ok() else {
         return plain(StatusCode::NOT_FOUND, "Not found");
     };
@@ -95,14 +96,7 @@ async fn image(
     }
 }
 
-async fn card(
-    State(state): State<Arc<ServerState>>,
-    Path(token): Path<String>,
-    req: Request,
-) -> Response {
-    if let Some(refusal) = refused(&state, &req) {
-        return refusal;
-    }
+async fn card(State(state): State<Arc<ServerState>>, Path(token): Path<String>) -> Response {
     match state.shares().card(&token).await {
         Ok(jpeg) => jpeg_response(jpeg),
         Err(e) => refusal(e),

@@ -193,19 +193,31 @@ async fn take(
         return Ok(());
     }
     let Some(record) = record_of(conversation, account) else { return Ok(()) };
+    store_if(record, is_open, changed, |local| {
+        local.is_none_or(|l| {
+            l.account == account
+                && !l.dirty
+                && !l.deleted
+                && SyncMeta::parse(&l.sync).base < conversation.revision
+        })
+    })
+    .await
+}
+
+/// Stores `record` in place of this browser's copy when `replaces` says so of that copy (none
+/// when it has none), in one transaction; the list, and the open conversation when it is
+/// `is_open`, then show it.
+async fn store_if(
+    record: Record,
+    is_open: bool,
+    changed: &mut Changed,
+    replaces: impl FnOnce(Option<&Record>) -> bool,
+) -> Result<(), Stop> {
+    let id = record.id.clone();
     let written = std::cell::Cell::new(false);
     store::update(&id, |local| {
-        if let Some(local) = local {
-            let mine = local.account == account;
-            if !mine || local.dirty || local.deleted {
-                return None;
-            }
-            if SyncMeta::parse(&local.sync).base >= conversation.revision {
-                return None;
-            }
-        }
-        written.set(true);
-        Some(record)
+        written.set(replaces(local.as_ref()));
+        written.get().then_some(record)
     })
     .await?;
     if written.get() {
@@ -319,21 +331,10 @@ async fn adopt_outcome(
         return Ok(());
     }
     let Some(record) = record_of(&conversation, account) else { return Ok(()) };
-    let written = std::cell::Cell::new(false);
-    store::update(&sent.id, |local| {
-        let local = local?;
-        if local.updated != sent.updated || local.hash != sent.hash || local.deleted {
-            return None;
-        }
-        written.set(true);
-        Some(record)
+    store_if(record, is_open, changed, |local| {
+        local.is_some_and(|l| l.updated == sent.updated && l.hash == sent.hash && !l.deleted)
     })
-    .await?;
-    if written.get() {
-        changed.list = true;
-        changed.open |= is_open;
-    }
-    Ok(())
+    .await
 }
 
 /// Follows the account's event stream: each `changed` past this browser's cursor asks for a
