@@ -13,10 +13,7 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::{
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::Instant;
 
 use base64::Engine;
 use serde_json::{json, Value};
@@ -27,26 +24,16 @@ const MESSAGES: usize = 100;
 
 async fn parley(data: &std::path::Path) -> (String, Killed) {
     let port = free_port();
-    let site = format!("http://127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_parley"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--gemini-api-key="])
-        .args(["--rate-files", "off", "--max-connections-per-address", "0"])
-        .args(["--session-secret", "0123456789abcdef0123456789abcdef"])
-        .arg("--data-dir")
-        .arg(data)
-        .env("LEPTOS_OUTPUT_NAME", "parley")
-        .env("PARLEY_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("parley starts");
-    let killed = Killed(child);
-    for _ in 0..600 {
-        if reqwest::get(format!("{site}/healthz")).await.is_ok() {
-            return (site, killed);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{site} did not come up");
+    let args = [
+        "--gemini-api-key=",
+        "--rate-files",
+        "off",
+        "--max-connections-per-address",
+        "0",
+        "--session-secret",
+        "0123456789abcdef0123456789abcdef",
+    ];
+    (format!("http://127.0.0.1:{port}"), support::parley(port, data, &args, &[]).await)
 }
 
 /// A conversation of `MESSAGES` messages of ordinary length (a question, a Markdown answer),

@@ -15,24 +15,14 @@ mod support;
 
 use std::{
     process::{Command, Stdio},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
-use support::{free_port, quantile, Killed};
+use support::{free_port, parley, quantile, up, Killed};
 
 const REQUESTS: usize = 2000;
 const SIGN_INS: usize = 400;
 const AT_ONCE: usize = 8;
-
-async fn up(url: &str) {
-    for _ in 0..600 {
-        if reqwest::get(url).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{url} did not come up");
-}
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -93,24 +83,19 @@ async fn main() {
     );
     up(&format!("{provider}/jwks")).await;
     let data = tempfile::tempdir().unwrap();
-    let _site = Killed(
-        Command::new(env!("CARGO_BIN_EXE_parley"))
-            .args(["--listen", &format!("127.0.0.1:{site_port}"), "--gemini-api-key="])
-            .args(["--rate-files", "off", "--max-connections-per-address", "0"])
-            .arg("--data-dir")
-            .arg(data.path())
-            .env("LEPTOS_OUTPUT_NAME", "parley")
-            .env("PARLEY_LOG", "warn")
-            .env("PARLEY_PUBLIC_URL", &site)
-            .env("PARLEY_OIDC_PROVIDERS", "bench")
-            .env("PARLEY_OIDC_BENCH_ISSUER", &provider)
-            .env("PARLEY_OIDC_BENCH_CLIENT_ID", "parley")
-            .env("PARLEY_OIDC_BENCH_CLIENT_SECRET", "bench-secret")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("parley starts"),
-    );
-    up(&format!("{site}/healthz")).await;
+    let _site = parley(
+        site_port,
+        data.path(),
+        &["--gemini-api-key=", "--rate-files", "off", "--max-connections-per-address", "0"],
+        &[
+            ("PARLEY_PUBLIC_URL", &site),
+            ("PARLEY_OIDC_PROVIDERS", "bench"),
+            ("PARLEY_OIDC_BENCH_ISSUER", &provider),
+            ("PARLEY_OIDC_BENCH_CLIENT_ID", "parley"),
+            ("PARLEY_OIDC_BENCH_CLIENT_SECRET", "bench-secret"),
+        ],
+    )
+    .await;
 
     let guest = client();
     let anonymous = site_info_round("anonymous", &guest, &site).await;

@@ -21,10 +21,7 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::{
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use support::{free_port, quantile, Killed};
 
@@ -39,29 +36,22 @@ const DEVICES: usize = 1_000;
 /// A `parley` on a free port with `args`; its URL and process.
 async fn parley(data: &std::path::Path, args: &[&str]) -> (String, Killed) {
     let port = free_port();
-    let site = format!("http://127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_parley"))
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--rate-sync", "off", "--max-connections-per-address", "0"])
-        .args(["--auth-proxy-header", "X-Forwarded-Email", "--auth-proxy-from", "127.0.0.0/8"])
-        .args(["--session-secret", "0123456789abcdef0123456789abcdef"])
-        .args(["--storage-per-account", "10GiB"])
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .env("LEPTOS_OUTPUT_NAME", "parley")
-        .env("PARLEY_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("parley starts");
-    let killed = Killed(child);
-    for _ in 0..600 {
-        if reqwest::get(format!("{site}/healthz")).await.is_ok() {
-            return (site, killed);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{site} did not come up");
+    let common = [
+        "--rate-sync",
+        "off",
+        "--max-connections-per-address",
+        "0",
+        "--auth-proxy-header",
+        "X-Forwarded-Email",
+        "--auth-proxy-from",
+        "127.0.0.0/8",
+        "--session-secret",
+        "0123456789abcdef0123456789abcdef",
+        "--storage-per-account",
+        "10GiB",
+    ];
+    let process = support::parley(port, data, &[&common[..], args].concat(), &[]).await;
+    (format!("http://127.0.0.1:{port}"), process)
 }
 
 /// A call of `function` as `email`.
