@@ -14,6 +14,32 @@ async function answered(page: Page, count: number) {
   await expect(answers.last()).toHaveAttribute('data-status', 'done', { timeout: 30_000 });
 }
 
+/**
+ * Waits until the browser holds `count` conversations, every one of the account and none with
+ * a change the server lacks (`dirty`): what it has is all on the server.
+ */
+async function allSynced(page: Page, count: number) {
+  const held = () =>
+    page.evaluate(
+      () =>
+        new Promise<string>((resolve, reject) => {
+          const open = indexedDB.open('parley');
+          open.onerror = () => reject(open.error);
+          open.onsuccess = () => {
+            const db = open.result;
+            const all = db.transaction('conversations').objectStore('conversations').getAll();
+            all.onsuccess = () => {
+              const records = all.result as { account: string; dirty: boolean }[];
+              db.close();
+              resolve(`${records.filter((r) => r.account && !r.dirty).length} of ${records.length}`);
+            };
+            all.onerror = () => reject(all.error);
+          };
+        }),
+    );
+  await expect.poll(held, { timeout: 10_000 }).toBe(`${count} of ${count}`);
+}
+
 test('a message sent on one device shows on the other within a second or two', async ({ browser }) => {
   const who = login('sync-live');
   const a = await device(browser);
@@ -86,6 +112,7 @@ test('a browser whose data was cleared gets everything back at sign-in; delete a
   await send(a.page, 'And this one too');
   await answered(a.page, 1);
   await expect(status(a.page)).toHaveText('Synced');
+  await allSynced(a.page, 2);
 
   // Clear everything the site keeps in the browser: cookies, IndexedDB, localStorage.
   await a.page.evaluate(async () => {

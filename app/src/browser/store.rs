@@ -10,12 +10,17 @@
 //! whether it was deleted here and the server is still to hear of it, and `sync` what the page
 //! knows of its copy on the server (JSON: `{base, created_ms, messages: [[id, revision,
 //! hash], …]}`, see `client::sync`).
+//!
+//! Object store `settings` (version 2): values kept beside the conversations that must go
+//! when they go — the sync cursor of each account, say: kept in localStorage, a cleared
+//! IndexedDB would leave a cursor claiming conversations this browser no longer has.
 
 use rexie::{ObjectStore, Rexie, TransactionMode};
 use wasm_bindgen::{JsCast, JsValue};
 
 const DATABASE: &str = "parley";
 const STORE: &str = "conversations";
+const SETTINGS: &str = "settings";
 
 /// A stored conversation.
 pub struct Record {
@@ -53,8 +58,9 @@ pub fn describe(err: &rexie::Error) -> String {
 
 async fn open() -> Result<Rexie, rexie::Error> {
     Rexie::builder(DATABASE)
-        .version(1)
+        .version(2)
         .add_object_store(ObjectStore::new(STORE).key_path("id"))
+        .add_object_store(ObjectStore::new(SETTINGS))
         .build()
         .await
 }
@@ -207,4 +213,38 @@ pub async fn delete(id: &str) -> Result<(), rexie::Error> {
     tx.store(STORE)?.delete(JsValue::from_str(id)).await?;
     tx.done().await?;
     Ok(())
+}
+
+/// The setting `key` (a string), if set.
+///
+/// # Errors
+/// The IndexedDB error.
+pub async fn setting(key: &str) -> Result<Option<String>, rexie::Error> {
+    let db = open().await?;
+    let tx = db.transaction(&[SETTINGS], TransactionMode::ReadOnly)?;
+    let value = tx.store(SETTINGS)?.get(JsValue::from_str(key)).await?;
+    Ok(value.and_then(|v| v.as_string()))
+}
+
+/// Sets the setting `key` to `value` if it is still `from` (`None`: not set), in one
+/// transaction; `false` when it was not (another page, or the database cleared meanwhile).
+///
+/// # Errors
+/// The IndexedDB error (quota exceeded, …).
+pub async fn replace_setting(
+    key: &str,
+    from: Option<&str>,
+    value: &str,
+) -> Result<bool, rexie::Error> {
+    let db = open().await?;
+    let tx = db.transaction(&[SETTINGS], TransactionMode::ReadWrite)?;
+    let store = tx.store(SETTINGS)?;
+    let key = JsValue::from_str(key);
+    let now = store.get(key.clone()).await?.and_then(|v| v.as_string());
+    let same = now.as_deref() == from;
+    if same {
+        store.put(&JsValue::from_str(value), Some(&key)).await?;
+    }
+    tx.done().await?;
+    Ok(same)
 }

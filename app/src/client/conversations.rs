@@ -9,7 +9,7 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use super::{
     messages::{keys_of, messages_from, title_of, to_transcript},
-    state::{new_conversation_id, now_ms, Chat, ConversationSummary, MESSAGES_SHOWN},
+    state::{new_conversation_id, now_ms, Chat, ConversationSummary, SyncStatus, MESSAGES_SHOWN},
     sync::{self, convert::SyncMeta},
 };
 use crate::{
@@ -50,6 +50,10 @@ pub async fn persist(chat: Chat) {
     chat.tracked.set_value(transcript.uploaded_files.clone());
     let id = chat.id.get_untracked();
     let account = chat.account.get_untracked();
+    if account.is_some() && chat.sync.get_untracked() == Some(SyncStatus::Synced) {
+        // A change the server does not have yet: not `Synced` until the round after it.
+        chat.sync.set(Some(SyncStatus::Syncing));
+    }
     let keys = chat.messages.with_untracked(|m| keys_of(m));
     let base = chat.base.get_value();
     let title = chat.messages.with_untracked(|m| title_of(m));

@@ -84,7 +84,7 @@ pub fn kick() {
 }
 
 fn cursor_key(account: &str) -> String {
-    format!("parley-sync-cursor-{account}")
+    format!("sync-cursor-{account}")
 }
 
 fn asked_key(account: &str) -> String {
@@ -154,8 +154,9 @@ async fn show(chat: Chat, changed: Changed) {
 
 async fn pull(chat: Chat, account: &str, changed: &mut Changed) -> Result<(), Stop> {
     let key = cursor_key(account);
-    let mut cursor: i64 = device::setting(&key).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let mut kept = store::setting(&key).await?;
     loop {
+        let cursor = kept.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
         let page = api::sync_pull(cursor).await?;
         if !page.conversations.is_empty() {
             chat.sync.set(Some(SyncStatus::Syncing));
@@ -163,11 +164,17 @@ async fn pull(chat: Chat, account: &str, changed: &mut Changed) -> Result<(), St
         for conversation in &page.conversations {
             take(chat, account, conversation, changed).await?;
         }
-        cursor = page.cursor;
-        device::set_setting(&key, &cursor.to_string());
+        let next = page.cursor.to_string();
+        if !store::replace_setting(&key, kept.as_deref(), &next).await? {
+            // The cursor moved under this round (the browser's data cleared, say): the next
+            // round starts again from the one kept.
+            kick();
+            return Ok(());
+        }
         if !page.more {
             return Ok(());
         }
+        kept = Some(next);
     }
 }
 
@@ -354,10 +361,10 @@ async fn follow(account: String) {
                         if let Ok(SyncEvent::Changed { cursor }) =
                             serde_json::from_slice(&line[..end])
                         {
-                            let known = device::setting(&cursor_key(&account))
-                                .and_then(|c| c.parse::<i64>().ok())
-                                .unwrap_or(0);
-                            if cursor != known {
+                            // Kept in IndexedDB with the conversations: a browser
+                            // whose data was cleared pulls them all again.
+                            let known = store::setting(&cursor_key(&account)).await;
+                            if known.ok().flatten() != Some(cursor.to_string()) {
                                 kick();
                             }
                         }
