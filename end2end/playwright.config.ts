@@ -14,7 +14,12 @@ import { defineConfig } from '@playwright/test';
  *  - parley with that provider as `corp` ("Corp ID")     http://127.0.0.1:3440
  *  (budgets.spec.ts starts its own parley with budgets    http://127.0.0.1:3460)
  * Browsers: Debian's chromium (Playwright's own download does not work here).
+ *
+ * With PARLEY_E2E_URL set, none of these is started: only the `@smoke` tests run, against that
+ * site (`PARLEY_E2E_URL=https://chat.example.org npx playwright test --grep @smoke`).
  */
+/** A deployment to smoke-test, instead of the suite's own servers. */
+const TARGET = process.env.PARLEY_E2E_URL;
 export const OFFLINE_URL = 'http://127.0.0.1:3400';
 export const KEYED_URL = 'http://127.0.0.1:3402';
 /** The control surface of the emulator behind `KEYED_URL` (faults for secrets.spec.ts). */
@@ -57,8 +62,9 @@ export default defineConfig({
   workers: 1,
   retries: 0,
   reporter: [['list']],
+  grep: TARGET ? /@smoke/ : undefined,
   use: {
-    baseURL: OFFLINE_URL,
+    baseURL: TARGET ?? OFFLINE_URL,
     browserName: 'chromium',
     headless: true,
     launchOptions: {
@@ -76,7 +82,7 @@ export default defineConfig({
     trace: 'retain-on-failure',
   },
   // scripts/bench-first-visit.sh brings its own release server (PARLEY_FIGURES_URL).
-  webServer: process.env.PARLEY_FIGURES_URL ? [] : [
+  webServer: TARGET || process.env.PARLEY_FIGURES_URL ? [] : [
     {
       command: parley(3400),
       cwd: '..',

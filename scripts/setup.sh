@@ -11,9 +11,11 @@
 #   postgresql                     (Debian's package: the tests start a throwaway server)
 #   chromium                       (Debian's package, for Playwright)      -- with --browser
 #   end2end/node_modules           (npm ci: @playwright/test, binaryen's wasm-opt, axe-core, oidc-provider)
+#   podman, runc, debootstrap      (Debian's packages: scripts/test-container.sh)
 #   target/sdk-venv                (Python venv with google-genai, to test the emulator with
-#                                   Google's own SDK, and moto's S3 server for the tests;
-#                                   emulator/sdk-tests/requirements.txt, scripts/test-requirements.txt)
+#                                   Google's own SDK, moto's S3 server for the tests, and
+#                                   podman-compose; emulator/sdk-tests/requirements.txt,
+#                                   scripts/test-requirements.txt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -91,6 +93,17 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   $SUDO systemctl disable --now postgresql >/dev/null 2>&1 || true
 fi
 
+# Podman (rootful, runc) and debootstrap: scripts/test-container.sh builds and runs the image
+# and compose.yaml with them (podman-compose itself is in the venv below).
+# netavark and aardvark-dns: the compose services find each other by name.
+if command -v apt-get >/dev/null && { ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null ||
+     ! command -v runc >/dev/null || [ ! -x /usr/lib/podman/aardvark-dns ]; }; then
+  say "installing Debian's podman, runc, netavark, aardvark-dns and debootstrap"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q podman runc netavark aardvark-dns debootstrap
+fi
+
 if $want_browser && [ ! -x /usr/bin/chromium ]; then
   say "installing Debian's chromium"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
@@ -108,7 +121,7 @@ venv=target/sdk-venv
 requirements=emulator/sdk-tests/requirements.txt
 services=scripts/test-requirements.txt
 if [ ! -f "$venv/.installed" ] || [ "$requirements" -nt "$venv/.installed" ] || [ "$services" -nt "$venv/.installed" ]; then
-  say "installing google-genai and moto into $venv"
+  say "installing google-genai, moto and podman-compose into $venv"
   if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
     $SUDO apt-get update -q

@@ -4,7 +4,8 @@
 # Rust unit and integration tests (gemini ↔ emulator, the file lifecycle, the whole server over
 # HTTP, the abuse cases, replicas on PostgreSQL and S3, metrics and logs), a short run of each
 # fuzz target, the weight of the release wasm (scripts/wasm-weight.sh), the Debian package,
-# Google's Python SDK against the emulator, then the Playwright suite in Debian's headless
+# the container image and compose.yaml (scripts/test-container.sh), Google's Python SDK
+# against the emulator, then the Playwright suite in Debian's headless
 # chromium against the real server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +52,9 @@ scripts/wasm-weight.sh 400000
 
 echo "==> the Debian package (from the debug build): contents, unit, unpacked and run"
 scripts/test-package.sh
+
+echo "==> the container image and compose.yaml (Podman): built, started, smoke-tested, stopped"
+scripts/test-container.sh
 
 echo "==> Google's google-genai SDK against the emulator"
 target/sdk-venv/bin/python emulator/sdk-tests/google_genai_sdk.py --emulator target/debug/gemini-emulator

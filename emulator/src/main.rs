@@ -108,9 +108,19 @@ async fn main() -> std::io::Result<()> {
         "gemini emulator listening"
     );
     let router = Emulator::new(config).router();
-    gemini_emulator::serve::serve(listener, router, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await;
+    gemini_emulator::serve::serve(listener, router, stop()).await;
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM (a container's stop, even as its PID 1).
+async fn stop() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! { _ = tokio::signal::ctrl_c() => {}, () = terminate => {} }
 }

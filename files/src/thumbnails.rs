@@ -52,7 +52,22 @@ pub fn make(bytes: &[u8]) -> Result<Vec<u8>, ThumbnailError> {
 /// # Errors
 /// [`ThumbnailError`]; nothing past the limits is decoded.
 pub fn fit(bytes: &[u8], side_px: u32) -> Result<Vec<u8>, ThumbnailError> {
-    let picture = decode(bytes)?;
+    fit_within(bytes, side_px, MAX_SIDE_PX)
+}
+
+/// [`fit`], for a picture no wider or taller than `max_source_px` (decoding it may then take
+/// at most 4 × `max_source_px`² bytes): a larger one is refused from its header.
+///
+/// # Errors
+/// [`ThumbnailError`]; nothing past the limits is decoded.
+pub fn fit_within(
+    bytes: &[u8],
+    side_px: u32,
+    max_source_px: u32,
+) -> Result<Vec<u8>, ThumbnailError> {
+    let max_source_px = max_source_px.min(MAX_SIDE_PX);
+    let most = (4 * u64::from(max_source_px) * u64::from(max_source_px)).min(MAX_DECODE_BYTES);
+    let picture = decode_within(bytes, max_source_px, most)?;
     let small = if picture.width() > side_px || picture.height() > side_px {
         picture.thumbnail(side_px, side_px)
     } else {
@@ -66,14 +81,23 @@ pub fn fit(bytes: &[u8], side_px: u32) -> Result<Vec<u8>, ThumbnailError> {
 /// # Errors
 /// [`ThumbnailError`]; nothing past the limits is decoded.
 pub fn decode(bytes: &[u8]) -> Result<image::DynamicImage, ThumbnailError> {
+    decode_within(bytes, MAX_SIDE_PX, MAX_DECODE_BYTES)
+}
+
+/// `bytes` decoded if no side is over `max_side_px` and decoding takes at most `max_bytes`.
+fn decode_within(
+    bytes: &[u8],
+    max_side_px: u32,
+    max_bytes: u64,
+) -> Result<image::DynamicImage, ThumbnailError> {
     let unreadable = |e: std::io::Error| ThumbnailError::Unreadable(e.to_string());
     let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(unreadable)?;
     let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_SIDE_PX);
-    limits.max_image_height = Some(MAX_SIDE_PX);
-    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    limits.max_image_width = Some(max_side_px);
+    limits.max_image_height = Some(max_side_px);
+    limits.max_alloc = Some(max_bytes);
     reader.limits(limits);
     reader.decode().map_err(|e| match e {
         image::ImageError::Limits(limit) => ThumbnailError::TooLarge(limit.to_string()),
@@ -112,6 +136,13 @@ mod tests {
         let thumbnail = image::load_from_memory(&jpeg).unwrap();
         assert_eq!((thumbnail.width(), thumbnail.height()), (256, 128));
         assert!(jpeg.len() < 30_000, "{} bytes", jpeg.len());
+    }
+
+    #[test]
+    fn fit_within_refuses_a_source_past_its_bound() {
+        assert!(fit_within(&png(600, 400), 720, 2048).is_ok());
+        let refused = fit_within(&png(2100, 100), 720, 2048);
+        assert!(matches!(refused, Err(ThumbnailError::TooLarge(_))), "{refused:?}");
     }
 
     #[test]

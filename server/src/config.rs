@@ -137,6 +137,12 @@ pub struct Config {
     #[arg(long, env = "PARLEY_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
+    /// How long to wait at start-up for a PostgreSQL database that cannot be reached yet (one
+    /// started beside the site, say), trying again with backoff; meanwhile `/healthz` answers
+    /// 200 and `/readyz` 503 `{"database": "waiting"}`. `0s`: give up at once.
+    #[arg(long, env = "PARLEY_DATABASE_WAIT", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub database_wait: Duration,
+
     /// The key that signs session cookies (at least 32 bytes); without it one is generated
     /// into `{data dir}/session.key`. Required with a PostgreSQL database: every replica must
     /// sign with the same key. Never logged.
@@ -162,6 +168,11 @@ pub struct Config {
     /// times as many).
     #[arg(long, env = "PARLEY_RATE_SYNC", default_value = "600/min")]
     pub rate_sync: crate::limits::Rate,
+
+    /// Requests for shared links (`/s/<token>`: the page, its previews, its card) a client
+    /// address may make (same form); no session is involved.
+    #[arg(long, env = "PARLEY_RATE_SHARE_VIEWS", default_value = "300/min")]
+    pub rate_share_views: crate::limits::Rate,
 
     /// What a signed-in account's conversations may take on the server (`1GiB`, `500MB`):
     /// past it, new conversations and messages are refused with a sentence (the browser keeps
@@ -249,6 +260,12 @@ pub struct Config {
     #[arg(long, env = "PARLEY_MAX_CONNECTIONS", default_value_t = 0)]
     pub max_connections: usize,
 
+    /// A Gemini emulator elsewhere (`http://emulator:8090`), for the Offline demo: used instead
+    /// of the built-in one only while no GEMINI_API_KEY (or gateway) is set — replicas share
+    /// it, and setting a key later needs no other change.
+    #[arg(long, env = "PARLEY_EMULATOR_URL")]
+    pub emulator_url: Option<Url>,
+
     /// Address of the built-in emulator (a random loopback port by default).
     #[arg(long, env = "PARLEY_EMULATOR_LISTEN", default_value = "127.0.0.1:0")]
     pub emulator_listen: SocketAddr,
@@ -296,6 +313,9 @@ pub enum Command {
     Accounts(AccountsCommand),
     /// What was spent on the site's key: tokens and dollars, from the ledger.
     Usage(UsageArgs),
+    /// Asks the server at --listen for `/healthz` (a container's `HEALTHCHECK`): exit status
+    /// 0 when it answers 200 within 3 s, else 1.
+    Healthcheck,
 }
 
 /// `parley usage [--since 7d] [--by day|model|account] [--json]`.
@@ -405,6 +425,7 @@ impl Config {
             upload: self.rate_upload,
             files: self.rate_files,
             sync: self.rate_sync,
+            share_views: self.rate_share_views,
             upload_bytes_per_hour: self.upload_bytes_per_hour,
         }
     }
@@ -475,10 +496,16 @@ impl Config {
         self.base_url.as_str().trim_end_matches('/') != DEFAULT_BASE_URL
     }
 
+    /// The emulator elsewhere that the Offline demo talks to, when there is no key: the
+    /// `--emulator-url`, else `GEMINI_BASE_URL` when it names somewhere other than Google.
+    pub fn shared_emulator(&self) -> Option<Url> {
+        self.emulator_url.clone().or_else(|| self.custom_base_url().then(|| self.base_url.clone()))
+    }
+
     /// Refuses what cannot work: with a shared (PostgreSQL) database, sessions signed by a
     /// key of this process only (every replica must share `PARLEY_SESSION_SECRET`), and the
-    /// built-in emulator (each replica would have its own Files), unless `GEMINI_BASE_URL`
-    /// names one emulator they share.
+    /// built-in emulator (each replica would have its own Files), unless `--emulator-url` (or
+    /// `GEMINI_BASE_URL`) names one emulator they share.
     ///
     /// # Errors
     /// [`ServerError::Config`] saying what to set.
@@ -509,10 +536,12 @@ impl Config {
                     .into(),
             ));
         }
-        if self.api_key().is_none() && self.gateway().is_none() && !self.custom_base_url() {
+        if self.api_key().is_none() && self.gateway().is_none() && self.shared_emulator().is_none()
+        {
             return Err(ServerError::Config(
                 "the built-in Gemini emulator (no GEMINI_API_KEY) cannot be shared by replicas of a \
-                 PostgreSQL database: set GEMINI_API_KEY, or GEMINI_BASE_URL to one emulator they share"
+                 PostgreSQL database: set GEMINI_API_KEY, or PARLEY_EMULATOR_URL to one emulator \
+                 they share"
                     .into(),
             ));
         }
@@ -670,11 +699,16 @@ mod tests {
         assert!(no_secret.contains("PARLEY_SESSION_SECRET"), "{no_secret}");
         let offline =
             parse(&[&secret[..], &["--gemini-api-key="]].concat()).check().unwrap_err().to_string();
-        assert!(offline.contains("GEMINI_BASE_URL"), "{offline}");
+        assert!(offline.contains("PARLEY_EMULATOR_URL"), "{offline}");
         let shared_emulator =
             [&secret[..], &["--gemini-api-key=", "--gemini-base-url", "http://emulator:8089"]]
                 .concat();
         assert!(parse(&shared_emulator).check().is_ok());
+        // The emulator named apart from GEMINI_BASE_URL: used only while there is no key.
+        let demo = parse(&[&secret[..], &["--emulator-url", "http://emulator:8090"]].concat());
+        assert!(demo.check().is_ok());
+        assert_eq!(demo.shared_emulator().unwrap().as_str(), "http://emulator:8090/");
+        assert!(parse(&["--gemini-api-key=k"]).shared_emulator().is_none());
         assert!(parse(&[&secret[..], &["--gemini-api-key", "k"]].concat()).check().is_ok());
         assert!(parse(&[]).database().unwrap().is_shared());
         // The embedded default needs none of it.

@@ -23,6 +23,9 @@ pub enum Limit {
     Files,
     /// `PARLEY_RATE_SYNC`: a signed-in person's conversations between devices.
     Sync,
+    /// `PARLEY_RATE_SHARE_VIEWS`: a shared link's page, previews and card, per address (not a
+    /// server function: `/s/<token>…`).
+    ShareViews,
     /// None: answered from memory, no upstream call and no database query.
     Unlimited,
 }

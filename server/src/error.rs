@@ -27,4 +27,18 @@ pub enum ServerError {
     /// The session-signing key could not be had.
     #[error("{0}")]
     SessionKey(#[from] crate::session::SessionKeyError),
+    /// Asked to stop (SIGTERM) before it was serving.
+    #[error("stopped before the database could be reached")]
+    Stopped,
+    /// `parley healthcheck`: the server did not answer `/healthz` with 200.
+    #[error("not healthy: {0}")]
+    Unhealthy(String),
+}
+
+impl ServerError {
+    /// True when the database could not be reached at all (see
+    /// [`parley_store::StoreError::is_unreachable`]): worth waiting for at start-up.
+    pub fn is_unreachable_database(&self) -> bool {
+        matches!(self, ServerError::Store(e) if e.is_unreachable())
+    }
 }

@@ -26,3 +26,31 @@ async fn readyz(State(files): State<parley_files::Lifecycle>) -> impl IntoRespon
     }
     (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
 }
+
+/// `parley healthcheck`: asks the server listening on `listen` (on loopback when it listens
+/// on every address) for `GET /healthz`, within 3 s — a container's `HEALTHCHECK`, with no
+/// `curl` in the image.
+///
+/// # Errors
+/// [`crate::error::ServerError::Unhealthy`] with the URL and what went wrong: no answer, or
+/// not 200.
+pub async fn probe(listen: std::net::SocketAddr) -> Result<(), crate::error::ServerError> {
+    use crate::error::ServerError::Unhealthy;
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let url = format!("http://{addr}/healthz");
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+        .map_err(|e| Unhealthy(e.to_string()))?;
+    let res = client.get(&url).send().await.map_err(|e| Unhealthy(format!("{url}: {e}")))?;
+    match res.status() {
+        StatusCode::OK => Ok(()),
+        status => Err(Unhealthy(format!("{url}: {status}"))),
+    }
+}

@@ -29,3 +29,4 @@ pub mod share;
 pub mod site;
 pub mod thumbnails;
 pub mod upstream;
+pub mod waiting;

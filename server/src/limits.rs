@@ -1,7 +1,7 @@
 //! Rate limits and quotas for the public site, with governor's keyed GCRA limiters: chat
 //! requests, uploads and the Files calls (`check_files`, `list_uploads`, `delete_upload`) per
-//! browser session and (four times as many) per client address, and upload bytes per session
-//! and per address per hour — counted as they arrive, so a body without `Content-Length`
+//! browser session and (four times as many) per client address, the views of shared links
+//! (`/s/<token>…`) per address alone, and upload bytes per session and per address per hour — counted as they arrive, so a body without `Content-Length`
 //! counts too. A refusal is 429 with [`AppError::TooManyRequests`] (a sentence with the wait)
 //! and `Retry-After`; request counts are refused before the body is read.
 //!
@@ -87,6 +87,8 @@ pub struct LimitsConfig {
     pub files: Rate,
     /// Sync calls (`sync_*`) per session (per address: four times as many).
     pub sync: Rate,
+    /// Requests for shared links (`/s/<token>…`) per client address.
+    pub share_views: Rate,
     /// Upload bytes per session per hour (per address: four times as many); 0 for no quota.
     pub upload_bytes_per_hour: u64,
 }
@@ -189,6 +191,8 @@ pub struct Limits {
     upload: Pair,
     files: Pair,
     sync: Pair,
+    /// Keyed by the client address alone (a shared link's reader has no session).
+    share_views: Pair,
     /// One cell per MiB.
     upload_mib: Pair,
     shared: Option<SharedRateLimits>,
@@ -210,6 +214,7 @@ impl Limits {
             upload: Pair::new("upload", config.upload),
             files: Pair::new("files", config.files),
             sync: Pair::new("sync", config.sync),
+            share_views: Pair::new("share-views", config.share_views),
             upload_mib: Pair::new(
                 "upload-mib",
                 Rate { count: mib_per_hour, per: Duration::from_secs(3600) },
@@ -229,7 +234,9 @@ impl Limits {
 
     /// Forgets keys whose limits have fully replenished (memory stays bounded).
     pub fn tidy(&self) {
-        for pair in [&self.chat, &self.upload, &self.files, &self.sync, &self.upload_mib] {
+        for pair in
+            [&self.chat, &self.upload, &self.files, &self.sync, &self.share_views, &self.upload_mib]
+        {
             pair.tidy();
         }
     }
@@ -338,12 +345,14 @@ pub async fn rate_limit<F: Future<Output = Response>>(
     // Starting a sign-in writes a row (at most `MAX_FLOWS` under way): it counts as a Files call.
     let kind = crate::endpoints::find(path)
         .map(|e| e.limit)
-        .or_else(|| path.starts_with("/auth/login/").then_some(Limit::Files));
+        .or_else(|| path.starts_with("/auth/login/").then_some(Limit::Files))
+        .or_else(|| crate::share::is_link(path).then_some(Limit::ShareViews));
     let pair = match kind {
         Some(Limit::Chat) => &limits.chat,
         Some(Limit::Upload) => &limits.upload,
         Some(Limit::Files) => &limits.files,
         Some(Limit::Sync) => &limits.sync,
+        Some(Limit::ShareViews) => &limits.share_views,
         Some(Limit::Unlimited) => return next(req).await,
         None if crate::endpoints::is_unknown_function(path) => {
             let error = AppError::NotFound(format!("there is no server function {path}"));
@@ -351,9 +360,12 @@ pub async fn rate_limit<F: Future<Output = Response>>(
         }
         None => return next(req).await,
     };
-    let session =
-        req.extensions().get::<Principal>().map(|p| p.owner().to_string()).unwrap_or_default();
     let address = req.extensions().get::<ClientAddress>().map(|a| a.0.clone()).unwrap_or_default();
+    let session = match req.extensions().get::<Principal>() {
+        Some(principal) if kind != Some(Limit::ShareViews) => principal.owner().to_string(),
+        // No session: the address stands for it (else every reader would share one key).
+        _ => address.clone(),
+    };
     let mut verdict = pair.take(limits.shared.as_ref(), &session, &address, 1).await;
     let mut limit = pair.name;
     let chat = kind == Some(Limit::Chat);
@@ -430,6 +442,7 @@ mod tests {
             upload: Rate::OFF,
             files: Rate::OFF,
             sync: Rate::OFF,
+            share_views: Rate::OFF,
             upload_bytes_per_hour: 3 * MIB,
         };
         let limits = Limits::new(config, None);

@@ -5,12 +5,15 @@
 //! banner. See `parley --help` for every option; `parley registry copy --from … --to …`
 //! moves a registry into another database; `parley accounts list|disable|enable|delete`
 //! manages the accounts of people who signed in; `parley usage` reports what was spent on the
-//! site's key.
+//! site's key; `parley healthcheck` asks a running server for `/healthz` (containers).
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use parley::config::{Command, RegistryCommand};
+use parley::{
+    config::{Command, RegistryCommand},
+    error::ServerError,
+};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -22,10 +25,11 @@ async fn main() -> ExitCode {
         }
         Some(Command::Accounts(command)) => parley::accounts::run(&config, command).await,
         Some(Command::Usage(args)) => parley::budgets::usage::run(&config, &args).await,
+        Some(Command::Healthcheck) => parley::health::probe(config.listen).await,
         None => parley::server::run(config).await,
     };
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) | Err(ServerError::Stopped) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "parley stopped");
             eprintln!("parley: {e}");

@@ -32,7 +32,13 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         options.site_root = Arc::from(root.to_string_lossy().as_ref());
     }
     let key = SessionKey::load(config.session_secret.as_deref(), &config.data_dir)?;
-    let state = state(&config, &upstream, &key).await?;
+    // Bound first: while a database started beside the site comes up, the probes answer.
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let state =
+        crate::waiting::for_database(&listener, config.database_wait, shutdown_signal(), || {
+            state(&config, &upstream, &key)
+        })
+        .await?;
     state.files().originals().tidy().await?;
     tokio::spawn(evict_periodically(state.files().originals().clone()));
     let guards = Guards::new(&config, key, state.files().store())?;
@@ -50,7 +56,6 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     tokio::spawn(tidy_periodically(guards.limits.clone(), state.files().store().clone()));
     tokio::spawn(purge_periodically(state.sync().clone()));
     let router = router(options.clone(), state, guards);
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let limits = config.connection_limits(descriptors);
     tracing::info!(
         url = %format!("http://{}", listener.local_addr()?),
@@ -186,6 +191,7 @@ pub async fn state(
         sync,
         shares,
         sharing: config.sharing,
+        public_url: config.sign_in.public_url.as_ref().map(ToString::to_string),
     }))
 }
 

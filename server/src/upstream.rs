@@ -31,7 +31,8 @@ impl Upstream {
 
     /// In order: the gateway when `PARLEY_GATEWAY_URL` and `PARLEY_GATEWAY_KEY` are set;
     /// Gemini at `config.base_url` with the configured key; without either, the emulator at
-    /// `GEMINI_BASE_URL` when it names one (not Google), else a new emulator on
+    /// `--emulator-url`, or at `GEMINI_BASE_URL` when it names one (not Google), else a new
+    /// emulator on
     /// `--emulator-listen` with `--emulator-api-key` or a random key of its own.
     pub async fn connect(config: &Config) -> Result<Self, ServerError> {
         if let Some((url, key)) = config.gateway() {
@@ -47,11 +48,11 @@ impl Upstream {
         }
         let emulator_key =
             config.emulator_api_key.as_deref().map(str::trim).filter(|k| !k.is_empty());
-        if config.custom_base_url() {
+        if let Some(url) = config.shared_emulator() {
             // An emulator of its own elsewhere (one that replicas share): any key it accepts.
             let key = gemini::ApiKey::new(emulator_key.unwrap_or("parley")).expect("not blank");
-            let client = client(config, gemini::ClientConfig::new(config.base_url.clone(), key))?;
-            tracing::info!(base_url = %config.base_url, "no GEMINI_API_KEY: using the Gemini emulator at GEMINI_BASE_URL (Offline demo)");
+            tracing::info!(emulator = %url, "no GEMINI_API_KEY: using the Gemini emulator there (Offline demo)");
+            let client = client(config, gemini::ClientConfig::new(url, key))?;
             return Ok(Upstream { client, kind: UpstreamKind::Offline, _emulator: None });
         }
         let key = match emulator_key {

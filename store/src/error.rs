@@ -42,4 +42,21 @@ impl StoreError {
             StoreError::Pool(deadpool_postgres::PoolError::Timeout(_)) | StoreError::LockTimeout(_)
         )
     }
+
+    /// True when PostgreSQL could not be reached at all — refused, not resolvable yet, no
+    /// answer in time, or still starting up (`57P03`) — rather than refusing what was asked:
+    /// at start-up, worth waiting for (a database started beside the site in the same breath).
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            StoreError::Postgres(e)
+            | StoreError::Pool(deadpool_postgres::PoolError::Backend(e)) => match e.code() {
+                Some(code) => *code == tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW,
+                None => e.as_db_error().is_none(),
+            },
+            StoreError::Pool(
+                deadpool_postgres::PoolError::Timeout(_) | deadpool_postgres::PoolError::Closed,
+            ) => true,
+            _ => false,
+        }
+    }
 }

@@ -42,6 +42,7 @@ pub struct ServerState {
     open_streams: sync::OpenStreams,
     shares: parley_chat::share::Shares,
     sharing: crate::share::Sharing,
+    public_url: Option<String>,
 }
 
 /// What [`ServerState::new`] makes the state of.
@@ -62,6 +63,9 @@ pub struct ServerParts {
     pub shares: parley_chat::share::Shares,
     /// Who may open shared links (`PARLEY_SHARING`).
     pub sharing: crate::share::Sharing,
+    /// The site's external origin (`PARLEY_PUBLIC_URL`), for what must be an absolute URL
+    /// (a shared link's OpenGraph picture); `None` when not configured.
+    pub public_url: Option<String>,
 }
 
 impl ServerState {
@@ -77,6 +81,7 @@ impl ServerState {
             open_streams: sync::OpenStreams::default(),
             shares: parts.shares,
             sharing: parts.sharing,
+            public_url: parts.public_url.map(|u| u.trim_end_matches('/').to_string()),
         }
     }
 
@@ -109,6 +114,12 @@ impl ServerState {
     /// Who may open shared links.
     pub fn sharing(&self) -> crate::share::Sharing {
         self.sharing
+    }
+
+    /// The site's external origin without a trailing `/` (`https://chat.example.org`), if
+    /// configured.
+    pub fn public_url(&self) -> Option<&str> {
+        self.public_url.as_deref()
     }
 
     fn open_streams(&self) -> &sync::OpenStreams {

@@ -13,6 +13,8 @@ pub mod snapshot;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
+
 use base64::Engine;
 use parley_files::thumbnails;
 use parley_protocol::{
@@ -27,8 +29,18 @@ use snapshot::Snapshot;
 /// Longest side of a shared preview, pixels (the page's previews fit 720 × 720).
 pub const PREVIEW_SIDE_PX: u32 = 720;
 
+/// Widest or tallest preview a link takes, pixels: the page sends them at most 720 px; a
+/// larger one (a client of its own, or a decompression bomb) is left out from its header.
+pub const MAX_PREVIEW_SOURCE_PX: u32 = 2_048;
+
 /// Most links one person keeps live at once.
 pub const MAX_LINKS: usize = 200;
+
+/// Links whose pictures (previews, a card) are made at once in the process.
+pub const PICTURES_AT_ONCE: usize = 1;
+
+/// Longest a link waits for its turn to make pictures before [`ChatError::Busy`].
+pub const PICTURES_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The sharing service. Cheap to clone.
 #[derive(Clone)]
@@ -36,6 +48,8 @@ pub struct Shares {
     store: Store,
     ttl_ms: Option<i64>,
     clock: Clock,
+    /// Turns to make pictures ([`PICTURES_AT_ONCE`]).
+    pictures: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Shares {
@@ -57,7 +71,30 @@ impl Shares {
     /// The service over `store`; links expire `ttl_ms` after they were last taken (`None`:
     /// never).
     pub fn new(store: Store, ttl_ms: Option<i64>, clock: Clock) -> Shares {
-        Shares { store, ttl_ms, clock }
+        let pictures = Arc::new(tokio::sync::Semaphore::new(PICTURES_AT_ONCE));
+        Shares { store, ttl_ms, clock, pictures }
+    }
+
+    /// Runs `work` (decoding and encoding pictures) on the blocking pool, at most
+    /// [`PICTURES_AT_ONCE`] at a time in the process: a flood of links waits its turn and
+    /// leaves the other cores to everyone else.
+    ///
+    /// # Errors
+    /// [`ChatError::Busy`] after [`PICTURES_WAIT`] without a turn.
+    async fn picture_work<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ChatError> {
+        let turn = tokio::time::timeout(PICTURES_WAIT, self.pictures.clone().acquire_owned())
+            .await
+            .map_err(|_| ChatError::Busy)?
+            .map_err(|e| ChatError::Internal(e.to_string()))?;
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            work()
+        })
+        .await
+        .map_err(|e| ChatError::Internal(format!("the pictures: {e}")))
     }
 
     /// Shares a conversation: a new link, or — with `token`, one of `owner`'s links — a new
@@ -99,14 +136,17 @@ impl Shares {
             }
         }
         let previews = built.previews;
-        let images = tokio::task::spawn_blocking(move || {
-            previews
-                .iter()
-                .map(|bytes| thumbnails::fit(bytes, PREVIEW_SIDE_PX).unwrap_or_default())
-                .collect::<Vec<_>>()
-        })
-        .await
-        .map_err(|e| ChatError::Internal(format!("the previews: {e}")))?;
+        let images = self
+            .picture_work(move || {
+                previews
+                    .iter()
+                    .map(|bytes| {
+                        thumbnails::fit_within(bytes, PREVIEW_SIDE_PX, MAX_PREVIEW_SOURCE_PX)
+                            .unwrap_or_default()
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await?;
         let share = Share {
             token: token.unwrap_or_else(new_token),
             owner: owner.clone(),
@@ -204,9 +244,7 @@ impl Shares {
         }
         let first =
             if share.include_images { self.store.share_image(token, 0).await? } else { None };
-        let made = tokio::task::spawn_blocking(move || card::make(first.as_deref()))
-            .await
-            .map_err(|e| ChatError::Internal(format!("the card: {e}")))?;
+        let made = self.picture_work(move || card::make(first.as_deref())).await?;
         self.store.put_share_card(token, share.updated_ms, made.clone()).await?;
         Ok(made)
     }

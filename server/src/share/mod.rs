@@ -31,6 +31,12 @@ use crate::auth::Resolved;
 const PAGE_POLICY: &str = "default-src 'none'; img-src 'self'; style-src 'self'; \
     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+/// True for the paths of a shared link (`/s/<token>` and what is under it), which count
+/// against `PARLEY_RATE_SHARE_VIEWS`; not the shared style sheet.
+pub fn is_link(path: &str) -> bool {
+    path.strip_prefix("/s/").is_some_and(|rest| !rest.is_empty() && rest != "share.css")
+}
+
 /// The routes.
 pub fn routes<S>(state: Arc<ServerState>) -> Router<S> {
     let links = Router::new()
@@ -78,7 +84,7 @@ fn refused(state: &ServerState, req: &Request) -> Option<Response> {
 
 async fn shared_page(State(state): State<Arc<ServerState>>, Path(token): Path<String>) -> Response {
     match state.shares().open(&token).await {
-        Ok(opened) => with_headers(page::render(&opened).into_response()),
+        Ok(opened) => with_headers(page::render(&opened, state.public_url()).into_response()),
         Err(e) => refusal(e),
     }
 }

@@ -15,13 +15,14 @@ pub const STYLE: &str = include_str!("share.css");
 /// The sentence of the link preview when its sharer asked for none.
 const GENERIC: &str = "A conversation shared from Parley";
 
-/// The page of an open link.
-pub fn render(opened: &Opened) -> Html<String> {
+/// The page of an open link; its OpenGraph picture under `public_url` (the site's origin)
+/// when there is one, as OpenGraph wants an absolute URL, else a path.
+pub fn render(opened: &Opened, public_url: Option<&str>) -> Html<String> {
     let link = &opened.link;
     let snapshot = &opened.snapshot;
     let base = link.path();
     let (preview_title, card) = if link.link_preview {
-        (snapshot.title.clone(), Some(format!("{base}/card.jpg")))
+        (snapshot.title.clone(), Some(format!("{}{base}/card.jpg", public_url.unwrap_or(""))))
     } else {
         (GENERIC.to_string(), None)
     };

@@ -335,3 +335,65 @@ async fn refusals_and_preflights_start_no_session() {
     }
     assert_eq!(last, Some((429, false)), "a refusal");
 }
+
+/// A PNG of `side` × `side` pixels (a gradient: small to send, as costly to decode as any),
+/// base64.
+fn gradient_png(side: u32) -> String {
+    use base64::Engine;
+    let picture = image::RgbImage::from_fn(side, side, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+    });
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    picture.write_to(&mut bytes, image::ImageFormat::Png).unwrap();
+    base64::engine::general_purpose::STANDARD.encode(bytes.into_inner())
+}
+
+/// Shared links are the costliest thing a visitor can ask for — each preview decoded and
+/// encoded anew. One visitor sharing links of 20 previews of 2,048 px (the most decoded) and
+/// one of 4,000 (left out from its header) several at once: the links are made one at a time
+/// in the process, each has every preview that fits and none that does not, and another
+/// address is served throughout.
+#[tokio::test]
+async fn a_flood_of_shared_links_leaves_other_visitors_served() {
+    let _serial = SERIAL.lock().await;
+    let site = site(&[]).await;
+    let (big, huge) = (gradient_png(2_048), gradient_png(4_000));
+    let mut parts: Vec<serde_json::Value> = (0..20)
+        .map(|_| serde_json::json!({"inline_data": {"mime_type": "image/png", "data": big}}))
+        .collect();
+    parts.push(serde_json::json!({"inline_data": {"mime_type": "image/png", "data": huge}}));
+    parts.push(serde_json::json!({"text": "Look at these"}));
+    let export =
+        serde_json::json!({"version": "1.2", "conversation": [{"role": "user", "parts": parts}]});
+    let body = serde_json::json!({"request": {"conversation": "c", "title": "Pictures",
+        "export": export.to_string(), "include_images": true, "link_preview": false}});
+    let attacker = browser();
+    let links = (0..4).map(|_| {
+        let (client, url, body) = (attacker.clone(), site.url.clone(), body.clone());
+        async move {
+            let res = client.post(format!("{url}/api/share_create")).json(&body).send().await;
+            let res = res.unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<app::share::SharedLink>().await.unwrap()
+        }
+    });
+    let ((took, links), visits) = while_visited(&site.url, elsewhere(), async {
+        let started = Instant::now();
+        let links = join_all(links).await;
+        (started.elapsed(), links)
+    })
+    .await;
+    println!(
+        "4 links of 21 previews at once: made in {took:?}; another address meanwhile: {visits:?}"
+    );
+    let reader = browser();
+    let link = &links[0];
+    for n in [0, 19] {
+        let res =
+            reader.get(format!("{}{}/images/{n}", site.url, link.path())).send().await.unwrap();
+        assert_eq!(res.status(), 200, "preview {n}");
+    }
+    let past = reader.get(format!("{}{}/images/20", site.url, link.path())).send().await.unwrap();
+    assert_eq!(past.status(), 404, "the 4,000 px picture is left out");
+    visits.assert_fast();
+}

@@ -211,3 +211,44 @@ async fn signed_in_sharing_refuses_signed_out_viewers_before_any_content_and_off
     assert_eq!(res.status(), 404);
     assert_eq!(get(&browser(), &format!("{}/s/{}", off.url, link.token)).await.status(), 404);
 }
+
+/// A reader's requests under links count against `PARLEY_RATE_SHARE_VIEWS` by address (no
+/// session): past it, 429 with `Retry-After` for that address only — the style sheet is not
+/// counted, and a reader elsewhere still reads. With `PARLEY_PUBLIC_URL`, the link preview's
+/// picture is an absolute URL under it.
+#[tokio::test]
+async fn views_of_links_are_limited_per_address_and_the_card_url_is_absolute() {
+    let site =
+        site(&["--rate-share-views", "4/min", "--public-url", "https://chat.example.org/"]).await;
+    let sharer = browser();
+    let res = call(
+        &sharer,
+        &site.url,
+        "share_create",
+        request("https://g/v1beta/files/none", false, true),
+    )
+    .await;
+    let link: app::share::SharedLink = res.json().await.unwrap();
+    let page_url = format!("{}{}", site.url, link.path());
+
+    let reader = browser();
+    let html = get(&reader, &page_url).await.text().await.unwrap();
+    let card = format!(
+        r#"property="og:image" content="https://chat.example.org{}/card.jpg""#,
+        link.path()
+    );
+    assert!(html.contains(&card), "{html}");
+    for _ in 0..3 {
+        assert_eq!(get(&reader, &page_url).await.status(), 200);
+        assert_eq!(get(&reader, &format!("{}/s/share.css", site.url)).await.status(), 200);
+    }
+    let refused = get(&reader, &format!("{page_url}/card.jpg")).await;
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+
+    let elsewhere = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    assert_eq!(get(&elsewhere, &page_url).await.status(), 200, "another address still reads");
+}

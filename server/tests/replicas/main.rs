@@ -3,8 +3,9 @@
 //! sticky sessions — one browser's requests go to whichever replica. What must hold: a cookie
 //! and a File of one replica are good on the other, an expired File is uploaded again once
 //! for both, the upload-bytes quota is shared, start-up migrates once and refuses without the
-//! shared session secret, a restart leaves another replica's upload alone, and a replica killed
-//! mid-upload or mid-answer loses nothing the other cannot redo.
+//! shared session secret, a restart leaves another replica's upload alone, a replica killed
+//! mid-upload or mid-answer loses nothing the other cannot redo, one started before its
+//! database waits for it, and a link revoked through one is gone through the other.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -192,6 +193,75 @@ async fn start_up_migrates_once_and_needs_the_session_secret() {
     assert!(said.contains("PARLEY_SESSION_SECRET"), "{said}");
 }
 
+/// A replica started before its database can be reached waits for it instead of exiting —
+/// `/healthz` 200, `/readyz` 503 `{"database": "waiting"}`, a page 503 with `Retry-After` —
+/// and serves once it answers, without a restart. Stopped (SIGTERM) while it waits, it exits
+/// at once with status 0.
+#[tokio::test]
+async fn a_replica_started_before_its_database_waits_for_it() {
+    let Some(shared) = shared("waiting").await else { return };
+    let real = url::Url::parse(&shared.database_url).unwrap();
+    let target = format!("{}:{}", real.host_str().unwrap(), real.port().unwrap());
+    let port = free_port();
+    let later = Shared { database_url: with_port(&real, port), ..shared };
+    let emulator = emulator(Duration::from_secs(48 * 3600)).await;
+    let site = replica(&emulator, &later, &[]).await;
+
+    let ready = reqwest::get(format!("{}/readyz", site.url)).await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.json::<serde_json::Value>().await.unwrap()["database"], "waiting");
+    let page = reqwest::get(format!("{}/", site.url)).await.unwrap();
+    assert_eq!(page.status(), 503);
+    assert_eq!(page.headers()["retry-after"], "5");
+
+    // The database comes up at that port (a forwarder to the real one).
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let target = target.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    let mut status = 0;
+    for _ in 0..300 {
+        status = reqwest::get(format!("{}/readyz", site.url)).await.unwrap().status().as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200, "the replica never saw its database");
+    let page = reqwest::get(format!("{}/", site.url)).await.unwrap();
+    assert_eq!(page.status(), 200);
+
+    // Another one, stopped while it waits: SIGTERM ends it at once, cleanly.
+    let never = Shared { database_url: with_port(&real, free_port()), ..later };
+    let mut stopped = replica(&emulator, &never, &[]).await;
+    let pid = stopped.child.id().to_string();
+    let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+    let started = std::time::Instant::now();
+    let exit = loop {
+        if let Some(exit) = stopped.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(started.elapsed() < Duration::from_secs(3), "SIGTERM did not stop it");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "{exit}");
+}
+
+/// `url` with its port replaced.
+fn with_port(url: &url::Url, port: u16) -> String {
+    let mut url = url.clone();
+    url.set_port(Some(port)).unwrap();
+    url.to_string()
+}
+
 /// B restarting (its start-up tidies staging) while A receives an upload leaves A's upload
 /// alone: it completes, and its answer names the right bytes.
 #[tokio::test]
@@ -310,4 +380,30 @@ async fn a_budget_holds_across_replicas() {
         .unwrap()
         .get(0);
     assert_eq!(calls as usize, statuses.iter().filter(|s| **s == 200).count(), "one row each");
+}
+
+/// A link made through one replica opens through the other, and revoked through the first it
+/// is 410 through the second at once (read from the database on every request, never cached).
+#[tokio::test]
+async fn a_link_revoked_on_one_replica_is_gone_on_the_other() {
+    let Some(shared) = shared("shares").await else { return };
+    let emulator = emulator(Duration::from_secs(48 * 3600)).await;
+    let (a, b) = tokio::join!(replica(&emulator, &shared, &[]), replica(&emulator, &shared, &[]));
+    let sharer = browser();
+    let export = serde_json::json!({"version": "1.2", "conversation": [
+        {"role": "user", "parts": [{"text": "Across replicas"}]},
+        {"role": "model", "parts": [{"text": "Both see it."}]}]});
+    let create = serde_json::json!({"request": {"conversation": "c1", "title": "Across replicas",
+        "export": export.to_string(), "include_images": false, "link_preview": false}});
+    let res = sharer.post(format!("{}/api/share_create", a.url)).json(&create).send().await;
+    let link: app::share::SharedLink = res.unwrap().json().await.unwrap();
+    let on_b = format!("{}{}", b.url, link.path());
+    let page = reqwest::get(&on_b).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Both see it."));
+
+    let revoke = serde_json::json!({"token": link.token});
+    let res = sharer.post(format!("{}/api/share_revoke", a.url)).json(&revoke).send().await;
+    assert_eq!(res.unwrap().status(), 200);
+    assert_eq!(reqwest::get(&on_b).await.unwrap().status(), 410);
 }
