@@ -5,9 +5,11 @@
 #  1. a Debian base image made locally once (debootstrap, tagged
 #     docker.io/library/debian:bookworm-slim) and a stand-in for the official PostgreSQL
 #     image (packaging/container/test-postgres), so that nothing comes from a registry;
-#  2. the image (scripts/container.sh --debug), then compose.yaml as a user runs it, with
+#  2. the image (scripts/container.sh --debug: its HEALTHCHECK, user and labels checked),
+#     then compose.yaml as a user runs it, with
 #     a generated .env, under the project name parley-test on a free port;
-#  3. /readyz answers 200; the page and its wasm (brotli) load; PostgreSQL is restarted
+#  3. /readyz answers 200; Parley runs as uid 10001 and `parley healthcheck` passes in its
+#     container; the page and its wasm (brotli) load; PostgreSQL is restarted
 #     under the site and it recovers without restarting; the Playwright @smoke subset runs
 #     against it (a photo and a PDF answered by the emulator service, the Files view,
 #     export, and everything deleted);
@@ -50,6 +52,9 @@ fi
 image=localhost/parley-test:debug
 say "building $image"
 scripts/container.sh --debug --tag "$image" -- -q --pull=never >/dev/null
+config=$(podman image inspect "$image" --format '{{json .Config.Healthcheck.Test}} {{.Config.User}} {{index .Labels "org.opencontainers.image.version"}}')
+[ "$config" = "[\"CMD\",\"/usr/bin/parley\",\"healthcheck\"] parley $(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)" ] ||
+  fail "the image's HEALTHCHECK, user or version label: $config"
 
 work=$(mktemp -d /tmp/parley-compose.XXXXXX)
 project=parley-test
@@ -60,7 +65,6 @@ cleanup() {
   fi
   (cd "$work" && "${compose[@]}" -p "$project" down -v -t 1 >/dev/null 2>&1) || true
   podman rmi -f "$image" >/dev/null 2>&1 || true
-  podman image prune -f >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -100,7 +104,10 @@ say "the page and its wasm ($wasm, brotli) load"
 
 container=$(podman ps --filter "label=io.podman.compose.project=$project" --filter "label=com.docker.compose.service=parley" --format '{{.Names}}' | head -1)
 [ -n "$container" ] || fail "no parley container"
+[ "$(podman exec "$container" id -u)" = 10001 ] || fail "parley runs as root"
+podman exec "$container" /usr/bin/parley healthcheck || fail "parley healthcheck failed in the container"
 pg=$(podman ps --filter "label=io.podman.compose.project=$project" --filter "label=com.docker.compose.service=postgres" --format '{{.Names}}' | head -1)
+[ -n "$pg" ] || fail "no postgres container"
 since=$(podman inspect -f '{{.State.StartedAt}}' "$container")
 quiet podman restart -t 5 "$pg" >/dev/null
 ready "PostgreSQL restarted" 60

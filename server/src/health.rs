@@ -45,6 +45,7 @@ pub async fn probe(listen: std::net::SocketAddr) -> Result<(), crate::error::Ser
     }
     let url = format!("http://{addr}/healthz");
     let client = reqwest::Client::builder()
+        .no_proxy()
         .timeout(std::time::Duration::from_secs(3))
         .build()
         .map_err(|e| Unhealthy(e.to_string()))?;

@@ -24,6 +24,8 @@ use crate::{
 /// [`ServerError`] when something it needs cannot be had at start-up, or serving fails.
 pub async fn run(config: Config) -> Result<(), ServerError> {
     config.check()?;
+    // Watched from the start: a signal at any moment reaches whichever wait comes next.
+    let signals = watch_signals();
     let descriptors = crate::listen::raise_descriptor_limit();
     let upstream = Upstream::connect(&config).await?;
     let mut options = get_configuration(None)?.leptos_options;
@@ -34,12 +36,16 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let key = SessionKey::load(config.session_secret.as_deref(), &config.data_dir)?;
     // Bound first: while a database started beside the site comes up, the probes answer.
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    let state =
-        crate::waiting::for_database(&listener, config.database_wait, shutdown_signal(), || {
-            state(&config, &upstream, &key)
-        })
-        .await?;
-    state.files().originals().tidy().await?;
+    let stop = signalled(signals.clone());
+    let state = crate::waiting::for_database(&listener, config.database_wait, stop, || {
+        state(&config, &upstream, &key)
+    })
+    .await?;
+    // An S3 store not up yet (started beside the site) is no reason to stop: `/readyz` says so
+    // until it answers, and what this would have tidied is tidied at the next start.
+    if let Err(e) = state.files().originals().tidy().await {
+        tracing::warn!(error = %e, "the store of originals could not be tidied at start-up");
+    }
     tokio::spawn(evict_periodically(state.files().originals().clone()));
     let guards = Guards::new(&config, key, state.files().store())?;
     if let Some(addr) = config.metrics_listen {
@@ -64,7 +70,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         connections = limits.total,
         "parley listening"
     );
-    crate::listen::serve(listener, router, limits, shutdown_signal(), config.shutdown_grace)
+    crate::listen::serve(listener, router, limits, signalled(signals), config.shutdown_grace)
         .await?;
     drop(upstream);
     Ok(())
@@ -295,6 +301,21 @@ pub fn router(mut options: LeptosOptions, state: ServerState, guards: Guards) ->
         .layer(TraceLayer::new_for_http().make_span_with(crate::observe::request_span))
         .layer(middleware::from_fn_with_state(trust, crate::observe::request_id))
         .with_state(options)
+}
+
+/// A flag raised at the first Ctrl-C or SIGTERM (listened for from now on).
+fn watch_signals() -> tokio::sync::watch::Receiver<bool> {
+    let (raise, raised) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = raise.send(true);
+    });
+    raised
+}
+
+/// Resolves once `signals` is raised (at once if it already was).
+async fn signalled(mut signals: tokio::sync::watch::Receiver<bool>) {
+    let _ = signals.wait_for(|raised| *raised).await;
 }
 
 /// Ctrl-C or SIGTERM.
