@@ -10,6 +10,7 @@
 //! `PARLEY_SHARING=signed-in` a signed-out visitor gets 401 before any byte of the
 //! conversation; with `off`, 404.
 
+mod highlight;
 mod page;
 
 use std::sync::Arc;
@@ -84,7 +85,18 @@ fn refused(state: &ServerState, req: &Request) -> Option<Response> {
 
 async fn shared_page(State(state): State<Arc<ServerState>>, Path(token): Path<String>) -> Response {
     match state.shares().open(&token).await {
-        Ok(opened) => with_headers(page::render(&opened, state.public_url()).into_response()),
+        // Rendering (Markdown, sanitizing, colouring code) is CPU work: off the async workers.
+        Ok(opened) => {
+            let public_url = state.public_url().map(str::to_string);
+            let render = move || page::render(&opened, public_url.as_deref());
+            match tokio::task::spawn_blocking(render).await {
+                Ok(html) => with_headers(html.into_response()),
+                Err(e) => {
+                    tracing::error!(error = %e, "a shared page could not be rendered");
+                    plain(StatusCode::INTERNAL_SERVER_ERROR, "The page could not be made.")
+                }
+            }
+        }
         Err(e) => refusal(e),
     }
 }
@@ -111,7 +123,7 @@ async fn card(State(state): State<Arc<ServerState>>, Path(token): Path<String>) 
 
 async fn style() -> Response {
     let mut res =
-        ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], page::STYLE).into_response();
+        ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], page::style()).into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
     res

@@ -1,16 +1,20 @@
 //! The shared page's HTML, rendered by Leptos on the server: the snapshot's messages as
 //! `article`s (`data-role="user"`/`"model"`, as in the chat), an answer's Markdown rendered
 //! (`app::markdown`, safe by construction) and then sanitized by `ammonia`, attachment chips
-//! with names and sizes only, image previews from under the link, and `Continue this
-//! conversation`. One style sheet of its own (`/s/share.css`), no script.
+//! with names and sizes only, image previews from under the link, code coloured on the server
+//! (`highlight`), and `Continue this conversation`. One style sheet of its own
+//! (`/s/share.css`), no script.
 
 use axum::response::Html;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 use leptos::prelude::*;
 use parley_chat::share::{snapshot::Shot, Opened};
 
-/// The page's style sheet, served at `/s/share.css`.
-pub const STYLE: &str = include_str!("share.css");
+/// The page's style sheet, served at `/s/share.css`: `share.css`, then the code colours.
+pub fn style() -> &'static str {
+    static STYLE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    STYLE.get_or_init(|| format!("{}{}", include_str!("share.css"), super::highlight::css()))
+}
 
 /// The sentence of the link preview when its sharer asked for none.
 const GENERIC: &str = "A conversation shared from Parley";
@@ -31,10 +35,11 @@ pub fn render(opened: &Opened, public_url: Option<&str>) -> Html<String> {
         Some(model) => format!("{model} · shared {shared_on}"),
         None => format!("Shared {shared_on}"),
     };
+    let mut budget = super::highlight::MAX_CODE_BYTES;
     let messages = snapshot
         .messages
         .iter()
-        .map(|shot| message(shot, &base, link.include_images))
+        .map(|shot| message(shot, &base, link.include_images, &mut budget))
         .collect_view();
     // The head as text: the OpenGraph tags' `property` attribute has no Leptos name.
     let mut head = format!(
@@ -77,9 +82,10 @@ pub fn render(opened: &Opened, public_url: Option<&str>) -> Html<String> {
     Html(format!("<!DOCTYPE html><html lang=\"en\"><head>{head}</head>{}</html>", page.to_html()))
 }
 
-fn message(shot: &Shot, base: &str, include_images: bool) -> impl IntoView {
+/// One message; its code coloured while `budget` (bytes of code on the page) lasts.
+fn message(shot: &Shot, base: &str, include_images: bool, budget: &mut usize) -> impl IntoView {
     let text = if shot.role == "model" {
-        sanitized(&app::markdown::to_html(&shot.text))
+        super::highlight::colour(&sanitized(&app::markdown::to_html(&shot.text)), budget)
     } else {
         // What a person typed is text, line breaks kept by the style sheet.
         format!("<p>{}</p>", app::markdown::escape(&shot.text))
@@ -173,7 +179,11 @@ mod tests {
             "<a href=\"#\" onclick=\"alert(1)\">x</a>",
             "```js\" onmouseover=\"alert(1)\nx\n```",
         ] {
-            let html = sanitized(&app::markdown::to_html(hostile));
+            let mut budget = crate::share::highlight::MAX_CODE_BYTES;
+            let html = crate::share::highlight::colour(
+                &sanitized(&app::markdown::to_html(hostile)),
+                &mut budget,
+            );
             // Shown as text is fine; no element may run or load anything.
             for tag in html.split('<').skip(1).map(|t| t.split('>').next().unwrap_or("")) {
                 let name = tag.split_whitespace().next().unwrap_or("");
