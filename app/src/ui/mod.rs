@@ -6,6 +6,7 @@ mod composer;
 mod conversation;
 mod files;
 mod icon;
+mod listing;
 mod settings;
 mod share;
 mod sidebar;

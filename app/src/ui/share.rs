@@ -4,7 +4,10 @@
 
 use leptos::prelude::*;
 
-use super::icon::{Glyph, Icon};
+use super::{
+    icon::{Glyph, Icon},
+    listing::listing,
+};
 use crate::client::{
     actions::{self, LinkState, LinksState},
     state::Chat,
@@ -143,80 +146,31 @@ pub fn ShareButton(chat: Chat) -> impl IntoView {
 /// `Shared links`: the person's links, each with `Revoke`.
 #[component]
 pub fn SharedLinks(chat: Chat) -> impl IntoView {
-    let open = RwSignal::new(false);
     let links: LinksState = RwSignal::new(None);
-    view! {
-        <Show when=move || chat.sharing.get()>
-            <button
-                type="button"
-                class="action recently-deleted"
-                aria-expanded=move || open.get().to_string()
-                on:click=move |_| {
-                    links.set(None);
-                    open.set(true);
-                    actions::load_links(links);
-                }
-            >
-                "Shared links"
-            </button>
-        </Show>
-        <Show when=move || open.get()>
-            <div class="dialog deleted" role="dialog" aria-label="Shared links">
-                <div class="dialog-head">
-                    <h2>"Shared links"</h2>
-                    <button type="button" class="action" on:click=move |_| open.set(false)>
-                        "Close"
+    listing(
+        "Shared links",
+        "No shared links.",
+        move || chat.sharing.get(),
+        links,
+        actions::load_links,
+        move |link| {
+            let token = link.token.clone();
+            let path = link.path();
+            view! {
+                <li>
+                    <a class="deleted-title" href=path.clone() target="_blank" rel="noreferrer">
+                        {link.title.clone()}
+                    </a>
+                    <span class="muted">{address(&path)}</span>
+                    <button
+                        type="button"
+                        class="action"
+                        on:click=move |_| actions::revoke_link(token.clone(), links)
+                    >
+                        "Revoke"
                     </button>
-                </div>
-                {move || match links.get() {
-                    None => view! { <p class="muted">"Loading…"</p> }.into_any(),
-                    Some(Err(sentence)) => {
-                        view! {
-                            <div class="alert" role="alert">
-                                {sentence}
-                            </div>
-                        }
-                            .into_any()
-                    }
-                    Some(Ok(items)) if items.is_empty() => {
-                        view! { <p class="muted">"No shared links."</p> }.into_any()
-                    }
-                    Some(Ok(items)) => {
-                        view! {
-                            <ul class="deleted-list">
-                                {items
-                                    .into_iter()
-                                    .map(|link| {
-                                        let token = link.token.clone();
-                                        let path = link.path();
-                                        view! {
-                                            <li>
-                                                <a
-                                                    class="deleted-title"
-                                                    href=path.clone()
-                                                    target="_blank"
-                                                    rel="noreferrer"
-                                                >
-                                                    {link.title.clone()}
-                                                </a>
-                                                <span class="muted">{address(&path)}</span>
-                                                <button
-                                                    type="button"
-                                                    class="action"
-                                                    on:click=move |_| actions::revoke_link(token.clone(), links)
-                                                >
-                                                    "Revoke"
-                                                </button>
-                                            </li>
-                                        }
-                                    })
-                                    .collect_view()}
-                            </ul>
-                        }
-                            .into_any()
-                    }
-                }}
-            </div>
-        </Show>
-    }
+                </li>
+            }
+        },
+    )
 }

@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 
+use super::listing::{listing, Listed};
 use crate::client::{actions, state::Chat};
 use crate::sync::DeletedConversation;
 
@@ -78,80 +79,32 @@ pub fn AdoptOffer(chat: Chat) -> impl IntoView {
 /// 30 days after their deletion.
 #[component]
 pub fn RecentlyDeleted(chat: Chat) -> impl IntoView {
-    let open = RwSignal::new(false);
-    let list: RwSignal<Option<Result<Vec<DeletedConversation>, String>>> = RwSignal::new(None);
-    view! {
-        <Show when=move || chat.account.with(Option::is_some)>
-            <button
-                type="button"
-                class="action recently-deleted"
-                aria-expanded=move || open.get().to_string()
-                on:click=move |_| {
-                    list.set(None);
-                    open.set(true);
-                    actions::load_deleted(list);
-                }
-            >
-                "Recently deleted"
-            </button>
-        </Show>
-        <Show when=move || open.get()>
-            <div class="dialog deleted" role="dialog" aria-label="Recently deleted">
-                <div class="dialog-head">
-                    <h2>"Recently deleted"</h2>
-                    <button type="button" class="action" on:click=move |_| open.set(false)>
-                        "Close"
+    let list: Listed<DeletedConversation> = RwSignal::new(None);
+    listing(
+        "Recently deleted",
+        "Nothing deleted in the last 30 days.",
+        move || chat.account.with(Option::is_some),
+        list,
+        actions::load_deleted,
+        move |item| {
+            let id = item.id.clone();
+            let days = ((item.purge_ms as f64 - crate::client::state::now_ms()) / 86_400_000.0)
+                .ceil()
+                .max(0.0) as i64;
+            view! {
+                <li>
+                    <span class="deleted-title">{item.title.clone()}</span>
+                    <span class="muted">{format!("kept {days} more days")}</span>
+                    <button
+                        type="button"
+                        class="action"
+                        aria-label=format!("Restore {}", item.title)
+                        on:click=move |_| actions::restore_deleted(id.clone(), list)
+                    >
+                        "Restore"
                     </button>
-                </div>
-                {move || match list.get() {
-                    None => view! { <p class="muted">"Loading…"</p> }.into_any(),
-                    Some(Err(sentence)) => {
-                        view! {
-                            <div class="alert" role="alert">
-                                {sentence}
-                            </div>
-                        }
-                            .into_any()
-                    }
-                    Some(Ok(items)) if items.is_empty() => {
-                        view! { <p class="muted">"Nothing deleted in the last 30 days."</p> }
-                            .into_any()
-                    }
-                    Some(Ok(items)) => {
-                        view! {
-                            <ul class="deleted-list">
-                                {items
-                                    .into_iter()
-                                    .map(|item| {
-                                        let id = item.id.clone();
-                                        let days = ((item.purge_ms as f64
-                                            - crate::client::state::now_ms()) / 86_400_000.0)
-                                            .ceil()
-                                            .max(0.0) as i64;
-                                        view! {
-                                            <li>
-                                                <span class="deleted-title">{item.title.clone()}</span>
-                                                <span class="muted">
-                                                    {format!("kept {days} more days")}
-                                                </span>
-                                                <button
-                                                    type="button"
-                                                    class="action"
-                                                    aria-label=format!("Restore {}", item.title)
-                                                    on:click=move |_| actions::restore_deleted(id.clone(), list)
-                                                >
-                                                    "Restore"
-                                                </button>
-                                            </li>
-                                        }
-                                    })
-                                    .collect_view()}
-                            </ul>
-                        }
-                            .into_any()
-                    }
-                }}
-            </div>
-        </Show>
-    }
+                </li>
+            }
+        },
+    )
 }
