@@ -50,6 +50,19 @@ async fn call(
     client.post(format!("{url}/api/{function}")).json(&body).send().await.unwrap()
 }
 
+/// A link `client` makes at `url` to [`request`]'s conversation, naming a File nobody has.
+async fn shared(
+    client: &reqwest::Client,
+    url: &str,
+    include_images: bool,
+    link_preview: bool,
+) -> app::share::SharedLink {
+    let body = request("https://g/v1beta/files/none", include_images, link_preview);
+    let res = call(client, url, "share_create", body).await;
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
 async fn get(client: &reqwest::Client, url: &str) -> reqwest::Response {
     client.get(url).send().await.unwrap()
 }
@@ -180,14 +193,7 @@ async fn a_file_of_someone_else_cannot_be_shared() {
 async fn signed_in_sharing_refuses_signed_out_viewers_before_any_content_and_off_refuses_all() {
     let site = site(&["--sharing", "signed-in"]).await;
     let sharer = browser();
-    let res = call(
-        &sharer,
-        &site.url,
-        "share_create",
-        request("https://g/v1beta/files/none", true, false),
-    )
-    .await;
-    let link: app::share::SharedLink = res.json().await.unwrap();
+    let link = shared(&sharer, &site.url, true, false).await;
     let page_url = format!("{}{}", site.url, link.path());
     let res = get(&browser(), &page_url).await;
     assert_eq!(res.status(), 401);
@@ -221,14 +227,7 @@ async fn views_of_links_are_limited_per_address_and_the_card_url_is_absolute() {
     let site =
         site(&["--rate-share-views", "4/min", "--public-url", "https://chat.example.org/"]).await;
     let sharer = browser();
-    let res = call(
-        &sharer,
-        &site.url,
-        "share_create",
-        request("https://g/v1beta/files/none", false, true),
-    )
-    .await;
-    let link: app::share::SharedLink = res.json().await.unwrap();
+    let link = shared(&sharer, &site.url, false, true).await;
     let page_url = format!("{}{}", site.url, link.path());
 
     let reader = browser();
